@@ -1,0 +1,106 @@
+//! The crate's error type; every variant maps to one [`Status`].
+
+use crate::{BodyFormat, Reason, Status};
+
+/// Which side caused an error: it decides whether the message is the
+/// client's to see and how it is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Side {
+    /// The request was bad.
+    Client,
+    /// The API server failed or was unreachable.
+    Upstream,
+    /// Tollgate itself failed.
+    Internal,
+}
+
+/// Errors of the Kubernetes request model.
+///
+/// ```
+/// use tollgate_kube::Error;
+/// let e = Error::BodyTooLarge { limit: 3 * 1024 * 1024 };
+/// assert_eq!(e.to_status().code, 413);
+/// assert_eq!(e.to_string(), "Request entity too large: limit is 3145728");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The path has a bad `%` escape or does not decode to UTF-8.
+    #[error("malformed request URI {uri:?}: invalid percent-encoding or not UTF-8")]
+    MalformedUri {
+        /// The URI as received.
+        uri: String,
+    },
+    /// The API server cannot derive RequestInfo from this URL and answers 500.
+    #[error(
+        "Internal Server Error: {uri:?}: failed to create RequestInfo: unable to determine kind and namespace from url, {uri}"
+    )]
+    UnresolvableRequestInfo {
+        /// The URI as received.
+        uri: String,
+    },
+    /// The request body exceeds the configured limit.
+    #[error("Request entity too large: limit is {limit}")]
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A `Content-Encoding` other than `gzip` or `identity`.
+    #[error("unsupported Content-Encoding {encoding:?}: only gzip is accepted")]
+    UnsupportedContentEncoding {
+        /// The encoding sent.
+        encoding: String,
+    },
+    /// The body said gzip but is not.
+    #[error("the request body is not valid gzip: {message}")]
+    InvalidGzip {
+        /// The decoder's message.
+        message: String,
+    },
+    /// Reading the request body failed.
+    #[error("reading the request body failed: {message}")]
+    BodyRead {
+        /// The transport's message.
+        message: String,
+    },
+    /// The body does not parse as its declared format.
+    #[error("the request body is not valid {format}: {message}")]
+    BodyDecode {
+        /// The format tried.
+        format: BodyFormat,
+        /// The parser's message.
+        message: String,
+    },
+    /// A check needs the body as JSON but it is protobuf or CBOR.
+    #[error(
+        "the request body is {format}, which Tollgate cannot inspect; send it as JSON (kubectl: --output json or -o yaml clients, client-go: ContentType application/json)"
+    )]
+    UnsupportedBodyFormat {
+        /// The format sent.
+        format: BodyFormat,
+    },
+}
+
+impl Error {
+    /// Who caused it: every error of this crate comes from the request.
+    pub fn side(&self) -> Side {
+        Side::Client
+    }
+
+    /// The `Status` the client receives.
+    pub fn to_status(&self) -> Status {
+        let reason = match self {
+            Error::MalformedUri { .. }
+            | Error::InvalidGzip { .. }
+            | Error::BodyRead { .. }
+            | Error::BodyDecode { .. } => Reason::BadRequest,
+            Error::UnresolvableRequestInfo { .. } => Reason::InternalError,
+            Error::BodyTooLarge { .. } => Reason::RequestEntityTooLarge,
+            Error::UnsupportedContentEncoding { .. } | Error::UnsupportedBodyFormat { .. } => {
+                Reason::UnsupportedMediaType
+            }
+        };
+        Status::failure(reason, self.to_string())
+    }
+}

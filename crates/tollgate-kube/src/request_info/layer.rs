@@ -1,0 +1,58 @@
+use tower_layer::Layer;
+
+use super::RequestInfoService;
+use crate::DEFAULT_MAX_BODY_BYTES;
+
+/// Parses every request's [`RequestInfo`](crate::RequestInfo), buffers its
+/// body (bounded) into a [`RequestBody`](crate::RequestBody), and refuses
+/// what cannot be parsed with the API server's own answer.
+///
+/// - a URL the API server cannot resolve → 500 `InternalError`;
+/// - a bad percent escape → 400 `BadRequest`;
+/// - a body over the limit (declared or actual, before or after gzip) →
+///   413 `RequestEntityTooLarge`;
+/// - a `Content-Encoding` other than gzip → 415 `UnsupportedMediaType`;
+/// - an upgrade request with a body → 400.
+///
+/// The inner service receives the decompressed body (and no
+/// `Content-Encoding`), so what later layers inspect is exactly what is
+/// forwarded.
+///
+/// ```
+/// use tollgate_kube::RequestInfoLayer;
+/// let layer = RequestInfoLayer::new().max_body_bytes(1024 * 1024);
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RequestInfoLayer {
+    max_body_bytes: usize,
+}
+
+impl RequestInfoLayer {
+    /// A layer with the default 3 MiB body limit.
+    pub fn new() -> Self {
+        RequestInfoLayer {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+
+    /// Sets the request body limit in bytes.
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = limit;
+        self
+    }
+}
+
+impl Default for RequestInfoLayer {
+    fn default() -> Self {
+        RequestInfoLayer::new()
+    }
+}
+
+impl<S> Layer<S> for RequestInfoLayer {
+    type Service = RequestInfoService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequestInfoService::new(inner, self.max_body_bytes)
+    }
+}

@@ -1,0 +1,126 @@
+//! RequestInfoLayer driven with `oneshot`.
+
+use std::convert::Infallible;
+use std::io::Write;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use tollgate_kube::{BodyFormat, RequestBody, RequestInfo, RequestInfoLayer, Status};
+use tower::{ServiceBuilder, ServiceExt};
+
+async fn run(layer: RequestInfoLayer, req: Request<Full<Bytes>>) -> (u16, String) {
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(|req: Request<Full<Bytes>>| async move {
+            let info = req.extensions().get::<RequestInfo>().cloned().unwrap();
+            let body = req.extensions().get::<RequestBody>().cloned().unwrap();
+            assert!(req.headers().get("content-encoding").is_none());
+            let forwarded = req.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&forwarded, body.bytes(), "what is checked is what is forwarded");
+            let text = format!("{} {} {}", info.verb, body.format(), body.bytes().len());
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
+        });
+    let res = svc.oneshot(req).await.unwrap();
+    let code = res.status().as_u16();
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn status(text: &str) -> Status {
+    serde_json::from_str(text).unwrap()
+}
+
+#[tokio::test]
+async fn passes_and_classifies() {
+    let req = Request::patch("/apis/apps/v1/namespaces/a/deployments/web/scale")
+        .header("content-type", "application/merge-patch+json")
+        .body(Full::new(Bytes::from_static(br#"{"spec":{"replicas":0}}"#)))
+        .unwrap();
+    assert_eq!(run(RequestInfoLayer::new(), req).await, (200, "patch merge-patch 23".into()));
+}
+
+#[tokio::test]
+async fn refuses_unresolvable_urls_with_500() {
+    let req = Request::get("/api/v1/watch").body(Full::default()).unwrap();
+    let (code, body) = run(RequestInfoLayer::new(), req).await;
+    assert_eq!(code, 500);
+    let s = status(&body);
+    assert_eq!(s.reason, "InternalError");
+    assert!(s.message.starts_with("Internal Server Error: \"/api/v1/watch\": failed to create RequestInfo"));
+}
+
+#[tokio::test]
+async fn refuses_bad_escapes_with_400() {
+    let req = Request::get("/api/v1/namespaces/%zz/pods").body(Full::default()).unwrap();
+    let (code, body) = run(RequestInfoLayer::new(), req).await;
+    assert_eq!((code, status(&body).reason.as_str()), (400, "BadRequest"));
+}
+
+#[tokio::test]
+async fn enforces_the_body_limit() {
+    let big = Bytes::from(vec![b' '; 2048]);
+    let req = Request::post("/api/v1/namespaces/a/configmaps")
+        .body(Full::new(big.clone()))
+        .unwrap();
+    let (code, body) = run(RequestInfoLayer::new().max_body_bytes(1024), req).await;
+    assert_eq!(code, 413);
+    assert_eq!(status(&body).message, "Request entity too large: limit is 1024");
+    // declared length over the limit is refused before reading
+    let req = Request::post("/api/v1/namespaces/a/configmaps")
+        .header("content-length", "4096")
+        .body(Full::new(big))
+        .unwrap();
+    assert_eq!(run(RequestInfoLayer::new().max_body_bytes(1024), req).await.0, 413);
+}
+
+#[tokio::test]
+async fn decodes_gzip_bounded() {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(br#"{"kind":"Secret"}"#).unwrap();
+    let gz = Bytes::from(enc.finish().unwrap());
+    let req = Request::post("/api/v1/namespaces/a/secrets")
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(Full::new(gz))
+        .unwrap();
+    assert_eq!(run(RequestInfoLayer::new(), req).await, (200, "create json 17".into()));
+
+    // a gzip bomb: 64 KiB of zeros in a few hundred bytes, limit 1 KiB
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(&vec![0u8; 65536]).unwrap();
+    let req = Request::post("/api/v1/namespaces/a/secrets")
+        .header("content-encoding", "gzip")
+        .body(Full::new(Bytes::from(enc.finish().unwrap())))
+        .unwrap();
+    assert_eq!(run(RequestInfoLayer::new().max_body_bytes(1024), req).await.0, 413);
+
+    let req = Request::post("/api/v1/namespaces/a/secrets")
+        .header("content-encoding", "br")
+        .body(Full::new(Bytes::from_static(b"x")))
+        .unwrap();
+    assert_eq!(run(RequestInfoLayer::new(), req).await.0, 415);
+}
+
+#[tokio::test]
+async fn upgrades_carry_no_body() {
+    let req = Request::get("/api/v1/namespaces/a/pods/p/exec?command=sh")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(run(RequestInfoLayer::new(), req).await, (200, "get empty 0".into()));
+    let req = Request::post("/api/v1/namespaces/a/pods/p/exec?command=sh")
+        .header("connection", "Upgrade")
+        .header("upgrade", "SPDY/3.1")
+        .header("content-length", "3")
+        .body(Full::new(Bytes::from_static(b"abc")))
+        .unwrap();
+    assert_eq!(run(RequestInfoLayer::new(), req).await.0, 400);
+}
+
+#[test]
+fn protobuf_is_recognised() {
+    let b = RequestBody::new(Bytes::from_static(b"k8s\0\n"), Some("application/json"));
+    assert_eq!(b.format(), BodyFormat::Protobuf);
+}
