@@ -39,6 +39,7 @@ mod error;
 mod request_info;
 mod response_body;
 mod status;
+pub mod websocket;
 
 pub use body::{BodyFormat, PROTOBUF_MAGIC, RequestBody, yaml_to_json};
 pub use error::{Error, Side};

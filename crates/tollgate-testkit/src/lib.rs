@@ -1,0 +1,298 @@
+//! Test and demo fixtures for Tollgate — **clearly a fixture, not a
+//! product**.
+//!
+//! [`ApiServer`] is an in-process Kubernetes API server that the real
+//! `kubectl` accepts: TLS with a generated CA, HTTP/1.1 and HTTP/2,
+//! in-memory objects with resource versions, watch fan-out, discovery and
+//! the OpenAPI documents `kubectl apply` reads, `Table` output, Status
+//! errors like the real server's, `pods/log` (with `follow` streaming lines
+//! over time), `pods/exec` over WebSocket `v5.channel.k8s.io` with a tiny
+//! command runner, and merge, strategic-merge, JSON and server-side apply
+//! patches. It records the headers of every request so tests can assert
+//! what reached the cluster.
+//!
+//! It serves namespaces, pods, secrets, configmaps, serviceaccounts
+//! (with `token`) and deployments (with `scale`), and starts with
+//! namespaces `default`, `kube-system` and `kube-public`, a pod `demo`
+//! (container `app`), a secret `demo-credentials`, a configmap `demo-config`
+//! and the `default` service account in `default`.
+//!
+//! ```no_run
+//! # #[tokio::main] async fn main() -> Result<(), tollgate_testkit::Error> {
+//! let server = tollgate_testkit::ApiServer::builder().token("s3cret").start().await?;
+//! std::fs::write("/tmp/kubeconfig", server.kubeconfig())?;
+//! // kubectl --kubeconfig /tmp/kubeconfig get pods
+//! # Ok(()) }
+//! ```
+
+mod body;
+mod exec;
+mod handler;
+mod kubeconfig;
+mod logs;
+mod patch;
+mod protobuf;
+mod resources;
+mod store;
+mod table;
+mod tls;
+
+pub use body::Body;
+pub use kubeconfig::kubeconfig;
+pub use tls::{CertifiedKey, TestCa};
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http::{HeaderMap, Method, Request, Uri, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use store::Store;
+
+/// Errors starting the fixture.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Certificate generation or TLS configuration failed.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// Binding or I/O failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// One request as the test API server received it.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RecordedRequest {
+    /// The method.
+    pub method: Method,
+    /// The URI as sent (path and query).
+    pub uri: Uri,
+    /// HTTP version used.
+    pub version: Version,
+    /// All request headers.
+    pub headers: HeaderMap,
+}
+
+#[derive(Debug, Clone)]
+struct Config {
+    token: Option<String>,
+    log_follow_lines: usize,
+    log_follow_interval: Duration,
+    listen: SocketAddr,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Store,
+    config: Config,
+    recorded: Mutex<Vec<RecordedRequest>>,
+}
+
+impl Shared {
+    fn record(&self, req: &Request<Incoming>) {
+        let mut r = self.recorded.lock().unwrap_or_else(|p| p.into_inner());
+        if r.len() >= 100_000 {
+            r.remove(0);
+        }
+        r.push(RecordedRequest {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+        });
+    }
+}
+
+/// Configures an [`ApiServer`].
+#[derive(Debug, Clone)]
+pub struct ApiServerBuilder {
+    config: Config,
+}
+
+impl ApiServerBuilder {
+    /// Requires `Authorization: Bearer <token>` on every request.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.config.token = Some(token.into());
+        self
+    }
+
+    /// How many lines `logs -f` streams after the first three, and how far
+    /// apart (default 5 lines, 200 ms).
+    pub fn log_follow(mut self, lines: usize, interval: Duration) -> Self {
+        self.config.log_follow_lines = lines;
+        self.config.log_follow_interval = interval;
+        self
+    }
+
+    /// The address to listen on (default `127.0.0.1:0`).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.config.listen = addr;
+        self
+    }
+
+    /// Generates a CA and a certificate, seeds the objects and starts serving.
+    ///
+    /// # Errors
+    /// When TLS setup or binding fails.
+    pub async fn start(self) -> Result<ApiServer, Error> {
+        let ca = TestCa::new("tollgate-testkit CA")?;
+        let cert = ca.server_cert(&["localhost", "127.0.0.1"])?;
+        let tls = tokio_rustls::TlsAcceptor::from(tls::server_config(&cert)?);
+        let listener = TcpListener::bind(self.config.listen).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            store: Store::new(),
+            config: self.config,
+            recorded: Mutex::new(Vec::new()),
+        });
+        seed(&shared.store);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let s = shared.clone();
+        tokio::spawn(accept_loop(listener, tls, s, stop_rx));
+        Ok(ApiServer {
+            addr,
+            ca,
+            shared,
+            stop: stop_tx,
+        })
+    }
+}
+
+async fn accept_loop(listener: TcpListener, tls: tokio_rustls::TlsAcceptor, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let (tcp, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(_) => continue,
+            },
+            _ = stop.changed() => return,
+        };
+        let tls = tls.clone();
+        let shared = shared.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let Ok(stream) = tls.accept(tcp).await else { return };
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, std::convert::Infallible>(handler::handle(shared, req).await) }
+            });
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            tokio::select! {
+                _ = conn => {}
+                _ = stop.changed() => {}
+            }
+        });
+    }
+}
+
+fn seed(store: &Store) {
+    let r = |res: &str| resources::RESOURCES.iter().find(|d| d.resource == res);
+    let (Some(ns), Some(pods), Some(secrets), Some(cms), Some(sas)) =
+        (r("namespaces"), r("pods"), r("secrets"), r("configmaps"), r("serviceaccounts"))
+    else {
+        return;
+    };
+    for name in ["default", "kube-system", "kube-public"] {
+        let _ = store.create(ns, "", json!({"metadata": {"name": name}}), false);
+    }
+    let _ = store.create(sas, "default", json!({"metadata": {"name": "default"}}), false);
+    let _ = store.create(
+        pods,
+        "default",
+        json!({"metadata": {"name": "demo", "labels": {"app": "demo"}},
+               "spec": {"containers": [{"name": "app", "image": "registry.example/demo:1.0",
+                                        "env": [{"name": "DB_PASSWORD", "value": "hunter2"}]}]}}),
+        false,
+    );
+    let _ = store.create(
+        secrets,
+        "default",
+        json!({"metadata": {"name": "demo-credentials"}, "stringData": {"username": "admin", "password": "hunter2"}}),
+        false,
+    );
+    let _ = store.create(cms, "default", json!({"metadata": {"name": "demo-config"}, "data": {"greeting": "hello"}}), false);
+}
+
+/// A running test API server. Stops when dropped.
+#[derive(Debug)]
+pub struct ApiServer {
+    addr: SocketAddr,
+    ca: TestCa,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+}
+
+impl ApiServer {
+    /// A builder with defaults: no token, `127.0.0.1:0`.
+    pub fn builder() -> ApiServerBuilder {
+        ApiServerBuilder {
+            config: Config {
+                token: None,
+                log_follow_lines: 5,
+                log_follow_interval: Duration::from_millis(200),
+                listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            },
+        }
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `https://127.0.0.1:<port>`
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// The CA that signed the server certificate, PEM.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca.cert_pem
+    }
+
+    /// The CA, to issue more certificates (e.g. for a gateway in front).
+    pub fn ca(&self) -> &TestCa {
+        &self.ca
+    }
+
+    /// The bearer token it requires, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.shared.config.token.as_deref()
+    }
+
+    /// A kubeconfig (JSON, which kubectl reads as YAML) pointing straight at
+    /// this server.
+    pub fn kubeconfig(&self) -> String {
+        kubeconfig(&self.url(), &self.ca.cert_pem, self.token())
+    }
+
+    /// Every request received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.recorded.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.recorded.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Stops accepting and closes connections.
+    pub fn shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

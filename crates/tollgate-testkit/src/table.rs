@@ -1,0 +1,96 @@
+//! `meta.k8s.io/v1 Table`, which `kubectl get` asks for and prints.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::resources::ResourceDef;
+use crate::store::parse_rfc3339;
+
+/// Whether the `Accept` header asks for a Table.
+pub(crate) fn wants_table(accept: &str) -> bool {
+    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+}
+
+fn col(name: &str, typ: &str, priority: u8) -> Value {
+    let format = if name == "Name" { "name" } else { "" };
+    json!({"name": name, "type": typ, "format": format, "description": name, "priority": priority})
+}
+
+fn columns(def: &ResourceDef) -> Vec<Value> {
+    match def.resource {
+        "pods" => vec![col("Name", "string", 0), col("Ready", "string", 0), col("Status", "string", 0),
+                       col("Restarts", "string", 0), col("Age", "string", 0), col("IP", "string", 1)],
+        "deployments" => vec![col("Name", "string", 0), col("Ready", "string", 0), col("Up-to-date", "string", 0),
+                              col("Available", "string", 0), col("Age", "string", 0)],
+        "secrets" => vec![col("Name", "string", 0), col("Type", "string", 0), col("Data", "string", 0), col("Age", "string", 0)],
+        "configmaps" => vec![col("Name", "string", 0), col("Data", "string", 0), col("Age", "string", 0)],
+        "namespaces" => vec![col("Name", "string", 0), col("Status", "string", 0), col("Age", "string", 0)],
+        "serviceaccounts" => vec![col("Name", "string", 0), col("Secrets", "string", 0), col("Age", "string", 0)],
+        _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
+    }
+}
+
+fn cells(def: &ResourceDef, o: &Value) -> Vec<Value> {
+    let name = o.pointer("/metadata/name").cloned().unwrap_or(json!(""));
+    let age = json!(age(o.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("")));
+    let count = |p: &str| o.pointer(p).and_then(Value::as_object).map_or(0, |m| m.len());
+    let int = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    match def.resource {
+        "pods" => {
+            let statuses = o.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+            let ready = statuses.iter().filter(|s| s["ready"] == json!(true)).count();
+            let total = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+            vec![name, json!(format!("{ready}/{total}")), o.pointer("/status/phase").cloned().unwrap_or(json!("Pending")),
+                 json!(0), age, o.pointer("/status/podIP").cloned().unwrap_or(json!("<none>"))]
+        }
+        "deployments" => vec![name, json!(format!("{}/{}", int("/status/readyReplicas"), int("/spec/replicas"))),
+                              json!(int("/status/updatedReplicas")), json!(int("/status/availableReplicas")), age],
+        "secrets" => vec![name, o.get("type").cloned().unwrap_or(json!("Opaque")), json!(count("/data")), age],
+        "configmaps" => vec![name, json!(count("/data") + count("/binaryData")), age],
+        "namespaces" => vec![name, o.pointer("/status/phase").cloned().unwrap_or(json!("Active")), age],
+        "serviceaccounts" => vec![name, json!(0), age],
+        _ => vec![name, age],
+    }
+}
+
+fn row_object(o: &Value, include: &str) -> Option<Value> {
+    match include {
+        "None" => None,
+        "Object" => Some(o.clone()),
+        _ => Some(json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})),
+    }
+}
+
+/// A Table of `items`.
+pub(crate) fn table(def: &ResourceDef, items: &[Value], rv: u64, include: &str) -> Value {
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|o| {
+            let mut row = json!({"cells": cells(def, o)});
+            if let Some(obj) = row_object(o, include) {
+                row["object"] = obj;
+            }
+            row
+        })
+        .collect();
+    json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv.to_string()},
+           "columnDefinitions": columns(def), "rows": rows})
+}
+
+/// kubectl's short human duration.
+fn age(created: &str) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let Some(t) = parse_rfc3339(created) else {
+        return "<unknown>".to_owned();
+    };
+    let s = now.saturating_sub(t);
+    match s {
+        s if s < 120 => format!("{s}s"),
+        s if s < 600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 3 * 3600 => format!("{}m", s / 60),
+        s if s < 8 * 3600 => format!("{}h{}m", s / 3600, s % 3600 / 60),
+        s if s < 48 * 3600 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
