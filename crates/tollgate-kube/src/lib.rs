@@ -34,6 +34,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit_id;
 mod body;
 mod error;
 mod request_info;
@@ -41,6 +42,7 @@ mod response_body;
 mod status;
 pub mod websocket;
 
+pub use audit_id::AuditId;
 pub use body::{BodyFormat, PROTOBUF_MAGIC, RequestBody, yaml_to_json};
 pub use error::{Error, Side};
 pub use request_info::{Query, RequestInfo, RequestInfoLayer, RequestInfoService, ResponseFuture};

@@ -102,9 +102,12 @@ impl RequestInfo {
     /// [`Error::UnresolvableRequestInfo`] for URLs the API server itself
     /// refuses with 500 (`/api/v1/watch`, `/apis/g/v/proxy`).
     pub fn parse(method: &Method, uri: &Uri) -> Result<Self, Error> {
+        // The API server reports `RequestURI`: path and query, never the
+        // scheme and authority an HTTP/2 request carries.
+        let request_uri = uri.path_and_query().map_or("/", |pq| pq.as_str());
         let raw_path = uri.path();
         let path = decode_path(raw_path).ok_or_else(|| Error::MalformedUri {
-            uri: uri.to_string(),
+            uri: request_uri.to_owned(),
         })?;
         let query = Query::parse(uri.query().unwrap_or(""));
         let mut info = RequestInfo {
@@ -135,7 +138,7 @@ impl RequestInfo {
         if SPECIAL_VERBS.contains(&parts[0]) {
             if parts.len() < 2 {
                 return Err(Error::UnresolvableRequestInfo {
-                    uri: uri.to_string(),
+                    uri: request_uri.to_owned(),
                 });
             }
             info.verb = parts.remove(0).to_owned();

@@ -194,6 +194,9 @@ fn refused_like_the_api_server() {
             status.message
         );
     }
+    let abs = "https://gw:8443/api/v1/watch?x=1".parse().unwrap();
+    let err = RequestInfo::parse(&Method::GET, &abs).unwrap_err();
+    assert!(err.to_status().message.starts_with("Internal Server Error: \"/api/v1/watch?x=1\": "));
     for u in ["/api/v1/pods/%zz", "/api/v1/pods/%2", "/api/v1/pods/%ff"] {
         let err = RequestInfo::parse(&Method::GET, &u.parse().unwrap()).unwrap_err();
         assert!(matches!(err, Error::MalformedUri { .. }), "{u}");

@@ -1,0 +1,205 @@
+//! Header hygiene between the client and the API server.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::Error;
+
+/// Whom the API server should see instead of the gateway: the verified
+/// identity, sent as `Impersonate-*` headers. Put it into the request's
+/// extensions (the identity layer does).
+///
+/// ```
+/// use tollgate_proxy::Impersonation;
+/// let who = Impersonation::user("ci:github:acme/web")
+///     .group("tollgate:owner:payments")
+///     .extra("tollgate.dev/owner", "payments");
+/// # let _ = who;
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Impersonation {
+    /// `Impersonate-User`.
+    pub user: String,
+    /// `Impersonate-Uid`.
+    pub uid: Option<String>,
+    /// `Impersonate-Group`, repeated.
+    pub groups: Vec<String>,
+    /// `Impersonate-Extra-<key>`, repeated per value.
+    pub extra: BTreeMap<String, Vec<String>>,
+}
+
+impl Impersonation {
+    /// Impersonates `user`.
+    pub fn user(user: impl Into<String>) -> Self {
+        Impersonation {
+            user: user.into(),
+            ..Impersonation::default()
+        }
+    }
+
+    /// Adds a group.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.groups.push(group.into());
+        self
+    }
+
+    /// Sets the uid.
+    pub fn uid(mut self, uid: impl Into<String>) -> Self {
+        self.uid = Some(uid.into());
+        self
+    }
+
+    /// Adds an extra value.
+    pub fn extra(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra.entry(key.into()).or_default().push(value.into());
+        self
+    }
+}
+
+/// The peer address of the client connection, put into request extensions
+/// by [`serve`](crate::serve); the proxy appends it to `X-Forwarded-For`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::SocketAddr);
+
+const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/// Removes hop-by-hop headers, and those named in `Connection`. For
+/// upgrades `Connection: Upgrade` and `Upgrade` are kept.
+pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .filter(|n| !(upgrade && n == header::UPGRADE))
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    let upgrade_value = if upgrade { h.get(header::UPGRADE).cloned() } else { None };
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+    if let Some(v) = upgrade_value {
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(header::UPGRADE, v);
+    }
+}
+
+/// Whether a header carries identity the API server would believe:
+/// credentials, impersonation and front-proxy (request-header) identity.
+pub(crate) fn is_identity_header(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    matches!(n, "authorization" | "proxy-authorization" | "x-remote-user" | "x-remote-uid" | "x-remote-group")
+        || n.starts_with("impersonate-")
+        || n.starts_with("x-remote-extra-")
+}
+
+/// Everything the client may not decide about how the API server sees it.
+pub(crate) fn strip_client_identity(h: &mut HeaderMap) {
+    let names: Vec<HeaderName> = h.keys().filter(|n| is_identity_header(n)).cloned().collect();
+    for n in names {
+        h.remove(n);
+    }
+    h.remove(header::HOST);
+    h.remove(header::EXPECT);
+}
+
+/// Characters `url.PathEscape` would escape in an extra key, plus uppercase
+/// (keys are lowercased first, as the API server does).
+const EXTRA_KEY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+fn value(v: &str, what: &str) -> Result<HeaderValue, Error> {
+    HeaderValue::from_str(v).map_err(|_| Error::BadRequest(format!("the {what} {v:?} cannot be sent as an HTTP header")))
+}
+
+/// Adds the `Impersonate-*` headers.
+pub(crate) fn add_impersonation(h: &mut HeaderMap, who: &Impersonation) -> Result<(), Error> {
+    if who.user.is_empty() {
+        return Err(Error::BadRequest("cannot impersonate an empty user name".to_owned()));
+    }
+    h.insert("impersonate-user", value(&who.user, "user name")?);
+    if let Some(uid) = &who.uid {
+        h.insert("impersonate-uid", value(uid, "uid")?);
+    }
+    for g in &who.groups {
+        h.append("impersonate-group", value(g, "group")?);
+    }
+    for (k, vs) in &who.extra {
+        let key = utf8_percent_encode(&k.to_lowercase(), EXTRA_KEY).to_string();
+        let name = HeaderName::from_bytes(format!("impersonate-extra-{key}").as_bytes())
+            .map_err(|_| Error::BadRequest(format!("the extra key {k:?} cannot be sent as an HTTP header")))?;
+        for v in vs {
+            h.append(name.clone(), value(v, "extra value")?);
+        }
+    }
+    Ok(())
+}
+
+/// Appends the client's address to `X-Forwarded-For`.
+pub(crate) fn append_forwarded_for(h: &mut HeaderMap, ip: IpAddr) {
+    let joined = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+        _ => ip.to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&joined) {
+        h.insert("x-forwarded-for", v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_identity_in_any_case() {
+        let mut h = HeaderMap::new();
+        for (k, v) in [("Authorization", "Bearer x"), ("IMPERSONATE-USER", "admin"), ("Impersonate-Group", "system:masters"),
+                       ("impersonate-extra-scopes", "x"), ("X-Remote-User", "admin"), ("X-Remote-Extra-Foo", "x"),
+                       ("Proxy-Authorization", "x"), ("Accept", "application/json")] {
+            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_static(v));
+        }
+        strip_client_identity(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn hop_by_hop() {
+        let mut h = HeaderMap::new();
+        h.insert("connection", HeaderValue::from_static("close, x-secret"));
+        h.insert("x-secret", HeaderValue::from_static("1"));
+        h.insert("te", HeaderValue::from_static("trailers"));
+        h.insert("upgrade", HeaderValue::from_static("websocket"));
+        let mut up = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.is_empty());
+        strip_hop_by_hop(&mut up, true);
+        assert_eq!(up["connection"], "Upgrade");
+        assert_eq!(up["upgrade"], "websocket");
+        assert!(!up.contains_key("x-secret"));
+    }
+
+    #[test]
+    fn impersonation_headers() {
+        let mut h = HeaderMap::new();
+        let who = Impersonation::user("u").group("a").group("b").extra("Example.com/Team", "x y").uid("1");
+        add_impersonation(&mut h, &who).unwrap();
+        assert_eq!(h.get_all("impersonate-group").iter().count(), 2);
+        assert_eq!(h["impersonate-extra-example.com%2Fteam"], "x y");
+        assert!(add_impersonation(&mut h, &Impersonation::user("a\nb")).is_err());
+    }
+
+    #[test]
+    fn forwarded_for() {
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, "10.0.0.1".parse().unwrap());
+        append_forwarded_for(&mut h, "127.0.0.1".parse().unwrap());
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+    }
+}

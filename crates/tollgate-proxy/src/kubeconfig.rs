@@ -1,0 +1,196 @@
+//! Reading a kubeconfig file into an [`Upstream`](crate::Upstream).
+//!
+//! Supported: `server`, `certificate-authority(-data)`,
+//! `insecure-skip-tls-verify`, `tls-server-name`, `client-certificate(-data)`
+//! / `client-key(-data)`, `token`, `tokenFile`. Credential plugins (`exec`,
+//! `auth-provider`), basic auth, `proxy-url` and `as` impersonation are
+//! refused with the field named: a gateway must not silently ignore how it
+//! was told to authenticate.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde_json::Value;
+
+use crate::Error;
+
+/// What a kubeconfig context resolves to, before TLS is built.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Resolved {
+    pub(crate) server: String,
+    pub(crate) ca_pem: Option<Vec<u8>>,
+    pub(crate) insecure_skip_tls_verify: bool,
+    pub(crate) tls_server_name: Option<String>,
+    pub(crate) client_cert_pem: Option<Vec<u8>>,
+    pub(crate) client_key_pem: Option<Vec<u8>>,
+    pub(crate) token: Option<String>,
+    pub(crate) token_file: Option<PathBuf>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    dir: &'a Path,
+}
+
+impl Ctx<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Config {
+            source_name: self.file.to_owned(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn read(&self, field: &str, path: &str) -> Result<Vec<u8>, Error> {
+        let p = self.resolve(path);
+        std::fs::read(&p).map_err(|e| self.err(field, format!("cannot read {}: {e}", p.display())))
+    }
+
+    fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+    }
+
+    fn b64(&self, field: &str, data: &str) -> Result<Vec<u8>, Error> {
+        base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| self.err(field, format!("not valid base64: {e}")))
+    }
+}
+
+fn string<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
+    v.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+fn find_named<'v>(list: &'v Value, name: &str, inner: &str) -> Option<(usize, &'v Value)> {
+    list.as_array()?
+        .iter()
+        .enumerate()
+        .find(|(_, e)| e.get("name").and_then(Value::as_str) == Some(name))
+        .and_then(|(i, e)| e.get(inner).map(|v| (i, v)))
+}
+
+/// Loads `path` and resolves `context` (or `current-context`).
+pub(crate) fn load(path: &Path, context: Option<&str>) -> Result<Resolved, Error> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+        path: file.clone(),
+        message: e.to_string(),
+    })?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &file, dir, context)
+}
+
+pub(crate) fn parse(text: &str, file: &str, dir: &Path, context: Option<&str>) -> Result<Resolved, Error> {
+    let cx = Ctx { file, dir };
+    let doc = tollgate_kube::yaml_to_json(text).map_err(|m| cx.err("(document)", m))?;
+    if !doc.is_object() {
+        return Err(cx.err("(document)", "a kubeconfig must be a mapping"));
+    }
+    let ctx_name = match context {
+        Some(c) => c.to_owned(),
+        None => string(&doc, "current-context")
+            .ok_or_else(|| cx.err("current-context", "not set and no context was given"))?
+            .to_owned(),
+    };
+    let (ci, ctx) = find_named(&doc["contexts"], &ctx_name, "context")
+        .ok_or_else(|| cx.err("contexts", format!("no context named {ctx_name:?}")))?;
+    let cluster_name = string(ctx, "cluster").ok_or_else(|| cx.err(format!("contexts[{ci}].context.cluster"), "required"))?;
+    let (ki, cluster) = find_named(&doc["clusters"], cluster_name, "cluster")
+        .ok_or_else(|| cx.err(format!("contexts[{ci}].context.cluster"), format!("no cluster named {cluster_name:?}")))?;
+    let kf = |f: &str| format!("clusters[{ki}].cluster.{f}");
+
+    let mut r = Resolved::default();
+    let server = string(cluster, "server").ok_or_else(|| cx.err(kf("server"), "required"))?;
+    if !(server.starts_with("https://") || server.starts_with("http://")) {
+        return Err(cx.err(kf("server"), format!("{server:?} is not an http(s) URL")));
+    }
+    r.server = server.to_owned();
+    if let Some(data) = string(cluster, "certificate-authority-data") {
+        r.ca_pem = Some(cx.b64(&kf("certificate-authority-data"), data)?);
+    } else if let Some(p) = string(cluster, "certificate-authority") {
+        r.ca_pem = Some(cx.read(&kf("certificate-authority"), p)?);
+    }
+    r.insecure_skip_tls_verify = cluster.get("insecure-skip-tls-verify").and_then(Value::as_bool).unwrap_or(false);
+    r.tls_server_name = string(cluster, "tls-server-name").map(str::to_owned);
+    if string(cluster, "proxy-url").is_some() {
+        return Err(cx.err(kf("proxy-url"), "HTTP proxies to the API server are not supported"));
+    }
+
+    if let Some(user_name) = string(ctx, "user") {
+        let (ui, user) = find_named(&doc["users"], user_name, "user")
+            .ok_or_else(|| cx.err(format!("contexts[{ci}].context.user"), format!("no user named {user_name:?}")))?;
+        let uf = |f: &str| format!("users[{ui}].user.{f}");
+        for unsupported in ["exec", "auth-provider", "username", "password", "as", "as-groups", "as-uid", "as-user-extra"] {
+            if user.get(unsupported).is_some_and(|v| !v.is_null()) {
+                return Err(cx.err(
+                    uf(unsupported),
+                    "not supported by Tollgate: give the gateway a token, token file or client certificate",
+                ));
+            }
+        }
+        if let Some(data) = string(user, "client-certificate-data") {
+            r.client_cert_pem = Some(cx.b64(&uf("client-certificate-data"), data)?);
+        } else if let Some(p) = string(user, "client-certificate") {
+            r.client_cert_pem = Some(cx.read(&uf("client-certificate"), p)?);
+        }
+        if let Some(data) = string(user, "client-key-data") {
+            r.client_key_pem = Some(cx.b64(&uf("client-key-data"), data)?);
+        } else if let Some(p) = string(user, "client-key") {
+            r.client_key_pem = Some(cx.read(&uf("client-key"), p)?);
+        }
+        if r.client_cert_pem.is_some() != r.client_key_pem.is_some() {
+            return Err(cx.err(uf("client-key"), "a client certificate needs its key, and a key its certificate"));
+        }
+        r.token = string(user, "token").map(str::to_owned);
+        if r.token.is_none() {
+            r.token_file = string(user, "tokenFile").map(|p| cx.resolve(p));
+        }
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KC: &str = r#"
+apiVersion: v1
+kind: Config
+current-context: a
+contexts:
+- name: a
+  context: {cluster: c1, user: u1}
+- name: b
+  context: {cluster: c1, user: u2}
+clusters:
+- name: c1
+  cluster:
+    server: https://10.0.0.1:6443
+    certificate-authority-data: LS0tLS1CRUdJTg==
+users:
+- name: u1
+  user: {token: abc}
+- name: u2
+  user:
+    exec: {command: aws}
+"#;
+
+    #[test]
+    fn resolves_current_context() {
+        let r = parse(KC, "kc", Path::new("/"), None).unwrap();
+        assert_eq!(r.server, "https://10.0.0.1:6443");
+        assert_eq!(r.token.as_deref(), Some("abc"));
+        assert_eq!(r.ca_pem.as_deref(), Some(&b"-----BEGIN"[..]));
+    }
+
+    #[test]
+    fn names_the_unsupported_field() {
+        let e = parse(KC, "kc", Path::new("/"), Some("b")).unwrap_err().to_string();
+        assert_eq!(e, "kc: users[1].user.exec: not supported by Tollgate: give the gateway a token, token file or client certificate");
+        let e = parse(KC, "kc", Path::new("/"), Some("zz")).unwrap_err().to_string();
+        assert!(e.contains("no context named \"zz\""), "{e}");
+        let e = parse("clusters: [", "kc", Path::new("/"), None).unwrap_err().to_string();
+        assert!(e.starts_with("kc: (document): "), "{e}");
+    }
+}

@@ -1,0 +1,41 @@
+//! Forwarding to the Kubernetes API server.
+//!
+//! - [`Upstream`]: the API server from a kubeconfig (file + context) or
+//!   in-cluster, with the gateway's own credentials;
+//! - [`Proxy`]: the innermost tower service, forwarding with header
+//!   hygiene, impersonation, streaming and upgrade tunnels;
+//! - [`Tap`] / [`TunnelTap`]: observe exec/attach/port-forward bytes
+//!   without touching the tunnel;
+//! - [`serve`]: the listener (TLS, HTTP/1.1 + HTTP/2, graceful drain).
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tower::ServiceBuilder;
+//! use tollgate_kube::RequestInfoLayer;
+//! use tollgate_proxy::{Proxy, Upstream, serve};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let upstream = Upstream::from_kubeconfig("kubeconfig".as_ref(), None)?;
+//! let stack = ServiceBuilder::new()
+//!     .layer(RequestInfoLayer::new())
+//!     .service(Proxy::builder(upstream).build());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+//! serve(listener, None, stack, std::future::pending(), Duration::from_secs(30)).await;
+//! # Ok(()) }
+//! ```
+
+mod error;
+mod headers;
+mod kubeconfig;
+mod proxy;
+mod server;
+mod tunnel;
+mod upstream;
+
+pub use error::Error;
+pub use headers::{ClientAddr, Impersonation};
+pub use proxy::{Proxy, ProxyBuilder, ResponseFuture};
+pub use server::{serve, server_tls_from_pem};
+pub use tollgate_kube::AuditId;
+pub use tunnel::{Tap, TunnelStats, TunnelTap};
+pub use upstream::Upstream;

@@ -1,0 +1,299 @@
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body::Body;
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tollgate_kube::{RequestInfo, ResponseBody, is_upgrade_request};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use crate::headers::{self, ClientAddr, Impersonation};
+use crate::tunnel::{self, TunnelTap};
+use crate::{AuditId, Error, Upstream};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type OutBody = UnsyncBoxBody<Bytes, BoxError>;
+type HttpClient = Client<HttpsConnector<HttpConnector>, OutBody>;
+
+/// Configures a [`Proxy`].
+#[derive(Debug, Clone)]
+pub struct ProxyBuilder {
+    upstream: Upstream,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    pool_idle_timeout: Duration,
+}
+
+impl ProxyBuilder {
+    /// How long to wait for a TCP connection (default 10 s; then 504).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How long to wait for response headers on requests that are not
+    /// long-running (default 60 s; then 504). Watch, exec, attach,
+    /// port-forward, logs and proxy are never timed out.
+    pub fn response_timeout(mut self, d: Duration) -> Self {
+        self.response_timeout = d;
+        self
+    }
+
+    /// How long idle pooled connections are kept (default 90 s).
+    pub fn pool_idle_timeout(mut self, d: Duration) -> Self {
+        self.pool_idle_timeout = d;
+        self
+    }
+
+    /// Builds the proxy and its connection pools.
+    pub fn build(self) -> Proxy {
+        let client = |h2: bool| -> HttpClient {
+            let mut http = HttpConnector::new();
+            http.enforce_http(false);
+            http.set_connect_timeout(Some(self.connect_timeout));
+            http.set_nodelay(true);
+            // ALPN is the connector's to set: h2 + http/1.1, or none (HTTP/1.1).
+            let tls = (*self.upstream.tls).clone();
+            let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+            let builder = match &self.upstream.server_name {
+                Some(name) => match rustls_pki_types::ServerName::try_from(name.clone()) {
+                    Ok(n) => builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(n)),
+                    Err(_) => builder,
+                },
+                None => builder,
+            };
+            let connector = if h2 {
+                builder.enable_http1().enable_http2().wrap_connector(http)
+            } else {
+                builder.enable_http1().wrap_connector(http)
+            };
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(self.pool_idle_timeout)
+                .build(connector)
+        };
+        let h2 = client(true);
+        let h1 = client(false);
+        Proxy {
+            inner: Arc::new(Inner {
+                upstream: self.upstream,
+                client: h2,
+                upgrade_client: h1,
+                connect_timeout: self.connect_timeout,
+                response_timeout: self.response_timeout,
+            }),
+        }
+    }
+}
+
+/// Forwards requests to the API server (see the [module docs](super)).
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    upstream: Upstream,
+    client: HttpClient,
+    upgrade_client: HttpClient,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inner").field("upstream", &self.upstream.url()).finish_non_exhaustive()
+    }
+}
+
+// === impl Proxy ===
+
+impl Proxy {
+    /// A builder forwarding to `upstream`.
+    pub fn builder(upstream: Upstream) -> ProxyBuilder {
+        ProxyBuilder {
+            upstream,
+            connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(60),
+            pool_idle_timeout: Duration::from_secs(90),
+        }
+    }
+
+    /// The upstream it forwards to.
+    pub fn upstream(&self) -> &Upstream {
+        &self.inner.upstream
+    }
+}
+
+impl<B> Service<Request<B>> for Proxy
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody<Incoming>>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let inner = self.inner.clone();
+        ResponseFuture {
+            inner: Box::pin(async move {
+                match forward(&inner, req).await {
+                    Ok(res) => res,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "forwarding failed");
+                        ResponseBody::from_status_response(e.to_status().to_response())
+                    }
+                }
+            }),
+        }
+    }
+}
+
+async fn forward<B>(inner: &Inner, mut req: Request<B>) -> Result<Response<ResponseBody<Incoming>>, Error>
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let upgrade = is_upgrade_request(&req);
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    let long_running = match parts.extensions.get::<RequestInfo>() {
+        Some(info) => info.is_long_running(),
+        None => RequestInfo::parse(&parts.method, &parts.uri).map(|i| i.is_long_running()).map_err(|e| Error::BadRequest(e.to_string()))?,
+    };
+
+    // Where it goes.
+    let up = &inner.upstream;
+    let pq = parts.uri.path_and_query().map(PathAndQuery::as_str).unwrap_or("/");
+    let pq = format!("{}{pq}", up.base_path);
+    parts.uri = Uri::builder()
+        .scheme(up.scheme.clone())
+        .authority(up.authority.clone())
+        .path_and_query(pq)
+        .build()
+        .map_err(|e| Error::BadRequest(format!("cannot build the upstream URI: {e}")))?;
+    // HTTP/2 from the client says nothing about the upstream connection.
+    parts.version = if upgrade { Version::HTTP_11 } else { Version::default() };
+
+    // Who it comes from.
+    let h = &mut parts.headers;
+    headers::strip_hop_by_hop(h, upgrade);
+    headers::strip_client_identity(h);
+    if let Some(auth) = up.credentials.authorization()? {
+        h.insert(http::header::AUTHORIZATION, auth);
+    }
+    if let Some(who) = parts.extensions.get::<Impersonation>() {
+        headers::add_impersonation(h, who)?;
+    }
+    let audit_id = parts.extensions.get::<AuditId>().cloned().unwrap_or_else(random_audit_id);
+    if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
+        h.insert("audit-id", v);
+    }
+    if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
+        headers::append_forwarded_for(h, addr.ip());
+    }
+    let tap = parts.extensions.get::<TunnelTap>().cloned();
+
+    let out = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+    let client = if upgrade { &inner.upgrade_client } else { &inner.client };
+    let sent = client.request(out);
+    let result = if long_running || upgrade {
+        // The connect timeout still applies through the connector.
+        sent.await
+    } else {
+        match tokio::time::timeout(inner.response_timeout, sent).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(Error::Timeout { upstream: up.url().to_owned(), seconds: inner.response_timeout.as_secs() });
+            }
+        }
+    };
+    let mut res = result.map_err(|e| classify(&e, up.url(), inner.connect_timeout))?;
+
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS {
+        match client_upgrade {
+            Some(client_up) => {
+                let upstream_up = hyper::upgrade::on(&mut res);
+                tokio::spawn(tunnel::run(client_up, upstream_up, tap));
+            }
+            None => {
+                return Err(Error::Upstream {
+                    upstream: up.url().to_owned(),
+                    message: "switched protocols on a request that asked for no upgrade".to_owned(),
+                });
+            }
+        }
+    } else {
+        headers::strip_hop_by_hop(res.headers_mut(), false);
+    }
+    if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
+        res.headers_mut().insert("audit-id", v);
+    }
+    Ok(res.map(ResponseBody::inner))
+}
+
+/// A fresh version-4 UUID.
+fn random_audit_id() -> AuditId {
+    let mut b = [0u8; 16];
+    // aws-lc's RNG does not fail in practice; should it, the ID is still
+    // well-formed and the API server keeps its own correlation.
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    AuditId::from_random_bytes(b)
+}
+
+/// Sorts a client error into unreachable, TLS, timeout or other.
+fn classify(e: &hyper_util::client::legacy::Error, upstream: &str, connect_timeout: Duration) -> Error {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut tls = None;
+    let mut timed_out = false;
+    while let Some(s) = source {
+        if let Some(r) = s.downcast_ref::<rustls::Error>() {
+            tls = Some(r.to_string());
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                timed_out = true;
+            }
+            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                tls = Some(r.to_string());
+            }
+        }
+        source = s.source();
+    }
+    let message = error_chain(e);
+    if let Some(m) = tls {
+        Error::Tls { upstream: upstream.to_owned(), message: m }
+    } else if timed_out {
+        Error::Timeout { upstream: upstream.to_owned(), seconds: connect_timeout.as_secs() }
+    } else if e.is_connect() {
+        Error::Unreachable { upstream: upstream.to_owned(), message }
+    } else {
+        Error::Upstream { upstream: upstream.to_owned(), message }
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut s = e.source();
+    while let Some(inner) = s {
+        out.push_str(": ");
+        out.push_str(&inner.to_string());
+        s = inner.source();
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! Upgrade tunnels (exec, attach, port-forward over WebSocket or SPDY):
+//! bytes are copied as they come, and a [`Tap`] sees each direction.
+
+use std::sync::Arc;
+
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Observes a tunnel's bytes. Called on the tunnel's task with each chunk
+/// as it passes; must not block. Recording hooks in here without touching
+/// the tunnel.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use tollgate_proxy::{Tap, TunnelStats, TunnelTap};
+///
+/// #[derive(Default)]
+/// struct Count(Mutex<u64>);
+/// impl Tap for Count {
+///     fn client_bytes(&self, b: &[u8]) { *self.0.lock().unwrap() += b.len() as u64; }
+///     fn upstream_bytes(&self, _: &[u8]) {}
+/// }
+/// // An inner layer puts this into the request's extensions:
+/// let tap = TunnelTap::new(Count::default());
+/// # let _ = tap;
+/// ```
+pub trait Tap: Send + Sync + 'static {
+    /// Bytes from the client toward the API server.
+    fn client_bytes(&self, bytes: &[u8]);
+    /// Bytes from the API server toward the client.
+    fn upstream_bytes(&self, bytes: &[u8]);
+    /// The tunnel closed.
+    fn closed(&self, stats: TunnelStats) {
+        let _ = stats;
+    }
+}
+
+impl Tap for () {
+    fn client_bytes(&self, _: &[u8]) {}
+    fn upstream_bytes(&self, _: &[u8]) {}
+}
+
+/// Byte counts of a finished tunnel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TunnelStats {
+    /// Bytes the client sent.
+    pub client_bytes: u64,
+    /// Bytes the API server sent.
+    pub upstream_bytes: u64,
+}
+
+/// A [`Tap`] carried in request extensions to the proxy.
+#[derive(Clone)]
+pub struct TunnelTap(Arc<dyn Tap>);
+
+impl TunnelTap {
+    /// Wraps a tap.
+    pub fn new(tap: impl Tap) -> Self {
+        TunnelTap(Arc::new(tap))
+    }
+}
+
+impl std::fmt::Debug for TunnelTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TunnelTap")
+    }
+}
+
+/// Waits for both sides to switch protocols, then copies until both close.
+pub(crate) async fn run(client: OnUpgrade, upstream: OnUpgrade, tap: Option<TunnelTap>) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::debug!(error = %e, "upgrade tunnel did not open");
+            return;
+        }
+    };
+    let (cr, cw) = tokio::io::split(TokioIo::new(client));
+    let (ur, uw) = tokio::io::split(TokioIo::new(upstream));
+    let tap_ref = tap.as_ref().map(|t| t.0.clone());
+    let (client_bytes, upstream_bytes) = tokio::join!(
+        pump(cr, uw, tap_ref.clone(), Direction::ClientToUpstream),
+        pump(ur, cw, tap_ref, Direction::UpstreamToClient),
+    );
+    if let Some(t) = tap {
+        t.0.closed(TunnelStats { client_bytes, upstream_bytes });
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    ClientToUpstream,
+    UpstreamToClient,
+}
+
+async fn pump<R, W>(mut r: R, mut w: W, tap: Option<Arc<dyn Tap>>, dir: Direction) -> u64
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let chunk = &buf[..n];
+        if let Some(t) = &tap {
+            match dir {
+                Direction::ClientToUpstream => t.client_bytes(chunk),
+                Direction::UpstreamToClient => t.upstream_bytes(chunk),
+            }
+        }
+        total += n as u64;
+        if w.write_all(chunk).await.is_err() || w.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = w.shutdown().await;
+    total
+}

@@ -1,0 +1,260 @@
+//! The configuration file of `tollgate serve`.
+//!
+//! ```yaml
+//! listen: 0.0.0.0:8443          # the API listener
+//! tls:                          # required unless listen is a loopback address
+//!   cert: /etc/tollgate/tls.crt
+//!   key: /etc/tollgate/tls.key
+//! admin:
+//!   listen: 127.0.0.1:9090      # /healthz, /readyz
+//! upstream:
+//!   kubeconfig: /etc/tollgate/upstream.kubeconfig   # or: inCluster: true
+//!   context: prod               # optional
+//!   connectTimeoutSeconds: 10
+//!   responseTimeoutSeconds: 60
+//! limits:
+//!   maxBodyBytes: 3145728
+//! authentication:
+//!   mode: none                  # the only mode until OIDC lands
+//! shutdown:
+//!   drainSeconds: 30
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// A configuration error, naming the file, the field and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {field}: {message}")]
+pub struct ConfigError {
+    /// The file.
+    pub file: String,
+    /// The field path, e.g. `upstream.kubeconfig`.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Config {
+    /// The API listener address.
+    pub listen: SocketAddr,
+    /// TLS for the API listener.
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    /// The admin listener.
+    #[serde(default)]
+    pub admin: Option<Admin>,
+    /// Where requests go.
+    pub upstream: UpstreamConfig,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: Limits,
+    /// How clients are authenticated.
+    pub authentication: Option<Authentication>,
+    /// Shutdown behaviour.
+    #[serde(default)]
+    pub shutdown: Shutdown,
+}
+
+/// PEM files for the listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Tls {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// The admin listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Admin {
+    /// Its address.
+    pub listen: SocketAddr,
+}
+
+/// The upstream API server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UpstreamConfig {
+    /// A kubeconfig file.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Its context (default: current-context).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Use the pod's service account.
+    #[serde(default)]
+    pub in_cluster: bool,
+    /// TCP connect timeout.
+    #[serde(default = "ten")]
+    pub connect_timeout_seconds: u64,
+    /// Response-header timeout for short requests.
+    #[serde(default = "sixty")]
+    pub response_timeout_seconds: u64,
+}
+
+/// Limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Limits {
+    /// The request body bound.
+    #[serde(default = "max_body")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_body_bytes: max_body() }
+    }
+}
+
+/// Authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Authentication {
+    /// `none`: forward every request as the gateway's own identity.
+    pub mode: String,
+}
+
+/// Shutdown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Shutdown {
+    /// How long in-flight requests may take to finish.
+    #[serde(default = "thirty")]
+    pub drain_seconds: u64,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown { drain_seconds: thirty() }
+    }
+}
+
+fn ten() -> u64 {
+    10
+}
+fn sixty() -> u64 {
+    60
+}
+fn thirty() -> u64 {
+    30
+}
+fn max_body() -> usize {
+    tollgate_kube::DEFAULT_MAX_BODY_BYTES
+}
+
+impl Config {
+    /// Reads and validates a file; relative paths in it are taken relative
+    /// to the file's directory.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the file, the field (or line and column)
+    /// and why.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: file.clone(),
+            field: "(file)".to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut config = Config::parse(&text, &file)?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        };
+        if let Some(t) = config.tls.as_mut() {
+            rebase(&mut t.cert);
+            rebase(&mut t.key);
+        }
+        if let Some(k) = config.upstream.kubeconfig.as_mut() {
+            rebase(k);
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates text.
+    ///
+    /// # Errors
+    /// A [`ConfigError`].
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let err = |field: &str, message: String| ConfigError { file: file.to_owned(), field: field.to_owned(), message };
+        let config: Config = serde_saphyr::from_str(text).map_err(|e| err("(syntax)", e.to_string()))?;
+        if config.tls.is_none() && !config.listen.ip().is_loopback() {
+            return Err(err("tls", format!("required: plaintext is allowed only on a loopback address, and {} is not one", config.listen.ip())));
+        }
+        match (&config.upstream.kubeconfig, config.upstream.in_cluster) {
+            (Some(_), true) => return Err(err("upstream", "set either kubeconfig or inCluster, not both".to_owned())),
+            (None, false) => return Err(err("upstream", "set kubeconfig or inCluster: true".to_owned())),
+            _ => {}
+        }
+        if config.upstream.context.is_some() && config.upstream.kubeconfig.is_none() {
+            return Err(err("upstream.context", "only meaningful with upstream.kubeconfig".to_owned()));
+        }
+        if config.limits.max_body_bytes == 0 {
+            return Err(err("limits.maxBodyBytes", "must be greater than 0".to_owned()));
+        }
+        match config.authentication.as_ref().map(|a| a.mode.as_str()) {
+            Some("none") => {}
+            Some(other) => {
+                return Err(err("authentication.mode", format!("{other:?} is not supported; the only mode so far is \"none\"")));
+            }
+            None => {
+                return Err(err(
+                    "authentication",
+                    "required: set `mode: none` to forward every request as the gateway's own identity".to_owned(),
+                ));
+            }
+        }
+        if let Some(admin) = &config.admin {
+            if admin.listen == config.listen {
+                return Err(err("admin.listen", "must differ from listen: admin paths are kept apart from the API".to_owned()));
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "listen: 127.0.0.1:8443\nupstream:\n  kubeconfig: k\nauthentication:\n  mode: none\n";
+
+    #[test]
+    fn accepts_minimal() {
+        let c = Config::parse(GOOD, "c.yaml").unwrap();
+        assert_eq!(c.limits.max_body_bytes, 3 * 1024 * 1024);
+        assert_eq!(c.upstream.connect_timeout_seconds, 10);
+    }
+
+    #[test]
+    fn names_file_field_and_reason() {
+        let e = Config::parse(&GOOD.replace("127.0.0.1", "0.0.0.0"), "c.yaml").unwrap_err().to_string();
+        assert_eq!(e, "c.yaml: tls: required: plaintext is allowed only on a loopback address, and 0.0.0.0 is not one");
+        let e = Config::parse(&GOOD.replace("mode: none", "mode: magic"), "c.yaml").unwrap_err().to_string();
+        assert!(e.starts_with("c.yaml: authentication.mode: "), "{e}");
+        let e = Config::parse(&format!("{GOOD}bogus: 1\n"), "c.yaml").unwrap_err().to_string();
+        assert!(e.starts_with("c.yaml: (syntax): ") && e.contains("bogus"), "{e}");
+        let e = Config::parse("listen: nope\n", "c.yaml").unwrap_err().to_string();
+        assert!(e.contains("line 1"), "{e}");
+        let e = Config::parse(&GOOD.replace("authentication:\n  mode: none\n", ""), "c.yaml").unwrap_err().to_string();
+        assert!(e.starts_with("c.yaml: authentication: required"), "{e}");
+    }
+}

@@ -1,0 +1,156 @@
+//! The wiring behind the `tollgate` binary: configuration, listeners and
+//! the layer stack. Logic lives in the `tollgate-*` crates; this crate only
+//! puts them together.
+//!
+//! The stack today (see `docs/architecture.md` for the full design):
+//!
+//! ```text
+//! RequestInfoLayer (tollgate-kube) → Proxy (tollgate-proxy)
+//! ```
+
+pub mod admin;
+pub mod config;
+pub mod demo;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tollgate_kube::RequestInfoLayer;
+use tollgate_proxy::{Proxy, Upstream};
+use tower::ServiceBuilder;
+
+pub use config::{Config, ConfigError};
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The upstream settings are invalid.
+    #[error(transparent)]
+    Upstream(#[from] tollgate_proxy::Error),
+    /// The testkit (demo) failed.
+    #[error(transparent)]
+    Testkit(#[from] tollgate_testkit::Error),
+    /// A listener could not be bound, or a file written.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Running {
+    /// The API listener's address.
+    pub addr: SocketAddr,
+    /// The admin listener's address.
+    pub admin_addr: Option<SocketAddr>,
+    /// The upstream URL.
+    pub upstream: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests, and returns when done.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Binds the listeners and starts serving `config`.
+///
+/// # Errors
+/// A [`StartError`] naming what is wrong.
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    let upstream = match &config.upstream.kubeconfig {
+        Some(path) => Upstream::from_kubeconfig(path, config.upstream.context.as_deref())?,
+        None => Upstream::in_cluster()?,
+    };
+    let tls = match &config.tls {
+        Some(t) => {
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).map_err(|source| StartError::Io { what: format!("reading {}", p.display()), source })
+            };
+            Some(tollgate_proxy::server_tls_from_pem(
+                &read(&t.cert)?,
+                &read(&t.key)?,
+                &t.cert.display().to_string(),
+                &t.key.display().to_string(),
+            )?)
+        }
+        None => None,
+    };
+    let proxy = Proxy::builder(upstream)
+        .connect_timeout(Duration::from_secs(config.upstream.connect_timeout_seconds))
+        .response_timeout(Duration::from_secs(config.upstream.response_timeout_seconds))
+        .build();
+    let upstream_url = proxy.upstream().url().to_owned();
+    let stack = ServiceBuilder::new()
+        .layer(RequestInfoLayer::new().max_body_bytes(config.limits.max_body_bytes))
+        .service(proxy);
+
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Io { what: format!("binding listen address {}", config.listen), source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Io { what: "reading the bound address".to_owned(), source })?;
+    let ready = Arc::new(AtomicBool::new(true));
+    let (admin_addr, admin_task) = match &config.admin {
+        Some(a) => {
+            let (addr, task) = admin::start(a.listen, ready.clone()).await?;
+            (Some(addr), Some(task))
+        }
+        None => (None, None),
+    };
+
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let drain = Duration::from_secs(config.shutdown.drain_seconds);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stop_rx.await;
+            ready.store(false, Ordering::SeqCst);
+        };
+        tollgate_proxy::serve(listener, tls, stack, shutdown, drain).await;
+        if let Some(t) = admin_task {
+            t.abort();
+        }
+    });
+    tracing::info!(%addr, upstream = %upstream_url, "tollgate is serving");
+    Ok(Running { addr, admin_addr, upstream: upstream_url, stop: Some(stop_tx), task })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,76 @@
+//! `tollgate`: the Tollgate gateway.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tollgate_gateway::{Config, demo, shutdown_signal, start};
+
+#[derive(Debug, Parser)]
+#[command(name = "tollgate", version, about = "A Layer 7 security gateway in front of the Kubernetes API server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the gateway with a configuration file.
+    Serve {
+        /// The YAML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Runs a test API server with the gateway in front of it, and writes a
+    /// kubeconfig for kubectl.
+    Demo {
+        /// Where to write the kubeconfig, certificates and config.
+        #[arg(long, default_value = "tollgate-demo")]
+        dir: PathBuf,
+        /// The gateway's listen address.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => match Config::load(&config) {
+            Ok(c) => match start(&c).await {
+                Ok(running) => {
+                    shutdown_signal().await;
+                    tracing::info!("shutting down; draining in-flight requests");
+                    running.shutdown().await;
+                    Ok(())
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        },
+        Command::Demo { dir, listen } => match demo::start(&dir, listen).await {
+            Ok(d) => {
+                println!("{}", d.instructions());
+                shutdown_signal().await;
+                d.gateway.shutdown().await;
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tollgate: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
