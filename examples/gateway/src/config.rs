@@ -223,7 +223,7 @@ impl Config {
             }
         }
         if let Some(admin) = &config.admin {
-            if admin.listen == config.listen {
+            if admin.listen == config.listen && admin.listen.port() != 0 {
                 return Err(err("admin.listen", "must differ from listen: admin paths are kept apart from the API".to_owned()));
             }
         }
