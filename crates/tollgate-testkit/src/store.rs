@@ -74,7 +74,7 @@ impl Store {
     }
 
     pub(crate) fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
-        let key = Key { gr: gr(def), namespace: ns.to_owned(), name: name.to_owned() };
+        let key = Key { gr: gr(def), namespace: if def.namespaced { ns.to_owned() } else { String::new() }, name: name.to_owned() };
         self.lock().objects.get(&key).cloned()
     }
 
@@ -85,6 +85,7 @@ impl Store {
 
     /// Objects of a resource, in one namespace or all; with the list's resourceVersion.
     pub(crate) fn list(&self, def: &ResourceDef, ns: &str) -> (Vec<Value>, u64) {
+        let ns = if def.namespaced { ns } else { "" };
         let st = self.lock();
         let g = gr(def);
         let items = st
