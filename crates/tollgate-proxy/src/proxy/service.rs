@@ -258,32 +258,45 @@ fn random_audit_id() -> AuditId {
 
 /// Sorts a client error into unreachable, TLS, timeout or other.
 fn classify(e: &hyper_util::client::legacy::Error, upstream: &str, connect_timeout: Duration) -> Error {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut tls = None;
-    let mut timed_out = false;
-    while let Some(s) = source {
-        if let Some(r) = s.downcast_ref::<rustls::Error>() {
-            tls = Some(r.to_string());
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::TimedOut {
-                timed_out = true;
-            }
-            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                tls = Some(r.to_string());
-            }
-        }
-        source = s.source();
-    }
+    let mut found = Found::default();
+    inspect(e, &mut found, 0);
     let message = error_chain(e);
-    if let Some(m) = tls {
+    if let Some(m) = found.tls {
         Error::Tls { upstream: upstream.to_owned(), message: m }
-    } else if timed_out {
+    } else if found.timed_out {
         Error::Timeout { upstream: upstream.to_owned(), seconds: connect_timeout.as_secs() }
     } else if e.is_connect() {
         Error::Unreachable { upstream: upstream.to_owned(), message }
     } else {
         Error::Upstream { upstream: upstream.to_owned(), message }
+    }
+}
+
+#[derive(Default)]
+struct Found {
+    tls: Option<String>,
+    timed_out: bool,
+}
+
+/// Walks `source()` and, for `io::Error`s (whose `source()` skips the
+/// wrapped error), their `get_ref()` too.
+fn inspect(e: &(dyn std::error::Error + 'static), found: &mut Found, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    if let Some(r) = e.downcast_ref::<rustls::Error>() {
+        found.tls.get_or_insert_with(|| r.to_string());
+    }
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        if io.kind() == std::io::ErrorKind::TimedOut {
+            found.timed_out = true;
+        }
+        if let Some(inner) = io.get_ref() {
+            inspect(inner, found, depth + 1);
+        }
+    }
+    if let Some(s) = e.source() {
+        inspect(s, found, depth + 1);
     }
 }
 

@@ -1,0 +1,305 @@
+//! The proxy against the testkit API server, driven with a raw HTTP/1.1
+//! client so every header and byte can be checked.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tollgate_kube::websocket::{FrameDecoder, Opcode, encode_frame};
+use tollgate_kube::{RequestInfoLayer, Status};
+use tollgate_proxy::{Proxy, Tap, TunnelStats, TunnelTap, Upstream};
+use tollgate_testkit::ApiServer;
+use tower::ServiceBuilder;
+use tower::util::MapRequestLayer;
+
+struct Gateway {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+fn upstream_for(kubeconfig: &str) -> (Upstream, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    std::fs::write(&path, kubeconfig).unwrap();
+    (Upstream::from_kubeconfig(&path, None).unwrap(), dir)
+}
+
+async fn gateway(kubeconfig: &str, tap: Option<TunnelTap>, response_timeout: Duration) -> Gateway {
+    let (upstream, dir) = upstream_for(kubeconfig);
+    let proxy = Proxy::builder(upstream)
+        .connect_timeout(Duration::from_secs(2))
+        .response_timeout(response_timeout)
+        .build();
+    let stack = ServiceBuilder::new()
+        .layer(RequestInfoLayer::new())
+        .layer(MapRequestLayer::new(move |mut req: Request<Full<Bytes>>| {
+            if let Some(t) = &tap {
+                req.extensions_mut().insert(t.clone());
+            }
+            req
+        }))
+        .service(proxy);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(tollgate_proxy::serve(
+        listener,
+        None,
+        stack,
+        async move {
+            let _ = rx.await;
+        },
+        Duration::from_secs(10),
+    ));
+    Gateway { addr, stop: Some(tx), done, _dir: dir }
+}
+
+async fn connect(addr: SocketAddr) -> http1::SendRequest<Full<Bytes>> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (send, conn) = http1::handshake(TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(conn.with_upgrades());
+    send
+}
+
+async fn get(addr: SocketAddr, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Bytes) {
+    let mut send = connect(addr).await;
+    let res = send.send_request(req).await.unwrap();
+    let (parts, body) = res.into_parts();
+    (parts.status, parts.headers, body.collect().await.unwrap().to_bytes())
+}
+
+#[tokio::test]
+async fn replaces_audit_id_and_forwarded_for() {
+    let api = ApiServer::builder().token("tk").start().await.unwrap();
+    let gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
+    let req = Request::get("/api/v1/namespaces/default/pods/demo")
+        .header("host", "gateway.example")
+        .header("audit-id", "chosen-by-client")
+        .header("x-forwarded-for", "203.0.113.9")
+        .header("authorization", "Bearer client-token")
+        .header("connection", "x-hop")
+        .header("x-hop", "1")
+        .body(Full::default())
+        .unwrap();
+    let (code, headers, body) = get(gw.addr, req).await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let seen = api.requests().pop().unwrap();
+    let audit = seen.headers["audit-id"].to_str().unwrap();
+    assert_ne!(audit, "chosen-by-client");
+    assert_eq!(audit.len(), 36, "a UUID: {audit}");
+    assert_eq!(headers["audit-id"], audit, "the client learns the ID that was used");
+    assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(seen.headers["authorization"], "Bearer tk");
+    assert!(!seen.headers.contains_key("x-hop"));
+    assert_ne!(seen.headers.get("host").map(|h| h.as_bytes()), Some(&b"gateway.example"[..]));
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_503() {
+    let api = ApiServer::builder().start().await.unwrap();
+    let kubeconfig = api.kubeconfig();
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let kubeconfig = kubeconfig.replace(&api.addr().to_string(), &dead.to_string());
+    let gw = gateway(&kubeconfig, None, Duration::from_secs(30)).await;
+    let (code, headers, body) = get(gw.addr, Request::get("/api/v1/pods").body(Full::default()).unwrap()).await;
+    assert_eq!(code, 503);
+    assert_eq!(headers["content-type"], "application/json");
+    let s: Status = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s.reason, "ServiceUnavailable");
+    assert!(s.message.contains("is unreachable"), "{}", s.message);
+}
+
+#[tokio::test]
+async fn untrusted_upstream_certificate_is_502() {
+    let api = ApiServer::builder().start().await.unwrap();
+    let other = tollgate_testkit::TestCa::new("some other CA").unwrap();
+    let kubeconfig = tollgate_testkit::kubeconfig(&api.url(), &other.cert_pem, None);
+    let gw = gateway(&kubeconfig, None, Duration::from_secs(30)).await;
+    let (code, _, body) = get(gw.addr, Request::get("/api/v1/pods").body(Full::default()).unwrap()).await;
+    assert_eq!(code, 502, "{}", String::from_utf8_lossy(&body));
+    let s: Status = serde_json::from_slice(&body).unwrap();
+    assert!(s.message.contains("TLS with the Kubernetes API server"), "{}", s.message);
+    assert!(api.requests().is_empty());
+}
+
+#[tokio::test]
+async fn silent_upstream_times_out_with_504_but_watches_do_not() {
+    // A TLS server that accepts and never answers.
+    let ca = tollgate_testkit::TestCa::new("silent").unwrap();
+    let cert = ca.server_cert(&["127.0.0.1"]).unwrap();
+    let tls = tollgate_proxy::server_tls_from_pem(cert.cert_pem.as_bytes(), cert.key_pem.as_bytes(), "c", "k").unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = l.accept().await {
+            if let Ok(s) = acceptor.accept(tcp).await {
+                held.push(s);
+            }
+        }
+    });
+    let gw = gateway(&tollgate_testkit::kubeconfig(&format!("https://{addr}"), &ca.cert_pem, None), None, Duration::from_millis(300)).await;
+    let (code, _, body) = get(gw.addr, Request::get("/api/v1/pods").body(Full::default()).unwrap()).await;
+    assert_eq!(code, 504, "{}", String::from_utf8_lossy(&body));
+    let watch = get(gw.addr, Request::get("/api/v1/pods?watch=1").body(Full::default()).unwrap());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(900), watch).await.is_err(),
+        "a watch waits for the server as long as it takes"
+    );
+}
+
+#[derive(Default)]
+struct Recorder {
+    from_client: Mutex<Vec<u8>>,
+    from_upstream: Mutex<Vec<u8>>,
+    closed: Mutex<Option<TunnelStats>>,
+}
+
+impl Tap for Recorder {
+    fn client_bytes(&self, b: &[u8]) {
+        self.from_client.lock().unwrap().extend_from_slice(b);
+    }
+    fn upstream_bytes(&self, b: &[u8]) {
+        self.from_upstream.lock().unwrap().extend_from_slice(b);
+    }
+    fn closed(&self, stats: TunnelStats) {
+        *self.closed.lock().unwrap() = Some(stats);
+    }
+}
+
+struct Shared(Arc<Recorder>);
+impl Tap for Shared {
+    fn client_bytes(&self, b: &[u8]) {
+        self.0.client_bytes(b)
+    }
+    fn upstream_bytes(&self, b: &[u8]) {
+        self.0.upstream_bytes(b)
+    }
+    fn closed(&self, s: TunnelStats) {
+        self.0.closed(s)
+    }
+}
+
+#[tokio::test]
+async fn websocket_exec_is_tunnelled_and_tapped() {
+    let api = ApiServer::builder().token("tk").start().await.unwrap();
+    let rec = Arc::new(Recorder::default());
+    let gw = gateway(&api.kubeconfig(), Some(TunnelTap::new(Shared(rec.clone()))), Duration::from_secs(30)).await;
+    let mut send = connect(gw.addr).await;
+    let req = Request::get("/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "v5.channel.k8s.io")
+        .body(Full::default())
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 101);
+    assert_eq!(res.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_eq!(res.headers()["sec-websocket-protocol"], "v5.channel.k8s.io");
+    let mut io = TokioIo::new(hyper::upgrade::on(res).await.unwrap());
+    io.write_all(&encode_frame(Opcode::Binary, b"\x00hello tunnel", Some([9, 8, 7, 6]))).await.unwrap();
+    io.write_all(&encode_frame(Opcode::Binary, &[255, 0], Some([1, 2, 3, 4]))).await.unwrap();
+    let mut dec = FrameDecoder::new(1 << 20);
+    let mut stdout = Vec::new();
+    let mut status = Vec::new();
+    let mut buf = [0u8; 4096];
+    'read: loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), io.read(&mut buf)).await.unwrap().unwrap();
+        if n == 0 {
+            break;
+        }
+        dec.push(&buf[..n]);
+        while let Some(f) = dec.next_frame().unwrap() {
+            match (f.opcode, f.payload.first()) {
+                (Opcode::Binary, Some(1)) => stdout.extend_from_slice(&f.payload[1..]),
+                (Opcode::Binary, Some(3)) => status.extend_from_slice(&f.payload[1..]),
+                (Opcode::Close, _) => break 'read,
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(stdout, b"hello tunnel");
+    assert_eq!(String::from_utf8_lossy(&status), r#"{"metadata":{},"status":"Success"}"#);
+    drop(io);
+    for _ in 0..100 {
+        if rec.closed.lock().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The tap saw the masked client frames and the server's frames, byte for byte.
+    let client = rec.from_client.lock().unwrap().clone();
+    let mut d = FrameDecoder::new(1 << 20);
+    d.push(&client);
+    assert_eq!(&d.next_frame().unwrap().unwrap().payload[..], b"\x00hello tunnel");
+    assert!(String::from_utf8_lossy(&rec.from_upstream.lock().unwrap()).contains("hello tunnel"));
+    let stats = rec.closed.lock().unwrap().expect("the tap learns that the tunnel closed");
+    assert_eq!(stats.client_bytes, client.len() as u64);
+}
+
+#[tokio::test]
+async fn spdy_post_upgrade_is_tunnelled_byte_for_byte() {
+    let api = ApiServer::builder().start().await.unwrap();
+    let gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
+    let mut send = connect(gw.addr).await;
+    let req = Request::post("/api/v1/namespaces/default/pods/demo/exec?command=sh")
+        .header("connection", "Upgrade")
+        .header("upgrade", "SPDY/3.1")
+        .header("x-stream-protocol-version", "v4.channel.k8s.io")
+        .body(Full::default())
+        .unwrap();
+    let res = send.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 101);
+    assert_eq!(res.headers()["x-stream-protocol-version"], "v4.channel.k8s.io");
+    let mut io = TokioIo::new(hyper::upgrade::on(res).await.unwrap());
+    let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let (mut r, mut w) = tokio::io::split(&mut io);
+    let writer = async {
+        w.write_all(&payload).await.unwrap();
+    };
+    let reader = async {
+        let mut got = vec![0u8; payload.len()];
+        r.read_exact(&mut got).await.unwrap();
+        got
+    };
+    let ((), got) = tokio::join!(writer, reader);
+    assert_eq!(got, payload);
+    let seen = api.requests().pop().unwrap();
+    assert_eq!(seen.method, http::Method::POST);
+    assert_eq!(seen.headers["upgrade"], "SPDY/3.1");
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_streams() {
+    let api = ApiServer::builder().log_follow(4, Duration::from_millis(100)).start().await.unwrap();
+    let mut gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
+    let mut send = connect(gw.addr).await;
+    let res = send
+        .send_request(Request::get("/api/v1/namespaces/default/pods/demo/log?follow=true").body(Full::default()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Shut down while the stream is still open.
+    let _ = gw.stop.take().unwrap().send(());
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(String::from_utf8_lossy(&body).lines().count(), 7, "the in-flight stream finished");
+    tokio::time::timeout(Duration::from_secs(5), gw.done).await.unwrap().unwrap();
+    assert!(TcpStream::connect(gw.addr).await.is_err(), "no new connections after shutdown");
+    let _ = Empty::<Bytes>::new();
+}
