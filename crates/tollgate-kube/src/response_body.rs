@@ -49,9 +49,7 @@ impl<B> ResponseBody<B> {
     /// A body of these bytes.
     pub fn full(bytes: Bytes) -> Self {
         ResponseBody {
-            kind: Kind::Full {
-                body: Full::new(bytes),
-            },
+            kind: Kind::Full { body: Full::new(bytes) },
         }
     }
 
@@ -70,10 +68,7 @@ where
     type Data = Bytes;
     type Error = B::Error;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         match self.project().kind.project() {
             KindProj::Inner { body } => body.poll_frame(cx),
             KindProj::Full { body } => match body.poll_frame(cx) {

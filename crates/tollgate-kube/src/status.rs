@@ -122,32 +122,71 @@ impl Reason {
 /// assert!(json.starts_with(r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure""#));
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Status {
-    /// Always `Status`.
-    pub kind: String,
-    /// Always `v1`.
-    pub api_version: String,
-    /// Always empty.
-    #[serde(default)]
-    pub metadata: serde_json::Map<String, serde_json::Value>,
     /// `Success` or `Failure`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status: String,
     /// A human-readable description.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     /// The machine-readable reason, e.g. `Forbidden`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
     /// Extra data about the failure.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<StatusDetails>,
+    pub details: Option<Box<StatusDetails>>,
     /// The HTTP status code.
-    #[serde(default)]
     pub code: u16,
+}
+
+/// The JSON shape: `kind`, `apiVersion` and an empty `metadata` first, as
+/// the API server writes them.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    metadata: serde_json::Map<String, serde_json::Value>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    details: Option<Box<StatusDetails>>,
+    #[serde(default)]
+    code: u16,
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            kind: "Status".to_owned(),
+            api_version: "v1".to_owned(),
+            metadata: serde_json::Map::new(),
+            status: self.status.clone(),
+            message: self.message.clone(),
+            reason: self.reason.clone(),
+            details: self.details.clone(),
+            code: self.code,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let w = Wire::deserialize(deserializer)?;
+        Ok(Status {
+            status: w.status,
+            message: w.message,
+            reason: w.reason,
+            details: w.details,
+            code: w.code,
+        })
+    }
 }
 
 /// `metav1.StatusDetails`.
@@ -205,9 +244,6 @@ impl Status {
     /// A `Failure` status with the reason's code.
     pub fn failure(reason: Reason, message: impl Into<String>) -> Self {
         Status {
-            kind: "Status".to_owned(),
-            api_version: "v1".to_owned(),
-            metadata: serde_json::Map::new(),
             status: "Failure".to_owned(),
             message: message.into(),
             reason: reason.as_str().to_owned(),
@@ -234,37 +270,37 @@ impl Status {
     /// `NotFound` for an object: `pods "web" not found`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
         let qualified = qualified_resource(group, resource);
-        Status::failure(Reason::NotFound, format!("{qualified} \"{name}\" not found"))
-            .with_details(StatusDetails {
-                name: name.to_owned(),
-                group: group.to_owned(),
-                kind: resource.to_owned(),
-                ..StatusDetails::default()
-            })
+        Status::failure(Reason::NotFound, format!("{qualified} \"{name}\" not found")).with_details(StatusDetails {
+            name: name.to_owned(),
+            group: group.to_owned(),
+            kind: resource.to_owned(),
+            ..StatusDetails::default()
+        })
     }
 
     /// `AlreadyExists` for an object: `pods "web" already exists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         let qualified = qualified_resource(group, resource);
-        Status::failure(Reason::AlreadyExists, format!("{qualified} \"{name}\" already exists"))
-            .with_details(StatusDetails {
+        Status::failure(Reason::AlreadyExists, format!("{qualified} \"{name}\" already exists")).with_details(
+            StatusDetails {
                 name: name.to_owned(),
                 group: group.to_owned(),
                 kind: resource.to_owned(),
                 ..StatusDetails::default()
-            })
+            },
+        )
     }
 
     /// Sets the details.
     pub fn with_details(mut self, details: StatusDetails) -> Self {
-        self.details = Some(details);
+        self.details = Some(Box::new(details));
         self
     }
 
     /// Sets `details.retryAfterSeconds` (and [`Status::to_response`] then
     /// adds a `Retry-After` header).
     pub fn with_retry_after(mut self, seconds: u32) -> Self {
-        self.details.get_or_insert_with(StatusDetails::default).retry_after_seconds = Some(seconds);
+        self.details.get_or_insert_with(Box::default).retry_after_seconds = Some(seconds);
         self
     }
 
@@ -278,8 +314,7 @@ impl Status {
     /// when the details ask for one.
     pub fn to_response(&self) -> Response<Full<Bytes>> {
         let mut res = Response::new(Full::new(self.to_bytes()));
-        *res.status_mut() =
-            StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        *res.status_mut() = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let h = res.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, private"));

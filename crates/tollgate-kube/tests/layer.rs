@@ -37,7 +37,10 @@ async fn passes_and_classifies() {
         .header("content-type", "application/merge-patch+json")
         .body(Full::new(Bytes::from_static(br#"{"spec":{"replicas":0}}"#)))
         .unwrap();
-    assert_eq!(run(RequestInfoLayer::new(), req).await, (200, "patch merge-patch 23".into()));
+    assert_eq!(
+        run(RequestInfoLayer::new(), req).await,
+        (200, "patch merge-patch 23".into())
+    );
 }
 
 #[tokio::test]
@@ -47,12 +50,17 @@ async fn refuses_unresolvable_urls_with_500() {
     assert_eq!(code, 500);
     let s = status(&body);
     assert_eq!(s.reason, "InternalError");
-    assert!(s.message.starts_with("Internal Server Error: \"/api/v1/watch\": failed to create RequestInfo"));
+    assert!(
+        s.message
+            .starts_with("Internal Server Error: \"/api/v1/watch\": failed to create RequestInfo")
+    );
 }
 
 #[tokio::test]
 async fn refuses_bad_escapes_with_400() {
-    let req = Request::get("/api/v1/namespaces/%zz/pods").body(Full::default()).unwrap();
+    let req = Request::get("/api/v1/namespaces/%zz/pods")
+        .body(Full::default())
+        .unwrap();
     let (code, body) = run(RequestInfoLayer::new(), req).await;
     assert_eq!((code, status(&body).reason.as_str()), (400, "BadRequest"));
 }

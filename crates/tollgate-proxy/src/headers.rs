@@ -65,7 +65,15 @@ impl Impersonation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub std::net::SocketAddr);
 
-const HOP_BY_HOP: [&str; 7] = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"];
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
 
 /// Removes hop-by-hop headers, and those named in `Connection`. For
 /// upgrades `Connection: Upgrade` and `Upgrade` are kept.
@@ -95,8 +103,10 @@ pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
 /// credentials, impersonation and front-proxy (request-header) identity.
 pub(crate) fn is_identity_header(name: &HeaderName) -> bool {
     let n = name.as_str();
-    matches!(n, "authorization" | "proxy-authorization" | "x-remote-user" | "x-remote-uid" | "x-remote-group")
-        || n.starts_with("impersonate-")
+    matches!(
+        n,
+        "authorization" | "proxy-authorization" | "x-remote-user" | "x-remote-uid" | "x-remote-group"
+    ) || n.starts_with("impersonate-")
         || n.starts_with("x-remote-extra-")
 }
 
@@ -115,7 +125,8 @@ pub(crate) fn strip_client_identity(h: &mut HeaderMap) {
 const EXTRA_KEY: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 fn value(v: &str, what: &str) -> Result<HeaderValue, Error> {
-    HeaderValue::from_str(v).map_err(|_| Error::BadRequest(format!("the {what} {v:?} cannot be sent as an HTTP header")))
+    HeaderValue::from_str(v)
+        .map_err(|_| Error::BadRequest(format!("the {what} {v:?} cannot be sent as an HTTP header")))
 }
 
 /// Adds the `Impersonate-*` headers.
@@ -159,10 +170,20 @@ mod tests {
     #[test]
     fn strips_identity_in_any_case() {
         let mut h = HeaderMap::new();
-        for (k, v) in [("Authorization", "Bearer x"), ("IMPERSONATE-USER", "admin"), ("Impersonate-Group", "system:masters"),
-                       ("impersonate-extra-scopes", "x"), ("X-Remote-User", "admin"), ("X-Remote-Extra-Foo", "x"),
-                       ("Proxy-Authorization", "x"), ("Accept", "application/json")] {
-            h.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_static(v));
+        for (k, v) in [
+            ("Authorization", "Bearer x"),
+            ("IMPERSONATE-USER", "admin"),
+            ("Impersonate-Group", "system:masters"),
+            ("impersonate-extra-scopes", "x"),
+            ("X-Remote-User", "admin"),
+            ("X-Remote-Extra-Foo", "x"),
+            ("Proxy-Authorization", "x"),
+            ("Accept", "application/json"),
+        ] {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_static(v),
+            );
         }
         strip_client_identity(&mut h);
         assert_eq!(h.len(), 1);
@@ -188,7 +209,11 @@ mod tests {
     #[test]
     fn impersonation_headers() {
         let mut h = HeaderMap::new();
-        let who = Impersonation::user("u").group("a").group("b").extra("Example.com/Team", "x y").uid("1");
+        let who = Impersonation::user("u")
+            .group("a")
+            .group("b")
+            .extra("Example.com/Team", "x y")
+            .uid("1");
         add_impersonation(&mut h, &who).unwrap();
         assert_eq!(h.get_all("impersonate-group").iter().count(), 2);
         assert_eq!(h["impersonate-extra-example.com%2Fteam"], "x y");

@@ -48,7 +48,11 @@ impl Ctx<'_> {
 
     fn resolve(&self, path: &str) -> PathBuf {
         let p = Path::new(path);
-        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.dir.join(p)
+        }
     }
 
     fn b64(&self, field: &str, data: &str) -> Result<Vec<u8>, Error> {
@@ -95,9 +99,14 @@ pub(crate) fn parse(text: &str, file: &str, dir: &Path, context: Option<&str>) -
     };
     let (ci, ctx) = find_named(&doc["contexts"], &ctx_name, "context")
         .ok_or_else(|| cx.err("contexts", format!("no context named {ctx_name:?}")))?;
-    let cluster_name = string(ctx, "cluster").ok_or_else(|| cx.err(format!("contexts[{ci}].context.cluster"), "required"))?;
-    let (ki, cluster) = find_named(&doc["clusters"], cluster_name, "cluster")
-        .ok_or_else(|| cx.err(format!("contexts[{ci}].context.cluster"), format!("no cluster named {cluster_name:?}")))?;
+    let cluster_name =
+        string(ctx, "cluster").ok_or_else(|| cx.err(format!("contexts[{ci}].context.cluster"), "required"))?;
+    let (ki, cluster) = find_named(&doc["clusters"], cluster_name, "cluster").ok_or_else(|| {
+        cx.err(
+            format!("contexts[{ci}].context.cluster"),
+            format!("no cluster named {cluster_name:?}"),
+        )
+    })?;
     let kf = |f: &str| format!("clusters[{ki}].cluster.{f}");
 
     let mut r = Resolved::default();
@@ -111,17 +120,33 @@ pub(crate) fn parse(text: &str, file: &str, dir: &Path, context: Option<&str>) -
     } else if let Some(p) = string(cluster, "certificate-authority") {
         r.ca_pem = Some(cx.read(&kf("certificate-authority"), p)?);
     }
-    r.insecure_skip_tls_verify = cluster.get("insecure-skip-tls-verify").and_then(Value::as_bool).unwrap_or(false);
+    r.insecure_skip_tls_verify = cluster
+        .get("insecure-skip-tls-verify")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     r.tls_server_name = string(cluster, "tls-server-name").map(str::to_owned);
     if string(cluster, "proxy-url").is_some() {
         return Err(cx.err(kf("proxy-url"), "HTTP proxies to the API server are not supported"));
     }
 
     if let Some(user_name) = string(ctx, "user") {
-        let (ui, user) = find_named(&doc["users"], user_name, "user")
-            .ok_or_else(|| cx.err(format!("contexts[{ci}].context.user"), format!("no user named {user_name:?}")))?;
+        let (ui, user) = find_named(&doc["users"], user_name, "user").ok_or_else(|| {
+            cx.err(
+                format!("contexts[{ci}].context.user"),
+                format!("no user named {user_name:?}"),
+            )
+        })?;
         let uf = |f: &str| format!("users[{ui}].user.{f}");
-        for unsupported in ["exec", "auth-provider", "username", "password", "as", "as-groups", "as-uid", "as-user-extra"] {
+        for unsupported in [
+            "exec",
+            "auth-provider",
+            "username",
+            "password",
+            "as",
+            "as-groups",
+            "as-uid",
+            "as-user-extra",
+        ] {
             if user.get(unsupported).is_some_and(|v| !v.is_null()) {
                 return Err(cx.err(
                     uf(unsupported),
@@ -140,7 +165,10 @@ pub(crate) fn parse(text: &str, file: &str, dir: &Path, context: Option<&str>) -
             r.client_key_pem = Some(cx.read(&uf("client-key"), p)?);
         }
         if r.client_cert_pem.is_some() != r.client_key_pem.is_some() {
-            return Err(cx.err(uf("client-key"), "a client certificate needs its key, and a key its certificate"));
+            return Err(cx.err(
+                uf("client-key"),
+                "a client certificate needs its key, and a key its certificate",
+            ));
         }
         r.token = string(user, "token").map(str::to_owned);
         if r.token.is_none() {
@@ -187,10 +215,15 @@ users:
     #[test]
     fn names_the_unsupported_field() {
         let e = parse(KC, "kc", Path::new("/"), Some("b")).unwrap_err().to_string();
-        assert_eq!(e, "kc: users[1].user.exec: not supported by Tollgate: give the gateway a token, token file or client certificate");
+        assert_eq!(
+            e,
+            "kc: users[1].user.exec: not supported by Tollgate: give the gateway a token, token file or client certificate"
+        );
         let e = parse(KC, "kc", Path::new("/"), Some("zz")).unwrap_err().to_string();
         assert!(e.contains("no context named \"zz\""), "{e}");
-        let e = parse("clusters: [", "kc", Path::new("/"), None).unwrap_err().to_string();
+        let e = parse("clusters: [", "kc", Path::new("/"), None)
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("kc: (document): "), "{e}");
     }
 }

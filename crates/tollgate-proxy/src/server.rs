@@ -26,15 +26,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 ///
 /// # Errors
 /// [`Error::File`] or [`Error::Config`] naming the file.
-pub fn server_tls_from_pem(cert_pem: &[u8], key_pem: &[u8], cert_name: &str, key_name: &str) -> Result<Arc<rustls::ServerConfig>, Error> {
-    let err = |src: &str, message: String| Error::Config { source_name: src.to_owned(), field: "(PEM)".to_owned(), message };
+pub fn server_tls_from_pem(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_name: &str,
+    key_name: &str,
+) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let err = |src: &str, message: String| Error::Config {
+        source_name: src.to_owned(),
+        field: "(PEM)".to_owned(),
+        message,
+    };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| err(cert_name, format!("not a PEM certificate: {e}")))?;
     if chain.is_empty() {
         return Err(err(cert_name, "contains no PEM certificate".to_owned()));
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| err(key_name, format!("not a PEM private key: {e}")))?;
+    let key =
+        PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| err(key_name, format!("not a PEM private key: {e}")))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -71,7 +81,10 @@ pub async fn serve<S, B>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(Duration::from_secs(30)));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {

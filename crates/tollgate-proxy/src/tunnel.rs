@@ -85,7 +85,10 @@ pub(crate) async fn run(client: OnUpgrade, upstream: OnUpgrade, tap: Option<Tunn
         pump(ur, cw, tap_ref, Direction::UpstreamToClient),
     );
     if let Some(t) = tap {
-        t.0.closed(TunnelStats { client_bytes, upstream_bytes });
+        t.0.closed(TunnelStats {
+            client_bytes,
+            upstream_bytes,
+        });
     }
 }
 

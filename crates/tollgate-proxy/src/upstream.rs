@@ -73,8 +73,12 @@ impl Upstream {
             field: field.to_owned(),
             message: message.to_owned(),
         };
-        let host = host.filter(|h| !h.is_empty()).ok_or_else(|| err("KUBERNETES_SERVICE_HOST", "not set: not running in a pod"))?;
-        let port = port.filter(|p| !p.is_empty()).ok_or_else(|| err("KUBERNETES_SERVICE_PORT", "not set: not running in a pod"))?;
+        let host = host
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| err("KUBERNETES_SERVICE_HOST", "not set: not running in a pod"))?;
+        let port = port
+            .filter(|p| !p.is_empty())
+            .ok_or_else(|| err("KUBERNETES_SERVICE_PORT", "not set: not running in a pod"))?;
         // IPv6 service hosts need brackets.
         let host = if host.contains(':') { format!("[{host}]") } else { host };
         let ca_path = dir.join("ca.crt");
@@ -97,12 +101,26 @@ impl Upstream {
             field: field.to_owned(),
             message,
         };
-        let uri: Uri = r.server.parse().map_err(|e| err("server", format!("{:?}: {e}", r.server)))?;
-        let scheme = uri.scheme().cloned().ok_or_else(|| err("server", "has no scheme".to_owned()))?;
-        let authority = uri.authority().cloned().ok_or_else(|| err("server", "has no host".to_owned()))?;
+        let uri: Uri = r
+            .server
+            .parse()
+            .map_err(|e| err("server", format!("{:?}: {e}", r.server)))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| err("server", "has no scheme".to_owned()))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| err("server", "has no host".to_owned()))?;
         let base_path = uri.path().trim_end_matches('/').to_owned();
         if let Some(name) = &r.tls_server_name {
-            ServerName::try_from(name.clone()).map_err(|_| err("tls-server-name", format!("{name:?} is not a valid DNS name or IP address")))?;
+            ServerName::try_from(name.clone()).map_err(|_| {
+                err(
+                    "tls-server-name",
+                    format!("{name:?} is not a valid DNS name or IP address"),
+                )
+            })?;
         }
 
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -118,13 +136,16 @@ impl Upstream {
             let Some(ca) = &r.ca_pem else {
                 return Err(err(
                     "certificate-authority",
-                    "required: Tollgate trusts only the API server's own CA (or insecure-skip-tls-verify: true)".to_owned(),
+                    "required: Tollgate trusts only the API server's own CA (or insecure-skip-tls-verify: true)"
+                        .to_owned(),
                 ));
             };
             let mut n = 0;
             for cert in CertificateDer::pem_slice_iter(ca) {
                 let cert = cert.map_err(|e| err("certificate-authority", format!("not a PEM certificate: {e}")))?;
-                roots.add(cert).map_err(|e| err("certificate-authority", e.to_string()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| err("certificate-authority", e.to_string()))?;
                 n += 1;
             }
             if n == 0 {
@@ -137,8 +158,11 @@ impl Upstream {
                 let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
                     .collect::<Result<_, _>>()
                     .map_err(|e| err("client-certificate", format!("not a PEM certificate: {e}")))?;
-                let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| err("client-key", format!("not a PEM private key: {e}")))?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| err("client-key", e.to_string()))?
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|e| err("client-key", format!("not a PEM private key: {e}")))?;
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| err("client-key", e.to_string()))?
             }
             _ => builder.with_no_client_auth(),
         };
@@ -178,13 +202,17 @@ pub(crate) enum Credentials {
 
 impl Credentials {
     fn token(t: &str) -> Result<Self, String> {
-        let mut v = HeaderValue::from_str(&format!("Bearer {}", t.trim())).map_err(|_| "contains characters not allowed in a header".to_owned())?;
+        let mut v = HeaderValue::from_str(&format!("Bearer {}", t.trim()))
+            .map_err(|_| "contains characters not allowed in a header".to_owned())?;
         v.set_sensitive(true);
         Ok(Credentials::Token(v))
     }
 
     fn token_file(path: PathBuf) -> Self {
-        Credentials::TokenFile(Arc::new(TokenFile { path, cached: Mutex::new(None) }))
+        Credentials::TokenFile(Arc::new(TokenFile {
+            path,
+            cached: Mutex::new(None),
+        }))
     }
 
     /// The `Authorization` value to send, if any.
@@ -215,27 +243,36 @@ impl TokenFile {
     /// Re-reads at most once a second, and only when the file changed.
     fn current(&self) -> Result<HeaderValue, Error> {
         let mut guard = self.cached.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = guard.as_ref() {
-            if c.checked.elapsed() < Duration::from_secs(1) {
-                return Ok(c.value.clone());
-            }
+        if let Some(c) = guard.as_ref()
+            && c.checked.elapsed() < Duration::from_secs(1)
+        {
+            return Ok(c.value.clone());
         }
-        let file_err = |message: String| Error::File { path: self.path.display().to_string(), message };
+        let file_err = |message: String| Error::File {
+            path: self.path.display().to_string(),
+            message,
+        };
         let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
-        if let Some(c) = guard.as_mut() {
-            if modified.is_some() && c.modified == modified {
-                c.checked = Instant::now();
-                return Ok(c.value.clone());
-            }
+        if let Some(c) = guard.as_mut()
+            && modified.is_some()
+            && c.modified == modified
+        {
+            c.checked = Instant::now();
+            return Ok(c.value.clone());
         }
         let text = std::fs::read_to_string(&self.path).map_err(|e| file_err(e.to_string()))?;
         let token = text.trim();
         if token.is_empty() {
             return Err(file_err("the token file is empty".to_owned()));
         }
-        let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| file_err("the token contains characters not allowed in a header".to_owned()))?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| file_err("the token contains characters not allowed in a header".to_owned()))?;
         value.set_sensitive(true);
-        *guard = Some(Cached { value: value.clone(), modified, checked: Instant::now() });
+        *guard = Some(Cached {
+            value: value.clone(),
+            modified,
+            checked: Instant::now(),
+        });
         Ok(value)
     }
 }
@@ -305,8 +342,12 @@ mod tests {
     #[test]
     fn in_cluster_needs_the_environment() {
         let e = Upstream::in_cluster_at(None, Some("443".into()), Path::new("/nonexistent")).unwrap_err();
-        assert_eq!(e.to_string(), "in-cluster: KUBERNETES_SERVICE_HOST: not set: not running in a pod");
-        let e = Upstream::in_cluster_at(Some("10.0.0.1".into()), Some("443".into()), Path::new("/nonexistent")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "in-cluster: KUBERNETES_SERVICE_HOST: not set: not running in a pod"
+        );
+        let e = Upstream::in_cluster_at(Some("10.0.0.1".into()), Some("443".into()), Path::new("/nonexistent"))
+            .unwrap_err();
         assert!(e.to_string().starts_with("/nonexistent/ca.crt: "), "{e}");
     }
 }

@@ -61,7 +61,12 @@ async fn gateway(kubeconfig: &str, tap: Option<TunnelTap>, response_timeout: Dur
         },
         Duration::from_secs(10),
     ));
-    Gateway { addr, stop: Some(tx), done, _dir: dir }
+    Gateway {
+        addr,
+        stop: Some(tx),
+        done,
+        _dir: dir,
+    }
 }
 
 async fn connect(addr: SocketAddr) -> http1::SendRequest<Full<Bytes>> {
@@ -101,7 +106,10 @@ async fn replaces_audit_id_and_forwarded_for() {
     assert_eq!(seen.headers["x-forwarded-for"], "203.0.113.9, 127.0.0.1");
     assert_eq!(seen.headers["authorization"], "Bearer tk");
     assert!(!seen.headers.contains_key("x-hop"));
-    assert_ne!(seen.headers.get("host").map(|h| h.as_bytes()), Some(&b"gateway.example"[..]));
+    assert_ne!(
+        seen.headers.get("host").map(|h| h.as_bytes()),
+        Some(&b"gateway.example"[..])
+    );
 }
 
 #[tokio::test]
@@ -131,7 +139,11 @@ async fn untrusted_upstream_certificate_is_502() {
     let (code, _, body) = get(gw.addr, Request::get("/api/v1/pods").body(Full::default()).unwrap()).await;
     assert_eq!(code, 502, "{}", String::from_utf8_lossy(&body));
     let s: Status = serde_json::from_slice(&body).unwrap();
-    assert!(s.message.contains("TLS with the Kubernetes API server"), "{}", s.message);
+    assert!(
+        s.message.contains("TLS with the Kubernetes API server"),
+        "{}",
+        s.message
+    );
     assert!(api.requests().is_empty());
 }
 
@@ -152,10 +164,18 @@ async fn silent_upstream_times_out_with_504_but_watches_do_not() {
             }
         }
     });
-    let gw = gateway(&tollgate_testkit::kubeconfig(&format!("https://{addr}"), &ca.cert_pem, None), None, Duration::from_millis(300)).await;
+    let gw = gateway(
+        &tollgate_testkit::kubeconfig(&format!("https://{addr}"), &ca.cert_pem, None),
+        None,
+        Duration::from_millis(300),
+    )
+    .await;
     let (code, _, body) = get(gw.addr, Request::get("/api/v1/pods").body(Full::default()).unwrap()).await;
     assert_eq!(code, 504, "{}", String::from_utf8_lossy(&body));
-    let watch = get(gw.addr, Request::get("/api/v1/pods?watch=1").body(Full::default()).unwrap());
+    let watch = get(
+        gw.addr,
+        Request::get("/api/v1/pods?watch=1").body(Full::default()).unwrap(),
+    );
     assert!(
         tokio::time::timeout(Duration::from_millis(900), watch).await.is_err(),
         "a watch waits for the server as long as it takes"
@@ -198,7 +218,12 @@ impl Tap for Shared {
 async fn websocket_exec_is_tunnelled_and_tapped() {
     let api = ApiServer::builder().token("tk").start().await.unwrap();
     let rec = Arc::new(Recorder::default());
-    let gw = gateway(&api.kubeconfig(), Some(TunnelTap::new(Shared(rec.clone()))), Duration::from_secs(30)).await;
+    let gw = gateway(
+        &api.kubeconfig(),
+        Some(TunnelTap::new(Shared(rec.clone()))),
+        Duration::from_secs(30),
+    )
+    .await;
     let mut send = connect(gw.addr).await;
     let req = Request::get("/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true")
         .header("connection", "Upgrade")
@@ -213,14 +238,21 @@ async fn websocket_exec_is_tunnelled_and_tapped() {
     assert_eq!(res.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     assert_eq!(res.headers()["sec-websocket-protocol"], "v5.channel.k8s.io");
     let mut io = TokioIo::new(hyper::upgrade::on(res).await.unwrap());
-    io.write_all(&encode_frame(Opcode::Binary, b"\x00hello tunnel", Some([9, 8, 7, 6]))).await.unwrap();
-    io.write_all(&encode_frame(Opcode::Binary, &[255, 0], Some([1, 2, 3, 4]))).await.unwrap();
+    io.write_all(&encode_frame(Opcode::Binary, b"\x00hello tunnel", Some([9, 8, 7, 6])))
+        .await
+        .unwrap();
+    io.write_all(&encode_frame(Opcode::Binary, &[255, 0], Some([1, 2, 3, 4])))
+        .await
+        .unwrap();
     let mut dec = FrameDecoder::new(1 << 20);
     let mut stdout = Vec::new();
     let mut status = Vec::new();
     let mut buf = [0u8; 4096];
     'read: loop {
-        let n = tokio::time::timeout(Duration::from_secs(10), io.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(10), io.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         if n == 0 {
             break;
         }
@@ -235,7 +267,10 @@ async fn websocket_exec_is_tunnelled_and_tapped() {
         }
     }
     assert_eq!(stdout, b"hello tunnel");
-    assert_eq!(String::from_utf8_lossy(&status), r#"{"metadata":{},"status":"Success"}"#);
+    assert_eq!(
+        String::from_utf8_lossy(&status),
+        r#"{"metadata":{},"status":"Success"}"#
+    );
     drop(io);
     for _ in 0..100 {
         if rec.closed.lock().unwrap().is_some() {
@@ -249,7 +284,11 @@ async fn websocket_exec_is_tunnelled_and_tapped() {
     d.push(&client);
     assert_eq!(&d.next_frame().unwrap().unwrap().payload[..], b"\x00hello tunnel");
     assert!(String::from_utf8_lossy(&rec.from_upstream.lock().unwrap()).contains("hello tunnel"));
-    let stats = rec.closed.lock().unwrap().expect("the tap learns that the tunnel closed");
+    let stats = rec
+        .closed
+        .lock()
+        .unwrap()
+        .expect("the tap learns that the tunnel closed");
     assert_eq!(stats.client_bytes, client.len() as u64);
 }
 
@@ -287,19 +326,37 @@ async fn spdy_post_upgrade_is_tunnelled_byte_for_byte() {
 
 #[tokio::test]
 async fn shutdown_drains_in_flight_streams() {
-    let api = ApiServer::builder().log_follow(4, Duration::from_millis(100)).start().await.unwrap();
+    let api = ApiServer::builder()
+        .log_follow(4, Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
     let mut gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
     let mut send = connect(gw.addr).await;
     let res = send
-        .send_request(Request::get("/api/v1/namespaces/default/pods/demo/log?follow=true").body(Full::default()).unwrap())
+        .send_request(
+            Request::get("/api/v1/namespaces/default/pods/demo/log?follow=true")
+                .body(Full::default())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
     // Shut down while the stream is still open.
     let _ = gw.stop.take().unwrap().send(());
     let body = res.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(String::from_utf8_lossy(&body).lines().count(), 7, "the in-flight stream finished");
-    tokio::time::timeout(Duration::from_secs(5), gw.done).await.unwrap().unwrap();
-    assert!(TcpStream::connect(gw.addr).await.is_err(), "no new connections after shutdown");
+    assert_eq!(
+        String::from_utf8_lossy(&body).lines().count(),
+        7,
+        "the in-flight stream finished"
+    );
+    tokio::time::timeout(Duration::from_secs(5), gw.done)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        TcpStream::connect(gw.addr).await.is_err(),
+        "no new connections after shutdown"
+    );
     let _ = Empty::<Bytes>::new();
 }

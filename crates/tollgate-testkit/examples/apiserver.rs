@@ -9,9 +9,16 @@ use std::path::PathBuf;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "tollgate-testkit".to_owned()));
     std::fs::create_dir_all(&dir)?;
-    let server = tollgate_testkit::ApiServer::builder().token("testkit-token").start().await?;
+    let server = tollgate_testkit::ApiServer::builder()
+        .token("testkit-token")
+        .start()
+        .await?;
     std::fs::write(dir.join("kubeconfig"), server.kubeconfig())?;
-    println!("test API server on {}; kubeconfig in {}", server.url(), dir.join("kubeconfig").display());
+    println!(
+        "test API server on {}; kubeconfig in {}",
+        server.url(),
+        dir.join("kubeconfig").display()
+    );
     tokio::signal::ctrl_c().await?;
     Ok(())
 }

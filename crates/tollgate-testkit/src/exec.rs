@@ -104,7 +104,9 @@ pub(crate) async fn serve(io: Upgraded, req: ExecRequest) {
     let mut msg = vec![channel::ERROR];
     msg.extend_from_slice(status.to_string().as_bytes());
     let _ = out_tx.send(encode_frame(Opcode::Binary, &msg, None)).await;
-    let _ = out_tx.send(encode_frame(Opcode::Close, &1000u16.to_be_bytes(), None)).await;
+    let _ = out_tx
+        .send(encode_frame(Opcode::Close, &1000u16.to_be_bytes(), None))
+        .await;
     drop(out_tx);
     let _ = writer.await;
     reader.abort();
@@ -148,10 +150,21 @@ async fn run(req: &ExecRequest, mut stdin: Option<mpsc::Receiver<Bytes>>, out: &
     }
 }
 
-async fn simple(words: &[&str], env: &[(String, String)], stdin: &mut Option<mpsc::Receiver<Bytes>>, out: &mpsc::Sender<Vec<u8>>) -> i32 {
+async fn simple(
+    words: &[&str],
+    env: &[(String, String)],
+    stdin: &mut Option<mpsc::Receiver<Bytes>>,
+    out: &mpsc::Sender<Vec<u8>>,
+) -> i32 {
     match words {
         ["echo", rest @ ..] => {
-            let line = format!("{}\n", rest.iter().map(|w| w.trim_matches(['"', '\''])).collect::<Vec<_>>().join(" "));
+            let line = format!(
+                "{}\n",
+                rest.iter()
+                    .map(|w| w.trim_matches(['"', '\'']))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
             send(out, channel::STDOUT, line.as_bytes()).await;
             0
         }
@@ -184,12 +197,18 @@ mod tests {
 
     #[test]
     fn accept_key_from_rfc6455() {
-        assert_eq!(websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
     }
 
     #[test]
     fn protocol_choice() {
-        assert_eq!(choose_protocol("v4.channel.k8s.io, v5.channel.k8s.io"), Some("v5.channel.k8s.io"));
+        assert_eq!(
+            choose_protocol("v4.channel.k8s.io, v5.channel.k8s.io"),
+            Some("v5.channel.k8s.io")
+        );
         assert_eq!(choose_protocol("channel.k8s.io"), None);
     }
 }

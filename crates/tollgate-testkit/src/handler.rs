@@ -31,7 +31,10 @@ fn status_response(s: &Status) -> Res {
 }
 
 fn not_found_path() -> Res {
-    status_response(&Status::failure(Reason::NotFound, "the server could not find the requested resource"))
+    status_response(&Status::failure(
+        Reason::NotFound,
+        "the server could not find the requested resource",
+    ))
 }
 
 pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Res {
@@ -75,7 +78,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Res {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let bytes = match Limited::new(req.into_body(), tollgate_kube::DEFAULT_MAX_BODY_BYTES).collect().await {
+    let bytes = match Limited::new(req.into_body(), tollgate_kube::DEFAULT_MAX_BODY_BYTES)
+        .collect()
+        .await
+    {
         Ok(c) => c.to_bytes(),
         Err(e) => return status_response(&Status::failure(Reason::BadRequest, e.to_string())),
     };
@@ -96,7 +102,10 @@ fn non_resource(info: &RequestInfo) -> Res {
         p if p.starts_with("/openapi/v3/") => resources::openapi_v3_doc(&p["/openapi/v3".len()..]),
         "/healthz" | "/readyz" | "/livez" => {
             let mut res = Response::new(Body::full("ok"));
-            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+            res.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
             return res;
         }
         _ => None,
@@ -129,7 +138,9 @@ fn matches_selectors(obj: &Value, info: &RequestInfo) -> bool {
         let ok = match term.split_once("!=") {
             Some((k, v)) => labels.and_then(|l| l.get(k)).and_then(Value::as_str) != Some(v),
             None => match term.split_once('=') {
-                Some((k, v)) => labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.trim_start_matches('=')),
+                Some((k, v)) => {
+                    labels.and_then(|l| l.get(k)).and_then(Value::as_str) == Some(v.trim_start_matches('='))
+                }
                 None => labels.and_then(|l| l.get(term)).is_some(),
             },
         };
@@ -144,15 +155,25 @@ fn dry_run(info: &RequestInfo) -> bool {
     info.query.first("dryRun") == Some("All")
 }
 
-async fn resource(shared: &Arc<Shared>, def: &'static ResourceDef, info: &RequestInfo, body: &RequestBody, accept: &str) -> Res {
+async fn resource(
+    shared: &Arc<Shared>,
+    def: &'static ResourceDef,
+    info: &RequestInfo,
+    body: &RequestBody,
+    accept: &str,
+) -> Res {
     let store = &shared.store;
     let ns = info.namespace.as_str();
     let as_table = table::wants_table(accept);
     let include = info.query.first("includeObject").unwrap_or("Metadata").to_owned();
     let json_body = || -> Result<Value, Status> {
         if body.format() == BodyFormat::Protobuf {
-            return crate::protobuf::decode(body.bytes())
-                .ok_or_else(|| Status::failure(Reason::UnsupportedMediaType, "the testkit could not decode this protobuf body"));
+            return crate::protobuf::decode(body.bytes()).ok_or_else(|| {
+                Status::failure(
+                    Reason::UnsupportedMediaType,
+                    "the testkit could not decode this protobuf body",
+                )
+            });
         }
         match body.json() {
             Ok(Some(v)) => Ok(v.clone()),
@@ -167,13 +188,19 @@ async fn resource(shared: &Arc<Shared>, def: &'static ResourceDef, info: &Reques
             if as_table {
                 Ok((StatusCode::OK, table::table(def, &items, rv, &include)))
             } else {
-                Ok((StatusCode::OK, json!({"kind": list_kind(def), "apiVersion": def.api_version(),
-                                           "metadata": {"resourceVersion": rv.to_string()}, "items": items})))
+                Ok((
+                    StatusCode::OK,
+                    json!({"kind": list_kind(def), "apiVersion": def.api_version(),
+                                           "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+                ))
             }
         }
         ("watch", "") => return watch(shared, def, info, as_table, &include),
-        ("get", "") | ("get", "status") => match store.get(def, ns, &info.name) {
-            Some(o) if as_table => Ok((StatusCode::OK, table::table(def, &[o], store.resource_version(), &include))),
+        ("get", "" | "status") => match store.get(def, ns, &info.name) {
+            Some(o) if as_table => Ok((
+                StatusCode::OK,
+                table::table(def, &[o], store.resource_version(), &include),
+            )),
             Some(o) => Ok((StatusCode::OK, o)),
             None => Err(Status::not_found(def.group, def.resource, &info.name)),
         },
@@ -181,37 +208,59 @@ async fn resource(shared: &Arc<Shared>, def: &'static ResourceDef, info: &Reques
             if def.namespaced && !store.namespace_exists(ns) {
                 Err(Status::not_found("", "namespaces", ns))
             } else {
-                json_body().and_then(|o| store.create(def, ns, o, dry_run(info))).map(|o| (StatusCode::CREATED, o))
+                json_body()
+                    .and_then(|o| store.create(def, ns, o, dry_run(info)))
+                    .map(|o| (StatusCode::CREATED, o))
             }
         }
-        ("update", "") | ("update", "status") => json_body()
+        ("update", "" | "status") => json_body()
             .and_then(|o| store.update(def, ns, &info.name, o, dry_run(info)))
             .map(|o| (StatusCode::OK, o)),
-        ("patch", "") | ("patch", "status") => patch_object(shared, def, info, body).map(|(c, o)| (c, o)),
-        ("delete", "") => store.delete(def, ns, &info.name, dry_run(info)).map(|o| (StatusCode::OK, o)),
+        ("patch", "" | "status") => patch_object(shared, def, info, body),
+        ("delete", "") => store
+            .delete(def, ns, &info.name, dry_run(info))
+            .map(|o| (StatusCode::OK, o)),
         ("deletecollection", "") => {
             let (items, rv) = store.list(def, ns);
             let mut deleted = Vec::new();
             for o in items.into_iter().filter(|o| matches_selectors(o, info)) {
-                let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
-                let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned();
+                let name = o
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
+                let ns = o
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned();
                 if let Ok(d) = store.delete(def, &ns, &name, dry_run(info)) {
                     deleted.push(d);
                 }
             }
-            Ok((StatusCode::OK, json!({"kind": list_kind(def), "apiVersion": def.api_version(),
-                                       "metadata": {"resourceVersion": rv.to_string()}, "items": deleted})))
+            Ok((
+                StatusCode::OK,
+                json!({"kind": list_kind(def), "apiVersion": def.api_version(),
+                                       "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),
+            ))
         }
         (verb, "scale") if def.resource == "deployments" => scale(shared, def, info, verb, body),
         ("get", "log") if def.resource == "pods" => return pod_log(shared, def, info),
-        ("create", "token") if def.resource == "serviceaccounts" => Ok((StatusCode::CREATED, json!({
+        ("create", "token") if def.resource == "serviceaccounts" => Ok((
+            StatusCode::CREATED,
+            json!({
             "kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
             "metadata": {"name": info.name, "namespace": ns},
             "spec": {"audiences": ["https://kubernetes.default.svc"], "expirationSeconds": 3600},
-            "status": {"token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0a2l0In0.c2lnbmF0dXJl", "expirationTimestamp": "2030-01-01T00:00:00Z"}}))),
+            "status": {"token": "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0ZXN0a2l0In0.c2lnbmF0dXJl", "expirationTimestamp": "2030-01-01T00:00:00Z"}}),
+        )),
         (verb, sub) => Err(Status::failure(
             Reason::MethodNotAllowed,
-            format!("the testkit does not serve verb {verb:?} on {}{}{sub}", def.resource, if sub.is_empty() { "" } else { "/" }),
+            format!(
+                "the testkit does not serve verb {verb:?} on {}{}{sub}",
+                def.resource,
+                if sub.is_empty() { "" } else { "/" }
+            ),
         )),
     };
     match result {
@@ -220,7 +269,12 @@ async fn resource(shared: &Arc<Shared>, def: &'static ResourceDef, info: &Reques
     }
 }
 
-fn patch_object(shared: &Arc<Shared>, def: &ResourceDef, info: &RequestInfo, body: &RequestBody) -> Result<(StatusCode, Value), Status> {
+fn patch_object(
+    shared: &Arc<Shared>,
+    def: &ResourceDef,
+    info: &RequestInfo,
+    body: &RequestBody,
+) -> Result<(StatusCode, Value), Status> {
     let store = &shared.store;
     let patch = match body.json() {
         Ok(Some(v)) => v.clone(),
@@ -232,27 +286,41 @@ fn patch_object(shared: &Arc<Shared>, def: &ResourceDef, info: &RequestInfo, bod
         (Some(o), _) => o,
         (None, BodyFormat::ApplyPatchYaml) => {
             if info.query.first("fieldManager").unwrap_or("").is_empty() {
-                return Err(Status::failure(Reason::BadRequest, "PATCH, application/apply-patch+yaml requests require fieldManager to be set"));
+                return Err(Status::failure(
+                    Reason::BadRequest,
+                    "PATCH, application/apply-patch+yaml requests require fieldManager to be set",
+                ));
             }
             let mut o = patch.clone();
             o["metadata"]["name"] = json!(info.name);
-            return store.create(def, &info.namespace, o, dry_run(info)).map(|o| (StatusCode::CREATED, o));
+            return store
+                .create(def, &info.namespace, o, dry_run(info))
+                .map(|o| (StatusCode::CREATED, o));
         }
         (None, _) => return Err(Status::not_found(def.group, def.resource, &info.name)),
     };
     match body.format() {
         BodyFormat::MergePatch | BodyFormat::ApplyPatchYaml => patch::merge_patch(&mut obj, &patch),
         BodyFormat::StrategicMergePatch => patch::strategic_merge_patch(&mut obj, &patch),
-        BodyFormat::JsonPatch => patch::json_patch(&mut obj, &patch).map_err(|m| Status::failure(Reason::Invalid, m))?,
+        BodyFormat::JsonPatch => {
+            patch::json_patch(&mut obj, &patch).map_err(|m| Status::failure(Reason::Invalid, m))?
+        }
         other => {
-            return Err(Status::failure(Reason::UnsupportedMediaType, format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other})")));
+            return Err(Status::failure(
+                Reason::UnsupportedMediaType,
+                format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other})"
+                ),
+            ));
         }
     }
     // The patch applies to the current version; drop any stale resourceVersion it set.
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
-    store.update(def, &info.namespace, &info.name, obj, dry_run(info)).map(|o| (StatusCode::OK, o))
+    store
+        .update(def, &info.namespace, &info.name, obj, dry_run(info))
+        .map(|o| (StatusCode::OK, o))
 }
 
 fn scale_of(d: &Value) -> Value {
@@ -264,7 +332,13 @@ fn scale_of(d: &Value) -> Value {
            "status": {"replicas": d.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": ""}})
 }
 
-fn scale(shared: &Arc<Shared>, def: &ResourceDef, info: &RequestInfo, verb: &str, body: &RequestBody) -> Result<(StatusCode, Value), Status> {
+fn scale(
+    shared: &Arc<Shared>,
+    def: &ResourceDef,
+    info: &RequestInfo,
+    verb: &str,
+    body: &RequestBody,
+) -> Result<(StatusCode, Value), Status> {
     let store = &shared.store;
     let Some(mut d) = store.get(def, &info.namespace, &info.name) else {
         return Err(Status::not_found(def.group, def.resource, &info.name));
@@ -280,12 +354,25 @@ fn scale(shared: &Arc<Shared>, def: &ResourceDef, info: &RequestInfo, verb: &str
     };
     match (verb, body.format()) {
         ("update", _) => s = input,
-        ("patch", BodyFormat::JsonPatch) => patch::json_patch(&mut s, &input).map_err(|m| Status::failure(Reason::Invalid, m))?,
+        ("patch", BodyFormat::JsonPatch) => {
+            patch::json_patch(&mut s, &input).map_err(|m| Status::failure(Reason::Invalid, m))?
+        }
         ("patch", _) => patch::merge_patch(&mut s, &input),
-        _ => return Err(Status::failure(Reason::MethodNotAllowed, format!("verb {verb} is not allowed on scale"))),
+        _ => {
+            return Err(Status::failure(
+                Reason::MethodNotAllowed,
+                format!("verb {verb} is not allowed on scale"),
+            ));
+        }
     }
     let Some(replicas) = s.pointer("/spec/replicas").and_then(Value::as_i64).filter(|r| *r >= 0) else {
-        return Err(Status::failure(Reason::Invalid, format!("Scale.autoscaling \"{}\" is invalid: spec.replicas: Invalid value: must be greater than or equal to 0", info.name)));
+        return Err(Status::failure(
+            Reason::Invalid,
+            format!(
+                "Scale.autoscaling \"{}\" is invalid: spec.replicas: Invalid value: must be greater than or equal to 0",
+                info.name
+            ),
+        ));
     };
     d["spec"]["replicas"] = json!(replicas);
     let updated = store.update(def, &info.namespace, &info.name, d, dry_run(info))?;
@@ -304,11 +391,20 @@ fn pod_log(shared: &Arc<Shared>, def: &ResourceDef, info: &RequestInfo) -> Res {
     let container = match info.query.first("container") {
         Some(c) if containers.iter().any(|x| x == c) => c.to_owned(),
         Some(c) => {
-            return status_response(&Status::failure(Reason::BadRequest, format!("container {c} is not valid for pod {}", info.name)));
+            return status_response(&Status::failure(
+                Reason::BadRequest,
+                format!("container {c} is not valid for pod {}", info.name),
+            ));
         }
         None if containers.len() == 1 => containers[0].clone(),
         None => {
-            return status_response(&Status::failure(Reason::BadRequest, format!("a container name must be specified for pod {}, choose one of: {containers:?}", info.name)));
+            return status_response(&Status::failure(
+                Reason::BadRequest,
+                format!(
+                    "a container name must be specified for pod {}, choose one of: {containers:?}",
+                    info.name
+                ),
+            ));
         }
     };
     let follow = info.query.first("follow").is_some_and(|v| v == "true" || v == "1");
@@ -318,10 +414,13 @@ fn pod_log(shared: &Arc<Shared>, def: &ResourceDef, info: &RequestInfo) -> Res {
         tokio::spawn(logs::follow(tx, info.name.clone(), container, more, interval));
         Response::new(body)
     } else {
-        let text: String = (1..=logs::INITIAL_LINES).map(|n| logs::line(&info.name, &container, n)).collect();
+        let text: String = (1..=logs::INITIAL_LINES)
+            .map(|n| logs::line(&info.name, &container, n))
+            .collect();
         Response::new(Body::full(text))
     };
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     res
 }
 
@@ -330,7 +429,12 @@ fn watch(shared: &Arc<Shared>, def: &'static ResourceDef, info: &RequestInfo, as
         None | Some("" | "0") => None,
         Some(v) => match v.parse::<u64>() {
             Ok(n) => Some(n),
-            Err(_) => return status_response(&Status::failure(Reason::BadRequest, format!("invalid resource version: {v}"))),
+            Err(_) => {
+                return status_response(&Status::failure(
+                    Reason::BadRequest,
+                    format!("invalid resource version: {v}"),
+                ));
+            }
         },
     };
     let start = match shared.store.watch(def, &info.namespace, from) {
@@ -377,7 +481,9 @@ fn watch(shared: &Arc<Shared>, def: &'static ResourceDef, info: &RequestInfo, as
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     let s = Status::failure(Reason::Expired, "watch fell behind; resource version too old");
-                    let _ = tx.send(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": s})))).await;
+                    let _ = tx
+                        .send(Bytes::from(format!("{}\n", json!({"type": "ERROR", "object": s}))))
+                        .await;
                     return;
                 }
                 Err(_) => return,
@@ -385,18 +491,32 @@ fn watch(shared: &Arc<Shared>, def: &'static ResourceDef, info: &RequestInfo, as
         }
     });
     let mut res = Response::new(body);
-    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     res
 }
 
-async fn upgrade_request(shared: &Arc<Shared>, def: &ResourceDef, info: &RequestInfo, mut req: Request<Incoming>) -> Res {
+async fn upgrade_request(
+    shared: &Arc<Shared>,
+    def: &ResourceDef,
+    info: &RequestInfo,
+    mut req: Request<Incoming>,
+) -> Res {
     if def.resource != "pods" || !matches!(info.subresource.as_str(), "exec" | "attach") {
-        return status_response(&Status::failure(Reason::BadRequest, format!("the testkit does not serve upgrades on {}", info.resource_path())));
+        return status_response(&Status::failure(
+            Reason::BadRequest,
+            format!("the testkit does not serve upgrades on {}", info.resource_path()),
+        ));
     }
     let Some(pod) = shared.store.get(def, &info.namespace, &info.name) else {
         return status_response(&Status::not_found("", "pods", &info.name));
     };
-    let upgrade = req.headers().get(header::UPGRADE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     if upgrade.starts_with("spdy/") {
         // SPDY framing is not implemented: the testkit answers the upgrade and
         // echoes tunnel bytes, which is enough to test byte-for-byte tunnelling.
@@ -422,10 +542,23 @@ async fn upgrade_request(shared: &Arc<Shared>, def: &ResourceDef, info: &Request
     if upgrade != "websocket" || req.method() != Method::GET {
         return status_response(&Status::failure(Reason::BadRequest, "unsupported upgrade"));
     }
-    let key = req.headers().get("sec-websocket-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let offered = req.headers().get(header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let key = req
+        .headers()
+        .get("sec-websocket-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let offered = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
     let Some(protocol) = exec::choose_protocol(&offered) else {
-        return status_response(&Status::failure(Reason::BadRequest, format!("unable to upgrade: no supported subprotocol in {offered:?}")));
+        return status_response(&Status::failure(
+            Reason::BadRequest,
+            format!("unable to upgrade: no supported subprotocol in {offered:?}"),
+        ));
     };
     if key.is_empty() {
         return status_response(&Status::failure(Reason::BadRequest, "missing Sec-WebSocket-Key"));
@@ -437,9 +570,18 @@ async fn upgrade_request(shared: &Arc<Shared>, def: &ResourceDef, info: &Request
     };
     let stdin = info.query.first("stdin").is_some_and(|v| v == "true" || v == "1");
     let env = vec![
-        ("PATH".to_owned(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned()),
+        (
+            "PATH".to_owned(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+        ),
         ("HOSTNAME".to_owned(), info.name.clone()),
-        ("POD_NAMESPACE".to_owned(), pod.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_owned()),
+        (
+            "POD_NAMESPACE".to_owned(),
+            pod.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        ),
     ];
     let exec_req = exec::ExecRequest { argv, stdin, env };
     let on_upgrade = hyper::upgrade::on(&mut req);

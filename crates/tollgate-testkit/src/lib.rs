@@ -166,7 +166,12 @@ impl ApiServerBuilder {
     }
 }
 
-async fn accept_loop(listener: TcpListener, tls: tokio_rustls::TlsAcceptor, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: tokio_rustls::TlsAcceptor,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let (tcp, _) = tokio::select! {
             r = listener.accept() => match r {
@@ -196,9 +201,13 @@ async fn accept_loop(listener: TcpListener, tls: tokio_rustls::TlsAcceptor, shar
 
 fn seed(store: &Store) {
     let r = |res: &str| resources::RESOURCES.iter().find(|d| d.resource == res);
-    let (Some(ns), Some(pods), Some(secrets), Some(cms), Some(sas)) =
-        (r("namespaces"), r("pods"), r("secrets"), r("configmaps"), r("serviceaccounts"))
-    else {
+    let (Some(ns), Some(pods), Some(secrets), Some(cms), Some(sas)) = (
+        r("namespaces"),
+        r("pods"),
+        r("secrets"),
+        r("configmaps"),
+        r("serviceaccounts"),
+    ) else {
         return;
     };
     for name in ["default", "kube-system", "kube-public"] {
@@ -219,7 +228,12 @@ fn seed(store: &Store) {
         json!({"metadata": {"name": "demo-credentials"}, "stringData": {"username": "admin", "password": "hunter2"}}),
         false,
     );
-    let _ = store.create(cms, "default", json!({"metadata": {"name": "demo-config"}, "data": {"greeting": "hello"}}), false);
+    let _ = store.create(
+        cms,
+        "default",
+        json!({"metadata": {"name": "demo-config"}, "data": {"greeting": "hello"}}),
+        false,
+    );
 }
 
 /// A running test API server. Stops when dropped.

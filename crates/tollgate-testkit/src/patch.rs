@@ -90,8 +90,14 @@ pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) {
 pub(crate) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
     let ops = ops.as_array().ok_or("a JSON patch must be an array of operations")?;
     for op in ops {
-        let kind = op.get("op").and_then(Value::as_str).ok_or("an operation without \"op\"")?;
-        let path = op.get("path").and_then(Value::as_str).ok_or("an operation without \"path\"")?;
+        let kind = op
+            .get("op")
+            .and_then(Value::as_str)
+            .ok_or("an operation without \"op\"")?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or("an operation without \"path\"")?;
         let (parent_path, last) = path.rsplit_once('/').ok_or("a path must start with /")?;
         let last = last.replace("~1", "/").replace("~0", "~");
         match kind {
@@ -101,7 +107,9 @@ pub(crate) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> 
                 }
             }
             "remove" | "add" | "replace" => {
-                let parent = target.pointer_mut(parent_path).ok_or_else(|| format!("path {parent_path} does not exist"))?;
+                let parent = target
+                    .pointer_mut(parent_path)
+                    .ok_or_else(|| format!("path {parent_path} does not exist"))?;
                 let value = op.get("value").cloned();
                 match parent {
                     Value::Object(m) => match kind {
@@ -114,7 +122,11 @@ pub(crate) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> 
                         }
                     },
                     Value::Array(a) => {
-                        let idx = if last == "-" { a.len() } else { last.parse::<usize>().map_err(|_| format!("bad index in {path}"))? };
+                        let idx = if last == "-" {
+                            a.len()
+                        } else {
+                            last.parse::<usize>().map_err(|_| format!("bad index in {path}"))?
+                        };
                         match kind {
                             "remove" if idx < a.len() => {
                                 a.remove(idx);
@@ -148,7 +160,10 @@ mod tests {
     #[test]
     fn strategic() {
         let mut t = json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "y"}]}});
-        strategic_merge_patch(&mut t, &json!({"$setElementOrder/containers": [], "spec": {"containers": [{"name": "b", "image": "z"}, {"name": "a", "$patch": "delete"}]}}));
+        strategic_merge_patch(
+            &mut t,
+            &json!({"$setElementOrder/containers": [], "spec": {"containers": [{"name": "b", "image": "z"}, {"name": "a", "$patch": "delete"}]}}),
+        );
         assert_eq!(t, json!({"spec": {"containers": [{"name": "b", "image": "z"}]}}));
     }
 

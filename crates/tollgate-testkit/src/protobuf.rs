@@ -196,7 +196,10 @@ mod tests {
         let tm = [ld(1, b"v1"), ld(2, b"Namespace")].concat();
         let body = [b"k8s\0".to_vec(), ld(1, &tm), ld(2, &raw)].concat();
         let v = decode(&body).unwrap();
-        assert_eq!(v, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"team": "a"}}}));
+        assert_eq!(
+            v,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod", "labels": {"team": "a"}}})
+        );
         assert!(decode(b"k8s\0\xff").is_none());
     }
 }

@@ -17,10 +17,25 @@ pub(crate) struct ResourceDef {
     pub(crate) namespaced: bool,
     pub(crate) short_names: &'static [&'static str],
     /// `(subresource, group, version, kind, verbs)`
-    pub(crate) subresources: &'static [(&'static str, &'static str, &'static str, &'static str, &'static [&'static str])],
+    pub(crate) subresources: &'static [(
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static [&'static str],
+    )],
 }
 
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 pub(crate) const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
@@ -176,7 +191,11 @@ pub(crate) fn api_resource_list(group: &str, version: &str) -> Option<Value> {
             resources.push(entry);
         }
     }
-    let gv = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
 }
 
@@ -212,7 +231,10 @@ pub(crate) fn openapi_v3_doc(gv_path: &str) -> Option<Value> {
                 format!("{}/namespaces/{{namespace}}/{}/{{name}}", d.gv_path(), d.resource),
             )
         } else {
-            (format!("{}/{}", d.gv_path(), d.resource), format!("{}/{}/{{name}}", d.gv_path(), d.resource))
+            (
+                format!("{}/{}", d.gv_path(), d.resource),
+                format!("{}/{}/{{name}}", d.gv_path(), d.resource),
+            )
         };
         paths.insert(
             collection,

@@ -58,7 +58,10 @@ impl Store {
     pub(crate) fn new() -> Self {
         let (events, _) = broadcast::channel(4096);
         Store {
-            state: Mutex::new(State { rv: 1000, ..State::default() }),
+            state: Mutex::new(State {
+                rv: 1000,
+                ..State::default()
+            }),
             events,
         }
     }
@@ -74,12 +77,20 @@ impl Store {
     }
 
     pub(crate) fn get(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
-        let key = Key { gr: gr(def), namespace: if def.namespaced { ns.to_owned() } else { String::new() }, name: name.to_owned() };
+        let key = Key {
+            gr: gr(def),
+            namespace: if def.namespaced { ns.to_owned() } else { String::new() },
+            name: name.to_owned(),
+        };
         self.lock().objects.get(&key).cloned()
     }
 
     pub(crate) fn namespace_exists(&self, ns: &str) -> bool {
-        let key = Key { gr: "/namespaces".to_owned(), namespace: String::new(), name: ns.to_owned() };
+        let key = Key {
+            gr: "/namespaces".to_owned(),
+            namespace: String::new(),
+            name: ns.to_owned(),
+        };
         self.lock().objects.contains_key(&key)
     }
 
@@ -99,19 +110,34 @@ impl Store {
 
     pub(crate) fn create(&self, def: &ResourceDef, ns: &str, mut obj: Value, dry_run: bool) -> Result<Value, Status> {
         if !obj.is_object() {
-            return Err(Status::failure(Reason::BadRequest, "the body of the request was not an object"));
+            return Err(Status::failure(
+                Reason::BadRequest,
+                "the body of the request was not an object",
+            ));
         }
         let mut st = self.lock();
-        let mut name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_owned();
-        if name.is_empty() {
-            if let Some(prefix) = obj.pointer("/metadata/generateName").and_then(Value::as_str) {
-                name = format!("{prefix}{:05x}", st.rv % 0xfffff);
-            }
+        let mut name = obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if let Some(prefix) = obj
+            .pointer("/metadata/generateName")
+            .and_then(Value::as_str)
+            .filter(|_| name.is_empty())
+        {
+            name = format!("{prefix}{:05x}", st.rv % 0xfffff);
         }
         if name.is_empty() {
-            return Err(invalid(def, "", "metadata.name", "Required value: name or generateName is required"));
+            return Err(invalid(
+                def,
+                "",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            ));
         }
-        if let Some(body_ns) = obj.pointer("/metadata/namespace").and_then(Value::as_str) {
+        let body_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        {
             if def.namespaced && !body_ns.is_empty() && body_ns != ns {
                 return Err(Status::failure(
                     Reason::BadRequest,
@@ -119,7 +145,11 @@ impl Store {
                 ));
             }
         }
-        let key = Key { gr: gr(def), namespace: if def.namespaced { ns.to_owned() } else { String::new() }, name: name.clone() };
+        let key = Key {
+            gr: gr(def),
+            namespace: if def.namespaced { ns.to_owned() } else { String::new() },
+            name: name.clone(),
+        };
         if st.objects.contains_key(&key) {
             return Err(Status::already_exists(def.group, def.resource, &name));
         }
@@ -149,9 +179,19 @@ impl Store {
     }
 
     /// Replaces an object; `expected_rv` (if the body carried one) must match.
-    pub(crate) fn update(&self, def: &ResourceDef, ns: &str, name: &str, mut obj: Value, dry_run: bool) -> Result<Value, Status> {
+    pub(crate) fn update(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, Status> {
         if !obj.is_object() {
-            return Err(Status::failure(Reason::BadRequest, "the body of the request was not an object"));
+            return Err(Status::failure(
+                Reason::BadRequest,
+                "the body of the request was not an object",
+            ));
         }
         let body_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(name);
         if body_name != name {
@@ -161,21 +201,38 @@ impl Store {
             ));
         }
         let mut st = self.lock();
-        let key = Key { gr: gr(def), namespace: if def.namespaced { ns.to_owned() } else { String::new() }, name: name.to_owned() };
+        let key = Key {
+            gr: gr(def),
+            namespace: if def.namespaced { ns.to_owned() } else { String::new() },
+            name: name.to_owned(),
+        };
         let Some(current) = st.objects.get(&key).cloned() else {
             return Err(Status::not_found(def.group, def.resource, name));
         };
-        if let Some(rv) = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
+        let rv = obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        {
             if !rv.is_empty() && Some(rv) != current.pointer("/metadata/resourceVersion").and_then(Value::as_str) {
-                let q = if def.group.is_empty() { def.resource.to_owned() } else { format!("{}.{}", def.resource, def.group) };
+                let q = if def.group.is_empty() {
+                    def.resource.to_owned()
+                } else {
+                    format!("{}.{}", def.resource, def.group)
+                };
                 return Err(Status::failure(
                     Reason::Conflict,
-                    format!("Operation cannot be fulfilled on {q} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"),
+                    format!(
+                        "Operation cannot be fulfilled on {q} \"{name}\": the object has been modified; please apply your changes to the latest version and try again"
+                    ),
                 ));
             }
         }
         let rv = st.rv + 1;
-        let generation = current.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1)
+        let generation = current
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
             + i64::from(current.get("spec") != obj.get("spec"));
         let mut meta = metadata_of(&obj);
         for field in ["uid", "creationTimestamp"] {
@@ -204,7 +261,11 @@ impl Store {
 
     pub(crate) fn delete(&self, def: &ResourceDef, ns: &str, name: &str, dry_run: bool) -> Result<Value, Status> {
         let mut st = self.lock();
-        let key = Key { gr: gr(def), namespace: if def.namespaced { ns.to_owned() } else { String::new() }, name: name.to_owned() };
+        let key = Key {
+            gr: gr(def),
+            namespace: if def.namespaced { ns.to_owned() } else { String::new() },
+            name: name.to_owned(),
+        };
         let Some(obj) = st.objects.get(&key).cloned() else {
             return Err(Status::not_found(def.group, def.resource, name));
         };
@@ -248,9 +309,16 @@ impl Store {
             Some(rv) => {
                 let oldest = st.history.front().map(|e| e.rv).unwrap_or(st.rv);
                 if rv + 1 < oldest && rv < st.rv {
-                    return Err(Status::failure(Reason::Expired, format!("too old resource version: {rv} ({oldest})")));
+                    return Err(Status::failure(
+                        Reason::Expired,
+                        format!("too old resource version: {rv} ({oldest})"),
+                    ));
                 }
-                st.history.iter().filter(|e| e.rv > rv && e.gr == g && (ns.is_empty() || e.namespace == ns)).cloned().collect()
+                st.history
+                    .iter()
+                    .filter(|e| e.rv > rv && e.gr == g && (ns.is_empty() || e.namespace == ns))
+                    .cloned()
+                    .collect()
             }
         };
         Ok(WatchStart { initial, live })
@@ -260,7 +328,13 @@ impl Store {
         if typ == "DELETED" {
             object["metadata"]["resourceVersion"] = json!(st.rv.to_string());
         }
-        let ev = Event { rv: st.rv, typ, gr: key.gr.clone(), namespace: key.namespace.clone(), object };
+        let ev = Event {
+            rv: st.rv,
+            typ,
+            gr: key.gr.clone(),
+            namespace: key.namespace.clone(),
+            object,
+        };
         st.history.push_back(ev.clone());
         while st.history.len() > HISTORY {
             st.history.pop_front();
@@ -271,11 +345,18 @@ impl Store {
 }
 
 fn metadata_of(obj: &Value) -> serde_json::Map<String, Value> {
-    obj.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default()
+    obj.get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn invalid(def: &ResourceDef, name: &str, field: &str, detail: &str) -> Status {
-    let q = if def.group.is_empty() { def.kind.to_owned() } else { format!("{}.{}", def.kind, def.group) };
+    let q = if def.group.is_empty() {
+        def.kind.to_owned()
+    } else {
+        format!("{}.{}", def.kind, def.group)
+    };
     Status::failure(Reason::Invalid, format!("{q} \"{name}\" is invalid: {field}: {detail}"))
 }
 
@@ -285,11 +366,17 @@ fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
     match def.resource {
         "namespaces" => obj["status"] = json!({"phase": "Active"}),
         "pods" => {
-            let containers = obj.pointer("/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+            let containers = obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let statuses: Vec<Value> = containers
                 .iter()
-                .map(|c| json!({"name": c["name"], "image": c["image"], "ready": true, "restartCount": 0, "started": true,
-                               "state": {"running": {"startedAt": obj.pointer("/metadata/creationTimestamp")}}}))
+                .map(|c| {
+                    json!({"name": c["name"], "image": c["image"], "ready": true, "restartCount": 0, "started": true,
+                               "state": {"running": {"startedAt": obj.pointer("/metadata/creationTimestamp")}}})
+                })
                 .collect();
             obj["status"] = json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}],
                                    "containerStatuses": statuses, "podIP": "10.0.0.10"});
@@ -344,7 +431,12 @@ pub(crate) fn rfc3339(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Seconds since the epoch of an RFC 3339 `…Z` timestamp.

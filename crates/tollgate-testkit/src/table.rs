@@ -19,36 +19,94 @@ fn col(name: &str, typ: &str, priority: u8) -> Value {
 
 fn columns(def: &ResourceDef) -> Vec<Value> {
     match def.resource {
-        "pods" => vec![col("Name", "string", 0), col("Ready", "string", 0), col("Status", "string", 0),
-                       col("Restarts", "string", 0), col("Age", "string", 0), col("IP", "string", 1)],
-        "deployments" => vec![col("Name", "string", 0), col("Ready", "string", 0), col("Up-to-date", "string", 0),
-                              col("Available", "string", 0), col("Age", "string", 0)],
-        "secrets" => vec![col("Name", "string", 0), col("Type", "string", 0), col("Data", "string", 0), col("Age", "string", 0)],
-        "configmaps" => vec![col("Name", "string", 0), col("Data", "string", 0), col("Age", "string", 0)],
-        "namespaces" => vec![col("Name", "string", 0), col("Status", "string", 0), col("Age", "string", 0)],
-        "serviceaccounts" => vec![col("Name", "string", 0), col("Secrets", "string", 0), col("Age", "string", 0)],
+        "pods" => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Status", "string", 0),
+            col("Restarts", "string", 0),
+            col("Age", "string", 0),
+            col("IP", "string", 1),
+        ],
+        "deployments" => vec![
+            col("Name", "string", 0),
+            col("Ready", "string", 0),
+            col("Up-to-date", "string", 0),
+            col("Available", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "secrets" => vec![
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Data", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "configmaps" => vec![
+            col("Name", "string", 0),
+            col("Data", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "namespaces" => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "serviceaccounts" => vec![
+            col("Name", "string", 0),
+            col("Secrets", "string", 0),
+            col("Age", "string", 0),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
 
 fn cells(def: &ResourceDef, o: &Value) -> Vec<Value> {
     let name = o.pointer("/metadata/name").cloned().unwrap_or(json!(""));
-    let age = json!(age(o.pointer("/metadata/creationTimestamp").and_then(Value::as_str).unwrap_or("")));
+    let age = json!(age(o
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .unwrap_or("")));
     let count = |p: &str| o.pointer(p).and_then(Value::as_object).map_or(0, |m| m.len());
     let int = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
     match def.resource {
         "pods" => {
-            let statuses = o.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
+            let statuses = o
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let ready = statuses.iter().filter(|s| s["ready"] == json!(true)).count();
-            let total = o.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-            vec![name, json!(format!("{ready}/{total}")), o.pointer("/status/phase").cloned().unwrap_or(json!("Pending")),
-                 json!(0), age, o.pointer("/status/podIP").cloned().unwrap_or(json!("<none>"))]
+            let total = o
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            vec![
+                name,
+                json!(format!("{ready}/{total}")),
+                o.pointer("/status/phase").cloned().unwrap_or(json!("Pending")),
+                json!(0),
+                age,
+                o.pointer("/status/podIP").cloned().unwrap_or(json!("<none>")),
+            ]
         }
-        "deployments" => vec![name, json!(format!("{}/{}", int("/status/readyReplicas"), int("/spec/replicas"))),
-                              json!(int("/status/updatedReplicas")), json!(int("/status/availableReplicas")), age],
-        "secrets" => vec![name, o.get("type").cloned().unwrap_or(json!("Opaque")), json!(count("/data")), age],
+        "deployments" => vec![
+            name,
+            json!(format!("{}/{}", int("/status/readyReplicas"), int("/spec/replicas"))),
+            json!(int("/status/updatedReplicas")),
+            json!(int("/status/availableReplicas")),
+            age,
+        ],
+        "secrets" => vec![
+            name,
+            o.get("type").cloned().unwrap_or(json!("Opaque")),
+            json!(count("/data")),
+            age,
+        ],
         "configmaps" => vec![name, json!(count("/data") + count("/binaryData")), age],
-        "namespaces" => vec![name, o.pointer("/status/phase").cloned().unwrap_or(json!("Active")), age],
+        "namespaces" => vec![
+            name,
+            o.pointer("/status/phase").cloned().unwrap_or(json!("Active")),
+            age,
+        ],
         "serviceaccounts" => vec![name, json!(0), age],
         _ => vec![name, age],
     }
@@ -80,7 +138,10 @@ pub(crate) fn table(def: &ResourceDef, items: &[Value], rv: u64, include: &str) 
 
 /// kubectl's short human duration.
 fn age(created: &str) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let Some(t) = parse_rfc3339(created) else {
         return "<unknown>".to_owned();
     };

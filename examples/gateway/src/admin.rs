@@ -32,20 +32,28 @@ fn answer(req: &Request<Incoming>, ready: &AtomicBool) -> Response<Full<Bytes>> 
 /// # Errors
 /// When the address cannot be bound.
 pub async fn start(addr: SocketAddr, ready: Arc<AtomicBool>) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Io { what: format!("binding admin.listen {addr}"), source })?;
-    let bound = listener.local_addr().map_err(|source| StartError::Io { what: "reading the admin address".to_owned(), source })?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Io {
+        what: format!("binding admin.listen {addr}"),
+        source,
+    })?;
+    let bound = listener.local_addr().map_err(|source| StartError::Io {
+        what: "reading the admin address".to_owned(),
+        source,
+    })?;
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let ready = ready.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
                     let res = answer(&req, &ready);
                     async move { Ok::<_, Infallible>(res) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
             });
         }
     });

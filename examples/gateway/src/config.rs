@@ -116,7 +116,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_body_bytes: max_body() }
+        Limits {
+            max_body_bytes: max_body(),
+        }
     }
 }
 
@@ -141,7 +143,9 @@ pub struct Shutdown {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Shutdown { drain_seconds: thirty() }
+        Shutdown {
+            drain_seconds: thirty(),
+        }
     }
 }
 
@@ -194,18 +198,36 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`].
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let err = |field: &str, message: String| ConfigError { file: file.to_owned(), field: field.to_owned(), message };
+        let err = |field: &str, message: String| ConfigError {
+            file: file.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
         let config: Config = serde_saphyr::from_str(text).map_err(|e| err("(syntax)", e.to_string()))?;
         if config.tls.is_none() && !config.listen.ip().is_loopback() {
-            return Err(err("tls", format!("required: plaintext is allowed only on a loopback address, and {} is not one", config.listen.ip())));
+            return Err(err(
+                "tls",
+                format!(
+                    "required: plaintext is allowed only on a loopback address, and {} is not one",
+                    config.listen.ip()
+                ),
+            ));
         }
         match (&config.upstream.kubeconfig, config.upstream.in_cluster) {
-            (Some(_), true) => return Err(err("upstream", "set either kubeconfig or inCluster, not both".to_owned())),
+            (Some(_), true) => {
+                return Err(err(
+                    "upstream",
+                    "set either kubeconfig or inCluster, not both".to_owned(),
+                ));
+            }
             (None, false) => return Err(err("upstream", "set kubeconfig or inCluster: true".to_owned())),
             _ => {}
         }
         if config.upstream.context.is_some() && config.upstream.kubeconfig.is_none() {
-            return Err(err("upstream.context", "only meaningful with upstream.kubeconfig".to_owned()));
+            return Err(err(
+                "upstream.context",
+                "only meaningful with upstream.kubeconfig".to_owned(),
+            ));
         }
         if config.limits.max_body_bytes == 0 {
             return Err(err("limits.maxBodyBytes", "must be greater than 0".to_owned()));
@@ -213,7 +235,10 @@ impl Config {
         match config.authentication.as_ref().map(|a| a.mode.as_str()) {
             Some("none") => {}
             Some(other) => {
-                return Err(err("authentication.mode", format!("{other:?} is not supported; the only mode so far is \"none\"")));
+                return Err(err(
+                    "authentication.mode",
+                    format!("{other:?} is not supported; the only mode so far is \"none\""),
+                ));
             }
             None => {
                 return Err(err(
@@ -222,10 +247,14 @@ impl Config {
                 ));
             }
         }
-        if let Some(admin) = &config.admin {
-            if admin.listen == config.listen && admin.listen.port() != 0 {
-                return Err(err("admin.listen", "must differ from listen: admin paths are kept apart from the API".to_owned()));
-            }
+        if let Some(admin) = &config.admin
+            && admin.listen == config.listen
+            && admin.listen.port() != 0
+        {
+            return Err(err(
+                "admin.listen",
+                "must differ from listen: admin paths are kept apart from the API".to_owned(),
+            ));
         }
         Ok(config)
     }
@@ -246,15 +275,26 @@ mod tests {
 
     #[test]
     fn names_file_field_and_reason() {
-        let e = Config::parse(&GOOD.replace("127.0.0.1", "0.0.0.0"), "c.yaml").unwrap_err().to_string();
-        assert_eq!(e, "c.yaml: tls: required: plaintext is allowed only on a loopback address, and 0.0.0.0 is not one");
-        let e = Config::parse(&GOOD.replace("mode: none", "mode: magic"), "c.yaml").unwrap_err().to_string();
+        let e = Config::parse(&GOOD.replace("127.0.0.1", "0.0.0.0"), "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "c.yaml: tls: required: plaintext is allowed only on a loopback address, and 0.0.0.0 is not one"
+        );
+        let e = Config::parse(&GOOD.replace("mode: none", "mode: magic"), "c.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("c.yaml: authentication.mode: "), "{e}");
-        let e = Config::parse(&format!("{GOOD}bogus: 1\n"), "c.yaml").unwrap_err().to_string();
+        let e = Config::parse(&format!("{GOOD}bogus: 1\n"), "c.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("c.yaml: (syntax): ") && e.contains("bogus"), "{e}");
         let e = Config::parse("listen: nope\n", "c.yaml").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
-        let e = Config::parse(&GOOD.replace("authentication:\n  mode: none\n", ""), "c.yaml").unwrap_err().to_string();
+        let e = Config::parse(&GOOD.replace("authentication:\n  mode: none\n", ""), "c.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("c.yaml: authentication: required"), "{e}");
     }
 }

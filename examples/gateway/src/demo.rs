@@ -20,7 +20,10 @@ pub struct Demo {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), StartError> {
-    std::fs::write(path, text).map_err(|source| StartError::Io { what: format!("writing {}", path.display()), source })
+    std::fs::write(path, text).map_err(|source| StartError::Io {
+        what: format!("writing {}", path.display()),
+        source,
+    })
 }
 
 /// Starts the test API server and a gateway on `listen` in front of it,
@@ -31,7 +34,10 @@ fn write(path: &Path, text: &str) -> Result<(), StartError> {
 /// # Errors
 /// When a file cannot be written or a listener bound.
 pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
-    std::fs::create_dir_all(dir).map_err(|source| StartError::Io { what: format!("creating {}", dir.display()), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| StartError::Io {
+        what: format!("creating {}", dir.display()),
+        source,
+    })?;
     let api_server = ApiServer::builder().token(random_token()).start().await?;
     write(&dir.join("upstream.kubeconfig"), &api_server.kubeconfig())?;
     let cert = api_server.ca().server_cert(&["localhost", "127.0.0.1"])?;
@@ -46,13 +52,23 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
     let gateway = crate::start(&config).await?;
     let kubeconfig = dir.join("kubeconfig");
     let url = format!("https://{}", gateway.addr);
-    write(&kubeconfig, &tollgate_testkit::kubeconfig(&url, api_server.ca_pem(), Some("demo-client-token")))?;
-    Ok(Demo { api_server, gateway, kubeconfig })
+    write(
+        &kubeconfig,
+        &tollgate_testkit::kubeconfig(&url, api_server.ca_pem(), Some("demo-client-token")),
+    )?;
+    Ok(Demo {
+        api_server,
+        gateway,
+        kubeconfig,
+    })
 }
 
 fn random_token() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
     format!("testkit-{:x}-{}", nanos, std::process::id())
 }
 

@@ -84,7 +84,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let tls = match &config.tls {
         Some(t) => {
             let read = |p: &std::path::Path| {
-                std::fs::read(p).map_err(|source| StartError::Io { what: format!("reading {}", p.display()), source })
+                std::fs::read(p).map_err(|source| StartError::Io {
+                    what: format!("reading {}", p.display()),
+                    source,
+                })
             };
             Some(tollgate_proxy::server_tls_from_pem(
                 &read(&t.cert)?,
@@ -106,8 +109,14 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
 
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|source| StartError::Io { what: format!("binding listen address {}", config.listen), source })?;
-    let addr = listener.local_addr().map_err(|source| StartError::Io { what: "reading the bound address".to_owned(), source })?;
+        .map_err(|source| StartError::Io {
+            what: format!("binding listen address {}", config.listen),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Io {
+        what: "reading the bound address".to_owned(),
+        source,
+    })?;
     let ready = Arc::new(AtomicBool::new(true));
     let (admin_addr, admin_task) = match &config.admin {
         Some(a) => {
@@ -130,7 +139,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         }
     });
     tracing::info!(%addr, upstream = %upstream_url, "tollgate is serving");
-    Ok(Running { addr, admin_addr, upstream: upstream_url, stop: Some(stop_tx), task })
+    Ok(Running {
+        addr,
+        admin_addr,
+        upstream: upstream_url,
+        stop: Some(stop_tx),
+        task,
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use tollgate_gateway::{Config, demo, shutdown_signal, start};
 
 #[derive(Debug, Parser)]
-#[command(name = "tollgate", version, about = "A Layer 7 security gateway in front of the Kubernetes API server")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A Layer 7 security gateway in front of the Kubernetes API server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,7 +42,8 @@ enum Command {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();

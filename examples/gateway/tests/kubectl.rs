@@ -83,7 +83,13 @@ impl Env {
             .api_server
             .requests()
             .into_iter()
-            .map(|r| (r.method.to_string(), r.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(), r.headers))
+            .map(|r| {
+                (
+                    r.method.to_string(),
+                    r.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+                    r.headers,
+                )
+            })
             .collect()
     }
 }
@@ -100,7 +106,16 @@ async fn read(lines: &mut StdoutLines) -> String {
 
 impl Env {
     async fn replicas(&self) -> String {
-        self.ok(&["get", "deployment", "web", "-n", "prod", "-o", "jsonpath={.spec.replicas}"]).await
+        self.ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-n",
+            "prod",
+            "-o",
+            "jsonpath={.spec.replicas}",
+        ])
+        .await
     }
 }
 
@@ -134,14 +149,28 @@ async fn get_as_table_and_yaml() {
 
     let yaml = env.ok(&["get", "pod", "demo", "-o", "yaml"]).await;
     assert!(yaml.starts_with("apiVersion: v1\nkind: Pod\n"), "{yaml}");
-    assert!(yaml.contains("  name: demo\n") && yaml.contains("  namespace: default\n"), "{yaml}");
+    assert!(
+        yaml.contains("  name: demo\n") && yaml.contains("  namespace: default\n"),
+        "{yaml}"
+    );
 
     // kubectl asked for a Table over HTTP/2 and the gateway forwarded the Accept header.
     let reqs = env.upstream_requests();
-    let (_, _, h) = reqs.iter().find(|(m, u, _)| m == "GET" && u.starts_with("/api/v1/namespaces/default/pods?")).unwrap();
-    assert!(h["accept"].to_str().unwrap().starts_with("application/json;as=Table;v=v1;g=meta.k8s.io"));
+    let (_, _, h) = reqs
+        .iter()
+        .find(|(m, u, _)| m == "GET" && u.starts_with("/api/v1/namespaces/default/pods?"))
+        .unwrap();
+    assert!(
+        h["accept"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json;as=Table;v=v1;g=meta.k8s.io")
+    );
     let versions: Vec<_> = env.demo.api_server.requests().iter().map(|r| r.version).collect();
-    assert!(versions.contains(&http::Version::HTTP_2), "the gateway speaks HTTP/2 upstream when offered");
+    assert!(
+        versions.contains(&http::Version::HTTP_2),
+        "the gateway speaks HTTP/2 upstream when offered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -173,48 +202,95 @@ async fn watch_receives_later_events() {
 #[tokio::test(flavor = "multi_thread")]
 async fn create_apply_scale_delete() {
     let env = Env::start().await;
-    assert_eq!(env.ok(&["create", "namespace", "prod"]).await, "namespace/prod created\n");
+    assert_eq!(
+        env.ok(&["create", "namespace", "prod"]).await,
+        "namespace/prod created\n"
+    );
     assert!(env.ok(&["get", "ns"]).await.contains("\nprod "));
 
     let f2 = env.write("web2.yaml", &DEPLOYMENT.replace("REPLICAS", "2"));
     let f3 = env.write("web3.yaml", &DEPLOYMENT.replace("REPLICAS", "3"));
-    assert_eq!(env.ok(&["apply", "-f", f2.to_str().unwrap()]).await, "deployment.apps/web created\n");
-    assert_eq!(env.ok(&["apply", "-f", f3.to_str().unwrap()]).await, "deployment.apps/web configured\n");
+    assert_eq!(
+        env.ok(&["apply", "-f", f2.to_str().unwrap()]).await,
+        "deployment.apps/web created\n"
+    );
+    assert_eq!(
+        env.ok(&["apply", "-f", f3.to_str().unwrap()]).await,
+        "deployment.apps/web configured\n"
+    );
     assert_eq!(env.replicas().await, "3");
     let reqs = env.upstream_requests();
-    let patch = reqs.iter().find(|(m, u, _)| m == "PATCH" && u.starts_with("/apis/apps/v1/namespaces/prod/deployments/web?")).unwrap();
+    let patch = reqs
+        .iter()
+        .find(|(m, u, _)| m == "PATCH" && u.starts_with("/apis/apps/v1/namespaces/prod/deployments/web?"))
+        .unwrap();
     assert_eq!(patch.2["content-type"], "application/strategic-merge-patch+json");
 
     let f4 = env.write("web4.yaml", &DEPLOYMENT.replace("REPLICAS", "4"));
-    assert_eq!(env.ok(&["apply", "--server-side", "-f", f4.to_str().unwrap()]).await, "deployment.apps/web serverside-applied\n");
+    assert_eq!(
+        env.ok(&["apply", "--server-side", "-f", f4.to_str().unwrap()]).await,
+        "deployment.apps/web serverside-applied\n"
+    );
     assert_eq!(env.replicas().await, "4");
-    assert!(env.upstream_requests().iter().any(|(_, _, h)| h.get("content-type").is_some_and(|c| c == "application/apply-patch+yaml")));
+    assert!(env.upstream_requests().iter().any(|(_, _, h)| {
+        h.get("content-type")
+            .is_some_and(|c| c == "application/apply-patch+yaml")
+    }));
 
-    assert_eq!(env.ok(&["scale", "deployment", "web", "-n", "prod", "--replicas=5"]).await, "deployment.apps/web scaled\n");
+    assert_eq!(
+        env.ok(&["scale", "deployment", "web", "-n", "prod", "--replicas=5"])
+            .await,
+        "deployment.apps/web scaled\n"
+    );
     assert_eq!(env.replicas().await, "5");
     let table = env.ok(&["get", "deployments", "-n", "prod"]).await;
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(&row[..4], ["web", "5/5", "5", "5"], "{table}");
 
-    assert_eq!(env.ok(&["delete", "deployment", "web", "-n", "prod"]).await, "deployment.apps \"web\" deleted\n");
+    assert_eq!(
+        env.ok(&["delete", "deployment", "web", "-n", "prod"]).await,
+        "deployment.apps \"web\" deleted\n"
+    );
     let gone = env.kubectl(&["get", "deployment", "web", "-n", "prod"]).await;
     assert_eq!(gone.code, 1);
-    assert_eq!(gone.stderr, "Error from server (NotFound): deployments.apps \"web\" not found\n");
+    assert_eq!(
+        gone.stderr,
+        "Error from server (NotFound): deployments.apps \"web\" not found\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_and_follow_stream() {
     let env = Env::start().await;
-    assert_eq!(env.ok(&["logs", "demo"]).await, "demo/app: log line 1\ndemo/app: log line 2\ndemo/app: log line 3\n");
+    assert_eq!(
+        env.ok(&["logs", "demo"]).await,
+        "demo/app: log line 1\ndemo/app: log line 2\ndemo/app: log line 3\n"
+    );
 
-    let mut child = env.cmd(&["logs", "-f", "demo"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = env
+        .cmd(&["logs", "-f", "demo"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert_eq!(first, "demo/app: log line 1");
     // The first line reached us while the stream was still open.
-    assert!(child.try_wait().unwrap().is_none(), "logs -f must stream, not buffer until the end");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "logs -f must stream, not buffer until the end"
+    );
     let mut rest = Vec::new();
-    while let Some(l) = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap() {
+    while let Some(l) = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+    {
         rest.push(l);
     }
     assert_eq!(rest.len(), 7, "{rest:?}");
@@ -226,18 +302,36 @@ async fn logs_and_follow_stream() {
 async fn exec_over_websocket() {
     let env = Env::start().await;
     assert_eq!(env.ok(&["exec", "demo", "--", "echo", "hi"]).await, "hi\n");
-    let out = env.kubectl_stdin(&["exec", "-i", "demo", "--", "cat"], Some("line one\nline two\n")).await;
-    assert_eq!((out.code, out.stdout.as_str()), (0, "line one\nline two\n"), "{}", out.stderr);
-    let out = env.kubectl(&["exec", "demo", "--", "sh", "-c", "echo out; exit 3"]).await;
+    let out = env
+        .kubectl_stdin(&["exec", "-i", "demo", "--", "cat"], Some("line one\nline two\n"))
+        .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "line one\nline two\n"),
+        "{}",
+        out.stderr
+    );
+    let out = env
+        .kubectl(&["exec", "demo", "--", "sh", "-c", "echo out; exit 3"])
+        .await;
     assert_eq!(out.code, 3);
     assert_eq!(out.stdout, "out\n");
-    assert!(out.stderr.contains("command terminated with exit code 3"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("command terminated with exit code 3"),
+        "{}",
+        out.stderr
+    );
     let reqs = env.upstream_requests();
     let (m, u, h) = reqs.iter().find(|(_, u, _)| u.contains("/exec?")).unwrap();
     assert_eq!(m, "GET");
     assert!(u.contains("command=echo&command=hi"), "{u}");
     assert_eq!(h["upgrade"], "websocket");
-    assert!(h["sec-websocket-protocol"].to_str().unwrap().contains("v5.channel.k8s.io"));
+    assert!(
+        h["sec-websocket-protocol"]
+            .to_str()
+            .unwrap()
+            .contains("v5.channel.k8s.io")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -250,9 +344,15 @@ async fn malformed_urls_get_the_api_servers_answer_and_are_not_forwarded() {
         "Error from server (InternalError): Internal Server Error: \"/api/v1/watch\": failed to create RequestInfo: unable to determine kind and namespace from url, /api/v1/watch\n"
     );
     let out = env.kubectl(&["get", "--raw", "/apis/apps/v1/proxy"]).await;
-    assert!(out.stderr.starts_with("Error from server (InternalError)"), "{}", out.stderr);
     assert!(
-        !env.upstream_requests().iter().any(|(_, u, _)| u.starts_with("/api/v1/watch") || u.starts_with("/apis/apps/v1/proxy")),
+        out.stderr.starts_with("Error from server (InternalError)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !env.upstream_requests()
+            .iter()
+            .any(|(_, u, _)| u.starts_with("/api/v1/watch") || u.starts_with("/apis/apps/v1/proxy")),
         "refused URLs never reach the API server"
     );
 }
@@ -261,11 +361,15 @@ async fn malformed_urls_get_the_api_servers_answer_and_are_not_forwarded() {
 async fn clients_cannot_choose_their_identity() {
     let env = Env::start().await;
     // kubectl --as sends Impersonate-User / Impersonate-Group.
-    env.ok(&["get", "pods", "--as", "admin", "--as-group", "system:masters"]).await;
+    env.ok(&["get", "pods", "--as", "admin", "--as-group", "system:masters"])
+        .await;
     for (_, u, h) in env.upstream_requests() {
         assert!(!h.keys().any(|k| k.as_str().starts_with("impersonate-")), "{u}: {h:?}");
         let auth = h["authorization"].to_str().unwrap();
-        assert!(auth.starts_with("Bearer testkit-"), "the gateway's own credentials, not the client's: {auth}");
+        assert!(
+            auth.starts_with("Bearer testkit-"),
+            "the gateway's own credentials, not the client's: {auth}"
+        );
         assert!(h.contains_key("audit-id"));
         assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     }
@@ -275,8 +379,18 @@ async fn clients_cannot_choose_their_identity() {
 async fn oversized_bodies_are_refused() {
     let env = Env::start().await;
     let big = env.write("big.txt", &"x".repeat(4 * 1024 * 1024));
-    let out = env.kubectl(&["create", "configmap", "big", &format!("--from-file={}", big.display())]).await;
+    let out = env
+        .kubectl(&["create", "configmap", "big", &format!("--from-file={}", big.display())])
+        .await;
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains("Request entity too large: limit is 3145728"), "{}", out.stderr);
-    assert!(!env.upstream_requests().iter().any(|(m, u, _)| m == "POST" && u.contains("configmaps")));
+    assert!(
+        out.stderr.contains("Request entity too large: limit is 3145728"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !env.upstream_requests()
+            .iter()
+            .any(|(m, u, _)| m == "POST" && u.contains("configmaps"))
+    );
 }

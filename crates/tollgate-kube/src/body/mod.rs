@@ -117,14 +117,14 @@ fn decode(bytes: &[u8], format: BodyFormat) -> Result<Option<serde_json::Value>,
                 format,
                 message: e.to_string(),
             })?;
-            yaml_to_json(text).map(Some).map_err(|message| Error::BodyDecode { format, message })
+            yaml_to_json(text)
+                .map(Some)
+                .map_err(|message| Error::BodyDecode { format, message })
         }
-        _ => serde_json::from_slice(bytes)
-            .map(Some)
-            .map_err(|e| Error::BodyDecode {
-                format,
-                message: e.to_string(),
-            }),
+        _ => serde_json::from_slice(bytes).map(Some).map_err(|e| Error::BodyDecode {
+            format,
+            message: e.to_string(),
+        }),
     }
 }
 

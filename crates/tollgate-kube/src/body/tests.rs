@@ -8,11 +8,20 @@ fn formats() {
     assert_eq!(c(None, b""), BodyFormat::Empty);
     assert_eq!(c(Some("application/json"), b""), BodyFormat::Empty);
     assert_eq!(c(Some("APPLICATION/YAML"), b"a: 1"), BodyFormat::Yaml);
-    assert_eq!(c(Some("application/apply-patch+yaml"), b"{}"), BodyFormat::ApplyPatchYaml);
-    assert_eq!(c(Some("application/strategic-merge-patch+json"), b"{}"), BodyFormat::StrategicMergePatch);
+    assert_eq!(
+        c(Some("application/apply-patch+yaml"), b"{}"),
+        BodyFormat::ApplyPatchYaml
+    );
+    assert_eq!(
+        c(Some("application/strategic-merge-patch+json"), b"{}"),
+        BodyFormat::StrategicMergePatch
+    );
     assert_eq!(c(Some("application/merge-patch+json"), b"{}"), BodyFormat::MergePatch);
     assert_eq!(c(Some("application/json-patch+json"), b"[]"), BodyFormat::JsonPatch);
-    assert_eq!(c(Some("application/vnd.kubernetes.protobuf"), b"k8s\0x"), BodyFormat::Protobuf);
+    assert_eq!(
+        c(Some("application/vnd.kubernetes.protobuf"), b"k8s\0x"),
+        BodyFormat::Protobuf
+    );
     assert_eq!(c(Some("application/yaml"), b"k8s\0x"), BodyFormat::Protobuf);
     assert_eq!(c(Some("application/json"), &[0xd9, 0xd9, 0xf7, 1]), BodyFormat::Cbor);
     assert_eq!(c(Some("application/cbor"), b"\xa1"), BodyFormat::Cbor);
@@ -22,10 +31,20 @@ fn formats() {
 #[test]
 fn json_views() {
     let b = RequestBody::new(Bytes::from_static(br#"{"a":1,"a":2}"#), Some("application/json"));
-    assert_eq!(b.json().unwrap().unwrap()["a"], 2, "the last duplicate key wins, as in Go");
-    let b = RequestBody::new(Bytes::from_static(br#"{"spec":{"replicas":0}}"#), Some("application/apply-patch+yaml"));
+    assert_eq!(
+        b.json().unwrap().unwrap()["a"],
+        2,
+        "the last duplicate key wins, as in Go"
+    );
+    let b = RequestBody::new(
+        Bytes::from_static(br#"{"spec":{"replicas":0}}"#),
+        Some("application/apply-patch+yaml"),
+    );
     assert_eq!(b.json().unwrap().unwrap()["spec"]["replicas"], 0);
-    let b = RequestBody::new(Bytes::from_static(b"k8s\0\x01"), Some("application/vnd.kubernetes.protobuf"));
+    let b = RequestBody::new(
+        Bytes::from_static(b"k8s\0\x01"),
+        Some("application/vnd.kubernetes.protobuf"),
+    );
     assert!(matches!(b.json(), Err(Error::UnsupportedBodyFormat { .. })));
     assert_eq!(b.json().unwrap_err().to_status().code, 415);
     let b = RequestBody::new(Bytes::from_static(b"{"), Some("application/json"));
@@ -52,7 +71,10 @@ fn gzip_is_bounded() {
     let gz = enc.finish().unwrap();
     assert_eq!(gunzip_bounded(&gz, 100_000).unwrap().len(), 100_000);
     assert!(matches!(gunzip_bounded(&gz, 99_999), Err(Error::BodyTooLarge { .. })));
-    assert!(matches!(gunzip_bounded(b"not gzip", 10), Err(Error::InvalidGzip { .. })));
+    assert!(matches!(
+        gunzip_bounded(b"not gzip", 10),
+        Err(Error::InvalidGzip { .. })
+    ));
 }
 
 proptest! {

@@ -89,12 +89,7 @@ where
         }
     }
 
-    pub(super) fn collecting(
-        collect: Collect<Limited<B>>,
-        parts: Parts,
-        service: S,
-        limit: usize,
-    ) -> Self {
+    pub(super) fn collecting(collect: Collect<Limited<B>>, parts: Parts, service: S, limit: usize) -> Self {
         ResponseFuture {
             state: State::Collecting {
                 collect,
@@ -123,10 +118,12 @@ where
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
                 StateProj::Refused { error } => {
-                    let status = error
-                        .take()
-                        .map(|e| e.to_status())
-                        .unwrap_or_else(|| Error::BodyRead { message: "polled after completion".to_owned() }.to_status());
+                    let status = error.take().map(|e| e.to_status()).unwrap_or_else(|| {
+                        Error::BodyRead {
+                            message: "polled after completion".to_owned(),
+                        }
+                        .to_status()
+                    });
                     return Poll::Ready(Ok(ResponseBody::from_status_response(status.to_response())));
                 }
                 StateProj::Collecting {
@@ -138,24 +135,20 @@ where
                     let collected = ready!(collect.poll(cx));
                     let limit = *limit;
                     let next = match (collected, parts.take(), service.take()) {
-                        (Ok(c), Some(parts), Some(service)) => {
-                            match finish_request(parts, c.to_bytes(), limit) {
-                                Ok(req) => {
-                                    let mut service = service;
-                                    State::Calling {
-                                        future: service.call(req),
-                                    }
+                        (Ok(c), Some(parts), Some(service)) => match finish_request(parts, c.to_bytes(), limit) {
+                            Ok(req) => {
+                                let mut service = service;
+                                State::Calling {
+                                    future: service.call(req),
                                 }
-                                Err(error) => State::Refused { error: Some(error) },
                             }
-                        }
+                            Err(error) => State::Refused { error: Some(error) },
+                        },
                         (Err(e), _, _) => {
                             let error = if e.downcast_ref::<LengthLimitError>().is_some() {
                                 Error::BodyTooLarge { limit }
                             } else {
-                                Error::BodyRead {
-                                    message: e.to_string(),
-                                }
+                                Error::BodyRead { message: e.to_string() }
                             };
                             State::Refused { error: Some(error) }
                         }
@@ -190,13 +183,8 @@ fn finish_request(mut parts: Parts, raw: Bytes, limit: usize) -> Result<Request<
             .headers
             .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     }
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
-    parts
-        .extensions
-        .insert(RequestBody::new(bytes.clone(), content_type));
+    let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    parts.extensions.insert(RequestBody::new(bytes.clone(), content_type));
     Ok(Request::from_parts(parts, Full::new(bytes)))
 }
 

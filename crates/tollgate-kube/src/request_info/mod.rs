@@ -155,12 +155,12 @@ impl RequestInfo {
             .to_owned();
         }
 
-        if parts[0] == "namespaces" {
-            if parts.len() > 1 {
-                info.namespace = parts[1].to_owned();
-                if parts.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&parts[2]) {
-                    parts.drain(..2);
-                }
+        if parts[0] == "namespaces" && parts.len() > 1 {
+            info.namespace = parts[1].to_owned();
+            // `namespaces/<ns>/<resource>…` is a namespaced resource, except
+            // for the namespace's own `status` and `finalize`.
+            if parts.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&parts[2]) {
+                parts.drain(..2);
             }
         }
 
@@ -178,10 +178,8 @@ impl RequestInfo {
         if info.name.is_empty() && info.verb == "get" {
             let opts = ListOptions::decode(&query);
             info.verb = if opts.watch { "watch" } else { "list" }.to_owned();
-            if let Some(name) = opts.field_selector_name {
-                if valid_path_segment_name(&name) {
-                    info.name = name;
-                }
+            if let Some(name) = opts.field_selector_name.filter(|n| valid_path_segment_name(n)) {
+                info.name = name;
             }
         }
         if info.name.is_empty() && info.verb == "delete" {
@@ -254,10 +252,10 @@ impl ListOptions {
                     go_parse_int(v).ok_or(())?;
                 }
             }
-            if let Some(ls) = q.first("labelSelector") {
-                if !selector::label_selector_valid(ls) {
-                    return Err(());
-                }
+            if q.first("labelSelector")
+                .is_some_and(|ls| !selector::label_selector_valid(ls))
+            {
+                return Err(());
             }
             match q.first("fieldSelector") {
                 Some(fs) => selector::field_exact_match(fs, "metadata.name"),

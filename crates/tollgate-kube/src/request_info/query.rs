@@ -40,10 +40,7 @@ impl Query {
 
     /// The first value of `key`, as the API server reads list options.
     pub fn first(&self, key: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Every value of `key` in order (exec's repeated `command=`).

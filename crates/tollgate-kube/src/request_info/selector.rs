@@ -54,8 +54,8 @@ fn split_term(term: &str) -> Option<(&str, &'static str, &str)> {
     for (i, _) in term.char_indices() {
         let rest = &term[i..];
         for op in ["!=", "==", "="] {
-            if rest.starts_with(op) {
-                return Some((&term[..i], op, &rest[op.len()..]));
+            if let Some(rhs) = rest.strip_prefix(op) {
+                return Some((&term[..i], op, rhs));
             }
         }
     }
@@ -255,8 +255,7 @@ fn lex_labels(s: &str) -> Option<Vec<Tok<'_>>> {
             }
             _ => {
                 let start = i;
-                while i < b.len() && !special(b[i]) && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n')
-                {
+                while i < b.len() && !special(b[i]) && !matches!(b[i], b' ' | b'\t' | b'\r' | b'\n') {
                     i += 1;
                 }
                 // `start..i` ends on an ASCII byte or the end, so it is a char boundary.

@@ -21,10 +21,7 @@ pub struct RequestInfoService<S> {
 impl<S> RequestInfoService<S> {
     /// Wraps `inner`, buffering bodies up to `max_body_bytes`.
     pub fn new(inner: S, max_body_bytes: usize) -> Self {
-        RequestInfoService {
-            inner,
-            max_body_bytes,
-        }
+        RequestInfoService { inner, max_body_bytes }
     }
 
     /// The inner service.
@@ -83,8 +80,7 @@ where
             let (mut parts, ()) = probe.into_parts();
             if has_body {
                 return ResponseFuture::refused(Error::BodyRead {
-                    message: "an upgrade request (exec, attach, port-forward) must not carry a body"
-                        .to_owned(),
+                    message: "an upgrade request (exec, attach, port-forward) must not carry a body".to_owned(),
                 });
             }
             parts.extensions.insert(RequestBody::empty());

@@ -141,8 +141,7 @@ fn url_table() {
     for row in TABLE {
         let (method, uri, is_res, verb, prefix, group, version, ns, resource, sub, name) = *row;
         let method = Method::from_bytes(method.as_bytes()).unwrap();
-        let info = RequestInfo::parse(&method, &uri.parse().unwrap())
-            .unwrap_or_else(|e| panic!("{uri}: {e}"));
+        let info = RequestInfo::parse(&method, &uri.parse().unwrap()).unwrap_or_else(|e| panic!("{uri}: {e}"));
         let got = (
             info.is_resource_request,
             info.verb.as_str(),
@@ -166,7 +165,10 @@ fn url_table() {
 fn selectors_recorded_for_collections_only() {
     let p = |m: Method, u: &str| RequestInfo::parse(&m, &u.parse().unwrap()).unwrap();
     let i = p(Method::GET, "/api/v1/pods?labelSelector=app%3Dweb&fieldSelector=a%3Db");
-    assert_eq!((i.label_selector.as_str(), i.field_selector.as_str()), ("app=web", "a=b"));
+    assert_eq!(
+        (i.label_selector.as_str(), i.field_selector.as_str()),
+        ("app=web", "a=b")
+    );
     let i = p(Method::DELETE, "/api/v1/namespaces/a/pods?labelSelector=app%3Dweb");
     assert_eq!(i.label_selector, "app=web");
     let i = p(Method::GET, "/api/v1/watch/pods?labelSelector=app%3Dweb");
@@ -189,14 +191,20 @@ fn refused_like_the_api_server() {
         let status = err.to_status();
         assert_eq!(status.code, 500);
         assert!(
-            status.message.contains("unable to determine kind and namespace from url"),
+            status
+                .message
+                .contains("unable to determine kind and namespace from url"),
             "{}",
             status.message
         );
     }
     let abs = "https://gw:8443/api/v1/watch?x=1".parse().unwrap();
     let err = RequestInfo::parse(&Method::GET, &abs).unwrap_err();
-    assert!(err.to_status().message.starts_with("Internal Server Error: \"/api/v1/watch?x=1\": "));
+    assert!(
+        err.to_status()
+            .message
+            .starts_with("Internal Server Error: \"/api/v1/watch?x=1\": ")
+    );
     for u in ["/api/v1/pods/%zz", "/api/v1/pods/%2", "/api/v1/pods/%ff"] {
         let err = RequestInfo::parse(&Method::GET, &u.parse().unwrap()).unwrap_err();
         assert!(matches!(err, Error::MalformedUri { .. }), "{u}");
@@ -212,7 +220,10 @@ fn long_running() {
     assert!(p(Method::GET, "/api/v1/namespaces/a/pods/p/proxy/x").is_long_running());
     assert!(!p(Method::GET, "/api/v1/pods").is_long_running());
     assert!(!p(Method::GET, "/healthz").is_long_running());
-    assert_eq!(p(Method::GET, "/api/v1/namespaces/a/pods/p/exec").resource_path(), "pods/exec");
+    assert_eq!(
+        p(Method::GET, "/api/v1/namespaces/a/pods/p/exec").resource_path(),
+        "pods/exec"
+    );
 }
 
 proptest! {
@@ -223,18 +234,18 @@ proptest! {
                           segs in proptest::collection::vec("(api|apis|v1|namespaces|watch|proxy|status|finalize|pods|a|%2F|%2|%zz|\\.|\\.\\.|||[a-z%0-9:.]{0,6})", 0..8),
                           query in "[a-zA-Z=&;%0-9.,!() +]{0,40}") {
         let uri = format!("/{}?{}", segs.join("/"), query);
-        if let (Ok(m), Ok(u)) = (Method::from_bytes(method.as_bytes()), uri.parse::<Uri>()) {
-            if let Ok(info) = RequestInfo::parse(&m, &u) {
-                // Invariants: a resource request always has a known prefix; the
-                // name never holds `/` (decoded `%2F` splits segments);
-                // `deletecollection` never carries a name.
-                if info.is_resource_request {
-                    prop_assert!(info.api_prefix == "api" || info.api_prefix == "apis");
-                    prop_assert!(!info.name.contains('/'));
-                }
-                if info.verb == "deletecollection" {
-                    prop_assert!(info.name.is_empty());
-                }
+        if let (Ok(m), Ok(u)) = (Method::from_bytes(method.as_bytes()), uri.parse::<Uri>())
+            && let Ok(info) = RequestInfo::parse(&m, &u)
+        {
+            // Invariants: a resource request always has a known prefix; the
+            // name never holds `/` (decoded `%2F` splits segments);
+            // `deletecollection` never carries a name.
+            if info.is_resource_request {
+                prop_assert!(info.api_prefix == "api" || info.api_prefix == "apis");
+                prop_assert!(!info.name.contains('/'));
+            }
+            if info.verb == "deletecollection" {
+                prop_assert!(info.name.is_empty());
             }
         }
     }

@@ -65,7 +65,9 @@ impl ProxyBuilder {
             http.set_nodelay(true);
             // ALPN is the connector's to set: h2 + http/1.1, or none (HTTP/1.1).
             let tls = (*self.upstream.tls).clone();
-            let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+            let builder = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls)
+                .https_or_http();
             let builder = match &self.upstream.server_name {
                 Some(name) => match rustls_pki_types::ServerName::try_from(name.clone()) {
                     Ok(n) => builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(n)),
@@ -96,7 +98,37 @@ impl ProxyBuilder {
     }
 }
 
-/// Forwards requests to the API server (see the [module docs](super)).
+/// The innermost service: forwards a request to the API server.
+///
+/// What it does to each request:
+/// - strips hop-by-hop headers and every header that carries identity
+///   (`Authorization`, `Impersonate-*`, `X-Remote-*`), so a client can never
+///   choose how the API server sees it;
+/// - adds the gateway's own credentials, and `Impersonate-*` for the
+///   [`Impersonation`](crate::Impersonation) an inner layer decided;
+/// - replaces `Audit-ID` with the gateway's own ([`AuditId`](crate::AuditId)
+///   from the extensions, or a fresh one) and appends the client to
+///   `X-Forwarded-For`;
+/// - streams the response back as it arrives (watch, `logs -f`, large
+///   lists); no timeout once long-running requests are under way;
+/// - tunnels upgrades (WebSocket GET, SPDY POST) byte for byte, showing
+///   the bytes to a [`TunnelTap`](crate::TunnelTap) if one is in the
+///   extensions;
+/// - answers upstream failures with a `Status`: 503 unreachable, 502 TLS
+///   or protocol failure, 504 timeout.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tollgate_proxy::{Proxy, Upstream};
+///
+/// let upstream = Upstream::from_kubeconfig("kubeconfig".as_ref(), None)?;
+/// let proxy = Proxy::builder(upstream)
+///     .connect_timeout(Duration::from_secs(5))
+///     .response_timeout(Duration::from_secs(60))
+///     .build();
+/// # let _ = proxy;
+/// # Ok::<_, tollgate_proxy::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Proxy {
     inner: Arc<Inner>,
@@ -112,7 +144,9 @@ struct Inner {
 
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Inner").field("upstream", &self.upstream.url()).finish_non_exhaustive()
+        f.debug_struct("Inner")
+            .field("upstream", &self.upstream.url())
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,7 +208,9 @@ where
     let (mut parts, body) = req.into_parts();
     let long_running = match parts.extensions.get::<RequestInfo>() {
         Some(info) => info.is_long_running(),
-        None => RequestInfo::parse(&parts.method, &parts.uri).map(|i| i.is_long_running()).map_err(|e| Error::BadRequest(e.to_string()))?,
+        None => RequestInfo::parse(&parts.method, &parts.uri)
+            .map(|i| i.is_long_running())
+            .map_err(|e| Error::BadRequest(e.to_string()))?,
     };
 
     // Where it goes.
@@ -200,7 +236,11 @@ where
     if let Some(who) = parts.extensions.get::<Impersonation>() {
         headers::add_impersonation(h, who)?;
     }
-    let audit_id = parts.extensions.get::<AuditId>().cloned().unwrap_or_else(random_audit_id);
+    let audit_id = parts
+        .extensions
+        .get::<AuditId>()
+        .cloned()
+        .unwrap_or_else(random_audit_id);
     if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
         h.insert("audit-id", v);
     }
@@ -219,7 +259,10 @@ where
         match tokio::time::timeout(inner.response_timeout, sent).await {
             Ok(r) => r,
             Err(_) => {
-                return Err(Error::Timeout { upstream: up.url().to_owned(), seconds: inner.response_timeout.as_secs() });
+                return Err(Error::Timeout {
+                    upstream: up.url().to_owned(),
+                    seconds: inner.response_timeout.as_secs(),
+                });
             }
         }
     };
@@ -262,13 +305,25 @@ fn classify(e: &hyper_util::client::legacy::Error, upstream: &str, connect_timeo
     inspect(e, &mut found, 0);
     let message = error_chain(e);
     if let Some(m) = found.tls {
-        Error::Tls { upstream: upstream.to_owned(), message: m }
+        Error::Tls {
+            upstream: upstream.to_owned(),
+            message: m,
+        }
     } else if found.timed_out {
-        Error::Timeout { upstream: upstream.to_owned(), seconds: connect_timeout.as_secs() }
+        Error::Timeout {
+            upstream: upstream.to_owned(),
+            seconds: connect_timeout.as_secs(),
+        }
     } else if e.is_connect() {
-        Error::Unreachable { upstream: upstream.to_owned(), message }
+        Error::Unreachable {
+            upstream: upstream.to_owned(),
+            message,
+        }
     } else {
-        Error::Upstream { upstream: upstream.to_owned(), message }
+        Error::Upstream {
+            upstream: upstream.to_owned(),
+            message,
+        }
     }
 }
 
