@@ -1,0 +1,2 @@
+//! Benchmarks live in `benches/`; this library is empty. Run them with
+//! `cargo bench -p tollgate-benches`.
