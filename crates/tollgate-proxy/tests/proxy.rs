@@ -360,3 +360,22 @@ async fn shutdown_drains_in_flight_streams() {
     );
     let _ = Empty::<Bytes>::new();
 }
+
+#[tokio::test]
+async fn other_upgrades_are_refused() {
+    let api = ApiServer::builder().start().await.unwrap();
+    let gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
+    for proto in ["h2c", "websocket, h2c", "tls/1.0"] {
+        let req = Request::get("/api/v1/namespaces/default/pods/demo/exec?command=sh")
+            .header("connection", "Upgrade, HTTP2-Settings")
+            .header("upgrade", proto)
+            .header("http2-settings", "AAMAAABkAARAAAAAAAIAAAAA")
+            .body(Full::default())
+            .unwrap();
+        let (code, _, body) = get(gw.addr, req).await;
+        assert_eq!(code, 400, "{proto}");
+        let s: Status = serde_json::from_slice(&body).unwrap();
+        assert!(s.message.contains("is not allowed"), "{}", s.message);
+    }
+    assert!(api.requests().is_empty());
+}

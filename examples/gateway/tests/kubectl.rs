@@ -394,3 +394,27 @@ async fn oversized_bodies_are_refused() {
             .any(|(m, u, _)| m == "POST" && u.contains("configmaps"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admin_endpoints_are_apart_from_the_api() {
+    let env = Env::start().await;
+    let admin = env.demo.gateway.admin_addr.unwrap();
+    let get = |path: &'static str| async move {
+        let mut s = tokio::net::TcpStream::connect(admin).await.unwrap();
+        s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let mut out = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut s, &mut out).await.unwrap();
+        out
+    };
+    assert!(get("/healthz").await.starts_with("HTTP/1.1 200"));
+    assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
+    assert!(
+        get("/api/v1/pods").await.starts_with("HTTP/1.1 404"),
+        "the admin listener serves no API"
+    );
+    // and the API listener does not serve the admin paths: /healthz goes upstream.
+    env.ok(&["get", "--raw", "/healthz"]).await;
+    assert!(env.upstream_requests().iter().any(|(_, u, _)| u == "/healthz"));
+}

@@ -204,6 +204,25 @@ where
     B::Error: Into<BoxError>,
 {
     let upgrade = is_upgrade_request(&req);
+    if upgrade {
+        // Only the protocols Kubernetes streams use. Anything else (h2c in
+        // particular) would turn the connection into a tunnel that no later
+        // request on it passes the gateway's checks through.
+        let proto = req
+            .headers()
+            .get(http::header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let allowed = proto
+            .split(',')
+            .map(str::trim)
+            .all(|p| p.eq_ignore_ascii_case("websocket") || p.eq_ignore_ascii_case("SPDY/3.1"));
+        if !allowed || proto.trim().is_empty() {
+            return Err(Error::BadRequest(format!(
+                "upgrading to {proto:?} is not allowed: only websocket and SPDY/3.1 (exec, attach, port-forward)"
+            )));
+        }
+    }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     let long_running = match parts.extensions.get::<RequestInfo>() {

@@ -1,0 +1,70 @@
+//! The `tollgate` binary as an operator meets it.
+
+use std::process::Command;
+
+fn tollgate(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configs_stop_start_up_with_file_field_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let cases = [
+        (
+            "public.yaml",
+            "listen: 0.0.0.0:8443\nupstream: {kubeconfig: k}\nauthentication: {mode: none}\n",
+            "public.yaml: tls: required: plaintext is allowed only on a loopback address",
+        ),
+        (
+            "noauth.yaml",
+            "listen: 127.0.0.1:0\nupstream: {kubeconfig: k}\n",
+            "noauth.yaml: authentication: required",
+        ),
+        (
+            "typo.yaml",
+            "listen: 127.0.0.1:0\nupstream: {kubeconfg: k}\nauthentication: {mode: none}\n",
+            "typo.yaml: (syntax): ",
+        ),
+        (
+            "missing.yaml",
+            "listen: 127.0.0.1:0\nupstream: {kubeconfig: nope.kubeconfig}\nauthentication: {mode: none}\n",
+            "nope.kubeconfig: No such file",
+        ),
+    ];
+    for (name, text, expected) in cases {
+        let path = write(name, text);
+        let (code, stderr) = tollgate(&["serve", "--config", &path]);
+        assert_eq!(code, 1, "{name}: {stderr}");
+        assert!(stderr.starts_with("tollgate: "), "{stderr}");
+        assert!(stderr.contains(expected), "{name}: expected {expected:?} in {stderr:?}");
+    }
+    let kc = write(
+        "exec.kubeconfig",
+        "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'https://10.0.0.1', certificate-authority-data: eA==}}]\nusers: [{name: u, user: {exec: {command: aws}}}]\n",
+    );
+    let path = write(
+        "exec.yaml",
+        &format!("listen: 127.0.0.1:0\nupstream: {{kubeconfig: {kc}}}\nauthentication: {{mode: none}}\n"),
+    );
+    let (code, stderr) = tollgate(&["serve", "--config", &path]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("exec.kubeconfig: users[0].user.exec: not supported by Tollgate"),
+        "{stderr}"
+    );
+    let (code, _) = tollgate(&["serve", "--config", "/nonexistent/tollgate.yaml"]);
+    assert_eq!(code, 1);
+}
