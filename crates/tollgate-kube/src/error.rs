@@ -58,6 +58,12 @@ pub enum Error {
         /// The decoder's message.
         message: String,
     },
+    /// The client did not send its whole body in time.
+    #[error("the request body did not arrive within {seconds}s")]
+    BodyTimeout {
+        /// The limit.
+        seconds: u64,
+    },
     /// Reading the request body failed.
     #[error("reading the request body failed: {message}")]
     BodyRead {
@@ -97,6 +103,7 @@ impl Error {
             | Error::BodyDecode { .. } => Reason::BadRequest,
             Error::UnresolvableRequestInfo { .. } => Reason::InternalError,
             Error::BodyTooLarge { .. } => Reason::RequestEntityTooLarge,
+            Error::BodyTimeout { .. } => Reason::RequestTimeout,
             Error::UnsupportedContentEncoding { .. } | Error::UnsupportedBodyFormat { .. } => {
                 Reason::UnsupportedMediaType
             }

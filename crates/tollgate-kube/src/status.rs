@@ -57,6 +57,8 @@ pub enum Reason {
     ServiceUnavailable,
     /// 504
     Timeout,
+    /// 408: the client sent its request too slowly (reason `Timeout`).
+    RequestTimeout,
 }
 
 impl Reason {
@@ -82,7 +84,7 @@ impl Reason {
             // reported as ServiceUnavailable-style errors with code 502.
             Reason::BadGateway => "BadGateway",
             Reason::ServiceUnavailable => "ServiceUnavailable",
-            Reason::Timeout => "Timeout",
+            Reason::Timeout | Reason::RequestTimeout => "Timeout",
         }
     }
 
@@ -105,6 +107,7 @@ impl Reason {
             Reason::BadGateway => 502,
             Reason::ServiceUnavailable => 503,
             Reason::Timeout => 504,
+            Reason::RequestTimeout => 408,
         }
     }
 }

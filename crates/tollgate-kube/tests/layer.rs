@@ -132,3 +132,30 @@ fn protobuf_is_recognised() {
     let b = RequestBody::new(Bytes::from_static(b"k8s\0\n"), Some("application/json"));
     assert_eq!(b.format(), BodyFormat::Protobuf);
 }
+
+#[tokio::test(start_paused = true)]
+async fn slow_bodies_time_out() {
+    use http_body::Frame;
+    use http_body_util::StreamBody;
+    // A body that sends one byte and then nothing.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
+    tx.send(Ok(Frame::data(Bytes::from_static(b"{")))).await.unwrap();
+    let body = StreamBody::new(tokio_stream_from(rx));
+    let svc = ServiceBuilder::new()
+        .layer(RequestInfoLayer::new().body_timeout(std::time::Duration::from_secs(5)))
+        .service_fn(|_req: Request<Full<Bytes>>| async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) });
+    let req = Request::post("/api/v1/namespaces/a/configmaps").body(body).unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 408);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        status(std::str::from_utf8(&body).unwrap()).message,
+        "the request body did not arrive within 5s"
+    );
+    drop(tx);
+}
+
+/// A `Stream` over an mpsc receiver.
+fn tokio_stream_from<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

@@ -181,6 +181,20 @@ pub(crate) fn parse(text: &str, file: &str, dir: &Path, context: Option<&str>) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics_on_any_text(text in "[a-z: \\[\\]{},\n'-]{0,200}") {
+            let _ = parse(&text, "kc", Path::new("/"), None);
+        }
+
+        #[test]
+        fn never_panics_on_odd_shapes(server in "[a-z:/.0-9]{0,20}", data in "[A-Za-z0-9+/=]{0,12}", ctx in "[a-z]{0,3}") {
+            let text = format!("current-context: {ctx}\ncontexts: [{{name: c, context: {{cluster: k, user: u}}}}]\nclusters: [{{name: k, cluster: {{server: '{server}', certificate-authority-data: '{data}'}}}}]\nusers: [{{name: u, user: {{token: [1]}}}}]\n");
+            let _ = parse(&text, "kc", Path::new("/"), None);
+        }
+    }
 
     const KC: &str = r#"
 apiVersion: v1

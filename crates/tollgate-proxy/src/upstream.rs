@@ -49,6 +49,25 @@ impl Upstream {
         Upstream::from_resolved(r, &path.display().to_string())
     }
 
+    /// From kubeconfig text; `name` is used in error messages and relative
+    /// file paths are resolved against `base_dir`.
+    ///
+    /// ```
+    /// use tollgate_proxy::Upstream;
+    /// let text = "current-context: c\ncontexts: [{name: c, context: {cluster: k}}]\n\
+    ///             clusters: [{name: k, cluster: {server: 'https://10.0.0.1:6443', insecure-skip-tls-verify: true}}]\n";
+    /// let up = Upstream::from_kubeconfig_yaml(text, "inline", ".".as_ref(), None)?;
+    /// assert_eq!(up.url(), "https://10.0.0.1:6443");
+    /// # Ok::<_, tollgate_proxy::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `name` and the field.
+    pub fn from_kubeconfig_yaml(text: &str, name: &str, base_dir: &Path, context: Option<&str>) -> Result<Self, Error> {
+        let r = kubeconfig::parse(text, name, base_dir, context)?;
+        Upstream::from_resolved(r, name)
+    }
+
     /// From the pod's service account: `KUBERNETES_SERVICE_HOST`/`PORT`,
     /// the mounted CA, and the token file (re-read when it rotates).
     ///

@@ -14,6 +14,7 @@
 //!   responseTimeoutSeconds: 60
 //! limits:
 //!   maxBodyBytes: 3145728
+//!   bodyTimeoutSeconds: 60
 //! authentication:
 //!   mode: none                  # the only mode until OIDC lands
 //! shutdown:
@@ -112,12 +113,16 @@ pub struct Limits {
     /// The request body bound.
     #[serde(default = "max_body")]
     pub max_body_bytes: usize,
+    /// How long a request body may take to arrive.
+    #[serde(default = "sixty")]
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: max_body(),
+            body_timeout_seconds: sixty(),
         }
     }
 }

@@ -104,7 +104,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .build();
     let upstream_url = proxy.upstream().url().to_owned();
     let stack = ServiceBuilder::new()
-        .layer(RequestInfoLayer::new().max_body_bytes(config.limits.max_body_bytes))
+        .layer(
+            RequestInfoLayer::new()
+                .max_body_bytes(config.limits.max_body_bytes)
+                .body_timeout(Duration::from_secs(config.limits.body_timeout_seconds)),
+        )
         .service(proxy);
 
     let listener = TcpListener::bind(config.listen)

@@ -35,6 +35,8 @@ impl Env {
             .arg(self.dir.path().join("cache"))
             .args(args)
             .env_remove("KUBECONFIG")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
             .kill_on_drop(true);
         c
     }

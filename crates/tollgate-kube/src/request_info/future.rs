@@ -1,6 +1,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
@@ -9,6 +10,7 @@ use http_body::Body;
 use http_body_util::combinators::Collect;
 use http_body_util::{Full, LengthLimitError, Limited};
 use pin_project_lite::pin_project;
+use tokio::time::Sleep;
 use tower_service::Service;
 
 use crate::body::gunzip_bounded;
@@ -42,6 +44,9 @@ pin_project! {
         Collecting {
             #[pin]
             collect: Collect<Limited<B>>,
+            #[pin]
+            deadline: Sleep,
+            timeout: Duration,
             parts: Option<Parts>,
             service: Option<S>,
             limit: usize,
@@ -89,10 +94,18 @@ where
         }
     }
 
-    pub(super) fn collecting(collect: Collect<Limited<B>>, parts: Parts, service: S, limit: usize) -> Self {
+    pub(super) fn collecting(
+        collect: Collect<Limited<B>>,
+        parts: Parts,
+        service: S,
+        limit: usize,
+        timeout: Duration,
+    ) -> Self {
         ResponseFuture {
             state: State::Collecting {
                 collect,
+                deadline: tokio::time::sleep(timeout),
+                timeout,
                 parts: Some(parts),
                 service: Some(service),
                 limit,
@@ -128,11 +141,23 @@ where
                 }
                 StateProj::Collecting {
                     collect,
+                    deadline,
+                    timeout,
                     parts,
                     service,
                     limit,
                 } => {
-                    let collected = ready!(collect.poll(cx));
+                    let collected = match collect.poll(cx) {
+                        Poll::Ready(c) => c,
+                        Poll::Pending => {
+                            ready!(deadline.poll(cx));
+                            let seconds = timeout.as_secs();
+                            this.state.set(State::Refused {
+                                error: Some(Error::BodyTimeout { seconds }),
+                            });
+                            continue;
+                        }
+                    };
                     let limit = *limit;
                     let next = match (collected, parts.take(), service.take()) {
                         (Ok(c), Some(parts), Some(service)) => match finish_request(parts, c.to_bytes(), limit) {

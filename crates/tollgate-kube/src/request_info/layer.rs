@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use tower_layer::Layer;
 
 use super::RequestInfoService;
@@ -12,7 +14,12 @@ use crate::DEFAULT_MAX_BODY_BYTES;
 /// - a body over the limit (declared or actual, before or after gzip) →
 ///   413 `RequestEntityTooLarge`;
 /// - a `Content-Encoding` other than gzip → 415 `UnsupportedMediaType`;
-/// - an upgrade request with a body → 400.
+/// - an upgrade request with a body → 400;
+/// - a body that has not fully arrived after the body timeout (default 60 s)
+///   → 408 (a slow client cannot hold a buffer open forever).
+///
+/// The body deadline needs a Tokio runtime with the time driver, as
+/// tower-http's timeouts do.
 ///
 /// The inner service receives the decompressed body (and no
 /// `Content-Encoding`), so what later layers inspect is exactly what is
@@ -20,12 +27,15 @@ use crate::DEFAULT_MAX_BODY_BYTES;
 ///
 /// ```
 /// use tollgate_kube::RequestInfoLayer;
-/// let layer = RequestInfoLayer::new().max_body_bytes(1024 * 1024);
+/// let layer = RequestInfoLayer::new()
+///     .max_body_bytes(1024 * 1024)
+///     .body_timeout(std::time::Duration::from_secs(30));
 /// # let _ = layer;
 /// ```
 #[derive(Debug, Clone)]
 pub struct RequestInfoLayer {
     max_body_bytes: usize,
+    body_timeout: Duration,
 }
 
 impl RequestInfoLayer {
@@ -33,12 +43,19 @@ impl RequestInfoLayer {
     pub fn new() -> Self {
         RequestInfoLayer {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_timeout: Duration::from_secs(60),
         }
     }
 
     /// Sets the request body limit in bytes.
     pub fn max_body_bytes(mut self, limit: usize) -> Self {
         self.max_body_bytes = limit;
+        self
+    }
+
+    /// Sets how long the whole request body may take to arrive.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 }
@@ -53,6 +70,6 @@ impl<S> Layer<S> for RequestInfoLayer {
     type Service = RequestInfoService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestInfoService::new(inner, self.max_body_bytes)
+        RequestInfoService::new(inner, self.max_body_bytes).with_body_timeout(self.body_timeout)
     }
 }

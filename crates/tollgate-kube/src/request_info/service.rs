@@ -1,4 +1,5 @@
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, header};
@@ -14,6 +15,7 @@ use crate::{Error, RequestBody, ResponseBody, is_upgrade_request};
 pub struct RequestInfoService<S> {
     inner: S,
     max_body_bytes: usize,
+    body_timeout: Duration,
 }
 
 // === impl RequestInfoService ===
@@ -21,7 +23,17 @@ pub struct RequestInfoService<S> {
 impl<S> RequestInfoService<S> {
     /// Wraps `inner`, buffering bodies up to `max_body_bytes`.
     pub fn new(inner: S, max_body_bytes: usize) -> Self {
-        RequestInfoService { inner, max_body_bytes }
+        RequestInfoService {
+            inner,
+            max_body_bytes,
+            body_timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// Sets how long the whole request body may take to arrive.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 
     /// The inner service.
@@ -93,6 +105,6 @@ where
             });
         }
         let collect = Limited::new(body, self.max_body_bytes).collect();
-        ResponseFuture::collecting(collect, parts, inner, self.max_body_bytes)
+        ResponseFuture::collecting(collect, parts, inner, self.max_body_bytes, self.body_timeout)
     }
 }
