@@ -1,0 +1,107 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tollgate_kube::{ResponseBody, Status};
+use tower_service::Service;
+
+use crate::{Error, Identity};
+
+type Verification = Pin<Box<dyn Future<Output = Result<Arc<Identity>, Error>> + Send>>;
+
+pin_project! {
+    /// The response future of [`Authn`](super::Authn).
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        Verifying {
+            verification: Verification,
+            request: Option<Request<B>>,
+            service: Option<S>,
+        },
+        Calling {
+            #[pin]
+            future: S::Future,
+        },
+        Refused {
+            status: Option<Status>,
+        },
+    }
+}
+
+impl<S: Service<Request<B>>, B> std::fmt::Debug for ResponseFuture<S, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+// === impl ResponseFuture ===
+
+impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
+    pub(super) fn verifying(verification: Verification, request: Request<B>, service: S) -> Self {
+        ResponseFuture { state: State::Verifying { verification, request: Some(request), service: Some(service) } }
+    }
+
+    pub(super) fn call(mut service: S, req: Request<B>) -> Self {
+        ResponseFuture { state: State::Calling { future: service.call(req) } }
+    }
+
+    pub(super) fn refused(e: &Error) -> Self {
+        tracing::info!(reason = %e, "request refused: authentication");
+        ResponseFuture { state: State::Refused { status: Some(e.to_status()) } }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Calling { future } => {
+                    let res = ready!(future.poll(cx))?;
+                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                }
+                StateProj::Refused { status } => {
+                    let s = status.take().unwrap_or_else(|| Status::unauthorized());
+                    return Poll::Ready(Ok(ResponseBody::from_status_response(s.to_response())));
+                }
+                StateProj::Verifying { verification, request, service } => {
+                    let result = ready!(verification.as_mut().poll(cx));
+                    let next = match (result, request.take(), service.take()) {
+                        (Ok(identity), Some(mut req), Some(mut svc)) => {
+                            tracing::debug!(user = %identity.username, owner = %identity.owner.name, "authenticated");
+                            req.extensions_mut().insert(Identity::clone(&identity));
+                            State::Calling { future: svc.call(req) }
+                        }
+                        (Err(e), _, _) => {
+                            tracing::info!(reason = %e, "request refused: authentication");
+                            State::Refused { status: Some(e.to_status()) }
+                        }
+                        _ => State::Refused { status: Some(Status::unauthorized()) },
+                    };
+                    this.state.set(next);
+                }
+            }
+        }
+    }
+}

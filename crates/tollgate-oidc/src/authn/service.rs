@@ -1,0 +1,123 @@
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::{HeaderMap, Request, Response, header};
+use tower_service::Service;
+
+use super::ResponseFuture;
+use crate::{Error, Identity, Verifier, WEBSOCKET_BEARER_PREFIX};
+use tollgate_kube::ResponseBody;
+
+/// The service made by [`AuthnLayer`](super::AuthnLayer).
+#[derive(Debug, Clone)]
+pub struct Authn<S> {
+    inner: S,
+    verifier: Arc<Verifier>,
+    anonymous: bool,
+}
+
+// === impl Authn ===
+
+impl<S> Authn<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, verifier: Arc<Verifier>, anonymous: bool) -> Self {
+        Authn { inner, verifier, anonymous }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// The bearer token of a request, as the API server finds it:
+/// `Authorization: Bearer <token>` (scheme in any case), else a WebSocket
+/// subprotocol `base64url.bearer.authorization.k8s.io.<base64url(token)>`.
+///
+/// ```
+/// let mut h = http::HeaderMap::new();
+/// h.insert("authorization", "bearer abc".parse().unwrap());
+/// assert_eq!(tollgate_oidc::bearer_token(&h)?, Some("abc".to_owned()));
+/// # Ok::<_, tollgate_oidc::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Malformed`] for two `Authorization` headers, a non-bearer
+/// scheme, or a subprotocol token that does not decode.
+pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    let mut auths = headers.get_all(header::AUTHORIZATION).iter();
+    if let Some(v) = auths.next() {
+        if auths.next().is_some() {
+            return Err(Error::Malformed("more than one Authorization header".to_owned()));
+        }
+        let v = v.to_str().map_err(|_| Error::Malformed("Authorization is not ASCII".to_owned()))?;
+        let mut parts = v.splitn(3, ' ');
+        let scheme = parts.next().unwrap_or("");
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(Error::Malformed("Authorization is not a bearer token".to_owned()));
+        }
+        let token = parts.next().unwrap_or("");
+        if !token.is_empty() {
+            return Ok(Some(token.to_owned()));
+        }
+    }
+    for v in headers.get_all(header::SEC_WEBSOCKET_PROTOCOL) {
+        let Ok(v) = v.to_str() else { continue };
+        for proto in v.split(',').map(str::trim) {
+            if let Some(enc) = proto.strip_prefix(WEBSOCKET_BEARER_PREFIX) {
+                let bytes = URL_SAFE_NO_PAD
+                    .decode(enc)
+                    .map_err(|_| Error::Malformed("the WebSocket bearer subprotocol is not base64url".to_owned()))?;
+                let token = String::from_utf8(bytes).map_err(|_| Error::Malformed("the WebSocket bearer token is not UTF-8".to_owned()))?;
+                if !token.is_empty() {
+                    return Ok(Some(token));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+impl<S, B, ResBody> Service<Request<B>> for Authn<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        match bearer_token(req.headers()) {
+            Ok(Some(token)) => {
+                let verifier = self.verifier.clone();
+                ResponseFuture::verifying(Box::pin(async move { verifier.authenticate(&token).await }), req, inner)
+            }
+            Ok(None) if self.anonymous => {
+                req.extensions_mut().insert(Identity::anonymous());
+                ResponseFuture::call(inner, req)
+            }
+            Ok(None) => ResponseFuture::refused(&Error::NoToken),
+            Err(e) => ResponseFuture::refused(&e),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! OIDC for Tollgate: verify CI and bot tokens as strictly as the API
+//! server does, map them to an [`Identity`] with an accountable [`Owner`].
+//!
+//! - [`parse_authentication_configuration`]: the API server's own
+//!   `AuthenticationConfiguration` file, loaded unchanged (CEL refused by
+//!   name);
+//! - [`Verifier`]: routes a token to its issuer by `iss`, checks `aud`,
+//!   `exp` (every request, no leeway), `nbf` (60 s leeway), the algorithm
+//!   allow-list and the signature against the issuer's JWKS (discovered,
+//!   cached per `Cache-Control`, refetched single-flight and rate-limited on
+//!   an unknown `kid`), maps claims with the API server's rules and caches
+//!   the result until the token expires;
+//! - [`OwnerMapper`]: ordered rules from issuer and claim patterns to owners;
+//! - [`AuthnLayer`]: `Authorization: Bearer` or the WebSocket bearer
+//!   subprotocol → [`Identity`] in the request extensions, or a 401 `Status`.
+
+mod authn;
+mod cache;
+mod config;
+mod error;
+mod http_source;
+mod identity;
+mod jwks;
+mod jwt;
+mod owner;
+mod verifier;
+
+pub use authn::{Authn, AuthnLayer, ResponseFuture, bearer_token};
+pub use config::{
+    AuthenticationConfiguration, ClaimMapping, DEFAULT_ALGORITHMS, JwtAuthenticator, parse_algorithm,
+    parse_authentication_configuration,
+};
+pub use error::{ConfigError, Error};
+pub use http_source::HttpJwksSource;
+pub use identity::{Identity, Owner};
+pub use jsonwebtoken::Algorithm;
+pub use jwks::{Fetched, JwksSource, Key, KeyCachePolicy, parse_jwks};
+pub use jwt::{MAX_TOKEN_BYTES, UnverifiedJwt};
+pub use owner::{OwnerMapper, OwnerRule, Pattern};
+pub use verifier::{Verifier, VerifierBuilder};
+
+/// The WebSocket subprotocol prefix that carries a bearer token.
+pub const WEBSOCKET_BEARER_PREFIX: &str = "base64url.bearer.authorization.k8s.io.";
