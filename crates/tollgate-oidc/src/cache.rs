@@ -22,7 +22,10 @@ pub(crate) fn key(token: &str) -> [u8; 32] {
 
 impl TokenCache {
     pub(crate) fn new(capacity: usize) -> Self {
-        TokenCache { capacity, map: Mutex::new(HashMap::new()) }
+        TokenCache {
+            capacity,
+            map: Mutex::new(HashMap::new()),
+        }
     }
 
     /// A cached identity whose token has not expired at `now`.

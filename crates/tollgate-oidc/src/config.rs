@@ -82,7 +82,10 @@ impl JwtAuthenticator {
             certificate_authority: None,
             audiences: vec![audience.into()],
             claim_rules: Vec::new(),
-            username: ClaimMapping { claim: "sub".to_owned(), prefix: prefix.into() },
+            username: ClaimMapping {
+                claim: "sub".to_owned(),
+                prefix: prefix.into(),
+            },
             groups: None,
             uid_claim: None,
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
@@ -164,8 +167,14 @@ pub fn parse_authentication_configuration(text: &str, file: &str) -> Result<Auth
         return Err(p.err("(document)", "must be a mapping"));
     }
     match doc.get("apiVersion").and_then(Value::as_str) {
-        Some("apiserver.config.k8s.io/v1" | "apiserver.config.k8s.io/v1beta1" | "apiserver.config.k8s.io/v1alpha1") => {}
-        other => return Err(p.err("apiVersion", format!("{other:?} is not apiserver.config.k8s.io/v1, v1beta1 or v1alpha1"))),
+        Some("apiserver.config.k8s.io/v1" | "apiserver.config.k8s.io/v1beta1" | "apiserver.config.k8s.io/v1alpha1") => {
+        }
+        other => {
+            return Err(p.err(
+                "apiVersion",
+                format!("{other:?} is not apiserver.config.k8s.io/v1, v1beta1 or v1alpha1"),
+            ));
+        }
     }
     if doc.get("kind").and_then(Value::as_str) != Some("AuthenticationConfiguration") {
         return Err(p.err("kind", "must be AuthenticationConfiguration"));
@@ -177,7 +186,10 @@ pub fn parse_authentication_configuration(text: &str, file: &str) -> Result<Auth
         None | Some(Value::Null) => false,
         Some(a) => {
             if a.get("conditions").is_some_and(|c| !c.is_null()) {
-                return Err(p.err("anonymous.conditions", "not supported by Tollgate: anonymous is all or nothing"));
+                return Err(p.err(
+                    "anonymous.conditions",
+                    "not supported by Tollgate: anonymous is all or nothing",
+                ));
             }
             a.get("enabled").and_then(Value::as_bool).unwrap_or(false)
         }
@@ -198,9 +210,14 @@ pub fn parse_authentication_configuration(text: &str, file: &str) -> Result<Auth
             return Err(p.err(format!("{at}.issuer.url"), format!("duplicate issuer {:?}", a.url)));
         }
         if let Some(d) = &a.discovery_url
-            && jwt.iter().any(|o: &JwtAuthenticator| o.discovery_url.as_ref() == Some(d))
+            && jwt
+                .iter()
+                .any(|o: &JwtAuthenticator| o.discovery_url.as_ref() == Some(d))
         {
-            return Err(p.err(format!("{at}.issuer.discoveryURL"), format!("duplicate discovery URL {d:?}")));
+            return Err(p.err(
+                format!("{at}.issuer.discoveryURL"),
+                format!("duplicate discovery URL {d:?}"),
+            ));
         }
         jwt.push(a);
     }
@@ -211,9 +228,14 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
     if !v.is_object() {
         return Err(p.err(at, "must be a mapping"));
     }
-    let issuer = v.get("issuer").filter(|i| i.is_object()).ok_or_else(|| p.err(format!("{at}.issuer"), "required"))?;
+    let issuer = v
+        .get("issuer")
+        .filter(|i| i.is_object())
+        .ok_or_else(|| p.err(format!("{at}.issuer"), "required"))?;
     let ia = format!("{at}.issuer");
-    let url = p.string(issuer, "url", &ia)?.ok_or_else(|| p.err(format!("{ia}.url"), "required"))?;
+    let url = p
+        .string(issuer, "url", &ia)?
+        .ok_or_else(|| p.err(format!("{ia}.url"), "required"))?;
     https_url(&url).map_err(|m| p.err(format!("{ia}.url"), m))?;
     let discovery_url = p.string(issuer, "discoveryURL", &ia)?.filter(|d| !d.is_empty());
     if let Some(d) = &discovery_url {
@@ -242,12 +264,23 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
             return Err(p.err(format!("{ia}.audiences[{j}]"), format!("duplicate audience {a:?}")));
         }
     }
-    match (p.string(issuer, "audienceMatchPolicy", &ia)?.as_deref(), audiences.len()) {
+    match (
+        p.string(issuer, "audienceMatchPolicy", &ia)?.as_deref(),
+        audiences.len(),
+    ) {
         (Some("MatchAny"), _) | (None | Some(""), 1) => {}
         (None | Some(""), _) => {
-            return Err(p.err(format!("{ia}.audienceMatchPolicy"), "must be MatchAny when more than one audience is set"));
+            return Err(p.err(
+                format!("{ia}.audienceMatchPolicy"),
+                "must be MatchAny when more than one audience is set",
+            ));
         }
-        (Some(other), _) => return Err(p.err(format!("{ia}.audienceMatchPolicy"), format!("{other:?} is not MatchAny"))),
+        (Some(other), _) => {
+            return Err(p.err(
+                format!("{ia}.audienceMatchPolicy"),
+                format!("{other:?} is not MatchAny"),
+            ));
+        }
     }
     if let Some(e) = p.string(issuer, "egressSelectorType", &ia)?
         && !e.is_empty()
@@ -257,11 +290,16 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
 
     let mut claim_rules = Vec::new();
     if let Some(rules) = v.get("claimValidationRules").filter(|r| !r.is_null()) {
-        let rules = rules.as_array().ok_or_else(|| p.err(format!("{at}.claimValidationRules"), "must be a list"))?;
+        let rules = rules
+            .as_array()
+            .ok_or_else(|| p.err(format!("{at}.claimValidationRules"), "must be a list"))?;
         for (j, r) in rules.iter().enumerate() {
             let ra = format!("{at}.claimValidationRules[{j}]");
             p.refuse_cel(r, &ra)?;
-            let claim = p.string(r, "claim", &ra)?.filter(|c| !c.is_empty()).ok_or_else(|| p.err(format!("{ra}.claim"), "required"))?;
+            let claim = p
+                .string(r, "claim", &ra)?
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| p.err(format!("{ra}.claim"), "required"))?;
             if claim_rules.iter().any(|(c, _): &(String, String)| c == &claim) {
                 return Err(p.err(format!("{ra}.claim"), format!("duplicate claim {claim:?}")));
             }
@@ -271,11 +309,18 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
     }
 
     let ma = format!("{at}.claimMappings");
-    let mappings = v.get("claimMappings").filter(|m| m.is_object()).ok_or_else(|| p.err(&ma, "required"))?;
+    let mappings = v
+        .get("claimMappings")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| p.err(&ma, "required"))?;
     let mapping = |name: &str, required: bool| -> Result<Option<ClaimMapping>, ConfigError> {
         let fa = format!("{ma}.{name}");
         let Some(m) = mappings.get(name).filter(|m| !m.is_null()) else {
-            return if required { Err(p.err(&fa, "required")) } else { Ok(None) };
+            return if required {
+                Err(p.err(&fa, "required"))
+            } else {
+                Ok(None)
+            };
         };
         p.refuse_cel(m, &fa)?;
         let claim = p.string(m, "claim", &fa)?.filter(|c| !c.is_empty());
@@ -297,14 +342,21 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
         }
         None => None,
     };
-    if let Some(extra) = mappings.get("extra").and_then(Value::as_array).filter(|e| !e.is_empty()) {
+    if let Some(extra) = mappings
+        .get("extra")
+        .and_then(Value::as_array)
+        .filter(|e| !e.is_empty())
+    {
         let _ = extra;
         return Err(p.err(
             format!("{ma}.extra[0].valueExpression"),
             "CEL expressions are not supported by Tollgate; extra values cannot be mapped without them",
         ));
     }
-    if v.get("userValidationRules").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
+    if v.get("userValidationRules")
+        .and_then(Value::as_array)
+        .is_some_and(|r| !r.is_empty())
+    {
         return Err(p.err(
             format!("{at}.userValidationRules[0].expression"),
             "CEL expressions are not supported by Tollgate; remove the rule or enforce it with a Tollgate policy",
@@ -347,24 +399,38 @@ mod tests {
     const BASE: &str = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: https://issuer.example\n    audiences: [a]\n  claimMappings:\n    username: {claim: sub, prefix: 'x:'}\n";
 
     fn err(text: &str) -> String {
-        parse_authentication_configuration(text, "f.yaml").unwrap_err().to_string()
+        parse_authentication_configuration(text, "f.yaml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
     fn loads_the_api_servers_shape() {
         let c = parse_authentication_configuration(BASE, "f.yaml").unwrap();
         assert_eq!(c.jwt[0].url, "https://issuer.example");
-        assert_eq!(c.jwt[0].username, ClaimMapping { claim: "sub".into(), prefix: "x:".into() });
+        assert_eq!(
+            c.jwt[0].username,
+            ClaimMapping {
+                claim: "sub".into(),
+                prefix: "x:".into()
+            }
+        );
     }
 
     #[test]
     fn names_the_entry() {
-        assert_eq!(err(&BASE.replace("https://issuer", "http://issuer")), "f.yaml: jwt[0].issuer.url: must be an https URL");
+        assert_eq!(
+            err(&BASE.replace("https://issuer", "http://issuer")),
+            "f.yaml: jwt[0].issuer.url: must be an https URL"
+        );
         assert_eq!(
             err(&BASE.replace("prefix: 'x:'", "prefix: null")),
             "f.yaml: jwt[0].claimMappings.username.prefix: required when claim is set (it may be \"\")"
         );
-        assert!(err(&BASE.replace("{claim: sub, prefix: 'x:'}", "{expression: 'claims.sub'}")).starts_with("f.yaml: jwt[0].claimMappings.username.expression: CEL"));
+        assert!(
+            err(&BASE.replace("{claim: sub, prefix: 'x:'}", "{expression: 'claims.sub'}"))
+                .starts_with("f.yaml: jwt[0].claimMappings.username.expression: CEL")
+        );
         assert!(err(&BASE.replace("audiences: [a]", "audiences: [a, b]")).contains("audienceMatchPolicy"));
         assert!(err(&BASE.replace("audiences: [a]", "audiences: []")).contains("jwt[0].issuer.audiences: required"));
         let rules = format!("{BASE}  claimValidationRules:\n  - expression: 'true'\n");

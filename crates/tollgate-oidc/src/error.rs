@@ -24,7 +24,11 @@ pub struct ConfigError {
 impl ConfigError {
     /// A configuration error.
     pub fn new(file: impl Into<String>, field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError { file: file.into(), field: field.into(), message: message.into() }
+        ConfigError {
+            file: file.into(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

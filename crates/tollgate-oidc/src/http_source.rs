@@ -33,7 +33,9 @@ pub struct HttpJwksSource {
 
 impl std::fmt::Debug for HttpJwksSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HttpJwksSource").field("issuer", &self.issuer).finish_non_exhaustive()
+        f.debug_struct("HttpJwksSource")
+            .field("issuer", &self.issuer)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,11 +56,18 @@ impl HttpJwksSource {
         match &a.certificate_authority {
             Some(pem) => {
                 for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                    let cert = cert.map_err(|e| ConfigError::new(file, "issuer.certificateAuthority", format!("not PEM: {e}")))?;
-                    roots.add(cert).map_err(|e| ConfigError::new(file, "issuer.certificateAuthority", e.to_string()))?;
+                    let cert = cert
+                        .map_err(|e| ConfigError::new(file, "issuer.certificateAuthority", format!("not PEM: {e}")))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| ConfigError::new(file, "issuer.certificateAuthority", e.to_string()))?;
                 }
                 if roots.is_empty() {
-                    return Err(ConfigError::new(file, "issuer.certificateAuthority", "contains no certificate"));
+                    return Err(ConfigError::new(
+                        file,
+                        "issuer.certificateAuthority",
+                        "contains no certificate",
+                    ));
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -72,8 +81,16 @@ impl HttpJwksSource {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(Duration::from_secs(10)));
-        let connector = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_only().enable_http1().wrap_connector(http);
-        Ok(HttpJwksSource { issuer: a.url.clone(), discovery, client: Client::builder(TokioExecutor::new()).build(connector) })
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(HttpJwksSource {
+            issuer: a.url.clone(),
+            discovery,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })
     }
 
     async fn get(&self, uri: Uri) -> Result<(Bytes, Option<Duration>), String> {
@@ -88,7 +105,11 @@ impl HttpJwksSource {
         if !res.status().is_success() {
             return Err(format!("GET {uri}: HTTP {}", res.status()));
         }
-        let max_age = res.headers().get(header::CACHE_CONTROL).and_then(|v| v.to_str().ok()).and_then(max_age);
+        let max_age = res
+            .headers()
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(max_age);
         let body = tokio::time::timeout(TIMEOUT, Limited::new(res.into_body(), MAX_DOCUMENT_BYTES).collect())
             .await
             .map_err(|_| format!("GET {uri}: body timed out"))?
@@ -117,10 +138,14 @@ pub(crate) fn max_age(v: &str) -> Option<Duration> {
 impl JwksSource for HttpJwksSource {
     async fn fetch(&self) -> Result<Fetched, String> {
         let (doc, _) = self.get(self.discovery.clone()).await?;
-        let doc: Value = serde_json::from_slice(&doc).map_err(|e| format!("the discovery document is not JSON: {e}"))?;
+        let doc: Value =
+            serde_json::from_slice(&doc).map_err(|e| format!("the discovery document is not JSON: {e}"))?;
         let issuer = doc.get("issuer").and_then(Value::as_str).unwrap_or("");
         if issuer != self.issuer {
-            return Err(format!("the discovery document's issuer {issuer:?} is not {:?}", self.issuer));
+            return Err(format!(
+                "the discovery document's issuer {issuer:?} is not {:?}",
+                self.issuer
+            ));
         }
         let jwks_uri: Uri = doc
             .get("jwks_uri")

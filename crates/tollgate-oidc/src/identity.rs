@@ -42,7 +42,13 @@ impl Owner {
 
     /// A mapped owner.
     pub fn new(name: impl Into<String>, team: impl Into<String>, contact: impl Into<String>) -> Self {
-        Owner { name: name.into(), team: team.into(), contact: contact.into(), labels: BTreeMap::new(), mapped: true }
+        Owner {
+            name: name.into(),
+            team: team.into(),
+            contact: contact.into(),
+            labels: BTreeMap::new(),
+            mapped: true,
+        }
     }
 }
 

@@ -24,7 +24,10 @@ pub struct Key {
 
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Key").field("kid", &self.kid).field("algorithms", &self.algorithms).finish_non_exhaustive()
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("algorithms", &self.algorithms)
+            .finish_non_exhaustive()
     }
 }
 
@@ -43,7 +46,10 @@ impl Key {
 /// When the document is not `{"keys": [...]}`.
 pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<Key>, String> {
     let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("the JWKS is not JSON: {e}"))?;
-    let keys = doc.get("keys").and_then(Value::as_array).ok_or("the JWKS has no \"keys\" list")?;
+    let keys = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or("the JWKS has no \"keys\" list")?;
     Ok(keys.iter().filter_map(parse_jwk).collect())
 }
 
@@ -54,11 +60,24 @@ fn parse_jwk(v: &Value) -> Option<Key> {
     }
     let (algorithms, key) = match (s("kty")?, s("crv")) {
         ("RSA", _) => (
-            vec![Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::PS256, Algorithm::PS384, Algorithm::PS512],
+            vec![
+                Algorithm::RS256,
+                Algorithm::RS384,
+                Algorithm::RS512,
+                Algorithm::PS256,
+                Algorithm::PS384,
+                Algorithm::PS512,
+            ],
             DecodingKey::from_rsa_components(s("n")?, s("e")?).ok()?,
         ),
-        ("EC", Some("P-256")) => (vec![Algorithm::ES256], DecodingKey::from_ec_components(s("x")?, s("y")?).ok()?),
-        ("EC", Some("P-384")) => (vec![Algorithm::ES384], DecodingKey::from_ec_components(s("x")?, s("y")?).ok()?),
+        ("EC", Some("P-256")) => (
+            vec![Algorithm::ES256],
+            DecodingKey::from_ec_components(s("x")?, s("y")?).ok()?,
+        ),
+        ("EC", Some("P-384")) => (
+            vec![Algorithm::ES384],
+            DecodingKey::from_ec_components(s("x")?, s("y")?).ok()?,
+        ),
         ("OKP", Some("Ed25519")) => (vec![Algorithm::EdDSA], DecodingKey::from_ed_components(s("x")?).ok()?),
         _ => return None,
     };
@@ -69,7 +88,11 @@ fn parse_jwk(v: &Value) -> Option<Key> {
     if algorithms.is_empty() {
         return None;
     }
-    Some(Key { kid: s("kid").map(str::to_owned), algorithms, key })
+    Some(Key {
+        kid: s("kid").map(str::to_owned),
+        algorithms,
+        key,
+    })
 }
 
 /// A fetched key set and how long it may be cached.
@@ -141,7 +164,13 @@ pub(crate) struct KeyCache {
 
 impl KeyCache {
     pub(crate) fn new(issuer: String, source: Arc<dyn JwksSource>, policy: KeyCachePolicy) -> Self {
-        KeyCache { issuer, source, policy, state: RwLock::new(State::default()), fetching: Mutex::new(()) }
+        KeyCache {
+            issuer,
+            source,
+            policy,
+            state: RwLock::new(State::default()),
+            fetching: Mutex::new(()),
+        }
     }
 
     pub(crate) fn initialized(&self) -> bool {
@@ -175,7 +204,12 @@ impl KeyCache {
         if !keys.is_empty() && fresh {
             return Ok(keys);
         }
-        let recently = self.state.read().ok().and_then(|s| s.last_attempt).is_some_and(|t| t.elapsed() < self.policy.min_refetch_interval);
+        let recently = self
+            .state
+            .read()
+            .ok()
+            .and_then(|s| s.last_attempt)
+            .is_some_and(|t| t.elapsed() < self.policy.min_refetch_interval);
         if recently {
             return Ok(keys);
         }
@@ -200,9 +234,17 @@ impl KeyCache {
         if let Ok(mut st) = self.state.write() {
             st.last_attempt = Some(Instant::now());
         }
-        let fetched = self.source.fetch().await.map_err(|message| Error::KeyFetch { issuer: self.issuer.clone(), message })?;
-        let keys = parse_jwks(&fetched.jwks).map_err(|message| Error::KeyFetch { issuer: self.issuer.clone(), message })?;
-        let ttl = fetched.max_age.map_or(self.policy.default_ttl, |m| m.clamp(self.policy.min_ttl, self.policy.max_ttl));
+        let fetched = self.source.fetch().await.map_err(|message| Error::KeyFetch {
+            issuer: self.issuer.clone(),
+            message,
+        })?;
+        let keys = parse_jwks(&fetched.jwks).map_err(|message| Error::KeyFetch {
+            issuer: self.issuer.clone(),
+            message,
+        })?;
+        let ttl = fetched.max_age.map_or(self.policy.default_ttl, |m| {
+            m.clamp(self.policy.min_ttl, self.policy.max_ttl)
+        });
         let mut st = match self.state.write() {
             Ok(s) => s,
             Err(p) => p.into_inner(),

@@ -60,7 +60,9 @@ impl<'a> UnverifiedJwt<'a> {
             _ => return Err(Error::Malformed("header has no string alg".to_owned())),
         };
         if header.contains_key("crit") {
-            return Err(Error::Malformed("critical header parameters are not supported".to_owned()));
+            return Err(Error::Malformed(
+                "critical header parameters are not supported".to_owned(),
+            ));
         }
         let kid = match header.get("kid") {
             None => None,
@@ -68,7 +70,13 @@ impl<'a> UnverifiedJwt<'a> {
             Some(_) => return Err(Error::Malformed("header kid is not a string".to_owned())),
         };
         let signing_input = &token[..h.len() + 1 + p.len()];
-        Ok(UnverifiedJwt { alg, kid, claims, signing_input, signature: s })
+        Ok(UnverifiedJwt {
+            alg,
+            kid,
+            claims,
+            signing_input,
+            signature: s,
+        })
     }
 
     /// The `iss` claim, if a string.
@@ -114,7 +122,10 @@ mod tests {
             r#"{"payload":"x","signatures":[]}"#.to_owned(),
             "a".repeat(MAX_TOKEN_BYTES + 1),
         ] {
-            assert!(matches!(UnverifiedJwt::parse(&bad), Err(Error::Malformed(_))), "{bad:.60}");
+            assert!(
+                matches!(UnverifiedJwt::parse(&bad), Err(Error::Malformed(_))),
+                "{bad:.60}"
+            );
         }
     }
 

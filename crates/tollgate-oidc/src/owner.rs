@@ -46,8 +46,14 @@ impl Pattern {
                 out
             }
         };
-        let re = regex::RegexBuilder::new(&re).size_limit(1 << 20).build().map_err(|e| e.to_string())?;
-        Ok(Pattern { source: source.to_owned(), re })
+        let re = regex::RegexBuilder::new(&re)
+            .size_limit(1 << 20)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Pattern {
+            source: source.to_owned(),
+            re,
+        })
     }
 
     /// Whether the whole value matches.
@@ -156,7 +162,10 @@ impl OwnerMapper {
                     .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
                     .collect::<BTreeMap<_, _>>();
             }
-            let m = r.get("match").filter(|m| m.is_object()).ok_or_else(|| err(format!("{ra}.match"), "required".to_owned()))?;
+            let m = r
+                .get("match")
+                .filter(|m| m.is_object())
+                .ok_or_else(|| err(format!("{ra}.match"), "required".to_owned()))?;
             let issuer = match m.get("issuer") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(p)) => Some(Pattern::new(p).map_err(|e| err(format!("{ra}.match.issuer"), e))?),
@@ -164,14 +173,24 @@ impl OwnerMapper {
             };
             let mut claims = Vec::new();
             if let Some(c) = m.get("claims").filter(|c| !c.is_null()) {
-                let c = c.as_object().ok_or_else(|| err(format!("{ra}.match.claims"), "must be a mapping".to_owned()))?;
+                let c = c
+                    .as_object()
+                    .ok_or_else(|| err(format!("{ra}.match.claims"), "must be a mapping".to_owned()))?;
                 for (k, v) in c {
-                    let p = v.as_str().ok_or_else(|| err(format!("{ra}.match.claims.{k}"), "must be a string pattern".to_owned()))?;
-                    claims.push((k.clone(), Pattern::new(p).map_err(|e| err(format!("{ra}.match.claims.{k}"), e))?));
+                    let p = v
+                        .as_str()
+                        .ok_or_else(|| err(format!("{ra}.match.claims.{k}"), "must be a string pattern".to_owned()))?;
+                    claims.push((
+                        k.clone(),
+                        Pattern::new(p).map_err(|e| err(format!("{ra}.match.claims.{k}"), e))?,
+                    ));
                 }
             }
             if issuer.is_none() && claims.is_empty() {
-                return Err(err(format!("{ra}.match"), "needs an issuer or at least one claim pattern".to_owned()));
+                return Err(err(
+                    format!("{ra}.match"),
+                    "needs an issuer or at least one claim pattern".to_owned(),
+                ));
             }
             rules.push(OwnerRule { owner, issuer, claims });
         }
@@ -184,7 +203,9 @@ impl OwnerMapper {
             .iter()
             .find(|r| {
                 r.issuer.as_ref().is_none_or(|p| p.matches(issuer))
-                    && r.claims.iter().all(|(k, p)| claims.get(k).is_some_and(|v| p.matches_claim(v)))
+                    && r.claims
+                        .iter()
+                        .all(|(k, p)| claims.get(k).is_some_and(|v| p.matches_claim(v)))
             })
             .map_or_else(Owner::unmapped, |r| r.owner.clone())
     }

@@ -30,7 +30,9 @@ pub struct VerifierBuilder {
 
 impl std::fmt::Debug for VerifierBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifierBuilder").field("issuers", &self.issuers.len()).finish_non_exhaustive()
+        f.debug_struct("VerifierBuilder")
+            .field("issuers", &self.issuers.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -133,22 +135,30 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("issuers", &self.issuers.keys().collect::<Vec<_>>()).finish_non_exhaustive()
+        f.debug_struct("Verifier")
+            .field("issuers", &self.issuers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
 }
 
 fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn numeric_date(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, Error> {
     match claims.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| Error::Claim { claim: name.to_owned(), reason: "is not a number".to_owned() }),
-        Some(_) => Err(Error::Claim { claim: name.to_owned(), reason: "is not a number".to_owned() }),
+        Some(Value::Number(n)) => n.as_f64().map(Some).ok_or_else(|| Error::Claim {
+            claim: name.to_owned(),
+            reason: "is not a number".to_owned(),
+        }),
+        Some(_) => Err(Error::Claim {
+            claim: name.to_owned(),
+            reason: "is not a number".to_owned(),
+        }),
     }
 }
 
@@ -208,9 +218,18 @@ impl Verifier {
             return Ok(id);
         }
         let jwt = UnverifiedJwt::parse(token)?;
-        let iss = jwt.issuer().ok_or_else(|| Error::Malformed("no string iss claim".to_owned()))?;
-        let iss = if iss == "accounts.google.com" { "https://accounts.google.com" } else { iss };
-        let state = self.issuers.get(iss).ok_or_else(|| Error::UnknownIssuer(iss.to_owned()))?;
+        let iss = jwt
+            .issuer()
+            .ok_or_else(|| Error::Malformed("no string iss claim".to_owned()))?;
+        let iss = if iss == "accounts.google.com" {
+            "https://accounts.google.com"
+        } else {
+            iss
+        };
+        let state = self
+            .issuers
+            .get(iss)
+            .ok_or_else(|| Error::UnknownIssuer(iss.to_owned()))?;
         let cfg = &state.config;
         if !state.keys.initialized() {
             return Err(Error::NotInitialized(cfg.url.clone()));
@@ -243,7 +262,10 @@ impl Verifier {
             .ok_or_else(|| Error::UnsupportedAlgorithm(jwt.alg.clone()))?;
         let keys = state.keys.keys_for(jwt.kid.as_deref(), alg).await?;
         if keys.is_empty() {
-            return Err(Error::NoMatchingKey { kid: jwt.kid.clone(), alg: jwt.alg.clone() });
+            return Err(Error::NoMatchingKey {
+                kid: jwt.kid.clone(),
+                alg: jwt.alg.clone(),
+            });
         }
         if !keys.iter().any(|key| key.verify(jwt.signing_input, jwt.signature, alg)) {
             return Err(Error::BadSignature);
@@ -256,7 +278,10 @@ impl Verifier {
     }
 
     fn map_claims(&self, cfg: &JwtAuthenticator, claims: Map<String, Value>, exp: f64) -> Result<Identity, Error> {
-        let claim_err = |claim: &str, reason: &str| Error::Claim { claim: claim.to_owned(), reason: reason.to_owned() };
+        let claim_err = |claim: &str, reason: &str| Error::Claim {
+            claim: claim.to_owned(),
+            reason: reason.to_owned(),
+        };
         let u = &cfg.username;
         let user_value = match claims.get(&u.claim) {
             Some(Value::String(s)) => s.clone(),
@@ -278,7 +303,9 @@ impl Verifier {
                 Some(Value::String(s)) => groups.push(format!("{}{s}", g.prefix)),
                 Some(Value::Array(a)) => {
                     for x in a {
-                        let s = x.as_str().ok_or_else(|| claim_err(&g.claim, "is not a string or a list of strings"))?;
+                        let s = x
+                            .as_str()
+                            .ok_or_else(|| claim_err(&g.claim, "is not a string or a list of strings"))?;
                         groups.push(format!("{}{s}", g.prefix));
                     }
                 }
@@ -296,14 +323,19 @@ impl Verifier {
         for (claim, required) in &cfg.claim_rules {
             match claims.get(claim) {
                 Some(Value::String(s)) if s == required => {}
-                Some(Value::String(_)) => return Err(Error::ClaimRule(format!("{claim} does not equal the required value"))),
+                Some(Value::String(_)) => {
+                    return Err(Error::ClaimRule(format!("{claim} does not equal the required value")));
+                }
                 Some(_) => return Err(Error::ClaimRule(format!("{claim} is not a string"))),
                 None => return Err(Error::ClaimRule(format!("{claim} is missing"))),
             }
         }
         let mut extra = BTreeMap::new();
         if let Some(Value::String(jti)) = claims.get("jti") {
-            extra.insert("authentication.kubernetes.io/credential-id".to_owned(), vec![format!("JTI={jti}")]);
+            extra.insert(
+                "authentication.kubernetes.io/credential-id".to_owned(),
+                vec![format!("JTI={jti}")],
+            );
         }
         let owner = self.owners.owner_for(&cfg.url, &claims);
         if !owner.mapped && self.refuse_unmapped {

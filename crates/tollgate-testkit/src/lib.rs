@@ -28,6 +28,7 @@
 mod body;
 mod exec;
 mod handler;
+mod issuer;
 mod kubeconfig;
 mod logs;
 mod patch;
@@ -38,6 +39,7 @@ mod table;
 mod tls;
 
 pub use body::Body;
+pub use issuer::{SigningKey, TestIssuer, github_actions_claims, now};
 pub use kubeconfig::kubeconfig;
 pub use tls::{CertifiedKey, TestCa};
 

@@ -54,16 +54,30 @@ impl<S: Service<Request<B>>, B> std::fmt::Debug for ResponseFuture<S, B> {
 
 impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
     pub(super) fn verifying(verification: Verification, request: Request<B>, service: S) -> Self {
-        ResponseFuture { state: State::Verifying { verification, request: Some(request), service: Some(service) } }
+        ResponseFuture {
+            state: State::Verifying {
+                verification,
+                request: Some(request),
+                service: Some(service),
+            },
+        }
     }
 
     pub(super) fn call(mut service: S, req: Request<B>) -> Self {
-        ResponseFuture { state: State::Calling { future: service.call(req) } }
+        ResponseFuture {
+            state: State::Calling {
+                future: service.call(req),
+            },
+        }
     }
 
     pub(super) fn refused(e: &Error) -> Self {
         tracing::info!(reason = %e, "request refused: authentication");
-        ResponseFuture { state: State::Refused { status: Some(e.to_status()) } }
+        ResponseFuture {
+            state: State::Refused {
+                status: Some(e.to_status()),
+            },
+        }
     }
 }
 
@@ -85,7 +99,11 @@ where
                     let s = status.take().unwrap_or_else(|| Status::unauthorized());
                     return Poll::Ready(Ok(ResponseBody::from_status_response(s.to_response())));
                 }
-                StateProj::Verifying { verification, request, service } => {
+                StateProj::Verifying {
+                    verification,
+                    request,
+                    service,
+                } => {
                     let result = ready!(verification.as_mut().poll(cx));
                     let next = match (result, request.take(), service.take()) {
                         (Ok(identity), Some(mut req), Some(mut svc)) => {
@@ -95,9 +113,13 @@ where
                         }
                         (Err(e), _, _) => {
                             tracing::info!(reason = %e, "request refused: authentication");
-                            State::Refused { status: Some(e.to_status()) }
+                            State::Refused {
+                                status: Some(e.to_status()),
+                            }
                         }
-                        _ => State::Refused { status: Some(Status::unauthorized()) },
+                        _ => State::Refused {
+                            status: Some(Status::unauthorized()),
+                        },
                     };
                     this.state.set(next);
                 }

@@ -15,7 +15,10 @@ pub struct AuthnLayer {
 impl AuthnLayer {
     /// A layer verifying with `verifier`; anonymous requests are refused.
     pub fn new(verifier: Arc<Verifier>) -> Self {
-        AuthnLayer { verifier, anonymous: false }
+        AuthnLayer {
+            verifier,
+            anonymous: false,
+        }
     }
 
     /// Lets requests without a token through as `system:anonymous`.

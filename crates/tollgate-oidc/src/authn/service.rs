@@ -23,7 +23,11 @@ pub struct Authn<S> {
 impl<S> Authn<S> {
     /// Wraps `inner`.
     pub fn new(inner: S, verifier: Arc<Verifier>, anonymous: bool) -> Self {
-        Authn { inner, verifier, anonymous }
+        Authn {
+            inner,
+            verifier,
+            anonymous,
+        }
     }
 
     /// The inner service.
@@ -62,7 +66,9 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, Error> {
         if auths.next().is_some() {
             return Err(Error::Malformed("more than one Authorization header".to_owned()));
         }
-        let v = v.to_str().map_err(|_| Error::Malformed("Authorization is not ASCII".to_owned()))?;
+        let v = v
+            .to_str()
+            .map_err(|_| Error::Malformed("Authorization is not ASCII".to_owned()))?;
         let mut parts = v.splitn(3, ' ');
         let scheme = parts.next().unwrap_or("");
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -80,7 +86,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, Error> {
                 let bytes = URL_SAFE_NO_PAD
                     .decode(enc)
                     .map_err(|_| Error::Malformed("the WebSocket bearer subprotocol is not base64url".to_owned()))?;
-                let token = String::from_utf8(bytes).map_err(|_| Error::Malformed("the WebSocket bearer token is not UTF-8".to_owned()))?;
+                let token = String::from_utf8(bytes)
+                    .map_err(|_| Error::Malformed("the WebSocket bearer token is not UTF-8".to_owned()))?;
                 if !token.is_empty() {
                     return Ok(Some(token));
                 }
