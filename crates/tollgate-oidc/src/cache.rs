@@ -64,3 +64,30 @@ impl TokenCache {
         self.map.lock().map(|m| m.len()).unwrap_or(0)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(exp: u64) -> Arc<Identity> {
+        let mut i = Identity::anonymous();
+        i.expires_at = exp;
+        Arc::new(i)
+    }
+
+    #[test]
+    fn bounded_and_never_past_exp() {
+        let c = TokenCache::new(4);
+        for n in 0..10u8 {
+            c.insert(key(&n.to_string()), id(100), 50);
+            assert!(c.len() <= 4);
+        }
+        c.insert(key("x"), id(60), 50);
+        assert!(c.get(&key("x"), 59).is_some());
+        assert!(c.get(&key("x"), 60).is_none(), "an entry never outlives exp");
+        assert!(c.get(&key("x"), 59).is_none(), "and is gone once expired");
+        let off = TokenCache::new(0);
+        off.insert(key("y"), id(100), 0);
+        assert_eq!(off.len(), 0);
+    }
+}

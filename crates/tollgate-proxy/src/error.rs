@@ -65,6 +65,9 @@ pub enum Error {
     /// An inbound request cannot be forwarded as it is.
     #[error("{0}")]
     BadRequest(String),
+    /// The client asked for something the gateway never forwards.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl Error {
@@ -72,7 +75,7 @@ impl Error {
     pub fn side(&self) -> Side {
         match self {
             Error::Config { .. } | Error::File { .. } => Side::Internal,
-            Error::BadRequest(_) => Side::Client,
+            Error::BadRequest(_) | Error::Forbidden(_) => Side::Client,
             _ => Side::Upstream,
         }
     }
@@ -85,6 +88,7 @@ impl Error {
             Error::Tls { .. } | Error::Upstream { .. } => Reason::BadGateway,
             Error::Timeout { .. } => Reason::Timeout,
             Error::BadRequest(_) => Reason::BadRequest,
+            Error::Forbidden(_) => Reason::Forbidden,
             Error::Config { .. } | Error::File { .. } => Reason::InternalError,
         };
         Status::failure(reason, self.to_string())

@@ -60,6 +60,36 @@ impl Impersonation {
     }
 }
 
+impl Impersonation {
+    /// What the cluster should see for a verified identity: its user name,
+    /// uid, groups and extra, plus `tollgate.dev/owner`, `tollgate.dev/issuer`
+    /// and `tollgate.dev/subject`, so the API server's own audit log names
+    /// the owner too.
+    ///
+    /// ```
+    /// use tollgate_proxy::Impersonation;
+    /// let who = Impersonation::from_identity(&tollgate_oidc::Identity::anonymous());
+    /// assert_eq!(who.user, "system:anonymous");
+    /// assert_eq!(who.extra["tollgate.dev/owner"], ["unmapped"]);
+    /// ```
+    pub fn from_identity(id: &tollgate_oidc::Identity) -> Self {
+        let mut extra = id.extra.clone();
+        extra.insert("tollgate.dev/owner".to_owned(), vec![id.owner.name.clone()]);
+        if !id.issuer.is_empty() {
+            extra.insert("tollgate.dev/issuer".to_owned(), vec![id.issuer.clone()]);
+        }
+        if !id.subject.is_empty() {
+            extra.insert("tollgate.dev/subject".to_owned(), vec![id.subject.clone()]);
+        }
+        Impersonation {
+            user: id.username.clone(),
+            uid: (!id.uid.is_empty()).then(|| id.uid.clone()),
+            groups: id.groups.clone(),
+            extra,
+        }
+    }
+}
+
 /// The peer address of the client connection, put into request extensions
 /// by [`serve`](crate::serve); the proxy appends it to `X-Forwarded-For`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,14 +140,48 @@ pub(crate) fn is_identity_header(name: &HeaderName) -> bool {
         || n.starts_with("x-remote-extra-")
 }
 
-/// Everything the client may not decide about how the API server sees it.
-pub(crate) fn strip_client_identity(h: &mut HeaderMap) {
-    let names: Vec<HeaderName> = h.keys().filter(|n| is_identity_header(n)).cloned().collect();
+/// Everything the client may not decide about how the API server sees it:
+/// its credentials (unless `keep_credentials`, for passthrough) and any
+/// request-header identity.
+pub(crate) fn strip_client_identity(h: &mut HeaderMap, keep_credentials: bool) {
+    let names: Vec<HeaderName> = h
+        .keys()
+        .filter(|n| is_identity_header(n) && !(keep_credentials && *n == header::AUTHORIZATION))
+        .cloned()
+        .collect();
     for n in names {
         h.remove(n);
     }
+    if !keep_credentials {
+        strip_websocket_bearer(h);
+    }
     h.remove(header::HOST);
     h.remove(header::EXPECT);
+}
+
+/// Removes the `base64url.bearer.authorization.k8s.io.*` subprotocol (the
+/// client's token) and keeps the real ones.
+pub(crate) fn strip_websocket_bearer(h: &mut HeaderMap) {
+    let values: Vec<String> = h
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && !p.starts_with(tollgate_oidc::WEBSOCKET_BEARER_PREFIX))
+        .map(str::to_owned)
+        .collect();
+    h.remove(header::SEC_WEBSOCKET_PROTOCOL);
+    if !values.is_empty()
+        && let Ok(v) = HeaderValue::from_str(&values.join(", "))
+    {
+        h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
+    }
+}
+
+/// The first `Impersonate-*` header a client sent, if any.
+pub(crate) fn client_impersonation(h: &HeaderMap) -> Option<&str> {
+    h.keys().map(HeaderName::as_str).find(|n| n.starts_with("impersonate-"))
 }
 
 /// Characters `url.PathEscape` would escape in an extra key, plus uppercase
@@ -185,9 +249,21 @@ mod tests {
                 HeaderValue::from_static(v),
             );
         }
-        strip_client_identity(&mut h);
+        assert_eq!(client_impersonation(&h), Some("impersonate-user"));
+        strip_client_identity(&mut h, false);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("accept"));
+    }
+
+    #[test]
+    fn websocket_bearer_is_stripped() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("base64url.bearer.authorization.k8s.io.dG9r, v5.channel.k8s.io"),
+        );
+        strip_websocket_bearer(&mut h);
+        assert_eq!(h["sec-websocket-protocol"], "v5.channel.k8s.io");
     }
 
     #[test]

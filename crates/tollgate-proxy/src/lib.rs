@@ -34,7 +34,7 @@ mod upstream;
 
 pub use error::Error;
 pub use headers::{ClientAddr, Impersonation};
-pub use proxy::{Proxy, ProxyBuilder, ResponseFuture};
+pub use proxy::{Proxy, ProxyBuilder, ResponseFuture, UpstreamIdentity};
 pub use server::{serve, server_tls_from_pem};
 pub use tollgate_kube::AuditId;
 pub use tunnel::{Tap, TunnelStats, TunnelTap};

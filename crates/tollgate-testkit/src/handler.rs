@@ -78,6 +78,7 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Res {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let headers = req.headers().clone();
     let bytes = match Limited::new(req.into_body(), tollgate_kube::DEFAULT_MAX_BODY_BYTES)
         .collect()
         .await
@@ -85,6 +86,10 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Res {
         Ok(c) => c.to_bytes(),
         Err(e) => return status_response(&Status::failure(Reason::BadRequest, e.to_string())),
     };
+    if def.resource == "selfsubjectreviews" {
+        // The body (protobuf from kubectl) says nothing the headers do not.
+        return json_response(StatusCode::CREATED, &self_subject_review(&headers));
+    }
     let body = RequestBody::new(bytes, content_type.as_deref());
     resource(&shared, def, &info, &body, &accept).await
 }
@@ -98,6 +103,8 @@ fn non_resource(info: &RequestInfo) -> Res {
         "/api/v1" => resources::api_resource_list("", "v1"),
         "/apis/apps" => Some(resources::api_group("apps")),
         "/apis/apps/v1" => resources::api_resource_list("apps", "v1"),
+        "/apis/authentication.k8s.io" => Some(resources::api_group("authentication.k8s.io")),
+        "/apis/authentication.k8s.io/v1" => resources::api_resource_list("authentication.k8s.io", "v1"),
         "/openapi/v3" => Some(resources::openapi_v3_index()),
         p if p.starts_with("/openapi/v3/") => resources::openapi_v3_doc(&p["/openapi/v3".len()..]),
         "/healthz" | "/readyz" | "/livez" => {
@@ -114,6 +121,78 @@ fn non_resource(info: &RequestInfo) -> Res {
         Some(d) => json_response(StatusCode::OK, &d),
         None => not_found_path(),
     }
+}
+
+/// Who the request runs as: the impersonated user if the (trusted) caller
+/// asked for one, else the token's own user. Like the API server, groups
+/// get `system:authenticated` unless they already say (un)authenticated.
+pub(crate) fn user_info(h: &http::HeaderMap) -> Value {
+    let all = |name: &str| -> Vec<String> {
+        h.get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    };
+    let Some(user) = h.get("impersonate-user").and_then(|v| v.to_str().ok()) else {
+        return json!({"username": "testkit-admin", "groups": ["system:masters", "system:authenticated"]});
+    };
+    let mut groups = all("impersonate-group");
+    if !groups
+        .iter()
+        .any(|g| g == "system:authenticated" || g == "system:unauthenticated")
+    {
+        groups.push(
+            if user == "system:anonymous" {
+                "system:unauthenticated"
+            } else {
+                "system:authenticated"
+            }
+            .to_owned(),
+        );
+    }
+    let mut extra = serde_json::Map::new();
+    for (name, value) in h {
+        if let Some(key) = name.as_str().strip_prefix("impersonate-extra-") {
+            let key = percent_decode(key);
+            let entry = extra.entry(key).or_insert_with(|| json!([]));
+            if let (Some(list), Ok(v)) = (entry.as_array_mut(), value.to_str()) {
+                list.push(json!(v));
+            }
+        }
+    }
+    let mut info = json!({"username": user, "groups": groups});
+    if let Some(uid) = h.get("impersonate-uid").and_then(|v| v.to_str().ok()) {
+        info["uid"] = json!(uid);
+    }
+    if !extra.is_empty() {
+        info["extra"] = Value::Object(extra);
+    }
+    info
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn self_subject_review(h: &http::HeaderMap) -> Value {
+    json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+           "metadata": {"creationTimestamp": null}, "status": {"userInfo": user_info(h)}})
 }
 
 fn list_kind(def: &ResourceDef) -> String {

@@ -39,6 +39,16 @@ const VERBS: &[&str] = &[
 
 pub(crate) const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
+        group: "authentication.k8s.io",
+        version: "v1",
+        resource: "selfsubjectreviews",
+        kind: "SelfSubjectReview",
+        singular: "selfsubjectreview",
+        namespaced: false,
+        short_names: &[],
+        subresources: &[],
+    },
+    ResourceDef {
         group: "",
         version: "v1",
         resource: "namespaces",
@@ -151,7 +161,7 @@ pub(crate) fn api_versions() -> Value {
 
 /// `GET /apis`
 pub(crate) fn api_group_list() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [api_group("apps")]})
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [api_group("apps"), api_group("authentication.k8s.io")]})
 }
 
 /// `GET /apis/<group>`

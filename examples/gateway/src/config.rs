@@ -15,8 +15,15 @@
 //! limits:
 //!   maxBodyBytes: 3145728
 //!   bodyTimeoutSeconds: 60
+//!   identity: impersonate       # or passthrough (the client's token goes upstream)
 //! authentication:
-//!   mode: none                  # the only mode until OIDC lands
+//!   mode: oidc                  # or none: every request as the gateway itself
+//!   config: authn.yaml          # the API server's AuthenticationConfiguration
+//!   owners: owners.yaml         # owner rules (a YAML list)
+//!   unmapped: allow             # or refuse
+//!   nbfLeewaySeconds: 60
+//!   algorithms:                 # optional, per issuer
+//!     https://token.actions.githubusercontent.com: [RS256]
 //! shutdown:
 //!   drainSeconds: 30
 //! ```
@@ -103,6 +110,9 @@ pub struct UpstreamConfig {
     /// Response-header timeout for short requests.
     #[serde(default = "sixty")]
     pub response_timeout_seconds: u64,
+    /// `impersonate` (default) or `passthrough`.
+    #[serde(default)]
+    pub identity: Option<String>,
 }
 
 /// Limits.
@@ -129,11 +139,26 @@ impl Default for Limits {
 
 /// Authentication.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Authentication {
-    /// `none`: forward every request as the gateway's own identity.
+    /// `oidc`, or `none` (forward every request as the gateway's own identity).
     pub mode: String,
+    /// The API server's `AuthenticationConfiguration` file (mode `oidc`).
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// The owner rules file (a YAML list).
+    #[serde(default)]
+    pub owners: Option<PathBuf>,
+    /// `allow` (default; flagged `unmapped`) or `refuse` identities no owner rule maps.
+    #[serde(default)]
+    pub unmapped: Option<String>,
+    /// Leeway for `nbf`.
+    #[serde(default = "sixty")]
+    pub nbf_leeway_seconds: u64,
+    /// Per-issuer allowed signing algorithms (default: all asymmetric ones).
+    #[serde(default)]
+    pub algorithms: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Shutdown.
@@ -195,6 +220,14 @@ impl Config {
         if let Some(k) = config.upstream.kubeconfig.as_mut() {
             rebase(k);
         }
+        if let Some(a) = config.authentication.as_mut() {
+            if let Some(c) = a.config.as_mut() {
+                rebase(c);
+            }
+            if let Some(o) = a.owners.as_mut() {
+                rebase(o);
+            }
+        }
         Ok(config)
     }
 
@@ -228,6 +261,15 @@ impl Config {
             (None, false) => return Err(err("upstream", "set kubeconfig or inCluster: true".to_owned())),
             _ => {}
         }
+        if !matches!(
+            config.upstream.identity.as_deref(),
+            None | Some("impersonate" | "passthrough")
+        ) {
+            return Err(err(
+                "upstream.identity",
+                "must be impersonate or passthrough".to_owned(),
+            ));
+        }
         if config.upstream.context.is_some() && config.upstream.kubeconfig.is_none() {
             return Err(err(
                 "upstream.context",
@@ -237,12 +279,36 @@ impl Config {
         if config.limits.max_body_bytes == 0 {
             return Err(err("limits.maxBodyBytes", "must be greater than 0".to_owned()));
         }
-        match config.authentication.as_ref().map(|a| a.mode.as_str()) {
-            Some("none") => {}
-            Some(other) => {
+        match config.authentication.as_ref().map(|a| (a.mode.as_str(), a)) {
+            Some(("none", a)) => {
+                if a.config.is_some() || a.owners.is_some() {
+                    return Err(err(
+                        "authentication.mode",
+                        "is none, but config or owners are set".to_owned(),
+                    ));
+                }
+            }
+            Some(("oidc", a)) => {
+                if a.config.is_none() {
+                    return Err(err(
+                        "authentication.config",
+                        "required with mode oidc: the AuthenticationConfiguration file".to_owned(),
+                    ));
+                }
+                if !matches!(a.unmapped.as_deref(), None | Some("allow" | "refuse")) {
+                    return Err(err("authentication.unmapped", "must be allow or refuse".to_owned()));
+                }
+                for (issuer, algs) in &a.algorithms {
+                    for (i, alg) in algs.iter().enumerate() {
+                        tollgate_oidc::parse_algorithm(alg)
+                            .map_err(|m| err(&format!("authentication.algorithms[{issuer:?}][{i}]"), m))?;
+                    }
+                }
+            }
+            Some((other, _)) => {
                 return Err(err(
                     "authentication.mode",
-                    format!("{other:?} is not supported; the only mode so far is \"none\""),
+                    format!("{other:?} is not supported: use oidc or none"),
                 ));
             }
             None => {

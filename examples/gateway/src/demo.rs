@@ -1,66 +1,200 @@
-//! `tollgate demo`: the test API server and the gateway in front of it,
-//! with a kubeconfig for kubectl. A demo, not a deployment.
+//! `tollgate demo`: the test API server, two test OIDC issuers and the
+//! gateway in front, with a kubeconfig for kubectl; and `tollgate token`,
+//! which mints more demo tokens. A demo, not a deployment.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use tollgate_testkit::ApiServer;
+use serde_json::{Value, json};
+use tollgate_oidc::Algorithm;
+use tollgate_testkit::{ApiServer, SigningKey, TestIssuer};
 
 use crate::{Config, Running, StartError};
+
+/// The audience demo tokens carry.
+pub const AUDIENCE: &str = "tollgate-demo";
+/// The repository the demo's kubectl identity builds.
+pub const REPOSITORY: &str = "acme-demo/payments-api";
 
 /// A running demo.
 #[derive(Debug)]
 pub struct Demo {
     /// The test API server behind the gateway.
     pub api_server: ApiServer,
+    /// The GitHub Actions-shaped issuer.
+    pub github: TestIssuer,
+    /// A second issuer, for bots.
+    pub bots: TestIssuer,
     /// The gateway.
     pub gateway: Running,
     /// The kubeconfig that points kubectl at the gateway.
     pub kubeconfig: PathBuf,
+    /// Where the demo's files are.
+    pub dir: PathBuf,
+}
+
+fn io(what: String) -> impl FnOnce(std::io::Error) -> StartError {
+    move |source| StartError::Io { what, source }
 }
 
 fn write(path: &Path, text: &str) -> Result<(), StartError> {
-    std::fs::write(path, text).map_err(|source| StartError::Io {
-        what: format!("writing {}", path.display()),
-        source,
-    })
+    std::fs::write(path, text).map_err(io(format!("writing {}", path.display())))
 }
 
-/// Starts the test API server and a gateway on `listen` in front of it,
-/// writing into `dir`: `upstream.kubeconfig` (gateway → API server),
-/// `gateway.crt`/`gateway.key`, `tollgate.yaml` (the gateway's config, as
-/// `tollgate serve` would read it) and `kubeconfig` (kubectl → gateway).
+fn indent(text: &str, by: usize) -> String {
+    text.lines().map(|l| format!("{}{l}\n", " ".repeat(by))).collect()
+}
+
+/// Starts everything on `listen` and writes into `dir`: `upstream.kubeconfig`
+/// (gateway → API server), `gateway.crt`/`.key`, `authn.yaml` (the
+/// API server's `AuthenticationConfiguration` for both issuers),
+/// `owners.yaml`, `issuers.json` and the issuers' keys (for `tollgate
+/// token`), `tollgate.yaml` (what `tollgate serve` would read) and
+/// `kubeconfig` (kubectl → gateway, with a GitHub Actions-shaped token for
+/// `acme-demo/payments-api`, owned by `payments`).
 ///
 /// # Errors
 /// When a file cannot be written or a listener bound.
 pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
-    std::fs::create_dir_all(dir).map_err(|source| StartError::Io {
-        what: format!("creating {}", dir.display()),
-        source,
-    })?;
+    std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     let api_server = ApiServer::builder().token(random_token()).start().await?;
     write(&dir.join("upstream.kubeconfig"), &api_server.kubeconfig())?;
     let cert = api_server.ca().server_cert(&["localhost", "127.0.0.1"])?;
     write(&dir.join("gateway.crt"), &cert.cert_pem)?;
     write(&dir.join("gateway.key"), &cert.key_pem)?;
+
+    let github = TestIssuer::start(Algorithm::RS256).await?;
+    let bots = TestIssuer::start(Algorithm::EdDSA).await?;
+    let authn = format!(
+        "# The API server's own format: this file works unchanged with --authentication-config.\n\
+         apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n\
+         - issuer:\n    url: {gh}\n    audiences: [{AUDIENCE}]\n    certificateAuthority: |\n{gh_ca}\
+         \x20 claimValidationRules:\n  - claim: repository_owner\n    requiredValue: acme-demo\n\
+         \x20 claimMappings:\n    username: {{claim: sub, prefix: \"github:\"}}\n    groups: {{claim: repository_owner, prefix: \"github-org:\"}}\n\
+         - issuer:\n    url: {bots}\n    audiences: [{AUDIENCE}]\n    certificateAuthority: |\n{bots_ca}\
+         \x20 claimMappings:\n    username: {{claim: sub, prefix: \"bot:\"}}\n    groups: {{claim: groups, prefix: \"bots:\"}}\n",
+        gh = github.url(),
+        gh_ca = indent(github.ca_pem(), 6),
+        bots = bots.url(),
+        bots_ca = indent(bots.ca_pem(), 6),
+    );
+    write(&dir.join("authn.yaml"), &authn)?;
+    let owners = format!(
+        "# Ordered owner rules: the first match names the owner.\n\
+         - name: payments\n  team: payments-platform\n  contact: payments-oncall@acme.example\n  labels: {{tier: \"1\"}}\n  match:\n    issuer: {gh}\n    claims:\n      repository: acme-demo/payments-*\n\
+         - name: platform\n  team: platform-engineering\n  contact: platform@acme.example\n  match:\n    issuer: {bots}\n",
+        gh = github.url(),
+        bots = bots.url(),
+    );
+    write(&dir.join("owners.yaml"), &owners)?;
+    let mut issuers = Vec::new();
+    for (name, issuer) in [("github", &github), ("bots", &bots)] {
+        let key = issuer.key();
+        let key_file = format!("issuer-{name}.key");
+        write(&dir.join(&key_file), &key.private_pem)?;
+        issuers.push(json!({"name": name, "url": issuer.url(), "alg": format!("{:?}", key.alg), "kid": key.kid, "key": key_file}));
+    }
+    write(
+        &dir.join("issuers.json"),
+        &serde_json::to_string_pretty(&issuers).unwrap_or_default(),
+    )?;
+
     let yaml = format!(
-        "# Written by `tollgate demo`.\nlisten: {listen}\ntls:\n  cert: gateway.crt\n  key: gateway.key\nadmin:\n  listen: 127.0.0.1:0\nupstream:\n  kubeconfig: upstream.kubeconfig\nauthentication:\n  mode: none\nshutdown:\n  drainSeconds: 5\n"
+        "# Written by `tollgate demo`.\nlisten: {listen}\ntls:\n  cert: gateway.crt\n  key: gateway.key\nadmin:\n  listen: 127.0.0.1:0\n\
+         upstream:\n  kubeconfig: upstream.kubeconfig\n  identity: impersonate\n\
+         authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\nshutdown:\n  drainSeconds: 5\n"
     );
     let config_path = dir.join("tollgate.yaml");
     write(&config_path, &yaml)?;
     let config = Config::load(&config_path)?;
     let gateway = crate::start(&config).await?;
+
+    let token = mint(dir, "github", &[], 12 * 3600)?;
     let kubeconfig = dir.join("kubeconfig");
     let url = format!("https://{}", gateway.addr);
     write(
         &kubeconfig,
-        &tollgate_testkit::kubeconfig(&url, api_server.ca_pem(), Some("demo-client-token")),
+        &tollgate_testkit::kubeconfig(&url, api_server.ca_pem(), Some(&token)),
     )?;
     Ok(Demo {
         api_server,
+        github,
+        bots,
         gateway,
         kubeconfig,
+        dir: dir.to_path_buf(),
     })
+}
+
+/// Mints a demo token from a demo directory's issuer (`github` or `bots`),
+/// with `claims` (`key=value`; a value that parses as JSON is used as
+/// JSON) over the defaults, valid for `ttl_seconds` (negative: already
+/// expired).
+///
+/// # Errors
+/// When the directory holds no such demo issuer.
+pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: i64) -> Result<String, StartError> {
+    let path = dir.join("issuers.json");
+    let text = std::fs::read_to_string(&path)
+        .map_err(io(format!("reading {} (run `tollgate demo` first)", path.display())))?;
+    let bad = |field: &str, message: String| {
+        StartError::Config(crate::ConfigError {
+            file: path.display().to_string(),
+            field: field.to_owned(),
+            message,
+        })
+    };
+    let list: Value = serde_json::from_str(&text).map_err(|e| bad("(document)", e.to_string()))?;
+    let entry = list
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["name"] == issuer))
+        .ok_or_else(|| bad("name", format!("no demo issuer {issuer:?} (github or bots)")))?;
+    let s = |k: &str| entry[k].as_str().unwrap_or("").to_owned();
+    let alg = tollgate_oidc::parse_algorithm(&s("alg")).map_err(|m| bad("alg", m))?;
+    let pem = std::fs::read_to_string(dir.join(s("key"))).map_err(io(format!("reading {}", s("key"))))?;
+    let key = SigningKey::from_pem(alg, s("kid"), &pem)?;
+    let url = s("url");
+    let now = tollgate_testkit::now() as i64;
+    let mut body = if issuer == "github" {
+        tollgate_testkit::github_actions_claims(&url, REPOSITORY, AUDIENCE, 0)
+    } else {
+        json!({"iss": url, "aud": AUDIENCE, "sub": "reporter", "groups": ["reporting"], "iat": now})
+    };
+    body["exp"] = json!(now + ttl_seconds);
+    if ttl_seconds < 0 {
+        body["nbf"] = json!(now + ttl_seconds - 60);
+        body["iat"] = json!(now + ttl_seconds - 60);
+    }
+    for (k, v) in claims {
+        body[k.as_str()] = serde_json::from_str(v).unwrap_or_else(|_| json!(v));
+    }
+    Ok(key.sign(&body))
+}
+
+/// `30s`, `10m`, `12h`, `2d`, plain seconds; a leading `-` for the past.
+///
+/// ```
+/// assert_eq!(tollgate_gateway::demo::parse_ttl("12h"), Ok(43200));
+/// assert_eq!(tollgate_gateway::demo::parse_ttl("-1m"), Ok(-60));
+/// assert!(tollgate_gateway::demo::parse_ttl("soon").is_err());
+/// ```
+///
+/// # Errors
+/// A message naming the input.
+pub fn parse_ttl(s: &str) -> Result<i64, String> {
+    let (neg, body) = s.strip_prefix('-').map_or((false, s), |b| (true, b));
+    let (num, unit) = body.split_at(body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 10m, 12h or 2d"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?} is not a duration like 30s, 10m, 12h or 2d")),
+    };
+    Ok(if neg { -n * mult } else { n * mult })
 }
 
 fn random_token() -> String {
@@ -78,20 +212,29 @@ impl Demo {
         let k = format!("kubectl --kubeconfig {}", self.kubeconfig.display());
         format!(
             "Tollgate demo: gateway on https://{gw} in front of a test API server on {api}\n\
-             (admin: http://{admin}/readyz)\n\n\
+             OIDC issuers: {gh} (GitHub Actions-shaped) and {bots} (bots)   admin: http://{admin}/readyz\n\n\
+             Your kubectl identity: a GitHub Actions token for {REPOSITORY}, owned by `payments`.\n\n\
              Try:\n  \
+             {k} auth whoami\n  \
              {k} get pods\n  \
              {k} get pods -w            # then create something in another terminal\n  \
              {k} create namespace prod\n  \
-             {k} apply -f deployment.yaml\n  \
              {k} scale deployment web --replicas 3 -n prod\n  \
              {k} logs -f demo\n  \
              {k} exec demo -- echo hi\n  \
              echo hello | {k} exec -i demo -- cat\n  \
+             {k} get pods --as admin    # refused: clients cannot impersonate\n  \
              {k} get --raw /api/v1/watch   # refused like the API server refuses it\n\n\
+             More tokens:\n  \
+             tollgate token --demo-dir {dir} --issuer bots\n  \
+             tollgate token --demo-dir {dir} --claim repository=acme-demo/web --ttl 10m\n  \
+             {k} --token \"$(tollgate token --demo-dir {dir} --ttl -1m)\" get pods   # expired\n\n\
              Ctrl-C stops the demo.",
             gw = self.gateway.addr,
             api = self.api_server.url(),
+            gh = self.github.url(),
+            bots = self.bots.url(),
+            dir = self.dir.display(),
             admin = self.gateway.admin_addr.map(|a| a.to_string()).unwrap_or_default(),
         )
     }

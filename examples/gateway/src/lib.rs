@@ -5,7 +5,7 @@
 //! The stack today (see `docs/architecture.md` for the full design):
 //!
 //! ```text
-//! RequestInfoLayer (tollgate-kube) → Proxy (tollgate-proxy)
+//! RequestInfoLayer (tollgate-kube) → AuthnLayer (tollgate-oidc) → Proxy (tollgate-proxy)
 //! ```
 
 pub mod admin;
@@ -21,7 +21,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tollgate_kube::RequestInfoLayer;
-use tollgate_proxy::{Proxy, Upstream};
+use tollgate_oidc::{AuthnLayer, OwnerMapper, Verifier};
+use tollgate_proxy::{Proxy, Upstream, UpstreamIdentity};
 use tower::ServiceBuilder;
 
 pub use config::{Config, ConfigError};
@@ -33,6 +34,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The authentication settings are invalid.
+    #[error(transparent)]
+    Oidc(#[from] tollgate_oidc::ConfigError),
     /// The upstream settings are invalid.
     #[error(transparent)]
     Upstream(#[from] tollgate_proxy::Error),
@@ -98,7 +102,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         }
         None => None,
     };
+    let authn = authentication(config).await?;
+    let identity = match config.upstream.identity.as_deref() {
+        Some("passthrough") => UpstreamIdentity::Passthrough,
+        _ => UpstreamIdentity::Impersonate,
+    };
     let proxy = Proxy::builder(upstream)
+        .identity(identity)
         .connect_timeout(Duration::from_secs(config.upstream.connect_timeout_seconds))
         .response_timeout(Duration::from_secs(config.upstream.response_timeout_seconds))
         .build();
@@ -109,6 +119,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 .max_body_bytes(config.limits.max_body_bytes)
                 .body_timeout(Duration::from_secs(config.limits.body_timeout_seconds)),
         )
+        .layer(authn)
         .service(proxy);
 
     let listener = TcpListener::bind(config.listen)
@@ -150,6 +161,61 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         stop: Some(stop_tx),
         task,
     })
+}
+
+/// The authentication layer the configuration asks for; OIDC issuers are
+/// contacted now, and those that do not answer are retried in the
+/// background (their tokens get 401 meanwhile).
+async fn authentication(config: &Config) -> Result<AuthnLayer, StartError> {
+    let Some(a) = config.authentication.as_ref().filter(|a| a.mode == "oidc") else {
+        tracing::warn!("authentication.mode is none: every request is forwarded as the gateway's own identity");
+        return Ok(AuthnLayer::disabled());
+    };
+    let Some(path) = &a.config else {
+        return Ok(AuthnLayer::disabled());
+    };
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| StartError::Io {
+        what: format!("reading authentication.config {file}"),
+        source,
+    })?;
+    let mut authn = tollgate_oidc::parse_authentication_configuration(&text, &file)?;
+    for (issuer, algs) in &a.algorithms {
+        let Some(j) = authn.jwt.iter_mut().find(|j| &j.url == issuer) else {
+            return Err(ConfigError {
+                file: "configuration".to_owned(),
+                field: format!("authentication.algorithms[{issuer:?}]"),
+                message: format!("no issuer {issuer:?} in {file}"),
+            }
+            .into());
+        };
+        j.algorithms = algs
+            .iter()
+            .filter_map(|x| tollgate_oidc::parse_algorithm(x).ok())
+            .collect();
+    }
+    let owners = match &a.owners {
+        Some(p) => {
+            let name = p.display().to_string();
+            let text = std::fs::read_to_string(p).map_err(|source| StartError::Io {
+                what: format!("reading authentication.owners {name}"),
+                source,
+            })?;
+            OwnerMapper::parse(&text, &name)?
+        }
+        None => OwnerMapper::default(),
+    };
+    let mut builder = Verifier::builder()
+        .source_name(file)
+        .owners(owners)
+        .refuse_unmapped(a.unmapped.as_deref() == Some("refuse"))
+        .nbf_leeway(Duration::from_secs(a.nbf_leeway_seconds));
+    for j in authn.jwt.drain(..) {
+        builder = builder.issuer(j);
+    }
+    let verifier = Arc::new(builder.build()?);
+    verifier.start().await;
+    Ok(AuthnLayer::new(verifier).allow_anonymous(authn.anonymous))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -36,6 +36,28 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
     },
+    /// Mints a token from a running demo's test issuer (demo issuers only).
+    Token {
+        /// The directory `tollgate demo` wrote.
+        #[arg(long, default_value = "tollgate-demo")]
+        demo_dir: PathBuf,
+        /// `github` (GitHub Actions-shaped) or `bots`.
+        #[arg(long, default_value = "github")]
+        issuer: String,
+        /// A claim to set, `key=value` (JSON values allowed); repeatable.
+        #[arg(long = "claim", value_parser = parse_claim)]
+        claims: Vec<(String, String)>,
+        /// Lifetime: 30s, 10m, 12h, 2d; negative for an expired token.
+        #[arg(long, default_value = "1h", allow_hyphen_values = true)]
+        ttl: String,
+    },
+}
+
+fn parse_claim(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(k, _)| !k.is_empty())
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not key=value"))
 }
 
 #[tokio::main]
@@ -61,6 +83,14 @@ async fn main() -> ExitCode {
             },
             Err(e) => Err(e.to_string()),
         },
+        Command::Token {
+            demo_dir,
+            issuer,
+            claims,
+            ttl,
+        } => demo::parse_ttl(&ttl)
+            .and_then(|ttl| demo::mint(&demo_dir, &issuer, &claims, ttl).map_err(|e| e.to_string()))
+            .map(|token| println!("{token}")),
         Command::Demo { dir, listen } => match demo::start(&dir, listen).await {
             Ok(d) => {
                 println!("{}", d.instructions());

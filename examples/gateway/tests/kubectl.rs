@@ -362,19 +362,133 @@ async fn malformed_urls_get_the_api_servers_answer_and_are_not_forwarded() {
 #[tokio::test(flavor = "multi_thread")]
 async fn clients_cannot_choose_their_identity() {
     let env = Env::start().await;
-    // kubectl --as sends Impersonate-User / Impersonate-Group.
-    env.ok(&["get", "pods", "--as", "admin", "--as-group", "system:masters"])
+    // Warm kubectl's discovery cache, as any real user's is, then forget it upstream.
+    env.ok(&["get", "pods"]).await;
+    env.demo.api_server.clear_requests();
+    // kubectl --as sends Impersonate-User / Impersonate-Group: refused, never forwarded.
+    let out = env
+        .kubectl(&["get", "pods", "--as", "admin", "--as-group", "system:masters"])
         .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with("Error from server (Forbidden): the impersonate-user header is not allowed"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !env.upstream_requests()
+            .iter()
+            .any(|(_, u, _)| u.starts_with("/api/v1/namespaces/default/pods"))
+    );
+
+    env.ok(&["get", "pods"]).await;
     for (_, u, h) in env.upstream_requests() {
-        assert!(!h.keys().any(|k| k.as_str().starts_with("impersonate-")), "{u}: {h:?}");
         let auth = h["authorization"].to_str().unwrap();
         assert!(
             auth.starts_with("Bearer testkit-"),
             "the gateway's own credentials, not the client's: {auth}"
         );
+        assert_eq!(
+            h["impersonate-user"], "github:repo:acme-demo/payments-api:ref:refs/heads/main",
+            "{u}"
+        );
+        assert_eq!(h["impersonate-extra-tollgate.dev%2fowner"], "payments");
         assert!(h.contains_key("audit-id"));
         assert_eq!(h["x-forwarded-for"], "127.0.0.1");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whoami_shows_the_mapped_identity_and_owner() {
+    let env = Env::start().await;
+    let out = env.ok(&["auth", "whoami"]).await;
+    let rows: Vec<(String, String)> = out
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (k, v) = l.split_at(l.find("   ").unwrap());
+            (k.trim().to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    let get = |k: &str| rows.iter().find(|(a, _)| a == k).map(|(_, v)| v.as_str()).unwrap_or("");
+    assert_eq!(
+        get("Username"),
+        "github:repo:acme-demo/payments-api:ref:refs/heads/main",
+        "{out}"
+    );
+    assert_eq!(get("Groups"), "[github-org:acme-demo system:authenticated]");
+    assert_eq!(get("Extra: tollgate.dev/owner"), "[payments]");
+    assert_eq!(
+        get("Extra: tollgate.dev/issuer"),
+        format!("[{}]", env.demo.github.url())
+    );
+
+    // A second issuer, side by side.
+    let bot = tollgate_gateway::demo::mint(&env.demo.dir, "bots", &[], 600).unwrap();
+    let out = env.ok(&["--token", &bot, "auth", "whoami"]).await;
+    assert!(out.contains("bot:reporter"), "{out}");
+    assert!(out.contains("[bots:reporting system:authenticated]"), "{out}");
+    assert!(
+        out.contains("Extra: tollgate.dev/owner") && out.contains("[platform]"),
+        "{out}"
+    );
+
+    // An identity no owner rule maps is flagged `unmapped`.
+    let other = tollgate_gateway::demo::mint(
+        &env.demo.dir,
+        "github",
+        &[("repository".into(), "acme-demo/web".into())],
+        600,
+    )
+    .unwrap();
+    let out = env.ok(&["--token", &other, "auth", "whoami"]).await;
+    assert!(out.contains("[unmapped]"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_tokens_get_kubectls_login_error() {
+    let env = Env::start().await;
+    // Warm kubectl's discovery cache, as any real user's is, then forget it upstream.
+    env.ok(&["get", "pods"]).await;
+    env.demo.api_server.clear_requests();
+    let expired = tollgate_gateway::demo::mint(&env.demo.dir, "github", &[], -60).unwrap();
+    let out = env.kubectl(&["--token", &expired, "get", "pods"]).await;
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "error: You must be logged in to the server (Unauthorized: token has expired)\n"
+    );
+    let out = env.kubectl(&["--token", "not-a-jwt", "get", "pods"]).await;
+    assert_eq!(
+        out.stderr,
+        "error: You must be logged in to the server (Unauthorized: malformed token)\n"
+    );
+    let wrong_org = tollgate_gateway::demo::mint(
+        &env.demo.dir,
+        "github",
+        &[("repository_owner".into(), "evil".into())],
+        600,
+    )
+    .unwrap();
+    let out = env.kubectl(&["--token", &wrong_org, "get", "pods"]).await;
+    assert_eq!(
+        out.stderr,
+        "error: You must be logged in to the server (Unauthorized: token claims are not accepted)\n"
+    );
+    let wrong_aud =
+        tollgate_gateway::demo::mint(&env.demo.dir, "github", &[("aud".into(), "kubernetes".into())], 600).unwrap();
+    let out = env.kubectl(&["--token", &wrong_aud, "get", "pods"]).await;
+    assert_eq!(
+        out.stderr,
+        "error: You must be logged in to the server (Unauthorized: token audience is not accepted)\n"
+    );
+    assert!(
+        !env.upstream_requests()
+            .iter()
+            .any(|(_, u, _)| u.starts_with("/api/v1/namespaces/default/pods")),
+        "refused tokens never reach the API server"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

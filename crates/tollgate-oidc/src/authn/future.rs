@@ -96,7 +96,7 @@ where
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
                 StateProj::Refused { status } => {
-                    let s = status.take().unwrap_or_else(|| Status::unauthorized());
+                    let s = status.take().unwrap_or_else(Status::unauthorized);
                     return Poll::Ready(Ok(ResponseBody::from_status_response(s.to_response())));
                 }
                 StateProj::Verifying {

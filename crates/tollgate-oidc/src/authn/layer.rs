@@ -5,10 +5,12 @@ use tower_layer::Layer;
 use super::Authn;
 use crate::Verifier;
 
-/// Authenticates every request (see the [module docs](crate::AuthnLayer)).
+/// Authenticates every request: `Authorization: Bearer` (or the WebSocket
+/// bearer subprotocol) → [`Identity`](crate::Identity) in the extensions,
+/// or a 401 `Status`.
 #[derive(Debug, Clone)]
 pub struct AuthnLayer {
-    verifier: Arc<Verifier>,
+    verifier: Option<Arc<Verifier>>,
     anonymous: bool,
 }
 
@@ -16,7 +18,17 @@ impl AuthnLayer {
     /// A layer verifying with `verifier`; anonymous requests are refused.
     pub fn new(verifier: Arc<Verifier>) -> Self {
         AuthnLayer {
-            verifier,
+            verifier: Some(verifier),
+            anonymous: false,
+        }
+    }
+
+    /// No authentication: every request passes with no `Identity` (and is
+    /// forwarded as the gateway's own identity). Only for gateways whose
+    /// operator chose `mode: none` explicitly.
+    pub fn disabled() -> Self {
+        AuthnLayer {
+            verifier: None,
             anonymous: false,
         }
     }

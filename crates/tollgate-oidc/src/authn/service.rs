@@ -14,15 +14,15 @@ use tollgate_kube::ResponseBody;
 #[derive(Debug, Clone)]
 pub struct Authn<S> {
     inner: S,
-    verifier: Arc<Verifier>,
+    verifier: Option<Arc<Verifier>>,
     anonymous: bool,
 }
 
 // === impl Authn ===
 
 impl<S> Authn<S> {
-    /// Wraps `inner`.
-    pub fn new(inner: S, verifier: Arc<Verifier>, anonymous: bool) -> Self {
+    /// Wraps `inner`; `verifier: None` disables authentication.
+    pub fn new(inner: S, verifier: Option<Arc<Verifier>>, anonymous: bool) -> Self {
         Authn {
             inner,
             verifier,
@@ -114,9 +114,12 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
+        let Some(verifier) = &self.verifier else {
+            return ResponseFuture::call(inner, req);
+        };
         match bearer_token(req.headers()) {
             Ok(Some(token)) => {
-                let verifier = self.verifier.clone();
+                let verifier = verifier.clone();
                 ResponseFuture::verifying(Box::pin(async move { verifier.authenticate(&token).await }), req, inner)
             }
             Ok(None) if self.anonymous => {

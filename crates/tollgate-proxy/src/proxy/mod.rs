@@ -4,4 +4,4 @@ mod future;
 mod service;
 
 pub use future::ResponseFuture;
-pub use service::{Proxy, ProxyBuilder};
+pub use service::{Proxy, ProxyBuilder, UpstreamIdentity};

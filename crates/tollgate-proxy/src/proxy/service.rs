@@ -26,10 +26,25 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type OutBody = UnsyncBoxBody<Bytes, BoxError>;
 type HttpClient = Client<HttpsConnector<HttpConnector>, OutBody>;
 
+/// How the API server learns who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UpstreamIdentity {
+    /// The gateway's own credentials plus `Impersonate-*` for the verified
+    /// [`Identity`](tollgate_oidc::Identity) (or an explicit
+    /// [`Impersonation`]); the client's token never reaches the API server.
+    #[default]
+    Impersonate,
+    /// The client's token is forwarded unchanged and the gateway adds no
+    /// credentials: the API server authenticates the client itself.
+    Passthrough,
+}
+
 /// Configures a [`Proxy`].
 #[derive(Debug, Clone)]
 pub struct ProxyBuilder {
     upstream: Upstream,
+    identity: UpstreamIdentity,
     connect_timeout: Duration,
     response_timeout: Duration,
     pool_idle_timeout: Duration,
@@ -53,6 +68,12 @@ impl ProxyBuilder {
     /// How long idle pooled connections are kept (default 90 s).
     pub fn pool_idle_timeout(mut self, d: Duration) -> Self {
         self.pool_idle_timeout = d;
+        self
+    }
+
+    /// How the API server learns who is asking (default: impersonate).
+    pub fn identity(mut self, mode: UpstreamIdentity) -> Self {
+        self.identity = mode;
         self
     }
 
@@ -88,6 +109,7 @@ impl ProxyBuilder {
         let h1 = client(false);
         Proxy {
             inner: Arc::new(Inner {
+                identity: self.identity,
                 upstream: self.upstream,
                 client: h2,
                 upgrade_client: h1,
@@ -101,11 +123,15 @@ impl ProxyBuilder {
 /// The innermost service: forwards a request to the API server.
 ///
 /// What it does to each request:
-/// - strips hop-by-hop headers and every header that carries identity
-///   (`Authorization`, `Impersonate-*`, `X-Remote-*`), so a client can never
-///   choose how the API server sees it;
-/// - adds the gateway's own credentials, and `Impersonate-*` for the
-///   [`Impersonation`](crate::Impersonation) an inner layer decided;
+/// - refuses (403) any client `Impersonate-*` header, and strips hop-by-hop
+///   headers and every header that carries identity (`Authorization` and the
+///   WebSocket bearer subprotocol unless in [`UpstreamIdentity::Passthrough`],
+///   `X-Remote-*`), so a client can never choose how the API server sees it;
+/// - in [`UpstreamIdentity::Impersonate`] (the default) adds the gateway's
+///   own credentials and `Impersonate-*` for the verified
+///   [`Identity`](tollgate_oidc::Identity) (or an explicit
+///   [`Impersonation`](crate::Impersonation)); with neither, the request
+///   goes as the gateway itself;
 /// - replaces `Audit-ID` with the gateway's own ([`AuditId`](crate::AuditId)
 ///   from the extensions, or a fresh one) and appends the client to
 ///   `X-Forwarded-For`;
@@ -135,6 +161,7 @@ pub struct Proxy {
 }
 
 struct Inner {
+    identity: UpstreamIdentity,
     upstream: Upstream,
     client: HttpClient,
     upgrade_client: HttpClient,
@@ -157,6 +184,7 @@ impl Proxy {
     pub fn builder(upstream: Upstream) -> ProxyBuilder {
         ProxyBuilder {
             upstream,
+            identity: UpstreamIdentity::default(),
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(60),
             pool_idle_timeout: Duration::from_secs(90),
@@ -245,15 +273,31 @@ where
     // HTTP/2 from the client says nothing about the upstream connection.
     parts.version = if upgrade { Version::HTTP_11 } else { Version::default() };
 
-    // Who it comes from.
+    // Who it comes from. A client never chooses whom the cluster sees.
     let h = &mut parts.headers;
-    headers::strip_hop_by_hop(h, upgrade);
-    headers::strip_client_identity(h);
-    if let Some(auth) = up.credentials.authorization()? {
-        h.insert(http::header::AUTHORIZATION, auth);
+    if let Some(name) = headers::client_impersonation(h) {
+        return Err(Error::Forbidden(format!(
+            "the {name} header is not allowed: Tollgate forwards requests as the authenticated identity, and clients cannot impersonate through it"
+        )));
     }
-    if let Some(who) = parts.extensions.get::<Impersonation>() {
-        headers::add_impersonation(h, who)?;
+    headers::strip_hop_by_hop(h, upgrade);
+    let passthrough = inner.identity == UpstreamIdentity::Passthrough;
+    headers::strip_client_identity(h, passthrough);
+    if !passthrough {
+        if let Some(auth) = up.credentials.authorization()? {
+            h.insert(http::header::AUTHORIZATION, auth);
+        }
+        let who = match (
+            parts.extensions.get::<Impersonation>(),
+            parts.extensions.get::<tollgate_oidc::Identity>(),
+        ) {
+            (Some(explicit), _) => Some(explicit.clone()),
+            (None, Some(id)) => Some(Impersonation::from_identity(id)),
+            (None, None) => None,
+        };
+        if let Some(who) = who {
+            headers::add_impersonation(h, &who)?;
+        }
     }
     let audit_id = parts
         .extensions
