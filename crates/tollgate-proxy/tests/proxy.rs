@@ -379,3 +379,58 @@ async fn other_upgrades_are_refused() {
     }
     assert!(api.requests().is_empty());
 }
+
+#[tokio::test]
+async fn passthrough_forwards_the_clients_token_and_impersonate_forwards_the_identity() {
+    let api = ApiServer::builder().start().await.unwrap();
+    let (upstream, _dir) = upstream_for(&api.kubeconfig());
+    for mode in [
+        tollgate_proxy::UpstreamIdentity::Passthrough,
+        tollgate_proxy::UpstreamIdentity::Impersonate,
+    ] {
+        api.clear_requests();
+        let proxy = Proxy::builder(upstream.clone()).identity(mode).build();
+        let mut req = Request::get("/api/v1/namespaces/default/pods")
+            .header("authorization", "Bearer client-token")
+            .header(
+                "sec-websocket-protocol",
+                "base64url.bearer.authorization.k8s.io.dG9r, v5.channel.k8s.io",
+            )
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        req.extensions_mut().insert(tollgate_oidc::Identity::anonymous());
+        let res = tower::ServiceExt::oneshot(proxy, req).await.unwrap();
+        assert_eq!(res.status(), 200);
+        let seen = api.requests().pop().unwrap();
+        match mode {
+            tollgate_proxy::UpstreamIdentity::Passthrough => {
+                assert_eq!(seen.headers["authorization"], "Bearer client-token");
+                assert!(
+                    seen.headers["sec-websocket-protocol"]
+                        .to_str()
+                        .unwrap()
+                        .contains("bearer")
+                );
+                assert!(!seen.headers.contains_key("impersonate-user"));
+            }
+            _ => {
+                assert!(
+                    !seen.headers.contains_key("authorization"),
+                    "no gateway token in this kubeconfig, and never the client's"
+                );
+                assert_eq!(seen.headers["sec-websocket-protocol"], "v5.channel.k8s.io");
+                assert_eq!(seen.headers["impersonate-user"], "system:anonymous");
+                assert_eq!(seen.headers["impersonate-group"], "system:unauthenticated");
+                assert_eq!(seen.headers["impersonate-extra-tollgate.dev%2fowner"], "unmapped");
+            }
+        }
+        // Either way, a client's own Impersonate-* is refused.
+        let proxy = Proxy::builder(upstream.clone()).identity(mode).build();
+        let req = Request::get("/api/v1/pods")
+            .header("Impersonate-Group", "system:masters")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let res = tower::ServiceExt::oneshot(proxy, req).await.unwrap();
+        assert_eq!(res.status(), 403);
+    }
+}

@@ -1,0 +1,132 @@
+//! The AuthnLayer driven with `oneshot`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use serde_json::json;
+use tollgate_kube::Status;
+use tollgate_oidc::{Algorithm, AuthnLayer, Identity, JwtAuthenticator, Verifier};
+use tollgate_testkit::TestIssuer;
+use tower::{ServiceBuilder, ServiceExt};
+
+async fn setup() -> (TestIssuer, Arc<Verifier>) {
+    let issuer = TestIssuer::start(Algorithm::ES256).await.unwrap();
+    let mut a = JwtAuthenticator::new(issuer.url(), "tollgate", "oidc:");
+    a.certificate_authority = Some(issuer.ca_pem().to_owned());
+    let v = Arc::new(Verifier::builder().issuer(a).build().unwrap());
+    v.start().await;
+    (issuer, v)
+}
+
+fn token(issuer: &TestIssuer) -> String {
+    issuer.mint(&json!({"iss": issuer.url(), "aud": "tollgate", "sub": "bot", "exp": tollgate_testkit::now() + 60}))
+}
+
+async fn run(layer: AuthnLayer, req: Request<Full<Bytes>>) -> (u16, String) {
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(|req: Request<Full<Bytes>>| async move {
+            let who = req
+                .extensions()
+                .get::<Identity>()
+                .map_or("<none>".to_owned(), |i| i.username.clone());
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(who))))
+        });
+    let res = svc.oneshot(req).await.unwrap();
+    let code = res.status().as_u16();
+    (
+        code,
+        String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned(),
+    )
+}
+
+fn message(body: &str) -> String {
+    serde_json::from_str::<Status>(body).unwrap().message
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bearer_header_any_case() {
+    let (issuer, v) = setup().await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let req = Request::get("/api")
+            .header("authorization", format!("{scheme} {}", token(&issuer)))
+            .body(Full::default())
+            .unwrap();
+        assert_eq!(run(AuthnLayer::new(v.clone()), req).await, (200, "oidc:bot".to_owned()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn websocket_bearer_subprotocol() {
+    let (issuer, v) = setup().await;
+    let enc = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token(&issuer));
+    let req = Request::get("/api/v1/namespaces/a/pods/p/exec")
+        .header(
+            "sec-websocket-protocol",
+            format!("base64url.bearer.authorization.k8s.io.{enc}, v5.channel.k8s.io"),
+        )
+        .body(Full::default())
+        .unwrap();
+    assert_eq!(run(AuthnLayer::new(v), req).await, (200, "oidc:bot".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_are_401_statuses() {
+    let (issuer, v) = setup().await;
+    let t = token(&issuer);
+    let cases: Vec<(Request<Full<Bytes>>, &str)> = vec![
+        (
+            Request::get("/api").body(Full::default()).unwrap(),
+            "Unauthorized: no bearer token",
+        ),
+        (
+            Request::get("/api")
+                .header("authorization", "Basic dTpw")
+                .body(Full::default())
+                .unwrap(),
+            "Unauthorized: malformed token",
+        ),
+        (
+            Request::get("/api")
+                .header("authorization", format!("Bearer {t}"))
+                .header("authorization", format!("Bearer {t}"))
+                .body(Full::default())
+                .unwrap(),
+            "Unauthorized: malformed token",
+        ),
+        (
+            Request::get("/api")
+                .header("authorization", "Bearer ")
+                .body(Full::default())
+                .unwrap(),
+            "Unauthorized: no bearer token",
+        ),
+        (
+            Request::get("/api")
+                .header("sec-websocket-protocol", "base64url.bearer.authorization.k8s.io.!!!")
+                .body(Full::default())
+                .unwrap(),
+            "Unauthorized: malformed token",
+        ),
+    ];
+    for (req, want) in cases {
+        let (code, body) = run(AuthnLayer::new(v.clone()), req).await;
+        assert_eq!((code, message(&body).as_str()), (401, want));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_only_when_allowed() {
+    let (_issuer, v) = setup().await;
+    let req = || Request::get("/version").body(Full::default()).unwrap();
+    assert_eq!(run(AuthnLayer::new(v.clone()), req()).await.0, 401);
+    assert_eq!(
+        run(AuthnLayer::new(v).allow_anonymous(true), req()).await,
+        (200, "system:anonymous".to_owned())
+    );
+    assert_eq!(run(AuthnLayer::disabled(), req()).await, (200, "<none>".to_owned()));
+}
