@@ -176,28 +176,34 @@ impl Verifier {
         }
     }
 
-    /// Fetches every issuer's keys once; issuers that fail are retried in the
-    /// background every 10 s (their tokens get 401 until then). Never fails:
-    /// an unreachable issuer must not stop the gateway.
+    /// Starts discovery for every issuer at once and waits up to 5 s for
+    /// them. Issuers that have not answered keep being retried in the
+    /// background every 10 s (their tokens get 401 until then). Never
+    /// fails: an unreachable issuer must not stop the gateway.
     pub async fn start(&self) {
         for state in self.issuers.values() {
-            if let Err(e) = state.keys.refresh().await {
-                tracing::warn!(issuer = %state.config.url, error = %e, "OIDC discovery failed; retrying in the background");
-                let state = state.clone();
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_secs(10)).await;
-                        match state.keys.refresh().await {
-                            Ok(()) => {
-                                tracing::info!(issuer = %state.config.url, "OIDC discovery succeeded");
-                                return;
-                            }
-                            Err(e) => tracing::warn!(issuer = %state.config.url, error = %e, "OIDC discovery failed"),
+            let state = state.clone();
+            tokio::spawn(async move {
+                loop {
+                    match state.keys.refresh().await {
+                        Ok(()) => {
+                            tracing::info!(issuer = %state.config.url, "OIDC discovery succeeded");
+                            return;
+                        }
+                        Err(e) => {
+                            tracing::warn!(issuer = %state.config.url, error = %e, "OIDC discovery failed; retrying in 10s")
                         }
                     }
-                });
-            }
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                }
+            });
         }
+        let all_ready = async {
+            while !self.issuers.values().all(|s| s.keys.initialized()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), all_ready).await;
     }
 
     /// Verifies `token` now.

@@ -179,9 +179,15 @@ pub(crate) fn strip_websocket_bearer(h: &mut HeaderMap) {
     }
 }
 
-/// The first `Impersonate-*` header a client sent, if any.
-pub(crate) fn client_impersonation(h: &HeaderMap) -> Option<&str> {
-    h.keys().map(HeaderName::as_str).find(|n| n.starts_with("impersonate-"))
+/// The `Impersonate-*` headers a client sent, sorted and comma-joined.
+pub(crate) fn client_impersonation(h: &HeaderMap) -> Option<String> {
+    let mut names: Vec<&str> = h
+        .keys()
+        .map(HeaderName::as_str)
+        .filter(|n| n.starts_with("impersonate-"))
+        .collect();
+    names.sort_unstable();
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 /// Characters `url.PathEscape` would escape in an extra key, plus uppercase
@@ -249,7 +255,10 @@ mod tests {
                 HeaderValue::from_static(v),
             );
         }
-        assert_eq!(client_impersonation(&h), Some("impersonate-user"));
+        assert_eq!(
+            client_impersonation(&h).as_deref(),
+            Some("impersonate-extra-scopes, impersonate-group, impersonate-user")
+        );
         strip_client_identity(&mut h, false);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key("accept"));

@@ -371,8 +371,9 @@ async fn clients_cannot_choose_their_identity() {
         .await;
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr
-            .starts_with("Error from server (Forbidden): the impersonate-user header is not allowed"),
+        out.stderr.starts_with(
+            "Error from server (Forbidden): impersonation headers are not allowed (impersonate-group, impersonate-user)"
+        ),
         "{}",
         out.stderr
     );

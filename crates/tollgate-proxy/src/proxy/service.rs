@@ -275,9 +275,9 @@ where
 
     // Who it comes from. A client never chooses whom the cluster sees.
     let h = &mut parts.headers;
-    if let Some(name) = headers::client_impersonation(h) {
+    if let Some(names) = headers::client_impersonation(h) {
         return Err(Error::Forbidden(format!(
-            "the {name} header is not allowed: Tollgate forwards requests as the authenticated identity, and clients cannot impersonate through it"
+            "impersonation headers are not allowed ({names}): Tollgate forwards requests as the authenticated identity, and clients cannot impersonate through it"
         )));
     }
     headers::strip_hop_by_hop(h, upgrade);
