@@ -34,7 +34,7 @@ impl ConfigError {
 
 /// Why a token was not accepted.
 ///
-/// The client sees [`AuthError::short_reason`] in a 401 `Status`; the full
+/// The client sees [`Error::short_reason`] in a 401 `Status`; the full
 /// `Display` (which may name claims and keys, never the token) goes to the
 /// log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
