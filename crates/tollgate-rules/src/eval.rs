@@ -1,0 +1,376 @@
+//! Evaluation: which rules match a request, and which action wins.
+
+use serde_json::{Map, Value};
+use tollgate_kube::{BodyFormat, Reason, RequestBody, RequestInfo, Status};
+use tollgate_oidc::Identity;
+
+use crate::policy::{Condition, Match, Op, ResourceSpec, Source};
+use crate::{Action, ApprovalSpec, Mode, Policy, Rule};
+
+/// What a rule sees of a request.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct RequestView<'a> {
+    /// The API server's reading of the URL.
+    pub info: &'a RequestInfo,
+    /// The verified identity, if any.
+    pub identity: Option<&'a Identity>,
+    /// The request body, if any.
+    pub body: Option<&'a RequestBody>,
+}
+
+impl<'a> RequestView<'a> {
+    /// A view of a request.
+    pub fn new(info: &'a RequestInfo, identity: Option<&'a Identity>, body: Option<&'a RequestBody>) -> Self {
+        RequestView { info, identity, body }
+    }
+}
+
+/// A rule that matched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MatchedRule {
+    /// Its name.
+    pub name: String,
+    /// Its action.
+    pub action: Action,
+    /// Whether it only ran in dry-run mode.
+    pub dry_run: bool,
+}
+
+/// The outcome, put into the request's extensions by the `PolicyLayer`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Decision {
+    /// What happens.
+    pub action: Action,
+    /// The rule that decided (none: the policy's default).
+    pub rule: Option<String>,
+    /// Its message.
+    pub message: String,
+    /// For `require_approval`.
+    pub approval: Option<ApprovalSpec>,
+    /// Every rule that matched, in file order.
+    pub matched: Vec<MatchedRule>,
+    /// The `Warning` texts to send (warn rules, dry-run rules).
+    pub warnings: Vec<String>,
+}
+
+/// A request a rule cannot be checked against: it is refused, never waved
+/// through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvalError {
+    /// The rule needs the body as JSON and it is protobuf or CBOR.
+    #[error(
+        "Tollgate rule {rule:?} needs to read the request body, which was sent as {format}; send it as JSON (kubectl: --output-independent, client-go: ContentType application/json)"
+    )]
+    UnreadableBody {
+        /// The rule.
+        rule: String,
+        /// The body's format.
+        format: BodyFormat,
+    },
+    /// The body does not parse.
+    #[error("Tollgate rule {rule:?} cannot read the request body: {message}")]
+    BadBody {
+        /// The rule.
+        rule: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl EvalError {
+    /// 415 for unreadable formats, 400 for bodies that do not parse.
+    pub fn to_status(&self) -> Status {
+        let reason = match self {
+            EvalError::UnreadableBody { .. } => Reason::UnsupportedMediaType,
+            EvalError::BadBody { .. } => Reason::BadRequest,
+        };
+        Status::failure(reason, self.to_string())
+    }
+}
+
+/// The request object as rules see it: the body's JSON, or for a JSON
+/// patch the object its `add`/`replace` operations would set.
+fn object_of(body: &RequestBody) -> Result<Option<Value>, String> {
+    let Some(v) = body.json().map_err(|e| e.to_string())? else { return Ok(None) };
+    if body.format() != BodyFormat::JsonPatch {
+        return Ok(Some(v.clone()));
+    }
+    let mut out = Value::Object(Map::new());
+    for op in v.as_array().into_iter().flatten() {
+        let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
+        if !matches!(kind, "add" | "replace" | "copy" | "move" | "test") {
+            continue;
+        }
+        let (Some(path), Some(value)) = (op.get("path").and_then(Value::as_str), op.get("value")) else { continue };
+        set_pointer(&mut out, path, value.clone());
+    }
+    Ok(Some(out))
+}
+
+/// Sets `value` at a JSON pointer, creating objects and arrays on the way.
+fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
+    let segs: Vec<String> = pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
+    let mut cur = root;
+    for (i, seg) in segs.iter().enumerate() {
+        let last = i + 1 == segs.len();
+        let index = if seg == "-" { Some(usize::MAX) } else { seg.parse::<usize>().ok() };
+        if let Some(idx) = index {
+            if !cur.is_array() {
+                *cur = Value::Array(Vec::new());
+            }
+            let Value::Array(a) = cur else { return };
+            let idx = if idx == usize::MAX { a.len() } else { idx.min(1024) };
+            while a.len() <= idx {
+                a.push(Value::Null);
+            }
+            cur = &mut a[idx];
+        } else {
+            if !cur.is_object() {
+                *cur = Value::Object(Map::new());
+            }
+            let Value::Object(m) = cur else { return };
+            cur = m.entry(seg.clone()).or_insert(Value::Null);
+        }
+        if last {
+            *cur = value;
+            return;
+        }
+    }
+}
+
+fn any_pattern(pats: &[tollgate_oidc::Pattern], v: &str) -> bool {
+    pats.is_empty() || pats.iter().any(|p| p.matches(v))
+}
+
+fn resource_matches(specs: &[ResourceSpec], info: &RequestInfo) -> bool {
+    specs.iter().any(|spec| {
+        spec.group.as_ref().is_none_or(|g| g == &info.api_group)
+            && (spec.resources.is_empty()
+                || spec.resources.iter().any(|r| {
+                    r == "*"
+                        || *r == info.resource_path()
+                        || r.strip_prefix("*/").is_some_and(|sub| sub == info.subresource)
+                        || r.strip_suffix("/*").is_some_and(|res| res == info.resource)
+                }))
+    })
+}
+
+/// Everything but the `when` conditions.
+fn request_matches(m: &Match, view: &RequestView<'_>) -> bool {
+    let info = view.info;
+    if !m.verbs.is_empty() && !m.verbs.iter().any(|v| v == "*" || *v == info.verb) {
+        return false;
+    }
+    let resource_scoped = !m.resources.is_empty() || !m.namespaces.is_empty() || !m.names.is_empty();
+    if resource_scoped {
+        if !info.is_resource_request {
+            return false;
+        }
+        if !m.resources.is_empty() && !resource_matches(&m.resources, info) {
+            return false;
+        }
+        if !any_pattern(&m.namespaces, &info.namespace) || !any_pattern(&m.names, &info.name) {
+            return false;
+        }
+    }
+    if !m.non_resource_urls.is_empty() {
+        if info.is_resource_request {
+            return false;
+        }
+        let ok = m.non_resource_urls.iter().any(|u| {
+            u == "*" || *u == info.path || u.strip_suffix('*').is_some_and(|p| info.path.starts_with(p))
+        });
+        if !ok {
+            return false;
+        }
+    }
+    let identity_scoped = !(m.users.is_empty() && m.groups.is_empty() && m.owners.is_empty() && m.issuers.is_empty() && m.claims.is_empty());
+    if identity_scoped {
+        let Some(id) = view.identity else { return false };
+        if !any_pattern(&m.users, &id.username)
+            || !any_pattern(&m.owners, &id.owner.name)
+            || !any_pattern(&m.issuers, &id.issuer)
+            || !(m.groups.is_empty() || id.groups.iter().any(|g| m.groups.iter().any(|p| p.matches(g))))
+            || !m.claims.iter().all(|(k, p)| id.claims.get(k).is_some_and(|v| p.matches_claim(v)))
+        {
+            return false;
+        }
+    }
+    true
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(_), _) | (_, Value::Number(_)) => as_number(a).zip(as_number(b)).is_some_and(|(x, y)| x == y),
+        (Value::String(s), Value::Bool(t)) | (Value::Bool(t), Value::String(s)) => s == if *t { "true" } else { "false" },
+        _ => a == b,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+fn test(op: &Op, values: &[Value]) -> bool {
+    match op {
+        Op::Exists => !values.is_empty(),
+        Op::Absent => values.is_empty(),
+        Op::Equals(want) => values.iter().any(|v| equal(v, want)),
+        Op::In(list) => values.iter().any(|v| list.iter().any(|w| equal(v, w))),
+        Op::Matches(re) => values.iter().filter_map(text).any(|t| re.is_match(&t)),
+        Op::Gt(n) => values.iter().filter_map(as_number).any(|x| x > *n),
+        Op::Lt(n) => values.iter().filter_map(as_number).any(|x| x < *n),
+    }
+}
+
+/// The request's object, decoded once per evaluation.
+struct ObjectCache<'v> {
+    view: &'v RequestView<'v>,
+    value: Option<Result<Option<Value>, EvalError>>,
+}
+
+impl ObjectCache<'_> {
+    fn get(&mut self, rule: &str) -> Result<Option<&Value>, EvalError> {
+        if self.value.is_none() {
+            let v = match self.view.body {
+                None => Ok(None),
+                Some(b) if !b.is_empty() && !b.format().is_textual() => {
+                    Err(EvalError::UnreadableBody { rule: rule.to_owned(), format: b.format() })
+                }
+                Some(b) => object_of(b).map_err(|message| EvalError::BadBody { rule: rule.to_owned(), message }),
+            };
+            self.value = Some(v);
+        }
+        match &self.value {
+            Some(Ok(v)) => Ok(v.as_ref()),
+            Some(Err(e)) => Err(e.clone()),
+            None => Ok(None),
+        }
+    }
+}
+
+fn condition_holds(c: &Condition, view: &RequestView<'_>, objects: &mut ObjectCache<'_>, rule: &str) -> Result<bool, EvalError> {
+    let values: Vec<Value> = match &c.source {
+        Source::Object(path) => match objects.get(rule)? {
+            Some(obj) => path.query(obj).all().into_iter().cloned().collect(),
+            None => Vec::new(),
+        },
+        Source::Claims(path) => match view.identity {
+            Some(id) => {
+                let claims = Value::Object(id.claims.clone());
+                path.query(&claims).all().into_iter().cloned().collect()
+            }
+            None => Vec::new(),
+        },
+        Source::Query(name) => view.info.query.first(name).map(|v| vec![Value::String(v.to_owned())]).unwrap_or_default(),
+        Source::ExecCommand => {
+            let argv: Vec<&str> = view.info.query.all("command").collect();
+            if matches!(view.info.subresource.as_str(), "exec") && !argv.is_empty() {
+                vec![Value::String(argv.join(" "))]
+            } else {
+                Vec::new()
+            }
+        }
+        Source::ExecContainer => match view.info.subresource.as_str() {
+            "exec" | "attach" => view.info.query.first("container").map(|v| vec![Value::String(v.to_owned())]).unwrap_or_default(),
+            _ => Vec::new(),
+        },
+    };
+    Ok(test(&c.op, &values))
+}
+
+fn rule_matches(rule: &Rule, view: &RequestView<'_>, objects: &mut ObjectCache<'_>) -> Result<bool, EvalError> {
+    if !request_matches(&rule.matcher, view) {
+        return Ok(false);
+    }
+    for c in &rule.when {
+        if !condition_holds(c, view, objects, &rule.name)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn verb_phrase(a: Action) -> &'static str {
+    match a {
+        Action::Allow => "allow",
+        Action::Warn => "warn",
+        Action::RequireApproval => "require approval",
+        Action::Deny => "deny",
+    }
+}
+
+impl Policy {
+    /// Evaluates a request: every matching rule is found; among enforced
+    /// ones the strongest action wins (deny > require_approval > warn >
+    /// allow), the first in file order among equals; with none, the
+    /// default. Dry-run rules only add warnings.
+    ///
+    /// # Errors
+    /// [`EvalError`] when a matching rule needs a body it cannot read.
+    pub fn evaluate(&self, view: &RequestView<'_>) -> Result<Decision, EvalError> {
+        let mut objects = ObjectCache { view, value: None };
+        let mut best: Option<&Rule> = None;
+        let mut matched = Vec::new();
+        let mut warns = Vec::new();
+        let mut dry = Vec::new();
+        for rule in &self.rules {
+            if !rule_matches(rule, view, &mut objects)? {
+                continue;
+            }
+            let dry_run = rule.mode == Mode::DryRun;
+            matched.push(MatchedRule { name: rule.name.clone(), action: rule.action, dry_run });
+            if dry_run {
+                dry.push(format!("Tollgate dry-run: rule \"{}\" would {}: {}", rule.name, verb_phrase(rule.action), rule.message));
+                continue;
+            }
+            if rule.action == Action::Warn {
+                warns.push(format!("{} (Tollgate rule \"{}\")", rule.message, rule.name));
+            }
+            if best.is_none_or(|b| rule.action > b.action) {
+                best = Some(rule);
+            }
+        }
+        let (action, rule, message, approval) = match best {
+            Some(r) => (r.action, Some(r.name.clone()), r.message.clone(), r.approval.clone()),
+            None => (self.default, None, String::new(), None),
+        };
+        let mut warnings = dry;
+        if matches!(action, Action::Allow | Action::Warn) {
+            warnings.extend(warns);
+        }
+        Ok(Decision { action, rule, message, approval, matched, warnings })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_patch_objects() {
+        let mut v = Value::Object(Map::new());
+        set_pointer(&mut v, "/spec/template/spec/containers/0/securityContext", serde_json::json!({"privileged": true}));
+        set_pointer(&mut v, "/metadata/annotations/a~1b", serde_json::json!("x"));
+        set_pointer(&mut v, "/spec/list/-", serde_json::json!(1));
+        assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"], true);
+        assert_eq!(v["metadata"]["annotations"]["a/b"], "x");
+        assert_eq!(v["spec"]["list"][0], 1);
+    }
+}

@@ -1,0 +1,26 @@
+//! Tollgate policies: command-level blocking, warnings and approval
+//! decisions, one request at a time, with a reason kubectl prints.
+//!
+//! A policy (`apiVersion: tollgate.dev/v1alpha1`, `kind: Policy`) is a list
+//! of named rules; each has a `match` (identities, verbs, resources in the
+//! RBAC/audit grammar, namespaces and names as globs, non-resource URLs),
+//! `when` conditions (JSONPath over the request object or the token claims,
+//! query parameters, the exec command and container; `equals`, `in`,
+//! `matches`, `exists`, `absent`, `gt`, `lt`), an action (`deny`, `warn`,
+//! `require_approval`, `allow`) and a mode (`enforce`, `dryrun`). All
+//! matching rules are found; the strongest enforced action wins (deny >
+//! require_approval > warn > allow), the first in file order among equals;
+//! with none, the policy's `default` (allow or deny). See
+//! `docs/policies.md`.
+
+mod error;
+mod eval;
+pub mod layer;
+mod policy;
+mod store;
+
+pub use error::PolicyError;
+pub use eval::{Decision, EvalError, MatchedRule, RequestView};
+pub use layer::{PolicyLayer, PolicyService};
+pub use policy::{Action, ApprovalSpec, Mode, Policy, Rule, parse_policy};
+pub use store::PolicyStore;

@@ -1,0 +1,471 @@
+//! The policy file: `apiVersion: tollgate.dev/v1alpha1`, `kind: Policy`,
+//! named rules with `match`, `when`, an action and a mode. Compiled once at
+//! load: globs and regexes are built here, never per request.
+
+use std::time::Duration;
+
+use regex::Regex;
+use serde_json::Value;
+use serde_json_path::JsonPath;
+use tollgate_oidc::Pattern;
+
+use crate::PolicyError;
+
+/// What a rule does when it matches, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Action {
+    /// Let it through.
+    Allow,
+    /// Let it through with a `Warning` kubectl prints.
+    Warn,
+    /// Hold it for a human's approval.
+    RequireApproval,
+    /// Refuse it with 403.
+    Deny,
+}
+
+impl Action {
+    /// The name used in policy files and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Warn => "warn",
+            Action::RequireApproval => "require_approval",
+            Action::Deny => "deny",
+        }
+    }
+}
+
+/// Enforce, or only record and announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// The decision takes effect.
+    Enforce,
+    /// The decision is recorded and announced in a `Warning` only.
+    DryRun,
+}
+
+/// Who may approve, and how many.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ApprovalSpec {
+    /// Approver groups.
+    pub groups: Vec<String>,
+    /// Approver owners.
+    pub owners: Vec<String>,
+    /// Approver users.
+    pub users: Vec<String>,
+    /// Distinct approvers needed.
+    pub count: u32,
+    /// How long a request may wait (default 1 h).
+    pub pending_ttl: Duration,
+    /// How long a grant may be used (default 15 min).
+    pub grant_ttl: Duration,
+}
+
+/// One `resources` entry: a group (or `*`) and resource specs in the
+/// RBAC/audit grammar (`pods`, `pods/exec`, `*/scale`, `deployments/*`, `*`).
+#[derive(Debug, Clone)]
+pub(crate) struct ResourceSpec {
+    pub(crate) group: Option<String>,
+    pub(crate) resources: Vec<String>,
+}
+
+/// Where a condition looks.
+#[derive(Debug, Clone)]
+pub(crate) enum Source {
+    Object(JsonPath),
+    Claims(JsonPath),
+    Query(String),
+    ExecCommand,
+    ExecContainer,
+}
+
+/// The test a condition applies.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Equals(Value),
+    In(Vec<Value>),
+    Matches(Regex),
+    Exists,
+    Absent,
+    Gt(f64),
+    Lt(f64),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Condition {
+    pub(crate) source: Source,
+    pub(crate) op: Op,
+}
+
+/// The `match` block, compiled.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Match {
+    pub(crate) users: Vec<Pattern>,
+    pub(crate) groups: Vec<Pattern>,
+    pub(crate) owners: Vec<Pattern>,
+    pub(crate) issuers: Vec<Pattern>,
+    pub(crate) claims: Vec<(String, Pattern)>,
+    pub(crate) verbs: Vec<String>,
+    pub(crate) resources: Vec<ResourceSpec>,
+    pub(crate) namespaces: Vec<Pattern>,
+    pub(crate) names: Vec<Pattern>,
+    pub(crate) non_resource_urls: Vec<String>,
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Its name.
+    pub name: String,
+    /// Its action.
+    pub action: Action,
+    /// The message kubectl shows.
+    pub message: String,
+    /// Enforce or dry-run.
+    pub mode: Mode,
+    /// For `require_approval`.
+    pub approval: Option<ApprovalSpec>,
+    /// The line of the rule in its file.
+    pub line: Option<usize>,
+    pub(crate) matcher: Match,
+    pub(crate) when: Vec<Condition>,
+}
+
+impl Rule {
+    /// Whether a condition reads the request object (so a protobuf or CBOR
+    /// body cannot be checked).
+    pub fn needs_object(&self) -> bool {
+        self.when.iter().any(|c| matches!(c.source, Source::Object(_)))
+    }
+}
+
+/// A compiled policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// The rules in file order.
+    pub rules: Vec<Rule>,
+    /// The action when no rule matches.
+    pub default: Action,
+    /// Where it came from.
+    pub source: String,
+}
+
+impl Policy {
+    /// A policy with no rules and this default (for `mode: none` gateways).
+    pub fn allow_all() -> Self {
+        Policy { rules: Vec::new(), default: Action::Allow, source: "(none)".to_owned() }
+    }
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, line: Option<usize>, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
+        PolicyError::new(self.file, line, field, message)
+    }
+
+    /// The line of `- name: <name>` (or `name: <name>`) in the text.
+    fn line_of_rule(&self, name: &str, nth: usize) -> Option<usize> {
+        self.text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| {
+                let t = l.trim_start().trim_start_matches("- ").trim_start();
+                t.strip_prefix("name:").is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
+            })
+            .map(|(i, _)| i + 1)
+            .nth(nth)
+    }
+}
+
+fn strings(v: Option<&Value>) -> Result<Vec<String>, String> {
+    match v {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) => Ok(vec![s.clone()]),
+        Some(Value::Array(a)) => a.iter().map(|x| x.as_str().map(str::to_owned).ok_or_else(|| "must be a list of strings".to_owned())).collect(),
+        Some(_) => Err("must be a string or a list of strings".to_owned()),
+    }
+}
+
+fn duration(v: Option<&Value>, default: Duration) -> Result<Duration, String> {
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(default) };
+    let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 90s, 15m, 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?} is not a duration like 90s, 15m, 1h")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+const KNOWN_VERBS: [&str; 17] = [
+    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "proxy", "*", "post", "put", "head",
+    "options", "impersonate", "bind", "escalate",
+];
+
+/// Parses and compiles a policy.
+///
+/// ```
+/// let p = tollgate_rules::parse_policy(r#"
+/// apiVersion: tollgate.dev/v1alpha1
+/// kind: Policy
+/// rules:
+/// - name: no-namespace-delete
+///   match:
+///     verbs: [delete, deletecollection]
+///     resources: [{group: "", resources: [namespaces]}]
+///   action: deny
+///   message: deleting namespaces is not allowed
+/// "#, "policy.yaml")?;
+/// assert_eq!(p.rules[0].name, "no-namespace-delete");
+/// assert_eq!(p.rules[0].line, Some(5));
+/// # Ok::<_, tollgate_rules::PolicyError>(())
+/// ```
+///
+/// # Errors
+/// A [`PolicyError`] with the file, the rule's line and the field.
+pub fn parse_policy(text: &str, file: &str) -> Result<Policy, PolicyError> {
+    let cx = Ctx { file, text };
+    let doc = tollgate_kube::yaml_to_json(text).map_err(|m| {
+        let line = m.split("line ").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok());
+        cx.err(line, "(syntax)", m)
+    })?;
+    if !doc.is_object() {
+        return Err(cx.err(None, "(document)", "must be a mapping"));
+    }
+    if doc.get("apiVersion").and_then(Value::as_str) != Some("tollgate.dev/v1alpha1") {
+        return Err(cx.err(None, "apiVersion", "must be tollgate.dev/v1alpha1"));
+    }
+    if doc.get("kind").and_then(Value::as_str) != Some("Policy") {
+        return Err(cx.err(None, "kind", "must be Policy"));
+    }
+    for k in doc.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        if !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "default" | "rules") {
+            return Err(cx.err(None, k, "unknown field"));
+        }
+    }
+    let default = match doc.get("default").and_then(Value::as_str) {
+        None | Some("allow") => Action::Allow,
+        Some("deny") => Action::Deny,
+        Some(other) => return Err(cx.err(None, "default", format!("{other:?} must be allow or deny"))),
+    };
+    let list = match doc.get("rules") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(cx.err(None, "rules", "must be a list")),
+    };
+    let mut rules: Vec<Rule> = Vec::new();
+    for (i, r) in list.iter().enumerate() {
+        let at = format!("rules[{i}]");
+        let name = r.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
+        let seen = rules.iter().filter(|x| x.name == name).count();
+        let line = cx.line_of_rule(&name, seen);
+        if name.is_empty() {
+            return Err(cx.err(line, format!("{at}.name"), "required"));
+        }
+        if seen > 0 {
+            return Err(cx.err(line, format!("{at}.name"), format!("duplicate rule name {name:?}")));
+        }
+        rules.push(rule(&cx, r, &at, name, line)?);
+    }
+    Ok(Policy { rules, default, source: file.to_owned() })
+}
+
+fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) -> Result<Rule, PolicyError> {
+    let e = |field: &str, m: String| cx.err(line, format!("{at}.{field}"), m);
+    for k in r.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        if !matches!(k.as_str(), "name" | "description" | "match" | "when" | "action" | "message" | "mode" | "approval") {
+            return Err(e(&k, "unknown field".to_owned()));
+        }
+    }
+    let action = match r.get("action").and_then(Value::as_str) {
+        Some("deny") => Action::Deny,
+        Some("warn") => Action::Warn,
+        Some("require_approval") => Action::RequireApproval,
+        Some("allow") => Action::Allow,
+        other => return Err(e("action", format!("{other:?} must be deny, warn, require_approval or allow"))),
+    };
+    let message = r.get("message").and_then(Value::as_str).unwrap_or("").to_owned();
+    if message.is_empty() && matches!(action, Action::Deny | Action::Warn) {
+        return Err(e("message", "required for deny and warn: it is what kubectl prints".to_owned()));
+    }
+    let mode = match r.get("mode").and_then(Value::as_str) {
+        None | Some("enforce") => Mode::Enforce,
+        Some("dryrun") => Mode::DryRun,
+        Some(other) => return Err(e("mode", format!("{other:?} must be enforce or dryrun"))),
+    };
+    let approval = match (action, r.get("approval")) {
+        (Action::RequireApproval, Some(a)) => {
+            let ap = a.get("approvers");
+            let list = |k: &str| strings(ap.and_then(|x| x.get(k))).map_err(|m| e(&format!("approval.approvers.{k}"), m));
+            let spec = ApprovalSpec {
+                groups: list("groups")?,
+                owners: list("owners")?,
+                users: list("users")?,
+                count: a.get("count").and_then(Value::as_u64).map_or(Ok(1), |c| u32::try_from(c).map_err(|_| e("approval.count", "too large".to_owned())))?,
+                pending_ttl: duration(a.get("pendingTTL"), Duration::from_secs(3600)).map_err(|m| e("approval.pendingTTL", m))?,
+                grant_ttl: duration(a.get("grantTTL"), Duration::from_secs(900)).map_err(|m| e("approval.grantTTL", m))?,
+            };
+            if spec.groups.is_empty() && spec.owners.is_empty() && spec.users.is_empty() {
+                return Err(e("approval.approvers", "name at least one group, owner or user".to_owned()));
+            }
+            if spec.count == 0 {
+                return Err(e("approval.count", "must be at least 1".to_owned()));
+            }
+            Some(spec)
+        }
+        (Action::RequireApproval, None) => return Err(e("approval", "required for require_approval".to_owned())),
+        (_, Some(_)) => return Err(e("approval", "only for require_approval".to_owned())),
+        (_, None) => None,
+    };
+    let matcher = match r.get("match") {
+        None | Some(Value::Null) => Match::default(),
+        Some(m) => compile_match(m, &|field, msg| e(&format!("match.{field}"), msg))?,
+    };
+    let mut when = Vec::new();
+    if let Some(w) = r.get("when").filter(|w| !w.is_null()) {
+        let w = w.as_array().ok_or_else(|| e("when", "must be a list".to_owned()))?;
+        for (j, c) in w.iter().enumerate() {
+            when.push(condition(c).map_err(|(f, m)| e(&format!("when[{j}]{f}"), m))?);
+        }
+    }
+    Ok(Rule { name, action, message, mode, approval, line, matcher, when })
+}
+
+fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<Match, PolicyError> {
+    let pats = |k: &str| -> Result<Vec<Pattern>, PolicyError> {
+        strings(m.get(k)).map_err(|x| e(k, x))?.iter().map(|p| Pattern::new(p).map_err(|x| e(k, x))).collect()
+    };
+    for k in m.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+        if !matches!(
+            k.as_str(),
+            "users" | "groups" | "owners" | "issuers" | "claims" | "verbs" | "resources" | "namespaces" | "names" | "nonResourceURLs"
+        ) {
+            return Err(e(&k, "unknown field".to_owned()));
+        }
+    }
+    let verbs = strings(m.get("verbs")).map_err(|x| e("verbs", x))?;
+    for v in &verbs {
+        if !KNOWN_VERBS.contains(&v.as_str()) {
+            return Err(e("verbs", format!("unknown verb {v:?}")));
+        }
+    }
+    let mut resources = Vec::new();
+    match m.get("resources") {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(list)) => {
+            for (i, r) in list.iter().enumerate() {
+                let group = match r.get("group") {
+                    None | Some(Value::Null) => Some(String::new()),
+                    Some(Value::String(g)) if g == "*" => None,
+                    Some(Value::String(g)) => Some(g.clone()),
+                    Some(_) => return Err(e(&format!("resources[{i}].group"), "must be a string".to_owned())),
+                };
+                let res = strings(r.get("resources")).map_err(|x| e(&format!("resources[{i}].resources"), x))?;
+                for x in &res {
+                    if x.matches('/').count() > 1 || x.is_empty() {
+                        return Err(e(&format!("resources[{i}].resources"), format!("{x:?} is not resource, resource/subresource, */sub or res/*")));
+                    }
+                }
+                resources.push(ResourceSpec { group, resources: res });
+            }
+        }
+        Some(_) => return Err(e("resources", "must be a list of {group, resources}".to_owned())),
+    }
+    let non_resource_urls = strings(m.get("nonResourceURLs")).map_err(|x| e("nonResourceURLs", x))?;
+    for u in &non_resource_urls {
+        let star = u.find('*');
+        if !(u == "*" || (u.starts_with('/') && star.is_none_or(|s| s == u.len() - 1))) {
+            return Err(e("nonResourceURLs", format!("{u:?} must start with / and may only end with *")));
+        }
+    }
+    let namespaces = pats("namespaces")?;
+    let names = pats("names")?;
+    if !non_resource_urls.is_empty() && (!resources.is_empty() || !namespaces.is_empty() || !names.is_empty()) {
+        return Err(e("nonResourceURLs", "cannot be combined with resources, namespaces or names".to_owned()));
+    }
+    let mut claims = Vec::new();
+    if let Some(c) = m.get("claims").filter(|c| !c.is_null()) {
+        let c = c.as_object().ok_or_else(|| e("claims", "must be a mapping of claim to pattern".to_owned()))?;
+        for (k, v) in c {
+            let p = v.as_str().ok_or_else(|| e(&format!("claims.{k}"), "must be a string pattern".to_owned()))?;
+            claims.push((k.clone(), Pattern::new(p).map_err(|x| e(&format!("claims.{k}"), x))?));
+        }
+    }
+    Ok(Match {
+        users: pats("users")?,
+        groups: pats("groups")?,
+        owners: pats("owners")?,
+        issuers: pats("issuers")?,
+        claims,
+        verbs,
+        resources,
+        namespaces,
+        names,
+        non_resource_urls,
+    })
+}
+
+fn condition(c: &Value) -> Result<Condition, (String, String)> {
+    let o = c.as_object().ok_or((String::new(), "must be a mapping".to_owned()))?;
+    let path = |k: &str, p: &Value| -> Result<JsonPath, (String, String)> {
+        let s = p.as_str().ok_or((format!(".{k}"), "must be a JSONPath string".to_owned()))?;
+        JsonPath::parse(s).map_err(|e| (format!(".{k}"), format!("invalid JSONPath {s:?}: {e}")))
+    };
+    let mut source = None;
+    let mut op = None;
+    for (k, v) in o {
+        let s = match k.as_str() {
+            "object" => Some(Source::Object(path(k, v)?)),
+            "claims" => Some(Source::Claims(path(k, v)?)),
+            "query" => Some(Source::Query(v.as_str().filter(|s| !s.is_empty()).ok_or((".query".to_owned(), "must name a parameter".to_owned()))?.to_owned())),
+            "exec" => match v.as_str() {
+                Some("command") => Some(Source::ExecCommand),
+                Some("container") => Some(Source::ExecContainer),
+                _ => return Err((".exec".to_owned(), "must be command or container".to_owned())),
+            },
+            _ => None,
+        };
+        if let Some(s) = s {
+            if source.replace(s).is_some() {
+                return Err((String::new(), "has more than one of object, claims, query, exec".to_owned()));
+            }
+            continue;
+        }
+        let o2 = match k.as_str() {
+            "equals" => Op::Equals(v.clone()),
+            "in" => Op::In(v.as_array().cloned().ok_or((".in".to_owned(), "must be a list".to_owned()))?),
+            "matches" => {
+                let s = v.as_str().ok_or((".matches".to_owned(), "must be a regex string".to_owned()))?;
+                Op::Matches(regex::RegexBuilder::new(s).size_limit(1 << 20).build().map_err(|e| (".matches".to_owned(), e.to_string()))?)
+            }
+            "exists" if v == &Value::Bool(true) => Op::Exists,
+            "absent" if v == &Value::Bool(true) => Op::Absent,
+            "exists" | "absent" => return Err((format!(".{k}"), "must be true".to_owned())),
+            "gt" | "lt" => {
+                let n = v.as_f64().ok_or((format!(".{k}"), "must be a number".to_owned()))?;
+                if k == "gt" { Op::Gt(n) } else { Op::Lt(n) }
+            }
+            other => return Err((format!(".{other}"), "unknown field".to_owned())),
+        };
+        if op.replace(o2).is_some() {
+            return Err((String::new(), "has more than one operator".to_owned()));
+        }
+    }
+    match (source, op) {
+        (Some(source), Some(op)) => Ok(Condition { source, op }),
+        (None, _) => Err((String::new(), "needs one of object, claims, query, exec".to_owned())),
+        (_, None) => Err((String::new(), "needs one of equals, in, matches, exists, absent, gt, lt".to_owned())),
+    }
+}
