@@ -22,7 +22,17 @@ pub struct PolicyError {
 
 impl PolicyError {
     /// A policy error.
-    pub fn new(file: impl Into<String>, line: Option<usize>, field: impl Into<String>, message: impl Into<String>) -> Self {
-        PolicyError { file: file.into(), line, field: field.into(), message: message.into() }
+    pub fn new(
+        file: impl Into<String>,
+        line: Option<usize>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        PolicyError {
+            file: file.into(),
+            line,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

@@ -95,7 +95,9 @@ impl EvalError {
 /// The request object as rules see it: the body's JSON, or for a JSON
 /// patch the object its `add`/`replace` operations would set.
 fn object_of(body: &RequestBody) -> Result<Option<Value>, String> {
-    let Some(v) = body.json().map_err(|e| e.to_string())? else { return Ok(None) };
+    let Some(v) = body.json().map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
     if body.format() != BodyFormat::JsonPatch {
         return Ok(Some(v.clone()));
     }
@@ -105,7 +107,9 @@ fn object_of(body: &RequestBody) -> Result<Option<Value>, String> {
         if !matches!(kind, "add" | "replace" | "copy" | "move" | "test") {
             continue;
         }
-        let (Some(path), Some(value)) = (op.get("path").and_then(Value::as_str), op.get("value")) else { continue };
+        let (Some(path), Some(value)) = (op.get("path").and_then(Value::as_str), op.get("value")) else {
+            continue;
+        };
         set_pointer(&mut out, path, value.clone());
     }
     Ok(Some(out))
@@ -113,11 +117,19 @@ fn object_of(body: &RequestBody) -> Result<Option<Value>, String> {
 
 /// Sets `value` at a JSON pointer, creating objects and arrays on the way.
 fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
-    let segs: Vec<String> = pointer.split('/').skip(1).map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
+    let segs: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
     let mut cur = root;
     for (i, seg) in segs.iter().enumerate() {
         let last = i + 1 == segs.len();
-        let index = if seg == "-" { Some(usize::MAX) } else { seg.parse::<usize>().ok() };
+        let index = if seg == "-" {
+            Some(usize::MAX)
+        } else {
+            seg.parse::<usize>().ok()
+        };
         if let Some(idx) = index {
             if !cur.is_array() {
                 *cur = Value::Array(Vec::new());
@@ -181,21 +193,29 @@ fn request_matches(m: &Match, view: &RequestView<'_>) -> bool {
         if info.is_resource_request {
             return false;
         }
-        let ok = m.non_resource_urls.iter().any(|u| {
-            u == "*" || *u == info.path || u.strip_suffix('*').is_some_and(|p| info.path.starts_with(p))
-        });
+        let ok = m
+            .non_resource_urls
+            .iter()
+            .any(|u| u == "*" || *u == info.path || u.strip_suffix('*').is_some_and(|p| info.path.starts_with(p)));
         if !ok {
             return false;
         }
     }
-    let identity_scoped = !(m.users.is_empty() && m.groups.is_empty() && m.owners.is_empty() && m.issuers.is_empty() && m.claims.is_empty());
+    let identity_scoped = !(m.users.is_empty()
+        && m.groups.is_empty()
+        && m.owners.is_empty()
+        && m.issuers.is_empty()
+        && m.claims.is_empty());
     if identity_scoped {
         let Some(id) = view.identity else { return false };
         if !any_pattern(&m.users, &id.username)
             || !any_pattern(&m.owners, &id.owner.name)
             || !any_pattern(&m.issuers, &id.issuer)
             || !(m.groups.is_empty() || id.groups.iter().any(|g| m.groups.iter().any(|p| p.matches(g))))
-            || !m.claims.iter().all(|(k, p)| id.claims.get(k).is_some_and(|v| p.matches_claim(v)))
+            || !m
+                .claims
+                .iter()
+                .all(|(k, p)| id.claims.get(k).is_some_and(|v| p.matches_claim(v)))
         {
             return false;
         }
@@ -214,7 +234,9 @@ fn as_number(v: &Value) -> Option<f64> {
 fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(_), _) | (_, Value::Number(_)) => as_number(a).zip(as_number(b)).is_some_and(|(x, y)| x == y),
-        (Value::String(s), Value::Bool(t)) | (Value::Bool(t), Value::String(s)) => s == if *t { "true" } else { "false" },
+        (Value::String(s), Value::Bool(t)) | (Value::Bool(t), Value::String(s)) => {
+            s == if *t { "true" } else { "false" }
+        }
         _ => a == b,
     }
 }
@@ -250,10 +272,14 @@ impl ObjectCache<'_> {
         if self.value.is_none() {
             let v = match self.view.body {
                 None => Ok(None),
-                Some(b) if !b.is_empty() && !b.format().is_textual() => {
-                    Err(EvalError::UnreadableBody { rule: rule.to_owned(), format: b.format() })
-                }
-                Some(b) => object_of(b).map_err(|message| EvalError::BadBody { rule: rule.to_owned(), message }),
+                Some(b) if !b.is_empty() && !b.format().is_textual() => Err(EvalError::UnreadableBody {
+                    rule: rule.to_owned(),
+                    format: b.format(),
+                }),
+                Some(b) => object_of(b).map_err(|message| EvalError::BadBody {
+                    rule: rule.to_owned(),
+                    message,
+                }),
             };
             self.value = Some(v);
         }
@@ -265,7 +291,12 @@ impl ObjectCache<'_> {
     }
 }
 
-fn condition_holds(c: &Condition, view: &RequestView<'_>, objects: &mut ObjectCache<'_>, rule: &str) -> Result<bool, EvalError> {
+fn condition_holds(
+    c: &Condition,
+    view: &RequestView<'_>,
+    objects: &mut ObjectCache<'_>,
+    rule: &str,
+) -> Result<bool, EvalError> {
     let values: Vec<Value> = match &c.source {
         Source::Object(path) => match objects.get(rule)? {
             Some(obj) => path.query(obj).all().into_iter().cloned().collect(),
@@ -278,7 +309,12 @@ fn condition_holds(c: &Condition, view: &RequestView<'_>, objects: &mut ObjectCa
             }
             None => Vec::new(),
         },
-        Source::Query(name) => view.info.query.first(name).map(|v| vec![Value::String(v.to_owned())]).unwrap_or_default(),
+        Source::Query(name) => view
+            .info
+            .query
+            .first(name)
+            .map(|v| vec![Value::String(v.to_owned())])
+            .unwrap_or_default(),
         Source::ExecCommand => {
             let argv: Vec<&str> = view.info.query.all("command").collect();
             if matches!(view.info.subresource.as_str(), "exec") && !argv.is_empty() {
@@ -288,7 +324,12 @@ fn condition_holds(c: &Condition, view: &RequestView<'_>, objects: &mut ObjectCa
             }
         }
         Source::ExecContainer => match view.info.subresource.as_str() {
-            "exec" | "attach" => view.info.query.first("container").map(|v| vec![Value::String(v.to_owned())]).unwrap_or_default(),
+            "exec" | "attach" => view
+                .info
+                .query
+                .first("container")
+                .map(|v| vec![Value::String(v.to_owned())])
+                .unwrap_or_default(),
             _ => Vec::new(),
         },
     };
@@ -335,9 +376,18 @@ impl Policy {
                 continue;
             }
             let dry_run = rule.mode == Mode::DryRun;
-            matched.push(MatchedRule { name: rule.name.clone(), action: rule.action, dry_run });
+            matched.push(MatchedRule {
+                name: rule.name.clone(),
+                action: rule.action,
+                dry_run,
+            });
             if dry_run {
-                dry.push(format!("Tollgate dry-run: rule \"{}\" would {}: {}", rule.name, verb_phrase(rule.action), rule.message));
+                dry.push(format!(
+                    "Tollgate dry-run: rule \"{}\" would {}: {}",
+                    rule.name,
+                    verb_phrase(rule.action),
+                    rule.message
+                ));
                 continue;
             }
             if rule.action == Action::Warn {
@@ -355,7 +405,14 @@ impl Policy {
         if matches!(action, Action::Allow | Action::Warn) {
             warnings.extend(warns);
         }
-        Ok(Decision { action, rule, message, approval, matched, warnings })
+        Ok(Decision {
+            action,
+            rule,
+            message,
+            approval,
+            matched,
+            warnings,
+        })
     }
 }
 
@@ -366,10 +423,17 @@ mod tests {
     #[test]
     fn json_patch_objects() {
         let mut v = Value::Object(Map::new());
-        set_pointer(&mut v, "/spec/template/spec/containers/0/securityContext", serde_json::json!({"privileged": true}));
+        set_pointer(
+            &mut v,
+            "/spec/template/spec/containers/0/securityContext",
+            serde_json::json!({"privileged": true}),
+        );
         set_pointer(&mut v, "/metadata/annotations/a~1b", serde_json::json!("x"));
         set_pointer(&mut v, "/spec/list/-", serde_json::json!(1));
-        assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"], true);
+        assert_eq!(
+            v["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"],
+            true
+        );
         assert_eq!(v["metadata"]["annotations"]["a/b"], "x");
         assert_eq!(v["spec"]["list"][0], 1);
     }

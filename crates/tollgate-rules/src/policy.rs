@@ -157,7 +157,11 @@ pub struct Policy {
 impl Policy {
     /// A policy with no rules and this default (for `mode: none` gateways).
     pub fn allow_all() -> Self {
-        Policy { rules: Vec::new(), default: Action::Allow, source: "(none)".to_owned() }
+        Policy {
+            rules: Vec::new(),
+            default: Action::Allow,
+            source: "(none)".to_owned(),
+        }
     }
 }
 
@@ -178,7 +182,8 @@ impl Ctx<'_> {
             .enumerate()
             .filter(|(_, l)| {
                 let t = l.trim_start().trim_start_matches("- ").trim_start();
-                t.strip_prefix("name:").is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
+                t.strip_prefix("name:")
+                    .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
             })
             .map(|(i, _)| i + 1)
             .nth(nth)
@@ -189,16 +194,27 @@ fn strings(v: Option<&Value>) -> Result<Vec<String>, String> {
     match v {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(vec![s.clone()]),
-        Some(Value::Array(a)) => a.iter().map(|x| x.as_str().map(str::to_owned).ok_or_else(|| "must be a list of strings".to_owned())).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| "must be a list of strings".to_owned())
+            })
+            .collect(),
         Some(_) => Err("must be a string or a list of strings".to_owned()),
     }
 }
 
 fn duration(v: Option<&Value>, default: Duration) -> Result<Duration, String> {
-    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(default) };
+    let Some(v) = v.filter(|v| !v.is_null()) else {
+        return Ok(default);
+    };
     let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 90s, 15m, 1h"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m, 1h"))?;
     let secs = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -210,8 +226,23 @@ fn duration(v: Option<&Value>, default: Duration) -> Result<Duration, String> {
 }
 
 const KNOWN_VERBS: [&str; 17] = [
-    "get", "list", "watch", "create", "update", "patch", "delete", "deletecollection", "proxy", "*", "post", "put", "head",
-    "options", "impersonate", "bind", "escalate",
+    "get",
+    "list",
+    "watch",
+    "create",
+    "update",
+    "patch",
+    "delete",
+    "deletecollection",
+    "proxy",
+    "*",
+    "post",
+    "put",
+    "head",
+    "options",
+    "impersonate",
+    "bind",
+    "escalate",
 ];
 
 /// Parses and compiles a policy.
@@ -238,7 +269,11 @@ const KNOWN_VERBS: [&str; 17] = [
 pub fn parse_policy(text: &str, file: &str) -> Result<Policy, PolicyError> {
     let cx = Ctx { file, text };
     let doc = tollgate_kube::yaml_to_json(text).map_err(|m| {
-        let line = m.split("line ").nth(1).and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next()).and_then(|n| n.parse().ok());
+        let line = m
+            .split("line ")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok());
         cx.err(line, "(syntax)", m)
     })?;
     if !doc.is_object() {
@@ -250,7 +285,11 @@ pub fn parse_policy(text: &str, file: &str) -> Result<Policy, PolicyError> {
     if doc.get("kind").and_then(Value::as_str) != Some("Policy") {
         return Err(cx.err(None, "kind", "must be Policy"));
     }
-    for k in doc.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+    for k in doc
+        .as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         if !matches!(k.as_str(), "apiVersion" | "kind" | "metadata" | "default" | "rules") {
             return Err(cx.err(None, k, "unknown field"));
         }
@@ -279,13 +318,24 @@ pub fn parse_policy(text: &str, file: &str) -> Result<Policy, PolicyError> {
         }
         rules.push(rule(&cx, r, &at, name, line)?);
     }
-    Ok(Policy { rules, default, source: file.to_owned() })
+    Ok(Policy {
+        rules,
+        default,
+        source: file.to_owned(),
+    })
 }
 
 fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) -> Result<Rule, PolicyError> {
     let e = |field: &str, m: String| cx.err(line, format!("{at}.{field}"), m);
-    for k in r.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
-        if !matches!(k.as_str(), "name" | "description" | "match" | "when" | "action" | "message" | "mode" | "approval") {
+    for k in r
+        .as_object()
+        .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        if !matches!(
+            k.as_str(),
+            "name" | "description" | "match" | "when" | "action" | "message" | "mode" | "approval"
+        ) {
             return Err(e(&k, "unknown field".to_owned()));
         }
     }
@@ -294,11 +344,19 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
         Some("warn") => Action::Warn,
         Some("require_approval") => Action::RequireApproval,
         Some("allow") => Action::Allow,
-        other => return Err(e("action", format!("{other:?} must be deny, warn, require_approval or allow"))),
+        other => {
+            return Err(e(
+                "action",
+                format!("{other:?} must be deny, warn, require_approval or allow"),
+            ));
+        }
     };
     let message = r.get("message").and_then(Value::as_str).unwrap_or("").to_owned();
     if message.is_empty() && matches!(action, Action::Deny | Action::Warn) {
-        return Err(e("message", "required for deny and warn: it is what kubectl prints".to_owned()));
+        return Err(e(
+            "message",
+            "required for deny and warn: it is what kubectl prints".to_owned(),
+        ));
     }
     let mode = match r.get("mode").and_then(Value::as_str) {
         None | Some("enforce") => Mode::Enforce,
@@ -308,17 +366,25 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
     let approval = match (action, r.get("approval")) {
         (Action::RequireApproval, Some(a)) => {
             let ap = a.get("approvers");
-            let list = |k: &str| strings(ap.and_then(|x| x.get(k))).map_err(|m| e(&format!("approval.approvers.{k}"), m));
+            let list =
+                |k: &str| strings(ap.and_then(|x| x.get(k))).map_err(|m| e(&format!("approval.approvers.{k}"), m));
             let spec = ApprovalSpec {
                 groups: list("groups")?,
                 owners: list("owners")?,
                 users: list("users")?,
-                count: a.get("count").and_then(Value::as_u64).map_or(Ok(1), |c| u32::try_from(c).map_err(|_| e("approval.count", "too large".to_owned())))?,
-                pending_ttl: duration(a.get("pendingTTL"), Duration::from_secs(3600)).map_err(|m| e("approval.pendingTTL", m))?,
-                grant_ttl: duration(a.get("grantTTL"), Duration::from_secs(900)).map_err(|m| e("approval.grantTTL", m))?,
+                count: a.get("count").and_then(Value::as_u64).map_or(Ok(1), |c| {
+                    u32::try_from(c).map_err(|_| e("approval.count", "too large".to_owned()))
+                })?,
+                pending_ttl: duration(a.get("pendingTTL"), Duration::from_secs(3600))
+                    .map_err(|m| e("approval.pendingTTL", m))?,
+                grant_ttl: duration(a.get("grantTTL"), Duration::from_secs(900))
+                    .map_err(|m| e("approval.grantTTL", m))?,
             };
             if spec.groups.is_empty() && spec.owners.is_empty() && spec.users.is_empty() {
-                return Err(e("approval.approvers", "name at least one group, owner or user".to_owned()));
+                return Err(e(
+                    "approval.approvers",
+                    "name at least one group, owner or user".to_owned(),
+                ));
             }
             if spec.count == 0 {
                 return Err(e("approval.count", "must be at least 1".to_owned()));
@@ -340,17 +406,43 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
             when.push(condition(c).map_err(|(f, m)| e(&format!("when[{j}]{f}"), m))?);
         }
     }
-    Ok(Rule { name, action, message, mode, approval, line, matcher, when })
+    Ok(Rule {
+        name,
+        action,
+        message,
+        mode,
+        approval,
+        line,
+        matcher,
+        when,
+    })
 }
 
 fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<Match, PolicyError> {
     let pats = |k: &str| -> Result<Vec<Pattern>, PolicyError> {
-        strings(m.get(k)).map_err(|x| e(k, x))?.iter().map(|p| Pattern::new(p).map_err(|x| e(k, x))).collect()
+        strings(m.get(k))
+            .map_err(|x| e(k, x))?
+            .iter()
+            .map(|p| Pattern::new(p).map_err(|x| e(k, x)))
+            .collect()
     };
-    for k in m.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default() {
+    for k in m
+        .as_object()
+        .map(|o| o.keys().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
         if !matches!(
             k.as_str(),
-            "users" | "groups" | "owners" | "issuers" | "claims" | "verbs" | "resources" | "namespaces" | "names" | "nonResourceURLs"
+            "users"
+                | "groups"
+                | "owners"
+                | "issuers"
+                | "claims"
+                | "verbs"
+                | "resources"
+                | "namespaces"
+                | "names"
+                | "nonResourceURLs"
         ) {
             return Err(e(&k, "unknown field".to_owned()));
         }
@@ -375,7 +467,10 @@ fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<M
                 let res = strings(r.get("resources")).map_err(|x| e(&format!("resources[{i}].resources"), x))?;
                 for x in &res {
                     if x.matches('/').count() > 1 || x.is_empty() {
-                        return Err(e(&format!("resources[{i}].resources"), format!("{x:?} is not resource, resource/subresource, */sub or res/*")));
+                        return Err(e(
+                            &format!("resources[{i}].resources"),
+                            format!("{x:?} is not resource, resource/subresource, */sub or res/*"),
+                        ));
                     }
                 }
                 resources.push(ResourceSpec { group, resources: res });
@@ -387,19 +482,29 @@ fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<M
     for u in &non_resource_urls {
         let star = u.find('*');
         if !(u == "*" || (u.starts_with('/') && star.is_none_or(|s| s == u.len() - 1))) {
-            return Err(e("nonResourceURLs", format!("{u:?} must start with / and may only end with *")));
+            return Err(e(
+                "nonResourceURLs",
+                format!("{u:?} must start with / and may only end with *"),
+            ));
         }
     }
     let namespaces = pats("namespaces")?;
     let names = pats("names")?;
     if !non_resource_urls.is_empty() && (!resources.is_empty() || !namespaces.is_empty() || !names.is_empty()) {
-        return Err(e("nonResourceURLs", "cannot be combined with resources, namespaces or names".to_owned()));
+        return Err(e(
+            "nonResourceURLs",
+            "cannot be combined with resources, namespaces or names".to_owned(),
+        ));
     }
     let mut claims = Vec::new();
     if let Some(c) = m.get("claims").filter(|c| !c.is_null()) {
-        let c = c.as_object().ok_or_else(|| e("claims", "must be a mapping of claim to pattern".to_owned()))?;
+        let c = c
+            .as_object()
+            .ok_or_else(|| e("claims", "must be a mapping of claim to pattern".to_owned()))?;
         for (k, v) in c {
-            let p = v.as_str().ok_or_else(|| e(&format!("claims.{k}"), "must be a string pattern".to_owned()))?;
+            let p = v
+                .as_str()
+                .ok_or_else(|| e(&format!("claims.{k}"), "must be a string pattern".to_owned()))?;
             claims.push((k.clone(), Pattern::new(p).map_err(|x| e(&format!("claims.{k}"), x))?));
         }
     }
@@ -420,7 +525,9 @@ fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<M
 fn condition(c: &Value) -> Result<Condition, (String, String)> {
     let o = c.as_object().ok_or((String::new(), "must be a mapping".to_owned()))?;
     let path = |k: &str, p: &Value| -> Result<JsonPath, (String, String)> {
-        let s = p.as_str().ok_or((format!(".{k}"), "must be a JSONPath string".to_owned()))?;
+        let s = p
+            .as_str()
+            .ok_or((format!(".{k}"), "must be a JSONPath string".to_owned()))?;
         JsonPath::parse(s).map_err(|e| (format!(".{k}"), format!("invalid JSONPath {s:?}: {e}")))
     };
     let mut source = None;
@@ -429,7 +536,12 @@ fn condition(c: &Value) -> Result<Condition, (String, String)> {
         let s = match k.as_str() {
             "object" => Some(Source::Object(path(k, v)?)),
             "claims" => Some(Source::Claims(path(k, v)?)),
-            "query" => Some(Source::Query(v.as_str().filter(|s| !s.is_empty()).ok_or((".query".to_owned(), "must name a parameter".to_owned()))?.to_owned())),
+            "query" => Some(Source::Query(
+                v.as_str()
+                    .filter(|s| !s.is_empty())
+                    .ok_or((".query".to_owned(), "must name a parameter".to_owned()))?
+                    .to_owned(),
+            )),
             "exec" => match v.as_str() {
                 Some("command") => Some(Source::ExecCommand),
                 Some("container") => Some(Source::ExecContainer),
@@ -439,16 +551,30 @@ fn condition(c: &Value) -> Result<Condition, (String, String)> {
         };
         if let Some(s) = s {
             if source.replace(s).is_some() {
-                return Err((String::new(), "has more than one of object, claims, query, exec".to_owned()));
+                return Err((
+                    String::new(),
+                    "has more than one of object, claims, query, exec".to_owned(),
+                ));
             }
             continue;
         }
         let o2 = match k.as_str() {
             "equals" => Op::Equals(v.clone()),
-            "in" => Op::In(v.as_array().cloned().ok_or((".in".to_owned(), "must be a list".to_owned()))?),
+            "in" => Op::In(
+                v.as_array()
+                    .cloned()
+                    .ok_or((".in".to_owned(), "must be a list".to_owned()))?,
+            ),
             "matches" => {
-                let s = v.as_str().ok_or((".matches".to_owned(), "must be a regex string".to_owned()))?;
-                Op::Matches(regex::RegexBuilder::new(s).size_limit(1 << 20).build().map_err(|e| (".matches".to_owned(), e.to_string()))?)
+                let s = v
+                    .as_str()
+                    .ok_or((".matches".to_owned(), "must be a regex string".to_owned()))?;
+                Op::Matches(
+                    regex::RegexBuilder::new(s)
+                        .size_limit(1 << 20)
+                        .build()
+                        .map_err(|e| (".matches".to_owned(), e.to_string()))?,
+                )
             }
             "exists" if v == &Value::Bool(true) => Op::Exists,
             "absent" if v == &Value::Bool(true) => Op::Absent,
@@ -466,6 +592,9 @@ fn condition(c: &Value) -> Result<Condition, (String, String)> {
     match (source, op) {
         (Some(source), Some(op)) => Ok(Condition { source, op }),
         (None, _) => Err((String::new(), "needs one of object, claims, query, exec".to_owned())),
-        (_, None) => Err((String::new(), "needs one of equals, in, matches, exists, absent, gt, lt".to_owned())),
+        (_, None) => Err((
+            String::new(),
+            "needs one of equals, in, matches, exists, absent, gt, lt".to_owned(),
+        )),
     }
 }

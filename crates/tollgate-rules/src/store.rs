@@ -21,7 +21,9 @@ pub struct PolicyStore {
 impl PolicyStore {
     /// A store holding `policy`.
     pub fn new(policy: Policy) -> Self {
-        PolicyStore { current: Arc::new(RwLock::new(Arc::new(policy))) }
+        PolicyStore {
+            current: Arc::new(RwLock::new(Arc::new(policy))),
+        }
     }
 
     /// Loads a policy file.

@@ -31,11 +31,15 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 
 impl<F> ResponseFuture<F> {
     pub(super) fn call(future: F, warnings: Vec<HeaderValue>) -> Self {
-        ResponseFuture { state: State::Calling { future, warnings } }
+        ResponseFuture {
+            state: State::Calling { future, warnings },
+        }
     }
 
     pub(super) fn refused(status: Status) -> Self {
-        ResponseFuture { state: State::Refused { status: Some(status) } }
+        ResponseFuture {
+            state: State::Refused { status: Some(status) },
+        }
     }
 }
 
@@ -55,7 +59,9 @@ where
                 Poll::Ready(Ok(res.map(ResponseBody::inner)))
             }
             StateProj::Refused { status } => {
-                let s = status.take().unwrap_or_else(|| Status::failure(tollgate_kube::Reason::Forbidden, "refused"));
+                let s = status
+                    .take()
+                    .unwrap_or_else(|| Status::failure(tollgate_kube::Reason::Forbidden, "refused"));
                 Poll::Ready(Ok(ResponseBody::from_status_response(s.to_response())))
             }
         }

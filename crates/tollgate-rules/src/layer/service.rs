@@ -21,7 +21,10 @@ impl PolicyLayer {
     /// refused until [`PolicyLayer::approval_available`] says an approval
     /// layer follows.
     pub fn new(store: PolicyStore) -> Self {
-        PolicyLayer { store, approval_available: false }
+        PolicyLayer {
+            store,
+            approval_available: false,
+        }
     }
 
     /// Whether an approval layer follows in the stack.
@@ -35,7 +38,11 @@ impl<S> Layer<S> for PolicyLayer {
     type Service = PolicyService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        PolicyService { inner, store: self.store.clone(), approval_available: self.approval_available }
+        PolicyService {
+            inner,
+            store: self.store.clone(),
+            approval_available: self.approval_available,
+        }
     }
 }
 
@@ -72,8 +79,16 @@ fn forbidden(info: &RequestInfo, decision: &Decision, what: &str) -> Status {
     let subject = if !info.is_resource_request {
         "forbidden".to_owned()
     } else {
-        let res = if info.api_group.is_empty() { info.resource.clone() } else { format!("{}.{}", info.resource, info.api_group) };
-        if info.name.is_empty() { format!("{res} is forbidden") } else { format!("{res} \"{}\" is forbidden", info.name) }
+        let res = if info.api_group.is_empty() {
+            info.resource.clone()
+        } else {
+            format!("{}.{}", info.resource, info.api_group)
+        };
+        if info.name.is_empty() {
+            format!("{res} is forbidden")
+        } else {
+            format!("{res} \"{}\" is forbidden", info.name)
+        }
     };
     let message = match decision.rule {
         Some(_) => format!("{subject}: {what} Tollgate rule \"{rule}\": {}", decision.message),
@@ -113,7 +128,11 @@ where
             },
         };
         let policy = self.store.current();
-        let view = RequestView::new(info, req.extensions().get::<Identity>(), req.extensions().get::<RequestBody>());
+        let view = RequestView::new(
+            info,
+            req.extensions().get::<Identity>(),
+            req.extensions().get::<RequestBody>(),
+        );
         let decision = match policy.evaluate(&view) {
             Ok(d) => d,
             Err(e) => {
@@ -128,7 +147,10 @@ where
             }
             Action::RequireApproval if !self.approval_available => {
                 let mut d = decision.clone();
-                d.message = format!("{} (approval is required, but this gateway has no approval workflow configured)", d.message);
+                d.message = format!(
+                    "{} (approval is required, but this gateway has no approval workflow configured)",
+                    d.message
+                );
                 return ResponseFuture::refused(forbidden(info, &d, "approval required by"));
             }
             _ => {}
