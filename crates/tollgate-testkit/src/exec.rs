@@ -1,7 +1,7 @@
 //! `pods/exec` and `pods/attach` over WebSocket (`v5.channel.k8s.io`,
 //! `v4.channel.k8s.io`), with a tiny command runner: `echo`, `env`, `cat`
-//! of stdin, `true`, `false`, `exit N`, and `sh -c` of those joined with
-//! `;` or `&&`.
+//! of stdin, `ls` (a fixed listing), `true`, `false`, `exit N`, and `sh -c`
+//! of those joined with `;` or `&&`.
 
 use base64::Engine;
 use bytes::Bytes;
@@ -92,6 +92,12 @@ pub(crate) async fn serve(io: Upgraded, req: ExecRequest) {
         }
     });
 
+    // A container runtime takes a moment to start the process. client-go
+    // creates its stream handlers after the upgrade and discards frames for
+    // streams it does not know yet ("Unknown stream id"), so output sent the
+    // instant the upgrade completes could be lost; real kubelets never win
+    // that race, and neither does this fixture.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let code = run(&req, if req.stdin { Some(stdin_rx) } else { None }, &out_tx).await;
     let status = if code == 0 {
         json!({"metadata": {}, "status": "Success"})
@@ -179,6 +185,10 @@ async fn simple(
                     send(out, channel::STDOUT, &chunk).await;
                 }
             }
+            0
+        }
+        ["ls", ..] => {
+            send(out, channel::STDOUT, b"bin\netc\nhome\ntmp\nusr\nvar\n").await;
             0
         }
         ["true"] => 0,

@@ -26,6 +26,9 @@
 //!     https://token.actions.githubusercontent.com: [RS256]
 //! shutdown:
 //!   drainSeconds: 30
+//! policy:
+//!   file: policy.yaml           # reloaded on SIGHUP and when it changes
+//!   reloadCheckSeconds: 2
 //! ```
 
 use std::net::SocketAddr;
@@ -68,6 +71,25 @@ pub struct Config {
     /// Shutdown behaviour.
     #[serde(default)]
     pub shutdown: Shutdown,
+    /// The policy (rules) file.
+    #[serde(default)]
+    pub policy: Option<PolicyConfig>,
+}
+
+/// The policy file and how it is reloaded.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct PolicyConfig {
+    /// A `tollgate.dev/v1alpha1` `Policy` file; reloaded on SIGHUP and when it changes.
+    pub file: PathBuf,
+    /// How often to look for changes (0: only on SIGHUP).
+    #[serde(default = "two")]
+    pub reload_check_seconds: u64,
+}
+
+fn two() -> u64 {
+    2
 }
 
 /// PEM files for the listener.
@@ -219,6 +241,9 @@ impl Config {
         }
         if let Some(k) = config.upstream.kubeconfig.as_mut() {
             rebase(k);
+        }
+        if let Some(p) = config.policy.as_mut() {
+            rebase(&mut p.file);
         }
         if let Some(a) = config.authentication.as_mut() {
             if let Some(c) = a.config.as_mut() {

@@ -11,6 +11,9 @@ use tollgate_testkit::{ApiServer, SigningKey, TestIssuer};
 
 use crate::{Config, Running, StartError};
 
+/// The baseline policy pack (`docs/policies/baseline.yaml`), which the demo loads.
+pub const BASELINE_POLICY: &str = include_str!("../../../docs/policies/baseline.yaml");
+
 /// The audience demo tokens carry.
 pub const AUDIENCE: &str = "tollgate-demo";
 /// The repository the demo's kubectl identity builds.
@@ -99,10 +102,12 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
         &serde_json::to_string_pretty(&issuers).unwrap_or_default(),
     )?;
 
+    write(&dir.join("policy.yaml"), BASELINE_POLICY)?;
     let yaml = format!(
         "# Written by `tollgate demo`.\nlisten: {listen}\ntls:\n  cert: gateway.crt\n  key: gateway.key\nadmin:\n  listen: 127.0.0.1:0\n\
          upstream:\n  kubeconfig: upstream.kubeconfig\n  identity: impersonate\n\
-         authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\nshutdown:\n  drainSeconds: 5\n"
+         authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\n\
+         policy:\n  file: policy.yaml\nshutdown:\n  drainSeconds: 5\n"
     );
     let config_path = dir.join("tollgate.yaml");
     write(&config_path, &yaml)?;
@@ -224,6 +229,9 @@ impl Demo {
              {k} exec demo -- echo hi\n  \
              echo hello | {k} exec -i demo -- cat\n  \
              {k} get pods --as admin    # refused: clients cannot impersonate\n  \
+             {k} delete namespace prod  # refused by the baseline policy ({dir}/policy.yaml)\n  \
+             {k} exec demo -- rm -rf /  # refused; `-- ls` passes\n  \
+             {k} get secrets            # allowed, with a warning\n  \
              {k} get --raw /api/v1/watch   # refused like the API server refuses it\n\n\
              More tokens:\n  \
              tollgate token --demo-dir {dir} --issuer bots\n  \

@@ -5,12 +5,14 @@
 //! The stack today (see `docs/architecture.md` for the full design):
 //!
 //! ```text
-//! RequestInfoLayer (tollgate-kube) → AuthnLayer (tollgate-oidc) → Proxy (tollgate-proxy)
+//! RequestInfoLayer (tollgate-kube) → AuthnLayer (tollgate-oidc)
+//!   → PolicyLayer (tollgate-rules) → Proxy (tollgate-proxy)
 //! ```
 
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod policy_cli;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use tokio::task::JoinHandle;
 use tollgate_kube::RequestInfoLayer;
 use tollgate_oidc::{AuthnLayer, OwnerMapper, Verifier};
 use tollgate_proxy::{Proxy, Upstream, UpstreamIdentity};
+use tollgate_rules::{Policy, PolicyLayer, PolicyStore};
 use tower::ServiceBuilder;
 
 pub use config::{Config, ConfigError};
@@ -34,6 +37,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The policy file is invalid.
+    #[error(transparent)]
+    Policy(#[from] tollgate_rules::PolicyError),
     /// The authentication settings are invalid.
     #[error(transparent)]
     Oidc(#[from] tollgate_oidc::ConfigError),
@@ -103,6 +109,18 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         None => None,
     };
     let authn = authentication(config).await?;
+    let policy = match &config.policy {
+        Some(p) => {
+            let store = PolicyStore::new(PolicyStore::load_file(&p.file)?);
+            watch_policy(
+                store.clone(),
+                p.file.clone(),
+                Duration::from_secs(p.reload_check_seconds),
+            );
+            store
+        }
+        None => PolicyStore::new(Policy::allow_all()),
+    };
     let identity = match config.upstream.identity.as_deref() {
         Some("passthrough") => UpstreamIdentity::Passthrough,
         _ => UpstreamIdentity::Impersonate,
@@ -120,6 +138,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 .body_timeout(Duration::from_secs(config.limits.body_timeout_seconds)),
         )
         .layer(authn)
+        .layer(PolicyLayer::new(policy.clone()))
         .service(proxy);
 
     let listener = TcpListener::bind(config.listen)
@@ -216,6 +235,46 @@ async fn authentication(config: &Config) -> Result<AuthnLayer, StartError> {
     let verifier = Arc::new(builder.build()?);
     verifier.start().await;
     Ok(AuthnLayer::new(verifier).allow_anonymous(authn.anonymous))
+}
+
+/// Reloads the policy on SIGHUP and when the file's modification time
+/// changes; an invalid file keeps the old policy (the store logs why).
+fn watch_policy(store: PolicyStore, path: std::path::PathBuf, every: Duration) {
+    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let mut last = modified(&path);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        loop {
+            #[cfg(unix)]
+            let signalled = async {
+                match hup.as_mut() {
+                    Some(h) => {
+                        h.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let signalled = std::future::pending::<()>();
+            let tick = async {
+                if every.is_zero() {
+                    std::future::pending::<()>().await
+                } else {
+                    tokio::time::sleep(every).await
+                }
+            };
+            let forced = tokio::select! {
+                () = signalled => true,
+                () = tick => false,
+            };
+            let now = modified(&path);
+            if forced || now != last {
+                last = now;
+                let _ = store.reload_from(&path);
+            }
+        }
+    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

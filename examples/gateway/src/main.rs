@@ -36,6 +36,11 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
     },
+    /// Checks or tries out a policy file.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Mints a token from a running demo's test issuer (demo issuers only).
     Token {
         /// The directory `tollgate demo` wrote.
@@ -50,6 +55,42 @@ enum Command {
         /// Lifetime: 30s, 10m, 12h, 2d; negative for an expired token.
         #[arg(long, default_value = "1h", allow_hyphen_values = true)]
         ttl: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Validates a policy file; errors name the file, line and field.
+    Check {
+        /// The policy file.
+        file: PathBuf,
+    },
+    /// Shows what a policy decides for one request, and every rule that matched.
+    Test {
+        /// The policy file.
+        #[arg(long)]
+        policy: PathBuf,
+        /// `METHOD PATH[?QUERY]`, e.g. 'DELETE /apis/apps/v1/namespaces/prod/deployments/web'.
+        #[arg(long)]
+        request: String,
+        /// The user name.
+        #[arg(long)]
+        user: Option<String>,
+        /// A group; repeatable.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// The owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// A token claim `key=value` (JSON values allowed); repeatable.
+        #[arg(long = "claim", value_parser = parse_claim)]
+        claims: Vec<(String, String)>,
+        /// A file with the request body.
+        #[arg(long)]
+        body: Option<PathBuf>,
+        /// The body's content type.
+        #[arg(long, default_value = "application/json")]
+        content_type: String,
     },
 }
 
@@ -83,6 +124,31 @@ async fn main() -> ExitCode {
             },
             Err(e) => Err(e.to_string()),
         },
+        Command::Policy {
+            command: PolicyCommand::Check { file },
+        } => tollgate_gateway::policy_cli::check(&file),
+        Command::Policy {
+            command:
+                PolicyCommand::Test {
+                    policy,
+                    request,
+                    user,
+                    groups,
+                    owner,
+                    claims,
+                    body,
+                    content_type,
+                },
+        } => tollgate_gateway::policy_cli::test(&tollgate_gateway::policy_cli::TestInput {
+            policy,
+            request,
+            user,
+            groups,
+            owner,
+            claims,
+            body,
+            content_type,
+        }),
         Command::Token {
             demo_dir,
             issuer,

@@ -113,7 +113,7 @@ impl Env {
             "deployment",
             "web",
             "-n",
-            "prod",
+            "staging",
             "-o",
             "jsonpath={.spec.replicas}",
         ])
@@ -125,7 +125,7 @@ const DEPLOYMENT: &str = "apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: web
-  namespace: prod
+  namespace: staging
 spec:
   replicas: REPLICAS
   selector:
@@ -205,10 +205,10 @@ async fn watch_receives_later_events() {
 async fn create_apply_scale_delete() {
     let env = Env::start().await;
     assert_eq!(
-        env.ok(&["create", "namespace", "prod"]).await,
-        "namespace/prod created\n"
+        env.ok(&["create", "namespace", "staging"]).await,
+        "namespace/staging created\n"
     );
-    assert!(env.ok(&["get", "ns"]).await.contains("\nprod "));
+    assert!(env.ok(&["get", "ns"]).await.contains("\nstaging "));
 
     let f2 = env.write("web2.yaml", &DEPLOYMENT.replace("REPLICAS", "2"));
     let f3 = env.write("web3.yaml", &DEPLOYMENT.replace("REPLICAS", "3"));
@@ -224,7 +224,7 @@ async fn create_apply_scale_delete() {
     let reqs = env.upstream_requests();
     let patch = reqs
         .iter()
-        .find(|(m, u, _)| m == "PATCH" && u.starts_with("/apis/apps/v1/namespaces/prod/deployments/web?"))
+        .find(|(m, u, _)| m == "PATCH" && u.starts_with("/apis/apps/v1/namespaces/staging/deployments/web?"))
         .unwrap();
     assert_eq!(patch.2["content-type"], "application/strategic-merge-patch+json");
 
@@ -240,20 +240,20 @@ async fn create_apply_scale_delete() {
     }));
 
     assert_eq!(
-        env.ok(&["scale", "deployment", "web", "-n", "prod", "--replicas=5"])
+        env.ok(&["scale", "deployment", "web", "-n", "staging", "--replicas=5"])
             .await,
         "deployment.apps/web scaled\n"
     );
     assert_eq!(env.replicas().await, "5");
-    let table = env.ok(&["get", "deployments", "-n", "prod"]).await;
+    let table = env.ok(&["get", "deployments", "-n", "staging"]).await;
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(&row[..4], ["web", "5/5", "5", "5"], "{table}");
 
     assert_eq!(
-        env.ok(&["delete", "deployment", "web", "-n", "prod"]).await,
+        env.ok(&["delete", "deployment", "web", "-n", "staging"]).await,
         "deployment.apps \"web\" deleted\n"
     );
-    let gone = env.kubectl(&["get", "deployment", "web", "-n", "prod"]).await;
+    let gone = env.kubectl(&["get", "deployment", "web", "-n", "staging"]).await;
     assert_eq!(gone.code, 1);
     assert_eq!(
         gone.stderr,
@@ -534,4 +534,47 @@ async fn admin_endpoints_are_apart_from_the_api() {
     // and the API listener does not serve the admin paths: /healthz goes upstream.
     env.ok(&["get", "--raw", "/healthz"]).await;
     assert!(env.upstream_requests().iter().any(|(_, u, _)| u == "/healthz"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_baseline_policy_blocks_warns_and_allows() {
+    let env = Env::start().await;
+    assert_eq!(
+        env.ok(&["create", "namespace", "prod"]).await,
+        "namespace/prod created\n"
+    );
+    let out = env.kubectl(&["delete", "namespace", "prod"]).await;
+    assert_eq!(out.code, 1);
+    assert_eq!(
+        out.stderr,
+        "Error from server (Forbidden): namespaces \"prod\" is forbidden: blocked by Tollgate rule \"no-namespace-delete\": deleting a namespace deletes everything in it; ask the platform team\n"
+    );
+    assert!(
+        env.ok(&["get", "ns"]).await.contains("\nprod "),
+        "the namespace is still there"
+    );
+
+    let out = env.kubectl(&["get", "secrets"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("demo-credentials"));
+    assert_eq!(
+        out.stderr,
+        "Warning: reading Secrets is recorded and reviewed (Tollgate rule \"warn-on-secret-reads\")\n"
+    );
+
+    let out = env.kubectl(&["exec", "demo", "--", "rm", "-rf", "/"]).await;
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains("blocked by Tollgate rule \"no-destructive-exec\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !env.upstream_requests().iter().any(|(_, u, _)| u.contains("command=rm")),
+        "never forwarded"
+    );
+    assert_eq!(
+        env.ok(&["exec", "demo", "--", "ls"]).await,
+        "bin\netc\nhome\ntmp\nusr\nvar\n"
+    );
 }
