@@ -158,13 +158,21 @@ fn any_pattern(pats: &[tollgate_oidc::Pattern], v: &str) -> bool {
     pats.is_empty() || pats.iter().any(|p| p.matches(v))
 }
 
+/// `r` is `resource` or `resource/subresource` exactly (no allocation).
+fn same_resource_path(r: &str, info: &RequestInfo) -> bool {
+    match r.split_once('/') {
+        Some((res, sub)) => res == info.resource && sub == info.subresource,
+        None => r == info.resource && info.subresource.is_empty(),
+    }
+}
+
 fn resource_matches(specs: &[ResourceSpec], info: &RequestInfo) -> bool {
     specs.iter().any(|spec| {
         spec.group.as_ref().is_none_or(|g| g == &info.api_group)
             && (spec.resources.is_empty()
                 || spec.resources.iter().any(|r| {
                     r == "*"
-                        || *r == info.resource_path()
+                        || same_resource_path(r, info)
                         || r.strip_prefix("*/").is_some_and(|sub| sub == info.subresource)
                         || r.strip_suffix("/*").is_some_and(|res| res == info.resource)
                 }))
@@ -172,9 +180,9 @@ fn resource_matches(specs: &[ResourceSpec], info: &RequestInfo) -> bool {
 }
 
 /// Everything but the `when` conditions.
-fn request_matches(m: &Match, view: &RequestView<'_>) -> bool {
+fn request_matches(m: &Match, view: &RequestView<'_>, verb_bit: u32) -> bool {
     let info = view.info;
-    if !m.verbs.is_empty() && !m.verbs.iter().any(|v| v == "*" || *v == info.verb) {
+    if m.verb_mask != 0 && (m.verb_mask & verb_bit == 0 || !m.verbs.contains(&info.verb)) {
         return false;
     }
     let resource_scoped = !m.resources.is_empty() || !m.namespaces.is_empty() || !m.names.is_empty();
@@ -336,8 +344,13 @@ fn condition_holds(
     Ok(test(&c.op, &values))
 }
 
-fn rule_matches(rule: &Rule, view: &RequestView<'_>, objects: &mut ObjectCache<'_>) -> Result<bool, EvalError> {
-    if !request_matches(&rule.matcher, view) {
+fn rule_matches(
+    rule: &Rule,
+    view: &RequestView<'_>,
+    objects: &mut ObjectCache<'_>,
+    verb_bit: u32,
+) -> Result<bool, EvalError> {
+    if !request_matches(&rule.matcher, view, verb_bit) {
         return Ok(false);
     }
     for c in &rule.when {
@@ -367,12 +380,13 @@ impl Policy {
     /// [`EvalError`] when a matching rule needs a body it cannot read.
     pub fn evaluate(&self, view: &RequestView<'_>) -> Result<Decision, EvalError> {
         let mut objects = ObjectCache { view, value: None };
+        let verb_bit = crate::policy::verb_bit(&view.info.verb);
         let mut best: Option<&Rule> = None;
         let mut matched = Vec::new();
         let mut warns = Vec::new();
         let mut dry = Vec::new();
         for rule in &self.rules {
-            if !rule_matches(rule, view, &mut objects)? {
+            if !rule_matches(rule, view, &mut objects, verb_bit)? {
                 continue;
             }
             let dry_run = rule.mode == Mode::DryRun;

@@ -110,6 +110,9 @@ pub(crate) struct Match {
     pub(crate) issuers: Vec<Pattern>,
     pub(crate) claims: Vec<(String, Pattern)>,
     pub(crate) verbs: Vec<String>,
+    /// The verbs as a bit set over [`KNOWN_VERBS`] (0: any verb), so most
+    /// rules are rejected with one AND.
+    pub(crate) verb_mask: u32,
     pub(crate) resources: Vec<ResourceSpec>,
     pub(crate) namespaces: Vec<Pattern>,
     pub(crate) names: Vec<Pattern>,
@@ -225,7 +228,7 @@ fn duration(v: Option<&Value>, default: Duration) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-const KNOWN_VERBS: [&str; 17] = [
+pub(crate) const KNOWN_VERBS: [&str; 17] = [
     "get",
     "list",
     "watch",
@@ -244,6 +247,11 @@ const KNOWN_VERBS: [&str; 17] = [
     "bind",
     "escalate",
 ];
+
+/// The bit of a verb in a rule's verb mask (unknown verbs share the top bit).
+pub(crate) fn verb_bit(verb: &str) -> u32 {
+    KNOWN_VERBS.iter().position(|v| *v == verb).map_or(1 << 31, |i| 1 << i)
+}
 
 /// Parses and compiles a policy.
 ///
@@ -508,7 +516,13 @@ fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<M
             claims.push((k.clone(), Pattern::new(p).map_err(|x| e(&format!("claims.{k}"), x))?));
         }
     }
+    let verb_mask = if verbs.is_empty() || verbs.iter().any(|v| v == "*") {
+        0
+    } else {
+        verbs.iter().fold(0, |m, v| m | verb_bit(v))
+    };
     Ok(Match {
+        verb_mask,
         users: pats("users")?,
         groups: pats("groups")?,
         owners: pats("owners")?,

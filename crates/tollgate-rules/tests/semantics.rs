@@ -163,3 +163,29 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn an_invalid_reload_keeps_the_old_policy() {
+    let dir = std::env::temp_dir().join(format!("tollgate-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("p.yaml");
+    let good = "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n- name: a\n  action: deny\n  message: m\n";
+    std::fs::write(&path, good).unwrap();
+    let store = tollgate_rules::PolicyStore::new(tollgate_rules::PolicyStore::load_file(&path).unwrap());
+    let before = store.current();
+    std::fs::write(
+        &path,
+        "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n- name: a\n  action: explode\n",
+    )
+    .unwrap();
+    let e = store.reload_from(&path).unwrap_err();
+    assert!(e.to_string().contains("rules[0].action"), "{e}");
+    assert!(
+        std::sync::Arc::ptr_eq(&before, &store.current()),
+        "the old policy stays in force"
+    );
+    std::fs::write(&path, good.replace("name: a", "name: b")).unwrap();
+    store.reload_from(&path).unwrap();
+    assert_eq!(store.current().rules[0].name, "b", "a valid file swaps the Arc");
+    let _ = std::fs::remove_dir_all(&dir);
+}
