@@ -578,3 +578,39 @@ async fn the_baseline_policy_blocks_warns_and_allows() {
         "bin\netc\nhome\ntmp\nusr\nvar\n"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_changes_apply_without_restart_and_bad_files_are_ignored() {
+    let env = Env::start().await;
+    env.ok(&["get", "pods"]).await;
+    let path = env.demo.dir.join("policy.yaml");
+    let deny_pods = "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n- name: freeze\n  match: {verbs: [list], resources: [{resources: [pods]}]}\n  action: deny\n  message: change freeze\n";
+    std::fs::write(&path, deny_pods).unwrap();
+    let mut refused = None;
+    for _ in 0..40 {
+        let out = env.kubectl(&["get", "pods"]).await;
+        if out.code != 0 {
+            refused = Some(out.stderr);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let refused = refused.expect("the new policy was picked up");
+    assert!(
+        refused.contains("blocked by Tollgate rule \"freeze\": change freeze"),
+        "{refused}"
+    );
+    // A broken file keeps the policy in force.
+    std::fs::write(
+        &path,
+        "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n- name: freeze\n  action: explode\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let out = env.kubectl(&["get", "pods"]).await;
+    assert!(
+        out.stderr.contains("blocked by Tollgate rule \"freeze\""),
+        "{}",
+        out.stderr
+    );
+}
