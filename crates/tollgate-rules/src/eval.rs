@@ -54,6 +54,8 @@ pub struct Decision {
     pub matched: Vec<MatchedRule>,
     /// The `Warning` texts to send (warn rules, dry-run rules).
     pub warnings: Vec<String>,
+    /// Whether an enforced matching rule asks to mask the response.
+    pub mask: bool,
 }
 
 /// A request a rule cannot be checked against: it is refused, never waved
@@ -385,6 +387,7 @@ impl Policy {
         let mut matched = Vec::new();
         let mut warns = Vec::new();
         let mut dry = Vec::new();
+        let mut mask = false;
         for rule in &self.rules {
             if !rule_matches(rule, view, &mut objects, verb_bit)? {
                 continue;
@@ -404,6 +407,7 @@ impl Policy {
                 ));
                 continue;
             }
+            mask |= rule.mask;
             if rule.action == Action::Warn {
                 warns.push(format!("{} (Tollgate rule \"{}\")", rule.message, rule.name));
             }
@@ -426,6 +430,7 @@ impl Policy {
             approval,
             matched,
             warnings,
+            mask,
         })
     }
 }

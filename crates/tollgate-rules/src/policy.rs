@@ -134,6 +134,8 @@ pub struct Rule {
     pub approval: Option<ApprovalSpec>,
     /// The line of the rule in its file.
     pub line: Option<usize>,
+    /// Mask secrets in the response the client sees.
+    pub mask: bool,
     pub(crate) matcher: Match,
     pub(crate) when: Vec<Condition>,
 }
@@ -342,7 +344,7 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
     {
         if !matches!(
             k.as_str(),
-            "name" | "description" | "match" | "when" | "action" | "message" | "mode" | "approval"
+            "name" | "description" | "match" | "when" | "action" | "message" | "mode" | "approval" | "mask"
         ) {
             return Err(e(&k, "unknown field".to_owned()));
         }
@@ -414,6 +416,11 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
             when.push(condition(c).map_err(|(f, m)| e(&format!("when[{j}]{f}"), m))?);
         }
     }
+    let mask = match r.get("mask") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(e("mask", "must be true or false".to_owned())),
+    };
     Ok(Rule {
         name,
         action,
@@ -421,6 +428,7 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
         mode,
         approval,
         line,
+        mask,
         matcher,
         when,
     })

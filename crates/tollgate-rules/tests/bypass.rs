@@ -532,7 +532,9 @@ async fn warnings_for_every_way_of_reading_secrets() {
         assert_eq!(o.code, 200, "{method} {uri}");
         assert_eq!(
             o.warnings,
-            ["299 - \"reading Secrets is recorded and reviewed (Tollgate rule \\\"warn-on-secret-reads\\\")\""],
+            [
+                "299 - \"reading Secrets is recorded and reviewed; values are masked (Tollgate rule \\\"warn-on-secret-reads\\\")\""
+            ],
             "{method} {uri}"
         );
     }

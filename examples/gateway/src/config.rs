@@ -29,6 +29,10 @@
 //! policy:
 //!   file: policy.yaml           # reloaded on SIGHUP and when it changes
 //!   reloadCheckSeconds: 2
+//! masking:
+//!   all: false                  # or mask every response; rules ask with `mask: true`
+//!   configMapKeys: "password|token"
+//!   fingerprintKey: "..."       # HMAC fingerprints instead of the marker
 //! ```
 
 use std::net::SocketAddr;
@@ -74,6 +78,25 @@ pub struct Config {
     /// The policy (rules) file.
     #[serde(default)]
     pub policy: Option<PolicyConfig>,
+    /// Response masking.
+    #[serde(default)]
+    pub masking: Masking,
+}
+
+/// Response masking: rules with `mask: true` ask for it per request.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Masking {
+    /// Mask every response, whatever the rules say.
+    #[serde(default)]
+    pub all: bool,
+    /// A regex of ConfigMap keys whose values are masked.
+    #[serde(default)]
+    pub config_map_keys: Option<String>,
+    /// A keyed fingerprint instead of a marker: the key (hex or text).
+    #[serde(default)]
+    pub fingerprint_key: Option<String>,
 }
 
 /// The policy file and how it is reloaded.

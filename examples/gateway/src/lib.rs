@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! RequestInfoLayer (tollgate-kube) → AuthnLayer (tollgate-oidc)
-//!   → PolicyLayer (tollgate-rules) → Proxy (tollgate-proxy)
+//!   → PolicyLayer (tollgate-rules) → MaskLayer (tollgate-redact) → Proxy (tollgate-proxy)
 //! ```
 
 pub mod admin;
@@ -139,6 +139,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         )
         .layer(authn)
         .layer(PolicyLayer::new(policy.clone()))
+        .layer(masking(config)?)
         .service(proxy);
 
     let listener = TcpListener::bind(config.listen)
@@ -235,6 +236,26 @@ async fn authentication(config: &Config) -> Result<AuthnLayer, StartError> {
     let verifier = Arc::new(builder.build()?);
     verifier.start().await;
     Ok(AuthnLayer::new(verifier).allow_anonymous(authn.anonymous))
+}
+
+/// The mask layer the configuration asks for.
+fn masking(config: &Config) -> Result<tollgate_redact::MaskLayer, StartError> {
+    let m = &config.masking;
+    // Secret `data` stays valid base64, so typed clients (kubectl describe,
+    // client-go) still decode what they receive.
+    let mut b = tollgate_redact::Redactor::builder().base64_data(true);
+    if let Some(k) = &m.config_map_keys {
+        b = b.configmap_keys(k.clone());
+    }
+    if let Some(key) = &m.fingerprint_key {
+        b = b.replacement(tollgate_redact::Replacement::fingerprint(key.as_bytes().to_vec(), 8));
+    }
+    let redactor = b.build().map_err(|message| ConfigError {
+        file: "configuration".to_owned(),
+        field: "masking".to_owned(),
+        message,
+    })?;
+    Ok(tollgate_redact::MaskLayer::new(redactor).mask_all(m.all))
 }
 
 /// Reloads the policy on SIGHUP and when the file's modification time

@@ -559,7 +559,7 @@ async fn the_baseline_policy_blocks_warns_and_allows() {
     assert!(out.stdout.contains("demo-credentials"));
     assert_eq!(
         out.stderr,
-        "Warning: reading Secrets is recorded and reviewed (Tollgate rule \"warn-on-secret-reads\")\n"
+        "Warning: reading Secrets is recorded and reviewed; values are masked (Tollgate rule \"warn-on-secret-reads\")\n"
     );
 
     let out = env.kubectl(&["exec", "demo", "--", "rm", "-rf", "/"]).await;
@@ -613,4 +613,55 @@ async fn policy_changes_apply_without_restart_and_bad_files_are_ignored() {
         "{}",
         out.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_masked_where_a_rule_asks_and_only_there() {
+    let env = Env::start().await;
+    let f = env.write("secret.yaml", "apiVersion: v1\nkind: Secret\nmetadata: {name: db, namespace: default}\nstringData: {password: s3cr3t-value}\n");
+    env.ok(&["apply", "-f", f.to_str().unwrap()]).await;
+    // The baseline's warn-on-secret-reads rule has `mask: true`.
+    let yaml = env.ok(&["get", "secret", "db", "-o", "yaml"]).await;
+    assert!(!yaml.contains("s3cr3t"), "{yaml}");
+    assert!(
+        yaml.contains("password: PHJlZGFjdGVkPg=="),
+        "data stays base64 (of <redacted>): {yaml}"
+    );
+    assert!(
+        yaml.contains(r#""stringData":{"password":"<redacted>"}"#),
+        "masked inside last-applied: {yaml}"
+    );
+    let table = env.ok(&["get", "secrets"]).await;
+    assert!(table.contains("db ") && !table.contains("s3cr3t"));
+    let json = env.ok(&["get", "secrets", "-o", "json"]).await;
+    assert!(!json.contains("s3cr3t") && !json.contains("czNjcjN0"), "{json}");
+    // A watch is masked event by event.
+    let mut child = env
+        .cmd(&["get", "secret", "db", "-w", "-o", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = String::new();
+    while !seen.contains("PHJlZGFjdGVkPg==") {
+        seen.push_str(&read(&mut lines).await);
+    }
+    assert!(!seen.contains("s3cr3t"));
+    child.kill().await.unwrap();
+
+    // Without a masking rule, the real values come through.
+    let path = env.demo.dir.join("policy.yaml");
+    std::fs::write(&path, "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules: []\n").unwrap();
+    let mut real = String::new();
+    for _ in 0..40 {
+        real = env
+            .ok(&["get", "secret", "db", "-o", "jsonpath={.data.password}"])
+            .await;
+        if real != "PHJlZGFjdGVkPg==" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(real, "czNjcjN0LXZhbHVl", "base64 of s3cr3t-value");
 }

@@ -156,6 +156,9 @@ where
             _ => {}
         }
         let warnings: Vec<HeaderValue> = decision.warnings.iter().map(|w| warning_header(w)).collect();
+        if decision.mask {
+            req.extensions_mut().insert(tollgate_redact::Mask);
+        }
         req.extensions_mut().insert(decision);
         ResponseFuture::call(self.inner.call(req), warnings)
     }

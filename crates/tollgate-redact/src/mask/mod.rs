@@ -1,0 +1,25 @@
+//! `MaskLayer`: masks secrets in the responses clients see.
+//!
+//! It acts on requests carrying the [`Mask`] extension (a policy rule with
+//! `mask: true` puts it there), or on every request when built with
+//! [`MaskLayer::mask_all`]. For those it asks the API server for JSON
+//! (protobuf `Accept` rewritten, `Accept-Encoding` removed), then:
+//! - a watch is masked event by event as each line completes, never
+//!   buffered;
+//! - any other JSON response is masked whole (bounded; over the bound the
+//!   response is cut off with an error rather than sent unmasked);
+//! - a response it cannot read (protobuf, gzip) is replaced by a 502
+//!   `Status`: nothing unmasked gets through.
+//!
+//! ```
+//! use tollgate_redact::{MaskLayer, Redactor};
+//! let layer = MaskLayer::new(Redactor::builder().build()?);
+//! # let _ = layer;
+//! # Ok::<_, String>(())
+//! ```
+
+mod body;
+mod service;
+
+pub use body::MaskBody;
+pub use service::{Mask, MaskLayer, MaskService, ResponseFuture};

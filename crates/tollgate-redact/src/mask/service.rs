@@ -1,0 +1,203 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, header};
+use http_body::Body;
+use pin_project_lite::pin_project;
+use tollgate_kube::{Reason, RequestInfo, Status};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::body::{How, MaskBody};
+use crate::{Redactor, kind_of_resource};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Put into a request's extensions to have its response masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mask;
+
+/// Masks responses (see the [module docs](crate::mask)).
+#[derive(Debug, Clone)]
+pub struct MaskLayer {
+    redactor: Arc<Redactor>,
+    all: bool,
+    limit: usize,
+}
+
+impl MaskLayer {
+    /// Masks the responses of requests that carry [`Mask`].
+    pub fn new(redactor: Redactor) -> Self {
+        MaskLayer {
+            redactor: Arc::new(redactor),
+            all: false,
+            limit: 64 * 1024 * 1024,
+        }
+    }
+
+    /// Masks every response (a deployment-wide default).
+    pub fn mask_all(mut self, all: bool) -> Self {
+        self.all = all;
+        self
+    }
+
+    /// The largest non-watch response (or watch event) masked (default 64 MiB).
+    pub fn limit(mut self, bytes: usize) -> Self {
+        self.limit = bytes;
+        self
+    }
+}
+
+impl<S> Layer<S> for MaskLayer {
+    type Service = MaskService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        MaskService {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service made by [`MaskLayer`].
+#[derive(Debug, Clone)]
+pub struct MaskService<S> {
+    inner: S,
+    layer: MaskLayer,
+}
+
+impl<S> MaskService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for MaskService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+    ResBody: Body<Data = Bytes>,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<MaskBody<tollgate_kube::ResponseBody<ResBody>>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let info = req.extensions().get::<RequestInfo>().cloned();
+        let upgrade = tollgate_kube::is_upgrade_request(&req);
+        let wanted = !upgrade && (self.layer.all || req.extensions().get::<Mask>().is_some());
+        let mut plan = None;
+        if wanted {
+            let h = req.headers_mut();
+            // Ask for JSON: protobuf cannot be masked, gzip is not worth decoding here.
+            let accept = h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            if accept.is_empty() || accept.contains("protobuf") || accept.contains("cbor") {
+                h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+            }
+            h.remove(header::ACCEPT_ENCODING);
+            let watch = info.as_ref().is_some_and(|i| i.verb == "watch");
+            let kind = info
+                .as_ref()
+                .and_then(|i| kind_of_resource(&i.resource, &i.subresource));
+            plan = Some((if watch { How::Lines } else { How::Whole }, kind));
+        }
+        ResponseFuture {
+            future: self.inner.call(req),
+            plan,
+            redactor: self.layer.redactor.clone(),
+            limit: self.layer.limit,
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`MaskService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        future: F,
+        plan: Option<(How, Option<&'static str>)>,
+        redactor: Arc<Redactor>,
+        limit: usize,
+    }
+}
+
+impl<F> std::fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+fn refuse<B>(message: &str) -> Response<MaskBody<tollgate_kube::ResponseBody<B>>> {
+    let res =
+        tollgate_kube::ResponseBody::from_status_response(Status::failure(Reason::BadGateway, message).to_response());
+    res.map(|b| MaskBody::new(b, How::Pass, None, None, 0))
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<MaskBody<tollgate_kube::ResponseBody<B>>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = ready!(this.future.poll(cx))?;
+        let Some((how, kind)) = this.plan.take() else {
+            return Poll::Ready(Ok(res.map(|b| {
+                MaskBody::new(tollgate_kube::ResponseBody::inner(b), How::Pass, None, None, 0)
+            })));
+        };
+        let (mut parts, body) = res.into_parts();
+        let ct = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let encoded = parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| v != "identity");
+        if parts.status == http::StatusCode::SWITCHING_PROTOCOLS
+            || (!ct.is_empty() && !ct.starts_with("application/json"))
+            || encoded
+        {
+            if ct.starts_with("text/plain") && !encoded {
+                // Logs and other text: value detectors only, line by line is not needed.
+                return Poll::Ready(Ok(Response::from_parts(
+                    parts,
+                    MaskBody::new(tollgate_kube::ResponseBody::inner(body), How::Pass, None, None, 0),
+                )));
+            }
+            return Poll::Ready(Ok(refuse::<B>(&format!(
+                "Tollgate must mask this response but the API server sent {} {}; nothing was passed on",
+                if ct.is_empty() { "no content type" } else { &ct },
+                if encoded { "with a content encoding" } else { "" }
+            ))));
+        }
+        parts.headers.remove(header::CONTENT_LENGTH);
+        let body = MaskBody::new(
+            tollgate_kube::ResponseBody::inner(body),
+            how,
+            Some(this.redactor.clone()),
+            kind,
+            *this.limit,
+        );
+        Poll::Ready(Ok(Response::from_parts(parts, body)))
+    }
+}
