@@ -274,6 +274,27 @@ impl Redactor {
         hit.then_some(out)
     }
 
+    /// Whether user selectors are configured (they need the whole document).
+    pub(crate) fn has_selectors(&self) -> bool {
+        !self.selectors.is_empty()
+    }
+
+    /// One row of a Table, as the whole-document engine would treat it.
+    pub(crate) fn redact_table_row(&self, row: &mut Value, implied: Option<&str>) {
+        let mut report = Report::default();
+        if let Some(o) = row.get_mut("object") {
+            self.document(o, "$", implied, &mut report);
+        }
+        self.walk(row, "$", &mut report);
+    }
+
+    /// One list item of a known kind, as the whole-document engine would.
+    pub(crate) fn redact_item(&self, item: &mut Value, kind: Option<&str>) {
+        let mut report = Report::default();
+        self.document(item, "$", kind, &mut report);
+        self.walk(item, "$", &mut report);
+    }
+
     fn is_replacement(&self, v: &Value) -> bool {
         matches!((v, &self.replacement), (Value::String(s), Replacement::Marker(m)) if s == m)
     }

@@ -7,7 +7,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use serde_json::Value;
 
-use crate::Redactor;
+use crate::{Redactor, StreamMasker};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -29,6 +29,7 @@ pin_project! {
         buf: BytesMut,
         limit: usize,
         done: bool,
+        stream: Option<StreamMasker>,
     }
 }
 
@@ -48,6 +49,10 @@ impl<B> MaskBody<B> {
         kind: Option<&'static str>,
         limit: usize,
     ) -> Self {
+        let stream = match (&how, &redactor) {
+            (How::Whole, Some(r)) => Some(StreamMasker::new(r.clone(), kind, limit)),
+            _ => None,
+        };
         MaskBody {
             inner,
             how,
@@ -56,6 +61,7 @@ impl<B> MaskBody<B> {
             buf: BytesMut::new(),
             limit,
             done: false,
+            stream,
         }
     }
 }
@@ -83,6 +89,31 @@ where
         let Some(redactor) = this.redactor.clone() else {
             return this.inner.poll_frame(cx).map_err(Into::into);
         };
+        // Whole documents go through the streaming engine: one list item held at a time.
+        if let Some(stream) = this.stream.as_mut() {
+            loop {
+                if *this.done {
+                    return Poll::Ready(None);
+                }
+                let mut out = Vec::new();
+                match this.inner.as_mut().poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
+                    Poll::Ready(None) => {
+                        *this.done = true;
+                        stream.finish(&mut out)?;
+                    }
+                    Poll::Ready(Some(Ok(frame))) => {
+                        if let Ok(data) = frame.into_data() {
+                            stream.push(&data, &mut out)?;
+                        }
+                    }
+                }
+                if !out.is_empty() {
+                    return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
+                }
+            }
+        }
         loop {
             if matches!(this.how, How::Lines)
                 && let Some(pos) = this.buf.iter().position(|b| *b == b'\n')

@@ -6,8 +6,9 @@
 //! (protobuf `Accept` rewritten, `Accept-Encoding` removed), then:
 //! - a watch is masked event by event as each line completes, never
 //!   buffered;
-//! - any other JSON response is masked whole (bounded; over the bound the
-//!   response is cut off with an error rather than sent unmasked);
+//! - any other JSON response goes through the streaming engine: lists and
+//!   Tables item by item, other documents whole (a part over the bound is
+//!   cut off with an error rather than sent unmasked);
 //! - a response it cannot read (protobuf, gzip) is replaced by a 502
 //!   `Status`: nothing unmasked gets through.
 //!

@@ -1,0 +1,295 @@
+//! The streaming engine: masks one JSON document arriving in chunks split
+//! at any byte, holding at most one list item (or Table row) at a time.
+//! The list's head (`kind`, `apiVersion`, `metadata`) and any tail are
+//! small; items are parsed, masked and written one by one. Documents that
+//! are not lists, and any configuration with user JSONPath selectors (which
+//! need the whole document), fall back to masking the document whole.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::Redactor;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Head,
+    Items,
+    Tail,
+    Whole,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArrayOf {
+    Items,
+    Rows,
+}
+
+/// Masks a JSON document incrementally.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate_redact::{Redactor, StreamMasker};
+/// let r = Arc::new(Redactor::builder().build()?);
+/// let mut m = StreamMasker::new(r, None, 1 << 20);
+/// let mut out = Vec::new();
+/// for chunk in [&br#"{"kind":"SecretList","items":[{"data":{"a":"eA"#[..], &br#"=="}},{"data":{"b":"eQ=="}}]}"#[..]] {
+///     m.push(chunk, &mut out)?;
+/// }
+/// m.finish(&mut out)?;
+/// assert_eq!(String::from_utf8(out).unwrap(), r#"{"kind":"SecretList","items":[{"data":{"a":"<redacted>"}},{"data":{"b":"<redacted>"}}]}"#);
+/// # Ok::<_, String>(())
+/// ```
+#[derive(Debug)]
+pub struct StreamMasker {
+    redactor: Arc<Redactor>,
+    implied: Option<&'static str>,
+    limit: usize,
+    phase: Phase,
+    buf: Vec<u8>,
+    depth: u32,
+    in_string: bool,
+    escape: bool,
+    array_of: ArrayOf,
+    item_kind: Option<String>,
+    in_item: bool,
+    item_is_scalar: bool,
+    started: bool,
+}
+
+fn json_err(e: serde_json::Error) -> String {
+    format!("cannot mask a response that is not JSON: {e}")
+}
+
+impl StreamMasker {
+    /// A masker for one document; `implied` is the kind of the resource
+    /// when the document does not say, `limit` bounds what is held.
+    pub fn new(redactor: Arc<Redactor>, implied: Option<&'static str>, limit: usize) -> Self {
+        let phase = if redactor.has_selectors() {
+            Phase::Whole
+        } else {
+            Phase::Head
+        };
+        StreamMasker {
+            redactor,
+            implied,
+            limit,
+            phase,
+            buf: Vec::new(),
+            depth: 0,
+            in_string: false,
+            escape: false,
+            array_of: ArrayOf::Items,
+            item_kind: None,
+            in_item: false,
+            item_is_scalar: false,
+            started: false,
+        }
+    }
+
+    fn hold(&mut self, b: u8) -> Result<(), String> {
+        if self.buf.len() >= self.limit {
+            return Err(format!(
+                "a part of the response is larger than the masking limit of {} bytes",
+                self.limit
+            ));
+        }
+        self.buf.push(b);
+        Ok(())
+    }
+
+    /// Updates the tokenizer with one byte outside strings/inside strings.
+    fn track(&mut self, b: u8) {
+        if self.in_string {
+            if self.escape {
+                self.escape = false;
+            } else if b == b'\\' {
+                self.escape = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+            return;
+        }
+        match b {
+            b'"' => self.in_string = true,
+            b'{' | b'[' => self.depth += 1,
+            b'}' | b']' => self.depth = self.depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// Feeds a chunk; writes what can already be written to `out`.
+    ///
+    /// # Errors
+    /// When the document is not JSON or a part exceeds the limit.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        for &b in chunk {
+            match self.phase {
+                Phase::Whole | Phase::Tail => self.hold(b)?,
+                Phase::Head => {
+                    if !self.started && !b.is_ascii_whitespace() {
+                        self.started = true;
+                        if b != b'{' {
+                            // Not an object: no list to walk; mask it whole.
+                            self.phase = Phase::Whole;
+                            self.hold(b)?;
+                            continue;
+                        }
+                    }
+                    self.hold(b)?;
+                    let was_string = self.in_string;
+                    self.track(b);
+                    if !was_string && b == b'[' && self.depth == 2 {
+                        self.maybe_start_items(out)?;
+                    } else if !was_string && self.depth == 0 && b == b'}' {
+                        // A document without items: mask it whole at the end.
+                        self.phase = Phase::Whole;
+                    }
+                }
+                Phase::Items => self.item_byte(b, out)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn maybe_start_items(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        // The head ends with `"items": [` or `"rows": [` at the top level?
+        let text = &self.buf[..self.buf.len() - 1];
+        let trimmed = trim_end(text);
+        let Some(before_colon) = trimmed.strip_suffix(b":") else {
+            return Ok(());
+        };
+        let key = trim_end(before_colon);
+        let array_of = if key.ends_with(b"\"items\"") {
+            ArrayOf::Items
+        } else if key.ends_with(b"\"rows\"") {
+            ArrayOf::Rows
+        } else {
+            return Ok(());
+        };
+        let mut head = self.buf.clone();
+        head.extend_from_slice(b"]}");
+        let Ok(mut v) = serde_json::from_slice::<Value>(&head) else {
+            self.phase = Phase::Whole;
+            return Ok(());
+        };
+        let kind = v.get("kind").and_then(Value::as_str).map(str::to_owned);
+        let ok = match (array_of, kind.as_deref()) {
+            (ArrayOf::Rows, Some("Table")) => true,
+            (ArrayOf::Items, Some(k)) => k.ends_with("List"),
+            _ => false,
+        };
+        if !ok {
+            return Ok(());
+        }
+        self.item_kind = kind.as_deref().and_then(|k| k.strip_suffix("List")).map(str::to_owned);
+        self.array_of = array_of;
+        if self.redactor.redact_as(&mut v, self.implied).is_empty() {
+            out.extend_from_slice(&self.buf);
+        } else {
+            let mut s = serde_json::to_vec(&v).map_err(json_err)?;
+            s.truncate(s.len().saturating_sub(2));
+            out.extend_from_slice(&s);
+        }
+        self.buf.clear();
+        self.phase = Phase::Items;
+        Ok(())
+    }
+
+    fn item_byte(&mut self, b: u8, out: &mut Vec<u8>) -> Result<(), String> {
+        if !self.in_item {
+            if b.is_ascii_whitespace() || b == b',' {
+                out.push(b);
+                return Ok(());
+            }
+            if b == b']' {
+                self.track(b);
+                out.push(b);
+                self.phase = Phase::Tail;
+                return Ok(());
+            }
+            self.in_item = true;
+            self.item_is_scalar = !matches!(b, b'{' | b'[');
+        }
+        if self.item_is_scalar && !self.in_string && (b == b',' || b == b']' || b.is_ascii_whitespace()) {
+            self.finish_item(out)?;
+            return self.item_byte(b, out);
+        }
+        self.hold(b)?;
+        let was_string = self.in_string;
+        self.track(b);
+        if !self.item_is_scalar && !was_string && matches!(b, b'}' | b']') && self.depth == 2 {
+            self.finish_item(out)?;
+        }
+        Ok(())
+    }
+
+    fn finish_item(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        let mut item: Value = serde_json::from_slice(&self.buf).map_err(json_err)?;
+        match self.array_of {
+            ArrayOf::Items => self.redactor.redact_item(&mut item, self.item_kind.as_deref()),
+            ArrayOf::Rows => self.redactor.redact_table_row(&mut item, self.implied),
+        }
+        out.extend_from_slice(&serde_json::to_vec(&item).map_err(json_err)?);
+        self.buf.clear();
+        self.in_item = false;
+        Ok(())
+    }
+
+    /// Ends the document; writes the rest.
+    ///
+    /// # Errors
+    /// When the document is not JSON.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+        match self.phase {
+            Phase::Head | Phase::Whole => {
+                if self.buf.iter().all(u8::is_ascii_whitespace) {
+                    out.extend_from_slice(&self.buf);
+                } else {
+                    let mut v: Value = serde_json::from_slice(&self.buf).map_err(json_err)?;
+                    self.redactor.redact_as(&mut v, self.implied);
+                    out.extend_from_slice(&serde_json::to_vec(&v).map_err(json_err)?);
+                }
+            }
+            Phase::Items => return Err("the response ended inside its list".to_owned()),
+            Phase::Tail => {
+                let tail = std::mem::take(&mut self.buf);
+                let t = trim_start(&tail);
+                if t == b"}" || trim_end(t) == b"}" {
+                    out.extend_from_slice(&tail);
+                } else {
+                    // More fields after the list: mask them as an object.
+                    let mut obj = b"{\"__tollgate\":0".to_vec();
+                    obj.extend_from_slice(&tail);
+                    let mut v: Value = serde_json::from_slice(&obj).map_err(json_err)?;
+                    if self.redactor.redact_as(&mut v, None).is_empty() {
+                        out.extend_from_slice(&tail);
+                    } else {
+                        if let Value::Object(m) = &mut v {
+                            m.remove("__tollgate");
+                        }
+                        let s = serde_json::to_vec(&v).map_err(json_err)?;
+                        if s.len() > 2 {
+                            out.push(b',');
+                            out.extend_from_slice(&s[1..]);
+                        } else {
+                            out.push(b'}');
+                        }
+                    }
+                }
+            }
+        }
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+fn trim_end(b: &[u8]) -> &[u8] {
+    let end = b.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(0, |i| i + 1);
+    &b[..end]
+}
+
+fn trim_start(b: &[u8]) -> &[u8] {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(b.len());
+    &b[start..]
+}
