@@ -87,7 +87,23 @@ impl RedactorBuilder {
                 .build()
                 .map_err(|e| format!("{what} {s:?}: {e}"))
         };
+        let any_detector = if self.detectors.is_empty() {
+            None
+        } else {
+            let alt: Vec<String> = self
+                .detectors
+                .iter()
+                .map(|d| format!("(?:{})", d.re.as_str()))
+                .collect();
+            Some(
+                regex::RegexBuilder::new(&alt.join("|"))
+                    .size_limit(8 << 20)
+                    .build()
+                    .map_err(|e| format!("detectors: {e}"))?,
+            )
+        };
         Ok(Redactor {
+            any_detector,
             replacement: self.replacement,
             env_names: re("env name pattern", &self.env_names)?,
             configmap_keys: self
@@ -128,6 +144,9 @@ pub struct Redactor {
     env_names: Regex,
     configmap_keys: Option<Regex>,
     detectors: Vec<Detector>,
+    /// All detectors in one regex: one scan per string decides whether any
+    /// detector needs to run.
+    any_detector: Option<Regex>,
     selectors: Vec<JsonPath>,
     base64_data: bool,
 }
@@ -459,8 +478,8 @@ impl Redactor {
             }
             Value::String(s) => {
                 let already = matches!(&self.replacement, Replacement::Marker(m) if m == s);
-                if !self.detectors.is_empty()
-                    && !already
+                if !already
+                    && self.any_detector.as_ref().is_some_and(|re| re.is_match(s))
                     && let Some(masked) = self.redact_text(s)
                 {
                     *v = Value::String(masked);
