@@ -12,9 +12,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::{How, MaskBody};
+use super::gzip::{Gunzip, Gzip};
 use crate::{Redactor, kind_of_resource};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body a [`MaskService`] answers with: gzip decoded, masked, re-encoded
+/// when the client accepted gzip (each stage passes through when idle).
+pub type MaskedBody<B> = Gzip<MaskBody<Gunzip<tollgate_kube::ResponseBody<B>>>>;
 
 /// Put into a request's extensions to have its response masked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +92,7 @@ where
     ResBody: Body<Data = Bytes>,
     ResBody::Error: Into<BoxError>,
 {
-    type Response = Response<MaskBody<tollgate_kube::ResponseBody<ResBody>>>;
+    type Response = Response<MaskedBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -107,7 +112,6 @@ where
             if accept.is_empty() || accept.contains("protobuf") || accept.contains("cbor") {
                 h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
             }
-            h.remove(header::ACCEPT_ENCODING);
             let watch = info.as_ref().is_some_and(|i| i.verb == "watch");
             let kind = info
                 .as_ref()
@@ -140,10 +144,14 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
     }
 }
 
-fn refuse<B>(message: &str) -> Response<MaskBody<tollgate_kube::ResponseBody<B>>> {
+fn pass<B>(body: tollgate_kube::ResponseBody<B>) -> MaskedBody<B> {
+    Gzip::new(MaskBody::new(Gunzip::new(body, false), How::Pass, None, None, 0), false)
+}
+
+fn refuse<B>(message: &str) -> Response<MaskedBody<B>> {
     let res =
         tollgate_kube::ResponseBody::from_status_response(Status::failure(Reason::BadGateway, message).to_response());
-    res.map(|b| MaskBody::new(b, How::Pass, None, None, 0))
+    res.map(pass)
 }
 
 impl<F, B, E> Future for ResponseFuture<F>
@@ -152,15 +160,13 @@ where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    type Output = Result<Response<MaskBody<tollgate_kube::ResponseBody<B>>>, E>;
+    type Output = Result<Response<MaskedBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let res = ready!(this.future.poll(cx))?;
         let Some((how, kind)) = this.plan.take() else {
-            return Poll::Ready(Ok(res.map(|b| {
-                MaskBody::new(tollgate_kube::ResponseBody::inner(b), How::Pass, None, None, 0)
-            })));
+            return Poll::Ready(Ok(res.map(|b| pass(tollgate_kube::ResponseBody::inner(b)))));
         };
         let (mut parts, body) = res.into_parts();
         let ct = parts
@@ -169,34 +175,46 @@ where
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let encoded = parts
+        let encoding = parts
             .headers
             .get(header::CONTENT_ENCODING)
-            .is_some_and(|v| v != "identity");
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .filter(|v| !v.is_empty() && v != "identity");
+        let gzip = encoding.as_deref() == Some("gzip");
+        let unreadable_encoding = encoding.is_some() && !gzip;
         if parts.status == http::StatusCode::SWITCHING_PROTOCOLS
             || (!ct.is_empty() && !ct.starts_with("application/json"))
-            || encoded
+            || unreadable_encoding
         {
-            if ct.starts_with("text/plain") && !encoded {
-                // Logs and other text: value detectors only, line by line is not needed.
+            if ct.starts_with("text/plain") && encoding.is_none() {
+                // Logs and other text pass as they are.
                 return Poll::Ready(Ok(Response::from_parts(
                     parts,
-                    MaskBody::new(tollgate_kube::ResponseBody::inner(body), How::Pass, None, None, 0),
+                    pass(tollgate_kube::ResponseBody::inner(body)),
                 )));
             }
             return Poll::Ready(Ok(refuse::<B>(&format!(
                 "Tollgate must mask this response but the API server sent {} {}; nothing was passed on",
                 if ct.is_empty() { "no content type" } else { &ct },
-                if encoded { "with a content encoding" } else { "" }
+                encoding
+                    .as_deref()
+                    .map(|e| format!("with content encoding {e}"))
+                    .unwrap_or_default()
             ))));
         }
         parts.headers.remove(header::CONTENT_LENGTH);
-        let body = MaskBody::new(
-            tollgate_kube::ResponseBody::inner(body),
-            how,
-            Some(this.redactor.clone()),
-            kind,
-            *this.limit,
+        // The API server gzips only when the client accepted gzip, so a gzip
+        // answer is decoded, masked and encoded again for it.
+        let body = Gzip::new(
+            MaskBody::new(
+                Gunzip::new(tollgate_kube::ResponseBody::inner(body), gzip),
+                how,
+                Some(this.redactor.clone()),
+                kind,
+                *this.limit,
+            ),
+            gzip,
         );
         Poll::Ready(Ok(Response::from_parts(parts, body)))
     }
