@@ -447,10 +447,15 @@ impl Redactor {
 
     /// Env values with credential names, and secret-shaped strings, anywhere.
     fn walk(&self, v: &mut Value, at: &str, report: &mut Report) {
+        self.walk_at(v, &Path::Root(at), report);
+    }
+
+    /// Env values with credential names, and secret-shaped strings, anywhere;
+    /// the path is only rendered when something is reported.
+    fn walk_at(&self, v: &mut Value, at: &Path<'_>, report: &mut Report) {
         match v {
             Value::Object(m) => {
                 if let Some(Value::Array(env)) = m.get_mut("env") {
-                    let env_at = child(at, "env");
                     for (i, e) in env.iter_mut().enumerate() {
                         let named = e
                             .get("name")
@@ -460,7 +465,8 @@ impl Redactor {
                             && let Some(val) = e.get_mut("value")
                             && !self.is_replacement(val)
                         {
-                            self.replace_at(val, &child(&index(&env_at, i), "value"), false, report);
+                            let shown = child(&index(&child(&at.render(), "env"), i), "value");
+                            self.replace_at(val, &shown, false, report);
                         }
                     }
                 }
@@ -468,12 +474,12 @@ impl Redactor {
                     if k == LAST_APPLIED {
                         continue;
                     }
-                    self.walk(x, &child(at, k), report);
+                    self.walk_at(x, &Path::Key(at, k), report);
                 }
             }
             Value::Array(a) => {
                 for (i, x) in a.iter_mut().enumerate() {
-                    self.walk(x, &index(at, i), report);
+                    self.walk_at(x, &Path::Index(at, i), report);
                 }
             }
             Value::String(s) => {
@@ -483,10 +489,27 @@ impl Redactor {
                     && let Some(masked) = self.redact_text(s)
                 {
                     *v = Value::String(masked);
-                    report.paths.push(at.to_owned());
+                    report.paths.push(at.render());
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// A location built as the walk descends and rendered only when reported.
+enum Path<'a> {
+    Root(&'a str),
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root(r) => (*r).to_owned(),
+            Path::Key(p, k) => child(&p.render(), k),
+            Path::Index(p, i) => index(&p.render(), *i),
         }
     }
 }
