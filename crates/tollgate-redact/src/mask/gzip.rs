@@ -2,7 +2,7 @@
 //! re-encoded (flushed per chunk, so watch events still arrive one by one)
 //! when the client accepted gzip.
 
-use std::io::Write;
+use std::io::{self, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -14,73 +14,94 @@ use pin_project_lite::pin_project;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-pin_project! {
-    /// Decodes a gzip body as it streams (or passes it through).
-    pub struct Gunzip<B> {
-        #[pin]
-        inner: B,
-        decoder: Option<GzDecoder<Vec<u8>>>,
-        done: bool,
+/// A streaming transform over body bytes (gzip decoding or encoding).
+pub trait Stage: Send + 'static {
+    /// Feeds a chunk.
+    fn feed(&mut self, data: &[u8]) -> io::Result<()>;
+    /// The input ended.
+    fn end(&mut self) -> io::Result<()>;
+    /// What has been produced so far.
+    fn take(&mut self) -> Vec<u8>;
+}
+
+impl Stage for GzDecoder<Vec<u8>> {
+    fn feed(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data)
+    }
+    fn end(&mut self) -> io::Result<()> {
+        self.try_finish()
+    }
+    fn take(&mut self) -> Vec<u8> {
+        std::mem::take(self.get_mut())
+    }
+}
+
+impl Stage for GzEncoder<Vec<u8>> {
+    fn feed(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_all(data)?;
+        // A sync flush: what was masked so far reaches the client now.
+        self.flush()
+    }
+    fn end(&mut self) -> io::Result<()> {
+        self.try_finish()
+    }
+    fn take(&mut self) -> Vec<u8> {
+        std::mem::take(self.get_mut())
     }
 }
 
 pin_project! {
-    /// Encodes a body with gzip as it streams (or passes it through).
-    pub struct Gzip<B> {
+    /// A body passed through a [`Stage`] as it streams, or untouched when
+    /// the stage is off.
+    pub struct Coded<B, S> {
         #[pin]
         inner: B,
-        encoder: Option<GzEncoder<Vec<u8>>>,
+        stage: Option<S>,
         done: bool,
     }
 }
 
-impl<B> std::fmt::Debug for Gunzip<B> {
+/// Decodes a gzip body as it streams (or passes it through).
+pub type Gunzip<B> = Coded<B, GzDecoder<Vec<u8>>>;
+/// Encodes a body with gzip as it streams (or passes it through).
+pub type Gzip<B> = Coded<B, GzEncoder<Vec<u8>>>;
+
+impl<B, S> std::fmt::Debug for Coded<B, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gunzip")
-            .field("active", &self.decoder.is_some())
+        f.debug_struct("Coded")
+            .field("active", &self.stage.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl<B> std::fmt::Debug for Gzip<B> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gzip")
-            .field("active", &self.encoder.is_some())
-            .finish_non_exhaustive()
+pub(crate) fn gunzip<B>(inner: B, active: bool) -> Gunzip<B> {
+    Coded {
+        inner,
+        stage: active.then(|| GzDecoder::new(Vec::new())),
+        done: false,
     }
 }
 
-impl<B> Gunzip<B> {
-    pub(crate) fn new(inner: B, active: bool) -> Self {
-        Gunzip {
-            inner,
-            decoder: active.then(|| GzDecoder::new(Vec::new())),
-            done: false,
-        }
+pub(crate) fn gzip<B>(inner: B, active: bool) -> Gzip<B> {
+    Coded {
+        inner,
+        stage: active.then(|| GzEncoder::new(Vec::new(), Compression::fast())),
+        done: false,
     }
 }
 
-impl<B> Gzip<B> {
-    pub(crate) fn new(inner: B, active: bool) -> Self {
-        Gzip {
-            inner,
-            encoder: active.then(|| GzEncoder::new(Vec::new(), Compression::fast())),
-            done: false,
-        }
-    }
-}
-
-impl<B> Body for Gunzip<B>
+impl<B, S> Body for Coded<B, S>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
+    S: Stage,
 {
     type Data = Bytes;
     type Error = BoxError;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
-        let Some(dec) = this.decoder.as_mut() else {
+        let Some(stage) = this.stage.as_mut() else {
             return this.inner.poll_frame(cx).map_err(Into::into);
         };
         loop {
@@ -92,15 +113,15 @@ where
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
                 Poll::Ready(Some(Ok(frame))) => {
                     if let Ok(data) = frame.into_data() {
-                        dec.write_all(&data)?;
+                        stage.feed(&data)?;
                     }
                 }
                 Poll::Ready(None) => {
-                    dec.try_finish()?;
+                    stage.end()?;
                     *this.done = true;
                 }
             }
-            let out = std::mem::take(dec.get_mut());
+            let out = stage.take();
             if !out.is_empty() {
                 return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
             }
@@ -108,7 +129,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        if self.decoder.is_some() {
+        if self.stage.is_some() {
             self.done
         } else {
             self.inner.is_end_stream()
@@ -116,63 +137,7 @@ where
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.decoder.is_some() {
-            SizeHint::default()
-        } else {
-            self.inner.size_hint()
-        }
-    }
-}
-
-impl<B> Body for Gzip<B>
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let mut this = self.project();
-        let Some(enc) = this.encoder.as_mut() else {
-            return this.inner.poll_frame(cx).map_err(Into::into);
-        };
-        loop {
-            if *this.done {
-                return Poll::Ready(None);
-            }
-            match this.inner.as_mut().poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e.into()))),
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Ok(data) = frame.into_data() {
-                        enc.write_all(&data)?;
-                        // A sync flush: what was masked so far reaches the client now.
-                        enc.flush()?;
-                    }
-                }
-                Poll::Ready(None) => {
-                    enc.try_finish()?;
-                    *this.done = true;
-                }
-            }
-            let out = std::mem::take(enc.get_mut());
-            if !out.is_empty() {
-                return Poll::Ready(Some(Ok(Frame::data(Bytes::from(out)))));
-            }
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        if self.encoder.is_some() {
-            self.done
-        } else {
-            self.inner.is_end_stream()
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        if self.encoder.is_some() {
+        if self.stage.is_some() {
             SizeHint::default()
         } else {
             self.inner.size_hint()

@@ -27,5 +27,5 @@ mod gzip;
 mod service;
 
 pub use body::MaskBody;
-pub use gzip::{Gunzip, Gzip};
+pub use gzip::{Coded, Gunzip, Gzip, Stage};
 pub use service::{Mask, MaskLayer, MaskService, MaskedBody, ResponseFuture};

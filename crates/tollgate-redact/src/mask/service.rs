@@ -12,7 +12,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::body::{How, MaskBody};
-use super::gzip::{Gunzip, Gzip};
+use super::gzip::{Gunzip, Gzip, gunzip, gzip};
 use crate::{Redactor, kind_of_resource};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -107,7 +107,7 @@ where
         let mut plan = None;
         if wanted {
             let h = req.headers_mut();
-            // Ask for JSON: protobuf cannot be masked, gzip is not worth decoding here.
+            // Ask for JSON: protobuf cannot be masked (gzip is decoded below).
             let accept = h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
             if accept.is_empty() || accept.contains("protobuf") || accept.contains("cbor") {
                 h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
@@ -145,7 +145,7 @@ impl<F> std::fmt::Debug for ResponseFuture<F> {
 }
 
 fn pass<B>(body: tollgate_kube::ResponseBody<B>) -> MaskedBody<B> {
-    Gzip::new(MaskBody::new(Gunzip::new(body, false), How::Pass, None, None, 0), false)
+    gzip(MaskBody::new(gunzip(body, false), How::Pass, None, None, 0), false)
 }
 
 fn refuse<B>(message: &str) -> Response<MaskedBody<B>> {
@@ -181,8 +181,8 @@ where
             .and_then(|v| v.to_str().ok())
             .map(|v| v.trim().to_ascii_lowercase())
             .filter(|v| !v.is_empty() && v != "identity");
-        let gzip = encoding.as_deref() == Some("gzip");
-        let unreadable_encoding = encoding.is_some() && !gzip;
+        let gzipped = encoding.as_deref() == Some("gzip");
+        let unreadable_encoding = encoding.is_some() && !gzipped;
         if parts.status == http::StatusCode::SWITCHING_PROTOCOLS
             || (!ct.is_empty() && !ct.starts_with("application/json"))
             || unreadable_encoding
@@ -206,15 +206,15 @@ where
         parts.headers.remove(header::CONTENT_LENGTH);
         // The API server gzips only when the client accepted gzip, so a gzip
         // answer is decoded, masked and encoded again for it.
-        let body = Gzip::new(
+        let body = gzip(
             MaskBody::new(
-                Gunzip::new(tollgate_kube::ResponseBody::inner(body), gzip),
+                gunzip(tollgate_kube::ResponseBody::inner(body), gzipped),
                 how,
                 Some(this.redactor.clone()),
                 kind,
                 *this.limit,
             ),
-            gzip,
+            gzipped,
         );
         Poll::Ready(Ok(Response::from_parts(parts, body)))
     }
