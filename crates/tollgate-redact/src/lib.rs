@@ -15,7 +15,9 @@ mod detectors;
 pub mod mask;
 mod redactor;
 mod replacement;
+mod rewrite;
 mod stream;
+mod tape;
 
 pub use detectors::Detector;
 pub use mask::{Mask, MaskBody, MaskLayer, MaskService};

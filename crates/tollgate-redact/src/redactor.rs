@@ -102,8 +102,33 @@ impl RedactorBuilder {
                     .map_err(|e| format!("detectors: {e}"))?,
             )
         };
+        let any_detector_bytes = any_detector
+            .as_ref()
+            .map(|re| {
+                regex::bytes::RegexBuilder::new(re.as_str())
+                    .size_limit(8 << 20)
+                    .build()
+                    .map_err(|e| format!("detectors: {e}"))
+            })
+            .transpose()?;
+        // A detector anchored to the start or end of a string cannot be
+        // prefiltered on the whole document's bytes.
+        let anchored = self
+            .detectors
+            .iter()
+            .any(|d| ["^", "$", "\\A", "\\z"].iter().any(|a| d.re.as_str().contains(a)));
+        let marker_json = match &self.replacement {
+            Replacement::Marker(m) => Some((
+                serde_json::to_vec(m).map_err(|e| e.to_string())?,
+                serde_json::to_vec(&self.replacement.replace("", true)).map_err(|e| e.to_string())?,
+            )),
+            Replacement::Fingerprint { .. } => None,
+        };
         Ok(Redactor {
             any_detector,
+            any_detector_bytes,
+            anchored,
+            marker_json,
             replacement: self.replacement,
             env_names: re("env name pattern", &self.env_names)?,
             configmap_keys: self
@@ -140,13 +165,20 @@ impl RedactorBuilder {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Redactor {
-    replacement: Replacement,
-    env_names: Regex,
-    configmap_keys: Option<Regex>,
+    pub(crate) replacement: Replacement,
+    pub(crate) env_names: Regex,
+    pub(crate) configmap_keys: Option<Regex>,
     detectors: Vec<Detector>,
     /// All detectors in one regex: one scan per string decides whether any
     /// detector needs to run.
-    any_detector: Option<Regex>,
+    pub(crate) any_detector: Option<Regex>,
+    /// The same over raw bytes: one scan of a whole document tells whether
+    /// any unescaped string in it can match.
+    any_detector_bytes: Option<regex::bytes::Regex>,
+    /// Some detector is anchored (`^`, `$` …): every string is scanned.
+    anchored: bool,
+    /// The marker as JSON, plain and base64-encoded (for `Replacement::Marker`).
+    marker_json: Option<(Vec<u8>, Vec<u8>)>,
     selectors: Vec<JsonPath>,
     base64_data: bool,
 }
@@ -298,27 +330,86 @@ impl Redactor {
         !self.selectors.is_empty()
     }
 
-    /// One row of a Table, as the whole-document engine would treat it.
-    pub(crate) fn redact_table_row(&self, row: &mut Value, implied: Option<&str>) {
+    /// One row of a Table, as the whole-document engine would treat it;
+    /// whether anything was replaced.
+    pub(crate) fn redact_table_row(&self, row: &mut Value, implied: Option<&str>) -> bool {
         let mut report = Report::default();
         if let Some(o) = row.get_mut("object") {
             self.document(o, "$", implied, &mut report);
         }
         self.walk(row, "$", &mut report);
+        !report.is_empty()
     }
 
-    /// One list item of a known kind, as the whole-document engine would.
-    pub(crate) fn redact_item(&self, item: &mut Value, kind: Option<&str>) {
+    /// One list item of a known kind, as the whole-document engine would;
+    /// whether anything was replaced.
+    pub(crate) fn redact_item(&self, item: &mut Value, kind: Option<&str>) -> bool {
         let mut report = Report::default();
         self.document(item, "$", kind, &mut report);
         self.walk(item, "$", &mut report);
+        !report.is_empty()
+    }
+
+    /// Whether the detectors must look at every string of `doc` (its raw
+    /// bytes hold a possible match, or a detector is anchored); escaped
+    /// strings are always decoded and scanned.
+    pub(crate) fn detectors_need_scan(&self, doc: &[u8]) -> bool {
+        self.any_detector_bytes
+            .as_ref()
+            .is_some_and(|re| self.anchored || re.is_match(doc))
+    }
+
+    /// The JSON text replacing a value whose JSON text is `raw`.
+    pub(crate) fn replacement_json(&self, raw: &[u8], is_string: bool, escaped: bool, base64: bool) -> Vec<u8> {
+        let base64 = base64 && self.base64_data;
+        if let Some((plain, encoded)) = &self.marker_json {
+            return if base64 { encoded.clone() } else { plain.clone() };
+        }
+        let text = if is_string {
+            crate::tape::text(raw, escaped).into_owned()
+        } else {
+            serde_json::from_slice::<Value>(raw).map_or_else(|_| String::from_utf8_lossy(raw).into_owned(), |v| v.to_string())
+        };
+        serde_json::to_vec(&self.replacement.replace(&text, base64)).unwrap_or_else(|_| b"\"\"".to_vec())
+    }
+
+    /// Masks one JSON document given as bytes, writing the result to `out`:
+    /// the byte-level engine, which copies untouched bytes through and
+    /// rewrites only what a preset names (the same meaning as
+    /// [`redact_as`](Self::redact_as), without the report). Returns whether
+    /// anything was replaced.
+    ///
+    /// ```
+    /// let r = tollgate_redact::Redactor::builder().build()?;
+    /// let mut out = Vec::new();
+    /// let event = br#"{"type":"ADDED","object":{"kind":"Secret","data":{"k":"aHVudGVyMg=="}}}"#;
+    /// assert!(r.redact_bytes(event, None, &mut out)?);
+    /// assert_eq!(out, br#"{"type":"ADDED","object":{"kind":"Secret","data":{"k":"<redacted>"}}}"#);
+    /// # Ok::<_, String>(())
+    /// ```
+    ///
+    /// # Errors
+    /// When the document is not JSON.
+    pub fn redact_bytes(&self, doc: &[u8], implied_kind: Option<&str>, out: &mut Vec<u8>) -> Result<bool, String> {
+        if self.has_selectors() {
+            if doc.iter().all(u8::is_ascii_whitespace) {
+                out.extend_from_slice(doc);
+                return Ok(false);
+            }
+            let mut v: Value = serde_json::from_slice(doc)
+                .map_err(|e| format!("cannot mask a response that is not JSON: {e}"))?;
+            let changed = !self.redact_as(&mut v, implied_kind).is_empty();
+            out.extend_from_slice(&serde_json::to_vec(&v).map_err(|e| e.to_string())?);
+            return Ok(changed);
+        }
+        crate::rewrite::rewrite(self, doc, crate::rewrite::Unit::Document(implied_kind), &mut Vec::new(), out)
     }
 
     fn is_replacement(&self, v: &Value) -> bool {
         matches!((v, &self.replacement), (Value::String(s), Replacement::Marker(m)) if s == m)
     }
 
-    fn configmap_key(&self, key: &str) -> bool {
+    pub(crate) fn configmap_key(&self, key: &str) -> bool {
         self.configmap_keys.as_ref().is_some_and(|re| re.is_match(key))
     }
 

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::Redactor;
+use crate::rewrite::{Unit, rewrite};
+use crate::tape::Node;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -55,6 +57,8 @@ pub struct StreamMasker {
     in_item: bool,
     item_is_scalar: bool,
     started: bool,
+    /// The index of the item being rewritten (reused from item to item).
+    tape: Vec<Node>,
 }
 
 fn json_err(e: serde_json::Error) -> String {
@@ -84,6 +88,7 @@ impl StreamMasker {
             in_item: false,
             item_is_scalar: false,
             started: false,
+            tape: Vec::new(),
         }
     }
 
@@ -123,10 +128,20 @@ impl StreamMasker {
     /// # Errors
     /// When the document is not JSON or a part exceeds the limit.
     pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        for &b in chunk {
+        let mut i = 0;
+        while i < chunk.len() {
             match self.phase {
-                Phase::Whole | Phase::Tail => self.hold(b)?,
+                Phase::Whole | Phase::Tail => {
+                    if self.buf.len() + (chunk.len() - i) > self.limit {
+                        return Err(self.too_large());
+                    }
+                    self.buf.extend_from_slice(&chunk[i..]);
+                    return Ok(());
+                }
+                Phase::Items => i = self.items(chunk, i, out)?,
                 Phase::Head => {
+                    let b = chunk[i];
+                    i += 1;
                     if !self.started && !b.is_ascii_whitespace() {
                         self.started = true;
                         if b != b'{' {
@@ -146,10 +161,16 @@ impl StreamMasker {
                         self.phase = Phase::Whole;
                     }
                 }
-                Phase::Items => self.item_byte(b, out)?,
             }
         }
         Ok(())
+    }
+
+    fn too_large(&self) -> String {
+        format!(
+            "a part of the response is larger than the masking limit of {} bytes",
+            self.limit
+        )
     }
 
     fn maybe_start_items(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
@@ -196,43 +217,107 @@ impl StreamMasker {
         Ok(())
     }
 
-    fn item_byte(&mut self, b: u8, out: &mut Vec<u8>) -> Result<(), String> {
-        if !self.in_item {
-            if b.is_ascii_whitespace() || b == b',' {
-                out.push(b);
-                return Ok(());
+    /// Items from `chunk[i..]`: separators are copied, each complete item
+    /// is rewritten; a partial item is held. Returns where it stopped.
+    fn items(&mut self, chunk: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, String> {
+        while i < chunk.len() {
+            if !self.in_item {
+                let b = chunk[i];
+                if b.is_ascii_whitespace() || b == b',' {
+                    out.push(b);
+                    i += 1;
+                    continue;
+                }
+                if b == b']' {
+                    self.track(b);
+                    out.push(b);
+                    self.phase = Phase::Tail;
+                    return Ok(i + 1);
+                }
+                self.in_item = true;
+                self.item_is_scalar = !matches!(b, b'{' | b'[' | b'"');
             }
-            if b == b']' {
-                self.track(b);
-                out.push(b);
-                self.phase = Phase::Tail;
-                return Ok(());
+            let from = i;
+            let end = if self.item_is_scalar {
+                chunk[i..]
+                    .iter()
+                    .position(|&b| b == b',' || b == b']' || b.is_ascii_whitespace())
+                    .map(|p| i + p)
+            } else {
+                self.scan(chunk, i).map(|p| p + 1)
+            };
+            let Some(end) = end else {
+                if self.buf.len() + (chunk.len() - from) > self.limit {
+                    return Err(self.too_large());
+                }
+                self.buf.extend_from_slice(&chunk[from..]);
+                return Ok(chunk.len());
+            };
+            if self.buf.len() + (end - from) > self.limit {
+                return Err(self.too_large());
             }
-            self.in_item = true;
-            self.item_is_scalar = !matches!(b, b'{' | b'[');
+            if self.buf.is_empty() {
+                self.rewrite_item(&chunk[from..end], out)?;
+            } else {
+                self.buf.extend_from_slice(&chunk[from..end]);
+                let item = std::mem::take(&mut self.buf);
+                self.rewrite_item(&item, out)?;
+                self.buf = item;
+                self.buf.clear();
+            }
+            self.in_item = false;
+            i = end;
         }
-        if self.item_is_scalar && !self.in_string && (b == b',' || b == b']' || b.is_ascii_whitespace()) {
-            self.finish_item(out)?;
-            return self.item_byte(b, out);
-        }
-        self.hold(b)?;
-        let was_string = self.in_string;
-        self.track(b);
-        if !self.item_is_scalar && !was_string && matches!(b, b'}' | b']') && self.depth == 2 {
-            self.finish_item(out)?;
-        }
-        Ok(())
+        Ok(i)
     }
 
-    fn finish_item(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
-        let mut item: Value = serde_json::from_slice(&self.buf).map_err(json_err)?;
-        match self.array_of {
-            ArrayOf::Items => self.redactor.redact_item(&mut item, self.item_kind.as_deref()),
-            ArrayOf::Rows => self.redactor.redact_table_row(&mut item, self.implied),
+    /// Finds the end of the current (container) item in `s[from..]`:
+    /// strings are skipped to their next quote or backslash.
+    fn scan(&mut self, s: &[u8], from: usize) -> Option<usize> {
+        let mut k = from;
+        while k < s.len() {
+            if self.in_string {
+                if self.escape {
+                    self.escape = false;
+                    k += 1;
+                    continue;
+                }
+                let p = memchr::memchr2(b'"', b'\\', &s[k..])?;
+                k += p;
+                if s[k] == b'\\' {
+                    self.escape = true;
+                } else {
+                    self.in_string = false;
+                    if self.depth == 2 {
+                        // A string item ends with its quote.
+                        return Some(k);
+                    }
+                }
+                k += 1;
+                continue;
+            }
+            match s[k] {
+                b'"' => self.in_string = true,
+                b'{' | b'[' => self.depth += 1,
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    if self.depth == 2 {
+                        return Some(k);
+                    }
+                }
+                _ => {}
+            }
+            k += 1;
         }
-        out.extend_from_slice(&serde_json::to_vec(&item).map_err(json_err)?);
-        self.buf.clear();
-        self.in_item = false;
+        None
+    }
+
+    fn rewrite_item(&mut self, item: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let unit = match self.array_of {
+            ArrayOf::Items => Unit::Item(self.item_kind.as_deref()),
+            ArrayOf::Rows => Unit::Row(self.implied),
+        };
+        rewrite(&self.redactor, item, unit, &mut self.tape, out)?;
         Ok(())
     }
 
@@ -243,13 +328,7 @@ impl StreamMasker {
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
         match self.phase {
             Phase::Head | Phase::Whole => {
-                if self.buf.iter().all(u8::is_ascii_whitespace) {
-                    out.extend_from_slice(&self.buf);
-                } else {
-                    let mut v: Value = serde_json::from_slice(&self.buf).map_err(json_err)?;
-                    self.redactor.redact_as(&mut v, self.implied);
-                    out.extend_from_slice(&serde_json::to_vec(&v).map_err(json_err)?);
-                }
+                self.redactor.redact_bytes(&self.buf, self.implied, out)?;
             }
             Phase::Items => return Err("the response ended inside its list".to_owned()),
             Phase::Tail => {

@@ -5,7 +5,6 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use serde_json::Value;
 
 use crate::{Redactor, StreamMasker};
 
@@ -66,14 +65,11 @@ impl<B> MaskBody<B> {
     }
 }
 
+/// One watch event (or a whole small document), through the byte-level engine.
 fn mask(redactor: &Redactor, kind: Option<&'static str>, bytes: &[u8]) -> Result<Bytes, BoxError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Bytes::copy_from_slice(bytes));
-    }
-    let mut v: Value = serde_json::from_slice(bytes)
-        .map_err(|e| -> BoxError { format!("cannot mask a response that is not JSON: {e}").into() })?;
-    redactor.redact_as(&mut v, kind);
-    Ok(Bytes::from(serde_json::to_vec(&v)?))
+    let mut out = Vec::with_capacity(bytes.len());
+    redactor.redact_bytes(bytes, kind, &mut out)?;
+    Ok(Bytes::from(out))
 }
 
 impl<B> Body for MaskBody<B>
