@@ -59,6 +59,11 @@ pub(crate) fn rewrite(
     if tape::index(b, tape).is_err() {
         return fallback(r, b, unit, out);
     }
+    Ok(rewrite_indexed(r, b, unit, tape, out))
+}
+
+/// Rewrites `b`, already indexed into `tape` (see [`tape::index_value`]).
+pub(crate) fn rewrite_indexed(r: &Redactor, b: &[u8], unit: Unit<'_>, tape: &[Node], out: &mut Vec<u8>) -> bool {
     let mut pass = Pass::new(r, b, tape);
     match unit {
         Unit::Document(k) | Unit::Item(k) => pass.document(0, k),
@@ -71,7 +76,7 @@ pub(crate) fn rewrite(
     pass.walk(0);
     let changed = !pass.edits.is_empty();
     pass.apply(out);
-    Ok(changed)
+    changed
 }
 
 /// The reference engine on a document the index refused.
@@ -265,85 +270,114 @@ impl<'a> Pass<'a> {
 
     /// The annotation holds JSON: masked inside (as a document of its own
     /// kind) and written back; a value that does not parse is masked whole.
+    /// The inner edits are written into the annotation's escaped text in
+    /// place, so the rest of it stays byte for byte.
     fn last_applied(&mut self, i: usize) {
         let n = self.t[i];
         if n.kind != Kind::String {
             self.replace(i, false);
             return;
         }
-        let Some(inner) = self.str_of(i) else { return };
-        let mut tape = Vec::new();
-        let mut rewritten = Vec::with_capacity(inner.len());
-        let changed = match rewrite(self.r, inner.as_bytes(), Unit::Document(None), &mut tape, &mut rewritten) {
-            Ok(changed) => changed,
-            Err(_) => {
-                self.replace(i, false);
-                return;
-            }
+        let raw = &self.b[n.start..n.end];
+        let mut map = Vec::new();
+        let Some(inner) = tape::unescape(raw, &mut map) else {
+            self.replace(i, false);
+            return;
         };
-        if changed {
-            let text = String::from_utf8_lossy(&rewritten);
-            let mut text = text.trim_end().to_owned();
-            text.push('\n');
+        let mut t = Vec::new();
+        if tape::index(inner.as_bytes(), &mut t).is_err() {
+            // Not JSON to the index: the reference engine decides.
+            match serde_json::from_str::<Value>(&inner) {
+                Ok(mut v) => {
+                    if !self.r.redact_as(&mut v, None).is_empty() {
+                        self.edits.push(Edit {
+                            start: n.start,
+                            end: n.end,
+                            text: serde_json::to_vec(&format!("{v}\n")).unwrap_or_else(|_| b"\"\"".to_vec()),
+                        });
+                    }
+                }
+                Err(_) => self.replace(i, false),
+            }
+            return;
+        }
+        let mut pass = Pass::new(self.r, inner.as_bytes(), &t);
+        pass.document(0, None);
+        pass.walk(0);
+        for e in pass.edits {
+            let text = String::from_utf8_lossy(&e.text);
+            let quoted = serde_json::to_vec(&*text).unwrap_or_else(|_| b"\"\"".to_vec());
             self.edits.push(Edit {
-                start: n.start,
-                end: n.end,
-                text: serde_json::to_vec(&text).unwrap_or_else(|_| b"\"\"".to_vec()),
+                start: n.start + tape::raw_offset(&map, e.start),
+                end: n.start + tape::raw_offset(&map, e.end),
+                text: quoted[1..quoted.len() - 1].to_vec(),
             });
         }
     }
 
-    /// Env values with credential names, and secret-shaped strings, anywhere.
-    fn walk(&mut self, i: usize) {
-        if self.edited(i) {
+    /// Env values with credential names, and secret-shaped strings,
+    /// anywhere below `root` (not inside last-applied annotations, which
+    /// [`document`](Self::document) handles, nor inside replaced values).
+    fn walk(&mut self, root: usize) {
+        let t = self.t;
+        let end = t[root].skip;
+        let mut i = root;
+        while i < end {
+            let n = t[i];
+            if n.key_end > n.key_start || n.key_escaped {
+                if self.key_is(i, LAST_APPLIED) {
+                    i = n.skip;
+                    continue;
+                }
+                if n.kind == Kind::Array && self.key_is(i, "env") {
+                    self.env(i);
+                }
+            }
+            match n.kind {
+                Kind::Object | Kind::Array => {
+                    if !self.edits.is_empty() && self.edited(i) {
+                        i = n.skip;
+                        continue;
+                    }
+                }
+                Kind::String => self.detect(i),
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    /// An `env` list: values of entries whose name looks like a credential.
+    fn env(&mut self, list: usize) {
+        for e in self.children(list) {
+            let named = self
+                .member(e, "name")
+                .and_then(|n| self.str_of(n))
+                .is_some_and(|n| self.r.env_names.is_match(&n));
+            if named
+                && let Some(v) = self.member(e, "value")
+                && !self.is_marker(v)
+            {
+                self.replace(v, false);
+            }
+        }
+    }
+
+    /// Secret-shaped substrings of one string value.
+    fn detect(&mut self, i: usize) {
+        let n = self.t[i];
+        if !(self.scan_all || n.escaped) || self.is_marker(i) || (!self.edits.is_empty() && self.edited(i)) {
             return;
         }
-        match self.t[i].kind {
-            Kind::Object => {
-                if let Some(env) = self.member(i, "env")
-                    && self.t[env].kind == Kind::Array
-                {
-                    for e in self.children(env) {
-                        let named = self
-                            .member(e, "name")
-                            .and_then(|n| self.str_of(n))
-                            .is_some_and(|n| self.r.env_names.is_match(&n));
-                        if named
-                            && let Some(v) = self.member(e, "value")
-                            && !self.is_marker(v)
-                        {
-                            self.replace(v, false);
-                        }
-                    }
-                }
-                for c in self.children(i) {
-                    if !self.key_is(c, LAST_APPLIED) {
-                        self.walk(c);
-                    }
-                }
-            }
-            Kind::Array => {
-                for c in self.children(i) {
-                    self.walk(c);
-                }
-            }
-            Kind::String => {
-                let n = self.t[i];
-                if !(self.scan_all || n.escaped) || self.is_marker(i) {
-                    return;
-                }
-                let Some(s) = self.str_of(i) else { return };
-                if self.r.any_detector.as_ref().is_some_and(|re| re.is_match(&s))
-                    && let Some(masked) = self.r.redact_text(&s)
-                {
-                    self.edits.push(Edit {
-                        start: n.start,
-                        end: n.end,
-                        text: serde_json::to_vec(&masked).unwrap_or_else(|_| b"\"\"".to_vec()),
-                    });
-                }
-            }
-            _ => {}
+        let Some(s) = self.str_of(i) else { return };
+        if self.r.any_detector.as_ref().is_some_and(|re| re.is_match(&s))
+            && let Some(masked) = self.r.redact_text(&s)
+        {
+            self.edits.push(Edit {
+                start: n.start,
+                end: n.end,
+                text: serde_json::to_vec(&masked).unwrap_or_else(|_| b"\"\"".to_vec()),
+            });
         }
     }
 

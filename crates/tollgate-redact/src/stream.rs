@@ -10,8 +10,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::Redactor;
-use crate::rewrite::{Unit, rewrite};
-use crate::tape::Node;
+use crate::rewrite::{Unit, rewrite, rewrite_indexed};
+use crate::tape::{self, Node};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -238,6 +238,21 @@ impl StreamMasker {
                 self.item_is_scalar = !matches!(b, b'{' | b'[' | b'"');
             }
             let from = i;
+            // An item wholly inside this chunk is indexed straight away;
+            // only the one cut by the chunk's end goes through the scanner.
+            if self.buf.is_empty()
+                && !self.item_is_scalar
+                && let Ok(len) = tape::index_value(&chunk[from..], &mut self.tape)
+                && std::str::from_utf8(&chunk[from..from + len]).is_ok()
+            {
+                if len > self.limit {
+                    return Err(self.too_large());
+                }
+                rewrite_indexed(&self.redactor, &chunk[from..from + len], self.unit(), &self.tape, out);
+                self.in_item = false;
+                i = from + len;
+                continue;
+            }
             let end = if self.item_is_scalar {
                 chunk[i..]
                     .iter()
@@ -312,13 +327,18 @@ impl StreamMasker {
         None
     }
 
-    fn rewrite_item(&mut self, item: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-        let unit = match self.array_of {
+    fn unit(&self) -> Unit<'_> {
+        match self.array_of {
             ArrayOf::Items => Unit::Item(self.item_kind.as_deref()),
             ArrayOf::Rows => Unit::Row(self.implied),
-        };
-        rewrite(&self.redactor, item, unit, &mut self.tape, out)?;
-        Ok(())
+        }
+    }
+
+    fn rewrite_item(&mut self, item: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+        let mut tape = std::mem::take(&mut self.tape);
+        let done = rewrite(&self.redactor, item, self.unit(), &mut tape, out);
+        self.tape = tape;
+        done.map(|_| ())
     }
 
     /// Ends the document; writes the rest.

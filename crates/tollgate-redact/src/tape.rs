@@ -46,10 +46,21 @@ pub(crate) struct Refused;
 
 /// Indexes `b` into `tape` (cleared first).
 pub(crate) fn index(b: &[u8], tape: &mut Vec<Node>) -> Result<(), Refused> {
-    tape.clear();
     if std::str::from_utf8(b).is_err() {
         return Err(Refused);
     }
+    parse(b, tape, true).map(|_| ())
+}
+
+/// Indexes the first value of `b` (after whitespace) and returns where it
+/// ends; what follows is not looked at. The caller checks that
+/// `b[..end]` is UTF-8. Refused also when `b` ends inside the value.
+pub(crate) fn index_value(b: &[u8], tape: &mut Vec<Node>) -> Result<usize, Refused> {
+    parse(b, tape, false)
+}
+
+fn parse(b: &[u8], tape: &mut Vec<Node>, whole: bool) -> Result<usize, Refused> {
+    tape.clear();
     let mut stack: Vec<usize> = Vec::new();
     let mut i = ws(b, 0);
     let mut key = (0usize, 0usize, false);
@@ -103,10 +114,14 @@ pub(crate) fn index(b: &[u8], tape: &mut Vec<Node>) -> Result<(), Refused> {
         i = end;
         // After a value: a separator, a close, or the end.
         loop {
-            i = ws(b, i);
             let Some(&top) = stack.last() else {
-                return if i == b.len() { Ok(()) } else { Err(Refused) };
+                return match whole {
+                    false => Ok(i),
+                    true if ws(b, i) == b.len() => Ok(i),
+                    true => Err(Refused),
+                };
             };
+            i = ws(b, i);
             let in_object = tape[top].kind == Kind::Object;
             match b.get(i) {
                 Some(b',') => {
@@ -229,18 +244,60 @@ fn string(b: &[u8], i: usize) -> Result<(usize, bool), Refused> {
     let mut j = i + 1;
     let mut escaped = false;
     loop {
-        let rest = b.get(j..).ok_or(Refused)?;
-        let p = memchr::memchr2(b'"', b'\\', rest).ok_or(Refused)?;
-        if rest[..p].iter().any(|&c| c < 0x20) {
-            return Err(Refused);
+        // Most strings are short: eight bytes at a time for a while, then
+        // a vectorised search for long ones.
+        let at = match special(b, j, 64) {
+            Ok(at) => at,
+            Err(from) => {
+                let rest = b.get(from..).ok_or(Refused)?;
+                let p = memchr::memchr2(b'"', b'\\', rest).ok_or(Refused)?;
+                if rest[..p].iter().any(|&c| c < 0x20) {
+                    return Err(Refused);
+                }
+                from + p
+            }
+        };
+        match b[at] {
+            b'"' => return Ok((at + 1, escaped)),
+            b'\\' => {
+                escaped = true;
+                j = escape(b, at)?;
+            }
+            _ => return Err(Refused),
         }
-        j += p;
-        if b[j] == b'"' {
-            return Ok((j + 1, escaped));
-        }
-        escaped = true;
-        j = escape(b, j)?;
     }
+}
+
+/// The first `"`, `\\` or control byte in `b[from..]` within `budget`
+/// bytes (eight at a time: SWAR), or where the search stopped.
+fn special(b: &[u8], from: usize, budget: usize) -> Result<usize, usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let stop = (from + budget).min(b.len());
+    let mut j = from;
+    while j + 8 <= stop {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&b[j..j + 8]);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let slash = x ^ (ONES * u64::from(b'\\'));
+        let hit = (quote.wrapping_sub(ONES) & !quote)
+            | (slash.wrapping_sub(ONES) & !slash)
+            | (x.wrapping_sub(ONES * 0x20) & !x);
+        let hit = hit & HIGH;
+        if hit != 0 {
+            return Ok(j + (hit.trailing_zeros() / 8) as usize);
+        }
+        j += 8;
+    }
+    while j < stop {
+        let c = b[j];
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return Ok(j);
+        }
+        j += 1;
+    }
+    if stop == b.len() { Err(b.len()) } else { Err(j) }
 }
 
 /// Validates the escape at the backslash `i`; returns the index past it.
@@ -281,15 +338,72 @@ pub(crate) fn text(raw: &[u8], escaped: bool) -> Cow<'_, str> {
     let inner = &raw[1..raw.len() - 1];
     if !escaped {
         // Validated UTF-8 by `index`.
-        return String::from_utf8_lossy(inner);
+        return std::str::from_utf8(inner).map_or_else(|_| String::from_utf8_lossy(inner), Cow::Borrowed);
     }
     serde_json::from_slice::<String>(raw).map_or(Cow::Borrowed(""), Cow::Owned)
+}
+
+/// Decodes the string whose quoted bytes are `raw` (validated by the
+/// index), recording in `map` a `(decoded, raw)` offset pair (raw offsets
+/// relative to the opening quote) at the start and the end of every escape,
+/// so that a position between decoded characters can be taken back to the
+/// raw text with [`raw_offset`].
+pub(crate) fn unescape(raw: &[u8], map: &mut Vec<(usize, usize)>) -> Option<String> {
+    map.clear();
+    let mut out: Vec<u8> = Vec::with_capacity(raw.len());
+    let mut i = 1;
+    let end = raw.len().checked_sub(1)?;
+    while i < end {
+        let Some(p) = memchr::memchr(b'\\', &raw[i..end]) else {
+            out.extend_from_slice(&raw[i..end]);
+            break;
+        };
+        out.extend_from_slice(&raw[i..i + p]);
+        i += p;
+        map.push((out.len(), i));
+        let c = *raw.get(i + 1)?;
+        i += 2;
+        match c {
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'u' => {
+                let hi = hex4(raw, i).ok()?;
+                i += 4;
+                let code = if (0xD800..0xDC00).contains(&hi) {
+                    let lo = hex4(raw, i + 2).ok()?;
+                    i += 6;
+                    0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                } else {
+                    hi
+                };
+                let ch = char::from_u32(code)?;
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+            }
+            other => out.push(other),
+        }
+        map.push((out.len(), i));
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The raw offset of the decoded offset `d` (a boundary between characters
+/// that is not inside an escape's output), from [`unescape`]'s map.
+pub(crate) fn raw_offset(map: &[(usize, usize)], d: usize) -> usize {
+    let at = map.partition_point(|&(dp, _)| dp <= d);
+    match at.checked_sub(1).map(|k| map[k]) {
+        Some((dp, rp)) => rp + (d - dp),
+        None => d + 1,
+    }
 }
 
 /// The text of a key whose inner bytes are `inner`.
 pub(crate) fn key_text(inner: &[u8], escaped: bool) -> Cow<'_, str> {
     if !escaped {
-        return String::from_utf8_lossy(inner);
+        return std::str::from_utf8(inner).map_or_else(|_| String::from_utf8_lossy(inner), Cow::Borrowed);
     }
     let mut quoted = Vec::with_capacity(inner.len() + 2);
     quoted.push(b'"');
@@ -327,6 +441,51 @@ mod tests {
         }
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(!ok(&deep));
+    }
+
+    #[test]
+    fn swar_search_finds_the_first_special_byte() {
+        for text in ["abcdefghijklmnop\"", "a\\", "\u{1}xxxxxxxxxx", "xxxxxxxxxxxxxxx\u{1f}", "ééééééé\"", "\u{7f}\u{80}!#$[]\""] {
+            let b = text.as_bytes();
+            let want = b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+            assert_eq!(special(b, 0, 64).ok(), want, "{text:?}");
+        }
+        assert_eq!(special(b"abcdefghij", 0, 64), Err(10));
+        assert_eq!(special(&[b'a'; 100], 0, 64), Err(64));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn swar_search_equals_a_byte_loop(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80), from in 0usize..8) {
+            let from = from.min(b.len());
+            let want = b[from..].iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20).map(|p| from + p);
+            match special(&b, from, 64) {
+                Ok(at) => proptest::prop_assert_eq!(Some(at), want),
+                Err(stop) => proptest::prop_assert!(want.is_none_or(|w| w >= stop)),
+            }
+        }
+
+        #[test]
+        fn unescape_equals_serde(text in "\\PC{0,40}") {
+            let raw = serde_json::to_vec(&text).unwrap();
+            let mut map = Vec::new();
+            let got = unescape(&raw, &mut map);
+            proptest::prop_assert_eq!(got.as_deref(), Some(text.as_str()));
+        }
+    }
+
+    #[test]
+    fn unescape_maps_positions_back() {
+        let raw = br#""{\"a\":\"\u00e9x\"}\n""#;
+        let mut map = Vec::new();
+        let text = unescape(raw, &mut map).unwrap();
+        assert_eq!(text, "{\"a\":\"\u{e9}x\"}\n");
+        assert_eq!(serde_json::from_slice::<String>(raw).unwrap(), text);
+        // The value `"éx"` starts at decoded 5 and ends at decoded 10.
+        let (s, e) = (5, 10);
+        assert_eq!(&text[s..e], "\"\u{e9}x\"");
+        assert_eq!(&raw[raw_offset(&map, s)..raw_offset(&map, e)], br#"\"\u00e9x\""#);
+        assert_eq!(raw_offset(&map, 0), 1);
     }
 
     #[test]

@@ -8,6 +8,9 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use tollgate_redact::{LAST_APPLIED, Redactor, Replacement};
 
+mod common;
+use common::normalize;
+
 const KEYS: &[&str] = &[
     "kind", "type", "object", "items", "rows", "metadata", "annotations", LAST_APPLIED, "data", "stringData",
     "binaryData", "status", "spec", "token", "env", "name", "value", "containers", "x",
@@ -45,28 +48,6 @@ fn doc() -> impl Strategy<Value = Value> {
             inner.prop_map(|v| json!({"metadata": {"annotations": {LAST_APPLIED: v.to_string()}}, "kind": "Secret", "data": v})),
         ]
     })
-}
-
-/// Parses the output, reading every last-applied annotation as the JSON it
-/// holds, so text that differs only in escaping compares equal.
-fn normalize(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m.iter_mut() {
-                if k == LAST_APPLIED
-                    && let Value::String(s) = x
-                    && let Ok(mut inner) = serde_json::from_str::<Value>(s)
-                {
-                    normalize(&mut inner);
-                    *x = json!({"parsed": inner});
-                    continue;
-                }
-                normalize(x);
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(normalize),
-        _ => {}
-    }
 }
 
 fn check(r: &Redactor, d: &Value, text: &[u8], implied: Option<&str>) -> Result<Vec<u8>, TestCaseError> {
