@@ -4,10 +4,17 @@
 //!   the Kubernetes presets, value [`Detector`]s, [`Replacement`] by marker
 //!   or keyed fingerprint, user JSONPath selectors, and a [`Report`] of what
 //!   was masked;
+//! - the **byte-level engine** [`Redactor::redact_bytes`]: a structural
+//!   index of the document's bytes (no decoding, no tree), the same presets
+//!   applied to it, untouched bytes copied through and only the values a
+//!   preset names rewritten (the last-applied annotation is edited inside
+//!   its escaped text); without the report;
 //! - the **streaming engine** [`StreamMasker`]: a document in chunks split
-//!   at any byte, one list item (or Table row) held at a time, equal to the
-//!   reference engine (a property test holds them equal under random
-//!   chunkings);
+//!   at any byte, one list item (or Table row) held and rewritten by the
+//!   byte-level engine at a time;
+//! - property tests hold all three equal (as parsed JSON) on random
+//!   Kubernetes-shaped documents under random chunkings, and a fuzz target
+//!   does the same on arbitrary input;
 //! - [`MaskLayer`]: masks responses — watch streams event by event, lists
 //!   item by item, anything unreadable refused.
 

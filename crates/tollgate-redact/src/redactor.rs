@@ -368,7 +368,8 @@ impl Redactor {
         let text = if is_string {
             crate::tape::text(raw, escaped).into_owned()
         } else {
-            serde_json::from_slice::<Value>(raw).map_or_else(|_| String::from_utf8_lossy(raw).into_owned(), |v| v.to_string())
+            serde_json::from_slice::<Value>(raw)
+                .map_or_else(|_| String::from_utf8_lossy(raw).into_owned(), |v| v.to_string())
         };
         serde_json::to_vec(&self.replacement.replace(&text, base64)).unwrap_or_else(|_| b"\"\"".to_vec())
     }
@@ -396,13 +397,19 @@ impl Redactor {
                 out.extend_from_slice(doc);
                 return Ok(false);
             }
-            let mut v: Value = serde_json::from_slice(doc)
-                .map_err(|e| format!("cannot mask a response that is not JSON: {e}"))?;
+            let mut v: Value =
+                serde_json::from_slice(doc).map_err(|e| format!("cannot mask a response that is not JSON: {e}"))?;
             let changed = !self.redact_as(&mut v, implied_kind).is_empty();
             out.extend_from_slice(&serde_json::to_vec(&v).map_err(|e| e.to_string())?);
             return Ok(changed);
         }
-        crate::rewrite::rewrite(self, doc, crate::rewrite::Unit::Document(implied_kind), &mut Vec::new(), out)
+        crate::rewrite::rewrite(
+            self,
+            doc,
+            crate::rewrite::Unit::Document(implied_kind),
+            &mut Vec::new(),
+            out,
+        )
     }
 
     fn is_replacement(&self, v: &Value) -> bool {

@@ -169,7 +169,9 @@ impl<'a> Pass<'a> {
         if n.kind == Kind::Null || self.edited(i) {
             return;
         }
-        let text = self.r.replacement_json(&self.b[n.start..n.end], n.kind == Kind::String, n.escaped, base64);
+        let text = self
+            .r
+            .replacement_json(&self.b[n.start..n.end], n.kind == Kind::String, n.escaped, base64);
         self.edits.push(Edit {
             start: n.start,
             end: n.end,
@@ -334,11 +336,9 @@ impl<'a> Pass<'a> {
                 }
             }
             match n.kind {
-                Kind::Object | Kind::Array => {
-                    if !self.edits.is_empty() && self.edited(i) {
-                        i = n.skip;
-                        continue;
-                    }
+                Kind::Object | Kind::Array if !self.edits.is_empty() && self.edited(i) => {
+                    i = n.skip;
+                    continue;
                 }
                 Kind::String => self.detect(i),
                 _ => {}

@@ -433,8 +433,24 @@ mod tests {
             assert!(serde_json::from_str::<serde_json::Value>(s).is_ok(), "{s}");
         }
         for s in [
-            "", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "1e", "tru", "\"\\x\"", "\"\\ud800\"", "\"\\udc00\"",
-            "\"a\nb\"", "{\"a\" 1}", "[1 2]", "1e999", "{1:2}", "[] []",
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":1,}",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "tru",
+            "\"\\x\"",
+            "\"\\ud800\"",
+            "\"\\udc00\"",
+            "\"a\nb\"",
+            "{\"a\" 1}",
+            "[1 2]",
+            "1e999",
+            "{1:2}",
+            "[] []",
         ] {
             assert!(!ok(s), "{s:?}");
             assert!(serde_json::from_str::<serde_json::Value>(s).is_err(), "{s:?}");
@@ -445,7 +461,14 @@ mod tests {
 
     #[test]
     fn swar_search_finds_the_first_special_byte() {
-        for text in ["abcdefghijklmnop\"", "a\\", "\u{1}xxxxxxxxxx", "xxxxxxxxxxxxxxx\u{1f}", "ééééééé\"", "\u{7f}\u{80}!#$[]\""] {
+        for text in [
+            "abcdefghijklmnop\"",
+            "a\\",
+            "\u{1}xxxxxxxxxx",
+            "xxxxxxxxxxxxxxx\u{1f}",
+            "ééééééé\"",
+            "\u{7f}\u{80}!#$[]\"",
+        ] {
             let b = text.as_bytes();
             let want = b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
             assert_eq!(special(b, 0, 64).ok(), want, "{text:?}");
@@ -496,7 +519,14 @@ mod tests {
         let kinds: Vec<Kind> = t.iter().map(|n| n.kind).collect();
         assert_eq!(
             kinds,
-            [Kind::Object, Kind::Object, Kind::Array, Kind::Other, Kind::String, Kind::Null]
+            [
+                Kind::Object,
+                Kind::Object,
+                Kind::Array,
+                Kind::Other,
+                Kind::String,
+                Kind::Null
+            ]
         );
         assert_eq!(t[0].skip, 6);
         assert_eq!(t[1].skip, 5);

@@ -12,11 +12,36 @@ mod common;
 use common::normalize;
 
 const KEYS: &[&str] = &[
-    "kind", "type", "object", "items", "rows", "metadata", "annotations", LAST_APPLIED, "data", "stringData",
-    "binaryData", "status", "spec", "token", "env", "name", "value", "containers", "x",
+    "kind",
+    "type",
+    "object",
+    "items",
+    "rows",
+    "metadata",
+    "annotations",
+    LAST_APPLIED,
+    "data",
+    "stringData",
+    "binaryData",
+    "status",
+    "spec",
+    "token",
+    "env",
+    "name",
+    "value",
+    "containers",
+    "x",
 ];
 const KINDS: &[&str] = &[
-    "Secret", "SecretList", "ConfigMap", "Table", "TokenRequest", "TokenReview", "Pod", "PodList", "List",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "Table",
+    "TokenRequest",
+    "TokenReview",
+    "Pod",
+    "PodList",
+    "List",
 ];
 const PLANT: &str = "PLANTEDxSECRETq7";
 
@@ -45,7 +70,9 @@ fn doc() -> impl Strategy<Value = Value> {
                 Value::Object(m)
             }),
             // A last-applied annotation holding a serialized document.
-            inner.prop_map(|v| json!({"metadata": {"annotations": {LAST_APPLIED: v.to_string()}}, "kind": "Secret", "data": v})),
+            inner.prop_map(
+                |v| json!({"metadata": {"annotations": {LAST_APPLIED: v.to_string()}}, "kind": "Secret", "data": v})
+            ),
         ]
     })
 }
@@ -124,7 +151,8 @@ fn a_last_applied_written_by_kubectl_is_masked_inside_and_keeps_its_shape() {
     let applied = "{\"apiVersion\":\"v1\",\"data\":{\"password\":\"aHVudGVyMg==\"},\"kind\":\"Secret\",\"metadata\":{\"annotations\":{},\"name\":\"db\",\"namespace\":\"a\\u003cb\"}}\n";
     let d = json!({"kind": "Secret", "metadata": {"name": "db", "annotations": {LAST_APPLIED: applied}}, "data": {"password": "aHVudGVyMg=="}});
     let mut out = Vec::new();
-    r.redact_bytes(&serde_json::to_vec(&d).unwrap(), None, &mut out).unwrap();
+    r.redact_bytes(&serde_json::to_vec(&d).unwrap(), None, &mut out)
+        .unwrap();
     let v: Value = serde_json::from_slice(&out).unwrap();
     let la = v["metadata"]["annotations"][LAST_APPLIED].as_str().unwrap();
     assert_eq!(

@@ -24,4 +24,3 @@ pub(crate) fn normalize(v: &mut Value) {
         _ => {}
     }
 }
-
