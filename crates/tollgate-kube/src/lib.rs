@@ -8,6 +8,8 @@
 //! - [`RequestInfoLayer`]: the tower layer that puts both into every
 //!   request's extensions and refuses what the API server would refuse;
 //! - [`Status`] and [`warning_header`]: answers kubectl prints;
+//! - [`Notes`]: what inner layers learned about a request, for an outer
+//!   layer (the audit record) to read;
 //! - [`ResponseBody`]: either the inner service's body or a `Status`, the
 //!   body type every Tollgate layer that can refuse a request returns.
 //!
@@ -37,6 +39,7 @@
 mod audit_id;
 mod body;
 mod error;
+mod notes;
 mod request_info;
 mod response_body;
 mod status;
@@ -45,6 +48,7 @@ pub mod websocket;
 pub use audit_id::AuditId;
 pub use body::{BodyFormat, PROTOBUF_MAGIC, RequestBody, yaml_to_json};
 pub use error::{Error, Side};
+pub use notes::{Notes, note};
 pub use request_info::{Query, RequestInfo, RequestInfoLayer, RequestInfoService, ResponseFuture};
 pub use response_body::ResponseBody;
 pub use status::{Reason, Status, StatusCause, StatusDetails, WARNING, warning_header};

@@ -25,7 +25,7 @@ mod jwt;
 mod owner;
 mod verifier;
 
-pub use authn::{Authn, AuthnLayer, ResponseFuture, bearer_token};
+pub use authn::{Authn, AuthnFailure, AuthnLayer, ResponseFuture, bearer_token};
 pub use config::{
     AuthenticationConfiguration, ClaimMapping, DEFAULT_ALGORITHMS, JwtAuthenticator, parse_algorithm,
     parse_authentication_configuration,

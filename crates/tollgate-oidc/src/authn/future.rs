@@ -8,7 +8,7 @@ use pin_project_lite::pin_project;
 use tollgate_kube::{ResponseBody, Status};
 use tower_service::Service;
 
-use crate::{Error, Identity};
+use crate::{AuthnFailure, Error, Identity};
 
 type Verification = Pin<Box<dyn Future<Output = Result<Arc<Identity>, Error>> + Send>>;
 
@@ -105,9 +105,14 @@ where
                     service,
                 } => {
                     let result = ready!(verification.as_mut().poll(cx));
-                    let next = match (result, request.take(), service.take()) {
+                    let req = request.take();
+                    if let (Err(e), Some(r)) = (&result, &req) {
+                        tollgate_kube::note(r.extensions(), AuthnFailure::new(e));
+                    }
+                    let next = match (result, req, service.take()) {
                         (Ok(identity), Some(mut req), Some(mut svc)) => {
                             tracing::debug!(user = %identity.username, owner = %identity.owner.name, "authenticated");
+                            tollgate_kube::note(req.extensions(), Identity::clone(&identity));
                             req.extensions_mut().insert(Identity::clone(&identity));
                             State::Calling { future: svc.call(req) }
                         }

@@ -25,3 +25,25 @@ mod service;
 pub use future::ResponseFuture;
 pub use layer::AuthnLayer;
 pub use service::{Authn, bearer_token};
+
+/// Why the authentication layer refused a request: written into the
+/// request's [`Notes`](tollgate_kube::Notes) for the audit record (the
+/// client's 401 carries only a short reason).
+///
+/// ```
+/// let f = tollgate_oidc::AuthnFailure::new(&tollgate_oidc::Error::NoToken);
+/// assert!(!f.reason.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuthnFailure {
+    /// The full reason.
+    pub reason: String,
+}
+
+impl AuthnFailure {
+    /// The failure for an error.
+    pub fn new(e: &crate::Error) -> Self {
+        AuthnFailure { reason: e.to_string() }
+    }
+}

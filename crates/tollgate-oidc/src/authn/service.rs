@@ -7,7 +7,7 @@ use http::{HeaderMap, Request, Response, header};
 use tower_service::Service;
 
 use super::ResponseFuture;
-use crate::{Error, Identity, Verifier, WEBSOCKET_BEARER_PREFIX};
+use crate::{AuthnFailure, Error, Identity, Verifier, WEBSOCKET_BEARER_PREFIX};
 use tollgate_kube::ResponseBody;
 
 /// The service made by [`AuthnLayer`](super::AuthnLayer).
@@ -123,11 +123,18 @@ where
                 ResponseFuture::verifying(Box::pin(async move { verifier.authenticate(&token).await }), req, inner)
             }
             Ok(None) if self.anonymous => {
+                tollgate_kube::note(req.extensions(), Identity::anonymous());
                 req.extensions_mut().insert(Identity::anonymous());
                 ResponseFuture::call(inner, req)
             }
-            Ok(None) => ResponseFuture::refused(&Error::NoToken),
-            Err(e) => ResponseFuture::refused(&e),
+            Ok(None) => {
+                tollgate_kube::note(req.extensions(), AuthnFailure::new(&Error::NoToken));
+                ResponseFuture::refused(&Error::NoToken)
+            }
+            Err(e) => {
+                tollgate_kube::note(req.extensions(), AuthnFailure::new(&e));
+                ResponseFuture::refused(&e)
+            }
         }
     }
 }

@@ -140,6 +140,7 @@ where
                 return ResponseFuture::refused(e.to_status());
             }
         };
+        tollgate_kube::note(req.extensions(), decision.clone());
         match decision.action {
             Action::Deny => {
                 tracing::info!(rule = ?decision.rule, verb = %info.verb, resource = %info.resource_path(), "request denied by policy");

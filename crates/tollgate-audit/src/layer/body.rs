@@ -1,0 +1,248 @@
+//! The response body as it streams: bytes and watch events counted, the
+//! body kept (bounded) where the record needs it, and the
+//! `ResponseComplete` record written when it ends — or when the client
+//! goes away first (a watch ended with Ctrl-C).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use pin_project_lite::pin_project;
+use serde_json::Value;
+
+use super::record::{Shared, response_status, strip_managed_fields};
+use crate::{Event, Level, Stage};
+
+pin_project! {
+    /// A response body that writes the request's `ResponseComplete`
+    /// record when it ends (or is dropped). Forwards `size_hint` and
+    /// `is_end_stream`.
+    #[derive(Debug)]
+    pub struct RecordBody<B> {
+        #[pin]
+        inner: B,
+        tally: Option<Tally>,
+    }
+}
+
+impl<B> RecordBody<B> {
+    pub(crate) fn new(inner: B, tally: Option<Tally>) -> Self {
+        RecordBody { inner, tally }
+    }
+}
+
+/// Counts watch events in a JSON (newline-delimited) or protobuf
+/// (length-prefixed) stream.
+#[derive(Debug)]
+enum Framing {
+    Lines,
+    LengthPrefixed { header: Vec<u8>, remaining: u64 },
+}
+
+/// What is known of a response while it streams.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) event: Option<Event>,
+    pub(crate) code: u16,
+    pub(crate) kind: Option<&'static str>,
+    pub(crate) omit_managed_fields: bool,
+    pub(crate) keep_object: bool,
+    pub(crate) watch: bool,
+    pub(crate) long_running: bool,
+    framing: Framing,
+    capture: Vec<u8>,
+    truncated: bool,
+    bytes: u64,
+    events: u64,
+}
+
+impl Tally {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        event: Event,
+        code: u16,
+        kind: Option<&'static str>,
+        omit_managed_fields: bool,
+        watch: bool,
+        long_running: bool,
+        protobuf: bool,
+    ) -> Self {
+        let keep_object = event.level >= Level::RequestResponse && !watch;
+        Tally {
+            shared,
+            event: Some(event),
+            code,
+            kind,
+            omit_managed_fields,
+            keep_object,
+            watch,
+            long_running,
+            framing: if protobuf {
+                Framing::LengthPrefixed {
+                    header: Vec::new(),
+                    remaining: 0,
+                }
+            } else {
+                Framing::Lines
+            },
+            capture: Vec::new(),
+            truncated: false,
+            bytes: 0,
+            events: 0,
+        }
+    }
+
+    fn observe(&mut self, data: &[u8]) {
+        self.bytes += data.len() as u64;
+        if self.watch {
+            match &mut self.framing {
+                Framing::Lines => self.events += memchr_count(b'\n', data),
+                Framing::LengthPrefixed { header, remaining } => {
+                    let mut d = data;
+                    while !d.is_empty() {
+                        if *remaining > 0 {
+                            let take = (*remaining).min(d.len() as u64);
+                            *remaining -= take;
+                            d = &d[usize::try_from(take).unwrap_or(d.len())..];
+                            if *remaining == 0 {
+                                self.events += 1;
+                            }
+                            continue;
+                        }
+                        let need = 4 - header.len();
+                        let take = need.min(d.len());
+                        header.extend_from_slice(&d[..take]);
+                        d = &d[take..];
+                        if header.len() == 4 {
+                            *remaining = u64::from(u32::from_be_bytes([header[0], header[1], header[2], header[3]]));
+                            header.clear();
+                            if *remaining == 0 {
+                                self.events += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let want = self.keep_object || self.code >= 400;
+        if want && !self.truncated {
+            if self.capture.len() + data.len() > self.shared.capture_limit {
+                self.truncated = true;
+                self.capture = Vec::new();
+            } else {
+                self.capture.extend_from_slice(data);
+            }
+        }
+    }
+
+    pub(crate) fn finish(&mut self, early: bool, error: Option<String>) {
+        let Some(mut e) = self.event.take() else { return };
+        e.stage = Stage::ResponseComplete;
+        e.stage_timestamp = crate::micro_time(SystemTime::now());
+        let captured = (!self.truncated).then_some(self.capture.as_slice());
+        e.response_status = Some(response_status(self.code, captured));
+        if self.keep_object && self.code < 400 {
+            if self.truncated {
+                e.annotations
+                    .insert("audit.k8s.io/truncated".to_owned(), "true".to_owned());
+            } else if !self.capture.is_empty() {
+                match serde_json::from_slice::<Value>(&self.capture) {
+                    Ok(mut v) => {
+                        let report = self.shared.redactor.redact_as(&mut v, self.kind);
+                        if self.omit_managed_fields {
+                            strip_managed_fields(&mut v);
+                        }
+                        if !report.is_empty() {
+                            let paths: Vec<String> = report
+                                .paths
+                                .iter()
+                                .map(|p| format!("responseObject{}", p.trim_start_matches('$')))
+                                .collect();
+                            let entry = e
+                                .annotations
+                                .entry("tollgate.dev/redacted-paths".to_owned())
+                                .or_default();
+                            let mut all: Vec<String> = serde_json::from_str(entry).unwrap_or_default();
+                            all.extend(paths);
+                            *entry = serde_json::to_string(&all).unwrap_or_default();
+                        }
+                        e.response_object = Some(v);
+                    }
+                    Err(_) => {
+                        e.annotations.insert(
+                            "tollgate.dev/response-object".to_owned(),
+                            format!("not recorded: {} bytes that are not JSON", self.capture.len()),
+                        );
+                    }
+                }
+            }
+        }
+        e.annotations
+            .insert("tollgate.dev/response-bytes".to_owned(), self.bytes.to_string());
+        if self.watch {
+            e.annotations
+                .insert("tollgate.dev/watch-events".to_owned(), self.events.to_string());
+        }
+        if early {
+            e.annotations
+                .insert("tollgate.dev/closed-early".to_owned(), "true".to_owned());
+        }
+        if let Some(err) = error {
+            e.annotations.insert("tollgate.dev/response-error".to_owned(), err);
+        }
+        self.shared.recorder.record_later(e);
+    }
+}
+
+fn memchr_count(needle: u8, data: &[u8]) -> u64 {
+    data.iter().filter(|&&b| b == needle).count() as u64
+}
+
+impl Drop for Tally {
+    fn drop(&mut self) {
+        // A body need not be polled to its end (hyper stops when it says
+        // it has ended). For a stream, being dropped first means the
+        // client went away (a watch ended with Ctrl-C): the record is
+        // still written, and says so.
+        self.finish(self.watch || self.long_running, None);
+    }
+}
+
+impl<B> Body for RecordBody<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: std::fmt::Display,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let next = ready!(this.inner.poll_frame(cx));
+        if let Some(t) = this.tally.as_mut() {
+            match &next {
+                Some(Ok(frame)) => {
+                    if let Some(d) = frame.data_ref() {
+                        t.observe(d);
+                    }
+                }
+                Some(Err(e)) => t.finish(false, Some(e.to_string())),
+                None => t.finish(false, None),
+            }
+        }
+        Poll::Ready(next)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,254 @@
+//! The outer audit service: audit ID, the open record, notes from inner
+//! layers, and the records of requests they refused.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
+use tollgate_kube::{AuditId, Notes, Reason, RequestBody, RequestInfo, ResponseBody, Status};
+use tollgate_oidc::{AuthnFailure, Identity};
+use tollgate_rules::Decision;
+use tower_service::Service;
+
+use super::body::{RecordBody, Tally};
+use super::record::{self, Draft, Shared};
+use crate::{Level, Stage};
+
+/// See [`AuditLayer`](crate::AuditLayer).
+#[derive(Debug, Clone)]
+pub struct AuditService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> AuditService<S> {
+    pub(crate) fn new(inner: S, shared: Arc<Shared>) -> Self {
+        AuditService { inner, shared }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// A fresh version-4 UUID.
+pub(crate) fn random_audit_id() -> AuditId {
+    let mut b = [0u8; 16];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    AuditId::from_random_bytes(b)
+}
+
+impl<S, B, ResBody> Service<Request<B>> for AuditService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Response = Response<RecordBody<ResponseBody<ResBody>>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (mut parts, body) = req.into_parts();
+        // A client's own Audit-ID is never recorded: the gateway's is.
+        let audit_id = random_audit_id();
+        parts.extensions.insert(audit_id.clone());
+        let notes = Notes::default();
+        parts.extensions.insert(notes.clone());
+        let draft = Draft::open(&self.shared, &parts, &audit_id);
+        parts.extensions.insert(draft.clone());
+        let info = parts.extensions.get::<RequestInfo>().cloned();
+        let req_body = parts.extensions.get::<RequestBody>().cloned();
+        let content_type = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let future = self.inner.call(Request::from_parts(parts, body));
+        ResponseFuture {
+            future,
+            done: false,
+            ctx: Some(Ctx {
+                shared: self.shared.clone(),
+                draft,
+                notes,
+                info,
+                body: req_body,
+                content_type,
+                audit_id,
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Ctx {
+    shared: Arc<Shared>,
+    draft: Draft,
+    notes: Notes,
+    info: Option<RequestInfo>,
+    body: Option<RequestBody>,
+    content_type: Option<String>,
+    audit_id: AuditId,
+}
+
+pin_project! {
+    /// The response future of [`AuditService`].
+    #[derive(Debug)]
+    pub struct ResponseFuture<F> {
+        #[pin]
+        future: F,
+        done: bool,
+        ctx: Option<Ctx>,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = Result<Response<RecordBody<ResponseBody<ResBody>>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut future = this.future;
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        let ctx = this.ctx.take();
+        let result = match polled {
+            Ok(Poll::Pending) => {
+                *this.ctx = ctx;
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(r)) => r,
+            Err(panic) => {
+                // Record the panic and answer 500, as the API server does.
+                *this.done = true;
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                let status = Status::failure(
+                    Reason::InternalError,
+                    "an internal error occurred while handling the request",
+                );
+                if let Some(ctx) = ctx {
+                    ctx.panic(&what, &status);
+                }
+                let res = ResponseBody::from_status_response(status.to_response());
+                return Poll::Ready(Ok(res.map(|b| RecordBody::new(b, None))));
+            }
+        };
+        *this.done = true;
+        let Some(ctx) = ctx else {
+            return Poll::Ready(result.map(|r| r.map(|b| RecordBody::new(ResponseBody::inner(b), None))));
+        };
+        Poll::Ready(result.map(|mut res| {
+            if let Ok(v) = HeaderValue::from_str(ctx.audit_id.as_str()) {
+                res.headers_mut().insert("audit-id", v);
+            }
+            let tally = ctx.refused(&res);
+            res.map(|b| RecordBody::new(ResponseBody::inner(b), tally))
+        }))
+    }
+}
+
+impl Ctx {
+    /// When no inner layer took the record over, the request was refused
+    /// before the proxy: its records are written here.
+    fn refused<B>(self, res: &Response<B>) -> Option<Tally> {
+        if self.draft.lock().taken_over {
+            return None;
+        }
+        let info = self.info.as_ref()?;
+        let identity = self.notes.get::<Identity>();
+        let decision = self.notes.get::<Decision>();
+        let failure = self.notes.get::<AuthnFailure>();
+        let lvl = record::level_for(&self.shared, info, identity.as_ref());
+        let level = lvl.level.max(Level::Metadata);
+        let draft = self.draft.lock();
+        let mut e = record::event(
+            &self.shared,
+            &draft,
+            info,
+            level,
+            Stage::RequestReceived,
+            identity.as_ref(),
+            decision.as_ref(),
+            failure.as_ref(),
+        );
+        drop(draft);
+        if decision.is_none() && failure.is_none() && res.status().is_client_error() {
+            e.annotations
+                .insert("tollgate.dev/decision".to_owned(), "refused".to_owned());
+        }
+        e.annotations.insert(
+            "tollgate.dev/command".to_owned(),
+            crate::command_line(
+                info,
+                self.content_type.as_deref(),
+                self.body.as_ref().and_then(|b| b.json().ok().flatten()),
+            ),
+        );
+        if level >= Level::Request {
+            record::request_object(&self.shared, info, self.body.as_ref(), lvl.omit_managed_fields, &mut e);
+        }
+        if !lvl.omits(Stage::RequestReceived) {
+            self.shared.recorder.record_later(e.clone());
+        }
+        if lvl.omits(Stage::ResponseComplete) {
+            return None;
+        }
+        let code = res.status().as_u16();
+        Some(Tally::new(
+            self.shared.clone(),
+            e,
+            code,
+            None,
+            lvl.omit_managed_fields,
+            false,
+            false,
+            false,
+        ))
+    }
+
+    fn panic(self, what: &str, status: &Status) {
+        let Some(info) = self.info.as_ref() else { return };
+        let identity = self.notes.get::<Identity>();
+        let decision = self.notes.get::<Decision>();
+        let draft = self.draft.lock();
+        let mut e = record::event(
+            &self.shared,
+            &draft,
+            info,
+            Level::Metadata,
+            Stage::Panic,
+            identity.as_ref(),
+            decision.as_ref(),
+            None,
+        );
+        drop(draft);
+        e.response_status = serde_json::to_value(status).ok();
+        e.annotations.insert("tollgate.dev/panic".to_owned(), what.to_owned());
+        self.shared.recorder.record_later(e);
+        let _ = Bytes::new();
+    }
+}

@@ -1,0 +1,325 @@
+//! Building records from what the request carries: the identity, the
+//! policy's decision, the body (always redacted), the client's address.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use http::HeaderMap;
+use http::request::Parts;
+use serde_json::Value;
+use tollgate_kube::{AuditId, BodyFormat, RequestBody, RequestInfo};
+use tollgate_oidc::{AuthnFailure, Identity};
+use tollgate_redact::{Redactor, kind_of_resource};
+use tollgate_rules::{Action, Decision};
+
+use crate::{AuditLevel, AuditPolicy, Event, Level, ObjectReference, Recorder, RequestAttributes, Stage, UserInfo};
+
+/// What both audit layers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) recorder: Recorder,
+    pub(crate) policy: Arc<AuditPolicy>,
+    pub(crate) redactor: Arc<Redactor>,
+    /// The most response bytes kept for `responseObject` / `responseStatus`.
+    pub(crate) capture_limit: usize,
+    pub(crate) sessions: Option<crate::SessionOptions>,
+}
+
+/// The record of one request while it is handled, shared by the outer
+/// layer (which opened it) and the inner one (which takes it over when the
+/// request gets that far).
+#[derive(Debug, Clone)]
+pub(crate) struct Draft(pub(crate) Arc<Mutex<DraftState>>);
+
+#[derive(Debug)]
+pub(crate) struct DraftState {
+    pub(crate) audit_id: String,
+    pub(crate) received: String,
+    pub(crate) request_uri: String,
+    pub(crate) user_agent: String,
+    pub(crate) source_ips: Vec<String>,
+    pub(crate) taken_over: bool,
+}
+
+impl Draft {
+    pub(crate) fn open(shared: &Shared, parts: &Parts, audit_id: &AuditId) -> Self {
+        Draft(Arc::new(Mutex::new(DraftState {
+            audit_id: audit_id.as_str().to_owned(),
+            received: crate::micro_time(SystemTime::now()),
+            request_uri: redact_uri(&shared.redactor, parts.uri.path_and_query().map_or("/", |p| p.as_str())),
+            user_agent: user_agent(&parts.headers),
+            source_ips: source_ips(&parts.headers, parts.extensions.get::<tollgate_proxy::ClientAddr>()),
+            taken_over: false,
+        })))
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, DraftState> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The request URI with secret-shaped query values (exec `command=`
+/// arguments, tokens in selectors) masked.
+pub(crate) fn redact_uri(r: &Redactor, uri: &str) -> String {
+    let Some((path, query)) = uri.split_once('?') else {
+        return uri.to_owned();
+    };
+    let mut changed = false;
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = percent_encoding::percent_decode_str(&v.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned();
+            match r.redact_text(&decoded) {
+                Some(masked) => {
+                    changed = true;
+                    format!(
+                        "{k}={}",
+                        percent_encoding::utf8_percent_encode(&masked, percent_encoding::NON_ALPHANUMERIC)
+                    )
+                }
+                None => pair.to_owned(),
+            }
+        })
+        .collect();
+    if changed {
+        format!("{path}?{}", pairs.join("&"))
+    } else {
+        uri.to_owned()
+    }
+}
+
+fn user_agent(h: &HeaderMap) -> String {
+    let ua = h
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ua.len() > 1024 {
+        let mut cut = 1024;
+        while !ua.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}...TRUNCATED", &ua[..cut])
+    } else {
+        ua.to_owned()
+    }
+}
+
+/// `X-Forwarded-For`, then `X-Real-Ip` if not listed, then the peer if not
+/// equal to the last (as the API server builds `sourceIPs`).
+fn source_ips(h: &HeaderMap, peer: Option<&tollgate_proxy::ClientAddr>) -> Vec<String> {
+    let mut ips: Vec<String> = h
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_owned)
+        .collect();
+    if let Some(real) = h.get("x-real-ip").and_then(|v| v.to_str().ok()).map(str::trim)
+        && real.parse::<std::net::IpAddr>().is_ok()
+        && !ips.iter().any(|i| i == real)
+    {
+        ips.push(real.to_owned());
+    }
+    if let Some(p) = peer {
+        let ip = p.0.ip().to_string();
+        if ips.last() != Some(&ip) {
+            ips.push(ip);
+        }
+    }
+    ips
+}
+
+fn user_of(id: &Identity) -> UserInfo {
+    let mut u = UserInfo::new(id.username.clone(), id.groups.clone());
+    u.uid = id.uid.clone();
+    u.extra = id.extra.clone();
+    u
+}
+
+/// The audit policy's level for a request.
+pub(crate) fn level_for(shared: &Shared, info: &RequestInfo, id: Option<&Identity>) -> AuditLevel {
+    let (user, groups): (&str, &[String]) = match id {
+        Some(i) => (&i.username, &i.groups),
+        None => ("", &[]),
+    };
+    shared
+        .policy
+        .evaluate(&RequestAttributes::from_info(info, user, groups))
+}
+
+/// A record with everything but the stage-specific parts.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn event(
+    shared: &Shared,
+    draft: &DraftState,
+    info: &RequestInfo,
+    level: Level,
+    stage: Stage,
+    identity: Option<&Identity>,
+    decision: Option<&Decision>,
+    failure: Option<&AuthnFailure>,
+) -> Event {
+    let mut e = Event::new(draft.audit_id.clone(), level, stage);
+    e.request_received_timestamp = draft.received.clone();
+    e.request_uri = draft.request_uri.clone();
+    e.verb = info.verb.clone();
+    e.user_agent = draft.user_agent.clone();
+    e.source_ips = draft.source_ips.clone();
+    if info.is_resource_request {
+        e.object_ref = Some(ObjectReference {
+            resource: info.resource.clone(),
+            namespace: info.namespace.clone(),
+            name: info.name.clone(),
+            api_group: info.api_group.clone(),
+            api_version: info.api_version.clone(),
+            subresource: info.subresource.clone(),
+            ..ObjectReference::default()
+        });
+    }
+    let a = &mut e.annotations;
+    let mut put = |k: &str, v: String| {
+        if !v.is_empty() {
+            a.insert(format!("tollgate.dev/{k}"), v);
+        }
+    };
+    if let Some(id) = identity {
+        e_user(&mut put, id);
+    }
+    if let Some(d) = decision {
+        put(
+            "decision",
+            match d.action {
+                Action::RequireApproval => "approval-required",
+                other => other.as_str(),
+            }
+            .to_owned(),
+        );
+        put("rule", d.rule.clone().unwrap_or_default());
+        let dry: Vec<&str> = d
+            .matched
+            .iter()
+            .filter(|m| m.dry_run)
+            .map(|m| m.name.as_str())
+            .collect();
+        put("dry-run-rules", dry.join(","));
+    }
+    if let Some(f) = failure {
+        put("decision", "unauthenticated".to_owned());
+        put("authentication-failure", f.reason.clone());
+    }
+    if let Some(id) = identity {
+        e.user = user_of(id);
+        if !id.username.is_empty() && !id.issuer.is_empty() {
+            let imp = tollgate_proxy::Impersonation::from_identity(id);
+            let mut u = UserInfo::new(imp.user.clone(), imp.groups.clone());
+            u.uid = imp.uid.clone().unwrap_or_default();
+            u.extra = imp.extra.clone();
+            e.impersonated_user = Some(u);
+        }
+    }
+    let _ = shared;
+    e
+}
+
+fn e_user(put: &mut impl FnMut(&str, String), id: &Identity) {
+    put("owner", id.owner.name.clone());
+    put("owner-team", id.owner.team.clone());
+    put("owner-contact", id.owner.contact.clone());
+    if !id.owner.mapped {
+        put("owner-mapped", "false".to_owned());
+    }
+    put("issuer", id.issuer.clone());
+    put("subject", id.subject.clone());
+}
+
+/// The request body for `requestObject`, redacted; the redacted paths go
+/// into an annotation. Protobuf and CBOR bodies cannot be read: a note says
+/// so instead.
+pub(crate) fn request_object(
+    shared: &Shared,
+    info: &RequestInfo,
+    body: Option<&RequestBody>,
+    omit_managed_fields: bool,
+    e: &mut Event,
+) {
+    let Some(body) = body.filter(|b| !b.is_empty()) else {
+        return;
+    };
+    if !info.is_resource_request {
+        return;
+    }
+    let value = match body.json() {
+        Ok(Some(v)) => v.clone(),
+        Ok(None) | Err(_) => {
+            e.annotations.insert(
+                "tollgate.dev/request-object".to_owned(),
+                format!(
+                    "not recorded: a {} body of {} bytes cannot be read",
+                    body.format().as_str(),
+                    body.bytes().len()
+                ),
+            );
+            return;
+        }
+    };
+    let mut value = value;
+    let kind = kind_of_resource(&info.resource, &info.subresource);
+    let report = if body.format() == BodyFormat::JsonPatch {
+        shared.redactor.redact_json_patch(&mut value, kind)
+    } else {
+        shared.redactor.redact_as(&mut value, kind)
+    };
+    if omit_managed_fields {
+        strip_managed_fields(&mut value);
+    }
+    if !report.is_empty() {
+        e.annotations.insert(
+            "tollgate.dev/redacted-paths".to_owned(),
+            serde_json::to_string(
+                &report
+                    .paths
+                    .iter()
+                    .map(|p| format!("requestObject{}", p.trim_start_matches('$')))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default(),
+        );
+    }
+    e.request_object = Some(value);
+}
+
+/// Drops `metadata.managedFields` from an object or the items of a list.
+pub(crate) fn strip_managed_fields(v: &mut Value) {
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.shift_remove("managedFields");
+    }
+    if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+        items.iter_mut().for_each(strip_managed_fields);
+    }
+    if let Some(o) = v.get_mut("object") {
+        strip_managed_fields(o);
+    }
+}
+
+/// `{"metadata":{},"code":N}` on success, the whole `Status` on errors.
+pub(crate) fn response_status(code: u16, body: Option<&[u8]>) -> Value {
+    if code < 400 {
+        return serde_json::json!({"metadata": {}, "code": code});
+    }
+    match body.and_then(|b| serde_json::from_slice::<Value>(b).ok()) {
+        Some(s) if s.get("kind").and_then(Value::as_str) == Some("Status") => {
+            let mut s = s;
+            if let Some(o) = s.as_object_mut() {
+                o.shift_remove("kind");
+                o.shift_remove("apiVersion");
+            }
+            s
+        }
+        _ => serde_json::json!({"metadata": {}, "status": "Failure", "code": code}),
+    }
+}

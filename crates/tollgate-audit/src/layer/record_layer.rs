@@ -1,0 +1,361 @@
+//! The inner audit service, just before the proxy: the audit policy, the
+//! confirmed `RequestReceived` record (fail closed), the response stages
+//! and terminal sessions.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tollgate_kube::{AuditId, Reason, RequestBody, RequestInfo, ResponseBody, Status};
+use tollgate_oidc::Identity;
+use tollgate_proxy::TunnelTap;
+use tollgate_redact::kind_of_resource;
+use tollgate_rules::Decision;
+use tower_service::Service;
+
+use super::body::{RecordBody, Tally};
+use super::outer::random_audit_id;
+use super::record::{self, Draft, Shared};
+use super::session::{SessionTap, cast_header};
+use crate::{Event, Level, RecordError, Stage};
+
+/// The inner half of the audit layers; see [`AuditLayer`](crate::AuditLayer).
+#[derive(Debug, Clone)]
+pub struct RecordLayer {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl<S> tower_layer::Layer<S> for RecordLayer {
+    type Service = RecordService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RecordService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// See [`RecordLayer`].
+#[derive(Debug, Clone)]
+pub struct RecordService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> RecordService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+type Confirm = Pin<Box<dyn Future<Output = Result<(), RecordError>> + Send>>;
+
+/// What the response side needs.
+#[derive(Debug)]
+struct After {
+    shared: Arc<Shared>,
+    event: Event,
+    long_running: bool,
+    watch: bool,
+    kind: Option<&'static str>,
+    omit_started: bool,
+    omit_complete: bool,
+    omit_managed_fields: bool,
+    session: Option<Arc<SessionTap>>,
+}
+
+pin_project! {
+    /// The response future of [`RecordService`].
+    pub struct RecordFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: State<S, B>,
+        after: Option<After>,
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        Confirming { confirm: Confirm, request: Option<Request<B>>, service: Option<S> },
+        Calling { #[pin] future: S::Future },
+        Refused { status: Option<Status> },
+    }
+}
+
+impl<S: Service<Request<B>>, B> std::fmt::Debug for RecordFuture<S, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordFuture").finish_non_exhaustive()
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for RecordService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
+{
+    type Response = Response<RecordBody<ResponseBody<ResBody>>>;
+    type Error = S::Error;
+    type Future = RecordFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let calling = |inner: &mut S, req, after| RecordFuture {
+            state: State::Calling {
+                future: inner.call(req),
+            },
+            after,
+        };
+        let Some(info) = req.extensions().get::<RequestInfo>().cloned() else {
+            return calling(&mut inner, req, None);
+        };
+        let draft = match req.extensions().get::<Draft>() {
+            Some(d) => d.clone(),
+            None => {
+                // Used without the outer layer: open the record here.
+                let id = req
+                    .extensions()
+                    .get::<AuditId>()
+                    .cloned()
+                    .unwrap_or_else(random_audit_id);
+                req.extensions_mut().insert(id.clone());
+                let (parts, body) = req.into_parts();
+                let d = Draft::open(&self.shared, &parts, &id);
+                req = Request::from_parts(parts, body);
+                d
+            }
+        };
+        draft.lock().taken_over = true;
+        let identity = req.extensions().get::<Identity>().cloned();
+        let decision = req.extensions().get::<Decision>().cloned();
+        let lvl = record::level_for(&self.shared, &info, identity.as_ref());
+        if lvl.level == Level::None {
+            return calling(&mut inner, req, None);
+        }
+        let mut e = {
+            let d = draft.lock();
+            record::event(
+                &self.shared,
+                &d,
+                &info,
+                lvl.level,
+                Stage::RequestReceived,
+                identity.as_ref(),
+                decision.as_ref(),
+                None,
+            )
+        };
+        let body = req.extensions().get::<RequestBody>().cloned();
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let command = crate::command_line(&info, content_type, body.as_ref().and_then(|b| b.json().ok().flatten()));
+        e.annotations.insert("tollgate.dev/command".to_owned(), command.clone());
+        if lvl.level >= Level::Request {
+            record::request_object(&self.shared, &info, body.as_ref(), lvl.omit_managed_fields, &mut e);
+        }
+        // Exec, attach and port-forward: the tunnel is watched.
+        let mut session = None;
+        if tollgate_kube::is_upgrade_request(&req) {
+            let terminal = matches!(info.subresource.as_str(), "exec" | "attach");
+            let header = (terminal && self.shared.sessions.is_some()).then(|| cast_header(&e, &info, &command));
+            match SessionTap::new(self.shared.clone(), e.clone(), header) {
+                Ok(tap) => {
+                    req.extensions_mut().insert(TunnelTap::new(ArcTap(tap.clone())));
+                    session = Some(tap);
+                }
+                Err(why) => {
+                    tracing::error!(error = %why, "a terminal session cannot be recorded");
+                    if self.shared.sessions.as_ref().is_some_and(|s| s.required) {
+                        self.shared.recorder.count_refusal();
+                        let mut refused = e.clone();
+                        refused.stage = Stage::ResponseComplete;
+                        let status = unavailable(&format!("the session cannot be recorded ({why})"));
+                        refused.response_status = serde_json::to_value(&status).ok();
+                        self.shared.recorder.record_later(refused);
+                        return RecordFuture {
+                            state: State::Refused { status: Some(status) },
+                            after: None,
+                        };
+                    }
+                }
+            }
+        }
+        let after = After {
+            shared: self.shared.clone(),
+            event: e.clone(),
+            long_running: info.is_long_running(),
+            watch: info.verb == "watch",
+            kind: kind_of_resource(&info.resource, &info.subresource),
+            omit_started: lvl.omits(Stage::ResponseStarted),
+            omit_complete: lvl.omits(Stage::ResponseComplete),
+            omit_managed_fields: lvl.omit_managed_fields,
+            session,
+        };
+        if lvl.omits(Stage::RequestReceived) {
+            return calling(&mut inner, req, Some(after));
+        }
+        let recorder = self.shared.recorder.clone();
+        RecordFuture {
+            state: State::Confirming {
+                confirm: Box::pin(async move { recorder.record(e).await }),
+                request: Some(req),
+                service: Some(inner),
+            },
+            after: Some(after),
+        }
+    }
+}
+
+/// A [`SessionTap`] shared between the proxy's tunnel and the record.
+struct ArcTap(Arc<SessionTap>);
+
+impl tollgate_proxy::Tap for ArcTap {
+    fn client_bytes(&self, b: &[u8]) {
+        self.0.client_bytes(b);
+    }
+    fn upstream_bytes(&self, b: &[u8]) {
+        self.0.upstream_bytes(b);
+    }
+    fn closed(&self, stats: tollgate_proxy::TunnelStats) {
+        self.0.closed(stats);
+    }
+}
+
+fn unavailable(why: &str) -> Status {
+    Status::failure(
+        Reason::ServiceUnavailable,
+        format!("the request was not forwarded because it could not be recorded: {why}"),
+    )
+}
+
+impl<S, B, ResBody> Future for RecordFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<RecordBody<ResponseBody<ResBody>>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StateProj::Confirming {
+                    confirm,
+                    request,
+                    service,
+                } => {
+                    let confirmed = ready!(confirm.as_mut().poll(cx));
+                    let next = match (confirmed, request.take(), service.take()) {
+                        (Ok(()), Some(req), Some(mut svc)) => State::Calling { future: svc.call(req) },
+                        (Err(e), _, _) => {
+                            tracing::error!(error = %e, "request refused: its audit record could not be written");
+                            if let Some(a) = this.after.take() {
+                                a.shared.recorder.count_refusal();
+                            }
+                            State::Refused {
+                                status: Some(unavailable(&e.to_string())),
+                            }
+                        }
+                        _ => State::Refused {
+                            status: Some(unavailable("the request was already handled")),
+                        },
+                    };
+                    this.state.set(next);
+                }
+                StateProj::Refused { status } => {
+                    let s = status
+                        .take()
+                        .unwrap_or_else(|| unavailable("the request was already handled"));
+                    let res = ResponseBody::from_status_response(s.to_response());
+                    return Poll::Ready(Ok(res.map(|b| RecordBody::new(b, None))));
+                }
+                StateProj::Calling { future } => {
+                    let res = ready!(future.poll(cx))?;
+                    let Some(a) = this.after.take() else {
+                        return Poll::Ready(Ok(res.map(|b| RecordBody::new(ResponseBody::inner(b), None))));
+                    };
+                    return Poll::Ready(Ok(a.respond(res)));
+                }
+            }
+        }
+    }
+}
+
+impl After {
+    fn respond<ResBody>(self, res: Response<ResBody>) -> Response<RecordBody<ResponseBody<ResBody>>> {
+        let code = res.status().as_u16();
+        let mut e = self.event;
+        if self.long_running && !self.omit_started {
+            let mut started = e.clone();
+            started.stage = Stage::ResponseStarted;
+            started.stage_timestamp = crate::micro_time(std::time::SystemTime::now());
+            started.response_status = Some(record::response_status(code.min(399), None));
+            if let Some(s) = started.response_status.as_mut().and_then(|s| s.as_object_mut()) {
+                s.insert("code".to_owned(), code.into());
+            }
+            self.shared.recorder.record_later(started);
+        }
+        if code == 101 {
+            // The session's record is written when its tunnel closes.
+            if let Some(tap) = &self.session {
+                let proto = res
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .or_else(|| res.headers().get("x-stream-protocol-version"))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                tap.set_protocol(proto);
+            }
+            return res.map(|b| RecordBody::new(ResponseBody::inner(b), None));
+        }
+        if let Some(tap) = self.session {
+            // The upgrade was refused: no tunnel will close, the body ends.
+            drop(tap);
+        }
+        if self.omit_complete {
+            return res.map(|b| RecordBody::new(ResponseBody::inner(b), None));
+        }
+        let protobuf = res
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|c| c.contains("protobuf"));
+        e.stage = Stage::ResponseComplete;
+        let tally = Tally::new(
+            self.shared.clone(),
+            e,
+            code,
+            self.kind,
+            self.omit_managed_fields,
+            self.watch,
+            self.long_running,
+            protobuf,
+        );
+        res.map(|b| RecordBody::new(ResponseBody::inner(b), Some(tally)))
+    }
+}

@@ -1,0 +1,34 @@
+//! Audit records for Tollgate: every call on record, terminals replayable,
+//! nothing lost.
+//!
+//! - [`Event`] / [`EventList`]: `audit.k8s.io/v1`, field for field, with
+//!   Tollgate's annotations (owner, issuer, subject, decision, rule,
+//!   redacted paths, stream counts, recordings, a kubectl-like
+//!   [`command_line`]);
+//! - [`AuditPolicy`]: the Kubernetes audit policy, loaded unchanged,
+//!   validated and matched as the API server does;
+//! - [`Sink`]s ([`FileSink`] with rotation and durability, [`StdoutSink`],
+//!   [`MemorySink`]) behind a [`Recorder`] that batches (group commit) and
+//!   never drops silently;
+//! - [`AuditLayer`] and its inner [`RecordLayer`]: one record per request
+//!   and stage; a request whose record cannot be written is refused;
+//!   exec/attach sessions recorded as asciicast files.
+
+mod command;
+mod event;
+mod layer;
+mod policy;
+mod recorder;
+mod sink;
+
+pub use command::command_line;
+pub use event::{Event, EventList, Level, ObjectReference, Stage, UserInfo, micro_time, parse_time};
+pub use layer::{
+    AuditLayer, AuditLayerBuilder, AuditService, RecordBody, RecordFuture, RecordLayer, RecordService, ResponseFuture,
+    SessionOptions,
+};
+pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
+pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
+pub use sink::{
+    Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, read_log,
+};

@@ -1,0 +1,422 @@
+//! JSON lines on disk: size-based rotation, a choice of durability with
+//! group commit, and a reader that detects a torn last line (a write the
+//! process did not finish) and skips it instead of misreading it.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use super::{Sink, SinkError};
+use crate::Event;
+
+/// When a record counts as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Handed to the operating system (survives the process, not a power
+    /// loss).
+    None,
+    /// One `fdatasync` per batch: records written together share one sync
+    /// (group commit); never one per request.
+    #[default]
+    Batch,
+    /// One `fdatasync` per record.
+    Request,
+}
+
+impl std::str::FromStr for Durability {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(Durability::None),
+            "batch" => Ok(Durability::Batch),
+            "request" => Ok(Durability::Request),
+            other => Err(format!("unknown durability {other:?} (none, batch or request)")),
+        }
+    }
+}
+
+/// How a [`FileSink`] writes.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct FileOptions {
+    /// Rotate when the file would grow past this many bytes (0: never).
+    pub max_bytes: u64,
+    /// Rotated files kept (older ones are deleted; 0: keep all).
+    pub max_backups: usize,
+    /// When a record counts as written.
+    pub durability: Durability,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions {
+            max_bytes: 100 * 1024 * 1024,
+            max_backups: 100,
+            durability: Durability::Batch,
+        }
+    }
+}
+
+impl FileOptions {
+    /// Rotate past this many bytes (0: never).
+    pub fn max_bytes(mut self, n: u64) -> Self {
+        self.max_bytes = n;
+        self
+    }
+
+    /// Rotated files kept (0: all).
+    pub fn max_backups(mut self, n: usize) -> Self {
+        self.max_backups = n;
+        self
+    }
+
+    /// When a record counts as written.
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    file: File,
+    size: u64,
+}
+
+/// Appends records as JSON lines to a file.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tollgate_audit::{Event, FileOptions, FileSink, Level, Sink, Stage, read_log};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("audit.log");
+/// let sink = FileSink::open(&path, FileOptions::default())?;
+/// sink.write(&[Event::new("a1", Level::Metadata, Stage::ResponseComplete)]).await?;
+/// let events: Vec<_> = read_log(&path)?.collect::<Result<_, _>>()?;
+/// assert_eq!(events[0].audit_id, "a1");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FileSink {
+    path: PathBuf,
+    options: FileOptions,
+    state: Arc<Mutex<State>>,
+}
+
+fn io(what: &str, path: &Path, e: &std::io::Error) -> SinkError {
+    SinkError::Io(format!("{what} {}: {e}", path.display()))
+}
+
+impl FileSink {
+    /// Opens (or creates) the file for appending. A last line the previous
+    /// process did not finish is closed with a newline so the next record
+    /// starts on its own line; readers skip the torn one.
+    ///
+    /// # Errors
+    /// When the file cannot be opened.
+    pub fn open(path: &Path, options: FileOptions) -> Result<Self, SinkError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io("creating the directory of", path, &e))?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(|e| io("opening", path, &e))?;
+        let size = file.metadata().map_err(|e| io("reading", path, &e))?.len();
+        if size > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(size - 1))
+                .and_then(|_| file.read_exact(&mut last))
+                .map_err(|e| io("reading", path, &e))?;
+            if last[0] != b'\n' {
+                tracing::warn!(file = %path.display(), "the audit log ends with a torn record (the last write did not finish); it is kept and skipped by readers");
+                file.write_all(b"\n").map_err(|e| io("writing", path, &e))?;
+            }
+        }
+        let size = file.metadata().map_err(|e| io("reading", path, &e))?.len();
+        Ok(FileSink {
+            path: path.to_owned(),
+            options,
+            state: Arc::new(Mutex::new(State { file, size })),
+        })
+    }
+
+    /// The file written to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_blocking(&self, lines: &[Vec<u8>]) -> Result<(), SinkError> {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
+        if self.options.max_bytes > 0 && st.size > 0 && st.size + total > self.options.max_bytes {
+            self.rotate(&mut st)?;
+        }
+        match self.options.durability {
+            Durability::Request => {
+                for l in lines {
+                    st.file.write_all(l).map_err(|e| io("writing", &self.path, &e))?;
+                    st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
+                }
+            }
+            d => {
+                let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+                for l in lines {
+                    buf.extend_from_slice(l);
+                }
+                st.file.write_all(&buf).map_err(|e| io("writing", &self.path, &e))?;
+                if d == Durability::Batch {
+                    st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
+                }
+            }
+        }
+        st.size += total;
+        Ok(())
+    }
+
+    /// Renames the file to `<stem>-<time>.<ext>` and starts a new one;
+    /// deletes the oldest backups beyond the limit.
+    fn rotate(&self, st: &mut State) -> Result<(), SinkError> {
+        let stamp = crate::micro_time(SystemTime::now()).replace(':', "-");
+        let backup = backup_name(&self.path, &stamp);
+        std::fs::rename(&self.path, &backup).map_err(|e| io("rotating", &self.path, &e))?;
+        st.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(&self.path)
+            .map_err(|e| io("opening", &self.path, &e))?;
+        st.size = 0;
+        if self.options.max_backups > 0 {
+            let mut backups = rotated_files(&self.path);
+            while backups.len() > self.options.max_backups {
+                let old = backups.remove(0);
+                if let Err(e) = std::fs::remove_file(&old) {
+                    tracing::warn!(file = %old.display(), error = %e, "cannot delete an old audit log");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn backup_name(path: &Path, stamp: &str) -> PathBuf {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}-{stamp}{ext}"))
+}
+
+/// The rotated files of a log, oldest first (their names sort by time).
+pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .is_some_and(|n| {
+                    n.starts_with(&format!("{stem}-"))
+                        && n.as_bytes().get(stem.len() + 1).is_some_and(u8::is_ascii_digit)
+                })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[async_trait::async_trait]
+impl Sink for FileSink {
+    async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
+        let mut lines = Vec::with_capacity(batch.len());
+        for e in batch {
+            let mut l = serde_json::to_vec(e).map_err(|e| SinkError::Io(e.to_string()))?;
+            l.push(b'\n');
+            lines.push(l);
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.write_blocking(&lines))
+            .await
+            .map_err(|e| SinkError::Io(format!("the writer stopped: {e}")))?
+    }
+}
+
+/// A line of a log that is not a record.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// The file cannot be read.
+    #[error("cannot read {file}: {source}")]
+    Io {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A line is not a complete record: a torn write, or not an audit log.
+    #[error("{file}:{line}: not an audit record ({message}){}", if *.torn { " — a torn write, skipped" } else { "" })]
+    Line {
+        /// The file.
+        file: String,
+        /// The line number.
+        line: usize,
+        /// Why it does not parse.
+        message: String,
+        /// The line has no newline after it or was closed by a later
+        /// writer: a write that did not finish.
+        torn: bool,
+    },
+}
+
+/// Reads records line by line; bad lines are reported as errors (the
+/// caller decides whether to skip them), never half-read. Lines may be
+/// gzip-compressed files too (by the `.gz` extension).
+pub struct LogReader {
+    file: String,
+    lines: Box<dyn BufRead + Send>,
+    line: usize,
+}
+
+impl std::fmt::Debug for LogReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogReader")
+            .field("file", &self.file)
+            .field("line", &self.line)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens an audit log for reading (`.gz` files are decompressed).
+///
+/// # Errors
+/// When the file cannot be opened.
+pub fn read_log(path: &Path) -> Result<LogReader, ReadError> {
+    let file = path.display().to_string();
+    let f = File::open(path).map_err(|source| ReadError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    let lines: Box<dyn BufRead + Send> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(f)))
+    } else {
+        Box::new(BufReader::new(f))
+    };
+    Ok(LogReader { file, lines, line: 0 })
+}
+
+impl Iterator for LogReader {
+    type Item = Result<Event, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let mut buf = Vec::new();
+            match self.lines.read_until(b'\n', &mut buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(source) => {
+                    return Some(Err(ReadError::Io {
+                        file: self.file.clone(),
+                        source,
+                    }));
+                }
+            }
+            self.line += 1;
+            let complete = buf.last() == Some(&b'\n');
+            let text = buf.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            return Some(serde_json::from_slice::<Event>(text).map_err(|e| ReadError::Line {
+                file: self.file.clone(),
+                line: self.line,
+                message: e.to_string(),
+                torn: !complete || e.is_eof(),
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Level, Stage};
+
+    fn ev(id: &str) -> Event {
+        Event::new(id, Level::Metadata, Stage::ResponseComplete)
+    }
+
+    #[tokio::test]
+    async fn a_torn_last_line_is_skipped_never_misread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let sink = FileSink::open(&path, FileOptions::default()).unwrap();
+        sink.write(&[ev("one"), ev("two")]).await.unwrap();
+        drop(sink);
+        // A writer killed mid-record leaves half a line.
+        let full = serde_json::to_string(&ev("three")).unwrap();
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&full.as_bytes()[..full.len() / 2]).unwrap();
+        drop(f);
+        let sink = FileSink::open(&path, FileOptions::default()).unwrap();
+        sink.write(&[ev("four")]).await.unwrap();
+        let read: Vec<_> = read_log(&path).unwrap().collect();
+        let ids: Vec<String> = read
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .map(|e| e.audit_id.clone())
+            .collect();
+        assert_eq!(ids, ["one", "two", "four"]);
+        let bad: Vec<_> = read.iter().filter_map(|r| r.as_ref().err()).collect();
+        assert_eq!(bad.len(), 1);
+        assert!(bad[0].to_string().contains(":3: not an audit record"), "{}", bad[0]);
+        assert!(bad[0].to_string().contains("torn"), "{}", bad[0]);
+    }
+
+    #[tokio::test]
+    async fn rotates_by_size_and_keeps_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let options = FileOptions {
+            max_bytes: 2000,
+            max_backups: 2,
+            durability: Durability::None,
+        };
+        let sink = FileSink::open(&path, options).unwrap();
+        for i in 0..40 {
+            sink.write(&[ev(&format!("e{i}"))]).await.unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let backups = rotated_files(&path);
+        assert_eq!(backups.len(), 2, "{backups:?}");
+        assert!(std::fs::metadata(&path).unwrap().len() <= 2000);
+        let mut ids = Vec::new();
+        for f in backups.iter().chain([&path]) {
+            ids.extend(read_log(f).unwrap().map(|e| e.unwrap().audit_id));
+        }
+        assert_eq!(ids.last().map(String::as_str), Some("e39"));
+        let nums: Vec<usize> = ids.iter().map(|i| i[1..].parse().unwrap()).collect();
+        assert!(
+            nums.windows(2).all(|w| w[1] == w[0] + 1),
+            "in order, none missing: {nums:?}"
+        );
+    }
+}
