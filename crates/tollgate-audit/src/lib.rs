@@ -30,5 +30,5 @@ pub use layer::{
 pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
 pub use sink::{
-    Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, read_log,
+    Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, Tee, read_log,
 };

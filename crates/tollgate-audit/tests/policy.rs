@@ -61,7 +61,13 @@ fn policy() -> AuditPolicy {
 }
 
 /// (method, uri, user, groups, expected rule index or None).
-type Case = (&'static str, &'static str, &'static str, &'static [&'static str], Option<usize>);
+type Case = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    Option<usize>,
+);
 
 #[rustfmt::skip]
 const CASES: &[Case] = &[

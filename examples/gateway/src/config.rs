@@ -33,6 +33,20 @@
 //!   all: false                  # or mask every response; rules ask with `mask: true`
 //!   configMapKeys: "password|token"
 //!   fingerprintKey: "..."       # HMAC fingerprints instead of the marker
+//! audit:
+//!   policy: audit-policy.yaml   # a Kubernetes audit Policy (default: all at Metadata)
+//!   log:                        # JSON lines (omit for none)
+//!     path: audit/audit.log
+//!     maxSizeMB: 100
+//!     maxBackups: 10
+//!     durability: batch         # none | batch (one fdatasync per batch) | request
+//!   stdout: false               # also write records to standard output
+//!   confirmTimeoutSeconds: 5    # a request waits this long for its record, then 503
+//!   queue: 10000
+//!   sessions:                   # exec/attach as asciicast files
+//!     dir: sessions
+//!     stdin: false
+//!     required: true            # refuse a session that cannot be recorded
 //! ```
 
 use std::net::SocketAddr;
@@ -81,6 +95,83 @@ pub struct Config {
     /// Response masking.
     #[serde(default)]
     pub masking: Masking,
+    /// Audit records.
+    #[serde(default)]
+    pub audit: Option<AuditConfig>,
+}
+
+/// Audit records and terminal sessions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AuditConfig {
+    /// A Kubernetes audit `Policy` file (default: everything at Metadata).
+    #[serde(default)]
+    pub policy: Option<PathBuf>,
+    /// The JSON-lines log.
+    #[serde(default)]
+    pub log: Option<AuditLog>,
+    /// Also write records to standard output.
+    #[serde(default)]
+    pub stdout: bool,
+    /// How long a request waits for its record to be confirmed before 503.
+    #[serde(default = "five")]
+    pub confirm_timeout_seconds: u64,
+    /// Records queued at most.
+    #[serde(default = "queue")]
+    pub queue: usize,
+    /// Terminal sessions.
+    #[serde(default)]
+    pub sessions: Option<Sessions>,
+}
+
+/// The audit log file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AuditLog {
+    /// The file.
+    pub path: PathBuf,
+    /// Rotate past this size.
+    #[serde(default = "hundred", rename = "maxSizeMB")]
+    pub max_size_mb: u64,
+    /// Rotated files kept.
+    #[serde(default = "ten_usize")]
+    pub max_backups: usize,
+    /// `none`, `batch` or `request`.
+    #[serde(default)]
+    pub durability: Option<String>,
+}
+
+/// Terminal session recordings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Sessions {
+    /// The directory of the `.cast` files.
+    pub dir: PathBuf,
+    /// Record keystrokes too.
+    #[serde(default)]
+    pub stdin: bool,
+    /// Refuse sessions that cannot be recorded.
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn five() -> u64 {
+    5
+}
+fn queue() -> usize {
+    10_000
+}
+fn hundred() -> u64 {
+    100
+}
+fn ten_usize() -> usize {
+    10
+}
+fn yes() -> bool {
+    true
 }
 
 /// Response masking: rules with `mask: true` ask for it per request.
@@ -268,6 +359,17 @@ impl Config {
         if let Some(p) = config.policy.as_mut() {
             rebase(&mut p.file);
         }
+        if let Some(a) = config.audit.as_mut() {
+            if let Some(p) = a.policy.as_mut() {
+                rebase(p);
+            }
+            if let Some(l) = a.log.as_mut() {
+                rebase(&mut l.path);
+            }
+            if let Some(s) = a.sessions.as_mut() {
+                rebase(&mut s.dir);
+            }
+        }
         if let Some(a) = config.authentication.as_mut() {
             if let Some(c) = a.config.as_mut() {
                 rebase(c);
@@ -364,6 +466,15 @@ impl Config {
                     "authentication",
                     "required: set `mode: none` to forward every request as the gateway's own identity".to_owned(),
                 ));
+            }
+        }
+        if let Some(a) = &config.audit {
+            if let Some(d) = a.log.as_ref().and_then(|l| l.durability.as_deref()) {
+                d.parse::<tollgate_audit::Durability>()
+                    .map_err(|m| err("audit.log.durability", m))?;
+            }
+            if a.queue == 0 {
+                return Err(err("audit.queue", "must be greater than 0".to_owned()));
             }
         }
         if let Some(admin) = &config.admin

@@ -13,6 +13,8 @@ use crate::{Config, Running, StartError};
 
 /// The baseline policy pack (`docs/policies/baseline.yaml`), which the demo loads.
 pub const BASELINE_POLICY: &str = include_str!("../../../docs/policies/baseline.yaml");
+/// The audit policy the demo writes (a Kubernetes audit `Policy`).
+pub const AUDIT_POLICY: &str = include_str!("../../../docs/audit/demo-policy.yaml");
 
 /// The audience demo tokens carry.
 pub const AUDIENCE: &str = "tollgate-demo";
@@ -103,11 +105,14 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
     )?;
 
     write(&dir.join("policy.yaml"), BASELINE_POLICY)?;
+    write(&dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
     let yaml = format!(
         "# Written by `tollgate demo`.\nlisten: {listen}\ntls:\n  cert: gateway.crt\n  key: gateway.key\nadmin:\n  listen: 127.0.0.1:0\n\
          upstream:\n  kubeconfig: upstream.kubeconfig\n  identity: impersonate\n\
          authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\n\
-         policy:\n  file: policy.yaml\nshutdown:\n  drainSeconds: 5\n"
+         policy:\n  file: policy.yaml\n\
+         audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit/audit.log\n    durability: batch\n  \
+         sessions:\n    dir: sessions\nshutdown:\n  drainSeconds: 5\n"
     );
     let config_path = dir.join("tollgate.yaml");
     write(&config_path, &yaml)?;
@@ -233,6 +238,10 @@ impl Demo {
              {k} exec demo -- rm -rf /  # refused; `-- ls` passes\n  \
              {k} get secrets            # allowed, with a warning\n  \
              {k} get --raw /api/v1/watch   # refused like the API server refuses it\n\n\
+             Every call is on record in {dir}/audit/audit.log (audit.k8s.io/v1 Events, secrets redacted):\n  \
+             tollgate sessions list --audit {dir}/audit/audit.log\n  \
+             tollgate sessions show <AUDIT-ID> --audit {dir}/audit/audit.log\n  \
+             tollgate sessions replay {dir}/sessions/<AUDIT-ID>.cast   # an exec session\n\n\
              More tokens:\n  \
              tollgate token --demo-dir {dir} --issuer bots\n  \
              tollgate token --demo-dir {dir} --claim repository=acme-demo/web --ttl 10m\n  \

@@ -5,8 +5,9 @@
 //! The stack today (see `docs/architecture.md` for the full design):
 //!
 //! ```text
-//! RequestInfoLayer (tollgate-kube) → AuthnLayer (tollgate-oidc)
-//!   → PolicyLayer (tollgate-rules) → MaskLayer (tollgate-redact) → Proxy (tollgate-proxy)
+//! RequestInfoLayer (tollgate-kube) → AuditLayer (tollgate-audit)
+//!   → AuthnLayer (tollgate-oidc) → PolicyLayer (tollgate-rules)
+//!   → MaskLayer (tollgate-redact) → RecordLayer (tollgate-audit) → Proxy (tollgate-proxy)
 //! ```
 
 pub mod admin;
@@ -49,6 +50,12 @@ pub enum StartError {
     /// The testkit (demo) failed.
     #[error(transparent)]
     Testkit(#[from] tollgate_testkit::Error),
+    /// The audit policy is invalid.
+    #[error(transparent)]
+    AuditPolicy(#[from] tollgate_audit::PolicyError),
+    /// The audit log cannot be opened.
+    #[error("audit log: {0}")]
+    AuditSink(#[from] tollgate_audit::SinkError),
     /// A listener could not be bound, or a file written.
     #[error("{what}: {source}")]
     Io {
@@ -131,15 +138,18 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .response_timeout(Duration::from_secs(config.upstream.response_timeout_seconds))
         .build();
     let upstream_url = proxy.upstream().url().to_owned();
+    let audit = audit(config)?;
     let stack = ServiceBuilder::new()
         .layer(
             RequestInfoLayer::new()
                 .max_body_bytes(config.limits.max_body_bytes)
                 .body_timeout(Duration::from_secs(config.limits.body_timeout_seconds)),
         )
+        .layer(audit.clone())
         .layer(authn)
         .layer(PolicyLayer::new(policy.clone()))
         .layer(masking(config)?)
+        .layer(audit.record_layer())
         .service(proxy);
 
     let listener = TcpListener::bind(config.listen)
@@ -236,6 +246,54 @@ async fn authentication(config: &Config) -> Result<AuthnLayer, StartError> {
     let verifier = Arc::new(builder.build()?);
     verifier.start().await;
     Ok(AuthnLayer::new(verifier).allow_anonymous(authn.anonymous))
+}
+
+/// The audit layers the configuration asks for (recording nothing when it
+/// has no `audit` section).
+fn audit(config: &Config) -> Result<tollgate_audit::AuditLayer, StartError> {
+    use tollgate_audit::{AuditLayer, AuditPolicy, FileOptions, FileSink, Level, Recorder, RecorderOptions, Sink};
+    let Some(a) = &config.audit else {
+        return Ok(AuditLayer::disabled());
+    };
+    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    if let Some(log) = &a.log {
+        let durability = log
+            .durability
+            .as_deref()
+            .unwrap_or("batch")
+            .parse()
+            .map_err(|message| ConfigError {
+                file: "configuration".to_owned(),
+                field: "audit.log.durability".to_owned(),
+                message,
+            })?;
+        let options = FileOptions::default()
+            .max_bytes(log.max_size_mb.saturating_mul(1024 * 1024))
+            .max_backups(log.max_backups)
+            .durability(durability);
+        sinks.push(Box::new(FileSink::open(&log.path, options)?));
+    }
+    if a.stdout {
+        sinks.push(Box::new(tollgate_audit::StdoutSink));
+    }
+    let recorder = Recorder::new(
+        tollgate_audit::Tee::new(sinks),
+        RecorderOptions::default()
+            .queue(a.queue)
+            .confirm_timeout(Duration::from_secs(a.confirm_timeout_seconds)),
+    );
+    let policy = match &a.policy {
+        Some(p) => AuditPolicy::load(p)?,
+        None => AuditPolicy::everything(Level::Metadata),
+    };
+    let mut b = AuditLayer::builder(recorder).policy(policy);
+    if let Some(s) = &a.sessions {
+        let mut o = tollgate_audit::SessionOptions::new(s.dir.clone());
+        o.stdin = s.stdin;
+        o.required = s.required;
+        b = b.sessions(o);
+    }
+    Ok(b.build())
 }
 
 /// The mask layer the configuration asks for.

@@ -111,6 +111,7 @@ impl AuditLayerBuilder {
                 redactor: Arc::new(redactor),
                 capture_limit: self.capture_limit,
                 sessions: self.sessions,
+                enabled: true,
             }),
         }
     }
@@ -133,6 +134,20 @@ impl AuditLayer {
             capture_limit: 1 << 20,
             sessions: None,
         }
+    }
+
+    /// Layers that record nothing (for a gateway configured without
+    /// audit): requests pass through unchanged but for the `Audit-Id`.
+    pub fn disabled() -> Self {
+        let mut l = AuditLayer::builder(Recorder::new(
+            crate::MemorySink::default(),
+            crate::RecorderOptions::default(),
+        ))
+        .build();
+        if let Some(s) = Arc::get_mut(&mut l.shared) {
+            s.enabled = false;
+        }
+        l
     }
 
     /// The inner half, placed just before the proxy.

@@ -7,7 +7,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tollgate_kube::{AuditId, Notes, Reason, RequestBody, RequestInfo, ResponseBody, Status};
@@ -175,7 +174,7 @@ impl Ctx {
     /// When no inner layer took the record over, the request was refused
     /// before the proxy: its records are written here.
     fn refused<B>(self, res: &Response<B>) -> Option<Tally> {
-        if self.draft.lock().taken_over {
+        if !self.shared.enabled || self.draft.lock().taken_over {
             return None;
         }
         let info = self.info.as_ref()?;
@@ -231,7 +230,9 @@ impl Ctx {
     }
 
     fn panic(self, what: &str, status: &Status) {
-        let Some(info) = self.info.as_ref() else { return };
+        let Some(info) = self.info.as_ref().filter(|_| self.shared.enabled) else {
+            return;
+        };
         let identity = self.notes.get::<Identity>();
         let decision = self.notes.get::<Decision>();
         let draft = self.draft.lock();
@@ -249,6 +250,5 @@ impl Ctx {
         e.response_status = serde_json::to_value(status).ok();
         e.annotations.insert("tollgate.dev/panic".to_owned(), what.to_owned());
         self.shared.recorder.record_later(e);
-        let _ = Bytes::new();
     }
 }

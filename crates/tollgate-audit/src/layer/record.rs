@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     /// The most response bytes kept for `responseObject` / `responseStatus`.
     pub(crate) capture_limit: usize,
     pub(crate) sessions: Option<crate::SessionOptions>,
+    /// Whether anything is recorded at all.
+    pub(crate) enabled: bool,
 }
 
 /// The record of one request while it is handled, shared by the outer

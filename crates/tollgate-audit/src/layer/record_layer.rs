@@ -130,7 +130,12 @@ where
             },
             after,
         };
-        let Some(info) = req.extensions().get::<RequestInfo>().cloned() else {
+        let Some(info) = req
+            .extensions()
+            .get::<RequestInfo>()
+            .cloned()
+            .filter(|_| self.shared.enabled)
+        else {
             return calling(&mut inner, req, None);
         };
         let draft = match req.extensions().get::<Draft>() {

@@ -71,3 +71,42 @@ impl Sink for StdoutSink {
             .map_err(|e| SinkError::Io(e.to_string()))
     }
 }
+
+/// Writes every batch to several sinks; a batch counts as written when all
+/// of them took it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use tollgate_audit::{Event, Level, MemorySink, Sink, Stage, Tee};
+/// let (a, b) = (MemorySink::default(), MemorySink::default());
+/// let tee = Tee::new(vec![Box::new(a.clone()), Box::new(b.clone())]);
+/// tee.write(&[Event::new("x", Level::Metadata, Stage::Panic)]).await.unwrap();
+/// assert_eq!((a.events().len(), b.events().len()), (1, 1));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Tee(Vec<Box<dyn Sink>>);
+
+impl Tee {
+    /// Writes to all of these.
+    pub fn new(sinks: Vec<Box<dyn Sink>>) -> Self {
+        Tee(sinks)
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for Tee {
+    async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
+        for s in &self.0 {
+            s.write(batch).await?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for Box<dyn Sink> {
+    async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
+        (**self).write(batch).await
+    }
+}
