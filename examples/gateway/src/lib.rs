@@ -14,6 +14,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 pub mod policy_cli;
+pub mod sessions_cli;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

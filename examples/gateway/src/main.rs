@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Reads the audit trail: requests, their records, terminal recordings.
+    Sessions {
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
     /// Mints a token from a running demo's test issuer (demo issuers only).
     Token {
         /// The directory `tollgate demo` wrote.
@@ -55,6 +60,44 @@ enum Command {
         /// Lifetime: 30s, 10m, 12h, 2d; negative for an expired token.
         #[arg(long, default_value = "1h", allow_hyphen_values = true)]
         ttl: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// One line per request: when, who, owner, what, outcome.
+    List {
+        /// Audit log files or directories (rotated and .gz files too).
+        #[arg(long, required = true)]
+        audit: Vec<PathBuf>,
+        /// Only this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only this user.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only since: a duration (30m, 2h, 7d) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this verb.
+        #[arg(long)]
+        verb: Option<String>,
+    },
+    /// Every record of one request, bodies included (redacted).
+    Show {
+        /// The audit ID.
+        id: String,
+        /// Audit log files or directories.
+        #[arg(long, required = true)]
+        audit: Vec<PathBuf>,
+    },
+    /// Plays a terminal recording (asciicast v2; asciinema plays it too).
+    Replay {
+        /// The .cast file.
+        file: PathBuf,
+        /// Playback speed.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
     },
 }
 
@@ -149,6 +192,25 @@ async fn main() -> ExitCode {
             body,
             content_type,
         }),
+        Command::Sessions { command } => {
+            use tollgate_gateway::sessions_cli;
+            let mut out = std::io::stdout().lock();
+            match command {
+                SessionsCommand::List {
+                    audit,
+                    owner,
+                    user,
+                    since,
+                    verb,
+                } => sessions_cli::list(
+                    &audit,
+                    &sessions_cli::ListFilter::new(owner, user, since, verb),
+                    &mut out,
+                ),
+                SessionsCommand::Show { id, audit } => sessions_cli::show(&audit, &id, &mut out),
+                SessionsCommand::Replay { file, speed } => sessions_cli::replay(&file, speed, &mut out),
+            }
+        }
         Command::Token {
             demo_dir,
             issuer,

@@ -313,6 +313,7 @@ impl Tap for SessionTap {
         let mut st = self.lock();
         e.stage = Stage::ResponseComplete;
         e.stage_timestamp = crate::micro_time(SystemTime::now());
+        e.response_status = Some(json!({"metadata": {}, "code": 101}));
         let a = &mut e.annotations;
         a.insert("tollgate.dev/client-bytes".to_owned(), stats.client_bytes.to_string());
         a.insert(
@@ -339,7 +340,10 @@ impl Tap for SessionTap {
         } else if !st.websocket() {
             a.insert(
                 "tollgate.dev/recording".to_owned(),
-                "not recorded: the session used SPDY/3.1; its metadata and byte counts are recorded".to_owned(),
+                format!(
+                    "not recorded as a terminal: the session used {}; its metadata and byte counts are recorded",
+                    st.protocol.as_deref().unwrap_or("SPDY/3.1")
+                ),
             );
         }
         drop(st);
