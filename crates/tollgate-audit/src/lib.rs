@@ -30,5 +30,6 @@ pub use layer::{
 pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
 pub use sink::{
-    Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, Tee, read_log,
+    Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, Tee, WebhookMode,
+    WebhookOptions, WebhookSink, read_log,
 };

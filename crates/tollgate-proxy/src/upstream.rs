@@ -150,6 +150,9 @@ impl Upstream {
             builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        } else if scheme == http::uri::Scheme::HTTP && r.ca_pem.is_none() {
+            // Plain HTTP (a loopback audit receiver): no TLS to verify.
+            builder.with_root_certificates(RootCertStore::empty())
         } else {
             let mut roots = RootCertStore::empty();
             let Some(ca) = &r.ca_pem else {

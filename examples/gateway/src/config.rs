@@ -43,6 +43,12 @@
 //!   stdout: false               # also write records to standard output
 //!   confirmTimeoutSeconds: 5    # a request waits this long for its record, then 503
 //!   queue: 10000
+//!   webhook:                    # the API server's webhook format: POSTed EventLists
+//!     kubeconfig: audit-webhook.kubeconfig   # as --audit-webhook-config-file
+//!     mode: spool               # or failClosed (refuse requests while it is down)
+//!     spoolDir: spool
+//!     spoolMaxMB: 1024          # then fail closed
+//!     initialBackoffSeconds: 10
 //!   sessions:                   # exec/attach as asciicast files
 //!     dir: sessions
 //!     stdin: false
@@ -123,6 +129,34 @@ pub struct AuditConfig {
     /// Terminal sessions.
     #[serde(default)]
     pub sessions: Option<Sessions>,
+    /// The webhook receiver.
+    #[serde(default)]
+    pub webhook: Option<AuditWebhook>,
+}
+
+/// An audit webhook receiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct AuditWebhook {
+    /// A kubeconfig-format file naming the receiver (`--audit-webhook-config-file`).
+    pub kubeconfig: PathBuf,
+    /// `spool` (default) or `failClosed`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The spool directory (mode `spool`).
+    #[serde(default)]
+    pub spool_dir: Option<PathBuf>,
+    /// The spool's cap in MiB; beyond it requests are refused.
+    #[serde(default = "spool_max", rename = "spoolMaxMB")]
+    pub spool_max_mb: u64,
+    /// The first retry's delay.
+    #[serde(default = "ten")]
+    pub initial_backoff_seconds: u64,
+}
+
+fn spool_max() -> u64 {
+    1024
 }
 
 /// The audit log file.
@@ -369,6 +403,12 @@ impl Config {
             if let Some(s) = a.sessions.as_mut() {
                 rebase(&mut s.dir);
             }
+            if let Some(w) = a.webhook.as_mut() {
+                rebase(&mut w.kubeconfig);
+                if let Some(d) = w.spool_dir.as_mut() {
+                    rebase(d);
+                }
+            }
         }
         if let Some(a) = config.authentication.as_mut() {
             if let Some(c) = a.config.as_mut() {
@@ -475,6 +515,20 @@ impl Config {
             }
             if a.queue == 0 {
                 return Err(err("audit.queue", "must be greater than 0".to_owned()));
+            }
+            if let Some(w) = &a.webhook {
+                match w.mode.as_deref() {
+                    None | Some("spool") if w.spool_dir.is_none() => {
+                        return Err(err("audit.webhook.spoolDir", "required with mode spool".to_owned()));
+                    }
+                    None | Some("spool" | "failClosed") => {}
+                    Some(other) => {
+                        return Err(err("audit.webhook.mode", format!("{other:?}: use spool or failClosed")));
+                    }
+                }
+            }
+            if a.log.is_none() && !a.stdout && a.webhook.is_none() {
+                return Err(err("audit", "set at least one of log, stdout or webhook".to_owned()));
             }
         }
         if let Some(admin) = &config.admin

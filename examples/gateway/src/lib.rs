@@ -277,6 +277,17 @@ fn audit(config: &Config) -> Result<tollgate_audit::AuditLayer, StartError> {
     if a.stdout {
         sinks.push(Box::new(tollgate_audit::StdoutSink));
     }
+    if let Some(w) = &a.webhook {
+        let upstream = Upstream::from_kubeconfig(&w.kubeconfig, None)?;
+        let options = match (w.mode.as_deref(), &w.spool_dir) {
+            (Some("failClosed"), _) | (_, None) => tollgate_audit::WebhookOptions::fail_closed(),
+            (_, Some(dir)) => {
+                tollgate_audit::WebhookOptions::spool(dir.clone(), w.spool_max_mb.saturating_mul(1 << 20))
+            }
+        }
+        .initial_backoff(Duration::from_secs(w.initial_backoff_seconds));
+        sinks.push(Box::new(tollgate_audit::WebhookSink::new(upstream, options)?));
+    }
     let recorder = Recorder::new(
         tollgate_audit::Tee::new(sinks),
         RecorderOptions::default()

@@ -4,11 +4,13 @@
 
 mod file;
 mod memory;
+mod webhook;
 
 use std::sync::Arc;
 
 pub use file::{Durability, FileOptions, FileSink, LogReader, ReadError, read_log};
 pub use memory::MemorySink;
+pub use webhook::{WebhookMode, WebhookOptions, WebhookSink};
 
 use crate::Event;
 

@@ -263,7 +263,13 @@ where
     // Where it goes.
     let up = &inner.upstream;
     let pq = parts.uri.path_and_query().map(PathAndQuery::as_str).unwrap_or("/");
-    let pq = format!("{}{pq}", up.base_path);
+    // The server URL's own path is the root (`https://host/audit` serves
+    // `/` at `/audit`, not `/audit/`).
+    let pq = if pq == "/" && !up.base_path.is_empty() {
+        up.base_path.clone()
+    } else {
+        format!("{}{pq}", up.base_path)
+    };
     parts.uri = Uri::builder()
         .scheme(up.scheme.clone())
         .authority(up.authority.clone())
