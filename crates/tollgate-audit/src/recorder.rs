@@ -40,6 +40,9 @@ pub struct RecorderOptions {
     pub max_batch: usize,
     /// How long a request waits for its record to be confirmed.
     pub confirm_timeout: Duration,
+    /// The shortest time between two batches: records arriving meanwhile
+    /// join the next batch (group commit: one sync for all of them).
+    pub linger: Duration,
 }
 
 impl Default for RecorderOptions {
@@ -48,6 +51,7 @@ impl Default for RecorderOptions {
             queue: 10_000,
             max_batch: 400,
             confirm_timeout: Duration::from_secs(5),
+            linger: Duration::ZERO,
         }
     }
 }
@@ -68,6 +72,13 @@ impl RecorderOptions {
     /// How long a request waits for its record to be confirmed.
     pub fn confirm_timeout(mut self, d: Duration) -> Self {
         self.confirm_timeout = d;
+        self
+    }
+
+    /// The shortest time between two batches (default none; a couple of
+    /// milliseconds makes a synced file's batches much larger under load).
+    pub fn linger(mut self, d: Duration) -> Self {
+        self.linger = d;
         self
     }
 }
@@ -141,6 +152,7 @@ impl Recorder {
             Box::new(sink),
             rx,
             options.max_batch.max(1),
+            options.linger,
             counters.clone(),
             healthy.clone(),
         ));
@@ -213,11 +225,23 @@ async fn writer(
     sink: Box<dyn Sink>,
     mut rx: mpsc::Receiver<Job>,
     max_batch: usize,
+    linger: Duration,
     counters: Arc<Counters>,
     healthy: Arc<AtomicBool>,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
+    let mut last = tokio::time::Instant::now();
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
+        if !linger.is_zero() && jobs.len() < max_batch {
+            tokio::time::sleep_until(last + linger).await;
+            while jobs.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+        }
+        last = tokio::time::Instant::now();
         let mut events = Vec::with_capacity(jobs.len());
         let mut waiters = Vec::with_capacity(jobs.len());
         for j in jobs.drain(..) {

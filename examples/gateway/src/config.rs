@@ -43,6 +43,7 @@
 //!   stdout: false               # also write records to standard output
 //!   confirmTimeoutSeconds: 5    # a request waits this long for its record, then 503
 //!   queue: 10000
+//!   batchLingerMs: 0            # wait this long between batches (larger batches, fewer syncs, more latency)
 //!   webhook:                    # the API server's webhook format: POSTed EventLists
 //!     kubeconfig: audit-webhook.kubeconfig   # as --audit-webhook-config-file
 //!     mode: spool               # or failClosed (refuse requests while it is down)
@@ -126,6 +127,10 @@ pub struct AuditConfig {
     /// Records queued at most.
     #[serde(default = "queue")]
     pub queue: usize,
+    /// The shortest time between two batches, in milliseconds: records
+    /// arriving meanwhile share one sync (group commit).
+    #[serde(default)]
+    pub batch_linger_ms: u64,
     /// Terminal sessions.
     #[serde(default)]
     pub sessions: Option<Sessions>,

@@ -292,7 +292,8 @@ fn audit(config: &Config) -> Result<tollgate_audit::AuditLayer, StartError> {
         tollgate_audit::Tee::new(sinks),
         RecorderOptions::default()
             .queue(a.queue)
-            .confirm_timeout(Duration::from_secs(a.confirm_timeout_seconds)),
+            .confirm_timeout(Duration::from_secs(a.confirm_timeout_seconds))
+            .linger(Duration::from_millis(a.batch_linger_ms)),
     );
     let policy = match &a.policy {
         Some(p) => AuditPolicy::load(p)?,

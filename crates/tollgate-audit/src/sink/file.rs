@@ -249,9 +249,15 @@ impl Sink for FileSink {
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
         let mut lines = Vec::with_capacity(batch.len());
         for e in batch {
-            let mut l = serde_json::to_vec(e).map_err(|e| SinkError::Io(e.to_string()))?;
+            let mut l = Vec::with_capacity(1024);
+            serde_json::to_writer(&mut l, e).map_err(|e| SinkError::Io(e.to_string()))?;
             l.push(b'\n');
             lines.push(l);
+        }
+        if self.options.durability == Durability::None {
+            // Handing bytes to the page cache does not block for long: no
+            // thread hop (which costs more than the write).
+            return self.write_blocking(&lines);
         }
         let me = self.clone();
         tokio::task::spawn_blocking(move || me.write_blocking(&lines))
