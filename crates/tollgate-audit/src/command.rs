@@ -29,17 +29,17 @@ pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option
         // A Namespace object's namespace is its own name.
         if !info.namespace.is_empty() && info.resource != "namespaces" {
             w.push("-n".into());
-            w.push(info.namespace.clone());
+            w.push(quote(&info.namespace));
         }
     };
     match (info.verb.as_str(), info.subresource.as_str()) {
         (_, "exec" | "attach") => {
             words.push(info.subresource.clone());
-            words.push(name.to_owned());
+            words.push(quote(name));
             ns(&mut words);
             if let Some(c) = q.first("container") {
                 words.push("-c".into());
-                words.push(c.to_owned());
+                words.push(quote(c));
             }
             let flag = |k: &str| q.first(k).is_some_and(|v| v == "true" || v == "1");
             match (flag("stdin"), flag("tty")) {
@@ -55,11 +55,11 @@ pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option
         }
         (_, "log") => {
             words.push("logs".into());
-            words.push(name.to_owned());
+            words.push(quote(name));
             ns(&mut words);
             if let Some(c) = q.first("container") {
                 words.push("-c".into());
-                words.push(c.to_owned());
+                words.push(quote(c));
             }
             if q.first("follow").is_some_and(|v| v == "true") {
                 words.push("-f".into());
@@ -67,14 +67,14 @@ pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option
         }
         (_, "portforward") => {
             words.push("port-forward".into());
-            words.push(format!("pod/{name}"));
+            words.push(quote(&format!("pod/{name}")));
             ns(&mut words);
-            words.extend(q.all("ports").map(str::to_owned));
+            words.extend(q.all("ports").map(quote));
         }
         (_, "scale") if matches!(info.verb.as_str(), "update" | "patch") => {
             words.push("scale".into());
-            words.push(kind);
-            words.push(name.to_owned());
+            words.push(quote(&kind));
+            words.push(quote(name));
             ns(&mut words);
             if let Some(n) = body.and_then(|b| b.pointer("/spec/replicas")).and_then(Value::as_i64) {
                 words.push(format!("--replicas={n}"));
@@ -96,12 +96,12 @@ pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option
             };
             words.push(word.into());
             words.push(if sub.is_empty() {
-                kind
+                quote(&kind)
             } else {
-                format!("{kind} (subresource {sub})")
+                format!("{} (subresource {})", quote(&kind), quote(sub))
             });
             if !name.is_empty() {
-                words.push(name.to_owned());
+                words.push(quote(name));
             }
             if verb == "deletecollection" {
                 words.push("--all".into());
@@ -167,8 +167,25 @@ fn singular(resource: &str, group: &str) -> String {
     }
 }
 
-/// Shell quoting for a word that needs it.
+/// Shell quoting for a word that needs it; control characters (a newline
+/// in a name would forge a line for a reviewer) are written as escapes.
 fn quote(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        return out;
+    }
     if !s.is_empty()
         && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&c))
@@ -233,5 +250,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(command_line(&info, None, None), "kubectl apply secret db -n p");
+        assert_eq!(
+            cmd(Method::GET, "/api/v1/namespaces/a/pods/x%0Ay"),
+            "kubectl get pod $'x\\ny' -n a"
+        );
     }
 }

@@ -365,6 +365,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn micro_time_round_trips_any_instant(micros in 0u64..253_402_300_799_999_999) {
+            let t = UNIX_EPOCH + Duration::from_micros(micros);
+            let s = micro_time(t);
+            proptest::prop_assert_eq!(s.len(), 27);
+            proptest::prop_assert_eq!(parse_time(&s).map(|d| d.as_micros() as u64), Some(micros));
+        }
+
+        #[test]
+        fn parse_time_never_panics(s in "\\PC{0,40}") {
+            let _ = parse_time(&s);
+        }
+    }
+
     #[test]
     fn golden_event_json() {
         let mut e = Event::new("a1", Level::Request, Stage::ResponseComplete);

@@ -229,3 +229,57 @@ fn a_json_policy_is_accepted_too() {
     .unwrap();
     assert_eq!(p.rules[0].level, Level::RequestResponse);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn uri() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec!["/api/v1", "/apis/apps/v1", "/apis/rbac.authorization.k8s.io/v1"]),
+            prop::option::of("[a-z]{1,5}"),
+            prop::sample::select(vec!["pods", "secrets", "deployments", "roles", "namespaces"]),
+            prop::option::of("[a-z]{1,5}"),
+            prop::option::of(prop::sample::select(vec!["status", "log", "exec", "scale"])),
+        )
+            .prop_map(|(prefix, ns, res, name, sub)| {
+                let mut u = prefix.to_owned();
+                if let Some(ns) = ns {
+                    u.push_str(&format!("/namespaces/{ns}"));
+                }
+                u.push_str(&format!("/{res}"));
+                if let Some(n) = name {
+                    u.push_str(&format!("/{n}"));
+                    if let Some(s) = sub {
+                        u.push_str(&format!("/{s}"));
+                    }
+                }
+                u
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn the_first_matching_rule_wins(u in uri(), user in "[a-z]{1,4}", m in prop::sample::select(vec!["GET", "POST", "PUT", "PATCH", "DELETE"])) {
+            let info = RequestInfo::parse(&m.parse::<Method>().unwrap(), &u.parse::<Uri>().unwrap()).unwrap();
+            let p = policy();
+            let got = p.evaluate(&RequestAttributes::from_info(&info, &user, &[]));
+            // With a catch-all rule in front, every request matches it.
+            let mut first = p.clone();
+            first.rules.insert(0, AuditPolicy::everything(Level::RequestResponse).rules[0].clone());
+            let d = first.evaluate(&RequestAttributes::from_info(&info, &user, &[]));
+            prop_assert_eq!(d.rule, Some(0));
+            prop_assert_eq!(d.level, Level::RequestResponse);
+            // Removing every rule before the one that matched does not change the answer.
+            if let Some(i) = got.rule {
+                let mut tail = p.clone();
+                tail.rules.drain(..i);
+                let t = tail.evaluate(&RequestAttributes::from_info(&info, &user, &[]));
+                prop_assert_eq!(t.rule, Some(0));
+                prop_assert_eq!(t.level, got.level);
+            } else {
+                prop_assert_eq!(got.level, Level::None);
+            }
+        }
+    }
+}

@@ -164,6 +164,14 @@ pub fn list(paths: &[PathBuf], filter: &ListFilter, out: &mut impl Write) -> Res
             command,
         ]);
     }
+    // A name with control characters must not forge table lines.
+    for r in rows.iter_mut().skip(1) {
+        for c in r.iter_mut() {
+            if c.chars().any(char::is_control) {
+                *c = c.escape_default().to_string();
+            }
+        }
+    }
     let widths: Vec<usize> = (0..8)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();

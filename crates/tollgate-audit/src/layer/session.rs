@@ -355,6 +355,24 @@ impl Tap for SessionTap {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn utf8_chunks_rebuild_the_text_under_any_split(text in "\\PC{0,30}", cuts in proptest::collection::vec(0usize..40, 0..5)) {
+            let bytes = text.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort_unstable();
+            let mut carry = Vec::new();
+            let mut out = String::new();
+            let mut at = 0;
+            for c in cuts.into_iter().chain([bytes.len()]) {
+                out.push_str(&utf8_chunk(&mut carry, &bytes[at..c.max(at)]));
+                at = c.max(at);
+            }
+            proptest::prop_assert_eq!(out, text);
+            proptest::prop_assert!(carry.is_empty());
+        }
+    }
+
     #[test]
     fn utf8_split_across_frames_is_kept_whole() {
         let mut carry = Vec::new();

@@ -1,0 +1,23 @@
+//! What a record is built from, on arbitrary requests: the kubectl-like
+//! command line never panics and is one line; MicroTime parsing never
+//! panics and round-trips what it accepts.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if let Some(d) = tollgate_audit::parse_time(text) {
+        let again = tollgate_audit::micro_time(std::time::UNIX_EPOCH + d);
+        assert_eq!(tollgate_audit::parse_time(&again), Some(std::time::Duration::from_micros(d.as_micros() as u64)));
+    }
+    let Ok(uri) = text.parse::<http::Uri>() else { return };
+    for m in [http::Method::GET, http::Method::POST, http::Method::PATCH, http::Method::DELETE] {
+        if let Ok(info) = tollgate_kube::RequestInfo::parse(&m, &uri) {
+            let body = serde_json::json!({"spec": {"replicas": 3}});
+            let c = tollgate_audit::command_line(&info, Some("application/apply-patch+yaml"), Some(&body));
+            assert!(c.starts_with("kubectl "));
+            assert!(!c.contains('\n') || c.contains('\''), "{c}");
+        }
+    }
+});
