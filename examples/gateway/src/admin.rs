@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz` and `/readyz`, kept apart from the API.
+//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus
+//! text: the audit recorder's counters), kept apart from the API.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -15,14 +16,64 @@ use tokio::task::JoinHandle;
 
 use crate::StartError;
 
-fn answer(req: &Request<Incoming>, ready: &AtomicBool) -> Response<Full<Bytes>> {
-    let (code, text) = match req.uri().path() {
-        "/healthz" | "/livez" => (StatusCode::OK, "ok"),
-        "/readyz" if ready.load(Ordering::SeqCst) => (StatusCode::OK, "ok"),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "shutting down"),
-        _ => (StatusCode::NOT_FOUND, "not found"),
+/// The audit counters in Prometheus' text format.
+fn metrics(recorder: Option<&tollgate_audit::Recorder>) -> String {
+    let Some(r) = recorder else {
+        return "# HELP tollgate_audit_enabled Whether requests are recorded.\n# TYPE tollgate_audit_enabled gauge\ntollgate_audit_enabled 0\n".to_owned();
     };
-    let mut res = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    let s = r.stats();
+    let mut out = String::new();
+    for (name, help, kind, value) in [
+        ("tollgate_audit_enabled", "Whether requests are recorded.", "gauge", 1),
+        (
+            "tollgate_audit_healthy",
+            "Whether the last batch of records was written.",
+            "gauge",
+            u64::from(r.is_healthy()),
+        ),
+        (
+            "tollgate_audit_records_written_total",
+            "Audit records the sinks confirmed.",
+            "counter",
+            s.written,
+        ),
+        (
+            "tollgate_audit_records_failed_total",
+            "Audit records that could not be queued or written (each also logged).",
+            "counter",
+            s.failed,
+        ),
+        (
+            "tollgate_audit_requests_refused_total",
+            "Requests refused because their audit record could not be written.",
+            "counter",
+            s.refused,
+        ),
+        (
+            "tollgate_audit_batches_total",
+            "Batches written to the sinks.",
+            "counter",
+            s.batches,
+        ),
+    ] {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    }
+    out
+}
+
+fn answer(
+    req: &Request<Incoming>,
+    ready: &AtomicBool,
+    recorder: Option<&tollgate_audit::Recorder>,
+) -> Response<Full<Bytes>> {
+    let (code, text) = match req.uri().path() {
+        "/healthz" | "/livez" => (StatusCode::OK, "ok".to_owned()),
+        "/readyz" if ready.load(Ordering::SeqCst) => (StatusCode::OK, "ok".to_owned()),
+        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned()),
+        "/metrics" => (StatusCode::OK, metrics(recorder)),
+        _ => (StatusCode::NOT_FOUND, "not found".to_owned()),
+    };
+    let mut res = Response::new(Full::new(Bytes::from(text)));
     *res.status_mut() = code;
     res
 }
@@ -31,7 +82,11 @@ fn answer(req: &Request<Incoming>, ready: &AtomicBool) -> Response<Full<Bytes>> 
 ///
 /// # Errors
 /// When the address cannot be bound.
-pub async fn start(addr: SocketAddr, ready: Arc<AtomicBool>) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+pub async fn start(
+    addr: SocketAddr,
+    ready: Arc<AtomicBool>,
+    recorder: Option<tollgate_audit::Recorder>,
+) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Io {
         what: format!("binding admin.listen {addr}"),
         source,
@@ -46,9 +101,10 @@ pub async fn start(addr: SocketAddr, ready: Arc<AtomicBool>) -> Result<(SocketAd
                 continue;
             };
             let ready = ready.clone();
+            let recorder = recorder.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
-                    let res = answer(&req, &ready);
+                    let res = answer(&req, &ready, recorder.as_ref());
                     async move { Ok::<_, Infallible>(res) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()

@@ -166,7 +166,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let ready = Arc::new(AtomicBool::new(true));
     let (admin_addr, admin_task) = match &config.admin {
         Some(a) => {
-            let (addr, task) = admin::start(a.listen, ready.clone()).await?;
+            let recorder = config.audit.is_some().then(|| audit.recorder().clone());
+            let (addr, task) = admin::start(a.listen, ready.clone(), recorder).await?;
             (Some(addr), Some(task))
         }
         None => (None, None),

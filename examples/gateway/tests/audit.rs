@@ -70,6 +70,17 @@ impl Env {
     }
 }
 
+async fn admin_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
 fn tollgate(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(args)
@@ -171,6 +182,17 @@ async fn refusals_are_recorded_with_their_rule_or_reason() {
             .iter()
             .any(|r| r.method == http::Method::DELETE)
     );
+    // The operator's view: counters on the admin listener.
+    let metrics = admin_get(env.demo.gateway.admin_addr.unwrap(), "/metrics").await;
+    assert!(metrics.contains("tollgate_audit_enabled 1"), "{metrics}");
+    let written: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tollgate_audit_records_written_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(written >= 4, "{metrics}");
+    assert!(metrics.contains("tollgate_audit_requests_refused_total 0"), "{metrics}");
     // The reviewer's view.
     let (code, out, err) = tollgate(&[
         "sessions",
