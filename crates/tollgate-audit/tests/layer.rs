@@ -309,3 +309,39 @@ fn futures_util_stream(
 mod futures_core_stream {
     pub(crate) use futures_util::stream::{Stream, poll_fn};
 }
+
+#[tokio::test]
+async fn a_gzip_response_is_decoded_for_the_record_and_redacted() {
+    use std::io::Write;
+    let h = harness();
+    let reply = br#"{"kind":"SecretList","apiVersion":"v1","items":[{"metadata":{"name":"db"},"data":{"password":"aHVudGVyMg=="}}]}"#;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(reply).unwrap();
+    let zipped = Bytes::from(gz.finish().unwrap());
+    let svc = ServiceBuilder::new()
+        .layer(RequestInfoLayer::new())
+        .layer(h.audit.clone())
+        .layer(authn())
+        .layer(h.audit.record_layer())
+        .service_fn(move |_req: Request<Full<Bytes>>| {
+            let zipped = zipped.clone();
+            async move {
+                let mut res = Response::new(Full::new(zipped));
+                res.headers_mut()
+                    .insert("content-encoding", http::HeaderValue::from_static("gzip"));
+                Ok::<_, Infallible>(res)
+            }
+        });
+    let req = Request::get("/api/v1/namespaces/a/secrets")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    res.into_body().collect().await.unwrap();
+    let events = events_of(&h.sink, 2).await;
+    let done = events.iter().find(|e| e.stage == Stage::ResponseComplete).unwrap();
+    let obj = done
+        .response_object
+        .as_ref()
+        .expect("the gzip body is decoded for the record");
+    assert_eq!(obj["items"][0]["data"]["password"], "<redacted>");
+}

@@ -53,6 +53,8 @@ pub(crate) struct Tally {
     pub(crate) keep_object: bool,
     pub(crate) watch: bool,
     pub(crate) long_running: bool,
+    /// The body is gzip-encoded (the client accepted it).
+    pub(crate) gzip: bool,
     framing: Framing,
     capture: Vec<u8>,
     truncated: bool,
@@ -82,6 +84,7 @@ impl Tally {
             keep_object,
             watch,
             long_running,
+            gzip: false,
             framing: if protobuf {
                 Framing::LengthPrefixed {
                     header: Vec::new(),
@@ -144,14 +147,20 @@ impl Tally {
         let Some(mut e) = self.event.take() else { return };
         e.stage = Stage::ResponseComplete;
         e.stage_timestamp = crate::micro_time(SystemTime::now());
-        let captured = (!self.truncated).then_some(self.capture.as_slice());
+        let decoded = if self.gzip && !self.truncated {
+            gunzip(&self.capture, self.shared.capture_limit)
+        } else {
+            None
+        };
+        let body: &[u8] = decoded.as_deref().unwrap_or(&self.capture);
+        let captured = (!self.truncated).then_some(body);
         e.response_status = Some(response_status(self.code, captured));
         if self.keep_object && self.code < 400 {
             if self.truncated {
                 e.annotations
                     .insert("audit.k8s.io/truncated".to_owned(), "true".to_owned());
-            } else if !self.capture.is_empty() {
-                match serde_json::from_slice::<Value>(&self.capture) {
+            } else if !body.is_empty() {
+                match serde_json::from_slice::<Value>(body) {
                     Ok(mut v) => {
                         let report = self.shared.redactor.redact_as(&mut v, self.kind);
                         if self.omit_managed_fields {
@@ -176,7 +185,7 @@ impl Tally {
                     Err(_) => {
                         e.annotations.insert(
                             "tollgate.dev/response-object".to_owned(),
-                            format!("not recorded: {} bytes that are not JSON", self.capture.len()),
+                            format!("not recorded: {} bytes that are not JSON", body.len()),
                         );
                     }
                 }
@@ -197,6 +206,17 @@ impl Tally {
         }
         self.shared.recorder.record_later(e);
     }
+}
+
+/// A gzip body, decoded up to `limit` bytes (`None` past it or when not gzip).
+fn gunzip(b: &[u8], limit: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let read = flate2::read::MultiGzDecoder::new(b)
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .ok()?;
+    (read <= limit).then_some(out)
 }
 
 fn memchr_count(needle: u8, data: &[u8]) -> u64 {

@@ -185,7 +185,6 @@ impl Ctx {
         let level = lvl.level.max(Level::Metadata);
         let draft = self.draft.lock();
         let mut e = record::event(
-            &self.shared,
             &draft,
             info,
             level,
@@ -237,7 +236,6 @@ impl Ctx {
         let decision = self.notes.get::<Decision>();
         let draft = self.draft.lock();
         let mut e = record::event(
-            &self.shared,
             &draft,
             info,
             Level::Metadata,

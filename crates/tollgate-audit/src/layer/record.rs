@@ -157,7 +157,6 @@ pub(crate) fn level_for(shared: &Shared, info: &RequestInfo, id: Option<&Identit
 /// A record with everything but the stage-specific parts.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn event(
-    shared: &Shared,
     draft: &DraftState,
     info: &RequestInfo,
     level: Level,
@@ -224,7 +223,6 @@ pub(crate) fn event(
             e.impersonated_user = Some(u);
         }
     }
-    let _ = shared;
     e
 }
 

@@ -164,7 +164,6 @@ where
         let mut e = {
             let d = draft.lock();
             record::event(
-                &self.shared,
                 &d,
                 &info,
                 lvl.level,
@@ -350,8 +349,12 @@ impl After {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.contains("protobuf"));
+        let gzip = res
+            .headers()
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         e.stage = Stage::ResponseComplete;
-        let tally = Tally::new(
+        let mut tally = Tally::new(
             self.shared.clone(),
             e,
             code,
@@ -361,6 +364,7 @@ impl After {
             self.long_running,
             protobuf,
         );
+        tally.gzip = gzip;
         res.map(|b| RecordBody::new(ResponseBody::inner(b), Some(tally)))
     }
 }
