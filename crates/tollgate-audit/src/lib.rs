@@ -14,14 +14,12 @@
 //!   and stage; a request whose record cannot be written is refused;
 //!   exec/attach sessions recorded as asciicast files.
 
-mod command;
 mod event;
 mod layer;
 mod policy;
 mod recorder;
 mod sink;
 
-pub use command::command_line;
 pub use event::{Event, EventList, Level, ObjectReference, Stage, UserInfo, micro_time, parse_time};
 pub use layer::{
     AuditLayer, AuditLayerBuilder, AuditService, RecordBody, RecordFuture, RecordLayer, RecordService, ResponseFuture,
@@ -33,3 +31,4 @@ pub use sink::{
     Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, Tee, WebhookMode,
     WebhookOptions, WebhookSink, read_log,
 };
+pub use tollgate_kube::command_line;

@@ -38,6 +38,7 @@
 
 mod audit_id;
 mod body;
+mod command;
 mod error;
 mod notes;
 mod request_info;
@@ -47,6 +48,7 @@ pub mod websocket;
 
 pub use audit_id::AuditId;
 pub use body::{BodyFormat, PROTOBUF_MAGIC, RequestBody, yaml_to_json};
+pub use command::command_line;
 pub use error::{Error, Side};
 pub use notes::{Notes, note};
 pub use request_info::{Query, RequestInfo, RequestInfoLayer, RequestInfoService, ResponseFuture};

@@ -38,6 +38,35 @@ pub struct MatchedRule {
     pub dry_run: bool,
 }
 
+/// What the approval layer decided for a request that needed an approval:
+/// put into the request's notes and extensions for the audit record.
+///
+/// ```
+/// let n = tollgate_rules::ApprovalNote::new("apr-1", "approved", vec!["alice".into()]);
+/// assert_eq!(n.approvers, ["alice"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApprovalNote {
+    /// The approval's id.
+    pub id: String,
+    /// `pending`, `approved`, `denied`, `expired`.
+    pub state: String,
+    /// Who approved (or denied).
+    pub approvers: Vec<String>,
+}
+
+impl ApprovalNote {
+    /// A note.
+    pub fn new(id: impl Into<String>, state: impl Into<String>, approvers: Vec<String>) -> Self {
+        ApprovalNote {
+            id: id.into(),
+            state: state.into(),
+            approvers,
+        }
+    }
+}
+
 /// The outcome, put into the request's extensions by the `PolicyLayer`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -20,7 +20,7 @@ mod policy;
 mod store;
 
 pub use error::PolicyError;
-pub use eval::{Decision, EvalError, MatchedRule, RequestView};
+pub use eval::{ApprovalNote, Decision, EvalError, MatchedRule, RequestView};
 pub use layer::{PolicyLayer, PolicyService};
 pub use policy::{Action, ApprovalSpec, Mode, Policy, Rule, parse_policy};
 pub use store::PolicyStore;

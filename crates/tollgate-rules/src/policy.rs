@@ -63,6 +63,14 @@ pub struct ApprovalSpec {
     pub pending_ttl: Duration,
     /// How long a grant may be used (default 15 min).
     pub grant_ttl: Duration,
+    /// How many times a grant may be used (default 1).
+    pub uses: u32,
+    /// How long the gateway holds a request waiting for a decision before
+    /// answering (default 20 s).
+    pub hold: Duration,
+    /// Answer a request still pending with 403 instead of 429 (for tools
+    /// that do not retry): `approval.mode: deny`.
+    pub deny_while_pending: bool,
 }
 
 /// One `resources` entry: a group (or `*`) and resource specs in the
@@ -389,6 +397,23 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
                     .map_err(|m| e("approval.pendingTTL", m))?,
                 grant_ttl: duration(a.get("grantTTL"), Duration::from_secs(900))
                     .map_err(|m| e("approval.grantTTL", m))?,
+                uses: a.get("uses").and_then(Value::as_u64).map_or(Ok(1), |c| {
+                    u32::try_from(c)
+                        .ok()
+                        .filter(|c| *c >= 1)
+                        .ok_or_else(|| e("approval.uses", "must be between 1 and 2^32-1".to_owned()))
+                })?,
+                hold: duration(a.get("hold"), Duration::from_secs(20)).map_err(|m| e("approval.hold", m))?,
+                deny_while_pending: match a.get("mode").and_then(Value::as_str) {
+                    None | Some("retry") => false,
+                    Some("deny") => true,
+                    Some(other) => {
+                        return Err(e(
+                            "approval.mode",
+                            format!("{other:?} must be retry (429) or deny (403)"),
+                        ));
+                    }
+                },
             };
             if spec.groups.is_empty() && spec.owners.is_empty() && spec.users.is_empty() {
                 return Err(e(

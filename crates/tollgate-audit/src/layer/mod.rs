@@ -1,46 +1,4 @@
-//! The two audit layers.
-//!
-//! - [`AuditLayer`] sits outside authentication: it gives the request its
-//!   audit ID, opens the record and asks inner layers for
-//!   [`Notes`](tollgate_kube::Notes). A request an inner layer refuses
-//!   (unauthenticated, denied by a rule) never gets further; this layer
-//!   records it from the notes — always at least at `Metadata`, whatever
-//!   the audit policy says, since a refusal is a security event.
-//! - [`RecordLayer`] (from [`AuditLayer::record_layer`]) sits just before
-//!   the proxy, where the identity and the decision are known: it applies
-//!   the audit policy (against the authenticated user, as the API server
-//!   does), writes `RequestReceived` and waits until the sink confirms it —
-//!   a request whose record cannot be written is refused with 503, never
-//!   forwarded — then `ResponseStarted` for long-running requests and
-//!   `ResponseComplete` when the body ends (with byte and watch-event
-//!   counts), or when an exec/attach session closes (with its recording).
-//!
-//! Bodies in records always pass through the redactor.
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use bytes::Bytes;
-//! use http_body_util::{BodyExt, Full};
-//! use tower::{ServiceBuilder, ServiceExt};
-//! use tollgate_audit::{AuditLayer, AuditPolicy, Level, MemorySink, Recorder, RecorderOptions};
-//!
-//! let sink = MemorySink::default();
-//! let audit = AuditLayer::builder(Recorder::new(sink.clone(), RecorderOptions::default()))
-//!     .policy(AuditPolicy::everything(Level::Metadata))
-//!     .build();
-//! let svc = ServiceBuilder::new()
-//!     .layer(tollgate_kube::RequestInfoLayer::new())
-//!     .layer(audit.clone())
-//!     .layer(audit.record_layer())
-//!     .service_fn(|_req| async { Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{}")))) });
-//! let res = svc.oneshot(http::Request::get("/api/v1/namespaces/a/pods").body(Full::new(Bytes::new()))?).await?;
-//! assert!(res.headers().contains_key("audit-id"));
-//! res.into_body().collect().await?;
-//! tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-//! let stages: Vec<_> = sink.events().iter().map(|e| e.stage).collect();
-//! assert_eq!(stages, [tollgate_audit::Stage::RequestReceived, tollgate_audit::Stage::ResponseComplete]);
-//! # Ok(()) }
-//! ```
+//! The two audit layers: [`AuditLayer`] and its inner half, [`RecordLayer`].
 
 mod body;
 mod outer;
@@ -118,7 +76,49 @@ impl AuditLayerBuilder {
 }
 
 /// Opens every request's audit record and records the requests inner
-/// layers refuse. See the [module docs](self).
+/// layers refuse; its inner half is [`RecordLayer`].
+///
+/// - [`AuditLayer`] sits outside authentication: it gives the request its
+///   audit ID, opens the record and asks inner layers for
+///   [`Notes`](tollgate_kube::Notes). A request an inner layer refuses
+///   (unauthenticated, denied by a rule) never gets further; this layer
+///   records it from the notes — always at least at `Metadata`, whatever
+///   the audit policy says, since a refusal is a security event.
+/// - [`RecordLayer`] (from [`AuditLayer::record_layer`]) sits just before
+///   the proxy, where the identity and the decision are known: it applies
+///   the audit policy (against the authenticated user, as the API server
+///   does), writes `RequestReceived` and waits until the sink confirms it —
+///   a request whose record cannot be written is refused with 503, never
+///   forwarded — then `ResponseStarted` for long-running requests and
+///   `ResponseComplete` when the body ends (with byte and watch-event
+///   counts), or when an exec/attach session closes (with its recording).
+///
+/// Bodies in records always pass through the redactor.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use tower::{ServiceBuilder, ServiceExt};
+/// use tollgate_audit::{AuditLayer, AuditPolicy, Level, MemorySink, Recorder, RecorderOptions};
+///
+/// let sink = MemorySink::default();
+/// let audit = AuditLayer::builder(Recorder::new(sink.clone(), RecorderOptions::default()))
+///     .policy(AuditPolicy::everything(Level::Metadata))
+///     .build();
+/// let svc = ServiceBuilder::new()
+///     .layer(tollgate_kube::RequestInfoLayer::new())
+///     .layer(audit.clone())
+///     .layer(audit.record_layer())
+///     .service_fn(|_req| async { Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{}")))) });
+/// let res = svc.oneshot(http::Request::get("/api/v1/namespaces/a/pods").body(Full::new(Bytes::new()))?).await?;
+/// assert!(res.headers().contains_key("audit-id"));
+/// res.into_body().collect().await?;
+/// tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+/// let stages: Vec<_> = sink.events().iter().map(|e| e.stage).collect();
+/// assert_eq!(stages, [tollgate_audit::Stage::RequestReceived, tollgate_audit::Stage::ResponseComplete]);
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AuditLayer {
     shared: Arc<Shared>,

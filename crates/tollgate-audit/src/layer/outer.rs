@@ -194,6 +194,7 @@ impl Ctx {
             failure.as_ref(),
         );
         drop(draft);
+        record::annotate_approval(&mut e, self.notes.get::<tollgate_rules::ApprovalNote>().as_ref());
         if decision.is_none() && failure.is_none() && res.status().is_client_error() {
             e.annotations
                 .insert("tollgate.dev/decision".to_owned(), "refused".to_owned());

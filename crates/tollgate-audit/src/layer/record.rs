@@ -226,6 +226,20 @@ pub(crate) fn event(
     e
 }
 
+/// The approval that let a request through (or held it).
+pub(crate) fn annotate_approval(e: &mut Event, note: Option<&tollgate_rules::ApprovalNote>) {
+    if let Some(n) = note {
+        e.annotations
+            .insert("tollgate.dev/approval-id".to_owned(), n.id.clone());
+        e.annotations
+            .insert("tollgate.dev/approval-state".to_owned(), n.state.clone());
+        if !n.approvers.is_empty() {
+            e.annotations
+                .insert("tollgate.dev/approvers".to_owned(), n.approvers.join(","));
+        }
+    }
+}
+
 fn e_user(put: &mut impl FnMut(&str, String), id: &Identity) {
     put("owner", id.owner.name.clone());
     put("owner-team", id.owner.team.clone());

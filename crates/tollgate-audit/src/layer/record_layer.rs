@@ -173,6 +173,7 @@ where
                 None,
             )
         };
+        record::annotate_approval(&mut e, req.extensions().get::<tollgate_rules::ApprovalNote>());
         let body = req.extensions().get::<RequestBody>().cloned();
         let content_type = req
             .headers()

@@ -1,8 +1,8 @@
 //! A kubectl-like command line for a request, to help a human reviewer read
 //! a record: `kubectl delete deployment web -n prod`.
 
+use crate::RequestInfo;
 use serde_json::Value;
-use tollgate_kube::RequestInfo;
 
 /// The command a reviewer would type for this request (an approximation:
 /// kubectl does not say which command it runs). `body` is the request's
@@ -10,11 +10,11 @@ use tollgate_kube::RequestInfo;
 ///
 /// ```
 /// # use http::{Method, Uri};
-/// use tollgate_kube::RequestInfo;
+/// use crate::RequestInfo;
 /// let info = RequestInfo::parse(&Method::DELETE, &Uri::from_static("/apis/apps/v1/namespaces/prod/deployments/web"))?;
-/// assert_eq!(tollgate_audit::command_line(&info, None, None), "kubectl delete deployment web -n prod");
+/// assert_eq!(tollgate_kube::command_line(&info, None, None), "kubectl delete deployment web -n prod");
 /// let info = RequestInfo::parse(&Method::GET, &Uri::from_static("/api/v1/namespaces/a/pods/x/exec?command=sh&command=-c&command=echo%20hi&container=c"))?;
-/// assert_eq!(tollgate_audit::command_line(&info, None, None), "kubectl exec x -n a -c c -- sh -c 'echo hi'");
+/// assert_eq!(tollgate_kube::command_line(&info, None, None), "kubectl exec x -n a -c c -- sh -c 'echo hi'");
 /// # Ok::<_, tollgate_kube::Error>(())
 /// ```
 pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option<&Value>) -> String {

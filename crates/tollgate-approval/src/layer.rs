@@ -1,0 +1,530 @@
+//! `ApprovalLayer`: acts on the policy's `require_approval` decisions —
+//! forwards a request its approval covers (once), holds one still pending
+//! (woken by the store), then answers 429 with `Retry-After` so kubectl and
+//! client-go retry by themselves — and serves the approvals HTTP API on a
+//! path prefix of the gateway's own listener.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use pin_project_lite::pin_project;
+use serde_json::{Value, json};
+use tollgate_kube::{Reason, RequestBody, RequestInfo, ResponseBody, Status, note, warning_header};
+use tollgate_oidc::Identity;
+use tollgate_redact::{Redactor, kind_of_resource};
+use tollgate_rules::{Action, ApprovalNote, ApprovalSpec, Decision};
+use tower_service::Service;
+
+use crate::{Approval, ApprovalStore, Approvers, Person, RequestSummary, State, StoreError, Vote, check_approver};
+
+/// The default API prefix on the gateway's listener.
+pub const API_PREFIX: &str = "/tollgate/v1/approvals";
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn ApprovalStore>,
+    redactor: Redactor,
+    prefix: String,
+    /// How approvers are told to approve: `{id}` is replaced.
+    approve_hint: String,
+    /// Overrides every rule's hold (tests, demos).
+    hold: Option<Duration>,
+}
+
+/// Holds requests for approval and serves the approvals API.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tollgate_approval::{ApprovalLayer, MemoryStore};
+/// let layer = ApprovalLayer::new(Arc::new(MemoryStore::default()));
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ApprovalLayer {
+    shared: Arc<Shared>,
+}
+
+impl ApprovalLayer {
+    /// Approvals kept in `store`.
+    pub fn new(store: Arc<dyn ApprovalStore>) -> Self {
+        ApprovalLayer {
+            shared: Arc::new(Shared {
+                store,
+                redactor: Redactor::builder()
+                    .build()
+                    .unwrap_or_else(|e| unreachable!("the default redactor compiles: {e}")),
+                prefix: API_PREFIX.to_owned(),
+                approve_hint: "tollgate approvals approve {id}".to_owned(),
+                hold: None,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Shared)) -> Self {
+        if let Some(s) = Arc::get_mut(&mut self.shared) {
+            f(s);
+        }
+        self
+    }
+
+    /// The command approvers are told to run (`{id}` is replaced).
+    pub fn approve_hint(self, hint: impl Into<String>) -> Self {
+        let hint = hint.into();
+        self.edit(|s| s.approve_hint = hint)
+    }
+
+    /// Holds every request this long, whatever its rule says.
+    pub fn hold(self, d: Duration) -> Self {
+        self.edit(|s| s.hold = Some(d))
+    }
+
+    /// The store.
+    pub fn store(&self) -> Arc<dyn ApprovalStore> {
+        self.shared.store.clone()
+    }
+}
+
+impl<S> tower_layer::Layer<S> for ApprovalLayer {
+    type Service = ApprovalService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ApprovalService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// See [`ApprovalLayer`].
+#[derive(Debug, Clone)]
+pub struct ApprovalService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> ApprovalService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+/// What the approval check decided.
+enum Outcome {
+    Forward(ApprovalNote),
+    Answer(Response<Full<Bytes>>),
+}
+
+type Check = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+pin_project! {
+    /// The response future of [`ApprovalService`].
+    pub struct ResponseFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        #[pin]
+        state: St<S, B>,
+    }
+}
+
+pin_project! {
+    #[project = StProj]
+    enum St<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        Checking { check: Check, request: Option<Request<B>>, service: Option<S> },
+        Calling { #[pin] future: S::Future },
+    }
+}
+
+impl<S: Service<Request<B>>, B> std::fmt::Debug for ResponseFuture<S, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+/// Seconds since the epoch.
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn new_id() -> String {
+    let mut b = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut b);
+    format!("apr-{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+}
+
+fn json_response(code: StatusCode, v: &Value) -> Response<Full<Bytes>> {
+    let mut res = Response::new(Full::new(Bytes::from(serde_json::to_vec(v).unwrap_or_default())));
+    *res.status_mut() = code;
+    res.headers_mut()
+        .insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res
+}
+
+fn store_status(e: &StoreError) -> Status {
+    let reason = match e {
+        StoreError::NotFound(_) => Reason::NotFound,
+        StoreError::NotPending { .. } => Reason::Conflict,
+        StoreError::SelfApproval | StoreError::NotAnApprover { .. } => Reason::Forbidden,
+        StoreError::Unavailable(_) => Reason::ServiceUnavailable,
+    };
+    Status::failure(reason, e.to_string())
+}
+
+impl<S, B, ResBody> Service<Request<B>> for ApprovalService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        let path = req.uri().path();
+        if path == shared.prefix || path.starts_with(&format!("{}/", shared.prefix)) {
+            let check: Check = Box::pin(api(
+                shared,
+                req.extensions().get::<tollgate_kube::Notes>().cloned(),
+                req.method().clone(),
+                path.to_owned(),
+                req.uri().query().map(str::to_owned),
+                req.extensions().get::<Identity>().cloned(),
+                req.extensions().get::<RequestBody>().cloned(),
+            ));
+            return ResponseFuture {
+                state: St::Checking {
+                    check,
+                    request: None,
+                    service: None,
+                },
+            };
+        }
+        let decision = req.extensions().get::<Decision>();
+        let spec = match decision {
+            Some(d) if d.action == Action::RequireApproval => d.approval.clone(),
+            _ => None,
+        };
+        let (Some(spec), Some(d)) = (spec, decision.cloned()) else {
+            let mut inner = inner;
+            return ResponseFuture {
+                state: St::Calling {
+                    future: inner.call(req),
+                },
+            };
+        };
+        let check: Check = Box::pin(hold(
+            shared,
+            req.extensions().get::<tollgate_kube::Notes>().cloned(),
+            d,
+            spec,
+            req.extensions().get::<Identity>().cloned(),
+            req.extensions().get::<RequestInfo>().cloned(),
+            req.extensions().get::<RequestBody>().cloned(),
+            req.uri().to_string(),
+            req.headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ));
+        ResponseFuture {
+            state: St::Checking {
+                check,
+                request: Some(req),
+                service: Some(inner),
+            },
+        }
+    }
+}
+
+impl<S, B, ResBody> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<B>, Response = Response<ResBody>>,
+{
+    type Output = Result<Response<ResponseBody<ResBody>>, S::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.state.as_mut().project() {
+                StProj::Checking {
+                    check,
+                    request,
+                    service,
+                } => match ready!(check.as_mut().poll(cx)) {
+                    Outcome::Answer(res) => return Poll::Ready(Ok(ResponseBody::from_status_response(res))),
+                    Outcome::Forward(n) => {
+                        let (Some(mut req), Some(mut svc)) = (request.take(), service.take()) else {
+                            let s = Status::failure(Reason::InternalError, "the request was already handled");
+                            return Poll::Ready(Ok(ResponseBody::from_status_response(s.to_response())));
+                        };
+                        note(req.extensions(), n.clone());
+                        req.extensions_mut().insert(n);
+                        this.state.set(St::Calling { future: svc.call(req) });
+                    }
+                },
+                StProj::Calling { future } => {
+                    let res = ready!(future.poll(cx))?;
+                    return Poll::Ready(Ok(res.map(ResponseBody::inner)));
+                }
+            }
+        }
+    }
+}
+
+/// The message every answer about an approval carries.
+fn explain(shared: &Shared, d: &Decision, a: &Approval) -> String {
+    let rule = d.rule.as_deref().unwrap_or("?");
+    let head = format!("approval required by Tollgate rule \"{rule}\": {}", d.message);
+    let hint = shared.approve_hint.replace("{id}", &a.id);
+    match a.state {
+        State::Denied => {
+            let (by, why) = a.denial.as_ref().map_or(("?".to_owned(), String::new()), |v| {
+                (v.by.username.clone(), v.reason.clone())
+            });
+            format!("{head}. Approval {} was denied by {by}: {why}", a.id)
+        }
+        _ => format!(
+            "{head}. Approval {} is pending: {} must approve it ({hint}); the request is retried until then",
+            a.id,
+            a.approvers.describe()
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn hold(
+    shared: Arc<Shared>,
+    notes: Option<tollgate_kube::Notes>,
+    d: Decision,
+    spec: ApprovalSpec,
+    id: Option<Identity>,
+    info: Option<RequestInfo>,
+    body: Option<RequestBody>,
+    uri: String,
+    content_type: Option<String>,
+) -> Outcome {
+    let (Some(id), Some(info)) = (id, info) else {
+        return Outcome::Answer(
+            Status::failure(
+                Reason::Forbidden,
+                "an approval needs an authenticated identity and a parsed request",
+            )
+            .to_response(),
+        );
+    };
+    let fp = crate::fingerprint(&id, &info, body.as_ref());
+    let store = &shared.store;
+    let unavailable = |e: StoreError| {
+        tracing::error!(error = %e, "approval store");
+        Outcome::Answer(store_status(&e).to_response())
+    };
+    let forward = |a: &Approval| Outcome::Forward(ApprovalNote::new(a.id.clone(), "approved", a.approver_names()));
+    match store.consume(&fp, now()).await {
+        Ok(Some(a)) => return forward(&a),
+        Ok(None) => {}
+        Err(e) => return unavailable(e),
+    }
+    let t = now();
+    let mut request_body = body.as_ref().and_then(|b| b.json().ok().flatten().cloned());
+    if let Some(v) = request_body.as_mut() {
+        shared
+            .redactor
+            .redact_as(v, kind_of_resource(&info.resource, &info.subresource));
+    }
+    let new = Approval {
+        id: new_id(),
+        fingerprint: fp.clone(),
+        state: State::Pending,
+        rule: d.rule.clone().unwrap_or_default(),
+        message: d.message.clone(),
+        requester: Person::of(&id),
+        request: RequestSummary {
+            verb: info.verb.clone(),
+            request_uri: uri,
+            namespace: info.namespace.clone(),
+            resource: info.resource_path(),
+            name: info.name.clone(),
+            command: tollgate_kube::command_line(
+                &info,
+                content_type.as_deref(),
+                body.as_ref().and_then(|b| b.json().ok().flatten()),
+            ),
+            body: request_body,
+        },
+        approvers: Approvers::of(&spec),
+        approvals: Vec::new(),
+        denial: None,
+        created_at: t,
+        pending_until: t + spec.pending_ttl.as_secs(),
+        grant_seconds: spec.grant_ttl.as_secs(),
+        grant_until: None,
+        uses_left: spec.uses,
+    };
+    let mut a = match store.request(new, t).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(e),
+    };
+    if a.state == State::Pending {
+        tracing::info!(approval = %a.id, rule = %a.rule, user = %a.requester.username, "request held for approval");
+        let hold = shared.hold.unwrap_or(spec.hold);
+        match store.wait(&a.id, hold).await {
+            Ok(Some(now_a)) => a = now_a,
+            Ok(None) => {}
+            Err(e) => return unavailable(e),
+        }
+    }
+    let state = a.state_at(now());
+    if let Some(n) = &notes {
+        // For the record of a request that is held or refused.
+        n.insert(ApprovalNote::new(a.id.clone(), state.as_str(), a.approver_names()));
+    }
+    match state {
+        State::Approved => match store.consume(&fp, now()).await {
+            Ok(Some(a)) => forward(&a),
+            Ok(None) => pending(&shared, &d, &spec, &a),
+            Err(e) => unavailable(e),
+        },
+        State::Denied => Outcome::Answer(Status::failure(Reason::Forbidden, explain(&shared, &d, &a)).to_response()),
+        _ => pending(&shared, &d, &spec, &a),
+    }
+}
+
+/// Still pending: 429 with `Retry-After` (client-go and kubectl retry),
+/// or 403 for rules that ask for it; with a Warning kubectl prints.
+fn pending(shared: &Shared, d: &Decision, spec: &ApprovalSpec, a: &Approval) -> Outcome {
+    let message = explain(shared, d, a);
+    let status = if spec.deny_while_pending {
+        Status::failure(Reason::Forbidden, message.clone())
+    } else {
+        Status::failure(Reason::TooManyRequests, message.clone()).with_retry_after(1)
+    };
+    let mut res = status.to_response();
+    res.headers_mut()
+        .append(tollgate_kube::WARNING, warning_header(&message));
+    Outcome::Answer(res)
+}
+
+/// The approvals API:
+/// - `GET {prefix}` (`?state=pending`) — the list;
+/// - `GET {prefix}/{id}` — one approval, body redacted;
+/// - `POST {prefix}/{id}/approve` (`{"reason": …}` optional);
+/// - `POST {prefix}/{id}/deny` (`{"reason": …}` required).
+async fn api(
+    shared: Arc<Shared>,
+    notes: Option<tollgate_kube::Notes>,
+    method: Method,
+    path: String,
+    query: Option<String>,
+    who: Option<Identity>,
+    body: Option<RequestBody>,
+) -> Outcome {
+    let answer = |s: Status| Outcome::Answer(s.to_response());
+    let Some(who) = who.filter(|w| !w.issuer.is_empty()) else {
+        return answer(
+            Status::failure(Reason::Unauthorized, "the approvals API needs a verified token").with_retry_after(0),
+        );
+    };
+    let rest = path[shared.prefix.len()..].trim_start_matches('/');
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    let store = &shared.store;
+    let reason = body
+        .as_ref()
+        .and_then(|b| b.json().ok().flatten())
+        .and_then(|v| v.get("reason").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_default();
+    match (method, parts.as_slice()) {
+        (Method::GET, []) => {
+            let want = query
+                .as_deref()
+                .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("state=")))
+                .map(str::to_owned);
+            match store.list(now()).await {
+                Ok(all) => {
+                    let items: Vec<&Approval> = all
+                        .iter()
+                        .filter(|a| want.as_deref().is_none_or(|w| a.state.as_str() == w))
+                        .collect();
+                    Outcome::Answer(json_response(
+                        StatusCode::OK,
+                        &json!({"kind": "ApprovalList", "items": items}),
+                    ))
+                }
+                Err(e) => answer(store_status(&e)),
+            }
+        }
+        (Method::GET, [id]) => match store.get(id, now()).await {
+            Ok(Some(a)) => Outcome::Answer(json_response(
+                StatusCode::OK,
+                &serde_json::to_value(&a).unwrap_or_default(),
+            )),
+            Ok(None) => answer(store_status(&StoreError::NotFound((*id).to_owned()))),
+            Err(e) => answer(store_status(&e)),
+        },
+        (Method::POST, [id, verb @ ("approve" | "deny")]) => {
+            let approve = *verb == "approve";
+            if !approve && reason.trim().is_empty() {
+                return answer(Status::failure(
+                    Reason::BadRequest,
+                    "a denial needs a reason: {\"reason\": \"…\"}",
+                ));
+            }
+            let a = match store.get(id, now()).await {
+                Ok(Some(a)) => a,
+                Ok(None) => return answer(store_status(&StoreError::NotFound((*id).to_owned()))),
+                Err(e) => return answer(store_status(&e)),
+            };
+            let me = Person::of(&who);
+            if let Err(e) = check_approver(&a, &me) {
+                return answer(store_status(&e));
+            }
+            match store.decide(id, Vote::new(me, now(), reason), approve, now()).await {
+                Ok(a) => {
+                    tracing::info!(approval = %a.id, by = %who.username, decision = %verb, state = a.state.as_str(), "approval decided");
+                    if let Some(n) = &notes {
+                        n.insert(ApprovalNote::new(
+                            a.id.clone(),
+                            a.state.as_str(),
+                            vec![who.username.clone()],
+                        ));
+                    }
+                    Outcome::Answer(json_response(
+                        StatusCode::OK,
+                        &serde_json::to_value(&a).unwrap_or_default(),
+                    ))
+                }
+                Err(e) => answer(store_status(&e)),
+            }
+        }
+        _ => answer(Status::failure(
+            Reason::NotFound,
+            format!(
+                "no such approvals API call: use GET {p}, GET {p}/ID, POST {p}/ID/approve or POST {p}/ID/deny",
+                p = shared.prefix
+            ),
+        )),
+    }
+}

@@ -1,0 +1,25 @@
+//! Just-in-time approval of single Kubernetes API requests.
+//!
+//! - [`fingerprint`]: exactly what an approval covers — the identity, the
+//!   verb, the object, the query parameters that change meaning, and the
+//!   body in a normal form; a grant covers that request and nothing else;
+//! - [`Approval`] and its [`State`]s: pending → approved | denied |
+//!   expired; approved → consumed (single use, or the rule's `uses`);
+//! - [`ApprovalStore`] (atomic transitions, waiting without polling) and
+//!   [`MemoryStore`] for one replica;
+//! - [`ApprovalLayer`]: holds a request the policy marked
+//!   `require_approval`, answers 429 with `Retry-After` while pending (so
+//!   kubectl and client-go retry by themselves) or 403 when denied, and
+//!   serves the approvals API (`/tollgate/v1/approvals`).
+
+mod approval;
+mod fingerprint;
+mod layer;
+mod store;
+
+pub use approval::{Approval, Approvers, Person, RequestSummary, State, Vote};
+pub use fingerprint::fingerprint;
+pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
+pub use store::{ApprovalStore, MemoryStore, StoreError, check_approver};
+
+pub(crate) use layer::now;
