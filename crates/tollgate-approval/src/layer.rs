@@ -35,6 +35,8 @@ struct Shared {
     approve_hint: String,
     /// Overrides every rule's hold (tests, demos).
     hold: Option<Duration>,
+    /// Whether the layer acts at all.
+    enabled: bool,
 }
 
 /// Holds requests for approval and serves the approvals API.
@@ -62,8 +64,16 @@ impl ApprovalLayer {
                 prefix: API_PREFIX.to_owned(),
                 approve_hint: "tollgate approvals approve {id}".to_owned(),
                 hold: None,
+                enabled: true,
             }),
         }
+    }
+
+    /// A layer that lets everything through and serves no API (a gateway
+    /// without the approval workflow; its policy refuses
+    /// `require_approval` requests itself).
+    pub fn disabled() -> Self {
+        ApprovalLayer::new(Arc::new(crate::MemoryStore::default())).edit(|s| s.enabled = false)
     }
 
     fn edit(mut self, f: impl FnOnce(&mut Shared)) -> Self {
@@ -204,6 +214,14 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let shared = self.shared.clone();
+        if !shared.enabled {
+            let mut inner = inner;
+            return ResponseFuture {
+                state: St::Calling {
+                    future: inner.call(req),
+                },
+            };
+        }
         let path = req.uri().path();
         if path == shared.prefix || path.starts_with(&format!("{}/", shared.prefix)) {
             let check: Check = Box::pin(api(

@@ -54,6 +54,9 @@
 //!     dir: sessions
 //!     stdin: false
 //!     required: true            # refuse a session that cannot be recorded
+//! approval:                     # require_approval rules wait for a human
+//!   holdSeconds: 20             # then 429 + Retry-After; kubectl retries
+//!   store: memory               # one replica
 //! ```
 
 use std::net::SocketAddr;
@@ -105,6 +108,23 @@ pub struct Config {
     /// Audit records.
     #[serde(default)]
     pub audit: Option<AuditConfig>,
+    /// Just-in-time approval of requests rules mark `require_approval`.
+    #[serde(default)]
+    pub approval: Option<ApprovalConfig>,
+}
+
+/// The approval workflow.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct ApprovalConfig {
+    /// Hold a waiting request this long before answering 429 (overrides
+    /// the rules' `hold`).
+    #[serde(default)]
+    pub hold_seconds: Option<u64>,
+    /// `memory` (one replica).
+    #[serde(default)]
+    pub store: Option<String>,
 }
 
 /// Audit records and terminal sessions.
@@ -535,6 +555,14 @@ impl Config {
             if a.log.is_none() && !a.stdout && a.webhook.is_none() {
                 return Err(err("audit", "set at least one of log, stdout or webhook".to_owned()));
             }
+        }
+        if let Some(a) = &config.approval
+            && !matches!(a.store.as_deref(), None | Some("memory"))
+        {
+            return Err(err(
+                "approval.store",
+                format!("{:?}: only memory is supported (one replica)", a.store),
+            ));
         }
         if let Some(admin) = &config.admin
             && admin.listen == config.listen

@@ -30,6 +30,8 @@ pub struct Demo {
     pub github: TestIssuer,
     /// A second issuer, for bots.
     pub bots: TestIssuer,
+    /// A third issuer, for people (approvers).
+    pub people: TestIssuer,
     /// The gateway.
     pub gateway: Running,
     /// The kubeconfig that points kubectl at the gateway.
@@ -61,6 +63,15 @@ fn indent(text: &str, by: usize) -> String {
 /// # Errors
 /// When a file cannot be written or a listener bound.
 pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
+    start_with_hold(dir, listen, std::time::Duration::from_secs(20)).await
+}
+
+/// [`start`], holding requests that wait for an approval `hold` before
+/// answering 429 (tests use a short one).
+///
+/// # Errors
+/// When a file cannot be written or a listener bound.
+pub async fn start_with_hold(dir: &Path, listen: SocketAddr, hold: std::time::Duration) -> Result<Demo, StartError> {
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     let api_server = ApiServer::builder().token(random_token()).start().await?;
     write(&dir.join("upstream.kubeconfig"), &api_server.kubeconfig())?;
@@ -70,6 +81,8 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
 
     let github = TestIssuer::start(Algorithm::RS256).await?;
     let bots = TestIssuer::start(Algorithm::EdDSA).await?;
+    // People (approvers) sign in with a human identity provider.
+    let people = TestIssuer::start(Algorithm::ES256).await?;
     let authn = format!(
         "# The API server's own format: this file works unchanged with --authentication-config.\n\
          apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n\
@@ -77,23 +90,29 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
          \x20 claimValidationRules:\n  - claim: repository_owner\n    requiredValue: acme-demo\n\
          \x20 claimMappings:\n    username: {{claim: sub, prefix: \"github:\"}}\n    groups: {{claim: repository_owner, prefix: \"github-org:\"}}\n\
          - issuer:\n    url: {bots}\n    audiences: [{AUDIENCE}]\n    certificateAuthority: |\n{bots_ca}\
-         \x20 claimMappings:\n    username: {{claim: sub, prefix: \"bot:\"}}\n    groups: {{claim: groups, prefix: \"bots:\"}}\n",
+         \x20 claimMappings:\n    username: {{claim: sub, prefix: \"bot:\"}}\n    groups: {{claim: groups, prefix: \"bots:\"}}\n\
+         - issuer:\n    url: {people}\n    audiences: [{AUDIENCE}]\n    certificateAuthority: |\n{people_ca}\
+         \x20 claimMappings:\n    username: {{claim: email, prefix: \"\"}}\n    groups: {{claim: groups, prefix: \"\"}}\n",
         gh = github.url(),
         gh_ca = indent(github.ca_pem(), 6),
         bots = bots.url(),
         bots_ca = indent(bots.ca_pem(), 6),
+        people = people.url(),
+        people_ca = indent(people.ca_pem(), 6),
     );
     write(&dir.join("authn.yaml"), &authn)?;
     let owners = format!(
         "# Ordered owner rules: the first match names the owner.\n\
          - name: payments\n  team: payments-platform\n  contact: payments-oncall@acme.example\n  labels: {{tier: \"1\"}}\n  match:\n    issuer: {gh}\n    claims:\n      repository: acme-demo/payments-*\n\
-         - name: platform\n  team: platform-engineering\n  contact: platform@acme.example\n  match:\n    issuer: {bots}\n",
+         - name: platform\n  team: platform-engineering\n  contact: platform@acme.example\n  match:\n    issuer: {bots}\n\
+         - name: platform\n  team: platform-engineering\n  contact: platform@acme.example\n  match:\n    issuer: {people}\n",
         gh = github.url(),
         bots = bots.url(),
+        people = people.url(),
     );
     write(&dir.join("owners.yaml"), &owners)?;
     let mut issuers = Vec::new();
-    for (name, issuer) in [("github", &github), ("bots", &bots)] {
+    for (name, issuer) in [("github", &github), ("bots", &bots), ("people", &people)] {
         let key = issuer.key();
         let key_file = format!("issuer-{name}.key");
         write(&dir.join(&key_file), &key.private_pem)?;
@@ -112,7 +131,8 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
          authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\n\
          policy:\n  file: policy.yaml\n\
          audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit/audit.log\n    durability: batch\n  \
-         sessions:\n    dir: sessions\nshutdown:\n  drainSeconds: 5\n"
+         sessions:\n    dir: sessions\napproval:\n  holdSeconds: {hold}\nshutdown:\n  drainSeconds: 5\n",
+        hold = hold.as_secs()
     );
     let config_path = dir.join("tollgate.yaml");
     write(&config_path, &yaml)?;
@@ -126,10 +146,17 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
         &kubeconfig,
         &tollgate_testkit::kubeconfig(&url, api_server.ca_pem(), Some(&token)),
     )?;
+    // An approver: alice, of platform-admins, signed in with the people IdP.
+    let alice = mint(dir, "people", &[], 12 * 3600)?;
+    write(
+        &dir.join("approver.kubeconfig"),
+        &tollgate_testkit::kubeconfig(&url, api_server.ca_pem(), Some(&alice)),
+    )?;
     Ok(Demo {
         api_server,
         github,
         bots,
+        people,
         gateway,
         kubeconfig,
         dir: dir.to_path_buf(),
@@ -158,7 +185,7 @@ pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: 
     let entry = list
         .as_array()
         .and_then(|l| l.iter().find(|e| e["name"] == issuer))
-        .ok_or_else(|| bad("name", format!("no demo issuer {issuer:?} (github or bots)")))?;
+        .ok_or_else(|| bad("name", format!("no demo issuer {issuer:?} (github, bots or people)")))?;
     let s = |k: &str| entry[k].as_str().unwrap_or("").to_owned();
     let alg = tollgate_oidc::parse_algorithm(&s("alg")).map_err(|m| bad("alg", m))?;
     let pem = std::fs::read_to_string(dir.join(s("key"))).map_err(io(format!("reading {}", s("key"))))?;
@@ -167,6 +194,9 @@ pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: 
     let now = tollgate_testkit::now() as i64;
     let mut body = if issuer == "github" {
         tollgate_testkit::github_actions_claims(&url, REPOSITORY, AUDIENCE, 0)
+    } else if issuer == "people" {
+        json!({"iss": url, "aud": AUDIENCE, "sub": "00u1alice", "email": "alice@acme.example", "email_verified": true,
+               "groups": ["platform-admins"], "iat": now})
     } else {
         json!({"iss": url, "aud": AUDIENCE, "sub": "reporter", "groups": ["reporting"], "iat": now})
     };

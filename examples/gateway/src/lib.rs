@@ -11,6 +11,7 @@
 //! ```
 
 pub mod admin;
+pub mod approvals_cli;
 pub mod config;
 pub mod demo;
 pub mod policy_cli;
@@ -148,7 +149,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         )
         .layer(audit.clone())
         .layer(authn)
-        .layer(PolicyLayer::new(policy.clone()))
+        .layer(PolicyLayer::new(policy.clone()).approval_available(config.approval.is_some()))
+        .layer(approval(config))
         .layer(masking(config)?)
         .layer(audit.record_layer())
         .service(proxy);
@@ -308,6 +310,20 @@ fn audit(config: &Config) -> Result<tollgate_audit::AuditLayer, StartError> {
         b = b.sessions(o);
     }
     Ok(b.build())
+}
+
+/// The approval layer, when the configuration has an `approval` section.
+fn approval(config: &Config) -> tollgate_approval::ApprovalLayer {
+    let Some(a) = config.approval.as_ref() else {
+        return tollgate_approval::ApprovalLayer::disabled();
+    };
+    let mut layer =
+        tollgate_approval::ApprovalLayer::new(std::sync::Arc::new(tollgate_approval::MemoryStore::default()))
+            .approve_hint("tollgate approvals approve {id} --kubeconfig <an approver's kubeconfig>");
+    if let Some(h) = a.hold_seconds {
+        layer = layer.hold(Duration::from_secs(h));
+    }
+    layer
 }
 
 /// The mask layer the configuration asks for.

@@ -41,6 +41,14 @@ enum Command {
         #[command(subcommand)]
         command: PolicyCommand,
     },
+    /// Lists, shows, approves and denies held requests on a running gateway.
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCommand,
+        /// A kubeconfig naming the gateway and your own token.
+        #[arg(long, global = true, default_value = "tollgate-demo/approver.kubeconfig")]
+        kubeconfig: PathBuf,
+    },
     /// Reads the audit trail: requests, their records, terminal recordings.
     Sessions {
         #[command(subcommand)]
@@ -60,6 +68,37 @@ enum Command {
         /// Lifetime: 30s, 10m, 12h, 2d; negative for an expired token.
         #[arg(long, default_value = "1h", allow_hyphen_values = true)]
         ttl: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApprovalsCommand {
+    /// The approvals, newest first.
+    List {
+        /// Only this state: pending, approved, denied, expired, consumed.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// One approval, with the request it covers (body redacted).
+    Show {
+        /// The approval id.
+        id: String,
+    },
+    /// Approves a request (you cannot approve your own).
+    Approve {
+        /// The approval id.
+        id: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Denies a request; the requester sees the reason.
+    Deny {
+        /// The approval id.
+        id: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -192,6 +231,20 @@ async fn main() -> ExitCode {
             body,
             content_type,
         }),
+        Command::Approvals { command, kubeconfig } => {
+            use tollgate_gateway::approvals_cli;
+            let mut out = std::io::stdout().lock();
+            match command {
+                ApprovalsCommand::List { state } => approvals_cli::list(&kubeconfig, state.as_deref(), &mut out).await,
+                ApprovalsCommand::Show { id } => approvals_cli::show(&kubeconfig, &id, &mut out).await,
+                ApprovalsCommand::Approve { id, reason } => {
+                    approvals_cli::decide(&kubeconfig, &id, true, reason.as_deref(), &mut out).await
+                }
+                ApprovalsCommand::Deny { id, reason } => {
+                    approvals_cli::decide(&kubeconfig, &id, false, Some(&reason), &mut out).await
+                }
+            }
+        }
         Command::Sessions { command } => {
             use tollgate_gateway::sessions_cli;
             let mut out = std::io::stdout().lock();

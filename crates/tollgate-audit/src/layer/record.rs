@@ -229,6 +229,12 @@ pub(crate) fn event(
 /// The approval that let a request through (or held it).
 pub(crate) fn annotate_approval(e: &mut Event, note: Option<&tollgate_rules::ApprovalNote>) {
     if let Some(n) = note {
+        if n.state == "approved"
+            && e.annotations.get("tollgate.dev/decision").map(String::as_str) == Some("approval-required")
+        {
+            e.annotations
+                .insert("tollgate.dev/decision".to_owned(), "approved".to_owned());
+        }
         e.annotations
             .insert("tollgate.dev/approval-id".to_owned(), n.id.clone());
         e.annotations

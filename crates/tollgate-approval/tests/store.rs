@@ -1,0 +1,207 @@
+//! The approval state machine in the memory store: n-of-m, self-approval,
+//! TTLs, single use under races, replays.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tollgate_approval::{
+    Approval, ApprovalStore, Approvers, MemoryStore, Person, RequestSummary, State, StoreError, Vote, check_approver,
+};
+
+fn person(name: &str, groups: &[&str]) -> Person {
+    let mut id = tollgate_oidc::Identity::anonymous();
+    id.issuer = "https://idp".into();
+    id.subject = name.into();
+    id.username = name.into();
+    id.groups = groups.iter().map(|g| (*g).to_owned()).collect();
+    Person::of(&id)
+}
+
+fn approval(id: &str, fp: &str, count: u32, uses: u32) -> Approval {
+    let a = serde_json::json!({
+        "id": id, "fingerprint": fp, "state": "pending", "rule": "r", "message": "m",
+        "requester": person("ci", &["ci"]),
+        "request": RequestSummary::clone(&serde_json::from_value(serde_json::json!({"verb": "delete", "requestUri": "/x", "namespace": "prod", "resource": "deployments", "name": "web", "command": "kubectl delete deployment web -n prod"})).unwrap()),
+        "approvers": {"groups": ["admins"], "owners": [], "users": ["carol"], "count": count},
+        "approvals": [], "createdAt": 1000, "pendingUntil": 1000 + 3600, "grantSeconds": 900, "usesLeft": uses
+    });
+    serde_json::from_value(a).unwrap()
+}
+
+#[tokio::test]
+async fn n_of_m_distinct_approvers_and_no_self_approval() {
+    let s = MemoryStore::default();
+    let a = s.request(approval("apr-1", "fp", 2, 1), 1000).await.unwrap();
+    assert_eq!(a.state, State::Pending);
+    let alice = person("alice", &["admins"]);
+    let ci = person("ci", &["ci", "admins"]);
+    assert_eq!(check_approver(&a, &ci), Err(StoreError::SelfApproval));
+    assert!(matches!(
+        check_approver(&a, &person("mallory", &["dev"])),
+        Err(StoreError::NotAnApprover { .. })
+    ));
+    assert!(check_approver(&a, &person("carol", &[])).is_ok(), "named user");
+    assert_eq!(
+        s.decide("apr-1", Vote::new(ci, 1001, ""), true, 1001).await,
+        Err(StoreError::SelfApproval)
+    );
+    let a = s
+        .decide("apr-1", Vote::new(alice.clone(), 1001, "ok"), true, 1001)
+        .await
+        .unwrap();
+    assert_eq!(a.state, State::Pending, "one of two");
+    let a = s
+        .decide("apr-1", Vote::new(alice, 1002, "again"), true, 1002)
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.state, a.approvals.len()),
+        (State::Pending, 1),
+        "the same approver twice counts once"
+    );
+    let a = s
+        .decide("apr-1", Vote::new(person("bob", &["admins"]), 1003, ""), true, 1003)
+        .await
+        .unwrap();
+    assert_eq!(a.state, State::Approved);
+    assert_eq!(a.grant_until, Some(1003 + 900));
+    assert!(matches!(
+        s.decide("apr-1", Vote::new(person("carol", &[]), 1004, ""), true, 1004)
+            .await,
+        Err(StoreError::NotPending { state: "approved", .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_grant_is_used_once_and_a_replay_is_refused() {
+    let s = MemoryStore::default();
+    s.request(approval("apr-1", "fp", 1, 1), 1000).await.unwrap();
+    assert_eq!(s.consume("fp", 1000).await.unwrap(), None, "not approved yet");
+    s.decide("apr-1", Vote::new(person("alice", &["admins"]), 1001, ""), true, 1001)
+        .await
+        .unwrap();
+    assert!(
+        s.consume("other-fp", 1002).await.unwrap().is_none(),
+        "another request is not covered"
+    );
+    let used = s.consume("fp", 1002).await.unwrap().unwrap();
+    assert_eq!((used.state, used.uses_left), (State::Consumed, 0));
+    assert!(s.consume("fp", 1003).await.unwrap().is_none(), "replay refused");
+    // The same request asks again: a new pending approval.
+    let again = s.request(approval("apr-2", "fp", 1, 1), 1004).await.unwrap();
+    assert_eq!((again.id.as_str(), again.state), ("apr-2", State::Pending));
+}
+
+#[tokio::test]
+async fn ttls_expire_pending_requests_and_unused_grants() {
+    let s = MemoryStore::default();
+    s.request(approval("apr-1", "fp", 1, 1), 1000).await.unwrap();
+    assert_eq!(
+        s.get("apr-1", 1000 + 3600).await.unwrap().unwrap().state,
+        State::Expired
+    );
+    assert!(matches!(
+        s.decide("apr-1", Vote::new(person("alice", &["admins"]), 4700, ""), true, 4700)
+            .await,
+        Err(StoreError::NotPending { state: "expired", .. })
+    ));
+    // Expired: the next attempt is a new pending request.
+    assert_eq!(
+        s.request(approval_at("apr-2", "fp", 4700), 4700).await.unwrap().id,
+        "apr-2"
+    );
+    s.decide("apr-2", Vote::new(person("alice", &["admins"]), 4701, ""), true, 4701)
+        .await
+        .unwrap();
+    assert!(
+        s.consume("fp", 4701 + 900).await.unwrap().is_none(),
+        "the grant expired unused"
+    );
+    assert_eq!(s.get("apr-2", 4701 + 900).await.unwrap().unwrap().state, State::Expired);
+}
+
+#[tokio::test]
+async fn a_denial_answers_the_same_request_until_it_would_have_expired() {
+    let s = MemoryStore::default();
+    s.request(approval("apr-1", "fp", 1, 1), 1000).await.unwrap();
+    let d = s
+        .decide(
+            "apr-1",
+            Vote::new(person("alice", &["admins"]), 1001, "not today"),
+            false,
+            1001,
+        )
+        .await
+        .unwrap();
+    assert_eq!(d.state, State::Denied);
+    assert_eq!(d.denial.as_ref().unwrap().reason, "not today");
+    let again = s.request(approval("apr-2", "fp", 1, 1), 1002).await.unwrap();
+    assert_eq!((again.id.as_str(), again.state), ("apr-1", State::Denied));
+    assert!(s.consume("fp", 1002).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_identical_requests_racing_for_one_grant_get_exactly_one() {
+    for round in 0..50 {
+        let s = Arc::new(MemoryStore::default());
+        let fp = format!("fp{round}");
+        s.request(approval("apr-1", &fp, 1, 1), 1000).await.unwrap();
+        s.decide("apr-1", Vote::new(person("alice", &["admins"]), 1001, ""), true, 1001)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (s, fp) = (s.clone(), fp.clone());
+                tokio::spawn(async move { s.consume(&fp, 1002).await.unwrap().is_some() })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1);
+    }
+}
+
+#[tokio::test]
+async fn a_waiter_wakes_when_the_decision_lands() {
+    let s = Arc::new(MemoryStore::default());
+    let t = tollgate_approval_now();
+    s.request(approval_at("apr-1", "fp", t), t).await.unwrap();
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            let a = s.wait("apr-1", Duration::from_secs(20)).await.unwrap().unwrap();
+            (a.state, start.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.decide("apr-1", Vote::new(person("alice", &["admins"]), t, ""), true, t)
+        .await
+        .unwrap();
+    let (state, waited) = waiter.await.unwrap();
+    assert_eq!(state, State::Approved);
+    assert!(waited < Duration::from_secs(5), "woken, not timed out: {waited:?}");
+}
+
+fn tollgate_approval_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn approval_at(id: &str, fp: &str, t: u64) -> Approval {
+    let mut a = approval(id, fp, 1, 1);
+    a.created_at = t;
+    a.pending_until = t + 3600;
+    a
+}
+
+#[test]
+fn approvers_describe_themselves() {
+    let a = approval("apr-1", "fp", 2, 1);
+    let ap: &Approvers = &a.approvers;
+    assert_eq!(ap.describe(), "2 of group admins, user carol");
+}

@@ -1,0 +1,215 @@
+//! End to end with the real kubectl: a risky command waits for a human;
+//! approved through the approvals API while kubectl retries, the same
+//! kubectl invocation completes; denied, kubectl prints the reason; every
+//! step is in the audit log.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::Command;
+use tollgate_audit::{Stage, read_log};
+use tollgate_gateway::{approvals_cli, demo};
+
+struct Env {
+    demo: demo::Demo,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        // A short hold, so kubectl sees 429 and retries before the approval lands.
+        let demo = demo::start_with_hold(dir.path(), "127.0.0.1:0".parse().unwrap(), Duration::from_secs(2))
+            .await
+            .unwrap();
+        Env { demo, dir }
+    }
+
+    fn kubectl(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("kubectl");
+        c.arg("--kubeconfig")
+            .arg(&self.demo.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("cache"))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        c
+    }
+
+    async fn ok(&self, args: &[&str]) {
+        let out = self.kubectl(args).output().await.unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn approver(&self) -> std::path::PathBuf {
+        self.dir.path().join("approver.kubeconfig")
+    }
+
+    /// The pending approval's id, once the held request shows up.
+    async fn pending_id(&self) -> String {
+        for _ in 0..200 {
+            let mut out = Vec::new();
+            approvals_cli::list(&self.approver(), Some("pending"), &mut out)
+                .await
+                .unwrap();
+            let text = String::from_utf8(out).unwrap();
+            if let Some(line) = text.lines().nth(1) {
+                return line.split_whitespace().next().unwrap().to_owned();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no pending approval");
+    }
+}
+
+fn deployment(name: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}, namespace: prod}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec: {{containers: [{{name: c, image: nginx}}]}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_risky_delete_waits_for_an_approval_and_then_completes() {
+    let env = Env::start().await;
+    env.ok(&["create", "namespace", "prod"]).await;
+    let file = env.dir.path().join("web.yaml");
+    std::fs::write(&file, deployment("web")).unwrap();
+    env.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+
+    let started = Instant::now();
+    let kubectl = env
+        .kubectl(&["delete", "deployment", "web", "-n", "prod"])
+        .spawn()
+        .unwrap();
+    let id = env.pending_id().await;
+    // The requester cannot approve their own request.
+    let mut out = Vec::new();
+    let own = approvals_cli::decide(&env.demo.kubeconfig, &id, true, None, &mut out)
+        .await
+        .unwrap_err();
+    assert!(own.contains("nobody approves their own request"), "{own}");
+    // Let kubectl's first attempt run out (hold 2 s → 429 → it retries).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    approvals_cli::decide(&env.approver(), &id, true, Some("planned cleanup"), &mut out)
+        .await
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out).contains("is approved"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+
+    let done = tokio::time::timeout(Duration::from_secs(60), kubectl.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(stdout.contains("deployment.apps \"web\" deleted"), "{stdout}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(4),
+        "it waited for the approval"
+    );
+    let deletes = env
+        .demo
+        .api_server
+        .requests()
+        .iter()
+        .filter(|r| r.method == http::Method::DELETE && r.uri.path().ends_with("/deployments/web"))
+        .count();
+    assert_eq!(deletes, 1, "forwarded exactly once, after the approval");
+
+    // The grant was single use: the same request again waits anew.
+    let mut again = Vec::new();
+    approvals_cli::list(&env.approver(), Some("consumed"), &mut again)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&again).contains(&id));
+
+    // Every step is on record.
+    let log = env.dir.path().join("audit/audit.log");
+    let mut records = Vec::new();
+    for _ in 0..100 {
+        records = read_log(&log).unwrap().filter_map(Result::ok).collect::<Vec<_>>();
+        if records
+            .iter()
+            .any(|e| e.verb == "delete" && e.code() == Some(200) && e.stage == Stage::ResponseComplete)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let held = records
+        .iter()
+        .filter(|e| e.verb == "delete" && e.code() == Some(429))
+        .count();
+    assert!(held >= 1, "the held attempts are recorded (429)");
+    let forwarded = records
+        .iter()
+        .find(|e| e.verb == "delete" && e.code() == Some(200) && e.stage == Stage::ResponseComplete)
+        .expect("the forwarded delete");
+    assert_eq!(forwarded.tollgate("approval-id"), Some(id.as_str()));
+    assert_eq!(forwarded.tollgate("approvers"), Some("alice@acme.example"));
+    assert_eq!(forwarded.tollgate("decision"), Some("approved"));
+    assert_eq!(forwarded.tollgate("rule"), Some("approve-deletes-in-production"));
+    let decided = records
+        .iter()
+        .find(|e| e.request_uri.ends_with("/approve") && e.code() == Some(200))
+        .expect("the approval is recorded");
+    assert_eq!(decided.user.username, "alice@acme.example");
+    assert_eq!(decided.tollgate("approval-id"), Some(id.as_str()));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_denied_request_prints_the_reason_in_kubectls_error() {
+    let env = Env::start().await;
+    env.ok(&["create", "namespace", "prod"]).await;
+    let file = env.dir.path().join("api.yaml");
+    std::fs::write(&file, deployment("api")).unwrap();
+    env.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+    let kubectl = env
+        .kubectl(&["delete", "deployment", "api", "-n", "prod"])
+        .spawn()
+        .unwrap();
+    let id = env.pending_id().await;
+    let mut out = Vec::new();
+    let no_reason = approvals_cli::decide(&env.approver(), &id, false, None, &mut out)
+        .await
+        .unwrap_err();
+    assert!(no_reason.contains("needs a reason"), "{no_reason}");
+    approvals_cli::decide(&env.approver(), &id, false, Some("not during the freeze"), &mut out)
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(60), kubectl.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success());
+    assert!(stderr.contains("Error from server (Forbidden)"), "{stderr}");
+    assert!(
+        stderr.contains("denied by alice@acme.example: not during the freeze"),
+        "{stderr}"
+    );
+    assert!(
+        !env.demo
+            .api_server
+            .requests()
+            .iter()
+            .any(|r| r.method == http::Method::DELETE),
+        "never forwarded"
+    );
+}
