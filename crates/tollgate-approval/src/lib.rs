@@ -6,7 +6,7 @@
 //! - [`Approval`] and its [`State`]s: pending → approved | denied |
 //!   expired; approved → consumed (single use, or the rule's `uses`);
 //! - [`ApprovalStore`] (atomic transitions, waiting without polling) and
-//!   [`MemoryStore`] for one replica;
+//!   [`MemoryStore`] for one replica, [`RedisStore`] for several;
 //! - [`ApprovalLayer`]: holds a request the policy marked
 //!   `require_approval`, answers 429 with `Retry-After` while pending (so
 //!   kubectl and client-go retry by themselves) or 403 when denied, and
@@ -15,11 +15,13 @@
 mod approval;
 mod fingerprint;
 mod layer;
+mod redis;
 mod store;
 
 pub use approval::{Approval, Approvers, Person, RequestSummary, State, Vote};
 pub use fingerprint::fingerprint;
 pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
+pub use redis::RedisStore;
 pub use store::{ApprovalStore, MemoryStore, StoreError, check_approver};
 
 pub(crate) use layer::now;

@@ -1,12 +1,41 @@
-//! The approval state machine in the memory store: n-of-m, self-approval,
-//! TTLs, single use under races, replays.
+//! The approval state machine in both stores (memory, and Redis with a
+//! real `redis-server`): n-of-m, self-approval, TTLs, single use under
+//! races, replays, waking waiters.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate_approval::{
-    Approval, ApprovalStore, Approvers, MemoryStore, Person, RequestSummary, State, StoreError, Vote, check_approver,
+    Approval, ApprovalStore, Approvers, MemoryStore, Person, RedisStore, RequestSummary, State, StoreError, Vote,
+    check_approver,
 };
+
+/// Runs a scenario against both stores.
+macro_rules! both {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn memory() {
+                $scenario(Arc::new(MemoryStore::default())).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn redis() {
+                let server = tollgate_testkit::RedisServer::start().unwrap();
+                $scenario(Arc::new(RedisStore::connect(&server.url()).await.unwrap())).await;
+            }
+        }
+    };
+}
+
+both!(n_of_m, n_of_m_distinct_approvers_and_no_self_approval);
+both!(single_use, a_grant_is_used_once_and_a_replay_is_refused);
+both!(ttls, ttls_expire_pending_requests_and_unused_grants);
+both!(denial, a_denial_answers_the_same_request_until_it_would_have_expired);
+both!(race, two_identical_requests_racing_for_one_grant_get_exactly_one);
+both!(wake, a_waiter_wakes_when_the_decision_lands);
 
 fn person(name: &str, groups: &[&str]) -> Person {
     let mut id = tollgate_oidc::Identity::anonymous();
@@ -28,9 +57,7 @@ fn approval(id: &str, fp: &str, count: u32, uses: u32) -> Approval {
     serde_json::from_value(a).unwrap()
 }
 
-#[tokio::test]
-async fn n_of_m_distinct_approvers_and_no_self_approval() {
-    let s = MemoryStore::default();
+async fn n_of_m_distinct_approvers_and_no_self_approval(s: Arc<impl ApprovalStore>) {
     let a = s.request(approval("apr-1", "fp", 2, 1), 1000).await.unwrap();
     assert_eq!(a.state, State::Pending);
     let alice = person("alice", &["admins"]);
@@ -72,9 +99,7 @@ async fn n_of_m_distinct_approvers_and_no_self_approval() {
     ));
 }
 
-#[tokio::test]
-async fn a_grant_is_used_once_and_a_replay_is_refused() {
-    let s = MemoryStore::default();
+async fn a_grant_is_used_once_and_a_replay_is_refused(s: Arc<impl ApprovalStore>) {
     s.request(approval("apr-1", "fp", 1, 1), 1000).await.unwrap();
     assert_eq!(s.consume("fp", 1000).await.unwrap(), None, "not approved yet");
     s.decide("apr-1", Vote::new(person("alice", &["admins"]), 1001, ""), true, 1001)
@@ -92,9 +117,7 @@ async fn a_grant_is_used_once_and_a_replay_is_refused() {
     assert_eq!((again.id.as_str(), again.state), ("apr-2", State::Pending));
 }
 
-#[tokio::test]
-async fn ttls_expire_pending_requests_and_unused_grants() {
-    let s = MemoryStore::default();
+async fn ttls_expire_pending_requests_and_unused_grants(s: Arc<impl ApprovalStore>) {
     s.request(approval("apr-1", "fp", 1, 1), 1000).await.unwrap();
     assert_eq!(
         s.get("apr-1", 1000 + 3600).await.unwrap().unwrap().state,
@@ -120,9 +143,7 @@ async fn ttls_expire_pending_requests_and_unused_grants() {
     assert_eq!(s.get("apr-2", 4701 + 900).await.unwrap().unwrap().state, State::Expired);
 }
 
-#[tokio::test]
-async fn a_denial_answers_the_same_request_until_it_would_have_expired() {
-    let s = MemoryStore::default();
+async fn a_denial_answers_the_same_request_until_it_would_have_expired(s: Arc<impl ApprovalStore>) {
     s.request(approval("apr-1", "fp", 1, 1), 1000).await.unwrap();
     let d = s
         .decide(
@@ -140,13 +161,12 @@ async fn a_denial_answers_the_same_request_until_it_would_have_expired() {
     assert!(s.consume("fp", 1002).await.unwrap().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_identical_requests_racing_for_one_grant_get_exactly_one() {
-    for round in 0..50 {
-        let s = Arc::new(MemoryStore::default());
+async fn two_identical_requests_racing_for_one_grant_get_exactly_one(s: Arc<impl ApprovalStore>) {
+    for round in 0..30 {
         let fp = format!("fp{round}");
-        s.request(approval("apr-1", &fp, 1, 1), 1000).await.unwrap();
-        s.decide("apr-1", Vote::new(person("alice", &["admins"]), 1001, ""), true, 1001)
+        let id = format!("apr-r{round}");
+        s.request(approval(&id, &fp, 1, 1), 1000).await.unwrap();
+        s.decide(&id, Vote::new(person("alice", &["admins"]), 1001, ""), true, 1001)
             .await
             .unwrap();
         let tasks: Vec<_> = (0..8)
@@ -163,9 +183,7 @@ async fn two_identical_requests_racing_for_one_grant_get_exactly_one() {
     }
 }
 
-#[tokio::test]
-async fn a_waiter_wakes_when_the_decision_lands() {
-    let s = Arc::new(MemoryStore::default());
+async fn a_waiter_wakes_when_the_decision_lands(s: Arc<impl ApprovalStore>) {
     let t = tollgate_approval_now();
     s.request(approval_at("apr-1", "fp", t), t).await.unwrap();
     let waiter = {
@@ -204,4 +222,57 @@ fn approvers_describe_themselves() {
     let a = approval("apr-1", "fp", 2, 1);
     let ap: &Approvers = &a.approvers;
     assert_eq!(ap.describe(), "2 of group admins, user carol");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_racing_for_one_grant_get_exactly_one() {
+    let server = tollgate_testkit::RedisServer::start().unwrap();
+    let a = Arc::new(RedisStore::connect(&server.url()).await.unwrap());
+    let b = Arc::new(RedisStore::connect(&server.url()).await.unwrap());
+    for round in 0..30 {
+        let fp = format!("fp{round}");
+        let id = format!("apr-x{round}");
+        a.request(approval(&id, &fp, 1, 1), 1000).await.unwrap();
+        b.decide(&id, Vote::new(person("alice", &["admins"]), 1001, ""), true, 1001)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let fp = fp.clone();
+                tokio::spawn(async move { s.consume(&fp, 1002).await.unwrap().is_some() })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap());
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_decision_on_one_replica_wakes_a_holder_on_another() {
+    let server = tollgate_testkit::RedisServer::start().unwrap();
+    let a = Arc::new(RedisStore::connect(&server.url()).await.unwrap());
+    let b = RedisStore::connect(&server.url()).await.unwrap();
+    let t = tollgate_approval_now();
+    a.request(approval_at("apr-1", "fp", t), t).await.unwrap();
+    let waiter = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let start = std::time::Instant::now();
+            (
+                a.wait("apr-1", Duration::from_secs(20)).await.unwrap().unwrap().state,
+                start.elapsed(),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    b.decide("apr-1", Vote::new(person("alice", &["admins"]), t, ""), true, t)
+        .await
+        .unwrap();
+    let (state, waited) = waiter.await.unwrap();
+    assert_eq!(state, State::Approved);
+    assert!(waited < Duration::from_secs(5), "woken by the publication: {waited:?}");
 }

@@ -33,6 +33,7 @@ mod kubeconfig;
 mod logs;
 mod patch;
 mod protobuf;
+mod redis;
 mod resources;
 mod store;
 mod table;
@@ -41,6 +42,7 @@ mod tls;
 pub use body::Body;
 pub use issuer::{SigningKey, TestIssuer, github_actions_claims, now};
 pub use kubeconfig::kubeconfig;
+pub use redis::RedisServer;
 pub use tls::{CertifiedKey, TestCa};
 
 use std::net::SocketAddr;

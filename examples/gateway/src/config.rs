@@ -56,7 +56,8 @@
 //!     required: true            # refuse a session that cannot be recorded
 //! approval:                     # require_approval rules wait for a human
 //!   holdSeconds: 20             # then 429 + Retry-After; kubectl retries
-//!   store: memory               # one replica
+//!   store: memory               # one replica; or redis, shared by several
+//!   redisUrl: redis://127.0.0.1:6379
 //! ```
 
 use std::net::SocketAddr;
@@ -122,9 +123,12 @@ pub struct ApprovalConfig {
     /// the rules' `hold`).
     #[serde(default)]
     pub hold_seconds: Option<u64>,
-    /// `memory` (one replica).
+    /// `memory` (one replica) or `redis` (several).
     #[serde(default)]
     pub store: Option<String>,
+    /// The Redis server (`redis://[:password@]host:port[/db]`) for `store: redis`.
+    #[serde(default)]
+    pub redis_url: Option<String>,
 }
 
 /// Audit records and terminal sessions.
@@ -556,13 +560,20 @@ impl Config {
                 return Err(err("audit", "set at least one of log, stdout or webhook".to_owned()));
             }
         }
-        if let Some(a) = &config.approval
-            && !matches!(a.store.as_deref(), None | Some("memory"))
-        {
-            return Err(err(
-                "approval.store",
-                format!("{:?}: only memory is supported (one replica)", a.store),
-            ));
+        if let Some(a) = &config.approval {
+            match (a.store.as_deref(), &a.redis_url) {
+                (None | Some("memory"), None) => {}
+                (Some("redis"), Some(_)) => {}
+                (Some("redis"), None) => {
+                    return Err(err("approval.redisUrl", "required with store: redis".to_owned()));
+                }
+                (None | Some("memory"), Some(_)) => {
+                    return Err(err("approval.redisUrl", "only meaningful with store: redis".to_owned()));
+                }
+                (Some(other), _) => {
+                    return Err(err("approval.store", format!("{other:?}: use memory or redis")));
+                }
+            }
         }
         if let Some(admin) = &config.admin
             && admin.listen == config.listen

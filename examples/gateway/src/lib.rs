@@ -55,6 +55,9 @@ pub enum StartError {
     /// The audit policy is invalid.
     #[error(transparent)]
     AuditPolicy(#[from] tollgate_audit::PolicyError),
+    /// The approval store cannot be reached.
+    #[error("approval store: {0}")]
+    ApprovalStore(#[from] tollgate_approval::StoreError),
     /// The audit log cannot be opened.
     #[error("audit log: {0}")]
     AuditSink(#[from] tollgate_audit::SinkError),
@@ -150,7 +153,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .layer(audit.clone())
         .layer(authn)
         .layer(PolicyLayer::new(policy.clone()).approval_available(config.approval.is_some()))
-        .layer(approval(config))
+        .layer(approval(config).await?)
         .layer(masking(config)?)
         .layer(audit.record_layer())
         .service(proxy);
@@ -313,17 +316,20 @@ fn audit(config: &Config) -> Result<tollgate_audit::AuditLayer, StartError> {
 }
 
 /// The approval layer, when the configuration has an `approval` section.
-fn approval(config: &Config) -> tollgate_approval::ApprovalLayer {
+async fn approval(config: &Config) -> Result<tollgate_approval::ApprovalLayer, StartError> {
     let Some(a) = config.approval.as_ref() else {
-        return tollgate_approval::ApprovalLayer::disabled();
+        return Ok(tollgate_approval::ApprovalLayer::disabled());
     };
-    let mut layer =
-        tollgate_approval::ApprovalLayer::new(std::sync::Arc::new(tollgate_approval::MemoryStore::default()))
-            .approve_hint("tollgate approvals approve {id} --kubeconfig <an approver's kubeconfig>");
+    let store: std::sync::Arc<dyn tollgate_approval::ApprovalStore> = match &a.redis_url {
+        Some(url) => std::sync::Arc::new(tollgate_approval::RedisStore::connect(url).await?),
+        None => std::sync::Arc::new(tollgate_approval::MemoryStore::default()),
+    };
+    let mut layer = tollgate_approval::ApprovalLayer::new(store)
+        .approve_hint("tollgate approvals approve {id} --kubeconfig <an approver's kubeconfig>");
     if let Some(h) = a.hold_seconds {
         layer = layer.hold(Duration::from_secs(h));
     }
-    layer
+    Ok(layer)
 }
 
 /// The mask layer the configuration asks for.

@@ -213,3 +213,77 @@ async fn a_denied_request_prints_the_reason_in_kubectls_error() {
         "never forwarded"
     );
 }
+
+/// Two gateway replicas sharing approvals in Redis: a request held on A is
+/// approved through B's API, and A forwards it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_held_on_one_replica_is_approved_through_another() {
+    let env = Env::start().await;
+    let redis = tollgate_testkit::RedisServer::start().unwrap();
+    let yaml = std::fs::read_to_string(env.dir.path().join("tollgate.yaml")).unwrap();
+    let replica_yaml = yaml.replace(
+        "approval:\n  holdSeconds: 2\n",
+        &format!(
+            "approval:\n  holdSeconds: 2\n  store: redis\n  redisUrl: {}\n",
+            redis.url()
+        ),
+    );
+    assert_ne!(
+        yaml, replica_yaml,
+        "the demo's approval section is where the test expects it"
+    );
+    let path = env.dir.path().join("replica.yaml");
+    std::fs::write(&path, replica_yaml).unwrap();
+    let start = || async {
+        let mut c = tollgate_gateway::Config::load(&path).unwrap();
+        c.listen = "127.0.0.1:0".parse().unwrap();
+        tollgate_gateway::start(&c).await.unwrap()
+    };
+    let (a, b) = (start().await, start().await);
+    let demo_url = format!("https://{}", env.demo.gateway.addr);
+    let point = |file: &str, at: std::net::SocketAddr| {
+        let text = std::fs::read_to_string(env.dir.path().join(file))
+            .unwrap()
+            .replace(&demo_url, &format!("https://{at}"));
+        let p = env.dir.path().join(format!("{at}-{file}").replace(':', "_"));
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let kubectl_a = point("kubeconfig", a.addr);
+    let approver_b = point("approver.kubeconfig", b.addr);
+
+    env.ok(&["create", "namespace", "prod"]).await;
+    let file = env.dir.path().join("web.yaml");
+    std::fs::write(&file, deployment("web")).unwrap();
+    env.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+    let mut cmd = env.kubectl(&["delete", "deployment", "web", "-n", "prod"]);
+    cmd.arg("--kubeconfig").arg(&kubectl_a);
+    let kubectl = cmd.spawn().unwrap();
+
+    let mut id = None;
+    for _ in 0..200 {
+        let mut out = Vec::new();
+        approvals_cli::list(&approver_b, Some("pending"), &mut out)
+            .await
+            .unwrap();
+        if let Some(line) = String::from_utf8(out).unwrap().lines().nth(1) {
+            id = line.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = id.expect("B lists the approval A holds");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut out = Vec::new();
+    approvals_cli::decide(&approver_b, &id, true, Some("cleanup"), &mut out)
+        .await
+        .unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(60), kubectl.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert!(String::from_utf8_lossy(&done.stdout).contains("\"web\" deleted"));
+    a.shutdown().await;
+    b.shutdown().await;
+}
