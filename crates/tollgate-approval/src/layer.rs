@@ -37,6 +37,8 @@ struct Shared {
     hold: Option<Duration>,
     /// Whether the layer acts at all.
     enabled: bool,
+    /// Who hears of new requests and decisions.
+    notifier: Arc<dyn crate::Notifier>,
 }
 
 /// Holds requests for approval and serves the approvals API.
@@ -65,6 +67,7 @@ impl ApprovalLayer {
                 approve_hint: "tollgate approvals approve {id}".to_owned(),
                 hold: None,
                 enabled: true,
+                notifier: Arc::new(()),
             }),
         }
     }
@@ -87,6 +90,12 @@ impl ApprovalLayer {
     pub fn approve_hint(self, hint: impl Into<String>) -> Self {
         let hint = hint.into();
         self.edit(|s| s.approve_hint = hint)
+    }
+
+    /// Tells `n` of new requests and decisions.
+    pub fn notifier(self, n: impl crate::Notifier) -> Self {
+        let n: Arc<dyn crate::Notifier> = Arc::new(n);
+        self.edit(|s| s.notifier = n)
     }
 
     /// Holds every request this long, whatever its rule says.
@@ -373,8 +382,9 @@ async fn hold(
             .redactor
             .redact_as(v, kind_of_resource(&info.resource, &info.subresource));
     }
+    let new_id = new_id();
     let new = Approval {
-        id: new_id(),
+        id: new_id.clone(),
         fingerprint: fp.clone(),
         state: State::Pending,
         rule: d.rule.clone().unwrap_or_default(),
@@ -406,6 +416,9 @@ async fn hold(
         Ok(a) => a,
         Err(e) => return unavailable(e),
     };
+    if a.id == new_id {
+        shared.notifier.notify(crate::NotifyEvent::Requested, &a);
+    }
     if a.state == State::Pending {
         tracing::info!(approval = %a.id, rule = %a.rule, user = %a.requester.username, "request held for approval");
         let hold = shared.hold.unwrap_or(spec.hold);
@@ -529,6 +542,12 @@ async fn api(
                             vec![who.username.clone()],
                         ));
                     }
+                    let event = if approve {
+                        crate::NotifyEvent::Approved
+                    } else {
+                        crate::NotifyEvent::Denied
+                    };
+                    shared.notifier.notify(event, &a);
                     Outcome::Answer(json_response(
                         StatusCode::OK,
                         &serde_json::to_value(&a).unwrap_or_default(),

@@ -15,12 +15,14 @@
 mod approval;
 mod fingerprint;
 mod layer;
+mod notify;
 mod redis;
 mod store;
 
 pub use approval::{Approval, Approvers, Person, RequestSummary, State, Vote};
 pub use fingerprint::fingerprint;
 pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
+pub use notify::{Event as NotifyEvent, Notifier, WebhookNotifier, text as notification_text};
 pub use redis::RedisStore;
 pub use store::{ApprovalStore, MemoryStore, StoreError, check_approver};
 

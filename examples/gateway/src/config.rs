@@ -58,6 +58,7 @@
 //!   holdSeconds: 20             # then 429 + Retry-After; kubectl retries
 //!   store: memory               # one replica; or redis, shared by several
 //!   redisUrl: redis://127.0.0.1:6379
+//!   notify: [slack.kubeconfig]  # POSTed JSON with a Slack-compatible `text`
 //! ```
 
 use std::net::SocketAddr;
@@ -129,6 +130,10 @@ pub struct ApprovalConfig {
     /// The Redis server (`redis://[:password@]host:port[/db]`) for `store: redis`.
     #[serde(default)]
     pub redis_url: Option<String>,
+    /// Webhooks told of new requests and decisions: kubeconfig-format
+    /// files naming each receiver (server, CA, credentials).
+    #[serde(default)]
+    pub notify: Vec<PathBuf>,
 }
 
 /// Audit records and terminal sessions.
@@ -437,6 +442,11 @@ impl Config {
                 if let Some(d) = w.spool_dir.as_mut() {
                     rebase(d);
                 }
+            }
+        }
+        if let Some(a) = config.approval.as_mut() {
+            for n in &mut a.notify {
+                rebase(n);
             }
         }
         if let Some(a) = config.authentication.as_mut() {

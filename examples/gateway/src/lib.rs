@@ -324,12 +324,33 @@ async fn approval(config: &Config) -> Result<tollgate_approval::ApprovalLayer, S
         Some(url) => std::sync::Arc::new(tollgate_approval::RedisStore::connect(url).await?),
         None => std::sync::Arc::new(tollgate_approval::MemoryStore::default()),
     };
+    let hint = "tollgate approvals approve {id} --kubeconfig <an approver's kubeconfig>";
+    let mut notifiers = Vec::new();
+    for n in &a.notify {
+        notifiers.push(tollgate_approval::WebhookNotifier::new(
+            Upstream::from_kubeconfig(n, None)?,
+            hint,
+        ));
+    }
     let mut layer = tollgate_approval::ApprovalLayer::new(store)
-        .approve_hint("tollgate approvals approve {id} --kubeconfig <an approver's kubeconfig>");
+        .approve_hint(hint)
+        .notifier(Fanout(notifiers));
     if let Some(h) = a.hold_seconds {
         layer = layer.hold(Duration::from_secs(h));
     }
     Ok(layer)
+}
+
+/// Tells every configured webhook.
+#[derive(Debug)]
+struct Fanout(Vec<tollgate_approval::WebhookNotifier>);
+
+impl tollgate_approval::Notifier for Fanout {
+    fn notify(&self, event: tollgate_approval::NotifyEvent, a: &tollgate_approval::Approval) {
+        for n in &self.0 {
+            n.notify(event, a);
+        }
+    }
 }
 
 /// The mask layer the configuration asks for.

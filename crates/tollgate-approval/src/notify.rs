@@ -1,0 +1,127 @@
+//! Notifications: approvers hear of new requests, requesters of decisions.
+//! A [`Notifier`] is a hook; [`WebhookNotifier`] POSTs JSON (with a
+//! Slack-compatible `text`) to a receiver named like the API server's
+//! webhooks (a kubeconfig-format file: its server, CA and credentials).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::json;
+use tollgate_proxy::{Proxy, Upstream, UpstreamIdentity};
+use tower_service::Service;
+
+use crate::Approval;
+
+/// What happened to an approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A request is waiting for approvers.
+    Requested,
+    /// An approver approved (possibly not yet enough of them).
+    Approved,
+    /// An approver denied.
+    Denied,
+}
+
+impl Event {
+    /// The name in notifications.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Requested => "requested",
+            Event::Approved => "approved",
+            Event::Denied => "denied",
+        }
+    }
+}
+
+/// Hears about approvals. Implementations must not block: the call is on
+/// the request path.
+///
+/// ```
+/// use tollgate_approval::{Approval, Notifier, NotifyEvent};
+/// #[derive(Debug)]
+/// struct Log;
+/// impl Notifier for Log {
+///     fn notify(&self, event: NotifyEvent, a: &Approval) {
+///         eprintln!("{} {}", event.as_str(), a.id);
+///     }
+/// }
+/// ```
+pub trait Notifier: Send + Sync + std::fmt::Debug + 'static {
+    /// Something happened to `a`.
+    fn notify(&self, event: Event, a: &Approval);
+}
+
+impl Notifier for () {
+    fn notify(&self, _: Event, _: &Approval) {}
+}
+
+/// The one-line text for chat tools.
+pub fn text(event: Event, a: &Approval, approve_hint: &str) -> String {
+    match event {
+        Event::Requested => format!(
+            ":hourglass: {} ({}) asks to run `{}` — rule {}: {}. {} must approve: `{}`",
+            a.requester.username,
+            a.requester.owner,
+            a.request.command,
+            a.rule,
+            a.message,
+            a.approvers.describe(),
+            approve_hint.replace("{id}", &a.id)
+        ),
+        Event::Approved => format!(
+            ":white_check_mark: approval {} for `{}` — {} ({} of {})",
+            a.id,
+            a.request.command,
+            a.approvals.last().map_or("?", |v| v.by.username.as_str()),
+            a.approvals.len(),
+            a.approvers.count
+        ),
+        Event::Denied => format!(
+            ":no_entry: approval {} for `{}` denied by {}: {}",
+            a.id,
+            a.request.command,
+            a.denial.as_ref().map_or("?", |v| v.by.username.as_str()),
+            a.denial.as_ref().map_or("", |v| v.reason.as_str())
+        ),
+    }
+}
+
+/// POSTs `{"event", "approval", "text"}` to a receiver, in the background;
+/// failures are logged, never block a request.
+#[derive(Debug, Clone)]
+pub struct WebhookNotifier {
+    proxy: Proxy,
+    hint: String,
+}
+
+impl WebhookNotifier {
+    /// Notifies `upstream` (its server URL, CA and credentials).
+    pub fn new(upstream: Upstream, approve_hint: impl Into<String>) -> Self {
+        WebhookNotifier {
+            proxy: Proxy::builder(upstream).identity(UpstreamIdentity::Passthrough).build(),
+            hint: approve_hint.into(),
+        }
+    }
+}
+
+impl Notifier for WebhookNotifier {
+    fn notify(&self, event: Event, a: &Approval) {
+        let body = json!({"event": event.as_str(), "approval": a, "text": text(event, a, &self.hint)});
+        let mut proxy = self.proxy.clone();
+        let id = a.id.clone();
+        tokio::spawn(async move {
+            let req = http::Request::post("/")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(body.to_string())));
+            let Ok(req) = req else { return };
+            match proxy.call(req).await {
+                Ok(res) if res.status().is_success() => {}
+                Ok(res) => {
+                    tracing::warn!(approval = %id, status = %res.status(), "an approval notification was refused")
+                }
+                Err(never) => match never {},
+            }
+        });
+    }
+}

@@ -1,0 +1,265 @@
+//! `ApprovalLayer` in a stack: the waiting protocol (429 with Retry-After,
+//! or 403 for rules that ask), the API, notifications, and that only the
+//! approved request passes.
+
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use tollgate_approval::{Approval, ApprovalLayer, MemoryStore, Notifier, NotifyEvent};
+use tollgate_kube::RequestInfoLayer;
+use tollgate_oidc::Identity;
+use tollgate_rules::{PolicyLayer, PolicyStore, parse_policy};
+use tower::util::MapRequestLayer;
+use tower::{Service, ServiceBuilder, ServiceExt};
+
+const RULES: &str = r#"
+apiVersion: tollgate.dev/v1alpha1
+kind: Policy
+rules:
+- name: approve-prod-deletes
+  match: {verbs: [delete], namespaces: [prod]}
+  action: require_approval
+  message: deleting in prod needs an approval
+  approval: {approvers: {groups: [admins]}, count: 1}
+- name: approve-exec-no-retry
+  match: {verbs: [create, get], resources: [{group: "", resources: [pods/exec]}]}
+  action: require_approval
+  message: exec needs an approval
+  approval: {approvers: {users: [alice]}, mode: deny}
+"#;
+
+#[derive(Debug, Clone, Default)]
+struct Collect(Arc<Mutex<Vec<(NotifyEvent, String)>>>);
+
+impl Notifier for Collect {
+    fn notify(&self, event: NotifyEvent, a: &Approval) {
+        self.0.lock().unwrap().push((event, a.id.clone()));
+    }
+}
+
+fn who(name: &str, groups: &[&str]) -> Identity {
+    let mut id = Identity::anonymous();
+    id.issuer = "https://idp".into();
+    id.subject = name.into();
+    id.username = name.into();
+    id.groups = groups.iter().map(|g| (*g).to_owned()).collect();
+    id
+}
+
+type Req = Request<Full<Bytes>>;
+
+struct Stack {
+    forwarded: Arc<AtomicUsize>,
+    notes: Collect,
+    layer: ApprovalLayer,
+}
+
+impl Stack {
+    fn new() -> Self {
+        let notes = Collect::default();
+        let layer = ApprovalLayer::new(Arc::new(MemoryStore::default()))
+            .hold(Duration::from_millis(200))
+            .notifier(notes.clone());
+        Stack {
+            forwarded: Arc::new(AtomicUsize::new(0)),
+            notes,
+            layer,
+        }
+    }
+
+    /// Sends `req` as `as_who` through RequestInfo → identity → policy → approval.
+    async fn send(&self, req: Req, as_who: Identity) -> (u16, http::HeaderMap, String) {
+        let forwarded = self.forwarded.clone();
+        let mut svc = ServiceBuilder::new()
+            .layer(RequestInfoLayer::new())
+            .layer(MapRequestLayer::new(move |mut r: Req| {
+                r.extensions_mut().insert(as_who.clone());
+                r
+            }))
+            .layer(
+                PolicyLayer::new(PolicyStore::new(parse_policy(RULES, "rules.yaml").unwrap())).approval_available(true),
+            )
+            .layer(self.layer.clone())
+            .service_fn(move |_r: Req| {
+                forwarded.fetch_add(1, Ordering::SeqCst);
+                async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}")))) }
+            });
+        let res = ServiceExt::<Req>::ready(&mut svc)
+            .await
+            .unwrap()
+            .call(req)
+            .await
+            .unwrap();
+        let code = res.status().as_u16();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (code, headers, String::from_utf8_lossy(&body).into_owned())
+    }
+}
+
+fn delete_web() -> Req {
+    Request::delete("/apis/apps/v1/namespaces/prod/deployments/web")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+fn post(path: String, body: &str) -> Req {
+    Request::post(path)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn pending_answers_429_with_retry_after_then_the_approved_request_passes_once() {
+    let s = Stack::new();
+    let (code, h, body) = s.send(delete_web(), who("ci", &["ci"])).await;
+    assert_eq!(code, 429, "{body}");
+    assert_eq!(h["retry-after"], "1");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["reason"], "TooManyRequests");
+    assert_eq!(status["details"]["retryAfterSeconds"], 1);
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("approve-prod-deletes") && message.contains("1 of group admins"),
+        "{message}"
+    );
+    let id = message
+        .split("Approval ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains(&format!("tollgate approvals approve {id}")),
+        "{message}"
+    );
+    assert!(h["warning"].to_str().unwrap().contains(&id));
+    assert_eq!(s.forwarded.load(Ordering::SeqCst), 0);
+    assert_eq!(
+        s.notes.0.lock().unwrap().as_slice(),
+        [(NotifyEvent::Requested, id.clone())]
+    );
+
+    // The retry finds the same approval, still pending.
+    let (code, _, body) = s.send(delete_web(), who("ci", &["ci"])).await;
+    assert_eq!(code, 429);
+    assert!(body.contains(&id));
+    // Someone else's identical command is a different request.
+    let (_, _, other) = s.send(delete_web(), who("bob", &["ci"])).await;
+    assert!(!other.contains(&id));
+
+    // The API: not an approver, then an approver.
+    let path = format!("/tollgate/v1/approvals/{id}/approve");
+    let (code, _, body) = s.send(post(path.clone(), "{}"), who("mallory", &["dev"])).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("is not an approver"), "{body}");
+    let (code, _, body) = s
+        .send(post(path, r#"{"reason":"ok"}"#), who("alice", &["admins"]))
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"state\":\"approved\""), "{body}");
+    assert!(s.notes.0.lock().unwrap().contains(&(NotifyEvent::Approved, id.clone())));
+
+    let (code, _, _) = s.send(delete_web(), who("ci", &["ci"])).await;
+    assert_eq!(code, 200);
+    assert_eq!(s.forwarded.load(Ordering::SeqCst), 1);
+    // Used up: the next identical request waits for a new approval.
+    let (code, _, body) = s.send(delete_web(), who("ci", &["ci"])).await;
+    assert_eq!(code, 429);
+    assert!(!body.contains(&id));
+    assert_eq!(s.forwarded.load(Ordering::SeqCst), 1);
+
+    // Listing and showing.
+    let (code, _, body) = s
+        .send(
+            Request::get("/tollgate/v1/approvals?state=consumed")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            who("alice", &["admins"]),
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert!(body.contains(&id));
+    let (code, _, _) = s
+        .send(
+            Request::get("/tollgate/v1/approvals/apr-nope")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            who("alice", &["admins"]),
+        )
+        .await;
+    assert_eq!(code, 404);
+    let (code, _, _) = s
+        .send(
+            Request::get("/tollgate/v1/approvals")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            Identity::anonymous(),
+        )
+        .await;
+    assert_eq!(code, 401, "the API needs a verified identity");
+}
+
+#[tokio::test]
+async fn a_rule_with_mode_deny_answers_403_while_pending() {
+    let s = Stack::new();
+    let exec = || {
+        Request::get("/api/v1/namespaces/a/pods/p/exec?command=sh")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let (code, h, body) = s.send(exec(), who("ci", &[])).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(h.get("retry-after").is_none());
+    assert!(
+        body.contains("exec needs an approval") && body.contains("is pending"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_holder_is_woken_by_the_decision() {
+    let s = Arc::new(Stack::new());
+    let (code, _, body) = s.send(delete_web(), who("ci", &["ci"])).await;
+    assert_eq!(code, 429);
+    let id = body
+        .split("Approval ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    // A long hold this time: the decision, not the timeout, ends it.
+    let s2 = Arc::new(Stack {
+        forwarded: s.forwarded.clone(),
+        notes: s.notes.clone(),
+        layer: s.layer.clone().hold(Duration::from_secs(30)),
+    });
+    let held = {
+        let s2 = s2.clone();
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            (s2.send(delete_web(), who("ci", &["ci"])).await.0, t.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (code, _, _) = s
+        .send(
+            post(format!("/tollgate/v1/approvals/{id}/approve"), "{}"),
+            who("alice", &["admins"]),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (code, waited) = held.await.unwrap();
+    assert_eq!(code, 200);
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+}
