@@ -536,11 +536,15 @@ async fn api(
                 Ok(a) => {
                     tracing::info!(approval = %a.id, by = %who.username, decision = %verb, state = a.state.as_str(), "approval decided");
                     if let Some(n) = &notes {
-                        n.insert(ApprovalNote::new(
-                            a.id.clone(),
-                            a.state.as_str(),
-                            vec![who.username.clone()],
-                        ));
+                        let why = if approve {
+                            a.approvals.last().map(|v| v.reason.clone()).unwrap_or_default()
+                        } else {
+                            a.denial.as_ref().map(|v| v.reason.clone()).unwrap_or_default()
+                        };
+                        n.insert(
+                            ApprovalNote::new(a.id.clone(), a.state.as_str(), vec![who.username.clone()])
+                                .with_reason(why),
+                        );
                     }
                     let event = if approve {
                         crate::NotifyEvent::Approved

@@ -54,6 +54,8 @@ pub struct ApprovalNote {
     pub state: String,
     /// Who approved (or denied).
     pub approvers: Vec<String>,
+    /// Why (an approver's reason).
+    pub reason: String,
 }
 
 impl ApprovalNote {
@@ -63,7 +65,14 @@ impl ApprovalNote {
             id: id.into(),
             state: state.into(),
             approvers,
+            reason: String::new(),
         }
+    }
+
+    /// With an approver's reason.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
     }
 }
 

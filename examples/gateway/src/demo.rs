@@ -268,6 +268,11 @@ impl Demo {
              {k} exec demo -- rm -rf /  # refused; `-- ls` passes\n  \
              {k} get secrets            # allowed, with a warning\n  \
              {k} get --raw /api/v1/watch   # refused like the API server refuses it\n\n\
+             Risky commands wait for an approver (alice@acme.example, of platform-admins):\n  \
+             {k} create namespace prod && {k} create deployment web --image nginx -n prod\n  \
+             {k} delete deployment web -n prod   # waits; in another terminal:\n  \
+             tollgate approvals list --kubeconfig {dir}/approver.kubeconfig\n  \
+             tollgate approvals approve <ID> --kubeconfig {dir}/approver.kubeconfig   # the delete then completes\n\n\
              Every call is on record in {dir}/audit/audit.log (audit.k8s.io/v1 Events, secrets redacted):\n  \
              tollgate sessions list --audit {dir}/audit/audit.log\n  \
              tollgate sessions show <AUDIT-ID> --audit {dir}/audit/audit.log\n  \

@@ -170,6 +170,7 @@ async fn a_risky_delete_waits_for_an_approval_and_then_completes() {
         .find(|e| e.request_uri.ends_with("/approve") && e.code() == Some(200))
         .expect("the approval is recorded");
     assert_eq!(decided.user.username, "alice@acme.example");
+    assert_eq!(decided.tollgate("approval-reason"), Some("planned cleanup"));
     assert_eq!(decided.tollgate("approval-id"), Some(id.as_str()));
 }
 

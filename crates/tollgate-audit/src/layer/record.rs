@@ -239,6 +239,10 @@ pub(crate) fn annotate_approval(e: &mut Event, note: Option<&tollgate_rules::App
             .insert("tollgate.dev/approval-id".to_owned(), n.id.clone());
         e.annotations
             .insert("tollgate.dev/approval-state".to_owned(), n.state.clone());
+        if !n.reason.is_empty() {
+            e.annotations
+                .insert("tollgate.dev/approval-reason".to_owned(), n.reason.clone());
+        }
         if !n.approvers.is_empty() {
             e.annotations
                 .insert("tollgate.dev/approvers".to_owned(), n.approvers.join(","));
