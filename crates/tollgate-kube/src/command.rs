@@ -10,7 +10,7 @@ use serde_json::Value;
 ///
 /// ```
 /// # use http::{Method, Uri};
-/// use crate::RequestInfo;
+/// use tollgate_kube::RequestInfo;
 /// let info = RequestInfo::parse(&Method::DELETE, &Uri::from_static("/apis/apps/v1/namespaces/prod/deployments/web"))?;
 /// assert_eq!(tollgate_kube::command_line(&info, None, None), "kubectl delete deployment web -n prod");
 /// let info = RequestInfo::parse(&Method::GET, &Uri::from_static("/api/v1/namespaces/a/pods/x/exec?command=sh&command=-c&command=echo%20hi&container=c"))?;

@@ -80,7 +80,7 @@ pub enum Error {
     },
     /// A check needs the body as JSON but it is protobuf or CBOR.
     #[error(
-        "the request body is {format}, which Tollgate cannot inspect; send it as JSON (kubectl: --output json or -o yaml clients, client-go: ContentType application/json)"
+        "the request body is {format}, which Tollgate cannot inspect; send it as JSON (kubectl apply -f sends JSON; client-go: rest.Config ContentType application/json)"
     )]
     UnsupportedBodyFormat {
         /// The format sent.

@@ -103,7 +103,7 @@ pub struct Decision {
 pub enum EvalError {
     /// The rule needs the body as JSON and it is protobuf or CBOR.
     #[error(
-        "Tollgate rule {rule:?} needs to read the request body, which was sent as {format}; send it as JSON (kubectl: --output-independent, client-go: ContentType application/json)"
+        "Tollgate rule {rule:?} needs to read the request body, which was sent as {format}; send it as JSON (kubectl apply -f sends JSON, e.g. `kubectl create … --dry-run=client -o yaml | kubectl apply -f -`; client-go: rest.Config ContentType application/json)"
     )]
     UnreadableBody {
         /// The rule.

@@ -269,7 +269,8 @@ impl Demo {
              {k} get secrets            # allowed, with a warning\n  \
              {k} get --raw /api/v1/watch   # refused like the API server refuses it\n\n\
              Risky commands wait for an approver (alice@acme.example, of platform-admins):\n  \
-             {k} create namespace prod && {k} create deployment web --image nginx -n prod\n  \
+             {k} create namespace prod\n  \
+             {k} create deployment web --image nginx -n prod --dry-run=client -o yaml | {k} apply -f -\n  \
              {k} delete deployment web -n prod   # waits; in another terminal:\n  \
              tollgate approvals list --kubeconfig {dir}/approver.kubeconfig\n  \
              tollgate approvals approve <ID> --kubeconfig {dir}/approver.kubeconfig   # the delete then completes\n\n\
