@@ -27,3 +27,17 @@ pub use redis::RedisStore;
 pub use store::{ApprovalStore, MemoryStore, StoreError, check_approver};
 
 pub(crate) use layer::now;
+
+/// Decodes one RESP2 reply (what Redis answers) from `bytes`; how many
+/// bytes it took, or `None` when they are not one whole, valid reply. For
+/// the fuzz target: the store's parser of network input, without a socket.
+///
+/// ```
+/// assert_eq!(tollgate_approval::decode_resp_reply(b":42\r\n"), Some(5));
+/// assert_eq!(tollgate_approval::decode_resp_reply(b"$9\r\nshort\r\n"), None);
+/// ```
+pub fn decode_resp_reply(bytes: &[u8]) -> Option<usize> {
+    let mut r = bytes;
+    let done = futures_util::FutureExt::now_or_never(redis::read_reply(&mut r))?;
+    done.ok().map(|_| bytes.len() - r.len())
+}

@@ -14,6 +14,7 @@ mod resp;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use resp::read_reply;
 use resp::{Conn, Reply, Target};
 use tokio::sync::Mutex;
 

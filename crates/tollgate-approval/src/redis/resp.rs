@@ -2,7 +2,7 @@
 //! reply types, one connection at a time. Enough for the store's few
 //! commands, a Lua compare-and-set and one subscription.
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::StoreError;
@@ -127,75 +127,112 @@ impl Conn {
         self.cmd(args).await.map(|_| ())
     }
 
-    async fn line(&mut self) -> Result<String, StoreError> {
-        let mut l = Vec::new();
-        let n = self.io.read_until(b'\n', &mut l).await.map_err(unavailable)?;
-        if n == 0 {
-            return Err(unavailable("the connection closed"));
-        }
-        if l.len() < 2 || l[l.len() - 2] != b'\r' {
-            return Err(unavailable("a reply line without CRLF"));
-        }
-        l.truncate(l.len() - 2);
-        String::from_utf8(l).map_err(|_| unavailable("a reply line that is not UTF-8"))
-    }
-
-    /// Reads one reply (nested arrays iteratively bounded by the server's
-    /// own framing; depth is capped).
+    /// Reads one reply.
     pub(crate) async fn read(&mut self) -> Result<Reply, StoreError> {
-        Box::pin(self.read_depth(0)).await
+        read_reply(&mut self.io).await
     }
+}
 
-    async fn read_depth(&mut self, depth: u32) -> Result<Reply, StoreError> {
-        if depth > 8 {
-            return Err(unavailable("a reply nested too deep"));
-        }
-        let l = self.line().await?;
-        let (kind, rest) = l.split_at(l.chars().next().map_or(0, char::len_utf8));
-        let num = || {
-            rest.parse::<i64>()
-                .map_err(|_| unavailable(format!("a bad length {rest:?}")))
-        };
-        Ok(match kind {
-            "+" => Reply::Simple(rest.to_owned()),
-            "-" => Reply::Error(rest.to_owned()),
-            ":" => Reply::Int(num()?),
-            "$" => {
-                let n = num()?;
-                if n < 0 {
-                    Reply::Bulk(None)
-                } else {
-                    let n = usize::try_from(n).map_err(unavailable)?;
-                    if n > 64 << 20 {
-                        return Err(unavailable("a reply over 64 MiB"));
-                    }
-                    let mut b = vec![0; n + 2];
-                    self.io.read_exact(&mut b).await.map_err(unavailable)?;
-                    b.truncate(n);
-                    Reply::Bulk(Some(b))
-                }
-            }
-            "*" => {
-                let n = num()?;
-                if n < 0 {
-                    Reply::Array(None)
-                } else {
-                    let n = usize::try_from(n).map_err(unavailable)?.min(1 << 20);
-                    let mut items = Vec::with_capacity(n.min(1024));
-                    for _ in 0..n {
-                        items.push(Box::pin(self.read_depth(depth + 1)).await?);
-                    }
-                    Reply::Array(Some(items))
-                }
-            }
-            other => return Err(unavailable(format!("an unknown reply type {other:?}"))),
-        })
+/// Reads one reply from any buffered reader (nesting is capped).
+pub(crate) async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<Reply, StoreError> {
+    Box::pin(read_depth(r, 0)).await
+}
+
+async fn line<R: AsyncBufRead + Unpin>(r: &mut R) -> Result<String, StoreError> {
+    let mut l = Vec::new();
+    let n = r.read_until(b'\n', &mut l).await.map_err(unavailable)?;
+    if n == 0 {
+        return Err(unavailable("the connection closed"));
     }
+    if l.len() < 2 || l[l.len() - 2] != b'\r' {
+        return Err(unavailable("a reply line without CRLF"));
+    }
+    l.truncate(l.len() - 2);
+    String::from_utf8(l).map_err(|_| unavailable("a reply line that is not UTF-8"))
+}
+
+async fn read_depth<R: AsyncBufRead + Unpin>(r: &mut R, depth: u32) -> Result<Reply, StoreError> {
+    if depth > 8 {
+        return Err(unavailable("a reply nested too deep"));
+    }
+    let l = line(r).await?;
+    let (kind, rest) = l.split_at(l.chars().next().map_or(0, char::len_utf8));
+    let num = || {
+        rest.parse::<i64>()
+            .map_err(|_| unavailable(format!("a bad length {rest:?}")))
+    };
+    Ok(match kind {
+        "+" => Reply::Simple(rest.to_owned()),
+        "-" => Reply::Error(rest.to_owned()),
+        ":" => Reply::Int(num()?),
+        "$" => {
+            let n = num()?;
+            if n < 0 {
+                Reply::Bulk(None)
+            } else {
+                let n = usize::try_from(n).map_err(unavailable)?;
+                if n > 64 << 20 {
+                    return Err(unavailable("a reply over 64 MiB"));
+                }
+                let mut b = vec![0; n + 2];
+                r.read_exact(&mut b).await.map_err(unavailable)?;
+                if &b[n..] != b"\r\n" {
+                    return Err(unavailable("a bulk reply without CRLF"));
+                }
+                b.truncate(n);
+                Reply::Bulk(Some(b))
+            }
+        }
+        "*" => {
+            let n = num()?;
+            if n < 0 {
+                Reply::Array(None)
+            } else {
+                let n = usize::try_from(n).map_err(unavailable)?.min(1 << 20);
+                let mut items = Vec::with_capacity(n.min(1024));
+                for _ in 0..n {
+                    items.push(Box::pin(read_depth(r, depth + 1)).await?);
+                }
+                Reply::Array(Some(items))
+            }
+        }
+        other => return Err(unavailable(format!("an unknown reply type {other:?}"))),
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn replies() {
+        let mut input: &[u8] = b"*3\r\n$3\r\nabc\r\n:42\r\n*-1\r\n+OK\r\n-ERR no\r\n$-1\r\n";
+        assert_eq!(
+            read_reply(&mut input).await.unwrap(),
+            Reply::Array(Some(vec![
+                Reply::Bulk(Some(b"abc".to_vec())),
+                Reply::Int(42),
+                Reply::Array(None)
+            ]))
+        );
+        assert_eq!(read_reply(&mut input).await.unwrap(), Reply::Simple("OK".into()));
+        assert_eq!(read_reply(&mut input).await.unwrap(), Reply::Error("ERR no".into()));
+        assert_eq!(read_reply(&mut input).await.unwrap(), Reply::Bulk(None));
+        assert!(read_reply(&mut input).await.is_err(), "closed");
+        for bad in [
+            &b"$5\r\nab\r\n"[..],
+            b"*1\r\n",
+            b"?x\r\n",
+            b":x\r\n",
+            b"+no crlf\n",
+            b"$3\r\nabcXY",
+        ] {
+            let mut b = bad;
+            assert!(read_reply(&mut b).await.is_err(), "{bad:?}");
+        }
+        let deep = "*1\r\n".repeat(20);
+        assert!(read_reply(&mut deep.as_bytes()).await.is_err());
+    }
 
     #[test]
     fn urls() {
