@@ -81,11 +81,21 @@ fn canonical(v: &Value, out: &mut String) {
 /// ```
 pub fn fingerprint(id: &Identity, info: &RequestInfo, body: Option<&RequestBody>) -> String {
     let mut b = Vec::with_capacity(256);
+    // Exec, attach and port-forward are `get` over WebSocket and `create`
+    // over SPDY; kubectl falls back from one to the other for the same
+    // command, so an approval covers both.
+    let verb = if matches!(info.subresource.as_str(), "exec" | "attach" | "portforward")
+        && matches!(info.verb.as_str(), "get" | "create")
+    {
+        "connect"
+    } else {
+        info.verb.as_str()
+    };
     for s in [
         "tollgate-approval-v1",
         &id.issuer,
         &id.subject,
-        &info.verb,
+        verb,
         &info.api_group,
         &info.api_version,
         &info.resource,

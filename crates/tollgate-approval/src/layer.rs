@@ -335,9 +335,14 @@ fn explain(shared: &Shared, d: &Decision, a: &Approval) -> String {
             format!("{head}. Approval {} was denied by {by}: {why}", a.id)
         }
         _ => format!(
-            "{head}. Approval {} is pending: {} must approve it ({hint}); the request is retried until then",
+            "{head}. Approval {} is pending: {} must approve it ({hint}); {}",
             a.id,
-            a.approvers.describe()
+            a.approvers.describe(),
+            if d.approval.as_ref().is_some_and(|x| x.deny_while_pending) {
+                "run the command again once it is approved"
+            } else {
+                "the request is retried until then"
+            }
         ),
     }
 }
@@ -419,7 +424,9 @@ async fn hold(
     if a.id == new_id {
         shared.notifier.notify(crate::NotifyEvent::Requested, &a);
     }
-    if a.state == State::Pending {
+    // `mode: deny` answers at once: its tools do not retry, so holding
+    // them only delays the answer that names the approval.
+    if a.state == State::Pending && !spec.deny_while_pending {
         tracing::info!(approval = %a.id, rule = %a.rule, user = %a.requester.username, "request held for approval");
         let hold = shared.hold.unwrap_or(spec.hold);
         match store.wait(&a.id, hold).await {

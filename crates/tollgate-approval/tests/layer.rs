@@ -223,6 +223,7 @@ async fn a_rule_with_mode_deny_answers_403_while_pending() {
         body.contains("exec needs an approval") && body.contains("is pending"),
         "{body}"
     );
+    assert!(body.contains("run the command again once it is approved"), "{body}");
 }
 
 #[tokio::test]
