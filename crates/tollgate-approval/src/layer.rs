@@ -427,7 +427,14 @@ async fn hold(
     // `mode: deny` answers at once: its tools do not retry, so holding
     // them only delays the answer that names the approval.
     if a.state == State::Pending && !spec.deny_while_pending {
-        tracing::info!(approval = %a.id, rule = %a.rule, user = %a.requester.username, "request held for approval");
+        tracing::info!(
+            approval = %a.id,
+            rule = %a.rule,
+            user = %a.requester.username,
+            command = %a.request.command,
+            approve = %shared.approve_hint.replace("{id}", &a.id),
+            "request held for approval"
+        );
         let hold = shared.hold.unwrap_or(spec.hold);
         match store.wait(&a.id, hold).await {
             Ok(Some(now_a)) => a = now_a,
