@@ -201,22 +201,34 @@ impl ApprovalStore for MemoryStore {
     }
 
     async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Approval>, StoreError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let before = self.get(id, crate::now()).await?;
-        if before.as_ref().is_none_or(|a| a.state != State::Pending) {
-            return Ok(before);
+        crate::store::wait_for_change(self, &self.changed, id, timeout).await
+    }
+}
+
+/// Waits until approval `id` is no longer what it was, woken by `changed`
+/// (which the store notifies on every change), or until `timeout`; the
+/// approval as it then is. Shared by the stores.
+pub(crate) async fn wait_for_change(
+    store: &dyn ApprovalStore,
+    changed: &tokio::sync::Notify,
+    id: &str,
+    timeout: Duration,
+) -> Result<Option<Approval>, StoreError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let before = store.get(id, crate::now()).await?;
+    if before.as_ref().is_none_or(|a| a.state != State::Pending) {
+        return Ok(before);
+    }
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let current = store.get(id, crate::now()).await?;
+        if current != before {
+            return Ok(current);
         }
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let current = self.get(id, crate::now()).await?;
-            if current != before {
-                return Ok(current);
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.get(id, crate::now()).await;
-            }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return store.get(id, crate::now()).await;
         }
     }
 }

@@ -77,24 +77,10 @@ pub async fn list(kubeconfig: &Path, state: Option<&str>, out: &mut impl Write) 
             a.requester.username.clone(),
             a.requester.owner.clone(),
             a.rule.clone(),
-            a.request.command.escape_default().to_string(),
+            a.request.command.clone(),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in &rows {
-        let mut line = String::new();
-        for (i, c) in r.iter().enumerate() {
-            if i == 6 {
-                line.push_str(c);
-            } else {
-                line.push_str(&format!("{c:<w$}   ", w = widths[i]));
-            }
-        }
-        writeln!(out, "{}", line.trim_end()).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    crate::table::write(&rows, out)
 }
 
 /// Prints one approval (the request's body redacted).

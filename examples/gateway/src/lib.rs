@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod policy_cli;
 pub mod sessions_cli;
+pub mod table;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -164,29 +164,7 @@ pub fn list(paths: &[PathBuf], filter: &ListFilter, out: &mut impl Write) -> Res
             command,
         ]);
     }
-    // A name with control characters must not forge table lines.
-    for r in rows.iter_mut().skip(1) {
-        for c in r.iter_mut() {
-            if c.chars().any(char::is_control) {
-                *c = c.escape_default().to_string();
-            }
-        }
-    }
-    let widths: Vec<usize> = (0..8)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    for r in &rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i == 7 {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-            }
-        }
-        writeln!(out, "{}", line.trim_end()).map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    crate::table::write(&rows, out)
 }
 
 fn rank(s: Stage) -> u8 {

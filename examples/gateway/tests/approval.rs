@@ -10,6 +10,8 @@ use tokio::process::Command;
 use tollgate_audit::{Stage, read_log};
 use tollgate_gateway::{approvals_cli, demo};
 
+mod common;
+
 struct Env {
     demo: demo::Demo,
     dir: tempfile::TempDir,
@@ -26,18 +28,8 @@ impl Env {
     }
 
     fn kubectl(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(&self.demo.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let mut c = common::kubectl(&self.demo.kubeconfig, self.dir.path(), args);
+        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         c
     }
 

@@ -12,6 +12,8 @@ use tokio::process::Command;
 use tollgate_audit::{Event, Level, Stage, read_log};
 use tollgate_gateway::demo::{self, Demo};
 
+mod common;
+
 struct Env {
     demo: Demo,
     dir: tempfile::TempDir,
@@ -25,17 +27,8 @@ impl Env {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(&self.demo.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost")
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
+        let mut c = common::kubectl(&self.demo.kubeconfig, self.dir.path(), args);
+        c.stdin(Stdio::null());
         c
     }
 

@@ -9,6 +9,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 use tollgate_gateway::demo::{self, Demo};
 
+mod common;
+
 struct Env {
     demo: Demo,
     dir: tempfile::TempDir,
@@ -28,17 +30,7 @@ impl Env {
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(&self.demo.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env_remove("KUBECONFIG")
-            .env("NO_PROXY", "127.0.0.1,localhost")
-            .env("no_proxy", "127.0.0.1,localhost")
-            .kill_on_drop(true);
-        c
+        common::kubectl(&self.demo.kubeconfig, self.dir.path(), args)
     }
 
     async fn kubectl(&self, args: &[&str]) -> Out {

@@ -292,22 +292,6 @@ impl ApprovalStore for RedisStore {
     }
 
     async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Approval>, StoreError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        let before = self.get(id, crate::now()).await?;
-        if before.as_ref().is_none_or(|a| a.state != State::Pending) {
-            return Ok(before);
-        }
-        loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let current = self.get(id, crate::now()).await?;
-            if current != before {
-                return Ok(current);
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.get(id, crate::now()).await;
-            }
-        }
+        crate::store::wait_for_change(self, &self.changed, id, timeout).await
     }
 }
