@@ -264,3 +264,66 @@ async fn a_holder_is_woken_by_the_decision() {
     assert_eq!(code, 200);
     assert!(waited < Duration::from_secs(10), "{waited:?}");
 }
+
+/// The webhook notifier POSTs JSON with a Slack-compatible `text` to a
+/// real receiver named by a kubeconfig-format file.
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_notifications_reach_a_receiver() {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sink = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((conn, _)) = listener.accept().await else { return };
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let sink = sink.clone();
+                    async move {
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        sink.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(conn), svc)
+                    .await;
+            });
+        }
+    });
+    let kubeconfig = format!(
+        "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'http://{addr}/hooks/approvals'}}}}]\n\
+         users: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+    );
+    let up = tollgate_proxy::Upstream::from_kubeconfig_yaml(
+        &kubeconfig,
+        "slack.kubeconfig",
+        std::path::Path::new("."),
+        None,
+    )
+    .unwrap();
+    let notifier = tollgate_approval::WebhookNotifier::new(up, "tollgate approvals approve {id}");
+    let s = Stack {
+        forwarded: Arc::new(AtomicUsize::new(0)),
+        notes: Collect::default(),
+        layer: ApprovalLayer::new(Arc::new(MemoryStore::default()))
+            .hold(Duration::from_millis(50))
+            .notifier(notifier),
+    };
+    let (code, _, _) = s.send(delete_web(), who("ci", &["ci"])).await;
+    assert_eq!(code, 429);
+    for _ in 0..100 {
+        if !got.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let n = got.lock().unwrap().first().cloned().expect("a notification");
+    assert_eq!(n["event"], "requested");
+    let id = n["approval"]["id"].as_str().unwrap().to_owned();
+    let text = n["text"].as_str().unwrap();
+    assert!(text.contains("kubectl delete deployment web -n prod"), "{text}");
+    assert!(text.contains(&format!("tollgate approvals approve {id}")), "{text}");
+}
