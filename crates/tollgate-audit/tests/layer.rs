@@ -345,3 +345,28 @@ async fn a_gzip_response_is_decoded_for_the_record_and_redacted() {
         .expect("the gzip body is decoded for the record");
     assert_eq!(obj["items"][0]["data"]["password"], "<redacted>");
 }
+
+#[tokio::test]
+async fn a_panic_is_recorded_and_answered_with_500() {
+    let h = harness();
+    let svc = ServiceBuilder::new()
+        .layer(RequestInfoLayer::new())
+        .layer(h.audit.clone())
+        .layer(authn())
+        .service_fn(|req: Request<Full<Bytes>>| async move {
+            if req.uri().path().contains("boom") {
+                panic!("handler bug");
+            }
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+        });
+    let req = Request::get("/api/v1/namespaces/a/pods/boom")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 500);
+    let events = events_of(&h.sink, 1).await;
+    let p = events.iter().find(|e| e.stage == Stage::Panic).expect("a Panic record");
+    assert_eq!(p.code(), Some(500));
+    assert_eq!(p.tollgate("panic"), Some("handler bug"));
+    assert_eq!(p.user.username, "ci:acme/web");
+}
