@@ -12,12 +12,15 @@
 //!   never drops silently;
 //! - [`AuditLayer`] and its inner [`RecordLayer`]: one record per request
 //!   and stage; a request whose record cannot be written is refused;
-//!   exec/attach sessions recorded as asciicast files.
+//!   exec/attach sessions recorded as asciicast files;
+//! - [`Review`]: an owner-centred access review of the trail, in one
+//!   streaming pass.
 
 mod event;
 mod layer;
 mod policy;
 mod recorder;
+mod review;
 mod sink;
 
 pub use event::{Event, EventList, Level, ObjectReference, Stage, UserInfo, micro_time, parse_time};
@@ -27,6 +30,7 @@ pub use layer::{
 };
 pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
+pub use review::{ApprovalSeen, IdentitySummary, OwnerSummary, Review, Unaccountable};
 pub use sink::{
     Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, Tee, WebhookMode,
     WebhookOptions, WebhookSink, read_log,

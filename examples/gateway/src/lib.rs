@@ -15,6 +15,7 @@ pub mod approvals_cli;
 pub mod config;
 pub mod demo;
 pub mod policy_cli;
+pub mod review_cli;
 pub mod sessions_cli;
 pub mod table;
 

@@ -49,6 +49,27 @@ enum Command {
         #[arg(long, global = true, default_value = "tollgate-demo/approver.kubeconfig")]
         kubeconfig: PathBuf,
     },
+    /// An owner-centred access review of the audit trail.
+    Review {
+        /// Audit log files or directories (rotated and .gz files too).
+        #[arg(long, required = true)]
+        audit: Vec<PathBuf>,
+        /// Only since: a duration (30d, 12h) or an RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only before this RFC 3339 time.
+        #[arg(long)]
+        to: Option<String>,
+        /// Only this owner.
+        #[arg(long)]
+        owner: Option<String>,
+        /// md, json or csv.
+        #[arg(long, default_value = "md")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Reads the audit trail: requests, their records, terminal recordings.
     Sessions {
         #[command(subcommand)]
@@ -243,6 +264,27 @@ async fn main() -> ExitCode {
                 ApprovalsCommand::Deny { id, reason } => {
                     approvals_cli::decide(&kubeconfig, &id, false, Some(&reason), &mut out).await
                 }
+            }
+        }
+        Command::Review {
+            audit,
+            since,
+            to,
+            owner,
+            format,
+            out,
+        } => {
+            let mut args = tollgate_gateway::review_cli::ReviewArgs::default();
+            args.audit = audit;
+            args.since = since;
+            args.to = to;
+            args.owner = owner;
+            args.format = format;
+            match out {
+                Some(path) => std::fs::File::create(&path)
+                    .map_err(|e| format!("{}: {e}", path.display()))
+                    .and_then(|mut f| tollgate_gateway::review_cli::review(&args, &mut f)),
+                None => tollgate_gateway::review_cli::review(&args, &mut std::io::stdout().lock()),
             }
         }
         Command::Sessions { command } => {

@@ -99,7 +99,8 @@ fn parse_ago(s: &str) -> Option<Duration> {
     ))
 }
 
-fn since_cutoff(s: &str) -> Result<Duration, String> {
+/// `--since`: a duration ago or an RFC 3339 time, as seconds since the epoch.
+pub(crate) fn since_cutoff(s: &str) -> Result<Duration, String> {
     if let Some(ago) = parse_ago(s) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         return Ok(now.saturating_sub(ago));

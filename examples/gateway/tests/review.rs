@@ -1,0 +1,122 @@
+//! End to end: kubectl through the demo as two owners (one mapped, one
+//! not), then `tollgate review` shows both, the refusals, the approval and
+//! the exec session.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::Command;
+use tollgate_gateway::{approvals_cli, demo};
+
+mod common;
+
+struct Env {
+    demo: demo::Demo,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = common::kubectl(&self.demo.kubeconfig, self.dir.path(), args);
+        c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        c
+    }
+
+    async fn run(&self, args: &[&str]) -> bool {
+        self.cmd(args).output().await.unwrap().status.success()
+    }
+}
+
+fn tollgate(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_review_shows_owners_refusals_approvals_and_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = demo::start_with_hold(dir.path(), "127.0.0.1:0".parse().unwrap(), Duration::from_secs(1))
+        .await
+        .unwrap();
+    let env = Env { demo, dir };
+    let d = env.dir.path().to_str().unwrap().to_owned();
+
+    // The mapped owner (payments) works, is refused once, asks for an approval, opens a shell.
+    assert!(env.run(&["get", "pods"]).await);
+    assert!(!env.run(&["delete", "namespace", "prod"]).await);
+    assert!(env.run(&["exec", "demo", "--", "echo", "hi"]).await);
+    assert!(env.run(&["create", "namespace", "prod"]).await);
+    let manifest = env.dir.path().join("web.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: prod}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: nginx}]}\n",
+    )
+    .unwrap();
+    assert!(env.run(&["apply", "-f", manifest.to_str().unwrap()]).await);
+    let delete = env.cmd(&["delete", "deployment", "web", "-n", "prod"]).spawn().unwrap();
+    let approver = env.dir.path().join("approver.kubeconfig");
+    let mut id = None;
+    for _ in 0..200 {
+        let mut out = Vec::new();
+        approvals_cli::list(&approver, Some("pending"), &mut out).await.unwrap();
+        if let Some(l) = String::from_utf8(out).unwrap().lines().nth(1) {
+            id = l.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let id = id.unwrap();
+    let mut out = Vec::new();
+    approvals_cli::decide(&approver, &id, true, Some("cleanup"), &mut out)
+        .await
+        .unwrap();
+    assert!(delete.wait_with_output().await.unwrap().status.success());
+
+    // A token from a repository no owner rule maps, and a bad token.
+    let (code, other, err) = tollgate(&[
+        "token",
+        "--demo-dir",
+        &d,
+        "--claim",
+        "repository=acme-demo/unknown-repo",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(env.run(&["--token", other.trim(), "get", "pods"]).await);
+    assert!(!env.run(&["--token", "not-a-token", "get", "pods"]).await);
+
+    // Let the last records reach the log.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let audit = format!("{d}/audit");
+    let (code, md, err) = tollgate(&["review", "--audit", &audit, "--format", "md"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(md.contains("## payments"), "{md}");
+    assert!(md.contains("## unmapped (no owner rule matched)"), "{md}");
+    assert!(md.contains("| no-namespace-delete | 1 |"), "{md}");
+    assert!(
+        md.contains(&format!("| {id} | `kubectl delete deployment web -n prod` |")),
+        "{md}"
+    );
+    assert!(md.contains("| approved | alice@acme.example |"), "{md}");
+    assert!(md.contains(".cast |"), "the exec session and its recording: {md}");
+    assert!(
+        md.contains("## Unaccountable activity") && md.contains("127.0.0.1 —"),
+        "{md}"
+    );
+    assert!(md.contains("1 identities no owner rule maps"), "{md}");
+
+    let (code, json, err) = tollgate(&["review", "--audit", &audit, "--format", "json", "--owner", "payments"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["owners"]["payments"]["writes"].as_u64().unwrap() >= 3);
+    assert!(v["owners"].get("unmapped").is_none(), "--owner filters");
+    let (code, _, err) = tollgate(&["review", "--audit", &audit, "--format", "html"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("use md, json or csv"), "{err}");
+}
