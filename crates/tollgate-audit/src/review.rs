@@ -55,7 +55,15 @@ pub struct OwnerSummary {
     pub approvals: BTreeMap<String, ApprovalSeen>,
     /// Exec/attach sessions: audit ID → recording (or `not recorded`).
     pub sessions: BTreeMap<String, String>,
+    /// Requests per day (`YYYY-MM-DD`), for the activity chart.
+    pub per_day: BTreeMap<String, u64>,
+    /// Up to ten audit IDs behind each verb-and-resource figure, so a
+    /// reviewer can trace it to the records (bounded: never all of them).
+    pub samples: BTreeMap<String, Vec<String>>,
 }
+
+/// How many audit IDs are kept behind each figure.
+const SAMPLES: usize = 10;
 
 /// What the records say of one approval.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -184,7 +192,13 @@ impl Review {
             }
             None => e.request_uri.split('?').next().unwrap_or("").to_owned(),
         };
-        *o.by_verb_resource.entry(format!("{} {what}", e.verb)).or_default() += 1;
+        let row = format!("{} {what}", e.verb);
+        let ids = o.samples.entry(row.clone()).or_default();
+        if ids.len() < SAMPLES {
+            ids.push(e.audit_id.clone());
+        }
+        *o.by_verb_resource.entry(row).or_default() += 1;
+        *o.per_day.entry(t.get(..10).unwrap_or("").to_owned()).or_default() += 1;
         let ns = e
             .object_ref
             .as_ref()
@@ -337,6 +351,210 @@ impl Review {
     }
 }
 
+/// Text for HTML: nothing in a name can become markup.
+fn html(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c if c.is_control() => o.push(' '),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}\
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}th{background:#f3f3f3;cursor:pointer}\
+td.n{text-align:right}details summary{cursor:pointer;color:#036}.warn{color:#a00}code{font-size:12px}";
+
+/// Click a header to sort its table (numbers as numbers).
+const SCRIPT: &str = "document.querySelectorAll('th').forEach(function(th){th.addEventListener('click',function(){\
+var t=th.closest('table'),i=Array.prototype.indexOf.call(th.parentNode.children,th),b=t.tBodies[0],\
+r=Array.prototype.slice.call(b.rows),d=th.dataset.d=th.dataset.d==='a'?'d':'a';r.sort(function(x,y){\
+var p=x.cells[i].innerText,q=y.cells[i].innerText,m=parseFloat(p),n=parseFloat(q);\
+var c=(!isNaN(m)&&!isNaN(n))?m-n:p.localeCompare(q);return d==='a'?c:-c;});r.forEach(function(x){b.appendChild(x);});});});";
+
+fn table(head: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut s = String::from("<table><thead><tr>");
+    for h in head {
+        s.push_str(&format!("<th>{}</th>", html(h)));
+    }
+    s.push_str("</tr></thead><tbody>");
+    for r in rows {
+        s.push_str("<tr>");
+        for c in r {
+            // Cells are built escaped by the caller.
+            let class = if !c.is_empty() && c.chars().all(|x| x.is_ascii_digit()) {
+                " class=\"n\""
+            } else {
+                ""
+            };
+            s.push_str(&format!("<td{class}>{c}</td>"));
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+/// A small bar chart of requests per day, inline SVG.
+fn chart(per_day: &BTreeMap<String, u64>) -> String {
+    if per_day.is_empty() {
+        return String::new();
+    }
+    let max = per_day.values().copied().max().unwrap_or(1).max(1);
+    let (w, h, bar) = (per_day.len() * 22 + 10, 110, 18);
+    let mut s = format!(
+        "<svg role=\"img\" aria-label=\"requests per day\" width=\"{w}\" height=\"{h}\" xmlns=\"http://www.w3.org/2000/svg\">"
+    );
+    for (i, (day, n)) in per_day.iter().enumerate() {
+        let bh = (*n as f64 / max as f64 * 80.0).round().max(1.0) as usize;
+        let x = 5 + i * 22;
+        s.push_str(&format!(
+            "<rect x=\"{x}\" y=\"{}\" width=\"{bar}\" height=\"{bh}\" fill=\"#4a7ab7\"><title>{}: {n} requests</title></rect>",
+            90 - bh,
+            html(day)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+impl Review {
+    /// A self-contained HTML page (no external assets): sortable tables,
+    /// a chart of activity per day for each owner, and the audit IDs behind
+    /// each figure on demand.
+    pub fn to_html(&self) -> String {
+        let mut s = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Access review</title><style>{STYLE}</style></head><body>\
+             <h1>Access review</h1><p>{} requests, {} to {}.</p>",
+            self.requests,
+            html(if self.from.is_empty() { "-" } else { &self.from }),
+            html(if self.to.is_empty() { "-" } else { &self.to })
+        );
+        for o in self.owners.values() {
+            s.push_str(&format!("<h2>{}</h2>", html(&o.owner)));
+            if !o.mapped {
+                s.push_str("<p class=\"warn\">No owner rule maps these identities: nobody answers for them.</p>");
+            }
+            if !o.contact.is_empty() {
+                s.push_str(&format!("<p>Contact: {}</p>", html(&o.contact)));
+            }
+            s.push_str(&format!(
+                "<p>{} reads, {} writes.</p>{}",
+                o.reads,
+                o.writes,
+                chart(&o.per_day)
+            ));
+            s.push_str(&table(
+                &["issuer", "subject", "user", "requests", "first seen", "last seen"],
+                o.identities
+                    .values()
+                    .map(|i| {
+                        vec![
+                            html(&i.issuer),
+                            html(&i.subject),
+                            html(&i.username),
+                            i.requests.to_string(),
+                            html(&i.first_seen),
+                            html(&i.last_seen),
+                        ]
+                    })
+                    .collect(),
+            ));
+            s.push_str(&table(
+                &["verb and resource", "requests", "audit IDs"],
+                o.by_verb_resource
+                    .iter()
+                    .map(|(k, n)| {
+                        let ids = o
+                            .samples
+                            .get(k)
+                            .map(|v| v.iter().map(|x| html(x)).collect::<Vec<_>>().join("<br>"))
+                            .unwrap_or_default();
+                        let more = if *n as usize > SAMPLES {
+                            format!("<br>… and {} more", *n as usize - SAMPLES)
+                        } else {
+                            String::new()
+                        };
+                        vec![
+                            html(k),
+                            n.to_string(),
+                            format!("<details><summary>show</summary><code>{ids}{more}</code></details>"),
+                        ]
+                    })
+                    .collect(),
+            ));
+            s.push_str(&table(
+                &["namespace", "requests"],
+                o.by_namespace
+                    .iter()
+                    .map(|(k, n)| vec![html(k), n.to_string()])
+                    .collect(),
+            ));
+            if !o.denials.is_empty() {
+                s.push_str(&table(
+                    &["refused by", "times"],
+                    o.denials.iter().map(|(k, n)| vec![html(k), n.to_string()]).collect(),
+                ));
+            }
+            if !o.dry_run_hits.is_empty() {
+                s.push_str(&table(
+                    &["dry-run rule that would have blocked", "times"],
+                    o.dry_run_hits
+                        .iter()
+                        .map(|(k, n)| vec![html(k), n.to_string()])
+                        .collect(),
+                ));
+            }
+            if !o.approvals.is_empty() {
+                s.push_str(&table(
+                    &["approval", "command", "held attempts", "state", "approvers"],
+                    o.approvals
+                        .iter()
+                        .map(|(id, a)| {
+                            vec![
+                                html(id),
+                                format!("<code>{}</code>", html(&a.command)),
+                                a.held.to_string(),
+                                html(&a.state),
+                                html(&a.approvers),
+                            ]
+                        })
+                        .collect(),
+                ));
+            }
+            if !o.sessions.is_empty() {
+                s.push_str(&table(
+                    &["exec/attach session", "recording"],
+                    o.sessions.iter().map(|(id, r)| vec![html(id), html(r)]).collect(),
+                ));
+            }
+        }
+        s.push_str(&format!(
+            "<h2>Unaccountable activity</h2><p>{} identities no owner rule maps.</p>",
+            self.unaccountable.unmapped_identities
+        ));
+        if !self.unaccountable.unauthenticated.is_empty() {
+            s.push_str(&table(
+                &["refused token (source — reason)", "times"],
+                self.unaccountable
+                    .unauthenticated
+                    .iter()
+                    .map(|(k, n)| vec![html(k), n.to_string()])
+                    .collect(),
+            ));
+        }
+        s.push_str(&format!("<script>{SCRIPT}</script></body></html>"));
+        s
+    }
+}
+
 /// A Markdown table cell: pipes and line breaks cannot break the table.
 fn md(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ").replace('`', "'")
@@ -360,6 +578,23 @@ fn csv(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_cannot_become_markup() {
+        let mut r = Review::default();
+        let mut e = crate::Event::new("a", crate::Level::Metadata, crate::Stage::ResponseComplete);
+        e.verb = "get".into();
+        e.annotations
+            .insert("tollgate.dev/owner".into(), "<script>alert(1)</script>".into());
+        r.add(&e);
+        let page = r.to_html();
+        assert!(!page.contains("<script>alert"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(
+            !page.contains("http://") || page.contains("xmlns=\"http://www.w3.org/2000/svg\""),
+            "no external assets"
+        );
+    }
 
     #[test]
     fn cells_cannot_break_their_tables() {

@@ -63,7 +63,7 @@ enum Command {
         /// Only this owner.
         #[arg(long)]
         owner: Option<String>,
-        /// md, json or csv.
+        /// html, md, json or csv.
         #[arg(long, default_value = "md")]
         format: String,
         /// Write here instead of standard output.

@@ -17,7 +17,7 @@ pub struct ReviewArgs {
     pub to: Option<String>,
     /// Only this owner.
     pub owner: Option<String>,
-    /// `md`, `json` or `csv`.
+    /// `html`, `md`, `json` or `csv`.
     pub format: String,
 }
 
@@ -26,11 +26,8 @@ pub struct ReviewArgs {
 /// # Errors
 /// A message naming the file or option that is wrong.
 pub fn review(args: &ReviewArgs, out: &mut impl Write) -> Result<(), String> {
-    if !matches!(args.format.as_str(), "md" | "json" | "csv") {
-        return Err(format!(
-            "--format {}: use md, json or csv (the HTML page is not built yet)",
-            args.format
-        ));
+    if !matches!(args.format.as_str(), "html" | "md" | "json" | "csv") {
+        return Err(format!("--format {}: use html, md, json or csv", args.format));
     }
     let from = args
         .since
@@ -66,6 +63,7 @@ pub fn review(args: &ReviewArgs, out: &mut impl Write) -> Result<(), String> {
     let text = match args.format.as_str() {
         "json" => serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?,
         "csv" => r.to_csv(),
+        "html" => r.to_html(),
         _ => r.to_markdown(),
     };
     writeln!(out, "{}", text.trim_end()).map_err(|e| e.to_string())

@@ -116,7 +116,22 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v["owners"]["payments"]["writes"].as_u64().unwrap() >= 3);
     assert!(v["owners"].get("unmapped").is_none(), "--owner filters");
-    let (code, _, err) = tollgate(&["review", "--audit", &audit, "--format", "html"]);
+    let page_path = format!("{d}/review.html");
+    let (code, _, err) = tollgate(&["review", "--audit", &audit, "--format", "html", "--out", &page_path]);
+    assert_eq!(code, 0, "{err}");
+    let page = std::fs::read_to_string(&page_path).unwrap();
+    assert!(page.starts_with("<!doctype html>"));
+    assert!(
+        page.contains("<h2>payments</h2>") && page.contains("<h2>unmapped</h2>"),
+        "{page}"
+    );
+    assert!(page.contains("No owner rule maps these identities"));
+    assert!(page.contains("<svg") && page.contains("<details><summary>show</summary>"));
+    assert!(
+        !page.contains(" src=") && !page.contains("href="),
+        "self-contained: no external assets"
+    );
+    let (code, _, err) = tollgate(&["review", "--audit", &audit, "--format", "pdf"]);
     assert_ne!(code, 0);
-    assert!(err.contains("use md, json or csv"), "{err}");
+    assert!(err.contains("use html, md, json or csv"), "{err}");
 }
