@@ -19,6 +19,7 @@
 mod event;
 mod layer;
 mod policy;
+mod rbac;
 mod recorder;
 mod review;
 mod sink;
@@ -29,6 +30,7 @@ pub use layer::{
     SessionOptions,
 };
 pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
+pub use rbac::{Comparison, Grant, Rbac, Rule as RbacRule, Use, compare};
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
 pub use review::{ApprovalSeen, IdentitySummary, OwnerSummary, Review, Unaccountable};
 pub use sink::{

@@ -103,6 +103,12 @@ pub struct Review {
     pub owners: BTreeMap<String, OwnerSummary>,
     /// Activity nobody answers for.
     pub unaccountable: Unaccountable,
+    /// Granted versus used, per identity as the cluster sees it (with
+    /// [`Review::compare_rbac`]).
+    pub access: Vec<crate::Comparison>,
+    /// What each user (as the cluster saw it) did that reached the cluster.
+    #[serde(skip)]
+    used: BTreeMap<String, (Vec<String>, std::collections::BTreeSet<crate::Use>)>,
 }
 
 fn is_read(verb: &str) -> bool {
@@ -212,6 +218,20 @@ impl Review {
             o.writes += 1;
         }
         let code = e.code().unwrap_or(0);
+        let forwarded = matches!(e.tollgate("decision"), Some("allow" | "warn" | "approved"));
+        if forwarded && let Some(r) = &e.object_ref {
+            let who = e.impersonated_user.as_ref().unwrap_or(&e.user);
+            let res = if r.subresource.is_empty() {
+                r.resource.clone()
+            } else {
+                format!("{}/{}", r.resource, r.subresource)
+            };
+            let entry = self.used.entry(who.username.clone()).or_default();
+            entry.0.clone_from(&who.groups);
+            entry
+                .1
+                .insert((e.verb.clone(), r.api_group.clone(), res, r.namespace.clone()));
+        }
         if matches!(code, 401 | 403) && e.tollgate("approval-id").is_none() {
             let why = e
                 .tollgate("rule")
@@ -248,6 +268,54 @@ impl Review {
         {
             let rec = e.tollgate("recording").unwrap_or("not recorded");
             o.sessions.insert(e.audit_id.clone(), rec.to_owned());
+        }
+    }
+
+    /// Compares what each identity used with what `rbac` grants it.
+    pub fn compare_rbac(&mut self, rbac: &crate::Rbac) {
+        self.access = self
+            .used
+            .iter()
+            .map(|(user, (groups, used))| crate::compare(rbac, user, groups, used))
+            .collect();
+    }
+
+    fn access_markdown(&self, s: &mut String) {
+        if self.access.is_empty() {
+            return;
+        }
+        s.push_str("## Granted vs used\n\n");
+        for c in &self.access {
+            s.push_str(&format!("### `{}`\n\n", md(&c.user)));
+            if !c.unused_grants.is_empty() {
+                s.push_str("| unused grant | binding | where | verbs | resources |\n|---|---|---|---|---|\n");
+                for g in &c.unused_grants {
+                    s.push_str(&format!(
+                        "| {} | {} | {} | {} | {} |\n",
+                        md(&g.role),
+                        md(&g.binding),
+                        md(&g.namespace),
+                        md(&g.rule.verbs.join(" ")),
+                        md(&g.rule.resources.join(" "))
+                    ));
+                }
+                s.push('\n');
+            }
+            if !c.unused_namespaces.is_empty() {
+                s.push_str(&format!(
+                    "Bound in but never used: {}.\n\n",
+                    md(&c.unused_namespaces.join(", "))
+                ));
+            }
+            if !c.not_granted.is_empty() {
+                s.push_str(&format!(
+                    "Used but not granted by the RBAC given: {}.\n\n",
+                    md(&c.not_granted.join("; "))
+                ));
+            }
+            s.push_str("A minimal role for what was used:\n\n```yaml\n");
+            s.push_str(&c.suggested);
+            s.push_str("```\n\n");
         }
     }
 
@@ -325,6 +393,7 @@ impl Review {
             }
             s.push('\n');
         }
+        self.access_markdown(&mut s);
         s.push_str("## Unaccountable activity\n\n");
         s.push_str(&format!(
             "{} identities no owner rule maps.\n\n",
@@ -533,6 +602,45 @@ impl Review {
                 s.push_str(&table(
                     &["exec/attach session", "recording"],
                     o.sessions.iter().map(|(id, r)| vec![html(id), html(r)]).collect(),
+                ));
+            }
+        }
+        if !self.access.is_empty() {
+            s.push_str("<h2>Granted vs used</h2>");
+            for c in &self.access {
+                s.push_str(&format!("<h3>{}</h3>", html(&c.user)));
+                if !c.unused_grants.is_empty() {
+                    s.push_str(&table(
+                        &["unused grant", "binding", "where", "verbs", "resources"],
+                        c.unused_grants
+                            .iter()
+                            .map(|g| {
+                                vec![
+                                    html(&g.role),
+                                    html(&g.binding),
+                                    html(&g.namespace),
+                                    html(&g.rule.verbs.join(" ")),
+                                    html(&g.rule.resources.join(" ")),
+                                ]
+                            })
+                            .collect(),
+                    ));
+                }
+                if !c.unused_namespaces.is_empty() {
+                    s.push_str(&format!(
+                        "<p>Bound in but never used: {}.</p>",
+                        html(&c.unused_namespaces.join(", "))
+                    ));
+                }
+                if !c.not_granted.is_empty() {
+                    s.push_str(&format!(
+                        "<p>Used but not granted by the RBAC given: {}.</p>",
+                        html(&c.not_granted.join("; "))
+                    ));
+                }
+                s.push_str(&format!(
+                    "<p>A minimal role for what was used:</p><pre>{}</pre>",
+                    html(&c.suggested)
                 ));
             }
         }

@@ -69,6 +69,9 @@ enum Command {
         /// Write here instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// RBAC objects to compare with what was used (YAML or JSON; repeatable).
+        #[arg(long)]
+        rbac: Vec<PathBuf>,
     },
     /// Reads the audit trail: requests, their records, terminal recordings.
     Sessions {
@@ -273,6 +276,7 @@ async fn main() -> ExitCode {
             owner,
             format,
             out,
+            rbac,
         } => {
             let mut args = tollgate_gateway::review_cli::ReviewArgs::default();
             args.audit = audit;
@@ -280,6 +284,7 @@ async fn main() -> ExitCode {
             args.to = to;
             args.owner = owner;
             args.format = format;
+            args.rbac = rbac;
             match out {
                 Some(path) => std::fs::File::create(&path)
                     .map_err(|e| format!("{}: {e}", path.display()))

@@ -19,6 +19,8 @@ pub struct ReviewArgs {
     pub owner: Option<String>,
     /// `html`, `md`, `json` or `csv`.
     pub format: String,
+    /// RBAC objects (YAML or JSON, e.g. `kubectl get roles,clusterroles,rolebindings,clusterrolebindings -A -o yaml`).
+    pub rbac: Vec<PathBuf>,
 }
 
 /// Reads the trail in one streaming pass and writes the report.
@@ -56,6 +58,15 @@ pub fn review(args: &ReviewArgs, out: &mut impl Write) -> Result<(), String> {
             }
             r.add(&e);
         }
+    }
+    if !args.rbac.is_empty() {
+        let mut rbac = tollgate_audit::Rbac::default();
+        for f in &args.rbac {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let doc = tollgate_kube::yaml_to_json(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+            rbac.add(&doc);
+        }
+        r.compare_rbac(&rbac);
     }
     if skipped > 0 {
         eprintln!("tollgate: {skipped} line(s) were not audit records and were skipped");

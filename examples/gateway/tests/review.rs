@@ -116,6 +116,27 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert!(v["owners"]["payments"]["writes"].as_u64().unwrap() >= 3);
     assert!(v["owners"].get("unmapped").is_none(), "--owner filters");
+    // Granted vs used, from RBAC objects as kubectl prints them.
+    let rbac = format!("{d}/rbac.yaml");
+    std::fs::write(
+        &rbac,
+        "apiVersion: v1\nkind: List\nitems:\n\
+         - {kind: ClusterRole, metadata: {name: edit-all}, rules: [{verbs: ['*'], apiGroups: ['*'], resources: ['*']}]}\n\
+         - kind: ClusterRoleBinding\n  metadata: {name: payments-edit}\n  roleRef: {kind: ClusterRole, name: edit-all}\n\
+         \x20 subjects: [{kind: User, name: 'github:repo:acme-demo/payments-api:ref:refs/heads/main'}]\n\
+         - kind: RoleBinding\n  metadata: {name: payments-staging, namespace: staging}\n  roleRef: {kind: ClusterRole, name: edit-all}\n\
+         \x20 subjects: [{kind: Group, name: 'github-org:acme-demo'}]\n",
+    )
+    .unwrap();
+    let (code, md, err) = tollgate(&["review", "--audit", &audit, "--rbac", &rbac, "--owner", "payments"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(md.contains("## Granted vs used"), "{md}");
+    assert!(md.contains("Bound in but never used: staging."), "{md}");
+    assert!(md.contains("kind: Role\nmetadata:\n  name: github-repo-acme-demo-payments-api-ref-refs-heads-minimal\n  namespace: prod"), "{md}");
+    assert!(
+        md.contains("resources: [\"deployments\"]\n  verbs: [create, delete, get]"),
+        "{md}"
+    );
     let page_path = format!("{d}/review.html");
     let (code, _, err) = tollgate(&["review", "--audit", &audit, "--format", "html", "--out", &page_path]);
     assert_eq!(code, 0, "{err}");
