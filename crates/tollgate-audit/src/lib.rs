@@ -30,7 +30,7 @@ pub use layer::{
     SessionOptions,
 };
 pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
-pub use rbac::{Comparison, Grant, Rbac, Rule as RbacRule, Use, compare};
+pub use rbac::{Comparison, Grant, PartlyUsed, Rbac, Rule as RbacRule, Use, compare};
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
 pub use review::{ApprovalSeen, IdentitySummary, OwnerSummary, Review, Unaccountable};
 pub use sink::{

@@ -238,6 +238,18 @@ impl Rbac {
 /// namespace (`""` cluster scope).
 pub type Use = (String, String, String, String);
 
+/// A used grant and what in it went unused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PartlyUsed {
+    /// The grant.
+    pub grant: Grant,
+    /// Resources it names that no request touched.
+    pub unused_resources: Vec<String>,
+    /// Verbs it names that no request used.
+    pub unused_verbs: Vec<String>,
+}
+
 /// Granted versus used for one identity.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
@@ -246,6 +258,9 @@ pub struct Comparison {
     pub user: String,
     /// Grants that no request used.
     pub unused_grants: Vec<Grant>,
+    /// Grants that were used, with the resources and verbs they name that
+    /// were never used (wildcards cannot be listed).
+    pub partly_used: Vec<PartlyUsed>,
     /// Namespaces it holds a RoleBinding in but never acted in.
     pub unused_namespaces: Vec<String>,
     /// Requests no grant covers (refused by the cluster, or RBAC input incomplete).
@@ -275,6 +290,38 @@ pub fn compare(rbac: &Rbac, user: &str, groups: &[String], used: &BTreeSet<Use>)
         .iter()
         .filter(|g| !used.iter().any(|u| covers(g, u)))
         .cloned()
+        .collect();
+    let partly_used = grants
+        .iter()
+        .filter(|g| used.iter().any(|u| covers(g, u)))
+        .filter_map(|g| {
+            let mine: Vec<&Use> = used.iter().filter(|u| covers(g, u)).collect();
+            let single = |r: &str| Rule {
+                resources: vec![r.to_owned()],
+                ..g.rule.clone()
+            };
+            let unused_resources: Vec<String> = g
+                .rule
+                .resources
+                .iter()
+                .filter(|r| !r.contains('*'))
+                .filter(|r| !mine.iter().any(|(v, grp, res, _)| single(r).allows(v, grp, res)))
+                .cloned()
+                .collect();
+            let unused_verbs: Vec<String> = g
+                .rule
+                .verbs
+                .iter()
+                .filter(|v| *v != "*")
+                .filter(|v| !mine.iter().any(|u| u.0 == **v))
+                .cloned()
+                .collect();
+            (!unused_resources.is_empty() || !unused_verbs.is_empty()).then(|| PartlyUsed {
+                grant: g.clone(),
+                unused_resources,
+                unused_verbs,
+            })
+        })
         .collect();
     let bound: BTreeSet<&str> = grants
         .iter()
@@ -322,6 +369,7 @@ pub fn compare(rbac: &Rbac, user: &str, groups: &[String], used: &BTreeSet<Use>)
     Comparison {
         user: user.to_owned(),
         unused_grants,
+        partly_used,
         unused_namespaces,
         not_granted,
         suggested,
@@ -422,6 +470,20 @@ mod tests {
             "staging's wildcard grant was never used"
         );
         assert_eq!(c.unused_namespaces, ["staging"]);
+        let deployer = c.partly_used.iter().find(|p| p.grant.role == "Role deployer").unwrap();
+        assert_eq!(
+            deployer.unused_resources,
+            ["deployments"],
+            "only deployments/scale was used"
+        );
+        assert_eq!(deployer.unused_verbs, ["get", "delete"]);
+        let reader = c
+            .partly_used
+            .iter()
+            .find(|p| p.grant.role == "ClusterRole monitoring")
+            .unwrap();
+        assert_eq!(reader.unused_resources, ["pods/log"]);
+        assert_eq!(reader.unused_verbs, ["watch"]);
         assert_eq!(c.not_granted, ["create secrets in prod"]);
         assert!(
             c.suggested

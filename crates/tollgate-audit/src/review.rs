@@ -301,6 +301,20 @@ impl Review {
                 }
                 s.push('\n');
             }
+            if !c.partly_used.is_empty() {
+                s.push_str("| used grant | where | resources never used | verbs never used |\n|---|---|---|---|\n");
+                for p in &c.partly_used {
+                    s.push_str(&format!(
+                        "| {} ({}) | {} | {} | {} |\n",
+                        md(&p.grant.role),
+                        md(&p.grant.binding),
+                        md(&p.grant.namespace),
+                        md(&p.unused_resources.join(" ")),
+                        md(&p.unused_verbs.join(" "))
+                    ));
+                }
+                s.push('\n');
+            }
             if !c.unused_namespaces.is_empty() {
                 s.push_str(&format!(
                     "Bound in but never used: {}.\n\n",
@@ -621,6 +635,22 @@ impl Review {
                                     html(&g.namespace),
                                     html(&g.rule.verbs.join(" ")),
                                     html(&g.rule.resources.join(" ")),
+                                ]
+                            })
+                            .collect(),
+                    ));
+                }
+                if !c.partly_used.is_empty() {
+                    s.push_str(&table(
+                        &["used grant", "where", "resources never used", "verbs never used"],
+                        c.partly_used
+                            .iter()
+                            .map(|p| {
+                                vec![
+                                    html(&format!("{} ({})", p.grant.role, p.grant.binding)),
+                                    html(&p.grant.namespace),
+                                    html(&p.unused_resources.join(" ")),
+                                    html(&p.unused_verbs.join(" ")),
                                 ]
                             })
                             .collect(),

@@ -13,6 +13,8 @@ use crate::{Config, Running, StartError};
 
 /// The baseline policy pack (`docs/policies/baseline.yaml`), which the demo loads.
 pub const BASELINE_POLICY: &str = include_str!("../../../docs/policies/baseline.yaml");
+/// What a real cluster would grant the demo's identities (for `tollgate review --rbac`).
+pub const DEMO_RBAC: &str = include_str!("../../../docs/review/demo-rbac.yaml");
 /// The audit policy the demo writes (a Kubernetes audit `Policy`).
 pub const AUDIT_POLICY: &str = include_str!("../../../docs/audit/demo-policy.yaml");
 
@@ -125,6 +127,7 @@ pub async fn start_with_hold(dir: &Path, listen: SocketAddr, hold: std::time::Du
 
     write(&dir.join("policy.yaml"), BASELINE_POLICY)?;
     write(&dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
+    write(&dir.join("rbac.yaml"), DEMO_RBAC)?;
     let yaml = format!(
         "# Written by `tollgate demo`.\nlisten: {listen}\ntls:\n  cert: gateway.crt\n  key: gateway.key\nadmin:\n  listen: 127.0.0.1:0\n\
          upstream:\n  kubeconfig: upstream.kubeconfig\n  identity: impersonate\n\
@@ -277,7 +280,8 @@ impl Demo {
              Every call is on record in {dir}/audit/audit.log (audit.k8s.io/v1 Events, secrets redacted):\n  \
              tollgate sessions list --audit {dir}/audit/audit.log\n  \
              tollgate sessions show <AUDIT-ID> --audit {dir}/audit/audit.log\n  \
-             tollgate sessions replay {dir}/sessions/<AUDIT-ID>.cast   # an exec session\n\n\
+             tollgate sessions replay {dir}/sessions/<AUDIT-ID>.cast   # an exec session\n  \
+             tollgate review --audit {dir}/audit --rbac {dir}/rbac.yaml --format html --out review.html   # the access review\n\n\
              More tokens:\n  \
              tollgate token --demo-dir {dir} --issuer bots\n  \
              tollgate token --demo-dir {dir} --claim repository=acme-demo/web --ttl 10m\n  \
