@@ -41,6 +41,20 @@ impl Tap for () {
     fn upstream_bytes(&self, _: &[u8]) {}
 }
 
+/// A tap shared with whoever else holds it (the recorder that writes the
+/// session's record when the tunnel closes).
+impl<T: Tap + ?Sized> Tap for Arc<T> {
+    fn client_bytes(&self, bytes: &[u8]) {
+        (**self).client_bytes(bytes);
+    }
+    fn upstream_bytes(&self, bytes: &[u8]) {
+        (**self).upstream_bytes(bytes);
+    }
+    fn closed(&self, stats: TunnelStats) {
+        (**self).closed(stats);
+    }
+}
+
 /// Byte counts of a finished tunnel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

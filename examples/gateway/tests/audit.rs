@@ -212,14 +212,7 @@ async fn a_watch_ended_by_the_client_is_recorded_with_its_event_count() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let next = async |l: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>| {
-        tokio::time::timeout(Duration::from_secs(20), l.next_line())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap()
-    };
-    assert!(next(&mut lines).await.starts_with("NAME"));
+    assert!(common::read(&mut lines).await.starts_with("NAME"));
     env.records_until("the watch started", |e| {
         e.verb == "watch" && e.stage == Stage::ResponseStarted
     })
@@ -230,7 +223,7 @@ async fn a_watch_ended_by_the_client_is_recorded_with_its_event_count() {
     }
     let mut seen = 0;
     while seen < 2 {
-        let l = next(&mut lines).await;
+        let l = common::read(&mut lines).await;
         if l.starts_with("one ") || l.starts_with("two ") {
             seen += 1;
         }

@@ -88,15 +88,7 @@ impl Env {
     }
 }
 
-type StdoutLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
-
-async fn read(lines: &mut StdoutLines) -> String {
-    tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("a line in time")
-        .unwrap()
-        .expect("the stream is still open")
-}
+use common::read;
 
 impl Env {
     async fn replicas(&self) -> String {

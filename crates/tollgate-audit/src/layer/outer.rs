@@ -70,30 +70,31 @@ where
         // A client's own Audit-ID is never recorded: the gateway's is.
         let audit_id = random_audit_id();
         parts.extensions.insert(audit_id.clone());
-        let notes = Notes::default();
-        parts.extensions.insert(notes.clone());
-        let draft = Draft::open(&self.shared, &parts, &audit_id);
-        parts.extensions.insert(draft.clone());
-        let info = parts.extensions.get::<RequestInfo>().cloned();
-        let req_body = parts.extensions.get::<RequestBody>().cloned();
-        let content_type = parts
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        // Recording nothing: no notes, no draft, nothing kept for later.
+        let ctx = self.shared.enabled.then(|| {
+            let notes = Notes::default();
+            parts.extensions.insert(notes.clone());
+            let draft = Draft::open(&self.shared, &parts, &audit_id);
+            parts.extensions.insert(draft.clone());
+            Ctx {
+                shared: self.shared.clone(),
+                draft,
+                notes,
+                info: parts.extensions.get::<RequestInfo>().cloned(),
+                body: parts.extensions.get::<RequestBody>().cloned(),
+                content_type: parts
+                    .headers
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
+            }
+        });
         let future = self.inner.call(Request::from_parts(parts, body));
         ResponseFuture {
             future,
             done: false,
-            ctx: Some(Ctx {
-                shared: self.shared.clone(),
-                draft,
-                notes,
-                info,
-                body: req_body,
-                content_type,
-                audit_id,
-            }),
+            audit_id,
+            ctx,
         }
     }
 }
@@ -106,7 +107,6 @@ struct Ctx {
     info: Option<RequestInfo>,
     body: Option<RequestBody>,
     content_type: Option<String>,
-    audit_id: AuditId,
 }
 
 pin_project! {
@@ -116,6 +116,7 @@ pin_project! {
         #[pin]
         future: F,
         done: bool,
+        audit_id: AuditId,
         ctx: Option<Ctx>,
     }
 }
@@ -157,14 +158,12 @@ where
             }
         };
         *this.done = true;
-        let Some(ctx) = ctx else {
-            return Poll::Ready(result.map(|r| r.map(|b| RecordBody::new(ResponseBody::inner(b), None))));
-        };
+        let audit_id = &*this.audit_id;
         Poll::Ready(result.map(|mut res| {
-            if let Ok(v) = HeaderValue::from_str(ctx.audit_id.as_str()) {
+            if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
                 res.headers_mut().insert("audit-id", v);
             }
-            let tally = ctx.refused(&res);
+            let tally = ctx.and_then(|c| c.refused(&res));
             res.map(|b| RecordBody::new(ResponseBody::inner(b), tally))
         }))
     }
@@ -174,7 +173,7 @@ impl Ctx {
     /// When no inner layer took the record over, the request was refused
     /// before the proxy: its records are written here.
     fn refused<B>(self, res: &Response<B>) -> Option<Tally> {
-        if !self.shared.enabled || self.draft.lock().taken_over {
+        if self.draft.lock().taken_over {
             return None;
         }
         let info = self.info.as_ref()?;
@@ -230,7 +229,7 @@ impl Ctx {
     }
 
     fn panic(self, what: &str, status: &Status) {
-        let Some(info) = self.info.as_ref().filter(|_| self.shared.enabled) else {
+        let Some(info) = self.info.as_ref() else {
             return;
         };
         let identity = self.notes.get::<Identity>();

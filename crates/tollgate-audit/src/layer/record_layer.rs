@@ -191,7 +191,7 @@ where
             let header = (terminal && self.shared.sessions.is_some()).then(|| cast_header(&e, &info, &command));
             match SessionTap::new(self.shared.clone(), e.clone(), header) {
                 Ok(tap) => {
-                    req.extensions_mut().insert(TunnelTap::new(ArcTap(tap.clone())));
+                    req.extensions_mut().insert(TunnelTap::new(tap.clone()));
                     session = Some(tap);
                 }
                 Err(why) => {
@@ -234,21 +234,6 @@ where
             },
             after: Some(after),
         }
-    }
-}
-
-/// A [`SessionTap`] shared between the proxy's tunnel and the record.
-struct ArcTap(Arc<SessionTap>);
-
-impl tollgate_proxy::Tap for ArcTap {
-    fn client_bytes(&self, b: &[u8]) {
-        self.0.client_bytes(b);
-    }
-    fn upstream_bytes(&self, b: &[u8]) {
-        self.0.upstream_bytes(b);
-    }
-    fn closed(&self, stats: tollgate_proxy::TunnelStats) {
-        self.0.closed(stats);
     }
 }
 

@@ -150,28 +150,26 @@ impl FileSink {
         &self.path
     }
 
-    fn write_blocking(&self, lines: &[Vec<u8>]) -> Result<(), SinkError> {
+    /// Writes `buf` (whole lines; `ends[i]` is where line `i` ends).
+    fn write_blocking(&self, buf: &[u8], ends: &[usize]) -> Result<(), SinkError> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let total: u64 = lines.iter().map(|l| l.len() as u64).sum();
+        let total = buf.len() as u64;
         if self.options.max_bytes > 0 && st.size > 0 && st.size + total > self.options.max_bytes {
             self.rotate(&mut st)?;
         }
-        match self.options.durability {
-            Durability::Request => {
-                for l in lines {
-                    st.file.write_all(l).map_err(|e| io("writing", &self.path, &e))?;
-                    st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
-                }
+        if self.options.durability == Durability::Request {
+            let mut start = 0;
+            for &end in ends {
+                st.file
+                    .write_all(&buf[start..end])
+                    .map_err(|e| io("writing", &self.path, &e))?;
+                st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
+                start = end;
             }
-            d => {
-                let mut buf = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
-                for l in lines {
-                    buf.extend_from_slice(l);
-                }
-                st.file.write_all(&buf).map_err(|e| io("writing", &self.path, &e))?;
-                if d == Durability::Batch {
-                    st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
-                }
+        } else {
+            st.file.write_all(buf).map_err(|e| io("writing", &self.path, &e))?;
+            if self.options.durability == Durability::Batch {
+                st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
             }
         }
         st.size += total;
@@ -247,20 +245,20 @@ pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
 #[async_trait::async_trait]
 impl Sink for FileSink {
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
-        let mut lines = Vec::with_capacity(batch.len());
+        let mut buf = Vec::with_capacity(batch.len() * 1024);
+        let mut ends = Vec::with_capacity(batch.len());
         for e in batch {
-            let mut l = Vec::with_capacity(1024);
-            serde_json::to_writer(&mut l, e).map_err(|e| SinkError::Io(e.to_string()))?;
-            l.push(b'\n');
-            lines.push(l);
+            serde_json::to_writer(&mut buf, e).map_err(|e| SinkError::Io(e.to_string()))?;
+            buf.push(b'\n');
+            ends.push(buf.len());
         }
         if self.options.durability == Durability::None {
             // Handing bytes to the page cache does not block for long: no
             // thread hop (which costs more than the write).
-            return self.write_blocking(&lines);
+            return self.write_blocking(&buf, &ends);
         }
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.write_blocking(&lines))
+        tokio::task::spawn_blocking(move || me.write_blocking(&buf, &ends))
             .await
             .map_err(|e| SinkError::Io(format!("the writer stopped: {e}")))?
     }

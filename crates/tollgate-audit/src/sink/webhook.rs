@@ -14,7 +14,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body::Body as _;
 use tollgate_proxy::{Proxy, Upstream, UpstreamIdentity};
 use tower_service::Service;
 
@@ -146,8 +145,7 @@ impl WebhookSink {
         };
         let status = res.status();
         // Read (and drop) the answer so the connection can be reused.
-        let mut body = res.into_body();
-        while let Some(Ok(_)) = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {}
+        let _ = http_body_util::BodyExt::collect(res.into_body()).await;
         if status.is_success() {
             Ok(())
         } else {
