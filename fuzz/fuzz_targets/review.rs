@@ -4,7 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tollgate_audit::{Event, Rbac, Review};
+use tollgate_audit::Event;
+use tollgate_review::{Rbac, Review};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
@@ -15,9 +16,13 @@ fuzz_target!(|data: &[u8]| {
         r.add(&e);
     }
     r.compare_rbac(&rbac);
+    r.check_issuers(&["https://issuer.example"]);
+    r.check_owners(&["payments"]);
     let page = r.to_html();
     assert!(!page.contains("<img") && !page.contains("<iframe"), "a record's text became markup");
     let _ = r.to_markdown();
     let _ = r.to_csv();
+    let _ = r.to_json();
+    let _ = rbac.warnings();
     let _ = rbac.grants("u", &["g".to_owned()]);
 });

@@ -210,4 +210,21 @@ impl Approval {
     pub fn approver_names(&self) -> Vec<String> {
         self.approvals.iter().map(|v| v.by.username.clone()).collect()
     }
+
+    /// What the audit record of a request under this approval says of it:
+    /// `state`, the approvers, the deciding reason and when it was asked
+    /// and decided.
+    pub fn note(&self, state: &str) -> tollgate_rules::ApprovalNote {
+        let (reason, decided) = match (&self.denial, self.state) {
+            (Some(d), _) => (d.reason.clone(), Some(d.at)),
+            (None, State::Approved | State::Consumed) => (
+                self.approvals.last().map(|v| v.reason.clone()).unwrap_or_default(),
+                self.approvals.last().map(|v| v.at),
+            ),
+            _ => (String::new(), None),
+        };
+        tollgate_rules::ApprovalNote::new(self.id.clone(), state, self.approver_names())
+            .with_reason(reason)
+            .with_times(self.created_at, decided)
+    }
 }

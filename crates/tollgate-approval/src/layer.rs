@@ -374,7 +374,7 @@ async fn hold(
         tracing::error!(error = %e, "approval store");
         Outcome::Answer(store_status(&e).to_response())
     };
-    let forward = |a: &Approval| Outcome::Forward(ApprovalNote::new(a.id.clone(), "approved", a.approver_names()));
+    let forward = |a: &Approval| Outcome::Forward(a.note("approved"));
     match store.consume(&fp, now()).await {
         Ok(Some(a)) => return forward(&a),
         Ok(None) => {}
@@ -445,7 +445,7 @@ async fn hold(
     let state = a.state_at(now());
     if let Some(n) = &notes {
         // For the record of a request that is held or refused.
-        n.insert(ApprovalNote::new(a.id.clone(), state.as_str(), a.approver_names()));
+        n.insert(a.note(state.as_str()));
     }
     match state {
         State::Approved => match store.consume(&fp, now()).await {
@@ -550,15 +550,13 @@ async fn api(
                 Ok(a) => {
                     tracing::info!(approval = %a.id, by = %who.username, decision = %verb, state = a.state.as_str(), "approval decided");
                     if let Some(n) = &notes {
-                        let why = if approve {
-                            a.approvals.last().map(|v| v.reason.clone()).unwrap_or_default()
-                        } else {
-                            a.denial.as_ref().map(|v| v.reason.clone()).unwrap_or_default()
-                        };
-                        n.insert(
-                            ApprovalNote::new(a.id.clone(), a.state.as_str(), vec![who.username.clone()])
-                                .with_reason(why),
-                        );
+                        // The record of the decision names who made it.
+                        let mut note = a.note(a.state.as_str());
+                        note.approvers = vec![who.username.clone()];
+                        if approve {
+                            note.reason = a.approvals.last().map(|v| v.reason.clone()).unwrap_or_default();
+                        }
+                        n.insert(note);
                     }
                     let event = if approve {
                         crate::NotifyEvent::Approved

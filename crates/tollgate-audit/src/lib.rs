@@ -13,15 +13,13 @@
 //! - [`AuditLayer`] and its inner [`RecordLayer`]: one record per request
 //!   and stage; a request whose record cannot be written is refused;
 //!   exec/attach sessions recorded as asciicast files;
-//! - [`Review`]: an owner-centred access review of the trail, in one
-//!   streaming pass.
+//!
+//! The access review of the trail is its own crate, `tollgate-review`.
 
 mod event;
 mod layer;
 mod policy;
-mod rbac;
 mod recorder;
-mod review;
 mod sink;
 
 pub use event::{Event, EventList, Level, ObjectReference, Stage, UserInfo, micro_time, parse_time};
@@ -30,9 +28,7 @@ pub use layer::{
     SessionOptions,
 };
 pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
-pub use rbac::{Comparison, Grant, PartlyUsed, Rbac, Rule as RbacRule, Use, compare};
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
-pub use review::{ApprovalSeen, IdentitySummary, OwnerSummary, Review, Unaccountable};
 pub use sink::{
     Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, Tee, WebhookMode,
     WebhookOptions, WebhookSink, read_log,

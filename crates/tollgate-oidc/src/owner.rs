@@ -103,6 +103,17 @@ impl OwnerMapper {
         OwnerMapper { rules }
     }
 
+    /// The rules, in order.
+    ///
+    /// ```
+    /// let m = tollgate_oidc::OwnerMapper::parse("- name: payments\n  match: {issuer: https://ci.example}\n", "owners.yaml")?;
+    /// assert_eq!(m.rules()[0].owner.name, "payments");
+    /// # Ok::<_, tollgate_oidc::ConfigError>(())
+    /// ```
+    pub fn rules(&self) -> &[OwnerRule] {
+        &self.rules
+    }
+
     /// Parses the `owners` list (YAML or JSON text):
     ///
     /// ```

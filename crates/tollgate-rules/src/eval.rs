@@ -56,6 +56,10 @@ pub struct ApprovalNote {
     pub approvers: Vec<String>,
     /// Why (an approver's reason).
     pub reason: String,
+    /// When it was asked (seconds since the epoch; 0 when unknown).
+    pub requested_at: u64,
+    /// When it was decided (seconds since the epoch).
+    pub decided_at: Option<u64>,
 }
 
 impl ApprovalNote {
@@ -66,7 +70,22 @@ impl ApprovalNote {
             state: state.into(),
             approvers,
             reason: String::new(),
+            requested_at: 0,
+            decided_at: None,
         }
+    }
+
+    /// With when it was asked and decided (seconds since the epoch), so
+    /// records can tell how long the requester waited.
+    ///
+    /// ```
+    /// let n = tollgate_rules::ApprovalNote::new("apr-1", "approved", vec![]).with_times(100, Some(160));
+    /// assert_eq!(n.decided_at.map(|d| d - n.requested_at), Some(60));
+    /// ```
+    pub fn with_times(mut self, requested_at: u64, decided_at: Option<u64>) -> Self {
+        self.requested_at = requested_at;
+        self.decided_at = decided_at;
+        self
     }
 
     /// With an approver's reason.

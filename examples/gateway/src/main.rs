@@ -55,7 +55,7 @@ enum Command {
         #[arg(long, required = true)]
         audit: Vec<PathBuf>,
         /// Only since: a duration (30d, 12h) or an RFC 3339 time.
-        #[arg(long)]
+        #[arg(long, visible_alias = "from")]
         since: Option<String>,
         /// Only before this RFC 3339 time.
         #[arg(long)]
@@ -72,6 +72,11 @@ enum Command {
         /// RBAC objects to compare with what was used (YAML or JSON; repeatable).
         #[arg(long)]
         rbac: Vec<PathBuf>,
+        /// The current configuration (tollgate.yaml, an AuthenticationConfiguration
+        /// or an owner rules list; repeatable): flags issuers no longer configured
+        /// and owners no rule names.
+        #[arg(long)]
+        owners: Vec<PathBuf>,
     },
     /// Reads the audit trail: requests, their records, terminal recordings.
     Sessions {
@@ -277,6 +282,7 @@ async fn main() -> ExitCode {
             format,
             out,
             rbac,
+            owners,
         } => {
             let mut args = tollgate_gateway::review_cli::ReviewArgs::default();
             args.audit = audit;
@@ -285,12 +291,14 @@ async fn main() -> ExitCode {
             args.owner = owner;
             args.format = format;
             args.rbac = rbac;
-            match out {
-                Some(path) => std::fs::File::create(&path)
-                    .map_err(|e| format!("{}: {e}", path.display()))
-                    .and_then(|mut f| tollgate_gateway::review_cli::review(&args, &mut f)),
-                None => tollgate_gateway::review_cli::review(&args, &mut std::io::stdout().lock()),
-            }
+            args.owners = owners;
+            // The file is written only once the report is whole.
+            tollgate_gateway::review_cli::review(&args).and_then(|text| match out {
+                Some(path) => std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display())),
+                None => {
+                    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()).map_err(|e| e.to_string())
+                }
+            })
         }
         Command::Sessions { command } => {
             use tollgate_gateway::sessions_cli;

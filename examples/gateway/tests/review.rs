@@ -103,8 +103,14 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
         md.contains(&format!("| {id} | `kubectl delete deployment web -n prod` |")),
         "{md}"
     );
-    assert!(md.contains("| approved | alice@acme.example |"), "{md}");
-    assert!(md.contains(".cast |"), "the exec session and its recording: {md}");
+    assert!(md.contains("| approved | alice@acme.example | cleanup |"), "{md}");
+    assert!(md.contains("Approvals: 1 requested (1 approved)."), "{md}");
+    assert!(
+        md.contains("| default/demo (exec) | `kubectl exec demo -n default -c app -- echo hi` | 0 |")
+            && md.contains(".cast` |"),
+        "the exec session and its recording: {md}"
+    );
+    tables_are_whole(&md);
     assert!(
         md.contains("## Unaccountable activity") && md.contains("127.0.0.1 —"),
         "{md}"
@@ -149,10 +155,83 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
     assert!(page.contains("No owner rule maps these identities"));
     assert!(page.contains("<svg") && page.contains("<details><summary>show</summary>"));
     assert!(
-        !page.contains(" src=") && !page.contains("href="),
+        !page.contains(" src=") && !page.contains("href=\"http") && !page.contains("<link"),
         "self-contained: no external assets"
     );
+    assert!(page.contains("<h2>What needs a decision</h2>") && page.contains("1 identities no owner rule maps"));
+    assert!(page.contains(".cast\">"), "the recording is linked: {page}");
+
+    // Checked against the current configuration: the demo's issuers are all
+    // still configured; drop two of them and their identities stand out.
+    let (code, md, err) = tollgate(&["review", "--audit", &audit, "--owners", &format!("{d}/tollgate.yaml")]);
+    assert_eq!(code, 0, "{err}");
+    assert!(md.contains("Every issuer on the records is still configured."), "{md}");
+    assert!(!md.contains("owner no current rule names"), "{md}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let github = v["owners"]["payments"]["identities"]
+        .as_object()
+        .unwrap()
+        .values()
+        .next()
+        .unwrap()["issuer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let authn = format!("{d}/authn-now.yaml");
+    std::fs::write(
+        &authn,
+        format!(
+            "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n\
+             - issuer: {{url: \"{github}\", audiences: [tollgate]}}\n  claimMappings: {{username: {{claim: sub, prefix: \"\"}}}}\n"
+        ),
+    )
+    .unwrap();
+    let owners_now = format!("{d}/owners-now.yaml");
+    std::fs::write(
+        &owners_now,
+        "- name: platform\n  match: {issuer: \"https://elsewhere.example\"}\n",
+    )
+    .unwrap();
+    let (code, md, err) = tollgate(&[
+        "review",
+        "--audit",
+        &audit,
+        "--owners",
+        &authn,
+        "--owners",
+        &owners_now,
+        "--format",
+        "md",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        md.contains("| issuer no longer configured | identities | requests | last seen |"),
+        "{md}"
+    );
+    assert!(md.contains("**(issuer no longer configured)**"), "{md}");
+    assert!(
+        md.contains("| owner no current rule names | requests |") && md.contains("| payments |"),
+        "{md}"
+    );
+    let (code, _, err) = tollgate(&["review", "--audit", &audit, "--owners", &manifest.display().to_string()]);
+    assert_ne!(code, 0);
+    assert!(err.contains("web.yaml"), "{err}");
     let (code, _, err) = tollgate(&["review", "--audit", &audit, "--format", "pdf"]);
     assert_ne!(code, 0);
     assert!(err.contains("use html, md, json or csv"), "{err}");
+}
+
+/// Every row of every Markdown table has as many cells as its header, so
+/// the report pastes into a ticket without broken tables.
+fn tables_are_whole(md: &str) {
+    let cells = |l: &str| l.replace("\\|", "").matches('|').count();
+    let mut head = None;
+    for l in md.lines() {
+        if l.starts_with('|') {
+            let n = cells(l);
+            assert_eq!(*head.get_or_insert(n), n, "a broken table row: {l}\n{md}");
+        } else {
+            head = None;
+        }
+    }
 }

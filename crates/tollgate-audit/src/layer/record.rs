@@ -247,6 +247,14 @@ pub(crate) fn annotate_approval(e: &mut Event, note: Option<&tollgate_rules::App
             e.annotations
                 .insert("tollgate.dev/approvers".to_owned(), n.approvers.join(","));
         }
+        let at = |secs: u64| crate::micro_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        if n.requested_at > 0 {
+            e.annotations
+                .insert("tollgate.dev/approval-requested".to_owned(), at(n.requested_at));
+        }
+        if let Some(d) = n.decided_at {
+            e.annotations.insert("tollgate.dev/approval-decided".to_owned(), at(d));
+        }
     }
 }
 
