@@ -223,7 +223,11 @@ impl Approval {
             ),
             _ => (String::new(), None),
         };
-        tollgate_rules::ApprovalNote::new(self.id.clone(), state, self.approver_names())
+        let by = match &self.denial {
+            Some(d) => vec![d.by.username.clone()],
+            None => self.approver_names(),
+        };
+        tollgate_rules::ApprovalNote::new(self.id.clone(), state, by)
             .with_reason(reason)
             .with_times(self.created_at, decided)
     }

@@ -437,11 +437,15 @@ fn access(s: &mut String, r: &Review) {
                 html(&c.not_granted.join("; "))
             );
         }
-        let _ = write!(
-            s,
-            "<details open><summary>A minimal role for what was used</summary><pre>{}</pre></details>",
-            html(&c.suggested)
-        );
+        if c.suggested.is_empty() {
+            s.push_str("<p>Nothing it did reached the cluster in this period: it needs no role.</p>");
+        } else {
+            let _ = write!(
+                s,
+                "<details open><summary>A minimal role for what was used</summary><pre>{}</pre></details>",
+                html(&c.suggested)
+            );
+        }
     }
     s.push_str("</section>");
 }

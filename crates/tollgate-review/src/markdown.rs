@@ -192,9 +192,13 @@ fn access(s: &mut String, r: &Review) {
                 md(&c.not_granted.join("; "))
             );
         }
-        s.push_str("A minimal role for what was used:\n\n```yaml\n");
-        s.push_str(&c.suggested.replace("```", "'''"));
-        s.push_str("```\n\n");
+        if c.suggested.is_empty() {
+            s.push_str("Nothing it did reached the cluster in this period: it needs no role.\n\n");
+        } else {
+            s.push_str("A minimal role for what was used:\n\n```yaml\n");
+            s.push_str(&c.suggested.replace("```", "'''"));
+            s.push_str("```\n\n");
+        }
     }
 }
 

@@ -334,14 +334,23 @@ impl Review {
         }
         session(o, e, code);
         let forwarded = matches!(e.tollgate("decision"), Some("allow" | "warn" | "approved"));
-        if forwarded {
-            self.used_by(e);
-        }
+        self.used_by(e, forwarded);
     }
 
-    /// Remembers what reached the cluster, for [`Review::compare_rbac`].
-    fn used_by(&mut self, e: &Event) {
+    /// Remembers who acted (an identity that used nothing still holds its
+    /// grants) and what reached the cluster, for [`Review::compare_rbac`].
+    fn used_by(&mut self, e: &Event, forwarded: bool) {
         let who = e.impersonated_user.as_ref().unwrap_or(&e.user);
+        if who.username.is_empty() || (self.used.len() >= KEYS && !self.used.contains_key(&who.username)) {
+            return;
+        }
+        let entry = self.used.entry(who.username.clone()).or_default();
+        if !who.groups.is_empty() {
+            entry.0.clone_from(&who.groups);
+        }
+        if !forwarded {
+            return;
+        }
         let u = match &e.object_ref {
             Some(r) => {
                 let res = if r.subresource.is_empty() {
@@ -353,17 +362,13 @@ impl Review {
             }
             None => {
                 let path = e.request_uri.split('?').next().unwrap_or("");
-                if !path.starts_with('/') {
+                // Tollgate's own API (approvals) never reaches the cluster.
+                if !path.starts_with('/') || path.starts_with("/tollgate/") {
                     return;
                 }
                 Use::non_resource(&e.verb, path)
             }
         };
-        if self.used.len() >= KEYS && !self.used.contains_key(&who.username) {
-            return;
-        }
-        let entry = self.used.entry(who.username.clone()).or_default();
-        entry.0.clone_from(&who.groups);
         if entry.1.len() < KEYS {
             entry.1.insert(u);
         }

@@ -196,7 +196,13 @@ pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: 
     let url = s("url");
     let now = tollgate_testkit::now() as i64;
     let mut body = if issuer == "github" {
-        tollgate_testkit::github_actions_claims(&url, REPOSITORY, AUDIENCE, 0)
+        // Another repository's token names that repository in its subject
+        // too, as GitHub's do.
+        let repository = claims
+            .iter()
+            .find(|(k, _)| k == "repository")
+            .map_or(REPOSITORY, |(_, v)| v.as_str());
+        tollgate_testkit::github_actions_claims(&url, repository, AUDIENCE, 0)
     } else if issuer == "people" {
         json!({"iss": url, "aud": AUDIENCE, "sub": "00u1alice", "email": "alice@acme.example", "email_verified": true,
                "groups": ["platform-admins"], "iat": now})

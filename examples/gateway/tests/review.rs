@@ -39,6 +39,28 @@ fn tollgate(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Waits for the pending approval of a held kubectl command and decides it.
+async fn decide_pending(approver: &std::path::Path, approve: bool, reason: &str) -> String {
+    for _ in 0..200 {
+        let mut out = Vec::new();
+        approvals_cli::list(approver, Some("pending"), &mut out).await.unwrap();
+        if let Some(id) = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().next())
+        {
+            let mut out = Vec::new();
+            approvals_cli::decide(approver, id, approve, Some(reason), &mut out)
+                .await
+                .unwrap();
+            return id.to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no approval became pending");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_review_shows_owners_refusals_approvals_and_sessions() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,12 +69,28 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
         .unwrap();
     let env = Env { demo, dir };
     let d = env.dir.path().to_str().unwrap().to_owned();
+    let approver = env.dir.path().join("approver.kubeconfig");
 
-    // The mapped owner (payments) works, is refused once, asks for an approval, opens a shell.
+    // The mapped owner (payments) works, is refused once, opens a shell,
+    // reads a Secret (a warn rule), asks for two approvals (one granted,
+    // one denied), trips a dry-run rule and reads a non-resource URL.
     assert!(env.run(&["get", "pods"]).await);
     assert!(!env.run(&["delete", "namespace", "prod"]).await);
     assert!(env.run(&["exec", "demo", "--", "echo", "hi"]).await);
     assert!(env.run(&["create", "namespace", "prod"]).await);
+    assert!(
+        env.run(&[
+            "create",
+            "secret",
+            "generic",
+            "db",
+            "-n",
+            "prod",
+            "--from-literal=password=s3cr3t"
+        ])
+        .await
+    );
+    assert!(env.run(&["get", "secret", "db", "-n", "prod"]).await);
     let manifest = env.dir.path().join("web.yaml");
     std::fs::write(
         &manifest,
@@ -61,25 +99,53 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
     .unwrap();
     assert!(env.run(&["apply", "-f", manifest.to_str().unwrap()]).await);
     let delete = env.cmd(&["delete", "deployment", "web", "-n", "prod"]).spawn().unwrap();
-    let approver = env.dir.path().join("approver.kubeconfig");
-    let mut id = None;
-    for _ in 0..200 {
-        let mut out = Vec::new();
-        approvals_cli::list(&approver, Some("pending"), &mut out).await.unwrap();
-        if let Some(l) = String::from_utf8(out).unwrap().lines().nth(1) {
-            id = l.split_whitespace().next().map(str::to_owned);
+    let id = decide_pending(&approver, true, "cleanup").await;
+    assert!(delete.wait_with_output().await.unwrap().status.success());
+    assert!(env.run(&["apply", "-f", manifest.to_str().unwrap()]).await);
+    let delete = env.cmd(&["delete", "deployment", "web", "-n", "prod"]).spawn().unwrap();
+    let denied = decide_pending(&approver, false, "not during the freeze").await;
+    assert!(!delete.wait_with_output().await.unwrap().status.success());
+
+    let policy = env.dir.path().join("policy.yaml");
+    let mut rules = std::fs::read_to_string(&policy).unwrap();
+    rules.push_str(
+        "\n- name: trial-no-configmap-writes\n  match:\n    verbs: [create, update, patch]\n    resources: [{group: \"\", resources: [configmaps]}]\n  action: deny\n  message: configmaps come from the pipeline\n  mode: dryrun\n",
+    );
+    std::fs::write(&policy, rules).unwrap();
+    let mut tripped = false;
+    for i in 0..60 {
+        let name = format!("cfg-{i}");
+        let out = env
+            .cmd(&["create", "configmap", &name, "-n", "prod", "--from-literal=a=b"])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "a dry-run rule never blocks");
+        if String::from_utf8_lossy(&out.stderr).contains("Tollgate dry-run") {
+            tripped = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let id = id.unwrap();
-    let mut out = Vec::new();
-    approvals_cli::decide(&approver, &id, true, Some("cleanup"), &mut out)
-        .await
-        .unwrap();
-    assert!(delete.wait_with_output().await.unwrap().status.success());
+    assert!(tripped, "the policy file was reloaded with the dry-run rule");
+    let _ = env.run(&["get", "--raw", "/metrics"]).await;
 
-    // A token from a repository no owner rule maps, and a bad token.
+    // A bot of the platform team, a token from a repository no owner rule
+    // maps, and a bad token.
+    let (code, bot, err) = tollgate(&[
+        "token",
+        "--demo-dir",
+        &d,
+        "--issuer",
+        "bots",
+        "--claim",
+        "sub=nightly-report",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        env.run(&["--token", bot.trim(), "get", "deployments", "-n", "prod"])
+            .await
+    );
     let (code, other, err) = tollgate(&[
         "token",
         "--demo-dir",
@@ -94,6 +160,9 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
     // Let the last records reach the log.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let audit = format!("{d}/audit");
+    if std::env::var_os("TOLLGATE_REGENERATE_FIXTURE").is_some() {
+        regenerate_fixture(&audit, &d);
+    }
     let (code, md, err) = tollgate(&["review", "--audit", &audit, "--format", "md"]);
     assert_eq!(code, 0, "{err}");
     assert!(md.contains("## payments"), "{md}");
@@ -104,7 +173,15 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
         "{md}"
     );
     assert!(md.contains("| approved | alice@acme.example | cleanup |"), "{md}");
-    assert!(md.contains("Approvals: 1 requested (1 approved)."), "{md}");
+    assert!(
+        md.contains(&format!("| {denied} | `kubectl delete deployment web -n prod` |"))
+            && md.contains("| denied | alice@acme.example | not during the freeze |"),
+        "{md}"
+    );
+    assert!(md.contains("Approvals: 2 requested (1 approved, 1 denied)."), "{md}");
+    assert!(md.contains("| trial-no-configmap-writes | 1 |"), "{md}");
+    assert!(md.contains("| get /metrics |"), "a non-resource URL: {md}");
+    assert!(md.contains("`bot:nightly-report`"), "the platform team's bot: {md}");
     assert!(
         md.contains("| default/demo (exec) | `kubectl exec demo -n default -c app -- echo hi` | 0 |")
             && md.contains(".cast` |"),
@@ -234,4 +311,49 @@ fn tables_are_whole(md: &str) {
             head = None;
         }
     }
+}
+
+/// Writes what this run recorded as the golden test's fixture
+/// (`tests/fixtures/review/`): the trail split as a rotated, gzip-compressed
+/// file and the current one, the temporary directory replaced by a fixed
+/// path, and an `AuthenticationConfiguration` that still configures only
+/// the GitHub issuer.
+fn regenerate_fixture(audit: &str, dir: &str) {
+    use std::io::Write;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/review");
+    std::fs::create_dir_all(&fixture).unwrap();
+    let mut lines = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(audit).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap();
+        lines.extend(text.lines().map(|l| l.replace(dir, "/var/lib/tollgate")));
+    }
+    let half = lines.len() / 2;
+    let gz = std::fs::File::create(fixture.join("audit-2026-11-27T00-00-00.000.log.gz")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(gz, flate2::Compression::default());
+    for l in &lines[..half] {
+        writeln!(gz, "{l}").unwrap();
+    }
+    gz.finish().unwrap();
+    let mut rest = lines[half..].join("\n");
+    rest.push('\n');
+    std::fs::write(fixture.join("audit.log"), rest).unwrap();
+    let github = lines
+        .iter()
+        .find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            let issuer = v["annotations"]["tollgate.dev/issuer"].as_str()?;
+            (v["annotations"]["tollgate.dev/owner"] == "payments").then(|| issuer.to_owned())
+        })
+        .unwrap();
+    std::fs::write(
+        fixture.join("authn.yaml"),
+        format!(
+            "# The demo's configuration after the bots and people issuers were removed.\n\
+             apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n\
+             - issuer: {{url: \"{github}\", audiences: [tollgate]}}\n  claimMappings: {{username: {{claim: sub, prefix: \"github:\"}}}}\n"
+        ),
+    )
+    .unwrap();
 }
