@@ -4,40 +4,14 @@
 //! bytes (the DOM baseline) and `memcpy`. Peak memory of the streaming
 //! engine is measured with a counting allocator.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Value, json};
 use tollgate_redact::{LAST_APPLIED, Redactor, StreamMasker};
-
-#[derive(Debug)]
-struct Counting;
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-// Delegates to the system allocator and only counts.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-        PEAK.fetch_max(now, Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-        // SAFETY: forwarded unchanged to the system allocator.
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
 
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
@@ -168,10 +142,7 @@ fn bench(c: &mut Criterion) {
 
     // Peak extra memory streaming a ~100 MB PodList in 64 KiB chunks (the input itself excluded).
     let big = fixture("PodList", pod, 100 << 20);
-    let before = LIVE.load(Ordering::Relaxed);
-    PEAK.store(before, Ordering::Relaxed);
-    black_box(stream_once(&r, &big));
-    let peak = PEAK.load(Ordering::Relaxed) - before;
+    let (_, peak) = tollgate_benches::peak_memory(|| black_box(stream_once(&r, &big)));
     println!(
         "peak extra memory streaming {:.0} MB: {:.2} MB",
         big.len() as f64 / 1e6,

@@ -361,6 +361,24 @@ impl Rbac {
         out
     }
 
+    /// Every object name a rule lists in `resourceNames`: the names a
+    /// review must keep to tell whether such a rule was used.
+    ///
+    /// ```
+    /// let mut rbac = tollgate_review::Rbac::default();
+    /// rbac.add(&serde_json::json!({"kind": "Role", "metadata": {"name": "r", "namespace": "a"},
+    ///     "rules": [{"verbs": ["update"], "apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["web-config"]}]}));
+    /// assert!(rbac.resource_names().contains("web-config"));
+    /// ```
+    pub fn resource_names(&self) -> BTreeSet<String> {
+        self.roles
+            .values()
+            .chain(self.cluster_roles.values().map(|c| &c.rules))
+            .flatten()
+            .flat_map(|r| r.resource_names.iter().cloned())
+            .collect()
+    }
+
     /// A cluster role's rules with its aggregated roles' (transitively).
     fn cluster_role_rules(&self, name: &str) -> Vec<Rule> {
         let mut seen = BTreeSet::new();

@@ -10,6 +10,44 @@ use tollgate_audit::{Event, Stage, parse_time};
 
 use crate::Use;
 
+/// A use as five interned strings: verb, group, resource, namespace, name.
+type UseKey = [u32; 5];
+
+/// Each string a use is made of, kept once (a use then costs 20 bytes,
+/// not five allocations).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Interner {
+    ids: std::collections::HashMap<String, u32>,
+    strings: Vec<String>,
+}
+
+impl Interner {
+    fn find(&self, parts: [&str; 5]) -> Option<UseKey> {
+        let mut k = [0; 5];
+        for (slot, p) in k.iter_mut().zip(parts) {
+            *slot = *self.ids.get(p)?;
+        }
+        Some(k)
+    }
+
+    fn intern(&mut self, parts: [&str; 5]) -> UseKey {
+        parts.map(|p| match self.ids.get(p) {
+            Some(id) => *id,
+            None => {
+                let id = u32::try_from(self.strings.len()).unwrap_or(u32::MAX);
+                self.strings.push(p.to_owned());
+                self.ids.insert(p.to_owned(), id);
+                id
+            }
+        })
+    }
+
+    fn use_of(&self, k: &UseKey) -> Use {
+        let s = |i: u32| self.strings.get(i as usize).map_or("", String::as_str);
+        Use::resource(s(k[0]), s(k[1]), s(k[2]), s(k[3]), s(k[4]))
+    }
+}
+
 /// How many audit IDs are kept behind each figure.
 pub(crate) const SAMPLES: usize = 10;
 /// How many distinct keys a counter map keeps before it counts the rest
@@ -17,6 +55,9 @@ pub(crate) const SAMPLES: usize = 10;
 pub(crate) const KEYS: usize = 10_000;
 /// How many sessions are listed per owner (all are counted).
 pub(crate) const SESSIONS: usize = 1_000;
+/// How many distinct uses (user, verb, resource, namespace) are kept for
+/// granted vs used, across all users.
+pub(crate) const USES: usize = 250_000;
 /// The key that counts whatever a full map could not name.
 pub const OTHER: &str = "(others, not itemised)";
 
@@ -195,9 +236,22 @@ pub struct Review {
     pub access: Vec<crate::Comparison>,
     /// What in the RBAC input could not be followed.
     pub rbac_warnings: Vec<String>,
+    /// Distinct uses beyond the limit, not compared with the RBAC input.
+    pub uses_not_itemised: u64,
     /// What each user (as the cluster saw it) did that reached the cluster.
     #[serde(skip)]
-    used: BTreeMap<String, (Vec<String>, BTreeSet<Use>)>,
+    used: BTreeMap<String, (Vec<String>, BTreeSet<UseKey>)>,
+    /// The strings uses are made of, each kept once.
+    #[serde(skip)]
+    strings: Interner,
+    /// How many uses `used` holds.
+    #[serde(skip)]
+    uses: usize,
+    /// Object names worth keeping (those RBAC rules name in
+    /// `resourceNames`); any other name is dropped, so a trail of
+    /// generated names does not grow the review.
+    #[serde(skip)]
+    names: BTreeSet<String>,
 }
 
 fn is_read(verb: &str) -> bool {
@@ -351,14 +405,20 @@ impl Review {
         if !forwarded {
             return;
         }
-        let u = match &e.object_ref {
+        let res;
+        let (group, resource, namespace, name) = match &e.object_ref {
             Some(r) => {
-                let res = if r.subresource.is_empty() {
+                res = if r.subresource.is_empty() {
                     r.resource.clone()
                 } else {
                     format!("{}/{}", r.resource, r.subresource)
                 };
-                Use::resource(&e.verb, &r.api_group, &res, &r.namespace, &r.name)
+                let name = if self.names.contains(&r.name) {
+                    r.name.as_str()
+                } else {
+                    ""
+                };
+                (r.api_group.as_str(), res.as_str(), r.namespace.as_str(), name)
             }
             None => {
                 let path = e.request_uri.split('?').next().unwrap_or("");
@@ -366,12 +426,32 @@ impl Review {
                 if !path.starts_with('/') || path.starts_with("/tollgate/") {
                     return;
                 }
-                Use::non_resource(&e.verb, path)
+                ("", path, "", "")
             }
         };
-        if entry.1.len() < KEYS {
-            entry.1.insert(u);
+        let parts = [e.verb.as_str(), group, resource, namespace, name];
+        let entry = self.used.entry(who.username.clone()).or_default();
+        if self.strings.find(parts).is_some_and(|k| entry.1.contains(&k)) {
+            return;
         }
+        if self.uses < USES {
+            entry.1.insert(self.strings.intern(parts));
+            self.uses += 1;
+        } else {
+            self.uses_not_itemised += 1;
+        }
+    }
+
+    /// Keeps these object names for granted vs used (the names RBAC rules
+    /// list in `resourceNames`, [`crate::Rbac::resource_names`]): call it
+    /// before adding records. Other names are not kept.
+    ///
+    /// ```
+    /// let mut r = tollgate_review::Review::default();
+    /// r.keep_resource_names(["web-config".to_owned()]);
+    /// ```
+    pub fn keep_resource_names(&mut self, names: impl IntoIterator<Item = String>) {
+        self.names.extend(names);
     }
 
     /// Compares what each identity used with what `rbac` grants it.
@@ -386,9 +466,18 @@ impl Review {
         self.access = self
             .used
             .iter()
-            .map(|(user, (groups, used))| crate::compare(rbac, user, groups, used))
+            .map(|(user, (groups, used))| {
+                let used: BTreeSet<Use> = used.iter().map(|k| self.strings.use_of(k)).collect();
+                crate::compare(rbac, user, groups, &used)
+            })
             .collect();
         self.rbac_warnings = rbac.warnings();
+        if self.uses_not_itemised > 0 {
+            self.rbac_warnings.push(format!(
+                "{} requests beyond the first {USES} distinct uses were not compared (shorten the period for a full comparison)",
+                self.uses_not_itemised
+            ));
+        }
     }
 
     /// Marks identities whose issuer is not among `configured` (the

@@ -71,6 +71,7 @@ pub fn review(args: &ReviewArgs) -> Result<String, String> {
         }
     }
     let mut r = Review::default();
+    r.keep_resource_names(rbac.resource_names());
     let mut skipped = 0;
     for f in crate::sessions_cli::log_files(&args.audit)? {
         skipped += r.add_log(&f, &filter).map_err(|e| e.to_string())?;
