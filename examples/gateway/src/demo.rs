@@ -287,7 +287,7 @@ impl Demo {
              tollgate sessions list --audit {dir}/audit/audit.log\n  \
              tollgate sessions show <AUDIT-ID> --audit {dir}/audit/audit.log\n  \
              tollgate sessions replay {dir}/sessions/<AUDIT-ID>.cast   # an exec session\n  \
-             tollgate review --audit {dir}/audit --rbac {dir}/rbac.yaml --format html --out review.html   # the access review\n\n\
+             tollgate review --audit {dir}/audit --rbac {dir}/rbac.yaml --owners {dir}/tollgate.yaml --format html --out review.html   # the access review\n\n\
              More tokens:\n  \
              tollgate token --demo-dir {dir} --issuer bots\n  \
              tollgate token --demo-dir {dir} --claim repository=acme-demo/web --ttl 10m\n  \
