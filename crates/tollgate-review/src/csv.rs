@@ -151,7 +151,7 @@ impl Review {
                     item: k,
                     count: i.requests,
                     last: &i.last_seen,
-                    detail: format!("{} identities", i.identities),
+                    detail: crate::report::count(i.identities, "identity", "identities"),
                     ..Row::default()
                 },
             );

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::report::{OwnerSummary, Review, SAMPLES};
+use crate::report::{OwnerSummary, Review, SAMPLES, count};
 
 /// Text for HTML: nothing in a name can become markup.
 pub(crate) fn html(s: &str) -> String {
@@ -139,20 +139,21 @@ fn findings(r: &Review) -> String {
         .sum();
     if unmapped > 0 {
         items.push(format!(
-            "<li class=\"warn\">{unmapped} identities no owner rule maps — nobody answers for them (<a href=\"#unaccountable\">list</a>).</li>"
+            "<li class=\"warn\">{} no owner rule maps — nobody answers for them (<a href=\"#unaccountable\">list</a>).</li>",
+            count(unmapped as u64, "identity", "identities")
         ));
     }
     let u = &r.unaccountable;
     if !u.unknown_issuers.is_empty() {
         items.push(format!(
-            "<li class=\"warn\">{} issuers on the records are no longer configured.</li>",
-            u.unknown_issuers.len()
+            "<li class=\"warn\">{} on the records no longer configured.</li>",
+            count(u.unknown_issuers.len() as u64, "issuer", "issuers")
         ));
     }
     if !u.owners_not_in_rules.is_empty() {
         items.push(format!(
-            "<li class=\"warn\">{} owners on the records are named by no current owner rule.</li>",
-            u.owners_not_in_rules.len()
+            "<li class=\"warn\">{} on the records named by no current owner rule.</li>",
+            count(u.owners_not_in_rules.len() as u64, "owner", "owners")
         ));
     }
     let over: Vec<&str> = r
@@ -163,17 +164,23 @@ fn findings(r: &Review) -> String {
         .collect();
     if !over.is_empty() {
         items.push(format!(
-            "<li class=\"warn\">{} identities hold permissions they never used (<a href=\"#access\">granted vs used</a>).</li>",
-            over.len()
+            "<li class=\"warn\">{} permissions never used (<a href=\"#access\">granted vs used</a>).</li>",
+            count(over.len() as u64, "identity holds", "identities hold")
         ));
     }
     let refused: u64 = u.unauthenticated.values().sum();
     if refused > 0 {
-        items.push(format!("<li>{refused} requests with tokens that were refused.</li>"));
+        items.push(format!(
+            "<li>{} refused for its token.</li>",
+            count(refused, "request", "requests")
+        ));
     }
     let pending: u64 = r.owners.values().filter_map(|o| o.approval_states.get("pending")).sum();
     if pending > 0 {
-        items.push(format!("<li>{pending} approvals never decided.</li>"));
+        items.push(format!(
+            "<li>{} never decided.</li>",
+            count(pending, "approval", "approvals")
+        ));
     }
     if items.is_empty() {
         items.push("<li class=\"ok\">Every identity has an owner; nothing needs a decision.</li>".to_owned());
@@ -202,7 +209,7 @@ fn overview(r: &Review) -> String {
                     if o.mapped {
                         name
                     } else {
-                        format!("{name} <span class=\"warn\">(unmapped)</span>")
+                        format!("{name} <span class=\"warn\">(no owner rule)</span>")
                     },
                     html(&o.team),
                     html(&o.contact),
@@ -454,8 +461,8 @@ fn unaccountable(s: &mut String, r: &Review) {
     let u = &r.unaccountable;
     let _ = write!(
         s,
-        "<section id=\"unaccountable\"><h2>Unaccountable activity</h2><p>{} identities no owner rule maps.</p>",
-        u.unmapped_identities
+        "<section id=\"unaccountable\"><h2>Unaccountable activity</h2><p>{} no owner rule maps.</p>",
+        count(u.unmapped_identities, "identity", "identities")
     );
     let unmapped: Vec<Vec<String>> = r
         .owners

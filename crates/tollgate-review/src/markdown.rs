@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{OTHER, OwnerSummary, Review};
+use crate::report::{OTHER, OwnerSummary, Review, count};
 
 /// A Markdown table cell: pipes and line breaks cannot break the table,
 /// backticks cannot open code.
@@ -205,7 +205,11 @@ fn access(s: &mut String, r: &Review) {
 fn unaccountable(s: &mut String, r: &Review) {
     let u = &r.unaccountable;
     s.push_str("## Unaccountable activity\n\n");
-    let _ = writeln!(s, "{} identities no owner rule maps.\n", u.unmapped_identities);
+    let _ = writeln!(
+        s,
+        "{} no owner rule maps.\n",
+        count(u.unmapped_identities, "identity", "identities")
+    );
     let unmapped: Vec<Vec<String>> = r
         .owners
         .values()

@@ -261,7 +261,7 @@ impl Demo {
         let k = format!("kubectl --kubeconfig {}", self.kubeconfig.display());
         format!(
             "Tollgate demo: gateway on https://{gw} in front of a test API server on {api}\n\
-             OIDC issuers: {gh} (GitHub Actions-shaped) and {bots} (bots)   admin: http://{admin}/readyz\n\n\
+             OIDC issuers: {gh} (GitHub Actions-shaped), {bots} (bots) and {people} (people)   admin: http://{admin}/readyz\n\n\
              Your kubectl identity: a GitHub Actions token for {REPOSITORY}, owned by `payments`.\n\n\
              Try:\n  \
              {k} auth whoami\n  \
@@ -297,6 +297,7 @@ impl Demo {
             api = self.api_server.url(),
             gh = self.github.url(),
             bots = self.bots.url(),
+            people = self.people.url(),
             dir = self.dir.display(),
             admin = self.gateway.admin_addr.map(|a| a.to_string()).unwrap_or_default(),
         )

@@ -309,7 +309,17 @@ fn audit(config: &Config) -> Result<tollgate_audit::AuditLayer, StartError> {
     };
     let mut b = AuditLayer::builder(recorder).policy(policy);
     if let Some(s) = &a.sessions {
-        let mut o = tollgate_audit::SessionOptions::new(s.dir.clone());
+        // Records name recordings by absolute path: they stay valid
+        // wherever a reviewer reads them from.
+        std::fs::create_dir_all(&s.dir).map_err(|source| StartError::Io {
+            what: format!("creating audit.sessions.dir {}", s.dir.display()),
+            source,
+        })?;
+        let dir = std::fs::canonicalize(&s.dir).map_err(|source| StartError::Io {
+            what: format!("resolving audit.sessions.dir {}", s.dir.display()),
+            source,
+        })?;
+        let mut o = tollgate_audit::SessionOptions::new(dir);
         o.stdin = s.stdin;
         o.required = s.required;
         b = b.sessions(o);

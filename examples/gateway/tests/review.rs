@@ -192,7 +192,7 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
         md.contains("## Unaccountable activity") && md.contains("127.0.0.1 —"),
         "{md}"
     );
-    assert!(md.contains("1 identities no owner rule maps"), "{md}");
+    assert!(md.contains("1 identity no owner rule maps"), "{md}");
 
     let (code, json, err) = tollgate(&["review", "--audit", &audit, "--format", "json", "--owner", "payments"]);
     assert_eq!(code, 0, "{err}");
@@ -235,7 +235,7 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
         !page.contains(" src=") && !page.contains("href=\"http") && !page.contains("<link"),
         "self-contained: no external assets"
     );
-    assert!(page.contains("<h2>What needs a decision</h2>") && page.contains("1 identities no owner rule maps"));
+    assert!(page.contains("<h2>What needs a decision</h2>") && page.contains("1 identity no owner rule maps"));
     assert!(page.contains(".cast\">"), "the recording is linked: {page}");
 
     // Checked against the current configuration: the demo's issuers are all
