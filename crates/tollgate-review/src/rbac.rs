@@ -151,12 +151,10 @@ impl Rule {
     ///
     /// ```
     /// use tollgate_review::{RbacRule, Use};
-    /// let rule: RbacRule = serde_json::from_value::<serde_json::Value>(serde_json::json!(
-    ///     {"verbs": ["get"], "apiGroups": ["apps"], "resources": ["*/scale"]}))
-    ///     .map(|v| RbacRule::from_json(&v))?;
+    /// let rule = RbacRule::from_json(&serde_json::json!(
+    ///     {"verbs": ["get"], "apiGroups": ["apps"], "resources": ["*/scale"]}));
     /// assert!(rule.allows(&Use::resource("get", "apps", "deployments/scale", "prod", "web")));
     /// assert!(!rule.allows(&Use::resource("get", "apps", "deployments", "prod", "web")));
-    /// # Ok::<_, serde_json::Error>(())
     /// ```
     pub fn allows(&self, u: &Use) -> bool {
         if !any(&self.verbs, &u.verb) {
@@ -172,6 +170,11 @@ impl Rule {
 
     /// A rule from its JSON (`PolicyRule`); fields it does not know are
     /// ignored, missing lists are empty (and allow nothing).
+    ///
+    /// ```
+    /// let rule = tollgate_review::RbacRule::from_json(&serde_json::json!({"verbs": ["get"], "nonResourceURLs": ["/metrics"]}));
+    /// assert_eq!(rule.non_resource_urls, ["/metrics"]);
+    /// ```
     pub fn from_json(v: &Value) -> Rule {
         Rule::from(v)
     }
