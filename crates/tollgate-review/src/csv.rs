@@ -151,7 +151,7 @@ impl Review {
                     item: k,
                     count: i.requests,
                     last: &i.last_seen,
-                    detail: crate::report::count(i.identities, "identity", "identities"),
+                    detail: crate::doc::count(i.identities, "identity", "identities"),
                     ..Row::default()
                 },
             );

@@ -29,7 +29,9 @@
 //! ```
 
 mod csv;
+mod doc;
 mod html;
+mod layout;
 mod markdown;
 mod rbac;
 mod read;

@@ -254,12 +254,6 @@ pub struct Review {
     names: BTreeSet<String>,
 }
 
-/// `1 identity`, `2 identities`.
-pub(crate) fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
-    let n = n.into();
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn is_read(verb: &str) -> bool {
     matches!(verb, "get" | "list" | "watch")
 }

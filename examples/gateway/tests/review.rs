@@ -226,7 +226,8 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
     let page = std::fs::read_to_string(&page_path).unwrap();
     assert!(page.starts_with("<!doctype html>"));
     assert!(
-        page.contains("<h2>payments</h2>") && page.contains("<h2>unmapped</h2>"),
+        page.contains("<h2 id=\"owner-payments\">payments</h2>")
+            && page.contains("<h2 id=\"owner-unmapped\">unmapped (no owner rule matched)</h2>"),
         "{page}"
     );
     assert!(page.contains("No owner rule maps these identities"));
@@ -285,7 +286,7 @@ async fn the_review_shows_owners_refusals_approvals_and_sessions() {
         md.contains("| issuer no longer configured | identities | requests | last seen |"),
         "{md}"
     );
-    assert!(md.contains("**(issuer no longer configured)**"), "{md}");
+    assert!(md.contains("(issuer no longer configured)**"), "{md}");
     assert!(
         md.contains("| owner no current rule names | requests |") && md.contains("| payments |"),
         "{md}"
