@@ -17,8 +17,31 @@ pub(crate) fn owner_anchor(owner: &str) -> String {
     a
 }
 
+/// One line of "what needs a decision", when `n` is not zero: `n` and
+/// what it counts, then a link to where the details are.
+fn finding(
+    n: u64,
+    (one, many): (&str, &str),
+    what: &str,
+    link: Option<(&str, &str)>,
+    tone: Tone,
+) -> Option<(Vec<Inline>, Tone)> {
+    (n > 0).then(|| {
+        let mut line = vec![text(format!("{} {what}", count(n, one, many)))];
+        if let Some((label, target)) = link {
+            line.push(text(" ("));
+            line.push(Inline::Anchor {
+                text: label.to_owned(),
+                target: target.to_owned(),
+            });
+            line.push(text(")"));
+        }
+        line.push(text("."));
+        (line, tone)
+    })
+}
+
 fn findings(r: &Review) -> Vec<(Vec<Inline>, Tone)> {
-    let mut items = Vec::new();
     let u = &r.unaccountable;
     let unmapped: usize = r
         .owners
@@ -26,86 +49,58 @@ fn findings(r: &Review) -> Vec<(Vec<Inline>, Tone)> {
         .filter(|o| !o.mapped)
         .map(|o| o.identities.len())
         .sum();
-    if unmapped > 0 {
-        items.push((
-            vec![
-                text(format!(
-                    "{} no owner rule maps — nobody answers for them (",
-                    count(unmapped as u64, "identity", "identities")
-                )),
-                Inline::Anchor {
-                    text: "unaccountable activity".to_owned(),
-                    target: "unaccountable".to_owned(),
-                },
-                text(")."),
-            ],
-            Tone::Warn,
-        ));
-    }
-    if !u.unknown_issuers.is_empty() {
-        items.push((
-            vec![text(format!(
-                "{} on the records no longer configured.",
-                count(u.unknown_issuers.len() as u64, "issuer", "issuers")
-            ))],
-            Tone::Warn,
-        ));
-    }
-    if !u.owners_not_in_rules.is_empty() {
-        items.push((
-            vec![text(format!(
-                "{} on the records named by no current owner rule.",
-                count(u.owners_not_in_rules.len() as u64, "owner", "owners")
-            ))],
-            Tone::Warn,
-        ));
-    }
     let over = r
         .access
         .iter()
         .filter(|c| !c.unused_grants.is_empty() || !c.partly_used.is_empty() || !c.unused_namespaces.is_empty())
         .count();
-    if over > 0 {
-        items.push((
-            vec![
-                text(format!(
-                    "{} permissions never used (",
-                    count(over as u64, "identity holds", "identities hold")
-                )),
-                Inline::Anchor {
-                    text: "granted vs used".to_owned(),
-                    target: "access".to_owned(),
-                },
-                text(")."),
-            ],
-            Tone::Warn,
-        ));
-    }
-    let refused: u64 = u.unauthenticated.values().sum();
-    if refused > 0 {
-        items.push((
-            vec![text(format!(
-                "{} refused for its token.",
-                count(refused, "request", "requests")
-            ))],
-            Tone::Plain,
-        ));
-    }
     let pending: u64 = r.owners.values().filter_map(|o| o.approval_states.get("pending")).sum();
-    if pending > 0 {
-        items.push((
-            vec![text(format!(
-                "{} never decided.",
-                count(pending, "approval", "approvals")
-            ))],
+    let items: Vec<_> = [
+        finding(
+            unmapped as u64,
+            ("identity", "identities"),
+            "no owner rule maps — nobody answers for them",
+            Some(("unaccountable activity", "unaccountable")),
+            Tone::Warn,
+        ),
+        finding(
+            u.unknown_issuers.len() as u64,
+            ("issuer", "issuers"),
+            "on the records no longer configured",
+            Some(("unaccountable activity", "unaccountable")),
+            Tone::Warn,
+        ),
+        finding(
+            u.owners_not_in_rules.len() as u64,
+            ("owner", "owners"),
+            "on the records named by no current owner rule",
+            Some(("unaccountable activity", "unaccountable")),
+            Tone::Warn,
+        ),
+        finding(
+            over as u64,
+            ("identity holds", "identities hold"),
+            "permissions never used",
+            Some(("granted vs used", "access")),
+            Tone::Warn,
+        ),
+        finding(
+            u.unauthenticated.values().sum(),
+            ("request", "requests"),
+            "refused for its token",
+            None,
             Tone::Plain,
-        ));
-    }
+        ),
+        finding(pending, ("approval", "approvals"), "never decided", None, Tone::Plain),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     if items.is_empty() {
-        items.push((
+        return vec![(
             vec![text("Every identity has an owner; nothing needs a decision.")],
             Tone::Ok,
-        ));
+        )];
     }
     items
 }
