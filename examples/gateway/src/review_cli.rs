@@ -53,7 +53,19 @@ pub fn review(args: &ReviewArgs) -> Result<String, String> {
     let mut rbac = Rbac::default();
     for f in &args.rbac {
         let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
-        let doc = tollgate_kube::yaml_to_json(&text).map_err(|e| format!("{}: {e}", f.display()))?;
+        // JSON (`-o json`) is read as JSON: no YAML node budget for a large export.
+        let doc = if text.trim_start().starts_with('{') {
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", f.display()))?
+        } else {
+            tollgate_kube::yaml_to_json(&text).map_err(|e| {
+                let hint = if e.contains("budget") {
+                    " (for a very large export, use -o json)"
+                } else {
+                    ""
+                };
+                format!("{}: {e}{hint}", f.display())
+            })?
+        };
         if !doc.is_object() {
             return Err(format!("{}: not a Kubernetes object or List", f.display()));
         }
