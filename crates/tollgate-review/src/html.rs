@@ -63,7 +63,8 @@ fn chart(per_day: &BTreeMap<String, u64>) -> String {
         return String::new();
     }
     let max = per_day.values().copied().max().unwrap_or(1).max(1);
-    let (w, h, bar) = (per_day.len() * 22 + 10, 110, 18);
+    // Wide enough for the first and last day's labels.
+    let (w, h, bar) = ((per_day.len() * 22 + 10).max(170), 110, 18);
     let mut s = format!(
         "<svg role=\"img\" aria-label=\"requests per day\" width=\"{w}\" height=\"{h}\" xmlns=\"http://www.w3.org/2000/svg\">"
     );

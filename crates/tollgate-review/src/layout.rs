@@ -4,6 +4,19 @@ use crate::Comparison;
 use crate::doc::{Block, Col, Inline, Tone, code, col, count, counts, or_dash, para, text, warn};
 use crate::report::{KEYS, OTHER, OwnerSummary, Review};
 
+/// A record's time to the second, for people (`2026-11-27 10:00:05Z`);
+/// the JSON keeps the microseconds.
+fn short_time(t: &str) -> String {
+    match (t.get(..10), t.get(11..19)) {
+        (Some(day), Some(clock)) if t.as_bytes().get(10) == Some(&b'T') => format!("{day} {clock}Z"),
+        _ => t.to_owned(),
+    }
+}
+
+fn time(t: &str) -> Inline {
+    text(short_time(t))
+}
+
 /// An anchor for an owner's heading (letters, digits and `-`).
 pub(crate) fn owner_anchor(owner: &str) -> String {
     let mut a = String::from("owner-");
@@ -186,8 +199,8 @@ fn owner(d: &mut Vec<Block>, o: &OwnerSummary) {
                     code(i.subject.clone()),
                     code(i.username.clone()),
                     Inline::Count(i.requests),
-                    text(i.first_seen.clone()),
-                    text(i.last_seen.clone()),
+                    time(&i.first_seen),
+                    time(&i.last_seen),
                 ]
             })
             .collect(),
@@ -247,7 +260,7 @@ fn owner(d: &mut Vec<Block>, o: &OwnerSummary) {
                         text(a.state.clone()),
                         text(a.approvers.clone()),
                         text(a.reason.clone()),
-                        text(a.requested_at.clone()),
+                        time(&a.requested_at),
                         text(a.waited_seconds.map_or_else(|| "-".to_owned(), |w| format!("{w} s"))),
                     ]
                 })
@@ -280,7 +293,7 @@ fn owner(d: &mut Vec<Block>, o: &OwnerSummary) {
                 .map(|(id, x)| {
                     vec![
                         text(id.clone()),
-                        text(x.at.clone()),
+                        time(&x.at),
                         text(format!("{}/{} ({})", x.namespace, x.pod, x.kind)),
                         code(x.command.clone()),
                         text(or_dash(&x.exit_code)),
@@ -385,7 +398,7 @@ fn unaccountable(d: &mut Vec<Block>, r: &Review) {
                 code(i.issuer.clone()),
                 code(i.subject.clone()),
                 Inline::Count(i.requests),
-                text(i.last_seen.clone()),
+                time(&i.last_seen),
             ]
         })
         .collect();
@@ -423,7 +436,7 @@ fn unaccountable(d: &mut Vec<Block>, r: &Review) {
                         code(k.clone()),
                         Inline::Count(i.identities),
                         Inline::Count(i.requests),
-                        text(i.last_seen.clone()),
+                        time(&i.last_seen),
                     ]
                 })
                 .collect(),
@@ -448,8 +461,8 @@ pub(crate) fn document(r: &Review) -> Vec<Block> {
         para(format!(
             "{} requests, {} to {}.",
             r.requests,
-            or_dash(&r.from),
-            or_dash(&r.to)
+            or_dash(&short_time(&r.from)),
+            or_dash(&short_time(&r.to))
         )),
         Block::Heading(2, vec![text("What needs a decision")], None),
         Block::Items(findings(r)),
