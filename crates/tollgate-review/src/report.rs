@@ -295,7 +295,7 @@ impl Review {
             return;
         }
         let owner = e.tollgate("owner").unwrap_or("unmapped");
-        let mapped = e.tollgate("owner-mapped") != Some("false");
+        let mapped = e.tollgate("owner").is_some() && e.tollgate("owner-mapped") != Some("false");
         let o = self.owners.entry(owner.to_owned()).or_insert_with(|| OwnerSummary {
             owner: owner.to_owned(),
             mapped,
@@ -309,7 +309,13 @@ impl Review {
         }
         let issuer = e.tollgate("issuer").unwrap_or("");
         let subject = e.tollgate("subject").unwrap_or("");
-        let key = format!("{issuer} {subject}");
+        // Records without a token's issuer and subject (the API server's
+        // own audit log, `mode: none`) are told apart by user name.
+        let key = if issuer.is_empty() && subject.is_empty() {
+            format!("user {}", e.user.username)
+        } else {
+            format!("{issuer} {subject}")
+        };
         if o.identities.len() < KEYS || o.identities.contains_key(&key) {
             let id = o.identities.entry(key).or_insert_with(|| IdentitySummary {
                 issuer: issuer.to_owned(),
@@ -755,6 +761,25 @@ mod tests {
         refused.annotations.remove("tollgate.dev/recording");
         r.add(&refused);
         assert_eq!(r.owners["payments"].sessions_total, 1, "a refused exec is no session");
+    }
+
+    #[test]
+    fn records_without_a_token_are_told_apart_by_user() {
+        let mut r = Review::default();
+        for (i, user) in ["alice", "bob", "alice"].into_iter().enumerate() {
+            let mut e = event(&i.to_string(), "2026-11-27T10:00:00.000000Z", 200);
+            e.annotations.clear();
+            e.user = tollgate_audit::UserInfo::new(user.to_owned(), vec![]);
+            r.add(&e);
+        }
+        let ids = &r.owners["unmapped"].identities;
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert_eq!(ids["user alice"].requests, 2);
+        assert!(
+            !r.owners["unmapped"].mapped,
+            "no owner on the record: nobody answers for it"
+        );
+        assert_eq!(r.unaccountable.unmapped_identities, 2);
     }
 
     #[test]
