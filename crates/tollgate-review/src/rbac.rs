@@ -128,7 +128,14 @@ fn url_matches(rule: &str, path: &str) -> bool {
 }
 
 impl Rule {
-    fn from(v: &Value) -> Rule {
+    /// A rule from its JSON (`PolicyRule`); fields it does not know are
+    /// ignored, missing lists are empty (and allow nothing).
+    ///
+    /// ```
+    /// let rule = tollgate_review::RbacRule::from_json(&serde_json::json!({"verbs": ["get"], "nonResourceURLs": ["/metrics"]}));
+    /// assert_eq!(rule.non_resource_urls, ["/metrics"]);
+    /// ```
+    pub fn from_json(v: &Value) -> Rule {
         let list = |k: &str| -> Vec<String> {
             v.get(k)
                 .and_then(Value::as_array)
@@ -166,17 +173,6 @@ impl Rule {
         any(&self.api_groups, &u.group)
             && self.resources.iter().any(|r| resource_matches(r, &u.resource))
             && (self.resource_names.is_empty() || (!u.name.is_empty() && self.resource_names.contains(&u.name)))
-    }
-
-    /// A rule from its JSON (`PolicyRule`); fields it does not know are
-    /// ignored, missing lists are empty (and allow nothing).
-    ///
-    /// ```
-    /// let rule = tollgate_review::RbacRule::from_json(&serde_json::json!({"verbs": ["get"], "nonResourceURLs": ["/metrics"]}));
-    /// assert_eq!(rule.non_resource_urls, ["/metrics"]);
-    /// ```
-    pub fn from_json(v: &Value) -> Rule {
-        Rule::from(v)
     }
 }
 
@@ -270,7 +266,7 @@ impl Rbac {
             let rules = || {
                 o.get("rules")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().map(Rule::from).collect::<Vec<_>>())
+                    .map(|a| a.iter().map(Rule::from_json).collect::<Vec<_>>())
                     .unwrap_or_default()
             };
             match s(o, "/kind") {
@@ -783,12 +779,12 @@ mod tests {
         assert!(url_matches("/healthz/*", "/healthz/etcd"));
         assert!(!url_matches("/healthz/*", "/healthz"));
         assert!(url_matches("*", "/anything"));
-        let resource_rule = Rule::from(&json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}));
+        let resource_rule = Rule::from_json(&json!({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}));
         assert!(
             !resource_rule.allows(&Use::non_resource("get", "/metrics")),
             "a resource rule never allows a URL"
         );
-        let url_rule = Rule::from(&json!({"verbs": ["get"], "nonResourceURLs": ["*"]}));
+        let url_rule = Rule::from_json(&json!({"verbs": ["get"], "nonResourceURLs": ["*"]}));
         assert!(
             !url_rule.allows(&u("get", "", "pods", "a")),
             "a URL rule never allows a resource"
