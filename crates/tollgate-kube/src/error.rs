@@ -78,6 +78,14 @@ pub enum Error {
         /// The parser's message.
         message: String,
     },
+    /// The request is over one of the bounds in [`crate::limits`].
+    #[error("{what} is over Tollgate's limit of {limit}")]
+    LimitExceeded {
+        /// What was too large.
+        what: String,
+        /// The limit, with its unit.
+        limit: String,
+    },
     /// A check needs the body as JSON but it is protobuf or CBOR.
     #[error(
         "the request body is {format}, which Tollgate cannot inspect; send it as JSON (kubectl apply -f sends JSON; client-go: rest.Config ContentType application/json)"
@@ -100,7 +108,8 @@ impl Error {
             Error::MalformedUri { .. }
             | Error::InvalidGzip { .. }
             | Error::BodyRead { .. }
-            | Error::BodyDecode { .. } => Reason::BadRequest,
+            | Error::BodyDecode { .. }
+            | Error::LimitExceeded { .. } => Reason::BadRequest,
             Error::UnresolvableRequestInfo { .. } => Reason::InternalError,
             Error::BodyTooLarge { .. } => Reason::RequestEntityTooLarge,
             Error::BodyTimeout { .. } => Reason::RequestTimeout,

@@ -40,6 +40,7 @@ mod audit_id;
 mod body;
 mod command;
 mod error;
+pub mod limits;
 mod notes;
 mod request_info;
 mod response_body;
@@ -47,7 +48,7 @@ mod status;
 pub mod websocket;
 
 pub use audit_id::AuditId;
-pub use body::{BodyFormat, PROTOBUF_MAGIC, RequestBody, yaml_to_json};
+pub use body::{BodyFormat, PROTOBUF_MAGIC, RequestBody, check_json_patch, yaml_to_json};
 pub use command::command_line;
 pub use error::{Error, Side};
 pub use notes::{Notes, note};

@@ -5,6 +5,7 @@
 //! so both engines decide alike.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
@@ -104,7 +105,10 @@ struct Pass<'a> {
     r: &'a Redactor,
     b: &'a [u8],
     t: &'a [Node],
-    edits: Vec<Edit>,
+    /// The edits so far, by start offset: disjoint (an edit that covers
+    /// earlier ones replaces them), so whether a node lies inside one is a
+    /// single ordered look-up, whatever order the edits came in.
+    edits: BTreeMap<usize, Edit>,
     /// Run the detectors on every string (otherwise only on escaped ones):
     /// the raw bytes hold a detector match somewhere, or a detector is
     /// anchored and cannot be prefiltered on the whole document.
@@ -118,7 +122,7 @@ impl<'a> Pass<'a> {
             r,
             b,
             t,
-            edits: Vec::new(),
+            edits: BTreeMap::new(),
             scan_all,
         }
     }
@@ -157,7 +161,24 @@ impl<'a> Pass<'a> {
 
     fn edited(&self, i: usize) -> bool {
         let n = &self.t[i];
-        self.edits.iter().any(|e| e.start <= n.start && n.end <= e.end)
+        self.edits
+            .range(..=n.start)
+            .next_back()
+            .is_some_and(|(_, e)| n.end <= e.end)
+    }
+
+    /// Records an edit; edits inside it are dropped (it replaces them).
+    fn push(&mut self, e: Edit) {
+        let inside: Vec<usize> = self
+            .edits
+            .range(e.start..e.end)
+            .filter(|(_, x)| x.end <= e.end)
+            .map(|(&k, _)| k)
+            .collect();
+        for k in inside {
+            self.edits.remove(&k);
+        }
+        self.edits.insert(e.start, e);
     }
 
     fn is_marker(&self, i: usize) -> bool {
@@ -172,7 +193,7 @@ impl<'a> Pass<'a> {
         let text = self
             .r
             .replacement_json(&self.b[n.start..n.end], n.kind == Kind::String, n.escaped, base64);
-        self.edits.push(Edit {
+        self.push(Edit {
             start: n.start,
             end: n.end,
             text,
@@ -292,7 +313,7 @@ impl<'a> Pass<'a> {
             match serde_json::from_str::<Value>(&inner) {
                 Ok(mut v) => {
                     if !self.r.redact_as(&mut v, None).is_empty() {
-                        self.edits.push(Edit {
+                        self.push(Edit {
                             start: n.start,
                             end: n.end,
                             text: serde_json::to_vec(&format!("{v}\n")).unwrap_or_else(|_| b"\"\"".to_vec()),
@@ -306,10 +327,10 @@ impl<'a> Pass<'a> {
         let mut pass = Pass::new(self.r, inner.as_bytes(), &t);
         pass.document(0, None);
         pass.walk(0);
-        for e in pass.edits {
+        for e in pass.edits.into_values() {
             let text = String::from_utf8_lossy(&e.text);
             let quoted = serde_json::to_vec(&*text).unwrap_or_else(|_| b"\"\"".to_vec());
-            self.edits.push(Edit {
+            self.push(Edit {
                 start: n.start + tape::raw_offset(&map, e.start),
                 end: n.start + tape::raw_offset(&map, e.end),
                 text: quoted[1..quoted.len() - 1].to_vec(),
@@ -373,7 +394,7 @@ impl<'a> Pass<'a> {
         if self.r.any_detector.as_ref().is_some_and(|re| re.is_match(&s))
             && let Some(masked) = self.r.redact_text(&s)
         {
-            self.edits.push(Edit {
+            self.push(Edit {
                 start: n.start,
                 end: n.end,
                 text: serde_json::to_vec(&masked).unwrap_or_else(|_| b"\"\"".to_vec()),
@@ -383,10 +404,9 @@ impl<'a> Pass<'a> {
 
     /// Writes the document with the edits applied (an edit inside another
     /// is dropped: the outer one already replaced it).
-    fn apply(mut self, out: &mut Vec<u8>) {
-        self.edits.sort_by_key(|e| e.start);
+    fn apply(self, out: &mut Vec<u8>) {
         let mut at = 0;
-        for e in &self.edits {
+        for e in self.edits.values() {
             if e.start < at {
                 continue;
             }

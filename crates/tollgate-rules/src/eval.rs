@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 use tollgate_kube::{BodyFormat, Reason, RequestBody, RequestInfo, Status};
 use tollgate_oidc::Identity;
 
+use crate::limits;
 use crate::policy::{Condition, Match, Op, ResourceSpec, Source};
 use crate::{Action, ApprovalSpec, Mode, Policy, Rule};
 
@@ -130,6 +131,17 @@ pub enum EvalError {
         /// The body's format.
         format: BodyFormat,
     },
+    /// Checking the rule would take more than a bound allows: refused,
+    /// never skipped.
+    #[error("Tollgate rule {rule:?} cannot be checked within Tollgate's limit of {limit}: {what}")]
+    TooMuch {
+        /// The rule.
+        rule: String,
+        /// What it would need.
+        what: String,
+        /// The limit, with its unit.
+        limit: String,
+    },
     /// The body does not parse.
     #[error("Tollgate rule {rule:?} cannot read the request body: {message}")]
     BadBody {
@@ -145,7 +157,7 @@ impl EvalError {
     pub fn to_status(&self) -> Status {
         let reason = match self {
             EvalError::UnreadableBody { .. } => Reason::UnsupportedMediaType,
-            EvalError::BadBody { .. } => Reason::BadRequest,
+            EvalError::BadBody { .. } | EvalError::TooMuch { .. } => Reason::BadRequest,
         };
         Status::failure(reason, self.to_string())
     }
@@ -308,24 +320,37 @@ fn equal(a: &Value, b: &Value) -> bool {
     }
 }
 
-fn text(v: &Value) -> Option<String> {
+/// A value as text for `matches`: strings as they are, numbers and
+/// booleans as JSON writes them.
+fn text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(_) | Value::Bool(_) => Some(v.to_string()),
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+        Value::Number(_) | Value::Bool(_) => Some(std::borrow::Cow::Owned(v.to_string())),
         _ => None,
     }
 }
 
-fn test(op: &Op, values: &[Value]) -> bool {
-    match op {
+/// Tests the selected nodes, reading at most [`limits::MAX_CONDITION_BYTES`]
+/// of text for `matches`; `None` when the answer would need more.
+fn test(op: &Op, values: &[&Value]) -> Option<bool> {
+    Some(match op {
         Op::Exists => !values.is_empty(),
         Op::Absent => values.is_empty(),
         Op::Equals(want) => values.iter().any(|v| equal(v, want)),
         Op::In(list) => values.iter().any(|v| list.iter().any(|w| equal(v, w))),
-        Op::Matches(re) => values.iter().filter_map(text).any(|t| re.is_match(&t)),
-        Op::Gt(n) => values.iter().filter_map(as_number).any(|x| x > *n),
-        Op::Lt(n) => values.iter().filter_map(as_number).any(|x| x < *n),
-    }
+        Op::Matches(re) => {
+            let mut budget = limits::MAX_CONDITION_BYTES;
+            for t in values.iter().filter_map(|v| text(v)) {
+                budget = budget.checked_sub(t.len())?;
+                if re.is_match(&t) {
+                    return Some(true);
+                }
+            }
+            false
+        }
+        Op::Gt(n) => values.iter().filter_map(|v| as_number(v)).any(|x| x > *n),
+        Op::Lt(n) => values.iter().filter_map(|v| as_number(v)).any(|x| x < *n),
+    })
 }
 
 /// The request's object, decoded once per evaluation.
@@ -358,49 +383,76 @@ impl ObjectCache<'_> {
     }
 }
 
+/// The nodes a JSONPath selects, by reference, at most
+/// [`limits::MAX_CONDITION_MATCHES`] of them.
+fn select<'v>(path: &serde_json_path::JsonPath, doc: &'v Value, rule: &str) -> Result<Vec<&'v Value>, EvalError> {
+    let nodes = path.query(doc).all();
+    if nodes.len() > limits::MAX_CONDITION_MATCHES {
+        return Err(EvalError::TooMuch {
+            rule: rule.to_owned(),
+            what: format!("its condition `{path}` selects {} values", nodes.len()),
+            limit: format!("{} values", limits::MAX_CONDITION_MATCHES),
+        });
+    }
+    Ok(nodes)
+}
+
 fn condition_holds(
     c: &Condition,
     view: &RequestView<'_>,
     objects: &mut ObjectCache<'_>,
     rule: &str,
 ) -> Result<bool, EvalError> {
-    let values: Vec<Value> = match &c.source {
+    let owned: Vec<Value>;
+    let claims: Value;
+    let values: Vec<&Value> = match &c.source {
         Source::Object(path) => match objects.get(rule)? {
-            Some(obj) => path.query(obj).all().into_iter().cloned().collect(),
+            Some(obj) => select(path, obj, rule)?,
             None => Vec::new(),
         },
         Source::Claims(path) => match view.identity {
             Some(id) => {
-                let claims = Value::Object(id.claims.clone());
-                path.query(&claims).all().into_iter().cloned().collect()
+                claims = Value::Object(id.claims.clone());
+                select(path, &claims, rule)?
             }
             None => Vec::new(),
         },
-        Source::Query(name) => view
-            .info
-            .query
-            .first(name)
-            .map(|v| vec![Value::String(v.to_owned())])
-            .unwrap_or_default(),
+        Source::Query(name) => {
+            owned = view
+                .info
+                .query
+                .first(name)
+                .map(|v| vec![Value::String(v.to_owned())])
+                .unwrap_or_default();
+            owned.iter().collect()
+        }
         Source::ExecCommand => {
             let argv: Vec<&str> = view.info.query.all("command").collect();
-            if matches!(view.info.subresource.as_str(), "exec") && !argv.is_empty() {
+            owned = if matches!(view.info.subresource.as_str(), "exec") && !argv.is_empty() {
                 vec![Value::String(argv.join(" "))]
             } else {
                 Vec::new()
-            }
+            };
+            owned.iter().collect()
         }
-        Source::ExecContainer => match view.info.subresource.as_str() {
-            "exec" | "attach" => view
-                .info
-                .query
-                .first("container")
-                .map(|v| vec![Value::String(v.to_owned())])
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        },
+        Source::ExecContainer => {
+            owned = match view.info.subresource.as_str() {
+                "exec" | "attach" => view
+                    .info
+                    .query
+                    .first("container")
+                    .map(|v| vec![Value::String(v.to_owned())])
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            owned.iter().collect()
+        }
     };
-    Ok(test(&c.op, &values))
+    test(&c.op, &values).ok_or_else(|| EvalError::TooMuch {
+        rule: rule.to_owned(),
+        what: "its `matches` condition would read more text".to_owned(),
+        limit: format!("{} bytes", limits::MAX_CONDITION_BYTES),
+    })
 }
 
 fn rule_matches(

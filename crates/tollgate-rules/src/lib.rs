@@ -15,6 +15,7 @@
 
 mod error;
 mod eval;
+pub mod limits;
 pub mod layer;
 mod policy;
 mod store;

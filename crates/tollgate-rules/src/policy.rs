@@ -180,26 +180,30 @@ impl Policy {
 
 struct Ctx<'a> {
     file: &'a str,
-    text: &'a str,
+    /// The lines of `- name: <name>` (or `name: <name>`), by name, in file
+    /// order: read once, so locating every rule stays linear in the file.
+    name_lines: std::collections::HashMap<&'a str, Vec<usize>>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    fn new(file: &'a str, text: &'a str) -> Self {
+        let mut name_lines: std::collections::HashMap<&'a str, Vec<usize>> = std::collections::HashMap::new();
+        for (i, l) in text.lines().enumerate() {
+            let t = l.trim_start().trim_start_matches("- ").trim_start();
+            if let Some(v) = t.strip_prefix("name:") {
+                name_lines.entry(v.trim().trim_matches(['"', '\''])).or_default().push(i + 1);
+            }
+        }
+        Ctx { file, name_lines }
+    }
+
     fn err(&self, line: Option<usize>, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
         PolicyError::new(self.file, line, field, message)
     }
 
-    /// The line of `- name: <name>` (or `name: <name>`) in the text.
+    /// The line of the `nth` rule called `name`.
     fn line_of_rule(&self, name: &str, nth: usize) -> Option<usize> {
-        self.text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| {
-                let t = l.trim_start().trim_start_matches("- ").trim_start();
-                t.strip_prefix("name:")
-                    .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
-            })
-            .map(|(i, _)| i + 1)
-            .nth(nth)
+        self.name_lines.get(name).and_then(|l| l.get(nth)).copied()
     }
 }
 
@@ -285,7 +289,7 @@ pub(crate) fn verb_bit(verb: &str) -> u32 {
 /// # Errors
 /// A [`PolicyError`] with the file, the rule's line and the field.
 pub fn parse_policy(text: &str, file: &str) -> Result<Policy, PolicyError> {
-    let cx = Ctx { file, text };
+    let cx = Ctx::new(file, text);
     let doc = tollgate_kube::yaml_to_json(text).map_err(|m| {
         let line = m
             .split("line ")
@@ -318,15 +322,16 @@ pub fn parse_policy(text: &str, file: &str) -> Result<Policy, PolicyError> {
         Some(other) => return Err(cx.err(None, "default", format!("{other:?} must be allow or deny"))),
     };
     let list = match doc.get("rules") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(a)) => a.as_slice(),
         Some(_) => return Err(cx.err(None, "rules", "must be a list")),
     };
     let mut rules: Vec<Rule> = Vec::new();
+    let mut seen_names: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, r) in list.iter().enumerate() {
         let at = format!("rules[{i}]");
         let name = r.get("name").and_then(Value::as_str).unwrap_or("").to_owned();
-        let seen = rules.iter().filter(|x| x.name == name).count();
+        let seen = *seen_names.entry(name.clone()).and_modify(|n| *n += 1).or_insert(0);
         let line = cx.line_of_rule(&name, seen);
         if name.is_empty() {
             return Err(cx.err(line, format!("{at}.name"), "required"));
@@ -618,7 +623,7 @@ fn condition(c: &Value) -> Result<Condition, (String, String)> {
                     .ok_or((".matches".to_owned(), "must be a regex string".to_owned()))?;
                 Op::Matches(
                     regex::RegexBuilder::new(s)
-                        .size_limit(1 << 20)
+                        .size_limit(crate::limits::MAX_REGEX_SIZE)
                         .build()
                         .map_err(|e| (".matches".to_owned(), e.to_string()))?,
                 )

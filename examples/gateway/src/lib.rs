@@ -419,7 +419,10 @@ fn watch_policy(store: PolicyStore, path: std::path::PathBuf, every: Duration) {
             let now = modified(&path);
             if forced || now != last {
                 last = now;
-                let _ = store.reload_from(&path);
+                // Reading and compiling a policy is blocking work: off the
+                // async workers, so a large file never stalls requests.
+                let (store, path) = (store.clone(), path.clone());
+                let _ = tokio::task::spawn_blocking(move || store.reload_from(&path)).await;
             }
         }
     });

@@ -17,19 +17,18 @@
 
 mod format;
 mod gzip;
+mod yaml;
 
 pub use format::{BodyFormat, PROTOBUF_MAGIC};
 pub(crate) use gzip::gunzip_bounded;
+pub use yaml::yaml_to_json;
 
 use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 
 use crate::Error;
-
-/// The most YAML nodes a request body may have (a 3 MiB body of tiny nodes
-/// stays well under it; a billion-laughs expansion does not).
-const YAML_MAX_NODES: usize = 250_000;
+use crate::limits::{MAX_PATCH_OPS, MAX_POINTER_DEPTH, cut_message};
 
 /// A buffered request body, as the API server will decode it.
 ///
@@ -121,29 +120,59 @@ fn decode(bytes: &[u8], format: BodyFormat) -> Result<Option<serde_json::Value>,
                 .map(Some)
                 .map_err(|message| Error::BodyDecode { format, message })
         }
+        BodyFormat::JsonPatch => {
+            let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::BodyDecode {
+                format,
+                message: cut_message(e.to_string()),
+            })?;
+            check_json_patch(&v)?;
+            Ok(Some(v))
+        }
         _ => serde_json::from_slice(bytes).map(Some).map_err(|e| Error::BodyDecode {
             format,
-            message: e.to_string(),
+            message: cut_message(e.to_string()),
         }),
     }
 }
 
-/// Parses one YAML document into JSON with a node budget; never panics.
+/// Holds a JSON patch to the API server's op count and to pointers no
+/// deeper than a JSON document can nest, before anything walks them.
 ///
 /// ```
-/// let v = tollgate_kube::yaml_to_json("a: [1, two]\n").unwrap();
-/// assert_eq!(v, serde_json::json!({"a": [1, "two"]}));
+/// use tollgate_kube::check_json_patch;
+/// let deep = format!("/spec{}", "/a".repeat(200));
+/// let patch = serde_json::json!([{"op": "add", "path": deep, "value": 1}]);
+/// let e = check_json_patch(&patch).unwrap_err();
+/// assert_eq!(e.to_status().code, 400);
+/// assert!(e.to_string().contains("JSON pointer depth 201"), "{e}");
 /// ```
 ///
 /// # Errors
-/// The parser's message, including budget breaches.
-pub fn yaml_to_json(text: &str) -> Result<serde_json::Value, String> {
-    let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_nodes: YAML_MAX_NODES,
-        },
+/// [`Error::LimitExceeded`] naming the limit.
+pub fn check_json_patch(patch: &serde_json::Value) -> Result<(), Error> {
+    let Some(ops) = patch.as_array() else {
+        return Ok(());
     };
-    serde_saphyr::from_str_with_options(text, options).map_err(|e| e.to_string())
+    if ops.len() > MAX_PATCH_OPS {
+        return Err(Error::LimitExceeded {
+            what: format!("a JSON patch of {} operations", ops.len()),
+            limit: format!("{MAX_PATCH_OPS} operations"),
+        });
+    }
+    for op in ops {
+        for field in ["path", "from"] {
+            if let Some(pointer) = op.get(field).and_then(serde_json::Value::as_str) {
+                let depth = pointer.bytes().filter(|&b| b == b'/').count();
+                if depth > MAX_POINTER_DEPTH {
+                    return Err(Error::LimitExceeded {
+                        what: format!("JSON pointer depth {depth} in {field:?}"),
+                        limit: format!("{MAX_POINTER_DEPTH} segments"),
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,56 @@
+//! Every bound this crate puts on what one request can make the gateway do,
+//! in one place (`docs/configuration.md` lists these and the other crates'
+//! bounds with their defaults).
+//!
+//! Each bound is checked while the input is read, before the work it limits
+//! is done, so a request over it costs no more than one under it.
+//!
+//! ```
+//! use tollgate_kube::limits;
+//! assert_eq!(limits::MAX_POINTER_DEPTH, 128);
+//! assert!(limits::MAX_YAML_EXPANDED_BYTES > tollgate_kube::DEFAULT_MAX_BODY_BYTES);
+//! ```
+
+/// The most segments a JSON pointer in a JSON patch may have: 128, the
+/// nesting serde_json (and so every JSON body) is limited to.
+pub const MAX_POINTER_DEPTH: usize = 128;
+
+/// The most operations one JSON patch may carry: 10,000, the API server's
+/// own limit (`maxJSONPatchOperations`).
+pub const MAX_PATCH_OPS: usize = 10_000;
+
+/// The most YAML nodes a request body may produce, alias expansions
+/// included (a 3 MiB body of tiny nodes stays under it; a billion-laughs
+/// expansion does not).
+pub const MAX_YAML_NODES: usize = 250_000;
+
+/// The deepest a YAML body may nest: as deep as a JSON body may.
+pub const MAX_YAML_DEPTH: usize = 128;
+
+/// The most bytes of keys and scalars a YAML body may produce once its
+/// aliases are expanded: the default body limit plus 1 MiB. A body without
+/// aliases never reaches it; one whose aliases would multiply it does.
+pub const MAX_YAML_EXPANDED_BYTES: usize = crate::DEFAULT_MAX_BODY_BYTES + 1024 * 1024;
+
+/// The most bytes of a parser's message that reach a client or a log line:
+/// a message quoting a 6 MB scalar is cut here.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 512;
+
+/// Cuts `message` to [`MAX_ERROR_MESSAGE_BYTES`] at a character boundary,
+/// saying how much was left out.
+///
+/// ```
+/// let long = "x".repeat(10_000);
+/// let cut = tollgate_kube::limits::cut_message(long);
+/// assert!(cut.len() < 600 && cut.ends_with("(9488 more bytes)"));
+/// ```
+pub fn cut_message(message: String) -> String {
+    if message.len() <= MAX_ERROR_MESSAGE_BYTES {
+        return message;
+    }
+    let mut end = MAX_ERROR_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} more bytes)", &message[..end], message.len() - end)
+}
