@@ -40,6 +40,22 @@ pub enum Error {
         /// The URI as received.
         uri: String,
     },
+    /// The request URI is longer than the configured limit.
+    #[error("request URI of {length} bytes is longer than Tollgate's limit of {limit} bytes")]
+    UriTooLong {
+        /// Its length.
+        length: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The request's headers are larger than the configured limit.
+    #[error("request headers of {length} bytes are larger than Tollgate's limit of {limit} bytes")]
+    HeadersTooLarge {
+        /// Their size, counted as HTTP/2 does.
+        length: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The request body exceeds the configured limit.
     #[error("Request entity too large: limit is {limit}")]
     BodyTooLarge {
@@ -112,6 +128,8 @@ impl Error {
             | Error::LimitExceeded { .. } => Reason::BadRequest,
             Error::UnresolvableRequestInfo { .. } => Reason::InternalError,
             Error::BodyTooLarge { .. } => Reason::RequestEntityTooLarge,
+            Error::UriTooLong { .. } => Reason::RequestUriTooLong,
+            Error::HeadersTooLarge { .. } => Reason::RequestHeaderFieldsTooLarge,
             Error::BodyTimeout { .. } => Reason::RequestTimeout,
             Error::UnsupportedContentEncoding { .. } | Error::UnsupportedBodyFormat { .. } => {
                 Reason::UnsupportedMediaType

@@ -11,6 +11,22 @@
 //! assert!(limits::MAX_YAML_EXPANDED_BYTES > tollgate_kube::DEFAULT_MAX_BODY_BYTES);
 //! ```
 
+/// The longest request URI (path and query) the gateway serves by default:
+/// 8 KiB. Longer ones get 414 from the gateway instead of reaching the
+/// API server over the HTTP/2 connection every client shares (a peer that
+/// refuses a request's headers may drop the whole connection). kubectl's
+/// longest (a watch with label and field selectors) is well under it;
+/// raise it with `limits.maxUriBytes` for clients that need more.
+pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The most header bytes (as HTTP/2 counts them, `Authorization` aside) the
+/// gateway serves by default: 12 KiB, under the 16 KiB header list that
+/// common HTTP/2 servers accept by default, with room for the
+/// `Impersonate-*` headers the gateway adds. The API server itself allows
+/// 1 MiB; raise it with `limits.maxHeaderBytes` when the upstream is the API
+/// server and clients send more.
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 12 * 1024;
+
 /// The most segments a JSON pointer in a JSON patch may have: 128, the
 /// nesting serde_json (and so every JSON body) is limited to.
 pub const MAX_POINTER_DEPTH: usize = 128;

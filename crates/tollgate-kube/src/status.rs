@@ -43,8 +43,12 @@ pub enum Reason {
     Expired,
     /// 413
     RequestEntityTooLarge,
+    /// 414 (the API server has no reason for it: the reason is empty)
+    RequestUriTooLong,
     /// 415
     UnsupportedMediaType,
+    /// 431 (the API server has no reason for it: the reason is empty)
+    RequestHeaderFieldsTooLarge,
     /// 422
     Invalid,
     /// 429
@@ -77,6 +81,7 @@ impl Reason {
             Reason::Expired => "Expired",
             Reason::RequestEntityTooLarge => "RequestEntityTooLarge",
             Reason::UnsupportedMediaType => "UnsupportedMediaType",
+            Reason::RequestUriTooLong | Reason::RequestHeaderFieldsTooLarge => "",
             Reason::Invalid => "Invalid",
             Reason::TooManyRequests => "TooManyRequests",
             Reason::InternalError => "InternalError",
@@ -100,7 +105,9 @@ impl Reason {
             Reason::AlreadyExists | Reason::Conflict => 409,
             Reason::Gone | Reason::Expired => 410,
             Reason::RequestEntityTooLarge => 413,
+            Reason::RequestUriTooLong => 414,
             Reason::UnsupportedMediaType => 415,
+            Reason::RequestHeaderFieldsTooLarge => 431,
             Reason::Invalid => 422,
             Reason::TooManyRequests => 429,
             Reason::InternalError => 500,

@@ -166,6 +166,15 @@ pub struct AuditConfig {
     /// The webhook receiver.
     #[serde(default)]
     pub webhook: Option<AuditWebhook>,
+    /// The most bytes of a request or response object one record keeps;
+    /// a larger object is left out and the record says
+    /// `tollgate.dev/truncated: N bytes`.
+    #[serde(default = "max_object")]
+    pub max_object_bytes: usize,
+}
+
+fn max_object() -> usize {
+    1024 * 1024
 }
 
 /// An audit webhook receiver.
@@ -330,6 +339,20 @@ pub struct Limits {
     /// How long a request body may take to arrive.
     #[serde(default = "sixty")]
     pub body_timeout_seconds: u64,
+    /// The longest request URI served (414 beyond it).
+    #[serde(default = "max_uri")]
+    pub max_uri_bytes: usize,
+    /// The most header bytes served, as HTTP/2 counts them (431 beyond it).
+    #[serde(default = "max_header")]
+    pub max_header_bytes: usize,
+}
+
+fn max_uri() -> usize {
+    tollgate_kube::limits::DEFAULT_MAX_URI_BYTES
+}
+
+fn max_header() -> usize {
+    tollgate_kube::limits::DEFAULT_MAX_HEADER_BYTES
 }
 
 impl Default for Limits {
@@ -337,6 +360,8 @@ impl Default for Limits {
         Limits {
             max_body_bytes: max_body(),
             body_timeout_seconds: sixty(),
+            max_uri_bytes: max_uri(),
+            max_header_bytes: max_header(),
         }
     }
 }
@@ -507,6 +532,12 @@ impl Config {
         }
         if config.limits.max_body_bytes == 0 {
             return Err(err("limits.maxBodyBytes", "must be greater than 0".to_owned()));
+        }
+        if config.limits.max_uri_bytes < 256 {
+            return Err(err("limits.maxUriBytes", "must be at least 256".to_owned()));
+        }
+        if config.limits.max_header_bytes < 1024 {
+            return Err(err("limits.maxHeaderBytes", "must be at least 1024".to_owned()));
         }
         match config.authentication.as_ref().map(|a| (a.mode.as_str(), a)) {
             Some(("none", a)) => {

@@ -5,7 +5,7 @@
 //! The stack today (see `docs/architecture.md` for the full design):
 //!
 //! ```text
-//! RequestInfoLayer (tollgate-kube) → AuditLayer (tollgate-audit)
+//! AuditLayer (tollgate-audit) → RequestInfoLayer (tollgate-kube)
 //!   → AuthnLayer (tollgate-oidc) → PolicyLayer (tollgate-rules)
 //!   → MaskLayer (tollgate-redact) → RecordLayer (tollgate-audit) → Proxy (tollgate-proxy)
 //! ```
@@ -147,12 +147,16 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let upstream_url = proxy.upstream().url().to_owned();
     let audit = audit(config)?;
     let stack = ServiceBuilder::new()
+        // Outermost, so that what the RequestInfo layer refuses (413, 414,
+        // 415, 431, a malformed URI) is on record too.
+        .layer(audit.clone())
         .layer(
             RequestInfoLayer::new()
                 .max_body_bytes(config.limits.max_body_bytes)
-                .body_timeout(Duration::from_secs(config.limits.body_timeout_seconds)),
+                .body_timeout(Duration::from_secs(config.limits.body_timeout_seconds))
+                .max_uri_bytes(config.limits.max_uri_bytes)
+                .max_header_bytes(config.limits.max_header_bytes),
         )
-        .layer(audit.clone())
         .layer(authn)
         .layer(PolicyLayer::new(policy.clone()).approval_available(config.approval.is_some()))
         .layer(approval(config).await?)
@@ -307,7 +311,9 @@ fn audit(config: &Config) -> Result<tollgate_audit::AuditLayer, StartError> {
         Some(p) => AuditPolicy::load(p)?,
         None => AuditPolicy::everything(Level::Metadata),
     };
-    let mut b = AuditLayer::builder(recorder).policy(policy);
+    let mut b = AuditLayer::builder(recorder)
+        .policy(policy)
+        .capture_limit(a.max_object_bytes);
     if let Some(s) = &a.sessions {
         // Records name recordings by absolute path: they stay valid
         // wherever a reviewer reads them from.

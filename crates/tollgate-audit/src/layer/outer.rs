@@ -82,6 +82,7 @@ where
                 notes,
                 info: parts.extensions.get::<RequestInfo>().cloned(),
                 body: parts.extensions.get::<RequestBody>().cloned(),
+                method: parts.method.clone(),
                 content_type: parts
                     .headers
                     .get(http::header::CONTENT_TYPE)
@@ -106,6 +107,7 @@ struct Ctx {
     notes: Notes,
     info: Option<RequestInfo>,
     body: Option<RequestBody>,
+    method: http::Method,
     content_type: Option<String>,
 }
 
@@ -176,12 +178,29 @@ impl Ctx {
         if self.draft.lock().taken_over {
             return None;
         }
-        let info = self.info.as_ref()?;
+        // Outside the RequestInfo layer, what it read comes through the
+        // notes; a request it refused before reading the URL (414, 431, a
+        // malformed URI) is still on record, as a non-resource request.
+        let info = self
+            .info
+            .clone()
+            .or_else(|| self.notes.get::<RequestInfo>())
+            .unwrap_or_else(|| unparsed_info(&self.method, &self.draft.lock().request_uri));
+        let info = &info;
+        let body = self.body.clone().or_else(|| self.notes.get::<RequestBody>());
         let identity = self.notes.get::<Identity>();
         let decision = self.notes.get::<Decision>();
         let failure = self.notes.get::<AuthnFailure>();
         let lvl = record::level_for(&self.shared, info, identity.as_ref());
-        let level = lvl.level.max(Level::Metadata);
+        // Nothing heavy before authentication: a request without a verified
+        // identity is recorded at Metadata, as the API server records its
+        // refusals, and its body is never decoded.
+        let authenticated = identity.is_some();
+        let level = if authenticated {
+            lvl.level.max(Level::Metadata)
+        } else {
+            Level::Metadata
+        };
         let draft = self.draft.lock();
         let mut e = record::event(
             &draft,
@@ -203,11 +222,13 @@ impl Ctx {
             crate::command_line(
                 info,
                 self.content_type.as_deref(),
-                self.body.as_ref().and_then(|b| b.json().ok().flatten()),
+                body.as_ref()
+                    .filter(|_| authenticated)
+                    .and_then(|b| b.json().ok().flatten()),
             ),
         );
         if level >= Level::Request {
-            record::request_object(&self.shared, info, self.body.as_ref(), lvl.omit_managed_fields, &mut e);
+            record::request_object(&self.shared, info, body.as_ref(), lvl.omit_managed_fields, &mut e);
         }
         if !lvl.omits(Stage::RequestReceived) {
             self.shared.recorder.record_later(e.clone());
@@ -229,7 +250,8 @@ impl Ctx {
     }
 
     fn panic(self, what: &str, status: &Status) {
-        let Some(info) = self.info.as_ref() else {
+        let info = self.info.clone().or_else(|| self.notes.get::<RequestInfo>());
+        let Some(info) = info.as_ref() else {
             return;
         };
         let identity = self.notes.get::<Identity>();
@@ -249,4 +271,14 @@ impl Ctx {
         e.annotations.insert("tollgate.dev/panic".to_owned(), what.to_owned());
         self.shared.recorder.record_later(e);
     }
+}
+
+/// What a record says of a request whose URL was never read: a
+/// non-resource request with the method's verb and the (already cut)
+/// recorded URI's path.
+fn unparsed_info(method: &http::Method, request_uri: &str) -> RequestInfo {
+    let mut info = RequestInfo::default();
+    info.verb = method.as_str().to_ascii_lowercase();
+    info.path = request_uri.split('?').next().unwrap_or_default().to_owned();
+    info
 }

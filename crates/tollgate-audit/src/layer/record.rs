@@ -48,7 +48,10 @@ impl Draft {
         Draft(Arc::new(Mutex::new(DraftState {
             audit_id: audit_id.as_str().to_owned(),
             received: crate::micro_time(SystemTime::now()),
-            request_uri: redact_uri(&shared.redactor, parts.uri.path_and_query().map_or("/", |p| p.as_str())),
+            request_uri: cut_uri(redact_uri(
+                &shared.redactor,
+                parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+            )),
             user_agent: user_agent(&parts.headers),
             source_ips: source_ips(&parts.headers, parts.extensions.get::<tollgate_proxy::ClientAddr>()),
             taken_over: false,
@@ -58,6 +61,24 @@ impl Draft {
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, DraftState> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The most bytes of a request URI a record keeps (a longer URI is refused
+/// with 414 by the gateway's default limit; a record of it keeps its start).
+pub(crate) const MAX_RECORDED_URI_BYTES: usize = tollgate_kube::limits::DEFAULT_MAX_URI_BYTES;
+
+/// `uri` cut to [`MAX_RECORDED_URI_BYTES`] at a character boundary.
+fn cut_uri(mut uri: String) -> String {
+    if uri.len() > MAX_RECORDED_URI_BYTES {
+        let mut end = MAX_RECORDED_URI_BYTES;
+        while !uri.is_char_boundary(end) {
+            end -= 1;
+        }
+        let more = uri.len() - end;
+        uri.truncate(end);
+        uri.push_str(&format!("…({more} more bytes)"));
+    }
+    uri
 }
 
 /// The request URI with secret-shaped query values (exec `command=`
@@ -309,6 +330,18 @@ pub(crate) fn request_object(
     if omit_managed_fields {
         strip_managed_fields(&mut value);
     }
+    let size = json_size(&value);
+    if size > shared.capture_limit {
+        // As the API server's truncating backend: the object goes, the
+        // record stays and says so.
+        e.annotations
+            .insert("audit.k8s.io/truncated".to_owned(), "true".to_owned());
+        e.annotations.insert(
+            "tollgate.dev/truncated".to_owned(),
+            format!("requestObject: {size} bytes"),
+        );
+        return;
+    }
     if !report.is_empty() {
         e.annotations.insert(
             "tollgate.dev/redacted-paths".to_owned(),
@@ -323,6 +356,23 @@ pub(crate) fn request_object(
         );
     }
     e.request_object = Some(value);
+}
+
+/// The bytes `v` takes as compact JSON, counted without writing it out.
+fn json_size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    let _ = serde_json::to_writer(&mut c, v);
+    c.0
 }
 
 /// Drops `metadata.managedFields` from an object or the items of a list.

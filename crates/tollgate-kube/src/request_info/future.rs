@@ -209,7 +209,9 @@ fn finish_request(mut parts: Parts, raw: Bytes, limit: usize) -> Result<Request<
             .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     }
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    parts.extensions.insert(RequestBody::new(bytes.clone(), content_type));
+    let body = RequestBody::new(bytes.clone(), content_type);
+    crate::note(&parts.extensions, body.clone());
+    parts.extensions.insert(body);
     Ok(Request::from_parts(parts, Full::new(bytes)))
 }
 

@@ -36,6 +36,8 @@ use crate::DEFAULT_MAX_BODY_BYTES;
 pub struct RequestInfoLayer {
     max_body_bytes: usize,
     body_timeout: Duration,
+    max_uri_bytes: usize,
+    max_header_bytes: usize,
 }
 
 impl RequestInfoLayer {
@@ -44,7 +46,26 @@ impl RequestInfoLayer {
         RequestInfoLayer {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             body_timeout: Duration::from_secs(60),
+            max_uri_bytes: crate::limits::DEFAULT_MAX_URI_BYTES,
+            max_header_bytes: crate::limits::DEFAULT_MAX_HEADER_BYTES,
         }
+    }
+
+    /// The longest request URI (path and query) served; longer ones get 414
+    /// here rather than reaching the API server (default
+    /// [`DEFAULT_MAX_URI_BYTES`](crate::limits::DEFAULT_MAX_URI_BYTES)).
+    pub fn max_uri_bytes(mut self, limit: usize) -> Self {
+        self.max_uri_bytes = limit;
+        self
+    }
+
+    /// The most header bytes served, counted as HTTP/2 does (name, value
+    /// and 32 bytes per field), `Authorization` aside (the gateway never
+    /// forwards it); more gets 431 here (default
+    /// [`DEFAULT_MAX_HEADER_BYTES`](crate::limits::DEFAULT_MAX_HEADER_BYTES)).
+    pub fn max_header_bytes(mut self, limit: usize) -> Self {
+        self.max_header_bytes = limit;
+        self
     }
 
     /// Sets the request body limit in bytes.
@@ -70,6 +91,8 @@ impl<S> Layer<S> for RequestInfoLayer {
     type Service = RequestInfoService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        RequestInfoService::new(inner, self.max_body_bytes).with_body_timeout(self.body_timeout)
+        RequestInfoService::new(inner, self.max_body_bytes)
+            .with_body_timeout(self.body_timeout)
+            .with_header_limits(self.max_uri_bytes, self.max_header_bytes)
     }
 }

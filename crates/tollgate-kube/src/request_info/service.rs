@@ -16,6 +16,8 @@ pub struct RequestInfoService<S> {
     inner: S,
     max_body_bytes: usize,
     body_timeout: Duration,
+    max_uri_bytes: usize,
+    max_header_bytes: usize,
 }
 
 // === impl RequestInfoService ===
@@ -27,7 +29,17 @@ impl<S> RequestInfoService<S> {
             inner,
             max_body_bytes,
             body_timeout: Duration::from_secs(60),
+            max_uri_bytes: crate::limits::DEFAULT_MAX_URI_BYTES,
+            max_header_bytes: crate::limits::DEFAULT_MAX_HEADER_BYTES,
         }
+    }
+
+    /// With the longest URI and the most header bytes served (414 and 431
+    /// beyond them; see [`RequestInfoLayer`](super::RequestInfoLayer)).
+    pub fn with_header_limits(mut self, max_uri_bytes: usize, max_header_bytes: usize) -> Self {
+        self.max_uri_bytes = max_uri_bytes;
+        self.max_header_bytes = max_header_bytes;
+        self
     }
 
     /// Sets how long the whole request body may take to arrive.
@@ -68,10 +80,26 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
+        let uri_len = parts.uri.path_and_query().map_or(0, |p| p.as_str().len());
+        if uri_len > self.max_uri_bytes {
+            return ResponseFuture::refused(Error::UriTooLong {
+                length: uri_len,
+                limit: self.max_uri_bytes,
+            });
+        }
+        let header_bytes = forwarded_header_bytes(&parts.headers);
+        if header_bytes > self.max_header_bytes {
+            return ResponseFuture::refused(Error::HeadersTooLarge {
+                length: header_bytes,
+                limit: self.max_header_bytes,
+            });
+        }
         let info = match RequestInfo::parse(&parts.method, &parts.uri) {
             Ok(info) => info,
             Err(e) => return ResponseFuture::refused(e),
         };
+        // For layers outside this one (the audit layer records refusals).
+        crate::note(&parts.extensions, info.clone());
         parts.extensions.insert(info);
 
         let declared_len = parts
@@ -107,4 +135,15 @@ where
         let collect = Limited::new(body, self.max_body_bytes).collect();
         ResponseFuture::collecting(collect, parts, inner, self.max_body_bytes, self.body_timeout)
     }
+}
+
+/// Header bytes as an HTTP/2 peer counts them (RFC 7540 §6.5.2: name,
+/// value and 32 per field), without `Authorization`, which the gateway
+/// replaces and whose token has its own bound.
+fn forwarded_header_bytes(headers: &http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .filter(|(name, _)| *name != header::AUTHORIZATION)
+        .map(|(name, value)| name.as_str().len() + value.len() + 32)
+        .sum()
 }
