@@ -30,7 +30,7 @@ pub use layer::{
 pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
 pub use sink::{
-    Durability, FileOptions, FileSink, LogReader, MemorySink, ReadError, Sink, SinkError, StdoutSink, Tee, WebhookMode,
-    WebhookOptions, WebhookSink, read_log,
+    BoundedLines, Durability, FileOptions, FileSink, LogReader, MAX_RECORD_LINE_BYTES, MemorySink, ReadError, Sink,
+    SinkError, StdoutSink, Tee, WebhookMode, WebhookOptions, WebhookSink, read_log,
 };
 pub use tollgate_kube::command_line;

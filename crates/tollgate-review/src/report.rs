@@ -294,7 +294,13 @@ impl Review {
             bump(&mut self.unaccountable.unauthenticated, &format!("{src} — {why}"), 1);
             return;
         }
-        let owner = e.tollgate("owner").unwrap_or("unmapped");
+        let named = e.tollgate("owner").unwrap_or("unmapped");
+        // Bounded like every other map: owners past the cap share one row.
+        let owner = if self.owners.len() < KEYS || self.owners.contains_key(named) {
+            named
+        } else {
+            OTHER
+        };
         let mapped = e.tollgate("owner").is_some() && e.tollgate("owner-mapped") != Some("false");
         let o = self.owners.entry(owner.to_owned()).or_insert_with(|| OwnerSummary {
             owner: owner.to_owned(),

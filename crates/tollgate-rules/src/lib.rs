@@ -15,8 +15,8 @@
 
 mod error;
 mod eval;
-pub mod limits;
 pub mod layer;
+pub mod limits;
 mod policy;
 mod store;
 

@@ -191,7 +191,10 @@ impl<'a> Ctx<'a> {
         for (i, l) in text.lines().enumerate() {
             let t = l.trim_start().trim_start_matches("- ").trim_start();
             if let Some(v) = t.strip_prefix("name:") {
-                name_lines.entry(v.trim().trim_matches(['"', '\''])).or_default().push(i + 1);
+                name_lines
+                    .entry(v.trim().trim_matches(['"', '\'']))
+                    .or_default()
+                    .push(i + 1);
             }
         }
         Ctx { file, name_lines }

@@ -18,6 +18,7 @@ pub mod policy_cli;
 pub mod review_cli;
 pub mod sessions_cli;
 pub mod table;
+pub mod terminal;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -166,6 +166,17 @@ enum SessionsCommand {
         /// Playback speed.
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
+        /// The longest single pause, in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        max_idle: f64,
+        /// The most time spent in pauses, in seconds; the rest plays at once.
+        #[arg(long, default_value_t = 600.0)]
+        max_total: f64,
+        /// Write the recording as it is, terminal controls included (OSC,
+        /// DCS and the like can set the clipboard or title of the terminal
+        /// it is played in: only for recordings you trust).
+        #[arg(long)]
+        raw: bool,
     },
 }
 
@@ -316,7 +327,22 @@ async fn main() -> ExitCode {
                     &mut out,
                 ),
                 SessionsCommand::Show { id, audit } => sessions_cli::show(&audit, &id, &mut out),
-                SessionsCommand::Replay { file, speed } => sessions_cli::replay(&file, speed, &mut out),
+                SessionsCommand::Replay {
+                    file,
+                    speed,
+                    max_idle,
+                    max_total,
+                    raw,
+                } => sessions_cli::replay(
+                    &file,
+                    sessions_cli::ReplayOptions {
+                        speed,
+                        max_idle,
+                        max_total,
+                        raw,
+                    },
+                    &mut out,
+                ),
             }
         }
         Command::Token {

@@ -2,7 +2,7 @@
 //! terminal recordings as a reviewer would.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -205,44 +205,118 @@ pub fn show(paths: &[PathBuf], id: &str, out: &mut impl Write) -> Result<(), Str
     Ok(())
 }
 
-/// Plays an asciicast v2 file in the terminal with its timing (`speed`
-/// times faster; pauses capped at two seconds).
+/// How a recording is played.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReplayOptions {
+    /// Playback speed (times faster).
+    pub speed: f64,
+    /// The longest single pause, in seconds.
+    pub max_idle: f64,
+    /// The most time spent waiting in all, in seconds: past it the rest
+    /// plays without pauses.
+    pub max_total: f64,
+    /// Write the output as recorded, terminal controls and all.
+    pub raw: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            speed: 1.0,
+            max_idle: 2.0,
+            max_total: 600.0,
+            raw: false,
+        }
+    }
+}
+
+/// The longest line of a recording read (longer ones are skipped and
+/// counted, never held).
+pub const MAX_CAST_LINE_BYTES: usize = 1024 * 1024;
+
+/// Plays an asciicast v2 file in the terminal with its timing. A recording
+/// is what a container wrote, so by default only text, colours and cursor
+/// movement reach the reviewer's terminal ([`crate::terminal::Filter`]);
+/// titles and markers are printed as text; each pause is capped at
+/// `max_idle` and all of them at `max_total`.
 ///
 /// # Errors
 /// A message when the file cannot be read or is not asciicast v2.
-pub fn replay(file: &Path, speed: f64, out: &mut impl Write) -> Result<(), String> {
+pub fn replay(file: &Path, options: ReplayOptions, out: &mut impl Write) -> Result<(), String> {
     let f = std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut lines = std::io::BufReader::new(f).lines();
-    let header = lines
-        .next()
-        .ok_or_else(|| format!("{}: empty file", file.display()))?
-        .map_err(|e| e.to_string())?;
+    let mut lines = tollgate_audit::BoundedLines::new(std::io::BufReader::new(f), MAX_CAST_LINE_BYTES);
+    let header = match lines.next() {
+        None => return Err(format!("{}: empty file", file.display())),
+        Some(Err(e)) => return Err(format!("{}:1: {e}", file.display())),
+        Some(Ok(Some(h))) => h,
+        Some(Ok(None)) => {
+            return Err(format!(
+                "{}:1: header longer than {MAX_CAST_LINE_BYTES} bytes",
+                file.display()
+            ));
+        }
+    };
     let header: serde_json::Value =
         serde_json::from_str(&header).map_err(|e| format!("{}:1: not an asciicast header: {e}", file.display()))?;
     if header.get("version").and_then(serde_json::Value::as_u64) != Some(2) {
         return Err(format!("{}:1: not an asciicast v2 file", file.display()));
     }
     if let Some(t) = header.get("title").and_then(serde_json::Value::as_str) {
-        eprintln!("▶ {t}");
+        eprintln!("▶ {}", crate::terminal::visible(t));
     }
-    let speed = if speed > 0.0 { speed } else { 1.0 };
+    let speed = if options.speed.is_finite() && options.speed > 0.0 {
+        options.speed
+    } else {
+        1.0
+    };
+    let max_idle = if options.max_idle.is_finite() {
+        options.max_idle.max(0.0)
+    } else {
+        2.0
+    };
+    let mut budget = if options.max_total.is_finite() {
+        options.max_total.max(0.0)
+    } else {
+        600.0
+    };
+    let mut filter = crate::terminal::Filter::default();
+    let mut shown = String::new();
     let mut last = 0.0f64;
     let mut markers = Vec::new();
+    let mut skipped = 0usize;
     for (n, line) in lines.enumerate() {
-        let line = line.map_err(|e| e.to_string())?;
+        let Some(line) = line.map_err(|e| e.to_string())? else {
+            skipped += 1;
+            continue;
+        };
         if line.trim().is_empty() {
             continue;
         }
         let ev: (f64, String, String) = serde_json::from_str(&line)
             .map_err(|e| format!("{}:{}: not an asciicast event: {e}", file.display(), n + 2))?;
-        let wait = ((ev.0 - last) / speed).clamp(0.0, 2.0);
-        last = ev.0;
+        // Times that go backwards or are not numbers wait nothing.
+        let step = (ev.0 - last) / speed;
+        let wait = if step.is_finite() {
+            step.clamp(0.0, max_idle).min(budget)
+        } else {
+            0.0
+        };
+        if ev.0.is_finite() {
+            last = ev.0;
+        }
         if wait > 0.0 {
+            budget -= wait;
             std::thread::sleep(Duration::from_secs_f64(wait));
         }
         match ev.1.as_str() {
             "o" => {
-                out.write_all(ev.2.as_bytes()).map_err(|e| e.to_string())?;
+                if options.raw {
+                    out.write_all(ev.2.as_bytes()).map_err(|e| e.to_string())?;
+                } else {
+                    shown.clear();
+                    filter.feed(&ev.2, &mut shown);
+                    out.write_all(shown.as_bytes()).map_err(|e| e.to_string())?;
+                }
                 out.flush().map_err(|e| e.to_string())?;
             }
             "m" => markers.push(ev.2),
@@ -250,7 +324,10 @@ pub fn replay(file: &Path, speed: f64, out: &mut impl Write) -> Result<(), Strin
         }
     }
     for m in markers {
-        eprintln!("■ {m}");
+        eprintln!("■ {}", crate::terminal::visible(&m));
+    }
+    if skipped > 0 {
+        eprintln!("tollgate: {skipped} line(s) longer than {MAX_CAST_LINE_BYTES} bytes were skipped");
     }
     Ok(())
 }

@@ -291,6 +291,105 @@ pub enum ReadError {
     },
 }
 
+/// The longest audit record a reader takes: a record's objects are capped
+/// when written (1 MiB each by default), so a longer line was not written
+/// by Tollgate; it is skipped (reported as a bad line), never held whole.
+pub const MAX_RECORD_LINE_BYTES: usize = 8 * 1024 * 1024;
+
+/// One line of a reader, read with a cap.
+enum LineRead {
+    Eof,
+    /// The line (with its newline, if it had one) is in the buffer.
+    Line,
+    /// Longer than the cap: consumed up to its newline, not kept.
+    TooLong,
+}
+
+/// Reads the next line into `buf` (cleared first), holding at most `max`
+/// bytes of it; a longer line is read past and dropped.
+fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, max: usize) -> std::io::Result<LineRead> {
+    buf.clear();
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            break;
+        }
+        any = true;
+        let (take, done) = match memchr::memchr(b'\n', chunk) {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if !too_long {
+            if buf.len() + take > max.saturating_add(1) {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&chunk[..take]);
+            }
+        }
+        r.consume(take);
+        if done {
+            break;
+        }
+    }
+    Ok(match (any, too_long) {
+        (false, _) => LineRead::Eof,
+        (true, true) => LineRead::TooLong,
+        (true, false) => LineRead::Line,
+    })
+}
+
+/// Lines of a reader with a cap on their length: `Ok(Some(line))`, or
+/// `Ok(None)` for a line longer than the cap (read past, never held).
+///
+/// ```
+/// let text = format!("short\n{}\nlast", "x".repeat(100));
+/// let lines: Vec<_> = tollgate_audit::BoundedLines::new(text.as_bytes(), 10)
+///     .map(Result::unwrap)
+///     .collect();
+/// assert_eq!(lines, [Some("short".to_owned()), None, Some("last".to_owned())]);
+/// ```
+#[derive(Debug)]
+pub struct BoundedLines<R> {
+    reader: R,
+    max: usize,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> BoundedLines<R> {
+    /// Lines of `reader`, each at most `max` bytes.
+    pub fn new(reader: R, max: usize) -> Self {
+        BoundedLines {
+            reader,
+            max,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for BoundedLines<R> {
+    type Item = std::io::Result<Option<String>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match read_line_capped(&mut self.reader, &mut self.buf, self.max) {
+            Err(e) => Some(Err(e)),
+            Ok(LineRead::Eof) => None,
+            Ok(LineRead::TooLong) => Some(Ok(None)),
+            Ok(LineRead::Line) => {
+                let line = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                Some(
+                    String::from_utf8(line.to_vec())
+                        .map(Some)
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+                )
+            }
+        }
+    }
+}
+
 /// Reads records line by line; bad lines are reported as errors (the
 /// caller decides whether to skip them), never half-read. Lines may be
 /// gzip-compressed files too (by the `.gz` extension).
@@ -333,9 +432,18 @@ impl Iterator for LogReader {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let mut buf = Vec::new();
-            match self.lines.read_until(b'\n', &mut buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
+            match read_line_capped(&mut self.lines, &mut buf, MAX_RECORD_LINE_BYTES) {
+                Ok(LineRead::Eof) => return None,
+                Ok(LineRead::Line) => {}
+                Ok(LineRead::TooLong) => {
+                    self.line += 1;
+                    return Some(Err(ReadError::Line {
+                        file: self.file.clone(),
+                        line: self.line,
+                        message: format!("longer than {MAX_RECORD_LINE_BYTES} bytes, skipped unread"),
+                        torn: false,
+                    }));
+                }
                 Err(source) => {
                     return Some(Err(ReadError::Io {
                         file: self.file.clone(),

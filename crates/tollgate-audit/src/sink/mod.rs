@@ -8,7 +8,9 @@ mod webhook;
 
 use std::sync::Arc;
 
-pub use file::{Durability, FileOptions, FileSink, LogReader, ReadError, read_log};
+pub use file::{
+    BoundedLines, Durability, FileOptions, FileSink, LogReader, MAX_RECORD_LINE_BYTES, ReadError, read_log,
+};
 pub use memory::MemorySink;
 pub use webhook::{WebhookMode, WebhookOptions, WebhookSink};
 

@@ -46,7 +46,9 @@ fn enter<E: de::Error>() -> Result<(), E> {
     BUDGET.with(|b| {
         let mut left = b.get();
         if left.depth == 0 {
-            return Err(E::custom(format_args!("the document nests deeper than {MAX_YAML_DEPTH} levels")));
+            return Err(E::custom(format_args!(
+                "the document nests deeper than {MAX_YAML_DEPTH} levels"
+            )));
         }
         left.depth -= 1;
         b.set(left);
