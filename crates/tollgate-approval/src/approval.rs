@@ -151,10 +151,27 @@ pub struct RequestSummary {
     pub name: String,
     /// A kubectl-like command line.
     pub command: String,
-    /// The body, redacted.
+    /// The body, redacted; left out when it is larger than
+    /// [`MAX_STORED_BODY_BYTES`] (then `body_omitted` says how large).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
+    /// The SHA-256 of the whole body as sent (hex), so a reviewer can tell
+    /// which request this was even when the body is not kept.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body_sha256: String,
+    /// Why the body is not kept (its size), when it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_omitted: Option<String>,
 }
+
+/// The most bytes of a redacted body an approval keeps (64 KiB): a held
+/// request's body is stored for as long as the approval lives, in memory or
+/// in Redis, and shown to approvers.
+pub const MAX_STORED_BODY_BYTES: usize = 64 * 1024;
+
+/// The most approvals one requester may have pending at once; past it a
+/// new request that needs one gets 429 until some are decided or expire.
+pub const MAX_PENDING_PER_REQUESTER: usize = 20;
 
 /// One approval.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -381,12 +381,28 @@ async fn hold(
         Err(e) => return unavailable(e),
     }
     let t = now();
-    let mut request_body = body.as_ref().and_then(|b| b.json().ok().flatten().cloned());
-    if let Some(v) = request_body.as_mut() {
-        shared
-            .redactor
-            .redact_as(v, kind_of_resource(&info.resource, &info.subresource));
+    match store.list(t).await {
+        Ok(all) => {
+            let mine = all
+                .iter()
+                .filter(|a| a.state == State::Pending && a.requester.username == id.username)
+                .collect::<Vec<_>>();
+            if mine.len() >= crate::MAX_PENDING_PER_REQUESTER && !mine.iter().any(|a| a.fingerprint == fp) {
+                // No Retry-After: kubectl would retry for minutes.
+                let st = Status::failure(
+                    Reason::TooManyRequests,
+                    format!(
+                        "{} has {} approvals pending, Tollgate's limit: wait for them to be decided or to expire",
+                        id.username,
+                        mine.len()
+                    ),
+                );
+                return Outcome::Answer(st.to_response());
+            }
+        }
+        Err(e) => return unavailable(e),
     }
+    let (request_body, body_sha256, body_omitted) = stored_body(&shared, &info, body.as_ref());
     let new_id = new_id();
     let new = Approval {
         id: new_id.clone(),
@@ -407,6 +423,8 @@ async fn hold(
                 body.as_ref().and_then(|b| b.json().ok().flatten()),
             ),
             body: request_body,
+            body_sha256,
+            body_omitted,
         },
         approvers: Approvers::of(&spec),
         approvals: Vec::new(),
@@ -580,4 +598,38 @@ async fn api(
             ),
         )),
     }
+}
+
+/// The body an approval keeps: redacted, at most
+/// [`MAX_STORED_BODY_BYTES`](crate::MAX_STORED_BODY_BYTES) of it, with the
+/// SHA-256 of the bytes as sent.
+fn stored_body(
+    shared: &Shared,
+    info: &RequestInfo,
+    body: Option<&RequestBody>,
+) -> (Option<Value>, String, Option<String>) {
+    let Some(body) = body.filter(|b| !b.is_empty()) else {
+        return (None, String::new(), None);
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.bytes());
+    let sha = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let Some(mut v) = body.json().ok().flatten().cloned() else {
+        return (
+            None,
+            sha,
+            Some(format!("{} bytes that are not JSON", body.bytes().len())),
+        );
+    };
+    shared
+        .redactor
+        .redact_as(&mut v, kind_of_resource(&info.resource, &info.subresource));
+    let size = serde_json::to_vec(&v).map_or(usize::MAX, |b| b.len());
+    if size > crate::MAX_STORED_BODY_BYTES {
+        return (
+            None,
+            sha,
+            Some(format!("{size} bytes, over {} kept", crate::MAX_STORED_BODY_BYTES)),
+        );
+    }
+    (Some(v), sha, None)
 }

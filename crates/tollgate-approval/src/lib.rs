@@ -19,7 +19,9 @@ mod notify;
 mod redis;
 mod store;
 
-pub use approval::{Approval, Approvers, Person, RequestSummary, State, Vote};
+pub use approval::{
+    Approval, Approvers, MAX_PENDING_PER_REQUESTER, MAX_STORED_BODY_BYTES, Person, RequestSummary, State, Vote,
+};
 pub use fingerprint::fingerprint;
 pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
 pub use notify::{Event as NotifyEvent, Notifier, WebhookNotifier, text as notification_text};
