@@ -40,8 +40,11 @@ pub const MAX_PATCH_OPS: usize = 10_000;
 /// expansion does not).
 pub const MAX_YAML_NODES: usize = 250_000;
 
-/// The deepest a YAML body may nest: as deep as a JSON body may.
-pub const MAX_YAML_DEPTH: usize = 128;
+/// The deepest a YAML body may nest: 64 levels (the YAML parser's own
+/// default). Its decoder recurses once per level with frames far larger
+/// than serde_json's, and a request is decoded on a 2 MiB async worker
+/// stack; no Kubernetes object nests half as deep.
+pub const MAX_YAML_DEPTH: usize = 64;
 
 /// The most bytes of keys and scalars a YAML body may produce once its
 /// aliases are expanded: the default body limit plus 1 MiB. A body without

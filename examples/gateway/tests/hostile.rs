@@ -148,7 +148,10 @@ async fn an_overlong_url_is_refused_locally_with_414_and_recorded() {
     let env = Env::start().await;
     // Point 6: what the shared upstream connection would refuse is refused
     // here, for this request alone.
-    let uri = format!("/api/v1/namespaces/default/pods?labelSelector=app%3D{}", "x".repeat(9000));
+    let uri = format!(
+        "/api/v1/namespaces/default/pods?labelSelector=app%3D{}",
+        "x".repeat(9000)
+    );
     let out = env.kubectl(&["get", "--raw", &uri]).await;
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains("Tollgate's limit of 8192 bytes"), "{}", out.stderr);

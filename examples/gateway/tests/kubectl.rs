@@ -233,10 +233,9 @@ async fn create_apply_scale_delete() {
     let row: Vec<&str> = table.lines().nth(1).unwrap().split_whitespace().collect();
     assert_eq!(&row[..4], ["web", "5/5", "5", "5"], "{table}");
 
-    assert_eq!(
-        env.ok(&["delete", "deployment", "web", "-n", "staging"]).await,
-        "deployment.apps \"web\" deleted\n"
-    );
+    // kubectl 1.35 and later add "from staging namespace".
+    let deleted = env.ok(&["delete", "deployment", "web", "-n", "staging"]).await;
+    assert!(deleted.starts_with("deployment.apps \"web\" deleted"), "{deleted}");
     let gone = env.kubectl(&["get", "deployment", "web", "-n", "staging"]).await;
     assert_eq!(gone.code, 1);
     assert_eq!(

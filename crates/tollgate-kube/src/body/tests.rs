@@ -65,6 +65,78 @@ fn yaml_budget_stops_billion_laughs() {
 }
 
 #[test]
+fn yaml_budget_counts_the_bytes_aliases_produce() {
+    // Issue 13, point 2: few nodes, but each alias repeats a long scalar,
+    // and the anchors nest: 31 KB that once expanded to 64 MiB.
+    let mut doc = format!("a: &a \"{}\"\n", "x".repeat(30_000));
+    let mut prev = "a".to_owned();
+    for i in 0..12 {
+        let name = format!("l{i}");
+        doc.push_str(&format!("{name}: &{name} [*{prev}, *{prev}]\n"));
+        prev = name;
+    }
+    let err = yaml_to_json(&doc).unwrap_err();
+    assert!(err.contains("4194304 bytes once aliases are expanded"), "{err}");
+    // Under the limit, aliases are fine.
+    let ok = "a: &a [1, 2]\nb: *a\n";
+    assert_eq!(yaml_to_json(ok).unwrap()["b"], serde_json::json!([1, 2]));
+}
+
+#[test]
+fn yaml_keys_that_are_not_strings_read_as_strings() {
+    let v = yaml_to_json("1: a\ntrue: b\n").unwrap();
+    assert_eq!(v["1"], "a");
+    assert_eq!(v["true"], "b");
+}
+
+#[test]
+fn yaml_nesting_is_bounded_like_json() {
+    let nested = |depth: usize, open: &str, close: &str| {
+        let text = format!("{}1{}", open.repeat(depth), close.repeat(depth));
+        RequestBody::new(Bytes::from(text), Some("application/yaml"))
+            .json()
+            .map(|_| ())
+    };
+    // On this test thread's 2 MiB stack, as on an async worker's.
+    assert!(nested(crate::limits::MAX_YAML_DEPTH - 1, "{a: ", "}").is_ok());
+    for depth in [crate::limits::MAX_YAML_DEPTH + 1, 200, 100_000] {
+        let err = nested(depth, "{a: ", "}").unwrap_err();
+        assert_eq!(err.to_status().code, 400, "{err}");
+    }
+    // JSON (which YAML bodies may be) nests to serde_json's 128.
+    assert!(nested(120, "[", "]").is_ok());
+    assert_eq!(nested(100_000, "[", "]").unwrap_err().to_status().code, 400);
+}
+
+#[test]
+fn yaml_errors_do_not_echo_the_whole_input() {
+    // Issue 13, point 8: a 6 MB scalar once came back whole in the message.
+    let text = format!("a: \"{}\n: [", "y".repeat(100_000));
+    let err = yaml_to_json(&text).unwrap_err();
+    assert!(err.len() < 1024, "{} bytes", err.len());
+}
+
+#[test]
+fn json_patches_are_held_to_depth_and_op_count() {
+    let deep = format!(r#"[{{"op":"add","path":"/spec{}","value":1}}]"#, "/a".repeat(15_000));
+    let b = RequestBody::new(Bytes::from(deep), Some("application/json-patch+json"));
+    let err = b.json().unwrap_err();
+    assert_eq!(err.to_status().code, 400);
+    assert!(err.to_string().contains("limit of 128 segments"), "{err}");
+    let from = r#"[{"op":"move","from":"/a/b/c","path":"/d"}]"#;
+    assert!(
+        RequestBody::new(Bytes::from_static(from.as_bytes()), Some("application/json-patch+json"))
+            .json()
+            .is_ok()
+    );
+    let many = format!("[{}]", vec![r#"{"op":"test","path":"/a","value":1}"#; 10_001].join(","));
+    let err = RequestBody::new(Bytes::from(many), Some("application/json-patch+json"))
+        .json()
+        .unwrap_err();
+    assert!(err.to_string().contains("10000 operations"), "{err}");
+}
+
+#[test]
 fn gzip_is_bounded() {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     enc.write_all(&vec![b'a'; 100_000]).unwrap();

@@ -205,5 +205,14 @@ pub fn yaml_to_json(text: &str) -> Result<Value, String> {
     });
     let out = serde_saphyr::from_str_with_options::<Node>(text, options);
     BUDGET.with(|b| b.set(saved));
-    out.map(|n| n.0).map_err(|e| cut_message(e.to_string()))
+    out.map(|n| n.0).map_err(|e| {
+        let m = cut_message(e.to_string());
+        if m.contains("budget breached") {
+            format!(
+                "{m} (Tollgate's limits for YAML: {MAX_YAML_NODES} nodes, {MAX_YAML_DEPTH} levels, {MAX_YAML_EXPANDED_BYTES} bytes once aliases are expanded)"
+            )
+        } else {
+            m
+        }
+    })
 }
