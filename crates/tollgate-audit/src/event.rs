@@ -171,10 +171,10 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_status: Option<Value>,
     /// The request body as sent (redacted), at level Request and above.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "object", skip_serializing_if = "Option::is_none")]
     pub request_object: Option<Value>,
     /// The response body (redacted), at level RequestResponse.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "object", skip_serializing_if = "Option::is_none")]
     pub response_object: Option<Value>,
     /// When the request arrived (MicroTime).
     pub request_received_timestamp: String,
@@ -183,6 +183,31 @@ pub struct Event {
     /// Annotations, Tollgate's under `tollgate.dev/`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+}
+
+thread_local! {
+    /// Set while a [`LogReader`](crate::LogReader) in metadata-only mode
+    /// decodes a record on this thread: objects are skipped, not built.
+    static SKIP_OBJECTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with request and response objects skipped by [`Event`]'s
+/// deserializer on this thread (read past, never built).
+pub(crate) fn without_objects<T>(f: impl FnOnce() -> T) -> T {
+    let before = SKIP_OBJECTS.with(|s| s.replace(true));
+    let out = f();
+    SKIP_OBJECTS.with(|s| s.set(before));
+    out
+}
+
+fn object<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    use serde::Deserialize;
+    if SKIP_OBJECTS.with(std::cell::Cell::get) {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(None)
+    } else {
+        Option::<Value>::deserialize(d)
+    }
 }
 
 impl Event {

@@ -67,7 +67,7 @@ impl Review {
     /// When the file cannot be opened or read.
     pub fn add_log(&mut self, path: &Path, filter: &Filter) -> Result<u64, Error> {
         let mut skipped = 0;
-        for rec in read_log(path)? {
+        for rec in read_log(path)?.metadata_only() {
             match rec {
                 Ok(e) if filter.keeps(&e) => self.add(&e),
                 Ok(_) => {}

@@ -64,11 +64,14 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Reads every record, reporting unreadable lines on stderr (a torn last
-/// write is expected after a crash and is skipped, never misread).
-fn records(paths: &[PathBuf], mut each: impl FnMut(Event)) -> Result<(), String> {
+/// write is expected after a crash and is skipped, never misread); with
+/// `bodies: false` request and response objects are read past, not decoded.
+fn records(paths: &[PathBuf], bodies: bool, mut each: impl FnMut(Event)) -> Result<(), String> {
     let mut skipped = 0usize;
     for f in log_files(paths)? {
-        for r in read_log(&f).map_err(|e| e.to_string())? {
+        let reader = read_log(&f).map_err(|e| e.to_string())?;
+        let reader = if bodies { reader } else { reader.metadata_only() };
+        for r in reader {
             match r {
                 Ok(e) => each(e),
                 Err(e) => {
@@ -118,7 +121,7 @@ pub fn list(paths: &[PathBuf], filter: &ListFilter, out: &mut impl Write) -> Res
     let cutoff = filter.since.as_deref().map(since_cutoff).transpose()?;
     let mut last: BTreeMap<String, Event> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
-    records(paths, |e| {
+    records(paths, false, |e| {
         if !last.contains_key(&e.audit_id) {
             order.push(e.audit_id.clone());
         }
@@ -185,7 +188,7 @@ fn rank(s: Stage) -> u8 {
 pub fn show(paths: &[PathBuf], id: &str, out: &mut impl Write) -> Result<(), String> {
     let mut found = 0;
     let mut err = None;
-    records(paths, |e| {
+    records(paths, true, |e| {
         if e.audit_id == id {
             found += 1;
             if let Err(x) = serde_json::to_string_pretty(&e)

@@ -171,6 +171,49 @@ async fn an_overlong_url_is_refused_locally_with_414_and_recorded() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn oversized_headers_fail_one_request_and_leave_other_clients_streams_alone() {
+    use tokio::io::AsyncBufReadExt;
+    let env = Env::start().await;
+    // Point 6: a client's watch on the shared upstream connection …
+    let mut watch = common::kubectl(&env.demo.kubeconfig, env.dir.path(), &["get", "pods", "-w"]);
+    let mut child = watch
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(common::read(&mut lines).await.starts_with("NAME"));
+    assert!(common::read(&mut lines).await.starts_with("demo "));
+    for _ in 0..200 {
+        if env.upstream_saw("GET", "watch=true") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    // … and another client's 13 KB header, under the 16 KiB the gateway's
+    // own HTTP/2 listener allows but over what it forwards.
+    let group = "g".repeat(13_000);
+    let out = env.kubectl(&["get", "pods", "--as", "someone", "--as-group", &group]).await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("larger than Tollgate's limit of 12288 bytes"),
+        "{}",
+        out.stderr
+    );
+    env.records_until("the 431", |e| {
+        e.response_status.as_ref().and_then(|s| s["code"].as_u64()) == Some(431)
+    })
+    .await;
+    // The watch still delivers.
+    let out = env.kubectl(&["run", "late", "--image", "busybox"]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let line = common::read(&mut lines).await;
+    assert!(line.starts_with("late "), "{line}");
+    child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn oversized_bodies_are_refused_and_on_record() {
     let env = Env::start().await;
     // Point 8: a 413 leaves a record.

@@ -397,6 +397,7 @@ pub struct LogReader {
     file: String,
     lines: Box<dyn BufRead + Send>,
     line: usize,
+    metadata_only: bool,
 }
 
 impl std::fmt::Debug for LogReader {
@@ -423,7 +424,22 @@ pub fn read_log(path: &Path) -> Result<LogReader, ReadError> {
     } else {
         Box::new(BufReader::new(f))
     };
-    Ok(LogReader { file, lines, line: 0 })
+    Ok(LogReader {
+        file,
+        lines,
+        line: 0,
+        metadata_only: false,
+    })
+}
+
+impl LogReader {
+    /// Reads records without their `requestObject` and `responseObject`:
+    /// read past, never decoded (for tools such as the access review that do
+    /// not use them).
+    pub fn metadata_only(mut self) -> Self {
+        self.metadata_only = true;
+        self
+    }
 }
 
 impl Iterator for LogReader {
@@ -457,7 +473,12 @@ impl Iterator for LogReader {
             if text.is_empty() {
                 continue;
             }
-            return Some(serde_json::from_slice::<Event>(text).map_err(|e| ReadError::Line {
+            let parsed = if self.metadata_only {
+                crate::event::without_objects(|| serde_json::from_slice::<Event>(text))
+            } else {
+                serde_json::from_slice::<Event>(text)
+            };
+            return Some(parsed.map_err(|e| ReadError::Line {
                 file: self.file.clone(),
                 line: self.line,
                 message: e.to_string(),
@@ -501,6 +522,36 @@ mod tests {
         assert_eq!(bad.len(), 1);
         assert!(bad[0].to_string().contains(":3: not an audit record"), "{}", bad[0]);
         assert!(bad[0].to_string().contains("torn"), "{}", bad[0]);
+    }
+
+    #[test]
+    fn long_lines_are_skipped_unread_and_objects_can_be_left_undecoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let mut with_body = ev("one");
+        with_body.request_object = Some(serde_json::json!({"kind": "Pod", "spec": {"x": 1}}));
+        let mut text = serde_json::to_string(&with_body).unwrap();
+        text.push('\n');
+        // Issue 13, point 7: a line far longer than any record Tollgate writes.
+        text.push_str(&format!("{{\"x\":\"{}\"}}\n", "y".repeat(MAX_RECORD_LINE_BYTES + 10)));
+        text.push_str(&serde_json::to_string(&ev("three")).unwrap());
+        text.push('\n');
+        std::fs::write(&path, text).unwrap();
+
+        let all: Vec<_> = read_log(&path).unwrap().collect();
+        assert_eq!(all.len(), 3);
+        assert!(all[0].as_ref().unwrap().request_object.is_some());
+        let err = all[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains(":2:") && err.contains("longer than"), "{err}");
+        assert_eq!(all[2].as_ref().unwrap().audit_id, "three");
+
+        let light: Vec<_> = read_log(&path).unwrap().metadata_only().collect();
+        let first = light[0].as_ref().unwrap();
+        assert_eq!(first.audit_id, "one");
+        assert!(first.request_object.is_none(), "objects are read past");
+        // The flag does not outlive the reader's call.
+        let again: Event = serde_json::from_str(&serde_json::to_string(&with_body).unwrap()).unwrap();
+        assert!(again.request_object.is_some());
     }
 
     #[tokio::test]
