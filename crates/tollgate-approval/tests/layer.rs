@@ -327,3 +327,85 @@ async fn webhook_notifications_reach_a_receiver() {
     assert!(text.contains("kubectl delete deployment web -n prod"), "{text}");
     assert!(text.contains(&format!("tollgate approvals approve {id}")), "{text}");
 }
+
+/// The approval id a 429 names.
+fn approval_id(body: &str) -> String {
+    body.split("Approval ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_held_request_keeps_at_most_64_kib_of_its_body_and_its_digest() {
+    // Issue 13, point 5: held deletes once kept whole decoded bodies (65 MB
+    // each) for an hour.
+    let s = Stack::new();
+    let padding = "p".repeat(200 * 1024);
+    let body = format!(
+        r#"{{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Foreground","dryRun":[],"padding":"{padding}"}}"#
+    );
+    let req = Request::delete("/apis/apps/v1/namespaces/prod/deployments/big")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.clone())))
+        .unwrap();
+    let (code, _, answer) = s.send(req, who("ci", &["ci"])).await;
+    assert_eq!(code, 429, "{answer}");
+    let id = approval_id(&answer);
+    let (code, _, shown) = s
+        .send(
+            Request::get(format!("/tollgate/v1/approvals/{id}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            who("alice", &["admins"]),
+        )
+        .await;
+    assert_eq!(code, 200, "{shown}");
+    assert!(shown.len() < 64 * 1024, "{} bytes shown", shown.len());
+    let a: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert!(a["request"].get("body").is_none(), "{shown}");
+    assert!(
+        a["request"]["bodyOmitted"]
+            .as_str()
+            .unwrap()
+            .contains("over 65536 kept"),
+        "{shown}"
+    );
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body.as_bytes());
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(a["request"]["bodySha256"], hex.as_str());
+}
+
+#[tokio::test]
+async fn a_requester_has_a_bounded_number_of_pending_approvals() {
+    let mut s = Stack::new();
+    s.layer = ApprovalLayer::new(Arc::new(MemoryStore::default())).hold(Duration::from_millis(1));
+    for i in 0..tollgate_approval::MAX_PENDING_PER_REQUESTER {
+        let req = Request::delete(format!("/apis/apps/v1/namespaces/prod/deployments/d{i}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let (code, h, body) = s.send(req, who("ci", &["ci"])).await;
+        assert_eq!(code, 429, "{body}");
+        assert!(h.contains_key("retry-after"));
+    }
+    // One more distinct request: refused without a new approval, and
+    // without Retry-After (kubectl would retry for minutes).
+    let req = Request::delete("/apis/apps/v1/namespaces/prod/deployments/one-more")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (code, h, body) = s.send(req, who("ci", &["ci"])).await;
+    assert_eq!(code, 429, "{body}");
+    assert!(!h.contains_key("retry-after"));
+    assert!(body.contains("ci has 20 approvals pending"), "{body}");
+    // A retry of one already pending still gets its own answer.
+    let req = Request::delete("/apis/apps/v1/namespaces/prod/deployments/d0")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (_, h, _) = s.send(req, who("ci", &["ci"])).await;
+    assert!(h.contains_key("retry-after"));
+    // Someone else is not held to ci's count.
+    let (code, h, _) = s.send(delete_web(), who("bob", &["ci"])).await;
+    assert_eq!(code, 429);
+    assert!(h.contains_key("retry-after"));
+}

@@ -370,3 +370,43 @@ async fn a_panic_is_recorded_and_answered_with_500() {
     assert_eq!(p.tollgate("panic"), Some("handler bug"));
     assert_eq!(p.user.username, "ci:acme/web");
 }
+
+#[tokio::test]
+async fn an_object_over_the_cap_is_left_out_and_the_record_says_so() {
+    // Issue 13, point 2: one request must not add more than the cap to the
+    // log (an expanded body was once recorded twice, 131 MB per request).
+    let sink = MemorySink::default();
+    let recorder = Recorder::new(
+        sink.clone(),
+        RecorderOptions::default().confirm_timeout(Duration::from_secs(2)),
+    );
+    let h = Harness {
+        sink,
+        audit: AuditLayer::builder(recorder)
+            .policy(AuditPolicy::parse(AUDIT_POLICY, "audit.yaml").unwrap())
+            .capture_limit(64 * 1024)
+            .build(),
+        forwarded: Arc::new(AtomicUsize::new(0)),
+    };
+    let big = format!(
+        r#"{{"apiVersion":"v1","kind":"Secret","metadata":{{"name":"big","labels":{{"x":"{}"}}}}}}"#,
+        "y".repeat(200 * 1024)
+    );
+    let req = Request::post("/api/v1/namespaces/prod/secrets")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(big)))
+        .unwrap();
+    let (code, _) = send(&h, req, r#"{"kind":"Secret"}"#, 201).await;
+    assert_eq!(code, 201);
+    let events = events_of(&h.sink, 2).await;
+    for e in &events {
+        assert!(e.request_object.is_none());
+        assert_eq!(
+            e.annotations.get("audit.k8s.io/truncated").map(String::as_str),
+            Some("true")
+        );
+        let t = e.tollgate("truncated").unwrap_or_default();
+        assert!(t.starts_with("requestObject: 2048"), "{t}");
+        assert!(serde_json::to_string(e).unwrap().len() < 64 * 1024);
+    }
+}

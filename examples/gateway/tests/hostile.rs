@@ -194,7 +194,9 @@ async fn oversized_headers_fail_one_request_and_leave_other_clients_streams_alon
     // … and another client's 13 KB header, under the 16 KiB the gateway's
     // own HTTP/2 listener allows but over what it forwards.
     let group = "g".repeat(13_000);
-    let out = env.kubectl(&["get", "pods", "--as", "someone", "--as-group", &group]).await;
+    let out = env
+        .kubectl(&["get", "pods", "--as", "someone", "--as-group", &group])
+        .await;
     assert_eq!(out.code, 1);
     assert!(
         out.stderr.contains("larger than Tollgate's limit of 12288 bytes"),
