@@ -1,34 +1,20 @@
 //! The fingerprint of a request: exactly what an approval covers. The
 //! identity (issuer and subject), the verb, everything RequestInfo says
-//! about the object, the query parameters that change what the request
-//! does, and a hash of the body in a normal form (JSON with sorted keys,
-//! so the same object sent twice matches however its keys are ordered).
+//! about the object, the whole decoded path (everything after a `proxy`
+//! subresource included), every query parameter but a few that cannot
+//! change what the request does, the media type of the body, and a hash of
+//! the body in a normal form (JSON with sorted keys, so the same object sent
+//! twice matches however its keys are ordered).
 
 use serde_json::Value;
 use tollgate_kube::{RequestBody, RequestInfo};
 use tollgate_oidc::Identity;
 
-/// Query parameters that change what a request does (exec's command and
-/// container, dry run, deletion behaviour, what a collection delete hits,
-/// a port-forward's ports). Others (`timeout`, `pretty`, `fieldManager` …)
-/// do not.
-const MEANINGFUL: &[&str] = &[
-    "command",
-    "container",
-    "stdin",
-    "stdout",
-    "stderr",
-    "tty",
-    "dryRun",
-    "propagationPolicy",
-    "gracePeriodSeconds",
-    "orphanDependents",
-    "force",
-    "labelSelector",
-    "fieldSelector",
-    "ports",
-    "limit",
-];
+/// Query parameters left out of the fingerprint: they change how long a
+/// client waits or how the answer is printed, never what the request does.
+/// Every other parameter counts, in order for repeated ones (exec's
+/// `command=` arguments).
+pub const IGNORED_QUERY_PARAMETERS: &[&str] = &["timeout", "pretty"];
 
 fn field(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u64).to_be_bytes());
@@ -102,15 +88,22 @@ pub fn fingerprint(id: &Identity, info: &RequestInfo, body: Option<&RequestBody>
         &info.subresource,
         &info.namespace,
         &info.name,
-        if info.is_resource_request { "" } else { &info.path },
+        &info.path,
     ] {
         field(&mut b, s);
     }
-    for key in MEANINGFUL {
-        for v in info.query.all(key) {
-            field(&mut b, key);
-            field(&mut b, v);
-        }
+    // Sorted by name (a stable sort keeps repeated values in their order).
+    let mut pairs: Vec<&(String, String)> = info
+        .query
+        .pairs()
+        .iter()
+        .filter(|(k, _)| !IGNORED_QUERY_PARAMETERS.contains(&k.as_str()))
+        .collect();
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    field(&mut b, &pairs.len().to_string());
+    for (k, v) in pairs {
+        field(&mut b, k);
+        field(&mut b, v);
     }
     match body.filter(|x| !x.is_empty()) {
         None => field(&mut b, ""),
@@ -119,10 +112,12 @@ pub fn fingerprint(id: &Identity, info: &RequestInfo, body: Option<&RequestBody>
                 let mut c = String::new();
                 canonical(v, &mut c);
                 field(&mut b, "json");
+                field(&mut b, body.format().as_str());
                 field(&mut b, &c);
             }
             _ => {
                 field(&mut b, "bytes");
+                field(&mut b, body.format().as_str());
                 b.extend_from_slice(body.bytes());
             }
         },
@@ -136,6 +131,94 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use http::{Method, Uri};
+    use proptest::prelude::*;
+
+    fn fp_with(uri: &str, ct: &str, body: &str) -> String {
+        let mut id = Identity::anonymous();
+        id.issuer = "https://issuer".into();
+        id.subject = "ci".into();
+        let info = RequestInfo::parse(&Method::PATCH, &uri.parse::<Uri>().unwrap()).unwrap();
+        let body = RequestBody::new(Bytes::from(body.to_owned()), Some(ct));
+        fingerprint(&id, &info, Some(&body))
+    }
+
+    const TYPES: [&str; 4] = [
+        "application/strategic-merge-patch+json",
+        "application/merge-patch+json",
+        "application/json-patch+json",
+        "application/apply-patch+yaml",
+    ];
+
+    proptest! {
+        /// Issue 14: changing any one part of a request gives another
+        /// fingerprint — the path after a `proxy` subresource, any query
+        /// parameter (name, value, or one more), the media type, the body.
+        #[test]
+        fn any_one_change_is_another_request(
+            tail in "[a-z]{1,6}(/[a-z]{1,6}){0,2}",
+            other_tail in "[a-z]{1,6}(/[a-z]{1,6}){0,2}",
+            params in proptest::collection::vec(("[a-z]{1,5}", "[a-z0-9]{0,5}"), 0..4),
+            extra in ("[a-z]{1,5}", "[a-z0-9]{0,5}"),
+            t in 0usize..4,
+            t2 in 0usize..4,
+            n in 0u32..100,
+            n2 in 0u32..100,
+        ) {
+            let params: Vec<(String, String)> = params
+                .into_iter()
+                .filter(|(k, _)| !IGNORED_QUERY_PARAMETERS.contains(&k.as_str()))
+                .collect();
+            let q = |ps: &[(String, String)]| ps.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
+            let uri = |tail: &str, ps: &[(String, String)]| format!("/api/v1/namespaces/ns/pods/web/proxy/{tail}?{}", q(ps));
+            let body = |n: u32| if n % 2 == 0 { format!(r#"{{"metadata":{{"labels":{{"n":"{n}"}}}}}}"#) } else { format!(r#"[{{"op":"add","path":"/x","value":{n}}}]"#) };
+            let base = fp_with(&uri(&tail, &params), TYPES[t], &body(n));
+            prop_assert_eq!(&base, &fp_with(&uri(&tail, &params), TYPES[t], &body(n)));
+            if other_tail != tail {
+                prop_assert_ne!(&base, &fp_with(&uri(&other_tail, &params), TYPES[t], &body(n)));
+            }
+            if !IGNORED_QUERY_PARAMETERS.contains(&extra.0.as_str()) {
+                let mut more = params.clone();
+                more.push(extra.clone());
+                prop_assert_ne!(&base, &fp_with(&uri(&tail, &more), TYPES[t], &body(n)));
+            }
+            if let Some(first) = params.first() {
+                let mut changed = params.clone();
+                changed[0].1 = format!("{}x", first.1);
+                prop_assert_ne!(&base, &fp_with(&uri(&tail, &changed), TYPES[t], &body(n)));
+            }
+            if t2 != t {
+                prop_assert_ne!(&base, &fp_with(&uri(&tail, &params), TYPES[t2], &body(n)));
+            }
+            if n2 != n {
+                prop_assert_ne!(&base, &fp_with(&uri(&tail, &params), TYPES[t], &body(n2)));
+            }
+        }
+    }
+
+    #[test]
+    fn issue_14_replays_are_other_requests() {
+        let healthz = fp_with("/api/v1/namespaces/ns/pods/web/proxy/healthz", TYPES[0], "{}");
+        let shutdown = fp_with(
+            "/api/v1/namespaces/ns/pods/web/proxy/admin/shutdown?confirm=yes",
+            TYPES[0],
+            "{}",
+        );
+        assert_ne!(healthz, shutdown);
+        let smp = fp_with(
+            "/api/v1/namespaces/ns/pods/web",
+            TYPES[0],
+            r#"{"spec":{"containers":[]}}"#,
+        );
+        let merge = fp_with(
+            "/api/v1/namespaces/ns/pods/web",
+            TYPES[1],
+            r#"{"spec":{"containers":[]}}"#,
+        );
+        assert_ne!(smp, merge, "a strategic-merge patch approved once is not a merge patch");
+        let a = fp_with("/api/v1/namespaces/ns/pods/web?fieldManager=a", TYPES[0], "{}");
+        let b = fp_with("/api/v1/namespaces/ns/pods/web?fieldManager=b", TYPES[0], "{}");
+        assert_ne!(a, b, "a parameter not on any list counts");
+    }
 
     fn fp(method: Method, uri: &str, user: &str, body: Option<&str>) -> String {
         let mut id = Identity::anonymous();

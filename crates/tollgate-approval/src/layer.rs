@@ -525,11 +525,15 @@ async fn api(
                 .as_deref()
                 .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("state=")))
                 .map(str::to_owned);
+            let me = Person::of(&who);
             match store.list(now()).await {
                 Ok(all) => {
+                    // A requester sees their own; an approver those they
+                    // may decide; nobody sees anyone else's.
                     let items: Vec<&Approval> = all
                         .iter()
                         .filter(|a| want.as_deref().is_none_or(|w| a.state.as_str() == w))
+                        .filter(|a| may_see(a, &me))
                         .collect();
                     Outcome::Answer(json_response(
                         StatusCode::OK,
@@ -540,9 +544,16 @@ async fn api(
             }
         }
         (Method::GET, [id]) => match store.get(id, now()).await {
-            Ok(Some(a)) => Outcome::Answer(json_response(
+            Ok(Some(a)) if may_see(&a, &Person::of(&who)) => Outcome::Answer(json_response(
                 StatusCode::OK,
                 &serde_json::to_value(&a).unwrap_or_default(),
+            )),
+            Ok(Some(_)) => answer(Status::failure(
+                Reason::Forbidden,
+                format!(
+                    "approval {id} is neither yours nor one you may decide: {} may not see it",
+                    who.username
+                ),
             )),
             Ok(None) => answer(store_status(&StoreError::NotFound((*id).to_owned()))),
             Err(e) => answer(store_status(&e)),
@@ -600,6 +611,11 @@ async fn api(
     }
 }
 
+/// Whether `me` may see `a`: its requester, or someone who may decide it.
+fn may_see(a: &Approval, me: &Person) -> bool {
+    me.same(&a.requester) || check_approver(a, me).is_ok()
+}
+
 /// The body an approval keeps: redacted, at most
 /// [`MAX_STORED_BODY_BYTES`](crate::MAX_STORED_BODY_BYTES) of it, with the
 /// SHA-256 of the bytes as sent.
@@ -620,9 +636,14 @@ fn stored_body(
             Some(format!("{} bytes that are not JSON", body.bytes().len())),
         );
     };
-    shared
-        .redactor
-        .redact_as(&mut v, kind_of_resource(&info.resource, &info.subresource));
+    // The same functions the audit record uses: a JSON patch's values are
+    // masked by where they land.
+    let kind = kind_of_resource(&info.resource, &info.subresource);
+    if body.format() == tollgate_kube::BodyFormat::JsonPatch {
+        shared.redactor.redact_json_patch(&mut v, kind);
+    } else {
+        shared.redactor.redact_as(&mut v, kind);
+    }
     let size = serde_json::to_vec(&v).map_or(usize::MAX, |b| b.len());
     if size > crate::MAX_STORED_BODY_BYTES {
         return (

@@ -22,7 +22,7 @@ mod store;
 pub use approval::{
     Approval, Approvers, MAX_PENDING_PER_REQUESTER, MAX_STORED_BODY_BYTES, Person, RequestSummary, State, Vote,
 };
-pub use fingerprint::fingerprint;
+pub use fingerprint::{IGNORED_QUERY_PARAMETERS, fingerprint};
 pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
 pub use notify::{Event as NotifyEvent, Notifier, WebhookNotifier, text as notification_text};
 pub use redis::RedisStore;

@@ -96,6 +96,12 @@ impl MemoryStore {
     }
 }
 
+/// When an approval is forgotten: a day after it could last have been
+/// used (the Redis store sets the same time as the key's expiry).
+pub(crate) fn forget_at(a: &Approval) -> u64 {
+    a.pending_until.max(a.grant_until.unwrap_or(0)) + a.grant_seconds + 86_400
+}
+
 fn settle(a: &mut Approval, now: u64) {
     let s = a.state_at(now);
     a.state = s;
@@ -105,6 +111,21 @@ fn settle(a: &mut Approval, now: u64) {
 impl ApprovalStore for MemoryStore {
     async fn request(&self, new: Approval, now: u64) -> Result<Approval, StoreError> {
         let mut g = self.lock();
+        // Approvals past their time are dropped, so the store stays bounded
+        // by what can still matter.
+        let gone: Vec<String> = g
+            .by_id
+            .values()
+            .filter(|a| now > forget_at(a))
+            .map(|a| a.id.clone())
+            .collect();
+        for id in gone {
+            if let Some(a) = g.by_id.remove(&id)
+                && g.by_fingerprint.get(&a.fingerprint) == Some(&id)
+            {
+                g.by_fingerprint.remove(&a.fingerprint);
+            }
+        }
         if let Some(id) = g.by_fingerprint.get(&new.fingerprint).cloned()
             && let Some(a) = g.by_id.get_mut(&id)
         {

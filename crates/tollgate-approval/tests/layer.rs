@@ -26,6 +26,11 @@ rules:
   action: require_approval
   message: deleting in prod needs an approval
   approval: {approvers: {groups: [admins]}, count: 1}
+- name: approve-secret-patches
+  match: {verbs: [patch], resources: [{group: "", resources: [secrets]}]}
+  action: require_approval
+  message: changing a Secret needs an approval
+  approval: {approvers: {groups: [admins]}, count: 1}
 - name: approve-exec-no-retry
   match: {verbs: [create, get], resources: [{group: "", resources: [pods/exec]}]}
   action: require_approval
@@ -408,4 +413,61 @@ async fn a_requester_has_a_bounded_number_of_pending_approvals() {
     let (code, h, _) = s.send(delete_web(), who("bob", &["ci"])).await;
     assert_eq!(code, 429);
     assert!(h.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn approvals_are_shown_only_to_their_requester_and_approvers_with_patch_values_masked() {
+    // Issue 14, point 5: any verified token could list every approval,
+    // and JSON-patch values in them were not redacted.
+    let s = Stack::new();
+    let patch = r#"[{"op":"add","path":"/data/password","value":"aHVudGVyMi1QTEFOVEVE"},{"op":"replace","path":"/stringData","value":{"token":"PLANTED-token"}}]"#;
+    let req = Request::patch("/api/v1/namespaces/dev/secrets/db")
+        .header("content-type", "application/json-patch+json")
+        .body(Full::new(Bytes::from_static(patch.as_bytes())))
+        .unwrap();
+    let (code, _, answer) = s.send(req, who("ci", &["ci"])).await;
+    assert_eq!(code, 429, "{answer}");
+    let id = approval_id(&answer);
+    let list = |name: &'static str, groups: &'static [&'static str]| {
+        let s = &s;
+        async move {
+            let (code, _, body) = s
+                .send(
+                    Request::get("/tollgate/v1/approvals")
+                        .body(Full::new(Bytes::new()))
+                        .unwrap(),
+                    who(name, groups),
+                )
+                .await;
+            assert_eq!(code, 200, "{body}");
+            body
+        }
+    };
+    assert!(list("ci", &["ci"]).await.contains(&id), "the requester sees their own");
+    assert!(list("alice", &["admins"]).await.contains(&id), "an approver sees it");
+    assert!(!list("mallory", &["dev"]).await.contains(&id), "nobody else does");
+    let (code, _, body) = s
+        .send(
+            Request::get(format!("/tollgate/v1/approvals/{id}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            who("mallory", &["dev"]),
+        )
+        .await;
+    assert_eq!(code, 403, "{body}");
+    // What the approver sees has the values masked.
+    let (code, _, body) = s
+        .send(
+            Request::get(format!("/tollgate/v1/approvals/{id}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+            who("alice", &["admins"]),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        !body.contains("aHVudGVyMi1QTEFOVEVE") && !body.contains("PLANTED-token"),
+        "{body}"
+    );
+    assert!(body.contains("/data/password"), "the patch's shape stays: {body}");
 }

@@ -276,3 +276,19 @@ async fn a_decision_on_one_replica_wakes_a_holder_on_another() {
     assert_eq!(state, State::Approved);
     assert!(waited < Duration::from_secs(5), "woken by the publication: {waited:?}");
 }
+
+#[tokio::test]
+async fn the_memory_store_forgets_approvals_a_day_after_they_could_matter() {
+    // Issue 14: stores stay bounded by what can still be used or reviewed.
+    let s = MemoryStore::default();
+    s.request(approval("apr-old", "fp-old", 1, 1), 1000).await.unwrap();
+    let soon = 1000 + 3600;
+    s.request(approval("apr-2", "fp-2", 1, 1), soon).await.unwrap();
+    assert_eq!(s.list(soon).await.unwrap().len(), 2, "expired, still listed for review");
+    let later = 1000 + 3600 + 900 + 86_400 + 1;
+    s.request(approval("apr-3", "fp-3", 1, 1), later).await.unwrap();
+    let ids: Vec<String> = s.list(later).await.unwrap().into_iter().map(|a| a.id).collect();
+    assert!(!ids.contains(&"apr-old".to_owned()), "{ids:?}");
+    assert!(s.get("apr-old", later).await.unwrap().is_none());
+    assert_eq!(s.consume("fp-old", later).await.unwrap(), None);
+}

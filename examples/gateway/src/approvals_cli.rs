@@ -68,6 +68,15 @@ pub async fn list(kubeconfig: &Path, state: Option<&str>, out: &mut impl Write) 
     };
     let v = call(kubeconfig, http::Method::GET, &path, None).await?;
     let items: Vec<Approval> = serde_json::from_value(v["items"].clone()).map_err(|e| e.to_string())?;
+    if items.is_empty() {
+        // The gateway lists only what the caller may see.
+        return writeln!(
+            out,
+            "No approvals that you may see{}: requesters see their own, approvers those they may decide.",
+            state.map(|s| format!(" in state {s}")).unwrap_or_default()
+        )
+        .map_err(|e| e.to_string());
+    }
     let mut rows = vec![["ID", "STATE", "AGE", "REQUESTER", "OWNER", "RULE", "COMMAND"].map(str::to_owned)];
     for a in &items {
         rows.push([

@@ -116,7 +116,7 @@ impl RedisStore {
     async fn cas(&self, old: &[u8], new: &Approval, fp_expect: &str) -> Result<bool, StoreError> {
         let json = serde_json::to_vec(new).map_err(bad_data)?;
         let now = crate::now();
-        let until = new.pending_until.max(new.grant_until.unwrap_or(0)) + new.grant_seconds + 86_400;
+        let until = crate::store::forget_at(new);
         let ttl = until.saturating_sub(now).max(60).to_string();
         let r = self
             .cmd(&[
@@ -254,8 +254,12 @@ impl ApprovalStore for RedisStore {
         };
         let mut out = Vec::new();
         for id in ids {
-            if let Some(a) = self.get(&String::from_utf8_lossy(&id), now).await? {
-                out.push(a);
+            match self.get(&String::from_utf8_lossy(&id), now).await? {
+                Some(a) => out.push(a),
+                // Its key expired: the index forgets it too.
+                None => {
+                    self.cmd(&[b"ZREM", INDEX.as_bytes(), &id]).await?;
+                }
             }
         }
         Ok(out)
