@@ -302,6 +302,30 @@ impl Redactor {
         report
     }
 
+    /// Whether a name (an env var, a ConfigMap key, an annotation) names a
+    /// credential, by the env-name pattern the presets mask values of.
+    ///
+    /// ```
+    /// let r = tollgate_redact::Redactor::builder().build().unwrap();
+    /// assert!(r.is_credential_name("DB_PASSWORD"));
+    /// assert!(!r.is_credential_name("LOG_LEVEL"));
+    /// ```
+    pub fn is_credential_name(&self, name: &str) -> bool {
+        self.env_names.is_match(name)
+    }
+
+    /// Whether a value detector (PEM key, cloud key, token …) matches
+    /// somewhere in `s`.
+    ///
+    /// ```
+    /// let r = tollgate_redact::Redactor::builder().build().unwrap();
+    /// assert!(r.holds_secret("key: -----BEGIN RSA PRIVATE KEY-----\nMIIE"));
+    /// assert!(!r.holds_secret("nginx:1.27"));
+    /// ```
+    pub fn holds_secret(&self, s: &str) -> bool {
+        self.any_detector.as_ref().is_some_and(|re| re.is_match(s))
+    }
+
     /// Masks secret-shaped substrings of free text (exec arguments, request
     /// URIs); `None` when nothing matched.
     ///

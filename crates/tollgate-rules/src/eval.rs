@@ -350,6 +350,8 @@ fn test(op: &Op, values: &[&Value]) -> Option<bool> {
         }
         Op::Gt(n) => values.iter().filter_map(|v| as_number(v)).any(|x| x > *n),
         Op::Lt(n) => values.iter().filter_map(|v| as_number(v)).any(|x| x < *n),
+        // Decided with the nodes' locations, in `condition_holds`.
+        Op::DetectsCredentials => false,
     })
 }
 
@@ -397,12 +399,33 @@ fn select<'v>(path: &serde_json_path::JsonPath, doc: &'v Value, rule: &str) -> R
     Ok(nodes)
 }
 
+/// Whether a condition holds; with `detects`, also where it found what it
+/// looked for (field paths, never values).
 fn condition_holds(
     c: &Condition,
     view: &RequestView<'_>,
     objects: &mut ObjectCache<'_>,
     rule: &str,
+    found: &mut Vec<String>,
 ) -> Result<bool, EvalError> {
+    if let (Op::DetectsCredentials, Source::Object(path)) = (&c.op, &c.source) {
+        let Some(obj) = objects.get(rule)? else {
+            return Ok(false);
+        };
+        let nodes = path.query_located(obj);
+        if nodes.len() > limits::MAX_CONDITION_MATCHES {
+            return Err(EvalError::TooMuch {
+                rule: rule.to_owned(),
+                what: format!("its condition `{path}` selects {} values", nodes.len()),
+                limit: format!("{} values", limits::MAX_CONDITION_MATCHES),
+            });
+        }
+        let before = found.len();
+        for n in nodes.iter() {
+            crate::credentials::find(n.node(), &crate::credentials::field_path(n.location()), found);
+        }
+        return Ok(found.len() > before);
+    }
     let owned: Vec<Value>;
     let claims: Value;
     let values: Vec<&Value> = match &c.source {
@@ -427,9 +450,11 @@ fn condition_holds(
             owned.iter().collect()
         }
         Source::ExecCommand => {
+            // The command as sent and its normal forms (basename, wrappers
+            // dropped, paths normalised, `sh -c` scripts): see exec_command.
             let argv: Vec<&str> = view.info.query.all("command").collect();
             owned = if matches!(view.info.subresource.as_str(), "exec") && !argv.is_empty() {
-                vec![Value::String(argv.join(" "))]
+                crate::exec_forms(&argv).into_iter().map(Value::String).collect()
             } else {
                 Vec::new()
             };
@@ -455,21 +480,37 @@ fn condition_holds(
     })
 }
 
+/// `None` when the rule does not match; otherwise where its `detects`
+/// conditions found something (empty for rules without one).
 fn rule_matches(
     rule: &Rule,
     view: &RequestView<'_>,
     objects: &mut ObjectCache<'_>,
     verb_bit: u32,
-) -> Result<bool, EvalError> {
+) -> Result<Option<Vec<String>>, EvalError> {
     if !request_matches(&rule.matcher, view, verb_bit) {
-        return Ok(false);
+        return Ok(None);
     }
+    let mut found = Vec::new();
     for c in &rule.when {
-        if !condition_holds(c, view, objects, &rule.name)? {
-            return Ok(false);
+        if !condition_holds(c, view, objects, &rule.name, &mut found)? {
+            return Ok(None);
         }
     }
-    Ok(true)
+    Ok(Some(found))
+}
+
+/// A rule's message, with the fields its `detects` conditions found.
+fn message_of(rule: &Rule, found: &[String]) -> String {
+    const SHOWN: usize = 5;
+    if found.is_empty() {
+        return rule.message.clone();
+    }
+    let mut list = found.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if found.len() > SHOWN {
+        list.push_str(&format!(" and {} more", found.len() - SHOWN));
+    }
+    format!("{}: {list}", rule.message)
 }
 
 fn verb_phrase(a: Action) -> &'static str {
@@ -497,10 +538,12 @@ impl Policy {
         let mut warns = Vec::new();
         let mut dry = Vec::new();
         let mut mask = false;
+        let mut best_message = String::new();
         for rule in &self.rules {
-            if !rule_matches(rule, view, &mut objects, verb_bit)? {
+            let Some(found) = rule_matches(rule, view, &mut objects, verb_bit)? else {
                 continue;
-            }
+            };
+            let message = message_of(rule, &found);
             let dry_run = rule.mode == Mode::DryRun;
             matched.push(MatchedRule {
                 name: rule.name.clone(),
@@ -512,20 +555,21 @@ impl Policy {
                     "Tollgate dry-run: rule \"{}\" would {}: {}",
                     rule.name,
                     verb_phrase(rule.action),
-                    rule.message
+                    message
                 ));
                 continue;
             }
             mask |= rule.mask;
             if rule.action == Action::Warn {
-                warns.push(format!("{} (Tollgate rule \"{}\")", rule.message, rule.name));
+                warns.push(format!("{message} (Tollgate rule \"{}\")", rule.name));
             }
             if best.is_none_or(|b| rule.action > b.action) {
                 best = Some(rule);
+                best_message = message;
             }
         }
         let (action, rule, message, approval) = match best {
-            Some(r) => (r.action, Some(r.name.clone()), r.message.clone(), r.approval.clone()),
+            Some(r) => (r.action, Some(r.name.clone()), best_message, r.approval.clone()),
             None => (self.default, None, String::new(), None),
         };
         let mut warnings = dry;

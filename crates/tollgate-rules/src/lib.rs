@@ -13,15 +13,20 @@
 //! with none, the policy's `default` (allow or deny). See
 //! `docs/policies.md`.
 
+mod credentials;
 mod error;
 mod eval;
+mod exec_command;
 pub mod layer;
 pub mod limits;
+mod lint;
 mod policy;
 mod store;
 
 pub use error::PolicyError;
 pub use eval::{ApprovalNote, Decision, EvalError, MatchedRule, RequestView};
+pub use exec_command::exec_forms;
 pub use layer::{PolicyLayer, PolicyService};
+pub use lint::LintWarning;
 pub use policy::{Action, ApprovalSpec, Mode, Policy, Rule, parse_policy};
 pub use store::PolicyStore;

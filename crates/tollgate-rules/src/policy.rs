@@ -101,6 +101,8 @@ pub(crate) enum Op {
     Absent,
     Gt(f64),
     Lt(f64),
+    /// `detects: credentials`: literal credentials in the selected nodes.
+    DetectsCredentials,
 }
 
 #[derive(Debug, Clone)]
@@ -631,6 +633,10 @@ fn condition(c: &Value) -> Result<Condition, (String, String)> {
                         .map_err(|e| (".matches".to_owned(), e.to_string()))?,
                 )
             }
+            "detects" => match v.as_str() {
+                Some("credentials") => Op::DetectsCredentials,
+                _ => return Err((".detects".to_owned(), "must be credentials".to_owned())),
+            },
             "exists" if v == &Value::Bool(true) => Op::Exists,
             "absent" if v == &Value::Bool(true) => Op::Absent,
             "exists" | "absent" => return Err((format!(".{k}"), "must be true".to_owned())),
@@ -645,11 +651,15 @@ fn condition(c: &Value) -> Result<Condition, (String, String)> {
         }
     }
     match (source, op) {
+        (Some(source), Some(Op::DetectsCredentials)) if !matches!(source, Source::Object(_)) => Err((
+            ".detects".to_owned(),
+            "reads an object's fields: use it with `object:`".to_owned(),
+        )),
         (Some(source), Some(op)) => Ok(Condition { source, op }),
         (None, _) => Err((String::new(), "needs one of object, claims, query, exec".to_owned())),
         (_, None) => Err((
             String::new(),
-            "needs one of equals, in, matches, exists, absent, gt, lt".to_owned(),
+            "needs one of equals, in, matches, exists, absent, gt, lt, detects".to_owned(),
         )),
     }
 }

@@ -404,6 +404,25 @@ async fn anti_bypass_suite() {
             &format!("{exec}?command=sh&command=-c&command=true%3Brm%20-rf%20/")
         )
     );
+    // Issue 14: the same command by another path, wrapper or shell.
+    for (what, q) in [
+        ("by its path", "command=/bin/rm&command=-rf&command=/"),
+        ("a doubled slash", "command=rm&command=-rf&command=//"),
+        ("a trailing dot", "command=rm&command=-rf&command=/."),
+        ("a parent dir", "command=rm&command=-rf&command=/tmp/.."),
+        ("through busybox", "command=busybox&command=rm&command=-rf&command=/"),
+        (
+            "through env",
+            "command=env&command=X%3D1&command=/usr/bin/rm&command=-rf&command=/",
+        ),
+        ("a quoted script", "command=sh&command=-c&command=rm%20-rf%20%27/%27"),
+        (
+            "a nested shell",
+            "command=bash&command=-ec&command=sh%20-c%20%22busybox%20rm%20-rf%20//.%22",
+        ),
+    ] {
+        deny!(ex, what, empty("GET", &format!("{exec}?{q}")));
+    }
     code!(
         200,
         "ls passes",
@@ -414,6 +433,21 @@ async fn anti_bypass_suite() {
         "rm of a file passes",
         empty("GET", &format!("{exec}?command=rm&command=/tmp/x"))
     );
+
+    for (what, r) in [
+        (
+            "kubelet exec over nodes/proxy",
+            empty("POST", "/api/v1/nodes/n1/proxy/exec/team/p/c?command=sh"),
+        ),
+        ("kubelet run", empty("POST", "/api/v1/nodes/n1/proxy/run/team/p/c")),
+        ("node proxy GET", empty("GET", "/api/v1/nodes/n1/proxy/pods")),
+        (
+            "node proxy with a port",
+            empty("GET", "/api/v1/nodes/n1:10250/proxy/metrics"),
+        ),
+    ] {
+        deny!("no-node-proxy", what, r);
+    }
 
     let prod = "/apis/apps/v1/namespaces/prod/deployments";
     deny!(

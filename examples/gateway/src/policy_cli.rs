@@ -15,11 +15,20 @@ use tollgate_rules::{PolicyStore, RequestView};
 /// The file's problem, with file, line and field.
 pub fn check(file: &Path) -> Result<(), String> {
     let p = PolicyStore::load_file(file).map_err(|e| e.to_string())?;
+    let warnings = p.lint();
+    for w in &warnings {
+        println!("{}: warning: {w}", file.display());
+    }
     println!(
-        "{}: ok, {} rules, default {}",
+        "{}: ok, {} rules, default {}{}",
         file.display(),
         p.rules.len(),
-        p.default.as_str()
+        p.default.as_str(),
+        match warnings.len() {
+            0 => String::new(),
+            1 => ", 1 warning".to_owned(),
+            n => format!(", {n} warnings"),
+        }
     );
     Ok(())
 }

@@ -101,3 +101,40 @@ async fn secrets_are_masked_in_the_answers_of_writes_deletes_and_dry_runs() {
         .await;
     assert!(clean(&out, value), "DELETE: {out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_literal_credential_in_a_spec_is_named_by_path_never_by_value() {
+    let env = Env::start().await;
+    let out = env
+        .kubectl(&["run", "p", "--image=busybox", "--env=DB_PASSWORD=hunter2-PLANTED"])
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Warning: a literal credential belongs in a Secret")
+            && out.stderr.contains("spec.containers[0].env[0].value")
+            && out.stderr.contains("warn-on-literal-credentials"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    // The record masks the value.
+    let log = env.dir.path().join("audit/audit.log");
+    let mut text = String::new();
+    for _ in 0..200 {
+        text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("\"verb\":\"create\"") && text.contains("\"resource\":\"pods\"") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(text.contains("\"resource\":\"pods\""), "no record of the create");
+    assert!(!text.contains("hunter2-PLANTED"), "the value reached the audit log");
+    // A reference is fine.
+    let f = env.write(
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: q, namespace: default}\nspec:\n  containers:\n  - name: app\n    image: busybox\n    env:\n    - name: DB_PASSWORD\n      valueFrom: {secretKeyRef: {name: db, key: password}}\n",
+    );
+    let out = env.kubectl(&["apply", "-f", f.to_str().unwrap()]).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("literal credential"), "{}", out.stderr);
+}

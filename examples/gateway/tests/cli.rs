@@ -68,3 +68,36 @@ fn bad_configs_stop_start_up_with_file_field_and_reason() {
     let (code, _) = tollgate(&["serve", "--config", "/nonexistent/tollgate.yaml"]);
     assert_eq!(code, 1);
 }
+
+#[test]
+fn policy_check_names_rules_that_can_be_walked_around() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("p.yaml");
+    std::fs::write(
+        &p,
+        "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n- name: no-deploy-delete\n  match: {verbs: [delete], resources: [{group: apps, resources: [deployments]}]}\n  action: deny\n  message: never\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["policy", "check", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "warnings do not fail the check");
+    assert!(
+        stdout.contains("p.yaml: warning: line 4: rule \"no-deploy-delete\": denies delete but not deletecollection"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("ok, 1 rules, default allow, 1 warning"), "{stdout}");
+    // The baseline pack checks clean.
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args([
+            "policy",
+            "check",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/policies/baseline.yaml"),
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && !stdout.contains("warning"), "{stdout}");
+}
