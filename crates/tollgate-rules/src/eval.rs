@@ -114,6 +114,10 @@ pub struct Decision {
     pub warnings: Vec<String>,
     /// Whether an enforced matching rule asks to mask the response.
     pub mask: bool,
+    /// Set when the rules were evaluated on the object a dry run of the
+    /// request returned (why, and how many attempts): recorded as
+    /// `tollgate.dev/preflight`.
+    pub preflight: Option<String>,
 }
 
 /// A request a rule cannot be checked against: it is refused, never waved
@@ -584,7 +588,18 @@ impl Policy {
             matched,
             warnings,
             mask,
+            preflight: None,
         })
+    }
+
+    /// Whether a rule that matches this request (before its `when`
+    /// conditions) reads the request object: only then is a body that the
+    /// request alone cannot describe exactly worth a preflight.
+    pub fn needs_object(&self, view: &RequestView<'_>) -> bool {
+        let verb_bit = crate::policy::verb_bit(&view.info.verb);
+        self.rules
+            .iter()
+            .any(|r| r.needs_object() && request_matches(&r.matcher, view, verb_bit))
     }
 }
 

@@ -21,6 +21,7 @@ pub mod layer;
 pub mod limits;
 mod lint;
 mod policy;
+mod preflight;
 mod store;
 
 pub use error::PolicyError;
@@ -29,4 +30,5 @@ pub use exec_command::exec_forms;
 pub use layer::{PolicyLayer, PolicyService};
 pub use lint::LintWarning;
 pub use policy::{Action, ApprovalSpec, Mode, Policy, Rule, parse_policy};
+pub use preflight::{Preflight, PreflightFuture, preflight_reason, with_precondition};
 pub use store::PolicyStore;

@@ -393,10 +393,8 @@ fn patch_object(
             ));
         }
     }
-    // The patch applies to the current version; drop any stale resourceVersion it set.
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
+    // A resourceVersion the patch set is a precondition, as the API server
+    // treats it: the update below answers 409 if the object moved on.
     store
         .update(def, &info.namespace, &info.name, obj, dry_run(info))
         .map(|o| (StatusCode::OK, o))

@@ -86,10 +86,34 @@ pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// RFC 6902 with `add`, `remove`, `replace` and `test`.
+/// RFC 6902: `add` (inserting into arrays), `remove`, `replace`, `move`,
+/// `copy` and `test`.
 pub(crate) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
     let ops = ops.as_array().ok_or("a JSON patch must be an array of operations")?;
     for op in ops {
+        // move and copy are a remove (for move) and an add of what `from` holds.
+        let op = match op.get("op").and_then(Value::as_str) {
+            Some(kind @ ("move" | "copy")) => {
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| format!("a {kind} operation without \"from\""))?;
+                let path = op.get("path").cloned().unwrap_or(Value::Null);
+                let value = target
+                    .pointer(from)
+                    .cloned()
+                    .ok_or_else(|| format!("path {from} does not exist"))?;
+                if kind == "move" {
+                    if path.as_str().is_some_and(|p| p.starts_with(&format!("{from}/"))) {
+                        return Err(format!("cannot move {from} into itself"));
+                    }
+                    json_patch(target, &serde_json::json!([{"op": "remove", "path": from}]))?;
+                }
+                serde_json::json!({"op": "add", "path": path, "value": value})
+            }
+            _ => op.clone(),
+        };
+        let op = &op;
         let kind = op
             .get("op")
             .and_then(Value::as_str)
@@ -149,6 +173,29 @@ pub(crate) fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn json_patch_has_all_six_operations() {
+        let mut t =
+            json!({"metadata": {"annotations": {"x": {"privileged": true}}}, "spec": {"containers": [{"name": "a"}]}});
+        json_patch(
+            &mut t,
+            &json!([
+                {"op": "add", "path": "/spec/containers/0", "value": {"name": "sidecar"}},
+                {"op": "move", "from": "/metadata/annotations/x", "path": "/spec/containers/1/securityContext"},
+                {"op": "copy", "from": "/spec/containers/0/name", "path": "/spec/containers/-"},
+                {"op": "test", "path": "/spec/containers/1/name", "value": "a"}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            t,
+            json!({"metadata": {"annotations": {}}, "spec": {"containers": [
+                {"name": "sidecar"}, {"name": "a", "securityContext": {"privileged": true}}, "sidecar"]}})
+        );
+        assert!(json_patch(&mut t, &json!([{"op": "move", "from": "/spec", "path": "/spec/x"}])).is_err());
+        assert!(json_patch(&mut t, &json!([{"op": "copy", "from": "/nope", "path": "/x"}])).is_err());
+    }
 
     #[test]
     fn merge() {

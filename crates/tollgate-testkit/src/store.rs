@@ -251,6 +251,11 @@ impl Store {
         obj["apiVersion"] = json!(def.api_version());
         apply_defaults(def, &mut obj);
         if dry_run {
+            // As the API server's dry-run storage: nothing is written, so
+            // the answer keeps the current object's resourceVersion.
+            if let Some(current_rv) = current.pointer("/metadata/resourceVersion") {
+                obj["metadata"]["resourceVersion"] = current_rv.clone();
+            }
             return Ok(obj);
         }
         st.rv = rv;

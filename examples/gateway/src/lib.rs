@@ -15,6 +15,7 @@ pub mod approvals_cli;
 pub mod config;
 pub mod demo;
 pub mod policy_cli;
+pub mod preflight;
 pub mod review_cli;
 pub mod sessions_cli;
 pub mod table;
@@ -159,7 +160,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 .max_header_bytes(config.limits.max_header_bytes),
         )
         .layer(authn)
-        .layer(PolicyLayer::new(policy.clone()).approval_available(config.approval.is_some()))
+        .layer(
+            PolicyLayer::new(policy.clone())
+                .approval_available(config.approval.is_some())
+                .preflight(std::sync::Arc::new(preflight::ProxyPreflight::new(proxy.clone()))),
+        )
         .layer(approval(config).await?)
         .layer(masking(config)?)
         .layer(audit.record_layer())

@@ -138,3 +138,108 @@ async fn a_literal_credential_in_a_spec_is_named_by_path_never_by_value() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(!out.stderr.contains("literal credential"), "{}", out.stderr);
 }
+
+const DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: app, image: nginx}
+";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_patches_are_judged_on_the_object_the_api_server_would_store() {
+    let env = Env::start().await;
+    let f = env.write("deploy.yaml", DEPLOYMENT);
+    env.ok(&["apply", "-f", f.to_str().unwrap()]).await;
+    // Issue 14, point 2: an add at an array index inserts, shifting the
+    // container made privileged by the first op into place.
+    let out = env
+        .kubectl(&[
+            "patch",
+            "deployment",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/spec/template/spec/containers/0/securityContext","value":{"privileged":true}},{"op":"add","path":"/spec/template/spec/containers/0","value":{"name":"sidecar","image":"busybox"}}]"#,
+        ])
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains("Forbidden") && out.stderr.contains("no-privileged-containers"),
+        "{}",
+        out.stderr
+    );
+    // A move from an annotation into securityContext.
+    env.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"annotations":{"x":"placeholder"}}}"#,
+    ])
+    .await;
+    let out = env
+        .kubectl(&[
+            "patch",
+            "deployment",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"add","path":"/metadata/annotations/x","value":{"privileged":true}},{"op":"move","from":"/metadata/annotations/x","path":"/spec/template/spec/containers/0/securityContext"}]"#,
+        ])
+        .await;
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stderr.contains("no-privileged-containers"), "{}", out.stderr);
+    // Neither was written; an ordinary insert is, with the gateway's
+    // precondition, and the record says a preflight decided.
+    let yaml = env.ok(&["get", "deployment", "web", "-o", "yaml"]).await;
+    assert!(!yaml.contains("privileged"), "{yaml}");
+    env.ok(&[
+        "patch",
+        "deployment",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/spec/template/spec/containers/-","value":{"name":"sidecar","image":"busybox"}}]"#,
+    ])
+    .await;
+    let names = env
+        .ok(&[
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[*].name}",
+        ])
+        .await;
+    assert_eq!(names, "app sidecar");
+    let log = std::fs::read_to_string(env.dir.path().join("audit/audit.log")).unwrap();
+    assert!(
+        log.contains("\"tollgate.dev/preflight\":\"a JSON patch through an array index; 1 attempt\""),
+        "the record names the preflight"
+    );
+    // A patch the API server refuses in the dry run is refused, naming why.
+    let out = env
+        .kubectl(&[
+            "patch",
+            "deployment",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/spec/nope"}]"#,
+        ])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("its dry run was refused") && out.stderr.contains("does not exist"),
+        "{}",
+        out.stderr
+    );
+}

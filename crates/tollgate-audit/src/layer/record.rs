@@ -229,6 +229,7 @@ pub(crate) fn event(
             .map(|m| m.name.as_str())
             .collect();
         put("dry-run-rules", dry.join(","));
+        put("preflight", d.preflight.clone().unwrap_or_default());
     }
     if let Some(f) = failure {
         put("decision", "unauthenticated".to_owned());

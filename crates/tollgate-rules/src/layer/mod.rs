@@ -6,7 +6,12 @@
 //! - require_approval → a [`Decision`](crate::Decision) in the extensions
 //!   for the approval layer; without one in the stack the request is
 //!   refused (fail closed);
-//! - a rule that needs a protobuf or CBOR body → 415, never waved through.
+//! - a rule that needs the object where the request alone cannot show it
+//!   (protobuf, CBOR, JSON patches that move or go through arrays,
+//!   strategic-merge directives) → a preflight through the
+//!   [`Preflight`](crate::Preflight) client when one is given (see
+//!   [`crate::preflight_reason`]), else 415 for protobuf and CBOR; never
+//!   waved through.
 //!
 //! ```
 //! use tollgate_rules::{Policy, PolicyLayer, PolicyStore};
@@ -15,6 +20,7 @@
 //! ```
 
 mod future;
+mod preflight_call;
 mod service;
 
 pub use future::ResponseFuture;

@@ -1,5 +1,8 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
 use tollgate_kube::{Reason, RequestBody, RequestInfo, ResponseBody, Status, StatusDetails, warning_header};
 use tollgate_oidc::Identity;
@@ -7,13 +10,15 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::ResponseFuture;
-use crate::{Action, Decision, PolicyStore, RequestView};
+use crate::{Action, Decision, PolicyStore, Preflight, RequestView};
 
 /// Evaluates the policy for every request (see the [module docs](crate::layer)).
 #[derive(Debug, Clone)]
 pub struct PolicyLayer {
     store: PolicyStore,
     approval_available: bool,
+    preflight: Option<Arc<dyn Preflight>>,
+    preflights: Arc<AtomicU64>,
 }
 
 impl PolicyLayer {
@@ -24,6 +29,8 @@ impl PolicyLayer {
         PolicyLayer {
             store,
             approval_available: false,
+            preflight: None,
+            preflights: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -31,6 +38,20 @@ impl PolicyLayer {
     pub fn approval_available(mut self, available: bool) -> Self {
         self.approval_available = available;
         self
+    }
+
+    /// Asks the API server for the object it would store (a dry run) where
+    /// the request alone cannot show it (see [`crate::preflight_reason`]);
+    /// without a client such requests are refused (415 for protobuf and
+    /// CBOR) when a matching rule reads the object.
+    pub fn preflight(mut self, client: Arc<dyn Preflight>) -> Self {
+        self.preflight = Some(client);
+        self
+    }
+
+    /// How many preflights (dry runs) the layer has sent, attempts included.
+    pub fn preflights(&self) -> u64 {
+        self.preflights.load(Ordering::Relaxed)
     }
 }
 
@@ -42,6 +63,8 @@ impl<S> Layer<S> for PolicyLayer {
             inner,
             store: self.store.clone(),
             approval_available: self.approval_available,
+            preflight: self.preflight.clone(),
+            preflights: self.preflights.clone(),
         }
     }
 }
@@ -52,6 +75,8 @@ pub struct PolicyService<S> {
     inner: S,
     store: PolicyStore,
     approval_available: bool,
+    preflight: Option<Arc<dyn Preflight>>,
+    preflights: Arc<AtomicU64>,
 }
 
 // === impl PolicyService ===
@@ -74,7 +99,7 @@ impl<S> PolicyService<S> {
 }
 
 /// `deployments.apps "web" is forbidden: blocked by Tollgate rule "x": msg`.
-fn forbidden(info: &RequestInfo, decision: &Decision, what: &str) -> Status {
+pub(super) fn forbidden(info: &RequestInfo, decision: &Decision, what: &str) -> Status {
     let rule = decision.rule.as_deref().unwrap_or("(default)");
     let subject = if !info.is_resource_request {
         "forbidden".to_owned()
@@ -103,13 +128,42 @@ fn forbidden(info: &RequestInfo, decision: &Decision, what: &str) -> Status {
     })
 }
 
+/// What a decision does to a request: a refusal, or the warnings to send
+/// with the response.
+pub(super) fn enforce(
+    info: &RequestInfo,
+    decision: &Decision,
+    approval_available: bool,
+) -> Result<Vec<HeaderValue>, Status> {
+    match decision.action {
+        Action::Deny => {
+            tracing::info!(rule = ?decision.rule, verb = %info.verb, resource = %info.resource_path(), "request denied by policy");
+            return Err(forbidden(info, decision, "blocked by"));
+        }
+        Action::RequireApproval if !approval_available => {
+            let mut d = decision.clone();
+            d.message = format!(
+                "{} (approval is required, but this gateway has no approval workflow configured)",
+                d.message
+            );
+            return Err(forbidden(info, &d, "approval required by"));
+        }
+        _ => {}
+    }
+    Ok(decision.warnings.iter().map(|w| warning_header(w)).collect())
+}
+
 impl<S, B, ResBody> Service<Request<B>> for PolicyService<S>
 where
-    S: Service<Request<B>, Response = Response<ResBody>>,
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Send + 'static,
+    B: From<Bytes> + Send + 'static,
+    ResBody: Send + 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -133,6 +187,26 @@ where
             req.extensions().get::<Identity>(),
             req.extensions().get::<RequestBody>(),
         );
+        // The request alone cannot show what the API server will store,
+        // and a rule needs to know: ask the API server (a dry run).
+        if let (Some(client), Some(body)) = (&self.preflight, view.body)
+            && let Some(why) = crate::preflight_reason(body)
+            && policy.needs_object(&view)
+        {
+            let info = info.clone();
+            let clone = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, clone);
+            let run = super::preflight_call::Run {
+                inner,
+                client: client.clone(),
+                store: self.store.clone(),
+                approval_available: self.approval_available,
+                preflights: self.preflights.clone(),
+                why,
+                info,
+            };
+            return ResponseFuture::preflight(Box::pin(run.call(req)));
+        }
         let decision = match policy.evaluate(&view) {
             Ok(d) => d,
             Err(e) => {
@@ -141,22 +215,10 @@ where
             }
         };
         tollgate_kube::note(req.extensions(), decision.clone());
-        match decision.action {
-            Action::Deny => {
-                tracing::info!(rule = ?decision.rule, verb = %info.verb, resource = %info.resource_path(), "request denied by policy");
-                return ResponseFuture::refused(forbidden(info, &decision, "blocked by"));
-            }
-            Action::RequireApproval if !self.approval_available => {
-                let mut d = decision.clone();
-                d.message = format!(
-                    "{} (approval is required, but this gateway has no approval workflow configured)",
-                    d.message
-                );
-                return ResponseFuture::refused(forbidden(info, &d, "approval required by"));
-            }
-            _ => {}
-        }
-        let warnings: Vec<HeaderValue> = decision.warnings.iter().map(|w| warning_header(w)).collect();
+        let warnings = match enforce(info, &decision, self.approval_available) {
+            Ok(w) => w,
+            Err(status) => return ResponseFuture::refused(status),
+        };
         if decision.mask {
             req.extensions_mut().insert(tollgate_redact::Mask);
         }
