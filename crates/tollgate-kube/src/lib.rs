@@ -42,6 +42,7 @@ mod command;
 mod error;
 pub mod limits;
 mod notes;
+pub mod protobuf;
 mod request_info;
 mod response_body;
 mod status;

@@ -101,10 +101,14 @@ fn non_resource(info: &RequestInfo) -> Res {
         "/api" => Some(resources::api_versions()),
         "/apis" => Some(resources::api_group_list()),
         "/api/v1" => resources::api_resource_list("", "v1"),
-        "/apis/apps" => Some(resources::api_group("apps")),
-        "/apis/apps/v1" => resources::api_resource_list("apps", "v1"),
-        "/apis/authentication.k8s.io" => Some(resources::api_group("authentication.k8s.io")),
-        "/apis/authentication.k8s.io/v1" => resources::api_resource_list("authentication.k8s.io", "v1"),
+        p if p.starts_with("/apis/") => {
+            let rest = &p["/apis/".len()..];
+            match rest.split_once('/') {
+                Some((group, version)) => resources::api_resource_list(group, version),
+                None if resources::RESOURCES.iter().any(|r| r.group == rest) => Some(resources::api_group(rest)),
+                None => None,
+            }
+        }
         "/openapi/v3" => Some(resources::openapi_v3_index()),
         p if p.starts_with("/openapi/v3/") => resources::openapi_v3_doc(&p["/openapi/v3".len()..]),
         "/healthz" | "/readyz" | "/livez" => {
@@ -247,7 +251,7 @@ async fn resource(
     let include = info.query.first("includeObject").unwrap_or("Metadata").to_owned();
     let json_body = || -> Result<Value, Status> {
         if body.format() == BodyFormat::Protobuf {
-            return crate::protobuf::decode(body.bytes()).ok_or_else(|| {
+            return tollgate_kube::protobuf::decode(body.bytes()).ok_or_else(|| {
                 Status::failure(
                     Reason::UnsupportedMediaType,
                     "the testkit could not decode this protobuf body",

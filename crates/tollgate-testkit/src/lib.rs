@@ -32,7 +32,6 @@ mod issuer;
 mod kubeconfig;
 mod logs;
 mod patch;
-mod protobuf;
 mod redis;
 mod resources;
 mod store;

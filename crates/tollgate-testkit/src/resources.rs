@@ -117,6 +117,46 @@ pub(crate) const RESOURCES: &[ResourceDef] = &[
             ("scale", "autoscaling", "v1", "Scale", &["get", "patch", "update"]),
         ],
     },
+    ResourceDef {
+        group: "batch",
+        version: "v1",
+        resource: "jobs",
+        kind: "Job",
+        singular: "job",
+        namespaced: true,
+        short_names: &[],
+        subresources: &[("status", "batch", "v1", "Job", &["get", "patch", "update"])],
+    },
+    ResourceDef {
+        group: "batch",
+        version: "v1",
+        resource: "cronjobs",
+        kind: "CronJob",
+        singular: "cronjob",
+        namespaced: true,
+        short_names: &["cj"],
+        subresources: &[("status", "batch", "v1", "CronJob", &["get", "patch", "update"])],
+    },
+    ResourceDef {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        resource: "rolebindings",
+        kind: "RoleBinding",
+        singular: "rolebinding",
+        namespaced: true,
+        short_names: &[],
+        subresources: &[],
+    },
+    ResourceDef {
+        group: "rbac.authorization.k8s.io",
+        version: "v1",
+        resource: "clusterrolebindings",
+        kind: "ClusterRoleBinding",
+        singular: "clusterrolebinding",
+        namespaced: false,
+        short_names: &[],
+        subresources: &[],
+    },
 ];
 
 /// Finds a served resource.
@@ -161,7 +201,12 @@ pub(crate) fn api_versions() -> Value {
 
 /// `GET /apis`
 pub(crate) fn api_group_list() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [api_group("apps"), api_group("authentication.k8s.io")]})
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+        api_group("apps"),
+        api_group("authentication.k8s.io"),
+        api_group("batch"),
+        api_group("rbac.authorization.k8s.io"),
+    ]})
 }
 
 /// `GET /apis/<group>`
@@ -214,6 +259,8 @@ pub(crate) fn openapi_v3_index() -> Value {
     json!({"paths": {
         "api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash=testkit1"},
         "apis/apps/v1": {"serverRelativeURL": "/openapi/v3/apis/apps/v1?hash=testkit1"},
+        "apis/batch/v1": {"serverRelativeURL": "/openapi/v3/apis/batch/v1?hash=testkit1"},
+        "apis/rbac.authorization.k8s.io/v1": {"serverRelativeURL": "/openapi/v3/apis/rbac.authorization.k8s.io/v1?hash=testkit1"},
     }})
 }
 

@@ -243,3 +243,135 @@ async fn json_patches_are_judged_on_the_object_the_api_server_would_store() {
         out.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_create_with_protobuf_bodies_is_judged_not_refused_with_415() {
+    let env = Env::start().await;
+    // Issue 14, point 1: kubectl's typed generators send protobuf.
+    for args in [
+        &["create", "deployment", "web2", "--image=nginx"][..],
+        &["create", "job", "j", "--image=busybox"],
+        &["create", "cronjob", "c", "--image=busybox", "--schedule=*/5 * * * *"],
+        &["create", "rolebinding", "viewers", "--clusterrole=view", "--user=u"],
+    ] {
+        let out = env.kubectl(args).await;
+        assert_eq!(out.code, 0, "kubectl {args:?}: {}", out.stderr);
+        assert!(!out.stderr.contains("protobuf"), "{}", out.stderr);
+    }
+    let out = env
+        .kubectl(&["create", "rolebinding", "x", "--clusterrole=cluster-admin", "--user=u"])
+        .await;
+    assert_eq!(out.code, 1);
+    // kubectl's create generators print "error: failed to create …: <the
+    // API server's Status message>".
+    assert!(
+        out.stderr
+            .contains("is forbidden: blocked by Tollgate rule \"no-cluster-admin-bindings\""),
+        "{}",
+        out.stderr
+    );
+    let out = env
+        .kubectl(&[
+            "create",
+            "clusterrolebinding",
+            "x",
+            "--clusterrole=cluster-admin",
+            "--user=u",
+        ])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("blocked by Tollgate rule \"no-cluster-rbac-changes\""),
+        "{}",
+        out.stderr
+    );
+    let log = env.dir.path().join("audit/audit.log");
+    let records: Vec<tollgate_audit::Event> = tollgate_audit::read_log(&log).unwrap().filter_map(Result::ok).collect();
+    let crb = records
+        .iter()
+        .find(|e| {
+            e.object_ref
+                .as_ref()
+                .is_some_and(|o| o.resource == "clusterrolebindings")
+        })
+        .expect("the refused clusterrolebinding is on record");
+    let matched = crb.tollgate("matched-rules").unwrap_or_default();
+    assert!(
+        matched.contains("no-cluster-rbac-changes") && matched.contains("no-cluster-admin-bindings"),
+        "{matched}"
+    );
+    assert!(
+        crb.tollgate("preflight")
+            .unwrap_or_default()
+            .starts_with("a protobuf body")
+    );
+
+    // A privileged Pod in protobuf, as client-go sends it.
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "evil", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": {"privileged": true}}]}});
+    let wire = tollgate_kube::protobuf::encode(&pod).unwrap();
+    let f = env.dir.path().join("pod.pb");
+    std::fs::write(&f, wire).unwrap();
+    let out = env
+        .kubectl(&[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/pods",
+            "-f",
+            f.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("no-privileged-containers"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_secret_created_in_protobuf_is_recorded_with_its_value_masked() {
+    let env = Env::start().await;
+    env.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "s",
+        "--from-literal=password=PLANTED-pw-1",
+    ])
+    .await;
+    let dir = env.dir.path().join("audit");
+    let mut create = None;
+    for _ in 0..200 {
+        let records: Vec<tollgate_audit::Event> = tollgate_audit::read_log(&dir.join("audit.log"))
+            .map(|r| r.filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        create = records.into_iter().find(|e| {
+            e.verb == "create"
+                && e.object_ref.as_ref().is_some_and(|o| o.resource == "secrets")
+                && e.request_object.is_some()
+        });
+        if create.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let e = create.expect("a record of the create with its requestObject");
+    let obj = e.request_object.unwrap();
+    assert_eq!(obj["kind"], "Secret");
+    assert!(
+        obj["data"]["password"]
+            .as_str()
+            .is_some_and(|v| v.contains("redacted") || v == "PHJlZGFjdGVkPg=="),
+        "{obj}"
+    );
+    for f in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read(f.unwrap().path()).unwrap();
+        assert!(
+            !clean_bytes(&text, "PLANTED-pw-1"),
+            "the value reached the audit directory"
+        );
+    }
+}
+
+/// Whether `text` holds the value or its base64.
+fn clean_bytes(text: &[u8], value: &str) -> bool {
+    !clean(&String::from_utf8_lossy(text), value)
+}

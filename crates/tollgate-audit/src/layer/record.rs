@@ -230,6 +230,13 @@ pub(crate) fn event(
             .collect();
         put("dry-run-rules", dry.join(","));
         put("preflight", d.preflight.clone().unwrap_or_default());
+        let matched: Vec<&str> = d
+            .matched
+            .iter()
+            .filter(|m| !m.dry_run)
+            .map(|m| m.name.as_str())
+            .collect();
+        put("matched-rules", matched.join(","));
     }
     if let Some(f) = failure {
         put("decision", "unauthenticated".to_owned());
@@ -307,9 +314,15 @@ pub(crate) fn request_object(
     if !info.is_resource_request {
         return;
     }
-    let value = match body.json() {
-        Ok(Some(v)) => v.clone(),
-        Ok(None) | Err(_) => {
+    // Protobuf of a built-in kind is decoded for the record (a preflight,
+    // where one ran, already put the API server's JSON here instead).
+    let decoded = (body.format() == BodyFormat::Protobuf)
+        .then(|| tollgate_kube::protobuf::decode(body.bytes()))
+        .flatten();
+    let value = match (body.json(), decoded) {
+        (_, Some(v)) => v,
+        (Ok(Some(v)), None) => v.clone(),
+        (Ok(None) | Err(_), None) => {
             e.annotations.insert(
                 "tollgate.dev/request-object".to_owned(),
                 format!(
