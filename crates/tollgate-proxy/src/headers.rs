@@ -141,8 +141,8 @@ pub(crate) fn is_identity_header(name: &HeaderName) -> bool {
 }
 
 /// Everything the client may not decide about how the API server sees it:
-/// its credentials (unless `keep_credentials`, for passthrough) and any
-/// request-header identity.
+/// its credentials (unless `keep_credentials`) and any request-header
+/// identity.
 pub(crate) fn strip_client_identity(h: &mut HeaderMap, keep_credentials: bool) {
     let names: Vec<HeaderName> = h
         .keys()

@@ -25,6 +25,7 @@
 //! ```
 
 mod error;
+mod forwarded;
 mod headers;
 mod kubeconfig;
 mod proxy;
@@ -33,6 +34,7 @@ mod tunnel;
 mod upstream;
 
 pub use error::Error;
+pub use forwarded::{TrustForwarded, TrustForwardedLayer, TrustedProxy};
 pub use headers::{ClientAddr, Impersonation};
 pub use proxy::{Proxy, ProxyBuilder, ResponseFuture, UpstreamIdentity};
 pub use server::{serve, server_tls_from_pem};

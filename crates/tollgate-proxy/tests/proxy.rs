@@ -404,12 +404,13 @@ async fn passthrough_forwards_the_clients_token_and_impersonate_forwards_the_ide
         let seen = api.requests().pop().unwrap();
         match mode {
             tollgate_proxy::UpstreamIdentity::Passthrough => {
+                // Exactly the verified token (the header wins, as the
+                // authentication layer chose it), once, in the header.
+                assert_eq!(seen.headers.get_all("authorization").iter().count(), 1);
                 assert_eq!(seen.headers["authorization"], "Bearer client-token");
-                assert!(
-                    seen.headers["sec-websocket-protocol"]
-                        .to_str()
-                        .unwrap()
-                        .contains("bearer")
+                assert_eq!(
+                    seen.headers["sec-websocket-protocol"], "v5.channel.k8s.io",
+                    "the subprotocol token, which nobody verified, is stripped"
                 );
                 assert!(!seen.headers.contains_key("impersonate-user"));
             }
@@ -432,5 +433,54 @@ async fn passthrough_forwards_the_clients_token_and_impersonate_forwards_the_ide
             .unwrap();
         let res = tower::ServiceExt::oneshot(proxy, req).await.unwrap();
         assert_eq!(res.status(), 403);
+    }
+    // A WebSocket client with only the subprotocol token: in passthrough it
+    // arrives as the header.
+    api.clear_requests();
+    let proxy = Proxy::builder(upstream.clone())
+        .identity(tollgate_proxy::UpstreamIdentity::Passthrough)
+        .build();
+    let req = Request::get("/api/v1/namespaces/default/pods")
+        .header(
+            "sec-websocket-protocol",
+            "base64url.bearer.authorization.k8s.io.dG9r, v5.channel.k8s.io",
+        )
+        .body(Full::<Bytes>::default())
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(proxy, req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let seen = api.requests().pop().unwrap();
+    assert_eq!(seen.headers["authorization"], "Bearer tok");
+    assert_eq!(seen.headers["sec-websocket-protocol"], "v5.channel.k8s.io");
+}
+
+#[tokio::test]
+async fn a_clients_forwarded_for_is_dropped_unless_its_peer_is_a_trusted_proxy() {
+    use tollgate_proxy::{ClientAddr, TrustForwardedLayer, TrustedProxy};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let layer = TrustForwardedLayer::new(vec!["10.0.0.0/8".parse::<TrustedProxy>().unwrap()]);
+    for (peer, kept) in [("203.0.113.9:5000", false), ("10.1.2.3:5000", true)] {
+        let sink = seen.clone();
+        let svc = tower::ServiceBuilder::new()
+            .layer(layer.clone())
+            .service_fn(move |req: Request<Full<Bytes>>| {
+                let sink = sink.clone();
+                async move {
+                    sink.lock().unwrap().push(req.headers().clone());
+                    Ok::<_, std::convert::Infallible>(http::Response::new(Full::<Bytes>::default()))
+                }
+            });
+        let mut req = Request::get("/api/v1/pods")
+            .header("x-forwarded-for", "198.51.100.1")
+            .header("x-real-ip", "198.51.100.1")
+            .header("forwarded", "for=198.51.100.1")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        req.extensions_mut().insert(ClientAddr(peer.parse().unwrap()));
+        tower::ServiceExt::oneshot(svc, req).await.unwrap();
+        let h = seen.lock().unwrap().pop().unwrap();
+        for name in ["x-forwarded-for", "x-real-ip", "forwarded"] {
+            assert_eq!(h.contains_key(name), kept, "{peer}: {name}");
+        }
     }
 }

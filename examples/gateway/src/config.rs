@@ -113,6 +113,11 @@ pub struct Config {
     /// Just-in-time approval of requests rules mark `require_approval`.
     #[serde(default)]
     pub approval: Option<ApprovalConfig>,
+    /// Peers (addresses or CIDR networks) whose `X-Forwarded-For`,
+    /// `X-Real-Ip` and `Forwarded` headers are believed; from anyone else
+    /// they are dropped. None by default.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// The approval workflow.
@@ -532,6 +537,11 @@ impl Config {
         }
         if config.limits.max_body_bytes == 0 {
             return Err(err("limits.maxBodyBytes", "must be greater than 0".to_owned()));
+        }
+        for (i, t) in config.trusted_proxies.iter().enumerate() {
+            if let Err(e) = t.parse::<tollgate_proxy::TrustedProxy>() {
+                return Err(err(&format!("trustedProxies[{i}]"), e));
+            }
         }
         if config.limits.max_uri_bytes < 256 {
             return Err(err("limits.maxUriBytes", "must be at least 256".to_owned()));

@@ -148,8 +148,15 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .build();
     let upstream_url = proxy.upstream().url().to_owned();
     let audit = audit(config)?;
+    let trusted = config
+        .trusted_proxies
+        .iter()
+        .filter_map(|t| t.parse::<tollgate_proxy::TrustedProxy>().ok())
+        .collect();
     let stack = ServiceBuilder::new()
-        // Outermost, so that what the RequestInfo layer refuses (413, 414,
+        // A client's own X-Forwarded-For never decides its recorded address.
+        .layer(tollgate_proxy::TrustForwardedLayer::new(trusted))
+        // Outermost but for that, so that what the RequestInfo layer refuses (413, 414,
         // 415, 431, a malformed URI) is on record too.
         .layer(audit.clone())
         .layer(

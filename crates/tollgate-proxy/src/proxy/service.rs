@@ -288,7 +288,21 @@ where
     }
     headers::strip_hop_by_hop(h, upgrade);
     let passthrough = inner.identity == UpstreamIdentity::Passthrough;
-    headers::strip_client_identity(h, passthrough);
+    // In passthrough, exactly the token the authentication layer verified
+    // goes on — chosen by the same function (the Authorization header
+    // first, else the WebSocket subprotocol) — and only in the header: a
+    // second token the gateway did not verify never reaches the API server.
+    let verified = if passthrough {
+        tollgate_oidc::bearer_token(h).map_err(|e| Error::BadRequest(e.to_string()))?
+    } else {
+        None
+    };
+    headers::strip_client_identity(h, false);
+    if let Some(token) = verified {
+        let v = HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| Error::BadRequest("the bearer token cannot be sent as an HTTP header".to_owned()))?;
+        h.insert(http::header::AUTHORIZATION, v);
+    }
     if !passthrough {
         if let Some(auth) = up.credentials.authorization()? {
             h.insert(http::header::AUTHORIZATION, auth);
