@@ -435,6 +435,32 @@ impl AuditPolicy {
         })
     }
 
+    /// Where the policy omits `RequestReceived` for requests it records —
+    /// for those, a request is forwarded without waiting for its record to
+    /// be confirmed (throughput over the guarantee): the policy's own
+    /// `omitStages`, and `rules[i]` for each rule that adds it.
+    ///
+    /// ```
+    /// let p = tollgate_audit::AuditPolicy::parse(
+    ///     "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  omitStages: [RequestReceived]\n- level: Metadata\n  omitStages: [RequestReceived]\n",
+    ///     "<inline>",
+    /// )?;
+    /// assert_eq!(p.unconfirmed(), ["rules[1]"]);
+    /// # Ok::<_, tollgate_audit::PolicyError>(())
+    /// ```
+    pub fn unconfirmed(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.omit_stages.contains(&Stage::RequestReceived) && self.rules.iter().any(|r| r.level != Level::None) {
+            out.push("omitStages".to_owned());
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.level != Level::None && r.omit_stages.contains(&Stage::RequestReceived) {
+                out.push(format!("rules[{i}]"));
+            }
+        }
+        out
+    }
+
     /// A policy recording everything at one level.
     pub fn everything(level: Level) -> Self {
         AuditPolicy {

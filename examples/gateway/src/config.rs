@@ -176,6 +176,10 @@ pub struct AuditConfig {
     /// `tollgate.dev/truncated: N bytes`.
     #[serde(default = "max_object")]
     pub max_object_bytes: usize,
+    /// Refuse to start with an audit policy that omits `RequestReceived`
+    /// for requests it records (else a warning at start-up).
+    #[serde(default)]
+    pub require_request_received: bool,
 }
 
 fn max_object() -> usize {

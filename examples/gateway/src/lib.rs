@@ -324,6 +324,29 @@ fn audit(config: &Config) -> Result<tollgate_audit::AuditLayer, StartError> {
         Some(p) => AuditPolicy::load(p)?,
         None => AuditPolicy::everything(Level::Metadata),
     };
+    // Omitting RequestReceived trades "no request is forwarded before its
+    // record is confirmed" for throughput: said at start-up, and refused
+    // when the configuration requires the guarantee.
+    let unconfirmed = policy.unconfirmed();
+    if !unconfirmed.is_empty() {
+        let file = a
+            .policy
+            .as_ref()
+            .map_or("(default)".to_owned(), |p| p.display().to_string());
+        let message = format!(
+            "{file}: {} omit RequestReceived: the requests they match are forwarded before their record is confirmed (a sink failure can lose them)",
+            unconfirmed.join(", ")
+        );
+        if a.require_request_received {
+            return Err(ConfigError {
+                file: "configuration".to_owned(),
+                field: "audit.requireRequestReceived".to_owned(),
+                message,
+            }
+            .into());
+        }
+        tracing::warn!("{message}; set audit.requireRequestReceived: true to refuse such a policy");
+    }
     let mut b = AuditLayer::builder(recorder)
         .policy(policy)
         .capture_limit(a.max_object_bytes);

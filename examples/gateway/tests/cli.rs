@@ -101,3 +101,35 @@ fn policy_check_names_rules_that_can_be_walked_around() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && !stdout.contains("warning"), "{stdout}");
 }
+
+#[test]
+fn an_audit_policy_that_skips_confirmation_is_refused_when_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let kc = write(
+        "up.kubeconfig",
+        "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'http://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\n",
+    );
+    let policy = write(
+        "audit-policy.yaml",
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n",
+    );
+    let config = write(
+        "tollgate.yaml",
+        &format!(
+            "listen: 127.0.0.1:0\nupstream: {{kubeconfig: {kc}}}\nauthentication: {{mode: none}}\naudit: {{policy: {policy}, stdout: true, requireRequestReceived: true}}\n"
+        ),
+    );
+    let (code, stderr) = tollgate(&["serve", "--config", &config]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("audit.requireRequestReceived")
+            && stderr.contains("omitStages omit RequestReceived")
+            && stderr.contains("forwarded before their record is confirmed"),
+        "{stderr}"
+    );
+}
