@@ -5,8 +5,8 @@
 //! The stack today (see `docs/architecture.md` for the full design):
 //!
 //! ```text
-//! AuditLayer (tollgate-audit) → RequestInfoLayer (tollgate-kube)
-//!   → AuthnLayer (tollgate-oidc) → PolicyLayer (tollgate-rules)
+//! TrustForwardedLayer (tollgate-proxy) → AuditLayer (tollgate-audit)
+//!   → AuthnLayer (tollgate-oidc) → RequestInfoLayer (tollgate-kube) → PolicyLayer (tollgate-rules)
 //!   → MaskLayer (tollgate-redact) → RecordLayer (tollgate-audit) → Proxy (tollgate-proxy)
 //! ```
 
@@ -159,6 +159,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         // Outermost but for that, so that what the RequestInfo layer refuses (413, 414,
         // 415, 431, a malformed URI) is on record too.
         .layer(audit.clone())
+        // The token is checked from the headers before any body is read:
+        // an unauthenticated request never has its body buffered.
+        .layer(authn)
         .layer(
             RequestInfoLayer::new()
                 .max_body_bytes(config.limits.max_body_bytes)
@@ -166,7 +169,6 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 .max_uri_bytes(config.limits.max_uri_bytes)
                 .max_header_bytes(config.limits.max_header_bytes),
         )
-        .layer(authn)
         .layer(
             PolicyLayer::new(policy.clone())
                 .approval_available(config.approval.is_some())

@@ -283,3 +283,64 @@ fn a_replayed_recording_cannot_drive_the_reviewers_terminal() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("\x1b]52;"));
 }
+
+/// A TLS connection to the demo gateway, trusting the CA its kubeconfig names.
+async fn tls_to(env: &Env) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use base64::Engine;
+    use rustls_pki_types::pem::PemObject;
+    let kc: serde_json::Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&env.demo.kubeconfig).unwrap()).unwrap();
+    let cluster = &kc["clusters"][0]["cluster"];
+    let pem = base64::engine::general_purpose::STANDARD
+        .decode(cluster["certificate-authority-data"].as_str().unwrap())
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let server: http::Uri = cluster["server"].as_str().unwrap().parse().unwrap();
+    let addr = format!("{}:{}", server.host().unwrap(), server.port_u16().unwrap());
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from(server.host().unwrap().to_owned()).unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unauthenticated_body_is_refused_before_it_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Issue 15: a 3 MB Content-Length with one byte sent and no token once
+    // held the connection (and its buffer) until the body timeout.
+    let env = Env::start().await;
+    let mut s = tls_to(&env).await;
+    s.write_all(b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: gateway\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n{")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+        .await
+        .expect("an answer without the body")
+        .unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]);
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let records = env
+        .records_until("the 401", |e| {
+            e.annotations.get("tollgate.dev/decision").map(String::as_str) == Some("unauthenticated")
+        })
+        .await;
+    let e = records
+        .iter()
+        .find(|e| e.annotations.get("tollgate.dev/decision").map(String::as_str) == Some("unauthenticated"))
+        .unwrap();
+    assert_eq!(e.verb, "create");
+    assert_eq!(e.object_ref.as_ref().map(|o| o.resource.as_str()), Some("configmaps"));
+    assert!(e.request_object.is_none());
+}

@@ -83,6 +83,7 @@ where
                 info: parts.extensions.get::<RequestInfo>().cloned(),
                 body: parts.extensions.get::<RequestBody>().cloned(),
                 method: parts.method.clone(),
+                uri: parts.uri.clone(),
                 content_type: parts
                     .headers
                     .get(http::header::CONTENT_TYPE)
@@ -108,6 +109,7 @@ struct Ctx {
     info: Option<RequestInfo>,
     body: Option<RequestBody>,
     method: http::Method,
+    uri: http::Uri,
     content_type: Option<String>,
 }
 
@@ -179,12 +181,14 @@ impl Ctx {
             return None;
         }
         // Outside the RequestInfo layer, what it read comes through the
-        // notes; a request it refused before reading the URL (414, 431, a
-        // malformed URI) is still on record, as a non-resource request.
+        // notes; a request refused before it (unauthenticated: the body is
+        // never read) has its URL read here; one whose URL cannot be read
+        // (a malformed URI) is still on record, as a non-resource request.
         let info = self
             .info
             .clone()
             .or_else(|| self.notes.get::<RequestInfo>())
+            .or_else(|| RequestInfo::parse(&self.method, &self.uri).ok())
             .unwrap_or_else(|| unparsed_info(&self.method, &self.draft.lock().request_uri));
         let info = &info;
         let body = self.body.clone().or_else(|| self.notes.get::<RequestBody>());
