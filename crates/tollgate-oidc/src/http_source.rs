@@ -20,7 +20,10 @@ use crate::jwks::{Fetched, JwksSource};
 use crate::{ConfigError, JwtAuthenticator};
 
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// The most a discovery or JWKS fetch (each of its requests and bodies)
+/// may take: a hung issuer delays its own unknown-`kid` tokens this long at
+/// most, and nobody else's.
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Fetches an issuer's keys: `GET {issuer}/.well-known/openid-configuration`
 /// (or `discoveryURL`), checks that the document's `issuer` equals the

@@ -129,8 +129,13 @@ pub struct KeyCachePolicy {
     pub min_ttl: Duration,
     /// and lowered to at most this.
     pub max_ttl: Duration,
-    /// At most one refetch per this interval, however many unknown `kid`s arrive.
+    /// At most one refetch per this interval (counted from the end of the
+    /// last attempt), however many unknown `kid`s arrive.
     pub min_refetch_interval: Duration,
+    /// How long past its lifetime a key set is still used while a refresh
+    /// runs in the background (stale-while-revalidate); past it, requests
+    /// wait for the refresh.
+    pub max_stale: Duration,
 }
 
 impl Default for KeyCachePolicy {
@@ -140,6 +145,7 @@ impl Default for KeyCachePolicy {
             min_ttl: Duration::from_secs(30),
             max_ttl: Duration::from_secs(24 * 3600),
             min_refetch_interval: Duration::from_secs(10),
+            max_stale: Duration::from_secs(3600),
         }
     }
 }
@@ -152,32 +158,116 @@ struct State {
     initialized: bool,
 }
 
-/// An issuer's keys: cached, refetched on expiry or an unknown `kid` —
-/// one fetch at a time and at most one per `min_refetch_interval`.
+/// An issuer's keys: cached; when their lifetime ends, still used while a
+/// refresh runs in the background (up to `max_stale`); only an unknown
+/// `kid` (or keys past `max_stale`) waits for a fetch — one at a time, and
+/// at most one per `min_refetch_interval` after the last attempt ended. An
+/// issuer that hangs costs its own unknown-`kid` tokens at most the fetch
+/// timeout, and nobody else's tokens anything.
 pub(crate) struct KeyCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     issuer: String,
     source: Arc<dyn JwksSource>,
     policy: KeyCachePolicy,
     state: RwLock<State>,
     fetching: Mutex<()>,
+    revalidating: std::sync::atomic::AtomicBool,
+}
+
+/// What the cache holds for one `kid` and algorithm.
+struct Lookup {
+    keys: Vec<Key>,
+    fresh: bool,
+    /// Past its lifetime but within `max_stale`.
+    usable_stale: bool,
 }
 
 impl KeyCache {
     pub(crate) fn new(issuer: String, source: Arc<dyn JwksSource>, policy: KeyCachePolicy) -> Self {
         KeyCache {
-            issuer,
-            source,
-            policy,
-            state: RwLock::new(State::default()),
-            fetching: Mutex::new(()),
+            inner: Arc::new(Inner {
+                issuer,
+                source,
+                policy,
+                state: RwLock::new(State::default()),
+                fetching: Mutex::new(()),
+                revalidating: std::sync::atomic::AtomicBool::new(false),
+            }),
         }
     }
 
     pub(crate) fn initialized(&self) -> bool {
-        self.state.read().map(|s| s.initialized).unwrap_or(false)
+        self.inner.state.read().map(|s| s.initialized).unwrap_or(false)
     }
 
-    fn matching(&self, kid: Option<&str>, alg: Algorithm) -> (Vec<Key>, bool) {
+    /// Keys that may verify a token with this `kid` and `alg`.
+    pub(crate) async fn keys_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<Vec<Key>, Error> {
+        let found = self.inner.lookup(kid, alg);
+        if !found.keys.is_empty() && found.fresh {
+            return Ok(found.keys);
+        }
+        if !found.keys.is_empty() && found.usable_stale {
+            self.revalidate_in_background();
+            return Ok(found.keys);
+        }
+        // An unknown kid (or keys too stale): wait. Single flight: whoever
+        // holds the lock fetches; the others re-check after.
+        let inner = &self.inner;
+        let _guard = inner.fetching.lock().await;
+        let found = inner.lookup(kid, alg);
+        if !found.keys.is_empty() && found.fresh {
+            return Ok(found.keys);
+        }
+        if inner.attempted_recently() {
+            return Ok(found.keys);
+        }
+        match inner.refresh_locked().await {
+            Ok(()) => Ok(inner.lookup(kid, alg).keys),
+            // A failed fetch keeps the old keys, as go-oidc does.
+            Err(e) if !found.keys.is_empty() => {
+                tracing::warn!(issuer = %inner.issuer, error = %e, "JWKS refetch failed; keeping the cached keys");
+                Ok(found.keys)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One background refresh at a time, within the refetch rate limit.
+    fn revalidate_in_background(&self) {
+        use std::sync::atomic::Ordering;
+        let inner = self.inner.clone();
+        if inner.revalidating.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if inner.attempted_recently() {
+            inner.revalidating.store(false, Ordering::Release);
+            return;
+        }
+        tokio::spawn(async move {
+            {
+                let _guard = inner.fetching.lock().await;
+                if !inner.attempted_recently()
+                    && let Err(e) = inner.refresh_locked().await
+                {
+                    tracing::warn!(issuer = %inner.issuer, error = %e, "JWKS refresh failed; serving the cached keys");
+                }
+            }
+            inner.revalidating.store(false, Ordering::Release);
+        });
+    }
+
+    /// Fetches now (initial discovery and the background retry).
+    pub(crate) async fn refresh(&self) -> Result<(), Error> {
+        let _guard = self.inner.fetching.lock().await;
+        self.inner.refresh_locked().await
+    }
+}
+
+impl Inner {
+    fn lookup(&self, kid: Option<&str>, alg: Algorithm) -> Lookup {
         let st = match self.state.read() {
             Ok(s) => s,
             Err(p) => p.into_inner(),
@@ -188,53 +278,31 @@ impl KeyCache {
             .filter(|k| k.algorithms.contains(&alg) && (kid.is_none() || k.kid.as_deref() == kid))
             .cloned()
             .collect();
-        let fresh = st.expires.is_some_and(|e| Instant::now() < e);
-        (keys, fresh)
+        let now = Instant::now();
+        Lookup {
+            keys,
+            fresh: st.expires.is_some_and(|e| now < e),
+            usable_stale: st.expires.is_some_and(|e| now < e + self.policy.max_stale),
+        }
     }
 
-    /// Keys that may verify a token with this `kid` and `alg`.
-    pub(crate) async fn keys_for(&self, kid: Option<&str>, alg: Algorithm) -> Result<Vec<Key>, Error> {
-        let (keys, fresh) = self.matching(kid, alg);
-        if !keys.is_empty() && fresh {
-            return Ok(keys);
-        }
-        // Single flight: whoever holds the lock fetches; the others re-check after.
-        let _guard = self.fetching.lock().await;
-        let (keys, fresh) = self.matching(kid, alg);
-        if !keys.is_empty() && fresh {
-            return Ok(keys);
-        }
-        let recently = self
-            .state
+    /// Whether the last attempt ended less than `min_refetch_interval` ago.
+    fn attempted_recently(&self) -> bool {
+        self.state
             .read()
             .ok()
             .and_then(|s| s.last_attempt)
-            .is_some_and(|t| t.elapsed() < self.policy.min_refetch_interval);
-        if recently {
-            return Ok(keys);
-        }
-        match self.refresh_locked().await {
-            Ok(()) => Ok(self.matching(kid, alg).0),
-            // A failed fetch keeps the old keys, as go-oidc does.
-            Err(e) if !keys.is_empty() => {
-                tracing::warn!(issuer = %self.issuer, error = %e, "JWKS refetch failed; keeping the cached keys");
-                Ok(keys)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Fetches now (initial discovery and the background retry).
-    pub(crate) async fn refresh(&self) -> Result<(), Error> {
-        let _guard = self.fetching.lock().await;
-        self.refresh_locked().await
+            .is_some_and(|t| t.elapsed() < self.policy.min_refetch_interval)
     }
 
     async fn refresh_locked(&self) -> Result<(), Error> {
+        let result = self.source.fetch().await;
+        // The rate limit counts from the end of the attempt: a hung issuer
+        // is asked again only an interval after it answered (or timed out).
         if let Ok(mut st) = self.state.write() {
             st.last_attempt = Some(Instant::now());
         }
-        let fetched = self.source.fetch().await.map_err(|message| Error::KeyFetch {
+        let fetched = result.map_err(|message| Error::KeyFetch {
             issuer: self.issuer.clone(),
             message,
         })?;
