@@ -56,6 +56,12 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// The gateway is at a shared limit (buffered body bytes): try again.
+    #[error("{what}: try again shortly")]
+    Busy {
+        /// Which limit.
+        what: String,
+    },
     /// The request body exceeds the configured limit.
     #[error("Request entity too large: limit is {limit}")]
     BodyTooLarge {
@@ -129,6 +135,9 @@ impl Error {
             Error::UnresolvableRequestInfo { .. } => Reason::InternalError,
             Error::BodyTooLarge { .. } => Reason::RequestEntityTooLarge,
             Error::UriTooLong { .. } => Reason::RequestUriTooLong,
+            Error::Busy { .. } => {
+                return Status::failure(Reason::TooManyRequests, self.to_string()).with_retry_after(1);
+            }
             Error::HeadersTooLarge { .. } => Reason::RequestHeaderFieldsTooLarge,
             Error::BodyTimeout { .. } => Reason::RequestTimeout,
             Error::UnsupportedContentEncoding { .. } | Error::UnsupportedBodyFormat { .. } => {

@@ -49,7 +49,7 @@ mod status;
 pub mod websocket;
 
 pub use audit_id::AuditId;
-pub use body::{BodyFormat, PROTOBUF_MAGIC, RequestBody, check_json_patch, yaml_to_json};
+pub use body::{BodyBudget, BodyFormat, PROTOBUF_MAGIC, RequestBody, Reservation, check_json_patch, yaml_to_json};
 pub use command::command_line;
 pub use error::{Error, Side};
 pub use notes::{Notes, note};

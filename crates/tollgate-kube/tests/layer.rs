@@ -159,3 +159,44 @@ async fn slow_bodies_time_out() {
 fn tokio_stream_from<T>(mut rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn buffered_bodies_share_a_budget_and_give_it_back() {
+    // Issue 15: bodies count against a gateway-wide budget besides the
+    // per-request limit; over it, 429 with Retry-After before reading.
+    let layer = RequestInfoLayer::new().max_buffered_bytes(1000);
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    let svc = ServiceBuilder::new()
+        .layer(layer)
+        .service_fn(move |req: Request<Full<Bytes>>| {
+            let keep = keep.clone();
+            async move {
+                // A body still in use (a request in flight) holds its bytes.
+                keep.lock()
+                    .unwrap()
+                    .push(req.extensions().get::<RequestBody>().cloned().unwrap());
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+            }
+        });
+    let post = |n: usize| {
+        Request::post("/api/v1/namespaces/a/configmaps")
+            .header("content-type", "application/json")
+            .header("content-length", n.to_string())
+            .body(Full::new(Bytes::from(vec![b' '; n])))
+            .unwrap()
+    };
+    assert_eq!(svc.clone().oneshot(post(600)).await.unwrap().status(), 200);
+    let res = svc.clone().oneshot(post(600)).await.unwrap();
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "1");
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        status(std::str::from_utf8(&body).unwrap())
+            .message
+            .contains("limit is 1000")
+    );
+    // Once the first request lets go of its body, there is room again.
+    held.lock().unwrap().clear();
+    assert_eq!(svc.clone().oneshot(post(600)).await.unwrap().status(), 200);
+}

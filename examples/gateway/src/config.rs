@@ -354,6 +354,14 @@ pub struct Limits {
     /// The most header bytes served, as HTTP/2 counts them (431 beyond it).
     #[serde(default = "max_header")]
     pub max_header_bytes: usize,
+    /// The most request-body bytes buffered at once across all requests
+    /// (429 with Retry-After beyond it).
+    #[serde(default = "max_buffered")]
+    pub max_buffered_bytes: usize,
+}
+
+fn max_buffered() -> usize {
+    64 * 1024 * 1024
 }
 
 fn max_uri() -> usize {
@@ -371,6 +379,7 @@ impl Default for Limits {
             body_timeout_seconds: sixty(),
             max_uri_bytes: max_uri(),
             max_header_bytes: max_header(),
+            max_buffered_bytes: max_buffered(),
         }
     }
 }
@@ -546,6 +555,15 @@ impl Config {
             if let Err(e) = t.parse::<tollgate_proxy::TrustedProxy>() {
                 return Err(err(&format!("trustedProxies[{i}]"), e));
             }
+        }
+        if config.limits.max_buffered_bytes < config.limits.max_body_bytes {
+            return Err(err(
+                "limits.maxBufferedBytes",
+                format!(
+                    "must be at least limits.maxBodyBytes ({}): otherwise no body of the largest size could ever be read",
+                    config.limits.max_body_bytes
+                ),
+            ));
         }
         if config.limits.max_uri_bytes < 256 {
             return Err(err("limits.maxUriBytes", "must be at least 256".to_owned()));

@@ -167,7 +167,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 .max_body_bytes(config.limits.max_body_bytes)
                 .body_timeout(Duration::from_secs(config.limits.body_timeout_seconds))
                 .max_uri_bytes(config.limits.max_uri_bytes)
-                .max_header_bytes(config.limits.max_header_bytes),
+                .max_header_bytes(config.limits.max_header_bytes)
+                .max_buffered_bytes(config.limits.max_buffered_bytes),
         )
         .layer(
             PolicyLayer::new(policy.clone())

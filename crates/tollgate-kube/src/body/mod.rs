@@ -15,10 +15,12 @@
 //! # Ok::<_, tollgate_kube::Error>(())
 //! ```
 
+mod budget;
 mod format;
 mod gzip;
 mod yaml;
 
+pub use budget::{BodyBudget, Reservation};
 pub use format::{BodyFormat, PROTOBUF_MAGIC};
 pub(crate) use gzip::gunzip_bounded;
 pub use yaml::yaml_to_json;
@@ -45,6 +47,9 @@ struct Inner {
     bytes: Bytes,
     format: BodyFormat,
     json: OnceLock<Result<Option<serde_json::Value>, Error>>,
+    /// The bytes held against the gateway's buffering budget, given back
+    /// when the last clone of the body is dropped.
+    _reservation: Option<Reservation>,
 }
 
 impl RequestBody {
@@ -56,6 +61,21 @@ impl RequestBody {
                 bytes,
                 format,
                 json: OnceLock::new(),
+                _reservation: None,
+            }),
+        }
+    }
+
+    /// A body whose bytes are held against a [`BodyBudget`] until the last
+    /// clone of it is dropped.
+    pub fn reserved(bytes: Bytes, content_type: Option<&str>, reservation: Reservation) -> Self {
+        let format = BodyFormat::classify(content_type, &bytes);
+        RequestBody {
+            inner: Arc::new(Inner {
+                bytes,
+                format,
+                json: OnceLock::new(),
+                _reservation: Some(reservation),
             }),
         }
     }

@@ -16,7 +16,7 @@ use tower_service::Service;
 use crate::body::gunzip_bounded;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-use crate::{Error, RequestBody, ResponseBody};
+use crate::{Error, RequestBody, Reservation, ResponseBody};
 
 pin_project! {
     /// The response future of [`RequestInfoService`](super::RequestInfoService):
@@ -50,6 +50,7 @@ pin_project! {
             parts: Option<Parts>,
             service: Option<S>,
             limit: usize,
+            reservation: Option<Reservation>,
         },
         Calling {
             #[pin]
@@ -98,8 +99,8 @@ where
         collect: Collect<Limited<B>>,
         parts: Parts,
         service: S,
-        limit: usize,
-        timeout: Duration,
+        (limit, timeout): (usize, Duration),
+        reservation: Option<Reservation>,
     ) -> Self {
         ResponseFuture {
             state: State::Collecting {
@@ -109,6 +110,7 @@ where
                 parts: Some(parts),
                 service: Some(service),
                 limit,
+                reservation,
             },
         }
     }
@@ -146,6 +148,7 @@ where
                     parts,
                     service,
                     limit,
+                    reservation,
                 } => {
                     let collected = match collect.poll(cx) {
                         Poll::Ready(c) => c,
@@ -160,15 +163,17 @@ where
                     };
                     let limit = *limit;
                     let next = match (collected, parts.take(), service.take()) {
-                        (Ok(c), Some(parts), Some(service)) => match finish_request(parts, c.to_bytes(), limit) {
-                            Ok(req) => {
-                                let mut service = service;
-                                State::Calling {
-                                    future: service.call(req),
+                        (Ok(c), Some(parts), Some(service)) => {
+                            match finish_request(parts, c.to_bytes(), limit, reservation.take()) {
+                                Ok(req) => {
+                                    let mut service = service;
+                                    State::Calling {
+                                        future: service.call(req),
+                                    }
                                 }
+                                Err(error) => State::Refused { error: Some(error) },
                             }
-                            Err(error) => State::Refused { error: Some(error) },
-                        },
+                        }
                         (Err(e), _, _) => {
                             let error = if e.downcast_ref::<LengthLimitError>().is_some() {
                                 Error::BodyTooLarge { limit }
@@ -191,7 +196,12 @@ where
 }
 
 /// Removes any gzip encoding, records the body and rebuilds the request.
-fn finish_request(mut parts: Parts, raw: Bytes, limit: usize) -> Result<Request<Full<Bytes>>, Error> {
+fn finish_request(
+    mut parts: Parts,
+    raw: Bytes,
+    limit: usize,
+    reservation: Option<Reservation>,
+) -> Result<Request<Full<Bytes>>, Error> {
     let bytes = match content_encoding(&parts)? {
         Encoding::Identity => raw,
         Encoding::Gzip => {
@@ -209,7 +219,13 @@ fn finish_request(mut parts: Parts, raw: Bytes, limit: usize) -> Result<Request<
             .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
     }
     let content_type = parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    let body = RequestBody::new(bytes.clone(), content_type);
+    let body = match reservation {
+        Some(mut r) => {
+            r.shrink_to(bytes.len());
+            RequestBody::reserved(bytes.clone(), content_type, r)
+        }
+        None => RequestBody::new(bytes.clone(), content_type),
+    };
     crate::note(&parts.extensions, body.clone());
     parts.extensions.insert(body);
     Ok(Request::from_parts(parts, Full::new(bytes)))

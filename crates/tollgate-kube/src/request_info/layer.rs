@@ -38,6 +38,7 @@ pub struct RequestInfoLayer {
     body_timeout: Duration,
     max_uri_bytes: usize,
     max_header_bytes: usize,
+    budget: Option<std::sync::Arc<crate::BodyBudget>>,
 }
 
 impl RequestInfoLayer {
@@ -48,7 +49,17 @@ impl RequestInfoLayer {
             body_timeout: Duration::from_secs(60),
             max_uri_bytes: crate::limits::DEFAULT_MAX_URI_BYTES,
             max_header_bytes: crate::limits::DEFAULT_MAX_HEADER_BYTES,
+            budget: None,
         }
+    }
+
+    /// The most request-body bytes buffered at once, across all requests:
+    /// a body that would exceed it is refused with 429 and `Retry-After`
+    /// before it is read (none by default; the gateway sets
+    /// `limits.maxBufferedBytes`).
+    pub fn max_buffered_bytes(mut self, limit: usize) -> Self {
+        self.budget = Some(crate::BodyBudget::new(limit));
+        self
     }
 
     /// The longest request URI (path and query) served; longer ones get 414
@@ -94,5 +105,6 @@ impl<S> Layer<S> for RequestInfoLayer {
         RequestInfoService::new(inner, self.max_body_bytes)
             .with_body_timeout(self.body_timeout)
             .with_header_limits(self.max_uri_bytes, self.max_header_bytes)
+            .with_budget(self.budget.clone())
     }
 }

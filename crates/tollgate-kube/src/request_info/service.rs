@@ -8,7 +8,9 @@ use http_body_util::{BodyExt, Full, Limited};
 use tower_service::Service;
 
 use super::{RequestInfo, ResponseFuture};
-use crate::{Error, RequestBody, ResponseBody, is_upgrade_request};
+use std::sync::Arc;
+
+use crate::{BodyBudget, Error, RequestBody, ResponseBody, is_upgrade_request};
 
 /// The service made by [`RequestInfoLayer`](super::RequestInfoLayer).
 #[derive(Debug, Clone)]
@@ -18,6 +20,7 @@ pub struct RequestInfoService<S> {
     body_timeout: Duration,
     max_uri_bytes: usize,
     max_header_bytes: usize,
+    budget: Option<Arc<BodyBudget>>,
 }
 
 // === impl RequestInfoService ===
@@ -31,7 +34,15 @@ impl<S> RequestInfoService<S> {
             body_timeout: Duration::from_secs(60),
             max_uri_bytes: crate::limits::DEFAULT_MAX_URI_BYTES,
             max_header_bytes: crate::limits::DEFAULT_MAX_HEADER_BYTES,
+            budget: None,
         }
+    }
+
+    /// With a budget of body bytes buffered at once across requests (429
+    /// with `Retry-After` beyond it).
+    pub fn with_budget(mut self, budget: Option<Arc<BodyBudget>>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// With the longest URI and the most header bytes served (414 and 431
@@ -132,8 +143,34 @@ where
                 limit: self.max_body_bytes,
             });
         }
+        // Held against the gateway-wide budget while the body is buffered:
+        // its declared length, or the most it may be.
+        let reservation = match &self.budget {
+            None => None,
+            Some(b) => {
+                let want = declared_len.map_or(self.max_body_bytes, |n| usize::try_from(n).unwrap_or(usize::MAX));
+                match b.reserve(want) {
+                    Some(r) => Some(r),
+                    None => {
+                        return ResponseFuture::refused(Error::Busy {
+                            what: format!(
+                                "the gateway is buffering {} bytes of request bodies, its limit is {}",
+                                b.in_use(),
+                                b.max()
+                            ),
+                        });
+                    }
+                }
+            }
+        };
         let collect = Limited::new(body, self.max_body_bytes).collect();
-        ResponseFuture::collecting(collect, parts, inner, self.max_body_bytes, self.body_timeout)
+        ResponseFuture::collecting(
+            collect,
+            parts,
+            inner,
+            (self.max_body_bytes, self.body_timeout),
+            reservation,
+        )
     }
 }
 
