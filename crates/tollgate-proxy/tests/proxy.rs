@@ -484,3 +484,62 @@ async fn a_clients_forwarded_for_is_dropped_unless_its_peer_is_a_trusted_proxy()
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Issue 15: connections are limited per client address (and overall).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut options = tollgate_proxy::ServeOptions::default();
+    options.max_connections_per_ip = 2;
+    let svc = tower::service_fn(|_req: Request<hyper::body::Incoming>| async {
+        Ok::<_, std::convert::Infallible>(http::Response::new(Full::new(Bytes::from_static(b"ok"))))
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(tollgate_proxy::serve_with(
+        listener,
+        None,
+        svc,
+        async {
+            let _ = stopped.await;
+        },
+        options,
+    ));
+    // An answered request on a kept-alive connection; None when closed.
+    async fn ask(s: &mut tokio::net::TcpStream) -> Option<String> {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.ok()?;
+        let mut buf = [0u8; 512];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        (n > 0).then(|| String::from_utf8_lossy(&buf[..n]).into_owned())
+    }
+    let mut a = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut b = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(ask(&mut a).await.unwrap().starts_with("HTTP/1.1 200"));
+    assert!(ask(&mut b).await.unwrap().starts_with("HTTP/1.1 200"));
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert_eq!(
+        ask(&mut c).await,
+        None,
+        "a third connection from the same address is closed"
+    );
+    // The first two still work; once one closes, there is room again.
+    assert!(ask(&mut a).await.unwrap().starts_with("HTTP/1.1 200"));
+    drop(a);
+    let mut served = false;
+    for _ in 0..100 {
+        let mut d = tokio::net::TcpStream::connect(addr).await.unwrap();
+        if ask(&mut d).await.is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(served, "a closed connection gives its place back");
+    let _ = stop.send(());
+    drop(b);
+    let _ = server.await;
+}

@@ -358,6 +358,37 @@ pub struct Limits {
     /// (429 with Retry-After beyond it).
     #[serde(default = "max_buffered")]
     pub max_buffered_bytes: usize,
+    /// Open connections at most, all clients together.
+    #[serde(default = "max_connections")]
+    pub max_connections: usize,
+    /// Open connections at most from one IP address.
+    #[serde(default = "max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// TLS handshakes in progress at most.
+    #[serde(default = "max_handshakes")]
+    pub max_handshakes: usize,
+    /// How long a client may take to send a request's headers.
+    #[serde(default = "thirty")]
+    pub header_read_timeout_seconds: u64,
+    /// Concurrent streams per HTTP/2 connection.
+    #[serde(default = "max_streams")]
+    pub max_concurrent_streams: u32,
+}
+
+fn max_connections() -> usize {
+    tollgate_proxy::ServeOptions::default().max_connections
+}
+
+fn max_connections_per_ip() -> usize {
+    tollgate_proxy::ServeOptions::default().max_connections_per_ip
+}
+
+fn max_handshakes() -> usize {
+    tollgate_proxy::ServeOptions::default().max_handshakes
+}
+
+fn max_streams() -> u32 {
+    tollgate_proxy::ServeOptions::default().max_concurrent_streams
 }
 
 fn max_buffered() -> usize {
@@ -380,6 +411,11 @@ impl Default for Limits {
             max_uri_bytes: max_uri(),
             max_header_bytes: max_header(),
             max_buffered_bytes: max_buffered(),
+            max_connections: max_connections(),
+            max_connections_per_ip: max_connections_per_ip(),
+            max_handshakes: max_handshakes(),
+            header_read_timeout_seconds: thirty(),
+            max_concurrent_streams: max_streams(),
         }
     }
 }

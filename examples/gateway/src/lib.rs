@@ -201,13 +201,18 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let drain = Duration::from_secs(config.shutdown.drain_seconds);
+    let mut serve_options = tollgate_proxy::ServeOptions::default().with_drain(Duration::from_secs(config.shutdown.drain_seconds));
+    serve_options.max_connections = config.limits.max_connections;
+    serve_options.max_connections_per_ip = config.limits.max_connections_per_ip;
+    serve_options.max_handshakes = config.limits.max_handshakes;
+    serve_options.header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds);
+    serve_options.max_concurrent_streams = config.limits.max_concurrent_streams;
     let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop_rx.await;
             ready.store(false, Ordering::SeqCst);
         };
-        tollgate_proxy::serve(listener, tls, stack, shutdown, drain).await;
+        tollgate_proxy::serve_with(listener, tls, stack, shutdown, serve_options).await;
         if let Some(t) = admin_task {
             t.abort();
         }
