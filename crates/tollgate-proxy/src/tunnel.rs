@@ -30,7 +30,14 @@ pub trait Tap: Send + Sync + 'static {
     fn client_bytes(&self, bytes: &[u8]);
     /// Bytes from the API server toward the client.
     fn upstream_bytes(&self, bytes: &[u8]);
-    /// The tunnel closed.
+    /// Whether the tunnel must end now (for example: a required recording
+    /// can no longer follow it), and why. Checked after every chunk; the
+    /// chunk that made it so is not passed on, and both directions close.
+    fn must_close(&self) -> Option<String> {
+        None
+    }
+
+    /// Called once when the tunnel closes.
     fn closed(&self, stats: TunnelStats) {
         let _ = stats;
     }
@@ -49,6 +56,9 @@ impl<T: Tap + ?Sized> Tap for Arc<T> {
     }
     fn upstream_bytes(&self, bytes: &[u8]) {
         (**self).upstream_bytes(bytes);
+    }
+    fn must_close(&self) -> Option<String> {
+        (**self).must_close()
     }
     fn closed(&self, stats: TunnelStats) {
         (**self).closed(stats);
@@ -94,9 +104,11 @@ pub(crate) async fn run(client: OnUpgrade, upstream: OnUpgrade, tap: Option<Tunn
     let (cr, cw) = tokio::io::split(TokioIo::new(client));
     let (ur, uw) = tokio::io::split(TokioIo::new(upstream));
     let tap_ref = tap.as_ref().map(|t| t.0.clone());
+    // Either direction can end the tunnel for both (a tap that must close it).
+    let stop = Arc::new(tokio::sync::Notify::new());
     let (client_bytes, upstream_bytes) = tokio::join!(
-        pump(cr, uw, tap_ref.clone(), Direction::ClientToUpstream),
-        pump(ur, cw, tap_ref, Direction::UpstreamToClient),
+        pump(cr, uw, tap_ref.clone(), Direction::ClientToUpstream, stop.clone()),
+        pump(ur, cw, tap_ref, Direction::UpstreamToClient, stop),
     );
     if let Some(t) = tap {
         t.0.closed(TunnelStats {
@@ -112,7 +124,13 @@ enum Direction {
     UpstreamToClient,
 }
 
-async fn pump<R, W>(mut r: R, mut w: W, tap: Option<Arc<dyn Tap>>, dir: Direction) -> u64
+async fn pump<R, W>(
+    mut r: R,
+    mut w: W,
+    tap: Option<Arc<dyn Tap>>,
+    dir: Direction,
+    stop: Arc<tokio::sync::Notify>,
+) -> u64
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -120,7 +138,11 @@ where
     let mut buf = vec![0u8; 16 * 1024];
     let mut total = 0u64;
     loop {
-        let n = match r.read(&mut buf).await {
+        let read = tokio::select! {
+            r = r.read(&mut buf) => r,
+            () = stop.notified() => break,
+        };
+        let n = match read {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -129,6 +151,14 @@ where
             match dir {
                 Direction::ClientToUpstream => t.client_bytes(chunk),
                 Direction::UpstreamToClient => t.upstream_bytes(chunk),
+            }
+            if let Some(why) = t.must_close() {
+                tracing::warn!(reason = %why, "closing a tunnel its tap cannot follow");
+                // notify_one stores a permit for the other pump even if it
+                // is not waiting yet; waiters are woken too.
+                stop.notify_waiters();
+                stop.notify_one();
+                break;
             }
         }
         total += n as u64;

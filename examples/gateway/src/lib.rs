@@ -201,7 +201,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let mut serve_options = tollgate_proxy::ServeOptions::default().with_drain(Duration::from_secs(config.shutdown.drain_seconds));
+    let mut serve_options =
+        tollgate_proxy::ServeOptions::default().with_drain(Duration::from_secs(config.shutdown.drain_seconds));
     serve_options.max_connections = config.limits.max_connections;
     serve_options.max_connections_per_ip = config.limits.max_connections_per_ip;
     serve_options.max_handshakes = config.limits.max_handshakes;

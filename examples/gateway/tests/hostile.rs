@@ -344,3 +344,32 @@ async fn an_unauthenticated_body_is_refused_before_it_is_read() {
     assert_eq!(e.object_ref.as_ref().map(|o| o.resource.as_str()), Some("configmaps"));
     assert!(e.request_object.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_terminal_over_spdy_is_refused_while_recording_is_required() {
+    // Issue 15: exec over SPDY/3.1 is not decoded yet; with recording
+    // required it would be a shell on no record.
+    let env = Env::start().await;
+    let mut c = common::kubectl(
+        &env.demo.kubeconfig,
+        env.dir.path(),
+        &["exec", "demo", "--", "echo", "hi"],
+    );
+    c.env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false").stdin(Stdio::null());
+    let out = tokio::time::timeout(Duration::from_secs(60), c.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("hi"));
+    assert!(
+        stderr.contains("over SPDY/3.1 cannot be recorded by Tollgate"),
+        "{stderr}"
+    );
+    env.records_until("the refused SPDY exec", |e| {
+        e.object_ref.as_ref().is_some_and(|o| o.subresource == "exec")
+            && e.response_status.as_ref().and_then(|s| s["code"].as_u64()) == Some(403)
+    })
+    .await;
+}

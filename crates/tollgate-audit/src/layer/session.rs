@@ -97,12 +97,22 @@ struct State {
     stderr_carry: Vec<u8>,
     exit: Option<String>,
     decode_error: Option<String>,
+    /// A fragmented message being reassembled, per direction: (text, data).
+    partial_up: Option<(bool, Vec<u8>)>,
+    partial_down: Option<(bool, Vec<u8>)>,
 }
+
+/// The largest message (frames reassembled) a session decodes; as the
+/// frame limit.
+const MAX_MESSAGE: usize = 16 << 20;
 
 /// Watches one exec/attach/port-forward tunnel.
 pub(crate) struct SessionTap {
     shared: Arc<Shared>,
     stdin: bool,
+    /// A terminal recording that must not degrade: a stream that cannot be
+    /// decoded closes the session.
+    required: bool,
     event: Mutex<Option<Event>>,
     state: Mutex<State>,
 }
@@ -136,7 +146,9 @@ impl SessionTap {
             }
             _ => None,
         };
+        let required = cast.is_some() && opts.as_ref().is_some_and(|o| o.required);
         Ok(Arc::new(SessionTap {
+            required,
             stdin: opts.as_ref().is_some_and(|o| o.stdin),
             shared,
             event: Mutex::new(Some(event)),
@@ -149,6 +161,8 @@ impl SessionTap {
                 stderr_carry: Vec::new(),
                 exit: None,
                 decode_error: None,
+                partial_up: None,
+                partial_down: None,
             }),
         }))
     }
@@ -222,12 +236,42 @@ impl State {
                     return;
                 }
             };
-            let text = match frame.opcode {
-                Opcode::Binary => false,
-                Opcode::Text => true,
-                _ => continue,
+            // A message may come in fragments: a data frame without FIN,
+            // continuation frames, the last with FIN (control frames may
+            // come in between and are not part of it).
+            let partial = if from_client {
+                &mut self.partial_up
+            } else {
+                &mut self.partial_down
             };
-            let Some((ch, data)) = self.message(&frame.payload, text) else {
+            let (text, payload) = match (frame.opcode, frame.fin, partial.take()) {
+                (Opcode::Binary | Opcode::Text, true, None) => (frame.opcode == Opcode::Text, frame.payload.to_vec()),
+                (Opcode::Binary | Opcode::Text, false, None) => {
+                    *partial = Some((frame.opcode == Opcode::Text, frame.payload.to_vec()));
+                    continue;
+                }
+                (Opcode::Continuation, fin, Some((text, mut data))) => {
+                    if data.len() + frame.payload.len() > MAX_MESSAGE {
+                        self.decode_error = Some(format!("a fragmented message over {MAX_MESSAGE} bytes"));
+                        return;
+                    }
+                    data.extend_from_slice(&frame.payload);
+                    if !fin {
+                        *partial = Some((text, data));
+                        continue;
+                    }
+                    (text, data)
+                }
+                (op, _, held) if op.is_control() => {
+                    *partial = held;
+                    continue;
+                }
+                (op, _, _) => {
+                    self.decode_error = Some(format!("a WebSocket {op:?} frame out of sequence"));
+                    return;
+                }
+            };
+            let Some((ch, data)) = self.message(&payload, text) else {
                 continue;
             };
             self.channel(from_client, ch, &data, stdin);
@@ -306,6 +350,16 @@ impl Tap for SessionTap {
         }
     }
 
+    fn must_close(&self) -> Option<String> {
+        if !self.required {
+            return None;
+        }
+        self.lock()
+            .decode_error
+            .as_ref()
+            .map(|e| format!("the session's recording is required and its stream could not be decoded: {e}"))
+    }
+
     fn closed(&self, stats: TunnelStats) {
         let Some(mut e) = self.event.lock().unwrap_or_else(PoisonError::into_inner).take() else {
             return;
@@ -354,6 +408,61 @@ impl Tap for SessionTap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tollgate_kube::websocket::encode_frame;
+
+    fn tap(dir: &std::path::Path) -> Arc<SessionTap> {
+        let recorder = crate::Recorder::new(crate::MemorySink::default(), crate::RecorderOptions::default());
+        let shared = Arc::new(Shared {
+            recorder,
+            policy: Arc::new(crate::AuditPolicy::everything(crate::Level::Metadata)),
+            redactor: Arc::new(tollgate_redact::Redactor::builder().build().unwrap()),
+            capture_limit: 1 << 20,
+            sessions: Some(crate::SessionOptions::new(dir)),
+            enabled: true,
+        });
+        let e = Event::new("sess-1", crate::Level::Metadata, Stage::ResponseStarted);
+        let t = SessionTap::new(shared, e, Some(json!({"version": 2}))).unwrap();
+        t.set_protocol(Some("v5.channel.k8s.io".to_owned()));
+        t
+    }
+
+    /// A server frame (unmasked), without or with FIN.
+    fn frame(op: Opcode, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut f = encode_frame(op, payload, None);
+        if !fin {
+            f[0] &= 0x7f;
+        }
+        f
+    }
+
+    #[tokio::test]
+    async fn fragmented_messages_are_reassembled_into_the_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = tap(dir.path());
+        // stdout "hello world" in three fragments, a ping in between.
+        t.upstream_bytes(&frame(Opcode::Binary, false, b"\x01hello"));
+        t.upstream_bytes(&frame(Opcode::Ping, true, b""));
+        t.upstream_bytes(&frame(Opcode::Continuation, false, b" wor"));
+        t.upstream_bytes(&frame(Opcode::Continuation, true, b"ld"));
+        assert_eq!(t.must_close(), None);
+        t.closed(TunnelStats::default());
+        let cast = std::fs::read_to_string(dir.path().join("sess-1.cast")).unwrap();
+        assert!(cast.contains("\"hello world\""), "{cast}");
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_frame_in_a_required_recording_closes_the_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = tap(dir.path());
+        t.upstream_bytes(&frame(Opcode::Binary, true, b"\x01ok"));
+        assert_eq!(t.must_close(), None);
+        // Reserved bits set: the decoder cannot follow the stream.
+        let mut bad = frame(Opcode::Binary, true, b"\x01hidden");
+        bad[0] |= 0x40;
+        t.upstream_bytes(&bad);
+        let why = t.must_close().expect("the tunnel must close");
+        assert!(why.contains("reserved bits"), "{why}");
+    }
 
     proptest::proptest! {
         #[test]
