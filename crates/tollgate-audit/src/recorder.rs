@@ -86,6 +86,8 @@ impl RecorderOptions {
 /// Counters, for the admin endpoint and tests.
 #[derive(Debug, Default)]
 struct Counters {
+    /// Refusal records queued and not yet written.
+    refusals_queued: std::sync::atomic::AtomicUsize,
     written: AtomicU64,
     failed: AtomicU64,
     refused: AtomicU64,
@@ -110,6 +112,8 @@ pub struct RecorderStats {
 struct Job {
     event: Event,
     done: Option<oneshot::Sender<Result<(), SinkError>>>,
+    /// A refusal's record: counted against the refusal share of the queue.
+    refusal: bool,
 }
 
 /// Queues records for a sink.
@@ -173,6 +177,7 @@ impl Recorder {
         let job = Job {
             event,
             done: Some(done),
+            refusal: false,
         };
         if let Err(e) = self.tx.try_send(job) {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -194,13 +199,43 @@ impl Recorder {
     /// logged.
     pub fn record_later(&self, event: Event) {
         let id = event.audit_id.clone();
-        if let Err(e) = self.tx.try_send(Job { event, done: None }) {
+        if let Err(e) = self.tx.try_send(Job {
+            event,
+            done: None,
+            refusal: false,
+        }) {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(audit_id = %id, reason = %e, "an audit record was lost: the queue is full or the writer stopped");
         }
     }
 
     /// Counts a request refused because its record could not be written.
+    /// Queues the record of a request refused before authentication, if
+    /// refusals hold less than a quarter of the queue: the rest is reserved
+    /// for the records of authenticated requests. `false` when it was not
+    /// queued (the caller folds it into an aggregate).
+    pub(crate) fn record_refusal(&self, event: Event) -> bool {
+        let share = (self.options.queue / 4).max(1);
+        let queued = &self.counters.refusals_queued;
+        if queued.fetch_add(1, Ordering::AcqRel) >= share {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        if self
+            .tx
+            .try_send(Job {
+                event,
+                done: None,
+                refusal: true,
+            })
+            .is_err()
+        {
+            queued.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
     pub(crate) fn count_refusal(&self) {
         self.counters.refused.fetch_add(1, Ordering::Relaxed);
     }
@@ -245,6 +280,9 @@ async fn writer(
         let mut events = Vec::with_capacity(jobs.len());
         let mut waiters = Vec::with_capacity(jobs.len());
         for j in jobs.drain(..) {
+            if j.refusal {
+                counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
+            }
             events.push(j.event);
             waiters.push(j.done);
         }

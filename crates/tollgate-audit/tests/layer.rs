@@ -410,3 +410,79 @@ async fn an_object_over_the_cap_is_left_out_and_the_record_says_so() {
         assert!(serde_json::to_string(e).unwrap().len() < 64 * 1024);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_tokenless_requests_is_recorded_in_bounded_records_and_aggregates() {
+    // Issue 15: 10,000 refusals from one address leave a bounded number of
+    // records plus aggregates that count every one of them.
+    let sink = MemorySink::default();
+    let recorder = Recorder::new(
+        sink.clone(),
+        RecorderOptions::default().confirm_timeout(Duration::from_secs(2)),
+    );
+    let audit = AuditLayer::builder(recorder)
+        .aggregate_refusals_every(Duration::from_millis(200))
+        .build();
+    let svc = ServiceBuilder::new()
+        .layer(audit)
+        .layer(RequestInfoLayer::new())
+        .service_fn(|req: Request<Full<Bytes>>| async move {
+            // As the authentication layer answers a request without a token.
+            let e = tollgate_oidc::Error::NoToken;
+            note(req.extensions(), tollgate_oidc::AuthnFailure::new(&e));
+            Ok::<_, Infallible>(tollgate_kube::ResponseBody::<Full<Bytes>>::from_status_response(
+                e.to_status().to_response(),
+            ))
+        });
+    const N: u64 = 10_000;
+    for _ in 0..N {
+        let mut req = Request::get("/api/v1/namespaces/a/secrets")
+            .body(Full::default())
+            .unwrap();
+        req.extensions_mut()
+            .insert(tollgate_proxy::ClientAddr("127.0.0.2:40000".parse().unwrap()));
+        let res = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 401);
+    }
+    // Every refusal is counted: one by one, or in an aggregate.
+    let mut events = Vec::new();
+    for _ in 0..100 {
+        events = sink.events();
+        let counted: u64 = events
+            .iter()
+            .map(|e| e.tollgate("aggregated-count").and_then(|n| n.parse().ok()).unwrap_or(1))
+            .sum();
+        if counted >= N {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let single = events
+        .iter()
+        .filter(|e| e.tollgate("aggregated-count").is_none())
+        .count();
+    let aggregates: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.tollgate("aggregated-count").is_some())
+        .collect();
+    let counted: u64 = single as u64
+        + aggregates
+            .iter()
+            .map(|e| e.tollgate("aggregated-count").unwrap().parse::<u64>().unwrap())
+            .sum::<u64>();
+    assert_eq!(counted, N, "none dropped");
+    assert!(single <= 200, "{single} records one by one for one address");
+    assert!(!aggregates.is_empty());
+    let a = aggregates[0];
+    assert!(
+        a.tollgate("aggregated")
+            .unwrap()
+            .contains("refused requests from 127.0.0.2 between"),
+        "{:?}",
+        a.annotations
+    );
+    assert!(
+        a.tollgate("authentication-failure").unwrap().contains("("),
+        "reasons are counted"
+    );
+}

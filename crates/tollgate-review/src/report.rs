@@ -291,7 +291,9 @@ impl Review {
         if e.tollgate("decision") == Some("unauthenticated") {
             let src = e.source_ips.last().map_or("?", String::as_str);
             let why = e.tollgate("authentication-failure").unwrap_or("no reason recorded");
-            bump(&mut self.unaccountable.unauthenticated, &format!("{src} — {why}"), 1);
+            // An aggregate record stands for many refusals.
+            let n = e.tollgate("aggregated-count").and_then(|n| n.parse().ok()).unwrap_or(1);
+            bump(&mut self.unaccountable.unauthenticated, &format!("{src} — {why}"), n);
             return;
         }
         let named = e.tollgate("owner").unwrap_or("unmapped");

@@ -4,6 +4,7 @@ mod body;
 mod outer;
 mod record;
 mod record_layer;
+mod refusals;
 mod session;
 
 use std::sync::Arc;
@@ -26,9 +27,18 @@ pub struct AuditLayerBuilder {
     redactor: Option<Redactor>,
     capture_limit: usize,
     sessions: Option<SessionOptions>,
+    refusal_flush: std::time::Duration,
 }
 
 impl AuditLayerBuilder {
+    /// How often refusals folded into aggregates (past a client address's
+    /// rate, or past the refusal share of the queue) are written
+    /// (default 10 s).
+    pub fn aggregate_refusals_every(mut self, every: std::time::Duration) -> Self {
+        self.refusal_flush = every;
+        self
+    }
+
     /// The audit policy (default: everything at `Metadata`).
     pub fn policy(mut self, p: AuditPolicy) -> Self {
         self.policy = p;
@@ -70,6 +80,7 @@ impl AuditLayerBuilder {
                 capture_limit: self.capture_limit,
                 sessions: self.sessions,
                 enabled: true,
+                refusals: Arc::new(refusals::Refusals::new(self.refusal_flush)),
             }),
         }
     }
@@ -133,6 +144,7 @@ impl AuditLayer {
             redactor: None,
             capture_limit: 1 << 20,
             sessions: None,
+            refusal_flush: std::time::Duration::from_secs(10),
         }
     }
 

@@ -234,6 +234,18 @@ impl Ctx {
         if level >= Level::Request {
             record::request_object(&self.shared, info, body.as_ref(), lvl.omit_managed_fields, &mut e);
         }
+        // A refusal before authentication: one record, on the bounded
+        // refusal path (folded into an aggregate past its bounds).
+        if let Some(f) = failure.as_ref().filter(|_| !authenticated) {
+            let address = e.source_ips.last().cloned().unwrap_or_default();
+            e.stage = Stage::ResponseComplete;
+            e.response_status =
+                Some(serde_json::json!({"metadata": {}, "status": "Failure", "code": res.status().as_u16()}));
+            self.shared
+                .refusals
+                .record(&self.shared.recorder, &address, &f.reason, e);
+            return None;
+        }
         if !lvl.omits(Stage::RequestReceived) {
             self.shared.recorder.record_later(e.clone());
         }

@@ -25,6 +25,8 @@ pub(crate) struct Shared {
     pub(crate) sessions: Option<crate::SessionOptions>,
     /// Whether anything is recorded at all.
     pub(crate) enabled: bool,
+    /// The bounded path of records of unauthenticated refusals.
+    pub(crate) refusals: Arc<super::refusals::Refusals>,
 }
 
 /// The record of one request while it is handled, shared by the outer

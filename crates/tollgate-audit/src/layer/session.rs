@@ -419,6 +419,7 @@ mod tests {
             capture_limit: 1 << 20,
             sessions: Some(crate::SessionOptions::new(dir)),
             enabled: true,
+            refusals: Arc::default(),
         });
         let e = Event::new("sess-1", crate::Level::Metadata, Stage::ResponseStarted);
         let t = SessionTap::new(shared, e, Some(json!({"version": 2}))).unwrap();
