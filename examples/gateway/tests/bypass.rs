@@ -2,58 +2,11 @@
 //! verb and encoding kubectl uses — a masked Secret is never shown, whatever
 //! the verb that returns it.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
-
-use tollgate_gateway::demo::{self, Demo};
 
 mod common;
 
-struct Env {
-    demo: Demo,
-    dir: tempfile::TempDir,
-}
-
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Env {
-    async fn start() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let demo = demo::start(dir.path(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        Env { demo, dir }
-    }
-
-    async fn kubectl(&self, args: &[&str]) -> Out {
-        let mut c = common::kubectl(&self.demo.kubeconfig, self.dir.path(), args);
-        c.stdin(Stdio::null());
-        let out = tokio::time::timeout(Duration::from_secs(60), c.output())
-            .await
-            .expect("kubectl finished")
-            .expect("kubectl is installed (scripts/test installs it)");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args).await;
-        assert_eq!(out.code, 0, "kubectl {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
-        out.stdout
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-}
+use common::DemoEnv as Env;
 
 /// Neither the value nor its base64 anywhere in `text`.
 fn clean(text: &str, value: &str) -> bool {

@@ -2,77 +2,14 @@
 //! hostile request through the demo ends in a clear refusal or a bounded
 //! cost, and stays on record.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tollgate_audit::{Event, Level, read_log};
-use tollgate_gateway::demo::{self, Demo};
+use tollgate_audit::Level;
 
 mod common;
 
-struct Env {
-    demo: Demo,
-    dir: tempfile::TempDir,
-}
-
-struct Out {
-    code: i32,
-    stderr: String,
-}
-
-impl Env {
-    async fn start() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let demo = demo::start(dir.path(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        Env { demo, dir }
-    }
-
-    async fn kubectl(&self, args: &[&str]) -> Out {
-        let mut c = common::kubectl(&self.demo.kubeconfig, self.dir.path(), args);
-        c.stdin(Stdio::null());
-        let out = tokio::time::timeout(Duration::from_secs(60), c.output())
-            .await
-            .expect("kubectl finished")
-            .expect("kubectl is installed (scripts/test installs it)");
-        Out {
-            code: out.status.code().unwrap_or(-1),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    fn write(&self, name: &str, text: &str) -> PathBuf {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn log(&self) -> PathBuf {
-        self.dir.path().join("audit/audit.log")
-    }
-
-    /// The records so far, once one matches `want`.
-    async fn records_until(&self, what: &str, want: impl Fn(&Event) -> bool) -> Vec<Event> {
-        for _ in 0..200 {
-            let all: Vec<Event> = read_log(&self.log())
-                .map(|r| r.filter_map(Result::ok).collect())
-                .unwrap_or_default();
-            if all.iter().any(&want) {
-                return all;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("no record: {what}");
-    }
-
-    fn upstream_saw(&self, method: &str, uri_part: &str) -> bool {
-        self.demo
-            .api_server
-            .requests()
-            .iter()
-            .any(|r| r.method.as_str() == method && r.uri.to_string().contains(uri_part))
-    }
-}
+use common::DemoEnv as Env;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_patch_with_a_deep_pointer_is_refused_with_the_limit_not_a_crash() {

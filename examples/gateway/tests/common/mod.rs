@@ -35,3 +35,88 @@ pub(crate) async fn read(lines: &mut StdoutLines) -> String {
         .unwrap()
         .expect("the stream is still open")
 }
+
+/// A demo (test API server, issuers, gateway) in a scratch directory, and
+/// the real kubectl pointed at it.
+pub(crate) struct DemoEnv {
+    pub(crate) demo: tollgate_gateway::demo::Demo,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+/// What a kubectl run printed.
+pub(crate) struct KubectlOut {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl DemoEnv {
+    pub(crate) async fn start() -> DemoEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let demo = tollgate_gateway::demo::start(dir.path(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        DemoEnv { demo, dir }
+    }
+
+    /// `kubectl ARGS` through the demo, within a minute.
+    pub(crate) async fn kubectl(&self, args: &[&str]) -> KubectlOut {
+        let mut c = kubectl(&self.demo.kubeconfig, self.dir.path(), args);
+        c.stdin(std::process::Stdio::null());
+        let out = tokio::time::timeout(Duration::from_secs(60), c.output())
+            .await
+            .expect("kubectl finished")
+            .expect("kubectl is installed (scripts/test installs it)");
+        KubectlOut {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `kubectl ARGS`, which must succeed; its standard output.
+    pub(crate) async fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args).await;
+        assert_eq!(out.code, 0, "kubectl {args:?} failed:\n{}\n{}", out.stdout, out.stderr);
+        out.stdout
+    }
+
+    /// Writes a file into the scratch directory.
+    pub(crate) fn write(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// The demo's audit log.
+    pub(crate) fn log(&self) -> std::path::PathBuf {
+        self.dir.path().join("audit/audit.log")
+    }
+
+    /// The records so far, once one matches `want` (within 5 s).
+    pub(crate) async fn records_until(
+        &self,
+        what: &str,
+        want: impl Fn(&tollgate_audit::Event) -> bool,
+    ) -> Vec<tollgate_audit::Event> {
+        for _ in 0..200 {
+            let all: Vec<tollgate_audit::Event> = tollgate_audit::read_log(&self.log())
+                .map(|r| r.filter_map(Result::ok).collect())
+                .unwrap_or_default();
+            if all.iter().any(&want) {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("no record: {what}");
+    }
+
+    /// Whether the test API server received `METHOD …uri_part…`.
+    pub(crate) fn upstream_saw(&self, method: &str, uri_part: &str) -> bool {
+        self.demo
+            .api_server
+            .requests()
+            .iter()
+            .any(|r| r.method.as_str() == method && r.uri.to_string().contains(uri_part))
+    }
+}
