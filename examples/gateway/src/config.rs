@@ -704,6 +704,21 @@ mod tests {
     const GOOD: &str = "listen: 127.0.0.1:8443\nupstream:\n  kubeconfig: k\nauthentication:\n  mode: none\n";
 
     #[test]
+    fn the_reference_configuration_in_the_docs_loads() {
+        // docs/configuration.md's first YAML block is what operators copy.
+        let doc = include_str!("../../../docs/configuration.md");
+        let block = doc
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("a yaml block");
+        let c = Config::parse(block, "docs/configuration.md").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.limits.max_uri_bytes, 8192);
+        assert_eq!(c.limits.max_connections_per_ip, 1000);
+        assert!(c.trusted_proxies.is_empty());
+    }
+
+    #[test]
     fn accepts_minimal() {
         let c = Config::parse(GOOD, "c.yaml").unwrap();
         assert_eq!(c.limits.max_body_bytes, 3 * 1024 * 1024);
