@@ -389,16 +389,21 @@ impl ObjectCache<'_> {
     }
 }
 
+/// A condition that selects more nodes than a request may make it read.
+fn too_many_matches(rule: &str, path: &serde_json_path::JsonPath, n: usize) -> EvalError {
+    EvalError::TooMuch {
+        rule: rule.to_owned(),
+        what: format!("its condition `{path}` selects {n} values"),
+        limit: format!("{} values", limits::MAX_CONDITION_MATCHES),
+    }
+}
+
 /// The nodes a JSONPath selects, by reference, at most
 /// [`limits::MAX_CONDITION_MATCHES`] of them.
 fn select<'v>(path: &serde_json_path::JsonPath, doc: &'v Value, rule: &str) -> Result<Vec<&'v Value>, EvalError> {
     let nodes = path.query(doc).all();
     if nodes.len() > limits::MAX_CONDITION_MATCHES {
-        return Err(EvalError::TooMuch {
-            rule: rule.to_owned(),
-            what: format!("its condition `{path}` selects {} values", nodes.len()),
-            limit: format!("{} values", limits::MAX_CONDITION_MATCHES),
-        });
+        return Err(too_many_matches(rule, path, nodes.len()));
     }
     Ok(nodes)
 }
@@ -418,11 +423,7 @@ fn condition_holds(
         };
         let nodes = path.query_located(obj);
         if nodes.len() > limits::MAX_CONDITION_MATCHES {
-            return Err(EvalError::TooMuch {
-                rule: rule.to_owned(),
-                what: format!("its condition `{path}` selects {} values", nodes.len()),
-                limit: format!("{} values", limits::MAX_CONDITION_MATCHES),
-            });
+            return Err(too_many_matches(rule, path, nodes.len()));
         }
         let before = found.len();
         for n in nodes.iter() {

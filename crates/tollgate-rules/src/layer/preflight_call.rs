@@ -33,14 +33,21 @@ fn refuse<B>(status: Status) -> Response<ResponseBody<B>> {
     ResponseBody::from_status_response(status.to_response())
 }
 
-/// The same request as a dry run that asks for JSON, with the original's
-/// extensions (the verified identity among them).
-fn dry_run(parts: &http::request::Parts, body: &Bytes) -> Request<Bytes> {
-    let mut req = Request::new(body.clone());
+/// The request again, with `body` (`Parts` is not `Clone`).
+fn rebuild<B>(parts: &http::request::Parts, body: B) -> Request<B> {
+    let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
     *req.version_mut() = parts.version;
     *req.headers_mut() = parts.headers.clone();
     *req.extensions_mut() = parts.extensions.clone();
+    req
+}
+
+/// The same request as a dry run that asks for JSON, with the original's
+/// extensions (the verified identity among them).
+fn dry_run(parts: &http::request::Parts, body: &Bytes) -> Request<Bytes> {
+    let mut req = rebuild(parts, body.clone());
     if let Ok(uri) = dry_run_uri(&parts.uri).parse() {
         *req.uri_mut() = uri;
     }
@@ -135,12 +142,7 @@ impl<S> Run<S> {
             let with_precondition = crate::with_precondition(&original, &seen_rv);
             let added = with_precondition.is_some();
             let bytes = with_precondition.unwrap_or_else(|| sent.clone());
-            let mut req = Request::new(B::from(bytes.clone()));
-            *req.method_mut() = parts.method.clone();
-            *req.uri_mut() = parts.uri.clone();
-            *req.version_mut() = parts.version;
-            *req.headers_mut() = parts.headers.clone();
-            *req.extensions_mut() = parts.extensions.clone();
+            let mut req = rebuild(&parts, B::from(bytes.clone()));
             if added {
                 req.headers_mut()
                     .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
