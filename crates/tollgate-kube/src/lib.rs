@@ -43,6 +43,7 @@ mod error;
 pub mod limits;
 mod notes;
 pub mod protobuf;
+pub mod spdy;
 mod request_info;
 mod response_body;
 mod status;
