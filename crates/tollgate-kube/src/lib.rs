@@ -43,9 +43,9 @@ mod error;
 pub mod limits;
 mod notes;
 pub mod protobuf;
-pub mod spdy;
 mod request_info;
 mod response_body;
+pub mod spdy;
 mod status;
 pub mod websocket;
 

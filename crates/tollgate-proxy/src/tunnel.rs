@@ -37,6 +37,13 @@ pub trait Tap: Send + Sync + 'static {
         None
     }
 
+    /// When [`must_close`](Tap::must_close) ends the tunnel: bytes written
+    /// to the client before its side closes, telling it why (a `Status` in
+    /// the protocol's error stream). `None` sends nothing.
+    fn farewell(&self) -> Option<Vec<u8>> {
+        None
+    }
+
     /// Called once when the tunnel closes.
     fn closed(&self, stats: TunnelStats) {
         let _ = stats;
@@ -59,6 +66,9 @@ impl<T: Tap + ?Sized> Tap for Arc<T> {
     }
     fn must_close(&self) -> Option<String> {
         (**self).must_close()
+    }
+    fn farewell(&self) -> Option<Vec<u8>> {
+        (**self).farewell()
     }
     fn closed(&self, stats: TunnelStats) {
         (**self).closed(stats);
@@ -105,7 +115,7 @@ pub(crate) async fn run(client: OnUpgrade, upstream: OnUpgrade, tap: Option<Tunn
     let (ur, uw) = tokio::io::split(TokioIo::new(upstream));
     let tap_ref = tap.as_ref().map(|t| t.0.clone());
     // Either direction can end the tunnel for both (a tap that must close it).
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let stop = Arc::new(Stop::default());
     let (client_bytes, upstream_bytes) = tokio::join!(
         pump(cr, uw, tap_ref.clone(), Direction::ClientToUpstream, stop.clone()),
         pump(ur, cw, tap_ref, Direction::UpstreamToClient, stop),
@@ -124,13 +134,7 @@ enum Direction {
     UpstreamToClient,
 }
 
-async fn pump<R, W>(
-    mut r: R,
-    mut w: W,
-    tap: Option<Arc<dyn Tap>>,
-    dir: Direction,
-    stop: Arc<tokio::sync::Notify>,
-) -> u64
+async fn pump<R, W>(mut r: R, mut w: W, tap: Option<Arc<dyn Tap>>, dir: Direction, stop: Arc<Stop>) -> u64
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -140,7 +144,7 @@ where
     loop {
         let read = tokio::select! {
             r = r.read(&mut buf) => r,
-            () = stop.notified() => break,
+            () = stop.notify.notified() => break,
         };
         let n = match read {
             Ok(0) | Err(_) => break,
@@ -156,8 +160,9 @@ where
                 tracing::warn!(reason = %why, "closing a tunnel its tap cannot follow");
                 // notify_one stores a permit for the other pump even if it
                 // is not waiting yet; waiters are woken too.
-                stop.notify_waiters();
-                stop.notify_one();
+                stop.by_tap.store(true, std::sync::atomic::Ordering::SeqCst);
+                stop.notify.notify_waiters();
+                stop.notify.notify_one();
                 break;
             }
         }
@@ -166,6 +171,21 @@ where
             break;
         }
     }
+    // The client is told why a tap closed its tunnel, if the tap can say.
+    if matches!(dir, Direction::UpstreamToClient)
+        && stop.by_tap.load(std::sync::atomic::Ordering::SeqCst)
+        && let Some(bytes) = tap.as_ref().and_then(|t| t.farewell())
+    {
+        let _ = w.write_all(&bytes).await;
+        let _ = w.flush().await;
+    }
     let _ = w.shutdown().await;
     total
+}
+
+/// Ends both directions of a tunnel; `by_tap` when a tap asked.
+#[derive(Default)]
+struct Stop {
+    notify: tokio::sync::Notify,
+    by_tap: std::sync::atomic::AtomicBool,
 }

@@ -294,10 +294,11 @@ async fn websocket_exec_is_tunnelled_and_tapped() {
 
 #[tokio::test]
 async fn spdy_post_upgrade_is_tunnelled_byte_for_byte() {
+    use tollgate_kube::spdy::{Frame, FrameDecoder, FrameEncoder, Headers, data_frame};
     let api = ApiServer::builder().start().await.unwrap();
     let gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
     let mut send = connect(gw.addr).await;
-    let req = Request::post("/api/v1/namespaces/default/pods/demo/exec?command=sh")
+    let req = Request::post("/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true&stderr=true")
         .header("connection", "Upgrade")
         .header("upgrade", "SPDY/3.1")
         .header("x-stream-protocol-version", "v4.channel.k8s.io")
@@ -307,15 +308,43 @@ async fn spdy_post_upgrade_is_tunnelled_byte_for_byte() {
     assert_eq!(res.status(), 101);
     assert_eq!(res.headers()["x-stream-protocol-version"], "v4.channel.k8s.io");
     let mut io = TokioIo::new(hyper::upgrade::on(res).await.unwrap());
+    // 100 KB through `cat`: in on stdin, back on stdout, unchanged.
     let payload: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
     let (mut r, mut w) = tokio::io::split(&mut io);
     let writer = async {
-        w.write_all(&payload).await.unwrap();
+        let mut enc = FrameEncoder::new().unwrap();
+        for (id, kind) in [(1, "error"), (3, "stdin"), (5, "stdout"), (7, "stderr")] {
+            w.write_all(
+                &enc.syn_stream(id, &Headers::new().with("streamtype", kind), false)
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        }
+        for chunk in payload.chunks(16 * 1024) {
+            w.write_all(&data_frame(3, chunk, false)).await.unwrap();
+        }
+        w.write_all(&data_frame(3, b"", true)).await.unwrap();
     };
     let reader = async {
-        let mut got = vec![0u8; payload.len()];
-        r.read_exact(&mut got).await.unwrap();
-        got
+        let mut dec = FrameDecoder::new(1 << 24);
+        let mut stdout = Vec::new();
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = r.read(&mut buf).await.unwrap();
+            assert_ne!(n, 0, "closed before the exit status");
+            dec.push(&buf[..n]);
+            while let Some(f) = dec.next_frame().unwrap() {
+                match f {
+                    Frame::Data { stream: 5, payload, .. } => stdout.extend_from_slice(&payload),
+                    Frame::Data { stream: 1, payload, .. } if !payload.is_empty() => {
+                        assert!(String::from_utf8_lossy(&payload).contains("Success"));
+                        return stdout;
+                    }
+                    _ => {}
+                }
+            }
+        }
     };
     let ((), got) = tokio::join!(writer, reader);
     assert_eq!(got, payload);

@@ -37,7 +37,28 @@ pub(crate) struct ExecRequest {
     pub(crate) env: Vec<(String, String)>,
 }
 
-/// Runs the session on an upgraded connection until the command ends.
+/// Channel-numbered output of a running command (`channel::STDOUT`,
+/// `channel::STDERR`); each transport frames it its own way.
+pub(crate) type Output = mpsc::Sender<(u8, Vec<u8>)>;
+
+/// Runs the command with its stdin (when asked for); returns the final
+/// `metav1.Status` the error stream carries.
+pub(crate) async fn run_to_status(req: &ExecRequest, stdin: Option<mpsc::Receiver<Bytes>>, out: Output) -> Vec<u8> {
+    let code = run(req, stdin, &out).await;
+    drop(out);
+    let status = if code == 0 {
+        json!({"metadata": {}, "status": "Success"})
+    } else {
+        json!({"metadata": {}, "status": "Failure",
+               "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", req.argv.join(" ")),
+               "reason": "NonZeroExitCode",
+               "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}})
+    };
+    status.to_string().into_bytes()
+}
+
+/// Runs the session on an upgraded WebSocket connection until the command
+/// ends.
 pub(crate) async fn serve(io: Upgraded, req: ExecRequest) {
     let io = TokioIo::new(io);
     let (mut rd, mut wr) = tokio::io::split(io);
@@ -98,17 +119,20 @@ pub(crate) async fn serve(io: Upgraded, req: ExecRequest) {
     // instant the upgrade completes could be lost; real kubelets never win
     // that race, and neither does this fixture.
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    let code = run(&req, if req.stdin { Some(stdin_rx) } else { None }, &out_tx).await;
-    let status = if code == 0 {
-        json!({"metadata": {}, "status": "Success"})
-    } else {
-        json!({"metadata": {}, "status": "Failure",
-               "message": format!("command terminated with non-zero exit code: error executing command [{}], exit code {code}", req.argv.join(" ")),
-               "reason": "NonZeroExitCode",
-               "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]}})
-    };
+    let (ch_tx, mut ch_rx) = mpsc::channel::<(u8, Vec<u8>)>(64);
+    let frames = out_tx.clone();
+    let framing = tokio::spawn(async move {
+        while let Some((ch, data)) = ch_rx.recv().await {
+            let mut msg = Vec::with_capacity(data.len() + 1);
+            msg.push(ch);
+            msg.extend_from_slice(&data);
+            let _ = frames.send(encode_frame(Opcode::Binary, &msg, None)).await;
+        }
+    });
+    let status = run_to_status(&req, if req.stdin { Some(stdin_rx) } else { None }, ch_tx).await;
+    let _ = framing.await;
     let mut msg = vec![channel::ERROR];
-    msg.extend_from_slice(status.to_string().as_bytes());
+    msg.extend_from_slice(&status);
     let _ = out_tx.send(encode_frame(Opcode::Binary, &msg, None)).await;
     let _ = out_tx
         .send(encode_frame(Opcode::Close, &1000u16.to_be_bytes(), None))
@@ -118,15 +142,12 @@ pub(crate) async fn serve(io: Upgraded, req: ExecRequest) {
     reader.abort();
 }
 
-async fn send(out: &mpsc::Sender<Vec<u8>>, ch: u8, data: &[u8]) {
-    let mut msg = Vec::with_capacity(data.len() + 1);
-    msg.push(ch);
-    msg.extend_from_slice(data);
-    let _ = out.send(encode_frame(Opcode::Binary, &msg, None)).await;
+async fn send(out: &Output, ch: u8, data: &[u8]) {
+    let _ = out.send((ch, data.to_vec())).await;
 }
 
 /// Runs argv; returns the exit code.
-async fn run(req: &ExecRequest, mut stdin: Option<mpsc::Receiver<Bytes>>, out: &mpsc::Sender<Vec<u8>>) -> i32 {
+async fn run(req: &ExecRequest, mut stdin: Option<mpsc::Receiver<Bytes>>, out: &Output) -> i32 {
     let argv: Vec<&str> = req.argv.iter().map(String::as_str).collect();
     match argv.as_slice() {
         ["sh" | "/bin/sh" | "bash", "-c", script, ..] => {
@@ -160,7 +181,7 @@ async fn simple(
     words: &[&str],
     env: &[(String, String)],
     stdin: &mut Option<mpsc::Receiver<Bytes>>,
-    out: &mpsc::Sender<Vec<u8>>,
+    out: &Output,
 ) -> i32 {
     match words {
         ["echo", rest @ ..] => {

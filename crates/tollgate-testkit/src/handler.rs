@@ -13,7 +13,7 @@ use tollgate_kube::{BodyFormat, Reason, RequestBody, RequestInfo, Status};
 use crate::body::Body;
 use crate::resources::{self, ResourceDef};
 use crate::store::Event;
-use crate::{Shared, exec, logs, patch, table};
+use crate::{Shared, exec, logs, patch, spdy, table};
 
 type Res = Response<Body>;
 
@@ -583,7 +583,8 @@ async fn upgrade_request(
     info: &RequestInfo,
     mut req: Request<Incoming>,
 ) -> Res {
-    if def.resource != "pods" || !matches!(info.subresource.as_str(), "exec" | "attach") {
+    let sub = info.subresource.as_str();
+    if def.resource != "pods" || !matches!(sub, "exec" | "attach" | "portforward") {
         return status_response(&Status::failure(
             Reason::BadRequest,
             format!("the testkit does not serve upgrades on {}", info.resource_path()),
@@ -598,16 +599,77 @@ async fn upgrade_request(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    if upgrade.starts_with("spdy/") {
-        // SPDY framing is not implemented: the testkit answers the upgrade and
-        // echoes tunnel bytes, which is enough to test byte-for-byte tunnelling.
-        let version = req.headers().get("x-stream-protocol-version").cloned();
+    let flag = |name: &str| info.query.first(name).is_some_and(|v| v == "true" || v == "1");
+    let argv: Vec<String> = if sub == "attach" {
+        vec!["cat".to_owned()]
+    } else {
+        info.query.all("command").map(str::to_owned).collect()
+    };
+    let env = vec![
+        (
+            "PATH".to_owned(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
+        ),
+        ("HOSTNAME".to_owned(), info.name.clone()),
+        (
+            "POD_NAMESPACE".to_owned(),
+            pod.pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        ),
+    ];
+    let exec_req = exec::ExecRequest {
+        argv,
+        stdin: flag("stdin"),
+        env,
+    };
+    let what = if sub == "portforward" {
+        spdy::SpdyRequest::PortForward { pod: info.name.clone() }
+    } else {
+        spdy::SpdyRequest::Exec {
+            req: exec_req.clone(),
+            stdout: flag("stdout"),
+            stderr: flag("stderr"),
+            tty: flag("tty"),
+        }
+    };
+    if upgrade == "spdy/3.1" {
+        // httpstream.Handshake: the client offers protocols, one per header.
+        let offered: Vec<String> = req
+            .headers()
+            .get_all("x-stream-protocol-version")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|v| v.trim().to_owned())
+            .collect();
+        let want = if sub == "portforward" {
+            spdy::PORT_FORWARD_PROTOCOL
+        } else {
+            spdy::EXEC_PROTOCOL
+        };
+        if offered.is_empty() {
+            return status_response(&Status::failure(
+                Reason::BadRequest,
+                "missing X-Stream-Protocol-Version",
+            ));
+        }
+        if !offered.iter().any(|p| p == want) {
+            let mut res = status_response(&Status::failure(
+                Reason::Forbidden,
+                format!(
+                    "unable to upgrade: unable to negotiate protocol: client supports {offered:?}, server supports [{want}]"
+                ),
+            ));
+            res.headers_mut()
+                .insert("x-accepted-stream-protocol-versions", HeaderValue::from_static(want));
+            return res;
+        }
         let on_upgrade = hyper::upgrade::on(&mut req);
         tokio::spawn(async move {
             if let Ok(up) = on_upgrade.await {
-                let mut io = hyper_util::rt::TokioIo::new(up);
-                let (mut r, mut w) = tokio::io::split(&mut io);
-                let _ = tokio::io::copy(&mut r, &mut w).await;
+                spdy::serve_upgraded(up, what).await;
             }
         });
         let mut res = Response::new(Body::full(Bytes::new()));
@@ -615,9 +677,7 @@ async fn upgrade_request(
         let h = res.headers_mut();
         h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         h.insert(header::UPGRADE, HeaderValue::from_static("SPDY/3.1"));
-        if let Some(v) = version {
-            h.insert("x-stream-protocol-version", v);
-        }
+        h.insert("x-stream-protocol-version", HeaderValue::from_static(want));
         return res;
     }
     if upgrade != "websocket" || req.method() != Method::GET {
@@ -635,7 +695,16 @@ async fn upgrade_request(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let Some(protocol) = exec::choose_protocol(&offered) else {
+    let protocol = if sub == "portforward" {
+        offered
+            .split(',')
+            .map(str::trim)
+            .any(|p| p == spdy::TUNNELLED_PORT_FORWARD_PROTOCOL)
+            .then_some(spdy::TUNNELLED_PORT_FORWARD_PROTOCOL)
+    } else {
+        exec::choose_protocol(&offered)
+    };
+    let Some(protocol) = protocol else {
         return status_response(&Status::failure(
             Reason::BadRequest,
             format!("unable to upgrade: no supported subprotocol in {offered:?}"),
@@ -644,31 +713,14 @@ async fn upgrade_request(
     if key.is_empty() {
         return status_response(&Status::failure(Reason::BadRequest, "missing Sec-WebSocket-Key"));
     }
-    let argv: Vec<String> = if info.subresource == "attach" {
-        vec!["cat".to_owned()]
-    } else {
-        info.query.all("command").map(str::to_owned).collect()
-    };
-    let stdin = info.query.first("stdin").is_some_and(|v| v == "true" || v == "1");
-    let env = vec![
-        (
-            "PATH".to_owned(),
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".to_owned(),
-        ),
-        ("HOSTNAME".to_owned(), info.name.clone()),
-        (
-            "POD_NAMESPACE".to_owned(),
-            pod.pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned(),
-        ),
-    ];
-    let exec_req = exec::ExecRequest { argv, stdin, env };
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         if let Ok(up) = on_upgrade.await {
-            exec::serve(up, exec_req).await;
+            if matches!(what, spdy::SpdyRequest::PortForward { .. }) {
+                spdy::serve_in_websocket(up, what).await;
+            } else {
+                exec::serve(up, exec_req).await;
+            }
         }
     });
     let mut res = Response::new(Body::full(Bytes::new()));

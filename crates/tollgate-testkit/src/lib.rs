@@ -6,8 +6,11 @@
 //! in-memory objects with resource versions, watch fan-out, discovery and
 //! the OpenAPI documents `kubectl apply` reads, `Table` output, Status
 //! errors like the real server's, `pods/log` (with `follow` streaming lines
-//! over time), `pods/exec` over WebSocket `v5.channel.k8s.io` with a tiny
-//! command runner, and merge, strategic-merge, JSON and server-side apply
+//! over time), `pods/exec` and `pods/attach` over WebSocket
+//! (`v5.channel.k8s.io`) and SPDY/3.1 (`v4.channel.k8s.io`) with a tiny
+//! command runner, `pods/portforward` over SPDY/3.1 and over SPDY tunnelled
+//! in WebSocket (each forwarded connection answers HTTP requests and echoes
+//! anything else), and merge, strategic-merge, JSON and server-side apply
 //! patches. It records the headers of every request so tests can assert
 //! what reached the cluster.
 //!
@@ -34,6 +37,7 @@ mod logs;
 mod patch;
 mod redis;
 mod resources;
+mod spdy;
 mod store;
 mod table;
 mod tls;

@@ -19,7 +19,7 @@ use tower_service::Service;
 use super::body::{RecordBody, Tally};
 use super::outer::random_audit_id;
 use super::record::{self, Draft, Shared};
-use super::session::{SessionTap, cast_header};
+use super::session::{Purpose, SessionTap, cast_header};
 use crate::{Event, Level, RecordError, Stage};
 
 /// The inner half of the audit layers; see [`AuditLayer`](crate::AuditLayer).
@@ -188,36 +188,13 @@ where
         let mut session = None;
         if tollgate_kube::is_upgrade_request(&req) {
             let terminal = matches!(info.subresource.as_str(), "exec" | "attach");
-            let spdy = req
-                .headers()
-                .get(http::header::UPGRADE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|u| u.to_ascii_lowercase().starts_with("spdy/"));
-            // A terminal over SPDY/3.1 cannot be decoded yet: with recording
-            // required it would be a shell on no record, so it is refused.
-            if terminal && spdy && self.shared.sessions.as_ref().is_some_and(|s| s.required) {
-                self.shared.recorder.count_refusal();
-                let status = Status::failure(
-                    Reason::Forbidden,
-                    format!(
-                        "{} over SPDY/3.1 cannot be recorded by Tollgate, and session recording is required: use kubectl 1.30 or later, which uses WebSocket (and do not set KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false)",
-                        info.subresource
-                    ),
-                );
-                let mut refused = e.clone();
-                refused.stage = Stage::ResponseComplete;
-                refused.response_status = serde_json::to_value(&status).ok();
-                refused
-                    .annotations
-                    .insert("tollgate.dev/decision".to_owned(), "refused".to_owned());
-                self.shared.recorder.record_later(refused);
-                return RecordFuture {
-                    state: State::Refused { status: Some(status) },
-                    after: None,
-                };
-            }
             let header = (terminal && self.shared.sessions.is_some()).then(|| cast_header(&e, &info, &command));
-            match SessionTap::new(self.shared.clone(), e.clone(), header) {
+            let purpose = if terminal {
+                Purpose::Terminal
+            } else {
+                Purpose::PortForward
+            };
+            match SessionTap::new(self.shared.clone(), e.clone(), purpose, header) {
                 Ok(tap) => {
                     req.extensions_mut().insert(TunnelTap::new(tap.clone()));
                     session = Some(tap);
@@ -341,13 +318,13 @@ impl After {
         if code == 101 {
             // The session's record is written when its tunnel closes.
             if let Some(tap) = &self.session {
-                let proto = res
-                    .headers()
+                let h = res.headers();
+                let proto = h
                     .get("sec-websocket-protocol")
-                    .or_else(|| res.headers().get("x-stream-protocol-version"))
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                tap.set_protocol(proto);
+                    .or_else(|| h.get("x-stream-protocol-version"))
+                    .and_then(|v| v.to_str().ok());
+                let upgrade = h.get(http::header::UPGRADE).and_then(|v| v.to_str().ok());
+                tap.set_protocol(upgrade, proto);
             }
             return res.map(|b| RecordBody::new(ResponseBody::inner(b), None));
         }

@@ -446,9 +446,9 @@ impl FrameDecoder {
             match res {
                 Ok(_) => {}
                 Err(e) if e.needs_dictionary().is_some() => {
-                    self.inflate
-                        .set_dictionary(DICTIONARY)
-                        .map_err(|_| FrameError::HeaderBlock("the block was not compressed with the SPDY/3 dictionary"))?;
+                    self.inflate.set_dictionary(DICTIONARY).map_err(|_| {
+                        FrameError::HeaderBlock("the block was not compressed with the SPDY/3 dictionary")
+                    })?;
                     continue;
                 }
                 Err(_) => return Err(FrameError::HeaderBlock("corrupt zlib data")),
@@ -472,11 +472,19 @@ impl FrameDecoder {
 }
 
 fn nonzero(stream: u32, what: &'static str) -> Result<(), FrameError> {
-    if stream == 0 { Err(FrameError::Invalid(what)) } else { Ok(()) }
+    if stream == 0 {
+        Err(FrameError::Invalid(what))
+    } else {
+        Ok(())
+    }
 }
 
 fn exact(body: &[u8], len: usize, what: &'static str) -> Result<(), FrameError> {
-    if body.len() == len { Ok(()) } else { Err(FrameError::Invalid(what)) }
+    if body.len() == len {
+        Ok(())
+    } else {
+        Err(FrameError::Invalid(what))
+    }
 }
 
 /// Encodes the frames that carry header blocks, with one compression
@@ -614,7 +622,10 @@ mod tests {
         let mut enc = FrameEncoder::new().unwrap();
         let mut dec = FrameDecoder::new(1 << 16);
         for (id, kind) in [(1, "error"), (3, "stdin"), (5, "stdout"), (7, "stderr")] {
-            let h = Headers::new().with("streamType", kind).with("port", "80").with("port", "81");
+            let h = Headers::new()
+                .with("streamType", kind)
+                .with("port", "80")
+                .with("port", "81");
             dec.push(&enc.syn_stream(id, &h, false).unwrap());
             let Some(Frame::SynStream { stream, headers, .. }) = dec.next_frame().unwrap() else {
                 panic!("a SYN_STREAM")

@@ -24,6 +24,40 @@ pub(crate) fn kubectl(kubeconfig: &Path, dir: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// `kubectl ARGS` against a kubeconfig, with environment variables and
+/// standard input, within a minute.
+pub(crate) async fn kubectl_at(
+    kubeconfig: &Path,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    stdin: Option<&str>,
+) -> KubectlOut {
+    use tokio::io::AsyncWriteExt;
+    let mut c = kubectl(kubeconfig, dir, args);
+    c.envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("kubectl is installed (scripts/test installs it)");
+    if let (Some(text), Some(mut w)) = (stdin, child.stdin.take()) {
+        w.write_all(text.as_bytes()).await.unwrap();
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .expect("kubectl finished")
+        .unwrap();
+    KubectlOut {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// The lines a kubectl child prints.
 pub(crate) type StdoutLines = tokio::io::Lines<BufReader<tokio::process::ChildStdout>>;
 
@@ -74,6 +108,11 @@ impl DemoEnv {
         }
     }
 
+    /// `kubectl ARGS` with environment variables and standard input.
+    pub(crate) async fn kubectl_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> KubectlOut {
+        kubectl_at(&self.demo.kubeconfig, self.dir.path(), args, env, stdin).await
+    }
+
     /// `kubectl ARGS`, which must succeed; its standard output.
     pub(crate) async fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args).await;
@@ -109,6 +148,44 @@ impl DemoEnv {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("no record: {what}");
+    }
+
+    /// A TLS connection to the demo gateway, trusting the CA its kubeconfig names.
+    pub(crate) async fn tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        use base64::Engine;
+        use rustls_pki_types::pem::PemObject;
+        let kc: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&self.demo.kubeconfig).unwrap()).unwrap();
+        let cluster = &kc["clusters"][0]["cluster"];
+        let pem = base64::engine::general_purpose::STANDARD
+            .decode(cluster["certificate-authority-data"].as_str().unwrap())
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let server: http::Uri = cluster["server"].as_str().unwrap().parse().unwrap();
+        let addr = format!("{}:{}", server.host().unwrap(), server.port_u16().unwrap());
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from(server.host().unwrap().to_owned()).unwrap();
+        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap()
+    }
+
+    /// The bearer token of the demo's kubeconfig.
+    pub(crate) fn token(&self) -> String {
+        let kc: serde_json::Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(&self.demo.kubeconfig).unwrap()).unwrap();
+        kc["users"][0]["user"]["token"].as_str().unwrap().to_owned()
     }
 
     /// Whether the test API server received `METHOD …uri_part…`.
