@@ -27,6 +27,7 @@
 mod error;
 mod forwarded;
 mod headers;
+mod idle;
 mod kubeconfig;
 mod proxy;
 mod server;

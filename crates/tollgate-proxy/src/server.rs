@@ -12,12 +12,12 @@ use http_body::Body;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tower_service::Service;
 
+use crate::idle::{Activity, ActivityBody};
 use crate::{ClientAddr, Error};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -72,8 +72,12 @@ pub struct ServeOptions {
     pub max_handshakes: usize,
     /// How long a TLS handshake may take.
     pub handshake_timeout: Duration,
-    /// How long a client may take to send a request's headers (HTTP/1.1).
+    /// How long a client may take to send a request's headers (HTTP/1.1),
+    /// and to send its first request at all once connected (both HTTP
+    /// versions).
     pub header_read_timeout: Duration,
+    /// How long a connection with no request in flight stays open.
+    pub idle_timeout: Duration,
     /// Concurrent streams per HTTP/2 connection.
     pub max_concurrent_streams: u32,
 }
@@ -87,6 +91,7 @@ impl Default for ServeOptions {
             max_handshakes: 256,
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
             max_concurrent_streams: 250,
         }
     }
@@ -107,10 +112,12 @@ struct Conns {
     by_ip: std::collections::HashMap<std::net::IpAddr, usize>,
 }
 
-/// Held by a connection's task: its place in [`Conns`], given back on drop.
+/// Held by a connection's task: its place in [`Conns`], given back on drop
+/// (waking a drain that waits for the last one).
 struct ConnGuard {
     conns: Arc<std::sync::Mutex<Conns>>,
     ip: std::net::IpAddr,
+    closed: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for ConnGuard {
@@ -123,6 +130,7 @@ impl Drop for ConnGuard {
                 c.by_ip.remove(&self.ip);
             }
         }
+        self.closed.notify_waiters();
     }
 }
 
@@ -159,7 +167,9 @@ pub async fn serve<S, B>(
 /// `max_connections_per_ip` from one address) and TLS handshakes past
 /// `max_handshakes` are closed as soon as they are accepted; handshakes and
 /// request headers have timeouts; HTTP/2 connections carry at most
-/// `max_concurrent_streams` streams.
+/// `max_concurrent_streams` streams. A connection that sends no request
+/// within `header_read_timeout` of opening, or has none in flight for
+/// `idle_timeout`, is closed gracefully (HTTP/2: GOAWAY).
 pub async fn serve_with<S, B>(
     listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -175,7 +185,10 @@ pub async fn serve_with<S, B>(
 {
     let drain = options.drain;
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
-    let graceful = GracefulShutdown::new();
+    // Shutdown: every connection closes gracefully; the drain waits for
+    // the last one.
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let closed = Arc::new(tokio::sync::Notify::new());
     let conns = Arc::new(std::sync::Mutex::new(Conns::default()));
     let handshakes = Arc::new(tokio::sync::Semaphore::new(options.max_handshakes));
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -215,21 +228,26 @@ pub async fn serve_with<S, B>(
             ConnGuard {
                 conns: conns.clone(),
                 ip: peer.ip(),
+                closed: closed.clone(),
             }
         };
         let _ = tcp.set_nodelay(true);
+        let activity = Activity::new();
         let svc = service.clone();
+        let act = activity.clone();
         let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ClientAddr(peer));
             let mut svc = svc.clone();
+            let in_flight = act.start();
             async move {
                 std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
-                svc.call(req).await
+                let res = svc.call(req).await?;
+                Ok::<_, S::Error>(res.map(|b| ActivityBody::new(b, in_flight)))
             }
         });
         let builder = builder.clone();
         let acceptor = acceptor.clone();
-        let watcher = graceful.watcher();
+        let stopping = stopping.clone();
         let handshakes = handshakes.clone();
         tokio::spawn(async move {
             let _guard = guard;
@@ -249,22 +267,92 @@ pub async fn serve_with<S, B>(
                     };
                     drop(permit);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
+                    run_connection(conn, &activity, stopping, &options, peer).await;
                 }
                 None => {
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), svc);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
+                    run_connection(conn, &activity, stopping, &options, peer).await;
                 }
             }
         });
     }
     drop(listener);
+    let _ = stopping_tx.send(true);
+    let all_closed = async {
+        loop {
+            let wait = closed.notified();
+            if conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner).total == 0 {
+                return;
+            }
+            wait.await;
+        }
+    };
     tokio::select! {
-        () = graceful.shutdown() => tracing::info!("all connections drained"),
+        () = all_closed => tracing::info!("all connections drained"),
         () = tokio::time::sleep(drain) => tracing::warn!("drain timeout; closing remaining connections"),
+    }
+}
+
+/// Serves one connection until it ends, closing it gracefully when the
+/// server stops or the connection is idle past its time.
+async fn run_connection<C, E>(
+    conn: C,
+    activity: &Activity,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+    options: &ServeOptions,
+    peer: std::net::SocketAddr,
+) where
+    C: Future<Output = Result<(), E>> + GracefulConnection,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let mut closing = false;
+    loop {
+        let deadline = activity.deadline(options.header_read_timeout, options.idle_timeout);
+        // With a request in flight, look again after the idle time.
+        let wake = deadline.unwrap_or_else(|| tokio::time::Instant::now() + options.idle_timeout);
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                return;
+            }
+            r = stopping.changed(), if !closing => {
+                if r.is_err() || *stopping.borrow() {
+                    conn.as_mut().close_gracefully();
+                    closing = true;
+                }
+            }
+            () = tokio::time::sleep_until(wake), if !closing => {
+                if activity
+                    .deadline(options.header_read_timeout, options.idle_timeout)
+                    .is_some_and(|d| d <= tokio::time::Instant::now())
+                {
+                    tracing::debug!(%peer, "closing an idle connection");
+                    conn.as_mut().close_gracefully();
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// A connection that can be asked to finish its requests and close.
+trait GracefulConnection {
+    fn close_gracefully(self: std::pin::Pin<&mut Self>);
+}
+
+impl<I, S, E> GracefulConnection for auto::UpgradeableConnection<'_, I, S, E>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<BoxError>,
+    S::ResBody: Body + Send + 'static,
+    <S::ResBody as Body>::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn close_gracefully(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
     }
 }

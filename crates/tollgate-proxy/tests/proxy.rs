@@ -572,3 +572,72 @@ async fn one_address_cannot_hold_more_than_its_share_of_connections() {
     drop(b);
     let _ = server.await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_connections_are_closed_and_streams_in_flight_are_not() {
+    // Issue 15: a connection that sends nothing (or nothing more) was held
+    // open indefinitely; one streaming a long response must not be cut.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut options = tollgate_proxy::ServeOptions::default();
+    options.header_read_timeout = Duration::from_secs(1);
+    options.idle_timeout = Duration::from_secs(1);
+    // `/slow` streams three chunks a second apart (longer than the idle
+    // time); anything else answers at once.
+    let svc = tower::service_fn(|req: Request<hyper::body::Incoming>| async move {
+        let body = if req.uri().path() == "/slow" {
+            let chunks = futures_util::stream::unfold(0u8, |i| async move {
+                if i == 3 {
+                    return None;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Some((
+                    Ok::<_, std::convert::Infallible>(http_body::Frame::data(Bytes::from(format!("chunk{i}\n")))),
+                    i + 1,
+                ))
+            });
+            http_body_util::StreamBody::new(chunks).boxed()
+        } else {
+            Full::new(Bytes::from_static(b"ok")).boxed()
+        };
+        Ok::<_, std::convert::Infallible>(http::Response::new(body))
+    });
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(tollgate_proxy::serve_with(
+        listener,
+        None,
+        svc,
+        async {
+            let _ = stopped.await;
+        },
+        options,
+    ));
+    /// Reads until the server closes; what it sent, or None after 10 s.
+    async fn until_closed(s: &mut TcpStream) -> Option<String> {
+        let mut all = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut all))
+            .await
+            .ok()?
+            .ok()?;
+        Some(String::from_utf8_lossy(&all).into_owned())
+    }
+    // Silent after connecting: closed with nothing sent.
+    let mut silent = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(until_closed(&mut silent).await.as_deref(), Some(""));
+    // One request, then silence: answered, then closed.
+    let mut once = TcpStream::connect(addr).await.unwrap();
+    once.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let got = until_closed(&mut once).await.expect("closed once idle");
+    assert!(got.starts_with("HTTP/1.1 200") && got.ends_with("ok"), "{got}");
+    // A response streaming longer than the idle time arrives whole.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let got = until_closed(&mut slow)
+        .await
+        .expect("closed once idle after the stream");
+    for i in 0..3 {
+        assert!(got.contains(&format!("chunk{i}")), "{got}");
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+}

@@ -370,6 +370,9 @@ pub struct Limits {
     /// How long a client may take to send a request's headers.
     #[serde(default = "thirty")]
     pub header_read_timeout_seconds: u64,
+    /// How long a connection with no request in flight stays open.
+    #[serde(default = "idle_timeout")]
+    pub idle_timeout_seconds: u64,
     /// Concurrent streams per HTTP/2 connection.
     #[serde(default = "max_streams")]
     pub max_concurrent_streams: u32,
@@ -385,6 +388,10 @@ fn max_connections_per_ip() -> usize {
 
 fn max_handshakes() -> usize {
     tollgate_proxy::ServeOptions::default().max_handshakes
+}
+
+fn idle_timeout() -> u64 {
+    tollgate_proxy::ServeOptions::default().idle_timeout.as_secs()
 }
 
 fn max_streams() -> u32 {
@@ -415,6 +422,7 @@ impl Default for Limits {
             max_connections_per_ip: max_connections_per_ip(),
             max_handshakes: max_handshakes(),
             header_read_timeout_seconds: thirty(),
+            idle_timeout_seconds: idle_timeout(),
             max_concurrent_streams: max_streams(),
         }
     }

@@ -207,6 +207,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     serve_options.max_connections_per_ip = config.limits.max_connections_per_ip;
     serve_options.max_handshakes = config.limits.max_handshakes;
     serve_options.header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds);
+    serve_options.idle_timeout = Duration::from_secs(config.limits.idle_timeout_seconds);
     serve_options.max_concurrent_streams = config.limits.max_concurrent_streams;
     let task = tokio::spawn(async move {
         let shutdown = async move {
