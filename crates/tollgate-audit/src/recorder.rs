@@ -211,11 +211,15 @@ impl Recorder {
 
     /// Counts a request refused because its record could not be written.
     /// Queues the record of a request refused before authentication, if
-    /// refusals hold less than a quarter of the queue: the rest is reserved
-    /// for the records of authenticated requests. `false` when it was not
-    /// queued (the caller folds it into an aggregate).
+    /// refusals hold less than a quarter of the queue and less than half a
+    /// batch: the rest is reserved for the records of authenticated
+    /// requests, and a confirmed record queued during a flood of refusals
+    /// still goes out in the next batch (it waits at most for the batch
+    /// being written and its own, as without the flood when the sink is
+    /// busy). `false` when it was not queued (the caller folds it into an
+    /// aggregate).
     pub(crate) fn record_refusal(&self, event: Event) -> bool {
-        let share = (self.options.queue / 4).max(1);
+        let share = (self.options.queue / 4).min(self.options.max_batch / 2).max(1);
         let queued = &self.counters.refusals_queued;
         if queued.fetch_add(1, Ordering::AcqRel) >= share {
             queued.fetch_sub(1, Ordering::AcqRel);

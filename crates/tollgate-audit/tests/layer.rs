@@ -486,3 +486,101 @@ async fn a_flood_of_tokenless_requests_is_recorded_in_bounded_records_and_aggreg
         "reasons are counted"
     );
 }
+
+/// A sink as slow as a remote webhook: each batch takes 20 ms.
+#[derive(Debug, Clone, Default)]
+struct SlowSink(MemorySink);
+
+#[async_trait::async_trait]
+impl tollgate_audit::Sink for SlowSink {
+    async fn write(&self, batch: &[Event]) -> Result<(), tollgate_audit::SinkError> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        self.0.write(batch).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_confirmed_record_during_a_refusal_flood_waits_at_most_twice_as_long() {
+    // Issue 15: token-less requests from many addresses once filled the
+    // queue a slow sink drains, so the confirmed record of a real request
+    // waited behind thousands of them (or got 503). Its wait is counted in
+    // the sink's batches — each costs the slow sink the same — so the
+    // comparison holds on any machine.
+    let sink = SlowSink::default();
+    let recorder = Recorder::new(sink.clone(), RecorderOptions::default());
+    let audit = AuditLayer::builder(recorder.clone())
+        .aggregate_refusals_every(Duration::from_millis(200))
+        .build();
+    let svc = ServiceBuilder::new()
+        .layer(audit)
+        .layer(RequestInfoLayer::new())
+        .service_fn(|req: Request<Full<Bytes>>| async move {
+            let e = tollgate_oidc::Error::NoToken;
+            note(req.extensions(), tollgate_oidc::AuthnFailure::new(&e));
+            Ok::<_, Infallible>(tollgate_kube::ResponseBody::<Full<Bytes>>::from_status_response(
+                e.to_status().to_response(),
+            ))
+        });
+    // The batches a confirmed record waits for, from queueing to its
+    // confirmation.
+    let confirmed_wait = |id: &'static str| {
+        let recorder = recorder.clone();
+        async move {
+            let before = recorder.stats().batches;
+            recorder
+                .record(Event::new(id, Level::Metadata, Stage::RequestReceived))
+                .await
+                .unwrap();
+            recorder.stats().batches - before
+        }
+    };
+    let baseline = confirmed_wait("quiet").await;
+    // 10,000 token-less requests from 500 addresses (each within its own
+    // one-by-one allowance, so only the queue share holds them back).
+    let flood = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            for i in 0..10_000u32 {
+                let mut req = Request::get("/api/v1/namespaces/a/secrets")
+                    .body(Full::default())
+                    .unwrap();
+                let ip = std::net::Ipv4Addr::from(0x7f00_0002 + i % 500);
+                req.extensions_mut()
+                    .insert(tollgate_proxy::ClientAddr(std::net::SocketAddr::from((ip, 40000))));
+                let res = svc.clone().oneshot(req).await.unwrap();
+                assert_eq!(res.status(), 401);
+            }
+        })
+    };
+    let mut during = Vec::new();
+    while !flood.is_finished() {
+        during.push(confirmed_wait("during").await);
+    }
+    flood.await.unwrap();
+    assert!(!during.is_empty());
+    let worst = *during.iter().max().unwrap();
+    assert!(
+        worst <= 2 * baseline,
+        "a confirmed record waited {worst} batches during the flood, {baseline} without it"
+    );
+    // And none of the 10,000 is lost: one by one or in an aggregate.
+    let mut counted = 0;
+    for _ in 0..200 {
+        counted = sink
+            .0
+            .events()
+            .iter()
+            .filter(|e| e.audit_id != "quiet" && e.audit_id != "during")
+            .map(|e| {
+                e.tollgate("aggregated-count")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1u64)
+            })
+            .sum::<u64>();
+        if counted >= 10_000 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(counted, 10_000);
+}
