@@ -144,9 +144,12 @@ where
             });
         }
         // Held against the gateway-wide budget while the body is buffered:
-        // its declared length, or the most it may be.
+        // its declared length, or the most it may be. A request without a
+        // body (a GET) holds nothing, so bodies held by others never turn
+        // reads away.
         let reservation = match &self.budget {
             None => None,
+            Some(_) if !has_body => None,
             Some(b) => {
                 let want = declared_len.map_or(self.max_body_bytes, |n| usize::try_from(n).unwrap_or(usize::MAX));
                 match b.reserve(want) {
