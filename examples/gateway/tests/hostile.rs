@@ -236,8 +236,15 @@ async fn an_unauthenticated_body_is_refused_before_it_is_read() {
         .await
         .expect("an answer without the body")
         .unwrap();
-    let head = String::from_utf8_lossy(&buf[..n]);
+    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    // The unread body is not read to keep the connection: it closes.
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest))
+        .await
+        .expect("the gateway closes the connection")
+        .ok();
     let records = env
         .records_until("the 401", |e| {
             e.annotations.get("tollgate.dev/decision").map(String::as_str) == Some("unauthenticated")

@@ -40,6 +40,9 @@ pin_project! {
         },
         Refused {
             status: Option<Status>,
+            // The request's body is left unread: HTTP/1.1 closes the
+            // connection after the answer rather than reading it.
+            close: bool,
         },
     }
 }
@@ -71,14 +74,29 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
         }
     }
 
-    pub(super) fn refused(e: &Error) -> Self {
+    pub(super) fn refused(e: &Error, req: &Request<B>) -> Self {
         tracing::info!(reason = %e, "request refused: authentication");
         ResponseFuture {
             state: State::Refused {
                 status: Some(e.to_status()),
+                close: leaves_body_unread(req),
             },
         }
     }
+}
+
+/// Whether refusing `req` leaves a body unread on an HTTP/1.x connection:
+/// the answer then closes it (`Connection: close`), so an unauthenticated
+/// client cannot make the gateway read, decrypt and discard megabytes to
+/// keep the connection (HTTP/2 resets just the stream).
+fn leaves_body_unread<B>(req: &Request<B>) -> bool {
+    let h = req.headers();
+    req.version() <= http::Version::HTTP_11
+        && (h.contains_key(http::header::TRANSFER_ENCODING)
+            || h.get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .is_some_and(|n| n > 0))
 }
 
 impl<S, B, ResBody> Future for ResponseFuture<S, B>
@@ -95,9 +113,14 @@ where
                     let res = ready!(future.poll(cx))?;
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
-                StateProj::Refused { status } => {
+                StateProj::Refused { status, close } => {
                     let s = status.take().unwrap_or_else(Status::unauthorized);
-                    return Poll::Ready(Ok(ResponseBody::from_status_response(s.to_response())));
+                    let mut res = s.to_response();
+                    if *close {
+                        res.headers_mut()
+                            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                    }
+                    return Poll::Ready(Ok(ResponseBody::from_status_response(res)));
                 }
                 StateProj::Verifying {
                     verification,
@@ -106,6 +129,7 @@ where
                 } => {
                     let result = ready!(verification.as_mut().poll(cx));
                     let req = request.take();
+                    let close = req.as_ref().is_some_and(leaves_body_unread);
                     if let (Err(e), Some(r)) = (&result, &req) {
                         tollgate_kube::note(r.extensions(), AuthnFailure::new(e));
                     }
@@ -120,10 +144,12 @@ where
                             tracing::info!(reason = %e, "request refused: authentication");
                             State::Refused {
                                 status: Some(e.to_status()),
+                                close,
                             }
                         }
                         _ => State::Refused {
                             status: Some(Status::unauthorized()),
+                            close,
                         },
                     };
                     this.state.set(next);

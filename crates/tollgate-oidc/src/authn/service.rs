@@ -129,11 +129,11 @@ where
             }
             Ok(None) => {
                 tollgate_kube::note(req.extensions(), AuthnFailure::new(&Error::NoToken));
-                ResponseFuture::refused(&Error::NoToken)
+                ResponseFuture::refused(&Error::NoToken, &req)
             }
             Err(e) => {
                 tollgate_kube::note(req.extensions(), AuthnFailure::new(&e));
-                ResponseFuture::refused(&e)
+                ResponseFuture::refused(&e, &req)
             }
         }
     }
