@@ -26,6 +26,15 @@ pub enum Side {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A [`Pattern`](crate::Pattern) whose regular expression does not
+    /// compile (a configuration error, not a request's).
+    #[error("{message}")]
+    InvalidPattern {
+        /// The pattern as written.
+        pattern: String,
+        /// Why it does not compile.
+        message: String,
+    },
     /// The path has a bad `%` escape or does not decode to UTF-8.
     #[error("malformed request URI {uri:?}: invalid percent-encoding or not UTF-8")]
     MalformedUri {
@@ -119,9 +128,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// Who caused it: every error of this crate comes from the request.
+    /// Who caused it: the request, but for a pattern in Tollgate's own
+    /// configuration.
     pub fn side(&self) -> Side {
-        Side::Client
+        match self {
+            Error::InvalidPattern { .. } => Side::Internal,
+            _ => Side::Client,
+        }
     }
 
     /// The `Status` the client receives.
@@ -132,7 +145,7 @@ impl Error {
             | Error::BodyRead { .. }
             | Error::BodyDecode { .. }
             | Error::LimitExceeded { .. } => Reason::BadRequest,
-            Error::UnresolvableRequestInfo { .. } => Reason::InternalError,
+            Error::UnresolvableRequestInfo { .. } | Error::InvalidPattern { .. } => Reason::InternalError,
             Error::BodyTooLarge { .. } => Reason::RequestEntityTooLarge,
             Error::UriTooLong { .. } => Reason::RequestUriTooLong,
             Error::Busy { .. } => {

@@ -19,7 +19,6 @@ mod cache;
 mod config;
 mod error;
 mod http_source;
-mod identity;
 mod jwks;
 mod jwt;
 mod owner;
@@ -32,11 +31,11 @@ pub use config::{
 };
 pub use error::{ConfigError, Error};
 pub use http_source::HttpJwksSource;
-pub use identity::{Identity, Owner};
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{Fetched, JwksSource, Key, KeyCachePolicy, parse_jwks};
 pub use jwt::{MAX_TOKEN_BYTES, UnverifiedJwt};
-pub use owner::{OwnerMapper, OwnerRule, Pattern};
+pub use owner::{OwnerMapper, OwnerRule};
+pub use tollgate_kube::{Identity, Owner, Pattern};
 pub use verifier::{Verifier, VerifierBuilder};
 
 /// The WebSocket subprotocol prefix that carries a bearer token.

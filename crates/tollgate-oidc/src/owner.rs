@@ -3,81 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::{ConfigError, Owner};
-
-/// A pattern: a glob (`acme/payments-*`, `?` one character) or, written
-/// `re:<regex>`, a regular expression; both match the whole value.
-#[derive(Debug, Clone)]
-pub struct Pattern {
-    source: String,
-    re: Regex,
-}
-
-impl Pattern {
-    /// Compiles a pattern (size-limited).
-    ///
-    /// ```
-    /// use tollgate_oidc::Pattern;
-    /// let p = Pattern::new("repo:acme/*:ref:refs/heads/main")?;
-    /// assert!(p.matches("repo:acme/web:ref:refs/heads/main"));
-    /// assert!(!p.matches("repo:acme/web:ref:refs/heads/dev"));
-    /// assert!(Pattern::new("re:^acme/(web|api)$")?.matches("acme/api"));
-    /// # Ok::<_, String>(())
-    /// ```
-    ///
-    /// # Errors
-    /// When the regex does not compile.
-    pub fn new(source: &str) -> Result<Self, String> {
-        let re = match source.strip_prefix("re:") {
-            Some(r) => format!("^(?:{r})$"),
-            None => {
-                let mut out = String::from("^");
-                for c in source.chars() {
-                    match c {
-                        '*' => out.push_str(".*"),
-                        '?' => out.push('.'),
-                        c => out.push_str(&regex::escape(&c.to_string())),
-                    }
-                }
-                out.push('$');
-                out
-            }
-        };
-        let re = regex::RegexBuilder::new(&re)
-            .size_limit(1 << 20)
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Pattern {
-            source: source.to_owned(),
-            re,
-        })
-    }
-
-    /// Whether the whole value matches.
-    pub fn matches(&self, v: &str) -> bool {
-        self.re.is_match(v)
-    }
-
-    /// Matches a claim value: strings and numbers by their text, booleans as
-    /// `true`/`false`, arrays when any element matches.
-    pub fn matches_claim(&self, v: &Value) -> bool {
-        match v {
-            Value::String(s) => self.matches(s),
-            Value::Number(n) => self.matches(&n.to_string()),
-            Value::Bool(b) => self.matches(if *b { "true" } else { "false" }),
-            Value::Array(a) => a.iter().any(|x| self.matches_claim(x)),
-            _ => false,
-        }
-    }
-
-    /// The pattern as written.
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-}
+use crate::{ConfigError, Owner, Pattern};
 
 /// One owner rule: all its patterns must match.
 #[derive(Debug, Clone)]
@@ -179,7 +107,9 @@ impl OwnerMapper {
                 .ok_or_else(|| err(format!("{ra}.match"), "required".to_owned()))?;
             let issuer = match m.get("issuer") {
                 None | Some(Value::Null) => None,
-                Some(Value::String(p)) => Some(Pattern::new(p).map_err(|e| err(format!("{ra}.match.issuer"), e))?),
+                Some(Value::String(p)) => {
+                    Some(Pattern::new(p).map_err(|e| err(format!("{ra}.match.issuer"), e.to_string()))?)
+                }
                 Some(_) => return Err(err(format!("{ra}.match.issuer"), "must be a string".to_owned())),
             };
             let mut claims = Vec::new();
@@ -193,7 +123,7 @@ impl OwnerMapper {
                         .ok_or_else(|| err(format!("{ra}.match.claims.{k}"), "must be a string pattern".to_owned()))?;
                     claims.push((
                         k.clone(),
-                        Pattern::new(p).map_err(|e| err(format!("{ra}.match.claims.{k}"), e))?,
+                        Pattern::new(p).map_err(|e| err(format!("{ra}.match.claims.{k}"), e.to_string()))?,
                     ));
                 }
             }

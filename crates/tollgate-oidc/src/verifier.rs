@@ -347,18 +347,17 @@ impl Verifier {
         if !owner.mapped && self.refuse_unmapped {
             return Err(Error::Unmapped(username));
         }
-        Ok(Identity {
-            issuer: cfg.url.clone(),
-            subject: claims.get("sub").and_then(Value::as_str).unwrap_or("").to_owned(),
-            username,
-            uid,
-            groups,
-            extra,
-            claims,
-            owner,
-            // `exp` was checked to be a number >= now >= 0.
-            expires_at: exp.max(0.0).floor() as u64,
-        })
+        let mut who = Identity::new(username);
+        who.issuer = cfg.url.clone();
+        who.subject = claims.get("sub").and_then(Value::as_str).unwrap_or("").to_owned();
+        who.uid = uid;
+        who.groups = groups;
+        who.extra = extra;
+        who.claims = claims;
+        who.owner = owner;
+        // `exp` was checked to be a number >= now >= 0.
+        who.expires_at = exp.max(0.0).floor() as u64;
+        Ok(who)
     }
 
     /// The issuers, by URL.

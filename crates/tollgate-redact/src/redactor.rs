@@ -122,6 +122,7 @@ impl RedactorBuilder {
                 serde_json::to_vec(m).map_err(|e| e.to_string())?,
                 serde_json::to_vec(&self.replacement.replace("", true)).map_err(|e| e.to_string())?,
             )),
+            #[cfg(feature = "fingerprint")]
             Replacement::Fingerprint { .. } => None,
         };
         Ok(Redactor {

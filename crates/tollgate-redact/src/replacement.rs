@@ -5,7 +5,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
-/// How redacted values are written.
+/// How redacted values are written. The fingerprint needs the
+/// `fingerprint` feature (on by default).
 ///
 /// ```
 /// use tollgate_redact::Replacement;
@@ -21,6 +22,7 @@ pub enum Replacement {
     /// Every value becomes this text.
     Marker(String),
     /// `hmac-sha256:<hex of the first n bytes>` of the value under a key.
+    #[cfg(feature = "fingerprint")]
     Fingerprint {
         /// The per-deployment key.
         key: std::sync::Arc<aws_lc_rs::hmac::Key>,
@@ -33,6 +35,7 @@ impl std::fmt::Debug for Replacement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Replacement::Marker(m) => f.debug_tuple("Marker").field(m).finish(),
+            #[cfg(feature = "fingerprint")]
             Replacement::Fingerprint { bytes, .. } => f
                 .debug_struct("Fingerprint")
                 .field("bytes", bytes)
@@ -48,6 +51,7 @@ impl Replacement {
     }
 
     /// A keyed fingerprint showing `bytes` bytes (4..=32) of HMAC-SHA256.
+    #[cfg(feature = "fingerprint")]
     pub fn fingerprint(key: Vec<u8>, bytes: usize) -> Self {
         Replacement::Fingerprint {
             key: std::sync::Arc::new(aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &key)),
@@ -58,8 +62,11 @@ impl Replacement {
     /// The replacement text for `value`; `as_base64` keeps a base64 field
     /// valid base64 (Secret `data`).
     pub fn replace(&self, value: &str, as_base64: bool) -> String {
+        #[cfg(not(feature = "fingerprint"))]
+        let _ = value;
         let text = match self {
             Replacement::Marker(m) => m.clone(),
+            #[cfg(feature = "fingerprint")]
             Replacement::Fingerprint { key, bytes } => {
                 let tag = aws_lc_rs::hmac::sign(key, value.as_bytes());
                 let hex: String = tag.as_ref().iter().take(*bytes).map(|b| format!("{b:02x}")).collect();

@@ -3,7 +3,7 @@
 use base64::Engine;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use tollgate_redact::{LAST_APPLIED, Redactor, Replacement};
+use tollgate_redact::{LAST_APPLIED, Redactor};
 
 fn r() -> Redactor {
     Redactor::builder()
@@ -101,6 +101,7 @@ fn env_values_tokens_configmaps_and_detectors() {
     assert_eq!(unparsable["metadata"]["annotations"][LAST_APPLIED], "<redacted>");
 }
 
+#[cfg(feature = "fingerprint")]
 #[test]
 fn patches_and_selectors_and_fingerprints() {
     let r = r();
@@ -137,7 +138,7 @@ fn patches_and_selectors_and_fingerprints() {
     assert!(!crd.to_string().contains("q1"));
 
     let fp = Redactor::builder()
-        .replacement(Replacement::fingerprint(b"k".to_vec(), 8))
+        .replacement(tollgate_redact::Replacement::fingerprint(b"k".to_vec(), 8))
         .base64_data(true)
         .build()
         .unwrap();

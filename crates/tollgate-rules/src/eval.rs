@@ -1,8 +1,8 @@
 //! Evaluation: which rules match a request, and which action wins.
 
 use serde_json::{Map, Value};
+use tollgate_kube::Identity;
 use tollgate_kube::{BodyFormat, Reason, RequestBody, RequestInfo, Status};
-use tollgate_oidc::Identity;
 
 use crate::limits;
 use crate::policy::{Condition, Match, Op, ResourceSpec, Source};
@@ -229,7 +229,7 @@ fn set_pointer(root: &mut Value, pointer: &str, value: Value) {
     }
 }
 
-fn any_pattern(pats: &[tollgate_oidc::Pattern], v: &str) -> bool {
+fn any_pattern(pats: &[tollgate_kube::Pattern], v: &str) -> bool {
     pats.is_empty() || pats.iter().any(|p| p.matches(v))
 }
 

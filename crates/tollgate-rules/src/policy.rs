@@ -7,7 +7,7 @@ use std::time::Duration;
 use regex::Regex;
 use serde_json::Value;
 use serde_json_path::JsonPath;
-use tollgate_oidc::Pattern;
+use tollgate_kube::Pattern;
 
 use crate::PolicyError;
 
@@ -474,7 +474,7 @@ fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<M
         strings(m.get(k))
             .map_err(|x| e(k, x))?
             .iter()
-            .map(|p| Pattern::new(p).map_err(|x| e(k, x)))
+            .map(|p| Pattern::new(p).map_err(|x| e(k, x.to_string())))
             .collect()
     };
     for k in m
@@ -556,7 +556,10 @@ fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<M
             let p = v
                 .as_str()
                 .ok_or_else(|| e(&format!("claims.{k}"), "must be a string pattern".to_owned()))?;
-            claims.push((k.clone(), Pattern::new(p).map_err(|x| e(&format!("claims.{k}"), x))?));
+            claims.push((
+                k.clone(),
+                Pattern::new(p).map_err(|x| e(&format!("claims.{k}"), x.to_string()))?,
+            ));
         }
     }
     let verb_mask = if verbs.is_empty() || verbs.iter().any(|v| v == "*") {

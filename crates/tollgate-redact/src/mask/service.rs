@@ -21,9 +21,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// when the client accepted gzip (each stage passes through when idle).
 pub type MaskedBody<B> = Gzip<MaskBody<Gunzip<tollgate_kube::ResponseBody<B>>>>;
 
-/// Put into a request's extensions to have its response masked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mask;
+/// Put into a request's extensions to have its response masked (the
+/// marker lives in `tollgate-kube`, so a policy crate can set it without
+/// depending on this one).
+pub use tollgate_kube::Mask;
 
 /// Masks responses (see the [module docs](crate::mask)).
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
+use tollgate_kube::Identity;
 use tollgate_kube::{Reason, RequestBody, RequestInfo, ResponseBody, Status, WARNING};
-use tollgate_oidc::Identity;
 use tower_service::Service;
 
 use super::service::enforce;
@@ -158,7 +158,7 @@ impl<S> Run<S> {
             };
             req.extensions_mut().insert(seen);
             if decision.mask {
-                req.extensions_mut().insert(tollgate_redact::Mask);
+                req.extensions_mut().insert(tollgate_kube::Mask);
             }
             req.extensions_mut().insert(decision);
             std::future::poll_fn(|cx| self.inner.poll_ready(cx)).await?;

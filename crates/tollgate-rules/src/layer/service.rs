@@ -4,8 +4,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
+use tollgate_kube::Identity;
 use tollgate_kube::{Reason, RequestBody, RequestInfo, ResponseBody, Status, StatusDetails, warning_header};
-use tollgate_oidc::Identity;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -220,7 +220,7 @@ where
             Err(status) => return ResponseFuture::refused(status),
         };
         if decision.mask {
-            req.extensions_mut().insert(tollgate_redact::Mask);
+            req.extensions_mut().insert(tollgate_kube::Mask);
         }
         req.extensions_mut().insert(decision);
         ResponseFuture::call(self.inner.call(req), warnings)
