@@ -17,12 +17,14 @@
 //! The access review of the trail is its own crate, `tollgate-review`.
 
 mod event;
+#[cfg(feature = "layer")]
 mod layer;
 mod policy;
 mod recorder;
 mod sink;
 
 pub use event::{Event, EventList, Level, ObjectReference, Stage, UserInfo, micro_time, parse_time};
+#[cfg(feature = "layer")]
 pub use layer::{
     AuditLayer, AuditLayerBuilder, AuditService, RecordBody, RecordFuture, RecordLayer, RecordService, ResponseFuture,
     SessionOptions,
@@ -31,6 +33,8 @@ pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRul
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
 pub use sink::{
     BoundedLines, Durability, FileOptions, FileSink, LogReader, MAX_RECORD_LINE_BYTES, MemorySink, ReadError, Sink,
-    SinkError, StdoutSink, Tee, WebhookMode, WebhookOptions, WebhookSink, read_log,
+    SinkError, StdoutSink, Tee, read_log,
 };
+#[cfg(feature = "webhook")]
+pub use sink::{WebhookMode, WebhookOptions, WebhookSink};
 pub use tollgate_kube::command_line;

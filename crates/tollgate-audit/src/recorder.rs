@@ -209,7 +209,6 @@ impl Recorder {
         }
     }
 
-    /// Counts a request refused because its record could not be written.
     /// Queues the record of a request refused before authentication, if
     /// refusals hold less than a quarter of the queue and less than half a
     /// batch: the rest is reserved for the records of authenticated
@@ -218,6 +217,7 @@ impl Recorder {
     /// being written and its own, as without the flood when the sink is
     /// busy). `false` when it was not queued (the caller folds it into an
     /// aggregate).
+    #[cfg(feature = "layer")]
     pub(crate) fn record_refusal(&self, event: Event) -> bool {
         let share = (self.options.queue / 4).min(self.options.max_batch / 2).max(1);
         let queued = &self.counters.refusals_queued;
@@ -240,6 +240,8 @@ impl Recorder {
         true
     }
 
+    /// Counts a request refused because its record could not be written.
+    #[cfg(feature = "layer")]
     pub(crate) fn count_refusal(&self) {
         self.counters.refused.fetch_add(1, Ordering::Relaxed);
     }

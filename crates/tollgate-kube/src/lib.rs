@@ -56,7 +56,9 @@ pub use command::command_line;
 pub use error::{Error, Side};
 pub use identity::{Identity, Mask, Owner, Pattern};
 pub use notes::{Notes, note};
-pub use request_info::{Query, RequestInfo, RequestInfoLayer, RequestInfoService, ResponseFuture};
+pub use request_info::{Query, RequestInfo};
+#[cfg(feature = "layer")]
+pub use request_info::{RequestInfoLayer, RequestInfoService, ResponseFuture};
 pub use response_body::ResponseBody;
 pub use status::{Reason, Status, StatusCause, StatusDetails, WARNING, warning_header};
 

@@ -4,6 +4,7 @@
 
 mod file;
 mod memory;
+#[cfg(feature = "webhook")]
 mod webhook;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ pub use file::{
     BoundedLines, Durability, FileOptions, FileSink, LogReader, MAX_RECORD_LINE_BYTES, ReadError, read_log,
 };
 pub use memory::MemorySink;
+#[cfg(feature = "webhook")]
 pub use webhook::{WebhookMode, WebhookOptions, WebhookSink};
 
 use crate::Event;

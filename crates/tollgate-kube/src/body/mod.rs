@@ -17,11 +17,14 @@
 
 mod budget;
 mod format;
+// Used by the request layer (and its tests) only.
+#[cfg(any(feature = "layer", test))]
 mod gzip;
 mod yaml;
 
 pub use budget::{BodyBudget, Reservation};
 pub use format::{BodyFormat, PROTOBUF_MAGIC};
+#[cfg(any(feature = "layer", test))]
 pub(crate) use gzip::gunzip_bounded;
 pub use yaml::yaml_to_json;
 

@@ -19,15 +19,21 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "layer")]
 mod future;
+#[cfg(feature = "layer")]
 mod layer;
 pub(crate) mod query;
 mod selector;
+#[cfg(feature = "layer")]
 mod service;
 
+#[cfg(feature = "layer")]
 pub use future::ResponseFuture;
+#[cfg(feature = "layer")]
 pub use layer::RequestInfoLayer;
 pub use query::Query;
+#[cfg(feature = "layer")]
 pub use service::RequestInfoService;
 
 use http::{Method, Uri};
