@@ -294,81 +294,20 @@ impl EventList {
 /// assert_eq!(tollgate_audit::micro_time(t), "2026-07-25T17:20:00.123456Z");
 /// ```
 pub fn micro_time(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        d.subsec_micros()
-    )
+    tollgate_kube::time::format_micro_time(t.duration_since(UNIX_EPOCH).unwrap_or_default())
 }
 
-/// Parses a MicroTime (or any RFC 3339 UTC time with `Z`) into seconds
-/// since the epoch, with microseconds.
+/// Parses a MicroTime, or any RFC 3339 time with `Z` or an offset, into
+/// the time since the epoch, with microseconds.
 ///
 /// ```
 /// let t = tollgate_audit::parse_time("2026-07-25T17:20:00.123456Z").unwrap();
 /// assert_eq!(t.as_micros(), 1_785_000_000_123_456);
+/// assert_eq!(tollgate_audit::parse_time("2026-07-25T19:20:00.123456+02:00"), Some(t));
 /// assert!(tollgate_audit::parse_time("yesterday").is_none());
 /// ```
 pub fn parse_time(s: &str) -> Option<std::time::Duration> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<i64>().ok());
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    let rest = s.get(19..)?;
-    let (frac, zone) = match rest.strip_prefix('.') {
-        Some(r) => {
-            let end = r.find(|c: char| !c.is_ascii_digit())?;
-            (&r[..end], &r[end..])
-        }
-        None => ("", rest),
-    };
-    if zone != "Z" {
-        return None;
-    }
-    let mut micros: u64 = 0;
-    for (i, c) in frac.bytes().take(6).enumerate() {
-        micros += u64::from(c - b'0') * 10u64.pow(5 - i as u32);
-    }
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    let secs = u64::try_from(secs).ok()?;
-    Some(std::time::Duration::from_secs(secs) + std::time::Duration::from_micros(micros))
-}
-
-// Howard Hinnant's civil calendar algorithms.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    tollgate_kube::time::parse_timestamp(s).ok()
 }
 
 #[cfg(test)]

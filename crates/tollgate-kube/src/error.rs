@@ -26,6 +26,22 @@ pub enum Side {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A duration that does not parse (see [`time`](crate::time)).
+    #[error("{input:?} is not a duration like 90s, 15m, 1h30m or 2d: {message}")]
+    InvalidDuration {
+        /// The text as written.
+        input: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// A time that is not RFC 3339 (see [`time`](crate::time)).
+    #[error("{input:?} is not an RFC 3339 time like 2026-12-02T10:00:00Z or 2026-12-02T11:00:00+01:00: {message}")]
+    InvalidTime {
+        /// The text as written.
+        input: String,
+        /// What the parser said.
+        message: String,
+    },
     /// A [`Pattern`](crate::Pattern) whose regular expression does not
     /// compile (a configuration error, not a request's).
     #[error("{message}")]
@@ -144,7 +160,9 @@ impl Error {
             | Error::InvalidGzip { .. }
             | Error::BodyRead { .. }
             | Error::BodyDecode { .. }
-            | Error::LimitExceeded { .. } => Reason::BadRequest,
+            | Error::LimitExceeded { .. }
+            | Error::InvalidDuration { .. }
+            | Error::InvalidTime { .. } => Reason::BadRequest,
             Error::UnresolvableRequestInfo { .. } | Error::InvalidPattern { .. } => Reason::InternalError,
             Error::BodyTooLarge { .. } => Reason::RequestEntityTooLarge,
             Error::UriTooLong { .. } => Reason::RequestUriTooLong,

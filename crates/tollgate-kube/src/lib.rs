@@ -48,6 +48,7 @@ mod request_info;
 mod response_body;
 pub mod spdy;
 mod status;
+pub mod time;
 pub mod websocket;
 
 pub use audit_id::AuditId;

@@ -233,18 +233,7 @@ fn duration(v: Option<&Value>, default: Duration) -> Result<Duration, String> {
         return Ok(default);
     };
     let s = v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string());
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 90s, 15m, 1h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(format!("{s:?} is not a duration like 90s, 15m, 1h")),
-    };
-    Ok(Duration::from_secs(secs))
+    tollgate_kube::time::parse_duration(&s).map_err(|e| e.to_string())
 }
 
 pub(crate) const KNOWN_VERBS: [&str; 17] = [

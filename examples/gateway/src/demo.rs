@@ -225,6 +225,7 @@ pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: 
 /// ```
 /// assert_eq!(tollgate_gateway::demo::parse_ttl("12h"), Ok(43200));
 /// assert_eq!(tollgate_gateway::demo::parse_ttl("-1m"), Ok(-60));
+/// assert_eq!(tollgate_gateway::demo::parse_ttl("1h30m"), Ok(5400));
 /// assert!(tollgate_gateway::demo::parse_ttl("soon").is_err());
 /// ```
 ///
@@ -232,18 +233,9 @@ pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: 
 /// A message naming the input.
 pub fn parse_ttl(s: &str) -> Result<i64, String> {
     let (neg, body) = s.strip_prefix('-').map_or((false, s), |b| (true, b));
-    let (num, unit) = body.split_at(body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30s, 10m, 12h or 2d"))?;
-    let mult = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("{s:?} is not a duration like 30s, 10m, 12h or 2d")),
-    };
-    Ok(if neg { -n * mult } else { n * mult })
+    let d = tollgate_kube::time::parse_duration(body).map_err(|e| e.to_string())?;
+    let n = i64::try_from(d.as_secs()).map_err(|_| format!("{s:?} is too long"))?;
+    Ok(if neg { -n } else { n })
 }
 
 fn random_token() -> String {

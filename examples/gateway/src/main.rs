@@ -94,7 +94,7 @@ enum Command {
         /// A claim to set, `key=value` (JSON values allowed); repeatable.
         #[arg(long = "claim", value_parser = parse_claim)]
         claims: Vec<(String, String)>,
-        /// Lifetime: 30s, 10m, 12h, 2d; negative for an expired token.
+        /// Lifetime: 30s, 10m, 1h30m, 2d; negative for an expired token.
         #[arg(long, default_value = "1h", allow_hyphen_values = true)]
         ttl: String,
     },

@@ -87,29 +87,16 @@ fn records(paths: &[PathBuf], bodies: bool, mut each: impl FnMut(Event)) -> Resu
     Ok(())
 }
 
-/// `2h`, `30m`, `1d`, `45s` → a duration.
-fn parse_ago(s: &str) -> Option<Duration> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: u64 = n.parse().ok()?;
-    Some(Duration::from_secs(
-        n * match unit {
-            "s" => 1,
-            "m" => 60,
-            "h" => 3600,
-            "d" => 86_400,
-            _ => return None,
-        },
-    ))
-}
-
 /// `--since`: a duration ago or an RFC 3339 time, as seconds since the epoch.
 pub(crate) fn since_cutoff(s: &str) -> Result<Duration, String> {
-    if let Some(ago) = parse_ago(s) {
+    if let Ok(ago) = tollgate_kube::time::parse_duration(s) {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         return Ok(now.saturating_sub(ago));
     }
     parse_time(s).ok_or_else(|| {
-        format!("--since {s:?}: use a duration (30m, 2h, 7d) or an RFC 3339 time (2026-11-27T10:00:00Z)")
+        format!(
+            "--since {s:?}: use a duration (30m, 2h, 1h30m, 7d) or an RFC 3339 time (2026-11-27T10:00:00Z, 2026-11-27T11:00:00+01:00)"
+        )
     })
 }
 
@@ -341,10 +328,15 @@ mod tests {
 
     #[test]
     fn durations_and_times() {
-        assert_eq!(parse_ago("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_ago("7d"), Some(Duration::from_secs(7 * 86_400)));
-        assert_eq!(parse_ago("2x"), None);
-        assert!(since_cutoff("2026-11-27T10:00:00Z").is_ok());
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let ago = |s: &str| now.saturating_sub(since_cutoff(s).unwrap()).as_secs();
+        assert!((5399..=5401).contains(&ago("1h30m")));
+        assert!((7 * 86_400 - 1..=7 * 86_400 + 1).contains(&ago("7d")));
+        assert!(since_cutoff("2x").is_err());
+        assert_eq!(
+            since_cutoff("2026-11-27T11:00:00+01:00").unwrap(),
+            since_cutoff("2026-11-27T10:00:00Z").unwrap()
+        );
         assert!(since_cutoff("last tuesday").unwrap_err().contains("--since"));
     }
 }

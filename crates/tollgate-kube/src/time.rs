@@ -1,0 +1,116 @@
+//! Durations and times as operators write them, with one grammar
+//! everywhere Tollgate reads them (policy files, `--since`, `--ttl`, review
+//! windows): durations like `90s`, `15m`, `1h30m`, `2d` or a bare number of
+//! seconds (humantime's grammar), times in RFC 3339 with `Z` or any offset
+//! (`2026-12-02T10:00:00+01:00`, read with jiff).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tollgate_kube::time::{parse_duration, parse_timestamp};
+//! assert_eq!(parse_duration("1h30m")?, Duration::from_secs(5400));
+//! assert_eq!(parse_duration("90")?, Duration::from_secs(90));
+//! assert_eq!(
+//!     parse_timestamp("2026-12-02T10:00:00+01:00")?,
+//!     parse_timestamp("2026-12-02T09:00:00Z")?,
+//! );
+//! assert!(parse_duration("soon").is_err());
+//! # Ok::<_, tollgate_kube::Error>(())
+//! ```
+
+use std::time::Duration;
+
+use crate::Error;
+
+/// A duration: humantime's grammar (`90s`, `15m`, `1h30m`, `2d`, `1h 30m`)
+/// or a bare number of seconds.
+///
+/// # Errors
+/// [`Error::InvalidDuration`] naming the input.
+pub fn parse_duration(s: &str) -> Result<Duration, Error> {
+    let t = s.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return t.parse().map(Duration::from_secs).map_err(|e| invalid_duration(s, &e));
+    }
+    humantime::parse_duration(t).map_err(|e| invalid_duration(s, &e))
+}
+
+fn invalid_duration(s: &str, e: &dyn std::fmt::Display) -> Error {
+    Error::InvalidDuration {
+        input: s.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// An RFC 3339 time with `Z` or an offset, as the time since the Unix
+/// epoch (microsecond precision is kept; times before 1970 are refused).
+///
+/// # Errors
+/// [`Error::InvalidTime`] naming the input.
+pub fn parse_timestamp(s: &str) -> Result<Duration, Error> {
+    let invalid = |message: String| Error::InvalidTime {
+        input: s.to_owned(),
+        message,
+    };
+    let ts: jiff::Timestamp = s.trim().parse().map_err(|e: jiff::Error| invalid(e.to_string()))?;
+    let d = ts.duration_since(jiff::Timestamp::UNIX_EPOCH);
+    Duration::try_from(d).map_err(|_| invalid("before 1970".to_owned()))
+}
+
+/// Formats a time since the Unix epoch as a Kubernetes MicroTime: RFC
+/// 3339 in UTC with six fractional digits (`2026-07-25T17:20:00.123456Z`).
+/// Times past year 9999 are written as that year's last microsecond.
+pub fn format_micro_time(since_epoch: Duration) -> String {
+    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+    let nanos = i32::try_from(since_epoch.subsec_micros() * 1000).unwrap_or(0);
+    let ts = jiff::Timestamp::new(secs, nanos).unwrap_or(jiff::Timestamp::MAX);
+    ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        for (s, secs) in [
+            ("90s", 90),
+            ("15m", 900),
+            ("1h", 3600),
+            ("2d", 172_800),
+            ("1h30m", 5400),
+            ("1h 30m", 5400),
+            ("0", 0),
+            ("45", 45),
+        ] {
+            assert_eq!(parse_duration(s).unwrap(), Duration::from_secs(secs), "{s}");
+        }
+        for s in ["", "soon", "-5m", "1x", "h"] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(e.to_string().contains(&format!("{s:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn times_with_offsets() {
+        let z = parse_timestamp("2026-07-25T17:20:00.123456Z").unwrap();
+        assert_eq!(z.as_micros(), 1_785_000_000_123_456);
+        assert_eq!(parse_timestamp("2026-07-25T19:20:00.123456+02:00").unwrap(), z);
+        assert_eq!(parse_timestamp("2026-07-25T12:20:00.123456-05:00").unwrap(), z);
+        for s in [
+            "yesterday",
+            "2026-07-25",
+            "1969-12-31T23:59:59Z",
+            "2026-13-01T00:00:00Z",
+        ] {
+            assert!(parse_timestamp(s).is_err(), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panic(s in "\\PC{0,40}") {
+            let _ = parse_duration(&s);
+            let _ = parse_timestamp(&s);
+        }
+    }
+}
