@@ -14,13 +14,15 @@ impl Detector {
     /// A detector from a regex (size-limited).
     ///
     /// # Errors
-    /// When the regex does not compile.
-    pub fn new(name: impl Into<String>, re: &str) -> Result<Self, String> {
+    /// [`Error::Config`](crate::Error::Config) when the regex does not
+    /// compile.
+    pub fn new(name: impl Into<String>, re: &str) -> Result<Self, crate::Error> {
+        let name = name.into();
         let re = regex::RegexBuilder::new(re)
             .size_limit(1 << 20)
             .build()
-            .map_err(|e| e.to_string())?;
-        Ok(Detector { name: name.into(), re })
+            .map_err(|e| crate::Error::Config(format!("detector {name:?}: {e}")))?;
+        Ok(Detector { name, re })
     }
 
     /// Whether `s` contains a match.

@@ -19,6 +19,7 @@
 //!   item by item, anything unreadable refused.
 
 mod detectors;
+mod error;
 pub mod mask;
 mod redactor;
 mod replacement;
@@ -27,6 +28,7 @@ mod stream;
 mod tape;
 
 pub use detectors::Detector;
+pub use error::Error;
 pub use mask::{Mask, MaskBody, MaskLayer, MaskService};
 pub use redactor::{LAST_APPLIED, Redactor, RedactorBuilder, Report, decode_secret_value, kind_of_resource};
 pub use replacement::Replacement;

@@ -78,8 +78,13 @@ impl RedactorBuilder {
     /// Compiles the redactor.
     ///
     /// # Errors
-    /// A message naming the regex or selector that does not compile.
-    pub fn build(self) -> Result<Redactor, String> {
+    /// [`Error::Config`](crate::Error::Config) naming the regex or selector
+    /// that does not compile.
+    pub fn build(self) -> Result<Redactor, crate::Error> {
+        self.compile().map_err(crate::Error::Config)
+    }
+
+    fn compile(self) -> Result<Redactor, String> {
         let re = |what: &str, s: &str| {
             regex::RegexBuilder::new(s)
                 .case_insensitive(true)
@@ -162,7 +167,7 @@ impl RedactorBuilder {
 /// let report = r.redact(&mut secret);
 /// assert_eq!(secret["data"]["password"], "<redacted>");
 /// assert_eq!(report.paths, ["$['data']['password']"]);
-/// # Ok::<_, String>(())
+/// # Ok::<_, tollgate_redact::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Redactor {
@@ -334,7 +339,7 @@ impl Redactor {
     /// let r = tollgate_redact::Redactor::builder().build()?;
     /// let out = r.redact_text("curl -H 'Authorization: token ghp_0123456789abcdefghijklmnopqrstuvwxyzAB'");
     /// assert_eq!(out.as_deref(), Some("curl -H 'Authorization: token <redacted>'"));
-    /// # Ok::<_, String>(())
+    /// # Ok::<_, tollgate_redact::Error>(())
     /// ```
     pub fn redact_text(&self, s: &str) -> Option<String> {
         let mut out = s.to_owned();
@@ -411,12 +416,28 @@ impl Redactor {
     /// let event = br#"{"type":"ADDED","object":{"kind":"Secret","data":{"k":"aHVudGVyMg=="}}}"#;
     /// assert!(r.redact_bytes(event, None, &mut out)?);
     /// assert_eq!(out, br#"{"type":"ADDED","object":{"kind":"Secret","data":{"k":"<redacted>"}}}"#);
-    /// # Ok::<_, String>(())
+    /// # Ok::<_, tollgate_redact::Error>(())
     /// ```
     ///
     /// # Errors
-    /// When the document is not JSON.
-    pub fn redact_bytes(&self, doc: &[u8], implied_kind: Option<&str>, out: &mut Vec<u8>) -> Result<bool, String> {
+    /// [`Error::Response`](crate::Error::Response) when the document is not
+    /// JSON.
+    pub fn redact_bytes(
+        &self,
+        doc: &[u8],
+        implied_kind: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, crate::Error> {
+        self.rewrite_bytes(doc, implied_kind, out)
+            .map_err(crate::Error::Response)
+    }
+
+    pub(crate) fn rewrite_bytes(
+        &self,
+        doc: &[u8],
+        implied_kind: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, String> {
         if self.has_selectors() {
             if doc.iter().all(u8::is_ascii_whitespace) {
                 out.extend_from_slice(doc);

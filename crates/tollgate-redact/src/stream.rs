@@ -40,7 +40,7 @@ enum ArrayOf {
 /// }
 /// m.finish(&mut out)?;
 /// assert_eq!(String::from_utf8(out).unwrap(), r#"{"kind":"SecretList","items":[{"data":{"a":"<redacted>"}},{"data":{"b":"<redacted>"}}]}"#);
-/// # Ok::<_, String>(())
+/// # Ok::<_, tollgate_redact::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct StreamMasker {
@@ -126,8 +126,13 @@ impl StreamMasker {
     /// Feeds a chunk; writes what can already be written to `out`.
     ///
     /// # Errors
-    /// When the document is not JSON or a part exceeds the limit.
-    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    /// [`Error::Response`](crate::Error::Response) when the document is not
+    /// JSON or a part exceeds the limit.
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), crate::Error> {
+        self.feed(chunk, out).map_err(crate::Error::Response)
+    }
+
+    fn feed(&mut self, chunk: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
         let mut i = 0;
         while i < chunk.len() {
             match self.phase {
@@ -344,11 +349,16 @@ impl StreamMasker {
     /// Ends the document; writes the rest.
     ///
     /// # Errors
-    /// When the document is not JSON.
-    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
+    /// [`Error::Response`](crate::Error::Response) when the document is not
+    /// JSON.
+    pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), crate::Error> {
+        self.end(out).map_err(crate::Error::Response)
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) -> Result<(), String> {
         match self.phase {
             Phase::Head | Phase::Whole => {
-                self.redactor.redact_bytes(&self.buf, self.implied, out)?;
+                self.redactor.rewrite_bytes(&self.buf, self.implied, out)?;
             }
             Phase::Items => return Err("the response ended inside its list".to_owned()),
             Phase::Tail => {

@@ -19,7 +19,12 @@ fn redactor() -> Arc<Redactor> {
     Arc::new(Redactor::builder().configmap_keys("password").build().unwrap())
 }
 
-fn stream(r: &Arc<Redactor>, text: &[u8], cut: usize, implied: Option<&'static str>) -> Result<Vec<u8>, String> {
+fn stream(
+    r: &Arc<Redactor>,
+    text: &[u8],
+    cut: usize,
+    implied: Option<&'static str>,
+) -> Result<Vec<u8>, tollgate_redact::Error> {
     let mut m = StreamMasker::new(r.clone(), implied, 1 << 24);
     let mut out = Vec::new();
     for chunk in text.chunks(cut.max(1)) {

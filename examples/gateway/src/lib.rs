@@ -432,7 +432,7 @@ fn masking(config: &Config) -> Result<tollgate_redact::MaskLayer, StartError> {
     let redactor = b.build().map_err(|message| ConfigError {
         file: "configuration".to_owned(),
         field: "masking".to_owned(),
-        message,
+        message: message.to_string(),
     })?;
     Ok(tollgate_redact::MaskLayer::new(redactor).mask_all(m.all))
 }

@@ -19,7 +19,7 @@
 //! use tollgate_redact::{MaskLayer, Redactor};
 //! let layer = MaskLayer::new(Redactor::builder().build()?);
 //! # let _ = layer;
-//! # Ok::<_, String>(())
+//! # Ok::<_, tollgate_redact::Error>(())
 //! ```
 
 mod body;
