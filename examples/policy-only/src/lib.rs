@@ -115,7 +115,9 @@ impl Stack {
     /// When `listen` is not loopback or cannot be bound.
     pub async fn serve(self, listen: SocketAddr) -> Result<Running, String> {
         if !listen.ip().is_loopback() {
-            return Err(format!("{listen}: the example serves plain HTTP, on loopback addresses only"));
+            return Err(format!(
+                "{listen}: the example serves plain HTTP, on loopback addresses only"
+            ));
         }
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -101,6 +101,9 @@ async fn kubectl_through_the_smallest_stack() {
     assert_eq!(last.headers["impersonate-user"], "alice");
     let groups: Vec<_> = last.headers.get_all("impersonate-group").iter().collect();
     assert!(groups.iter().any(|g| *g == "platform-admins"), "{groups:?}");
-    assert!(!last.headers.contains_key("x-remote-user"), "the front proxy's headers stop here");
+    assert!(
+        !last.headers.contains_key("x-remote-user"),
+        "the front proxy's headers stop here"
+    );
     let _ = running.stop.send(());
 }
