@@ -596,3 +596,41 @@ async fn messages_name_the_rule_like_the_api_server() {
         o.message
     );
 }
+
+#[tokio::test]
+async fn a_policy_without_request_info_in_front_refuses_instead_of_allowing() {
+    // Issue 16: an embedder who stacks PolicyLayer without RequestInfoLayer
+    // once had body conditions see no body — a silent allow. Now every
+    // request is refused with a 500 naming the missing layer.
+    let forwarded = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = forwarded.clone();
+    let svc = ServiceBuilder::new()
+        .layer(PolicyLayer::new(PolicyStore::new(
+            parse_policy(BASELINE, "baseline.yaml").unwrap(),
+        )))
+        .service_fn(move |_req: Request<Full<Bytes>>| {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
+        });
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"hostNetwork":true,"containers":[{"name":"c","image":"x"}]}}"#;
+    for req in [
+        Request::post("/api/v1/namespaces/default/pods")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(pod)))
+            .unwrap(),
+        Request::get("/api/v1/namespaces/default/pods")
+            .body(Full::default())
+            .unwrap(),
+    ] {
+        let res = svc.clone().oneshot(req).await.unwrap();
+        assert_eq!(res.status(), 500);
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        let s: Status = serde_json::from_slice(&body).unwrap();
+        assert!(
+            s.message.contains("PolicyLayer needs RequestInfoLayer"),
+            "{}",
+            s.message
+        );
+    }
+    assert_eq!(forwarded.load(std::sync::atomic::Ordering::SeqCst), 0);
+}

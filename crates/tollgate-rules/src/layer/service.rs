@@ -170,16 +170,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let parsed;
-        let info = match req.extensions().get::<RequestInfo>() {
-            Some(i) => i,
-            None => match RequestInfo::parse(req.method(), req.uri()) {
-                Ok(i) => {
-                    parsed = i;
-                    &parsed
-                }
-                Err(e) => return ResponseFuture::refused(e.to_status()),
-            },
+        // Rules read the request RequestInfoLayer parsed and buffered; without
+        // it a body condition could not be checked, so nothing is let through.
+        let (Some(info), true) = (
+            req.extensions().get::<RequestInfo>(),
+            req.extensions().get::<RequestBody>().is_some(),
+        ) else {
+            return ResponseFuture::refused(missing_layer());
         };
         let policy = self.store.current();
         let view = RequestView::new(
@@ -225,4 +222,13 @@ where
         req.extensions_mut().insert(decision);
         ResponseFuture::call(self.inner.call(req), warnings)
     }
+}
+
+/// The refusal when `RequestInfoLayer` is not in front of the policy: a
+/// 500 naming it (logged once per process), never a silent allow.
+fn missing_layer() -> Status {
+    static LOGGED: std::sync::Once = std::sync::Once::new();
+    let message = "PolicyLayer needs RequestInfoLayer in front of it: the request has no RequestInfo and RequestBody in its extensions, so no rule could be checked";
+    LOGGED.call_once(|| tracing::error!("{message}"));
+    Status::failure(Reason::InternalError, message)
 }
