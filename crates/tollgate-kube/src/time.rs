@@ -66,6 +66,14 @@ pub fn format_micro_time(since_epoch: Duration) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
 }
 
+/// Formats a time since the Unix epoch as RFC 3339 in UTC to the second
+/// (`2026-11-27T15:40:00Z`), as Kubernetes writes `metav1.Time`.
+pub fn format_time(since_epoch: Duration) -> String {
+    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
+    let ts = jiff::Timestamp::from_second(secs).unwrap_or(jiff::Timestamp::MAX);
+    ts.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +96,16 @@ mod tests {
             let e = parse_duration(s).unwrap_err();
             assert!(e.to_string().contains(&format!("{s:?}")), "{e}");
         }
+    }
+
+    #[test]
+    fn formats() {
+        assert_eq!(format_time(Duration::from_secs(1_795_794_000)), "2026-11-27T15:40:00Z");
+        assert_eq!(format_time(Duration::ZERO), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format_micro_time(Duration::from_micros(1_785_000_000_123_456)),
+            "2026-07-25T17:20:00.123456Z"
+        );
     }
 
     #[test]

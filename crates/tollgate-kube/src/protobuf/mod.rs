@@ -149,7 +149,9 @@ fn special(name: &str, b: &[u8]) -> Option<Option<Value>> {
             // The zero time is written by Go's encoder and means unset:
             // JSON null, as the API server writes it.
             match get(&f()?, 1) {
-                Some(Wire::Varint(secs)) if secs != 0 => Some(json!(rfc3339(secs))),
+                Some(Wire::Varint(secs)) if secs != 0 => {
+                    Some(json!(crate::time::format_time(std::time::Duration::from_secs(secs))))
+                }
                 _ => Some(Value::Null),
             }
         }
@@ -256,27 +258,6 @@ fn message_name(api_version: &str, kind: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("k8s.io.api.{package}.v1.{kind}"))
-}
-
-/// `2026-11-27T15:40:00Z` for seconds since the epoch (Howard Hinnant's
-/// civil-from-days).
-fn rfc3339(secs: u64) -> String {
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 /// Decodes a `k8s\0`-prefixed body of a built-in kind into JSON; `None`
