@@ -251,6 +251,18 @@ where
             };
         }
         let decision = req.extensions().get::<Decision>();
+        // Which requests need an approval is the policy's decision; without
+        // PolicyLayer in front there is none, and nothing is let through.
+        if decision.is_none() {
+            let res = missing_policy_layer().to_response();
+            return ResponseFuture {
+                state: St::Checking {
+                    check: Box::pin(async move { Outcome::Answer(res) }),
+                    request: None,
+                    service: None,
+                },
+            };
+        }
         let spec = match decision {
             Some(d) if d.action == Action::RequireApproval => d.approval.clone(),
             _ => None,
@@ -653,4 +665,13 @@ fn stored_body(
         );
     }
     (Some(v), sha, None)
+}
+
+/// The refusal when `PolicyLayer` is not in front: a 500 naming it (logged
+/// once per process), never a silent allow.
+fn missing_policy_layer() -> Status {
+    static LOGGED: std::sync::Once = std::sync::Once::new();
+    let message = "ApprovalLayer needs PolicyLayer in front of it: the request has no Decision in its extensions, so whether it needs an approval is unknown";
+    LOGGED.call_once(|| tracing::error!("{message}"));
+    Status::failure(Reason::InternalError, message)
 }

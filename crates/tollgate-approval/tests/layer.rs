@@ -471,3 +471,30 @@ async fn approvals_are_shown_only_to_their_requester_and_approvers_with_patch_va
     );
     assert!(body.contains("/data/password"), "the patch's shape stays: {body}");
 }
+
+#[tokio::test]
+async fn without_a_policy_in_front_nothing_is_let_through() {
+    // Issue 16: with no PolicyLayer in front there is no Decision, and a
+    // request that a rule would hold for approval once went straight on.
+    let forwarded = Arc::new(AtomicUsize::new(0));
+    let seen = forwarded.clone();
+    let svc = ServiceBuilder::new()
+        .layer(RequestInfoLayer::new())
+        .layer(ApprovalLayer::new(Arc::new(MemoryStore::default())))
+        .service_fn(move |_r: Request<Full<Bytes>>| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
+        });
+    let req = Request::delete("/api/v1/namespaces/prod")
+        .body(Full::default())
+        .unwrap();
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 500);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("ApprovalLayer needs PolicyLayer in front of it"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(forwarded.load(Ordering::SeqCst), 0);
+}

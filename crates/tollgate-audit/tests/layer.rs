@@ -584,3 +584,35 @@ async fn a_confirmed_record_during_a_refusal_flood_waits_at_most_twice_as_long()
     }
     assert_eq!(counted, 10_000);
 }
+
+#[tokio::test]
+async fn a_record_layer_without_request_info_in_front_forwards_nothing() {
+    // Issue 16: without RequestInfoLayer, RecordLayer once forwarded the
+    // request unrecorded.
+    let sink = MemorySink::default();
+    let audit = AuditLayer::builder(Recorder::new(sink.clone(), RecorderOptions::default())).build();
+    let forwarded = Arc::new(AtomicUsize::new(0));
+    let seen = forwarded.clone();
+    let svc = ServiceBuilder::new()
+        .layer(audit.record_layer())
+        .service_fn(move |_req: Request<Full<Bytes>>| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::new()))) }
+        });
+    let res = svc
+        .oneshot(
+            Request::delete("/api/v1/namespaces/prod")
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 500);
+    let body = res.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("RecordLayer needs RequestInfoLayer in front of it"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    assert_eq!(forwarded.load(Ordering::SeqCst), 0);
+}

@@ -130,13 +130,19 @@ where
             },
             after,
         };
-        let Some(info) = req
-            .extensions()
-            .get::<RequestInfo>()
-            .cloned()
-            .filter(|_| self.shared.enabled)
-        else {
+        if !self.shared.enabled {
             return calling(&mut inner, req, None);
+        }
+        // A request that cannot be recorded is not forwarded: without
+        // RequestInfoLayer in front there is nothing to record it with.
+        let Some(info) = req.extensions().get::<RequestInfo>().cloned() else {
+            self.shared.recorder.count_refusal();
+            return RecordFuture {
+                state: State::Refused {
+                    status: Some(missing_request_info()),
+                },
+                after: None,
+            };
         };
         let draft = match req.extensions().get::<Draft>() {
             Some(d) => d.clone(),
@@ -240,6 +246,15 @@ where
             after: Some(after),
         }
     }
+}
+
+/// The refusal when `RequestInfoLayer` is not in front: a 500 naming it
+/// (logged once per process).
+fn missing_request_info() -> Status {
+    static LOGGED: std::sync::Once = std::sync::Once::new();
+    let message = "RecordLayer needs RequestInfoLayer in front of it: the request has no RequestInfo in its extensions, so it cannot be recorded and is not forwarded";
+    LOGGED.call_once(|| tracing::error!("{message}"));
+    Status::failure(Reason::InternalError, message)
 }
 
 fn unavailable(why: &str) -> Status {
