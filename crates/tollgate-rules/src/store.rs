@@ -71,4 +71,52 @@ impl PolicyStore {
             }
         }
     }
+
+    /// Reloads the policy from `path` on SIGHUP and when the file's
+    /// modification time changes (checked every `every`; zero: on SIGHUP
+    /// only); an invalid file keeps the old policy (logged). Reading and
+    /// compiling run off the async workers. Needs the `watch` feature and a
+    /// tokio runtime.
+    #[cfg(feature = "watch")]
+    pub fn watch(&self, path: std::path::PathBuf, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+        let store = self.clone();
+        let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        let mut last = modified(&path);
+        tokio::spawn(async move {
+            #[cfg(unix)]
+            let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            loop {
+                #[cfg(unix)]
+                let signalled = async {
+                    match hup.as_mut() {
+                        Some(h) => {
+                            h.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                #[cfg(not(unix))]
+                let signalled = std::future::pending::<()>();
+                let tick = async {
+                    if every.is_zero() {
+                        std::future::pending::<()>().await
+                    } else {
+                        tokio::time::sleep(every).await
+                    }
+                };
+                let forced = tokio::select! {
+                    () = signalled => true,
+                    () = tick => false,
+                };
+                let now = modified(&path);
+                if forced || now != last {
+                    last = now;
+                    // Reading and compiling a policy is blocking work: off the
+                    // async workers, so a large file never stalls requests.
+                    let (store, path) = (store.clone(), path.clone());
+                    let _ = tokio::task::spawn_blocking(move || store.reload_from(&path)).await;
+                }
+            }
+        })
+    }
 }

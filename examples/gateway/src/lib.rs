@@ -13,6 +13,7 @@
 pub mod admin;
 pub mod approvals_cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod policy_cli;
 pub mod preflight;
@@ -54,6 +55,7 @@ pub enum StartError {
     #[error(transparent)]
     Upstream(#[from] tollgate_proxy::Error),
     /// The testkit (demo) failed.
+    #[cfg(feature = "demo")]
     #[error(transparent)]
     Testkit(#[from] tollgate_testkit::Error),
     /// The audit policy is invalid.
@@ -128,11 +130,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let policy = match &config.policy {
         Some(p) => {
             let store = PolicyStore::new(PolicyStore::load_file(&p.file)?);
-            watch_policy(
-                store.clone(),
-                p.file.clone(),
-                Duration::from_secs(p.reload_check_seconds),
-            );
+            store.watch(p.file.clone(), Duration::from_secs(p.reload_check_seconds));
             store
         }
         None => PolicyStore::new(Policy::allow_all()),
@@ -435,49 +433,6 @@ fn masking(config: &Config) -> Result<tollgate_redact::MaskLayer, StartError> {
         message: message.to_string(),
     })?;
     Ok(tollgate_redact::MaskLayer::new(redactor).mask_all(m.all))
-}
-
-/// Reloads the policy on SIGHUP and when the file's modification time
-/// changes; an invalid file keeps the old policy (the store logs why).
-fn watch_policy(store: PolicyStore, path: std::path::PathBuf, every: Duration) {
-    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    let mut last = modified(&path);
-    tokio::spawn(async move {
-        #[cfg(unix)]
-        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        loop {
-            #[cfg(unix)]
-            let signalled = async {
-                match hup.as_mut() {
-                    Some(h) => {
-                        h.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            #[cfg(not(unix))]
-            let signalled = std::future::pending::<()>();
-            let tick = async {
-                if every.is_zero() {
-                    std::future::pending::<()>().await
-                } else {
-                    tokio::time::sleep(every).await
-                }
-            };
-            let forced = tokio::select! {
-                () = signalled => true,
-                () = tick => false,
-            };
-            let now = modified(&path);
-            if forced || now != last {
-                last = now;
-                // Reading and compiling a policy is blocking work: off the
-                // async workers, so a large file never stalls requests.
-                let (store, path) = (store.clone(), path.clone());
-                let _ = tokio::task::spawn_blocking(move || store.reload_from(&path)).await;
-            }
-        }
-    });
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

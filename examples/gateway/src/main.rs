@@ -1,11 +1,12 @@
 //! `tollgate`: the Tollgate gateway.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tollgate_gateway::{Config, demo, shutdown_signal, start};
+#[cfg(feature = "demo")]
+use tollgate_gateway::demo;
+use tollgate_gateway::{Config, shutdown_signal, start};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,13 +29,14 @@ enum Command {
     },
     /// Runs a test API server with the gateway in front of it, and writes a
     /// kubeconfig for kubectl.
+    #[cfg(feature = "demo")]
     Demo {
         /// Where to write the kubeconfig, certificates and config.
         #[arg(long, default_value = "tollgate-demo")]
         dir: PathBuf,
         /// The gateway's listen address.
         #[arg(long, default_value = "127.0.0.1:8443")]
-        listen: SocketAddr,
+        listen: std::net::SocketAddr,
     },
     /// Checks or tries out a policy file.
     Policy {
@@ -84,6 +86,7 @@ enum Command {
         command: SessionsCommand,
     },
     /// Mints a token from a running demo's test issuer (demo issuers only).
+    #[cfg(feature = "demo")]
     Token {
         /// The directory `tollgate demo` wrote.
         #[arg(long, default_value = "tollgate-demo")]
@@ -345,6 +348,7 @@ async fn main() -> ExitCode {
                 ),
             }
         }
+        #[cfg(feature = "demo")]
         Command::Token {
             demo_dir,
             issuer,
@@ -353,6 +357,7 @@ async fn main() -> ExitCode {
         } => demo::parse_ttl(&ttl)
             .and_then(|ttl| demo::mint(&demo_dir, &issuer, &claims, ttl).map_err(|e| e.to_string()))
             .map(|token| println!("{token}")),
+        #[cfg(feature = "demo")]
         Command::Demo { dir, listen } => match demo::start(&dir, listen).await {
             Ok(d) => {
                 println!("{}", d.instructions());
