@@ -174,6 +174,41 @@ where
     })
 }
 
+/// `n` connections from attacker addresses, each sending `head` and then
+/// `drip` once a second (nothing, when empty) until the gateway closes it
+/// — then another — or `stop`; counts the connections made.
+fn trickle(
+    t: Target,
+    stop: Arc<AtomicBool>,
+    count: Arc<AtomicU64>,
+    n: usize,
+    head: Vec<u8>,
+    drip: &'static [u8],
+) -> tokio::task::JoinHandle<()> {
+    let head = Arc::new(head);
+    tasks(n, stop, move |i, stop| {
+        let (t, count, head) = (t.clone(), count.clone(), head.clone());
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                let Ok(mut s) = t.connect(Some(attacker(i))).await else {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                };
+                count.fetch_add(1, Ordering::Relaxed);
+                if s.write_all(&head).await.is_err() {
+                    continue;
+                }
+                while !stop.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    if !drip.is_empty() && s.write_all(drip).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// A request loop of `n` attackers at `per_task` requests a second each.
 fn request_flood(
     t: Target,
@@ -234,84 +269,25 @@ fn attacks(github: String, hung: String) -> Vec<Attack> {
             name: "slow headers",
             shape: "200 connections, one header line a second".to_owned(),
             run: Box::new(|t, stop, count| {
-                tasks(200, stop, move |i, stop| {
-                    let (t, count) = (t.clone(), count.clone());
-                    async move {
-                        while !stop.load(Ordering::Relaxed) {
-                            let Ok(mut s) = t.connect(Some(attacker(i))).await else {
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                                continue;
-                            };
-                            count.fetch_add(1, Ordering::Relaxed);
-                            if s.write_all(b"GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: gw\r\n")
-                                .await
-                                .is_err()
-                            {
-                                continue;
-                            }
-                            while !stop.load(Ordering::Relaxed) {
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                                if s.write_all(b"X-Slow: 1\r\n").await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                })
+                let head = b"GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: gw\r\n".to_vec();
+                trickle(t, stop, count, 200, head, b"X-Slow: 1\r\n")
             }),
         },
         Attack {
             name: "slow bodies (valid token)",
             shape: "100 connections, Content-Length 3 MB, 1 KiB a second".to_owned(),
             run: Box::new(|t, stop, count| {
-                tasks(100, stop, move |i, stop| {
-                    let (t, count) = (t.clone(), count.clone());
-                    async move {
-                        while !stop.load(Ordering::Relaxed) {
-                            let Ok(mut s) = t.connect(Some(attacker(i))).await else {
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                                continue;
-                            };
-                            count.fetch_add(1, Ordering::Relaxed);
-                            let head = format!(
-                                "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n",
-                                t.token
-                            );
-                            if s.write_all(head.as_bytes()).await.is_err() {
-                                continue;
-                            }
-                            while !stop.load(Ordering::Relaxed) {
-                                tokio::time::sleep(Duration::from_secs(1)).await;
-                                if s.write_all(&[b' '; 1024]).await.is_err() {
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                })
+                let head = format!(
+                    "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n",
+                    t.token
+                );
+                trickle(t, stop, count, 100, head.into_bytes(), &[b' '; 1024])
             }),
         },
         Attack {
             name: "idle TLS connections",
             shape: "500 connections, handshake then silence".to_owned(),
-            run: Box::new(|t, stop, count| {
-                tasks(500, stop, move |i, stop| {
-                    let (t, count) = (t.clone(), count.clone());
-                    async move {
-                        while !stop.load(Ordering::Relaxed) {
-                            let Ok(s) = t.connect(Some(attacker(i))).await else {
-                                tokio::time::sleep(Duration::from_millis(100)).await;
-                                continue;
-                            };
-                            count.fetch_add(1, Ordering::Relaxed);
-                            while !stop.load(Ordering::Relaxed) {
-                                tokio::time::sleep(Duration::from_millis(200)).await;
-                            }
-                            drop(s);
-                        }
-                    }
-                })
-            }),
+            run: Box::new(|t, stop, count| trickle(t, stop, count, 500, Vec::new(), b"")),
         },
         Attack {
             name: "token-less flood",
@@ -418,16 +394,6 @@ fn cpu_seconds(pid: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Seconds since midnight of an RFC 3339 UTC timestamp (`…THH:MM:SS.ffffffZ`).
-fn seconds_of_day(ts: &str) -> Option<f64> {
-    let time = ts.split_once('T')?.1.trim_end_matches('Z');
-    let mut parts = time.split(':');
-    let h: f64 = parts.next()?.parse().ok()?;
-    let m: f64 = parts.next()?.parse().ok()?;
-    let s: f64 = parts.next()?.parse().ok()?;
-    Some(h * 3600.0 + m * 60.0 + s)
-}
-
 /// The gateway's own time for the steady client's requests recorded after
 /// byte `from` of the audit log: from `requestReceivedTimestamp` to the
 /// `ResponseComplete` stage.
@@ -445,10 +411,8 @@ fn gateway_latencies(log: &Path, from: u64) -> Vec<Duration> {
                 && e["user"]["username"].as_str().is_some_and(|u| u.starts_with("github:"))
         })
         .filter_map(|e| {
-            let a = seconds_of_day(e["requestReceivedTimestamp"].as_str()?)?;
-            let b = seconds_of_day(e["stageTimestamp"].as_str()?)?;
-            let d = if b < a { b + 86_400.0 - a } else { b - a };
-            Some(Duration::from_secs_f64(d))
+            let received = tollgate_audit::parse_time(e["requestReceivedTimestamp"].as_str()?)?;
+            tollgate_audit::parse_time(e["stageTimestamp"].as_str()?)?.checked_sub(received)
         })
         .collect()
 }

@@ -71,15 +71,15 @@ impl SpdySession {
 
     /// Decodes bytes from one side; terminal streams go to `term`.
     pub(super) fn push(&mut self, from_client: bool, bytes: &[u8], term: &mut Terminal) -> Result<(), String> {
-        let dec = if from_client { &mut self.up } else { &mut self.down };
-        dec.push(bytes);
-        loop {
-            let dec = if from_client { &mut self.up } else { &mut self.down };
-            let Some(frame) = dec.next_frame().map_err(|e| e.to_string())? else {
-                return Ok(());
-            };
+        self.decoder(from_client).push(bytes);
+        while let Some(frame) = self.decoder(from_client).next_frame().map_err(|e| e.to_string())? {
             self.frame(from_client, frame, term)?;
         }
+        Ok(())
+    }
+
+    fn decoder(&mut self, from_client: bool) -> &mut FrameDecoder {
+        if from_client { &mut self.up } else { &mut self.down }
     }
 
     fn frame(&mut self, from_client: bool, frame: Frame, term: &mut Terminal) -> Result<(), String> {
