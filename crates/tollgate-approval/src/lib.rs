@@ -13,6 +13,8 @@
 //!   serves the approvals API (`/tollgate/v1/approvals`).
 
 mod approval;
+#[cfg(feature = "cli")]
+pub mod cli;
 mod fingerprint;
 mod layer;
 mod notify;

@@ -16,12 +16,15 @@
 //!
 //! The access review of the trail is its own crate, `tollgate-review`.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod event;
 #[cfg(feature = "layer")]
 mod layer;
 mod policy;
 mod recorder;
 mod sink;
+mod trail;
 
 pub use event::{Event, EventList, Level, ObjectReference, Stage, UserInfo, micro_time, parse_time};
 #[cfg(feature = "layer")]
@@ -38,3 +41,4 @@ pub use sink::{
 #[cfg(feature = "webhook")]
 pub use sink::{WebhookMode, WebhookOptions, WebhookSink};
 pub use tollgate_kube::command_line;
+pub use trail::{log_files, since};

@@ -48,6 +48,7 @@ mod request_info;
 mod response_body;
 pub mod spdy;
 mod status;
+pub mod table;
 pub mod time;
 pub mod websocket;
 

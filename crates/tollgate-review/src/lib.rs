@@ -28,6 +28,8 @@
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod csv;
 mod doc;
 mod html;
@@ -52,6 +54,28 @@ pub enum Error {
     /// The report cannot be serialized.
     #[error("cannot write the report: {0}")]
     Json(#[from] serde_json::Error),
+    /// A command-line option's value is malformed.
+    #[error("{flag} {value}: {message}")]
+    Argument {
+        /// The option, e.g. `--since`.
+        flag: &'static str,
+        /// What was given.
+        value: String,
+        /// What is accepted.
+        message: &'static str,
+    },
+    /// An input file (RBAC objects, a configuration) or the output file is
+    /// unusable.
+    #[error("{file}: {message}")]
+    Input {
+        /// The file.
+        file: String,
+        /// Why.
+        message: String,
+    },
+    /// The report cannot be written to standard output.
+    #[error("writing the report: {0}")]
+    Output(#[from] std::io::Error),
 }
 
 impl Review {

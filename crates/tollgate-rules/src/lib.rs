@@ -13,6 +13,8 @@
 //! with none, the policy's `default` (allow or deny). See
 //! `docs/policies.md`.
 
+#[cfg(feature = "cli")]
+pub mod cli;
 mod credentials;
 mod error;
 mod eval;

@@ -11,16 +11,10 @@
 //! ```
 
 pub mod admin;
-pub mod approvals_cli;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod policy_cli;
 pub mod preflight;
-pub mod review_cli;
-pub mod sessions_cli;
-pub mod table;
-pub mod terminal;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

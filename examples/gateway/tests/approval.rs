@@ -7,8 +7,9 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use tokio::process::Command;
+use tollgate_approval::cli as approvals_cli;
 use tollgate_audit::{Stage, read_log};
-use tollgate_gateway::{approvals_cli, demo};
+use tollgate_gateway::demo;
 
 mod common;
 
@@ -87,7 +88,8 @@ async fn a_risky_delete_waits_for_an_approval_and_then_completes() {
     let mut out = Vec::new();
     let own = approvals_cli::decide(&env.demo.kubeconfig, &id, true, None, &mut out)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(own.contains("nobody approves their own request"), "{own}");
     // Let kubectl's first attempt run out (hold 2 s → 429 → it retries).
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -181,7 +183,8 @@ async fn a_denied_request_prints_the_reason_in_kubectls_error() {
     let mut out = Vec::new();
     let no_reason = approvals_cli::decide(&env.approver(), &id, false, None, &mut out)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(no_reason.contains("needs a reason"), "{no_reason}");
     approvals_cli::decide(&env.approver(), &id, false, Some("not during the freeze"), &mut out)
         .await

@@ -6,7 +6,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::Command;
-use tollgate_gateway::{approvals_cli, demo};
+use tollgate_approval::cli as approvals_cli;
+use tollgate_gateway::demo;
 
 mod common;
 

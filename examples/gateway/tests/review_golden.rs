@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tollgate_gateway::review_cli::{ReviewArgs, review};
+use tollgate_review::cli::{ReviewArgs, review};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/review")

@@ -4,21 +4,26 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use tollgate_audit::{Event, Stage, parse_time, read_log};
+use super::Error;
+use crate::{Event, ReadError, Stage, log_files, parse_time, read_log, since};
 
 /// Filters for `sessions list`.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, clap::Args)]
 #[non_exhaustive]
 pub struct ListFilter {
     /// Only this owner.
+    #[arg(long)]
     pub owner: Option<String>,
     /// Only this user.
+    #[arg(long)]
     pub user: Option<String>,
-    /// Only requests received after this (a duration like `2h`, or an RFC 3339 time).
+    /// Only since: a duration (30m, 2h, 1h30m, 7d) or an RFC 3339 time.
+    #[arg(long)]
     pub since: Option<String>,
     /// Only this verb.
+    #[arg(long)]
     pub verb: Option<String>,
 }
 
@@ -34,42 +39,13 @@ impl ListFilter {
     }
 }
 
-/// The log files under `paths` (files as given; directories: every
-/// `*.log`, `*.log.gz` and rotated file in them), oldest first.
-pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("cannot read {}: {e}", p.display()))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|f| {
-                    let n = f
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    n.ends_with(".log") || n.ends_with(".log.gz")
-                })
-                .collect();
-            files.sort();
-            out.extend(files);
-        } else if p.exists() {
-            out.push(p.clone());
-        } else {
-            return Err(format!("{}: no such file or directory", p.display()));
-        }
-    }
-    Ok(out)
-}
-
 /// Reads every record, reporting unreadable lines on stderr (a torn last
 /// write is expected after a crash and is skipped, never misread); with
 /// `bodies: false` request and response objects are read past, not decoded.
-fn records(paths: &[PathBuf], bodies: bool, mut each: impl FnMut(Event)) -> Result<(), String> {
+fn records(paths: &[PathBuf], bodies: bool, mut each: impl FnMut(Event)) -> Result<(), Error> {
     let mut skipped = 0usize;
     for f in log_files(paths)? {
-        let reader = read_log(&f).map_err(|e| e.to_string())?;
+        let reader = read_log(&f)?;
         let reader = if bodies { reader } else { reader.metadata_only() };
         for r in reader {
             match r {
@@ -87,25 +63,22 @@ fn records(paths: &[PathBuf], bodies: bool, mut each: impl FnMut(Event)) -> Resu
     Ok(())
 }
 
-/// `--since`: a duration ago or an RFC 3339 time, as seconds since the epoch.
-pub(crate) fn since_cutoff(s: &str) -> Result<Duration, String> {
-    if let Ok(ago) = tollgate_kube::time::parse_duration(s) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        return Ok(now.saturating_sub(ago));
-    }
-    parse_time(s).ok_or_else(|| {
-        format!(
-            "--since {s:?}: use a duration (30m, 2h, 1h30m, 7d) or an RFC 3339 time (2026-11-27T10:00:00Z, 2026-11-27T11:00:00+01:00)"
-        )
-    })
-}
-
 /// The table `sessions list` prints: one row per request (its last stage).
 ///
 /// # Errors
-/// A message when a log cannot be read or a filter is malformed.
-pub fn list(paths: &[PathBuf], filter: &ListFilter, out: &mut impl Write) -> Result<(), String> {
-    let cutoff = filter.since.as_deref().map(since_cutoff).transpose()?;
+/// An [`Error`] when a log cannot be read or a filter is malformed.
+pub fn list(paths: &[PathBuf], filter: &ListFilter, out: &mut impl Write) -> Result<(), Error> {
+    let cutoff = filter
+        .since
+        .as_deref()
+        .map(|s| {
+            since(s).ok_or_else(|| Error::Argument {
+                flag: "--since",
+                value: s.to_owned(),
+                message: "use a duration (30m, 2h, 1h30m, 7d) or an RFC 3339 time (2026-11-27T10:00:00Z, 2026-11-27T11:00:00+01:00)",
+            })
+        })
+        .transpose()?;
     let mut last: BTreeMap<String, Event> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     records(paths, false, |e| {
@@ -155,7 +128,7 @@ pub fn list(paths: &[PathBuf], filter: &ListFilter, out: &mut impl Write) -> Res
             command,
         ]);
     }
-    crate::table::write(&rows, out)
+    Ok(tollgate_kube::table::write(&rows, out)?)
 }
 
 fn rank(s: Stage) -> u8 {
@@ -171,41 +144,44 @@ fn rank(s: Stage) -> u8 {
 /// redacted).
 ///
 /// # Errors
-/// A message when a log cannot be read or no record has this ID.
-pub fn show(paths: &[PathBuf], id: &str, out: &mut impl Write) -> Result<(), String> {
+/// An [`Error`] when a log cannot be read or no record has this ID.
+pub fn show(paths: &[PathBuf], id: &str, out: &mut impl Write) -> Result<(), Error> {
     let mut found = 0;
     let mut err = None;
     records(paths, true, |e| {
-        if e.audit_id == id {
+        if e.audit_id == id && err.is_none() {
             found += 1;
-            if let Err(x) = serde_json::to_string_pretty(&e)
-                .map_err(|x| x.to_string())
-                .and_then(|t| writeln!(out, "{t}").map_err(|x| x.to_string()))
-            {
-                err = Some(x);
-            }
+            // An Event always serializes: its maps have string keys.
+            let text = serde_json::to_string_pretty(&e).unwrap_or_default();
+            err = writeln!(out, "{text}").err();
         }
     })?;
     if let Some(e) = err {
-        return Err(e);
+        return Err(e.into());
     }
     if found == 0 {
-        return Err(format!("no record with audit ID {id}"));
+        return Err(Error::NotFound(id.to_owned()));
     }
     Ok(())
 }
 
 /// How a recording is played.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, clap::Args)]
+#[non_exhaustive]
 pub struct ReplayOptions {
     /// Playback speed (times faster).
+    #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
     /// The longest single pause, in seconds.
+    #[arg(long, default_value_t = 2.0)]
     pub max_idle: f64,
-    /// The most time spent waiting in all, in seconds: past it the rest
-    /// plays without pauses.
+    /// The most time spent in pauses, in seconds; the rest plays at once.
+    #[arg(long, default_value_t = 600.0)]
     pub max_total: f64,
-    /// Write the output as recorded, terminal controls and all.
+    /// Write the recording as it is, terminal controls included (OSC,
+    /// DCS and the like can set the clipboard or title of the terminal
+    /// it is played in: only for recordings you trust).
+    #[arg(long)]
     pub raw: bool,
 }
 
@@ -226,33 +202,37 @@ pub const MAX_CAST_LINE_BYTES: usize = 1024 * 1024;
 
 /// Plays an asciicast v2 file in the terminal with its timing. A recording
 /// is what a container wrote, so by default only text, colours and cursor
-/// movement reach the reviewer's terminal ([`crate::terminal::Filter`]);
+/// movement reach the reviewer's terminal ([`super::terminal::Filter`]);
 /// titles and markers are printed as text; each pause is capped at
 /// `max_idle` and all of them at `max_total`.
 ///
 /// # Errors
-/// A message when the file cannot be read or is not asciicast v2.
-pub fn replay(file: &Path, options: ReplayOptions, out: &mut impl Write) -> Result<(), String> {
-    let f = std::fs::File::open(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let mut lines = tollgate_audit::BoundedLines::new(std::io::BufReader::new(f), MAX_CAST_LINE_BYTES);
+/// An [`Error`] when the file cannot be read or is not asciicast v2.
+pub fn replay(file: &Path, options: ReplayOptions, out: &mut impl Write) -> Result<(), Error> {
+    let name = file.display().to_string();
+    let bad = |line: usize, message: String| Error::Recording {
+        file: name.clone(),
+        line,
+        message,
+    };
+    let f = std::fs::File::open(file).map_err(|source| ReadError::Io {
+        file: name.clone(),
+        source,
+    })?;
+    let mut lines = crate::BoundedLines::new(std::io::BufReader::new(f), MAX_CAST_LINE_BYTES);
     let header = match lines.next() {
-        None => return Err(format!("{}: empty file", file.display())),
-        Some(Err(e)) => return Err(format!("{}:1: {e}", file.display())),
+        None => return Err(bad(1, "empty file".to_owned())),
+        Some(Err(e)) => return Err(bad(1, e.to_string())),
         Some(Ok(Some(h))) => h,
-        Some(Ok(None)) => {
-            return Err(format!(
-                "{}:1: header longer than {MAX_CAST_LINE_BYTES} bytes",
-                file.display()
-            ));
-        }
+        Some(Ok(None)) => return Err(bad(1, format!("header longer than {MAX_CAST_LINE_BYTES} bytes"))),
     };
     let header: serde_json::Value =
-        serde_json::from_str(&header).map_err(|e| format!("{}:1: not an asciicast header: {e}", file.display()))?;
+        serde_json::from_str(&header).map_err(|e| bad(1, format!("not an asciicast header: {e}")))?;
     if header.get("version").and_then(serde_json::Value::as_u64) != Some(2) {
-        return Err(format!("{}:1: not an asciicast v2 file", file.display()));
+        return Err(bad(1, "not an asciicast v2 file".to_owned()));
     }
     if let Some(t) = header.get("title").and_then(serde_json::Value::as_str) {
-        eprintln!("▶ {}", crate::terminal::visible(t));
+        eprintln!("▶ {}", super::terminal::visible(t));
     }
     let speed = if options.speed.is_finite() && options.speed > 0.0 {
         options.speed
@@ -269,21 +249,21 @@ pub fn replay(file: &Path, options: ReplayOptions, out: &mut impl Write) -> Resu
     } else {
         600.0
     };
-    let mut filter = crate::terminal::Filter::default();
+    let mut filter = super::terminal::Filter::default();
     let mut shown = String::new();
     let mut last = 0.0f64;
     let mut markers = Vec::new();
     let mut skipped = 0usize;
     for (n, line) in lines.enumerate() {
-        let Some(line) = line.map_err(|e| e.to_string())? else {
+        let Some(line) = line.map_err(|e| bad(n + 2, e.to_string()))? else {
             skipped += 1;
             continue;
         };
         if line.trim().is_empty() {
             continue;
         }
-        let ev: (f64, String, String) = serde_json::from_str(&line)
-            .map_err(|e| format!("{}:{}: not an asciicast event: {e}", file.display(), n + 2))?;
+        let ev: (f64, String, String) =
+            serde_json::from_str(&line).map_err(|e| bad(n + 2, format!("not an asciicast event: {e}")))?;
         // Times that go backwards or are not numbers wait nothing.
         let step = (ev.0 - last) / speed;
         let wait = if step.is_finite() {
@@ -301,42 +281,23 @@ pub fn replay(file: &Path, options: ReplayOptions, out: &mut impl Write) -> Resu
         match ev.1.as_str() {
             "o" => {
                 if options.raw {
-                    out.write_all(ev.2.as_bytes()).map_err(|e| e.to_string())?;
+                    out.write_all(ev.2.as_bytes())?;
                 } else {
                     shown.clear();
                     filter.feed(&ev.2, &mut shown);
-                    out.write_all(shown.as_bytes()).map_err(|e| e.to_string())?;
+                    out.write_all(shown.as_bytes())?;
                 }
-                out.flush().map_err(|e| e.to_string())?;
+                out.flush()?;
             }
             "m" => markers.push(ev.2),
             _ => {}
         }
     }
     for m in markers {
-        eprintln!("■ {}", crate::terminal::visible(&m));
+        eprintln!("■ {}", super::terminal::visible(&m));
     }
     if skipped > 0 {
         eprintln!("tollgate: {skipped} line(s) longer than {MAX_CAST_LINE_BYTES} bytes were skipped");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_times() {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-        let ago = |s: &str| now.saturating_sub(since_cutoff(s).unwrap()).as_secs();
-        assert!((5399..=5401).contains(&ago("1h30m")));
-        assert!((7 * 86_400 - 1..=7 * 86_400 + 1).contains(&ago("7d")));
-        assert!(since_cutoff("2x").is_err());
-        assert_eq!(
-            since_cutoff("2026-11-27T11:00:00+01:00").unwrap(),
-            since_cutoff("2026-11-27T10:00:00Z").unwrap()
-        );
-        assert!(since_cutoff("last tuesday").unwrap_err().contains("--since"));
-    }
 }

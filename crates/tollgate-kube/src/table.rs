@@ -8,13 +8,13 @@ use std::io::Write;
 ///
 /// ```
 /// let mut out = Vec::new();
-/// tollgate_gateway::table::write(&[["NAME", "CMD"], ["a\nb", "ls -l"]], &mut out).unwrap();
+/// tollgate_kube::table::write(&[["NAME", "CMD"], ["a\nb", "ls -l"]], &mut out).unwrap();
 /// assert_eq!(String::from_utf8(out).unwrap(), "NAME   CMD\na\\nb   ls -l\n");
 /// ```
 ///
 /// # Errors
 /// When `out` cannot be written.
-pub fn write<const N: usize, S: AsRef<str>>(rows: &[[S; N]], out: &mut impl Write) -> Result<(), String> {
+pub fn write<const N: usize, S: AsRef<str>>(rows: &[[S; N]], out: &mut impl Write) -> std::io::Result<()> {
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -42,7 +42,7 @@ pub fn write<const N: usize, S: AsRef<str>>(rows: &[[S; N]], out: &mut impl Writ
                 line.push_str(&format!("{c:<w$}   ", w = widths[i]));
             }
         }
-        writeln!(out, "{}", line.trim_end()).map_err(|e| e.to_string())?;
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }

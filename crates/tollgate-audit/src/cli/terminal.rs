@@ -8,7 +8,7 @@
 //! across event boundaries.
 //!
 //! ```
-//! let mut f = tollgate_gateway::terminal::Filter::default();
+//! let mut f = tollgate_audit::cli::terminal::Filter::default();
 //! let mut out = String::new();
 //! f.feed("\x1b]52;c;cm0gLXJmIH4K\x07\x1b[31mred\x1b[0m\n", &mut out);
 //! assert_eq!(out, "\x1b[31mred\x1b[0m\n");
@@ -113,7 +113,7 @@ impl Filter {
 /// markers printed as text.
 ///
 /// ```
-/// assert_eq!(tollgate_gateway::terminal::visible("a\x1b]0;x\x07"), "a\\u{1b}]0;x\\u{7}");
+/// assert_eq!(tollgate_audit::cli::terminal::visible("a\x1b]0;x\x07"), "a\\u{1b}]0;x\\u{7}");
 /// ```
 pub fn visible(text: &str) -> String {
     text.chars()
