@@ -15,6 +15,7 @@
 mod approval;
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod config;
 mod fingerprint;
 mod layer;
 mod notify;
@@ -26,7 +27,7 @@ pub use approval::{
 };
 pub use fingerprint::{IGNORED_QUERY_PARAMETERS, fingerprint};
 pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
-pub use notify::{Event as NotifyEvent, Notifier, WebhookNotifier, text as notification_text};
+pub use notify::{Notifier, NotifyEvent, WebhookNotifier, notification_text};
 pub use redis::RedisStore;
 pub use store::{ApprovalStore, MemoryStore, StoreError, check_approver};
 

@@ -14,7 +14,7 @@ use crate::Approval;
 /// What happened to an approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Event {
+pub enum NotifyEvent {
     /// A request is waiting for approvers.
     Requested,
     /// An approver approved (possibly not yet enough of them).
@@ -23,13 +23,13 @@ pub enum Event {
     Denied,
 }
 
-impl Event {
+impl NotifyEvent {
     /// The name in notifications.
     pub fn as_str(self) -> &'static str {
         match self {
-            Event::Requested => "requested",
-            Event::Approved => "approved",
-            Event::Denied => "denied",
+            NotifyEvent::Requested => "requested",
+            NotifyEvent::Approved => "approved",
+            NotifyEvent::Denied => "denied",
         }
     }
 }
@@ -49,17 +49,26 @@ impl Event {
 /// ```
 pub trait Notifier: Send + Sync + std::fmt::Debug + 'static {
     /// Something happened to `a`.
-    fn notify(&self, event: Event, a: &Approval);
+    fn notify(&self, event: NotifyEvent, a: &Approval);
 }
 
 impl Notifier for () {
-    fn notify(&self, _: Event, _: &Approval) {}
+    fn notify(&self, _: NotifyEvent, _: &Approval) {}
+}
+
+/// Fan-out: every notifier in the list hears of every event, in order.
+impl<N: Notifier> Notifier for Vec<N> {
+    fn notify(&self, event: NotifyEvent, a: &Approval) {
+        for n in self {
+            n.notify(event, a);
+        }
+    }
 }
 
 /// The one-line text for chat tools.
-pub fn text(event: Event, a: &Approval, approve_hint: &str) -> String {
+pub fn notification_text(event: NotifyEvent, a: &Approval, approve_hint: &str) -> String {
     match event {
-        Event::Requested => format!(
+        NotifyEvent::Requested => format!(
             ":hourglass: {} ({}) asks to run `{}` — rule {}: {}. {} must approve: `{}`",
             a.requester.username,
             a.requester.owner,
@@ -69,7 +78,7 @@ pub fn text(event: Event, a: &Approval, approve_hint: &str) -> String {
             a.approvers.describe(),
             approve_hint.replace("{id}", &a.id)
         ),
-        Event::Approved => format!(
+        NotifyEvent::Approved => format!(
             ":white_check_mark: approval {} for `{}` — {} ({} of {})",
             a.id,
             a.request.command,
@@ -77,7 +86,7 @@ pub fn text(event: Event, a: &Approval, approve_hint: &str) -> String {
             a.approvals.len(),
             a.approvers.count
         ),
-        Event::Denied => format!(
+        NotifyEvent::Denied => format!(
             ":no_entry: approval {} for `{}` denied by {}: {}",
             a.id,
             a.request.command,
@@ -106,8 +115,8 @@ impl WebhookNotifier {
 }
 
 impl Notifier for WebhookNotifier {
-    fn notify(&self, event: Event, a: &Approval) {
-        let body = json!({"event": event.as_str(), "approval": a, "text": text(event, a, &self.hint)});
+    fn notify(&self, event: NotifyEvent, a: &Approval) {
+        let body = json!({"event": event.as_str(), "approval": a, "text": notification_text(event, a, &self.hint)});
         let mut proxy = self.proxy.clone();
         let id = a.id.clone();
         tokio::spawn(async move {

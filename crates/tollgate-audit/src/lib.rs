@@ -18,6 +18,8 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+#[cfg(feature = "layer")]
+pub mod config;
 mod event;
 #[cfg(feature = "layer")]
 mod layer;
@@ -32,7 +34,7 @@ pub use layer::{
     AuditLayer, AuditLayerBuilder, AuditService, RecordBody, RecordFuture, RecordLayer, RecordService, ResponseFuture,
     SessionOptions,
 };
-pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyError, PolicyRule, RequestAttributes};
+pub use policy::{AuditLevel, AuditPolicy, GroupResources, PolicyRule, RequestAttributes};
 pub use recorder::{RecordError, Recorder, RecorderOptions, RecorderStats};
 pub use sink::{
     BoundedLines, Durability, FileOptions, FileSink, LogReader, MAX_RECORD_LINE_BYTES, MemorySink, ReadError, Sink,

@@ -6,23 +6,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::{Level, Stage};
+use tollgate_kube::ConfigError;
 
-/// A policy file that cannot be used: the file, the line (when known),
-/// the field and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}{}: {field}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-#[non_exhaustive]
-pub struct PolicyError {
-    /// The file (or `<inline>`).
-    pub file: String,
-    /// The line, when known.
-    pub line: Option<usize>,
-    /// The field, e.g. `rules[2].resources[0].group`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
+use crate::{Level, Stage};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -127,7 +113,7 @@ pub struct PolicyRule {
 /// assert!(d.omits(Stage::RequestReceived));
 /// let health = RequestAttributes { verb: "get", path: "/healthz/etcd", ..Default::default() };
 /// assert_eq!(p.evaluate(&health).level, Level::None);
-/// # Ok::<_, tollgate_audit::PolicyError>(())
+/// # Ok::<_, tollgate_kube::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -285,29 +271,21 @@ impl AuditPolicy {
     /// Reads and parses a policy file.
     ///
     /// # Errors
-    /// A [`PolicyError`] naming the file, line and field.
-    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+    /// A [`ConfigError`] naming the file, line and field.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError {
-            file: file.clone(),
-            line: None,
-            field: "(file)".to_owned(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&file, "(file)", format!("cannot read: {e}")))?;
         Self::parse(&text, &file)
     }
 
     /// Parses and validates a policy (YAML or JSON).
     ///
     /// # Errors
-    /// A [`PolicyError`] naming the file, line and field.
-    pub fn parse(text: &str, file: &str) -> Result<Self, PolicyError> {
-        let err = |line: Option<usize>, field: String, message: String| PolicyError {
-            file: file.to_owned(),
-            line,
-            field,
-            message,
-        };
+    /// A [`ConfigError`] naming the file, line and field.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let err =
+            |line: Option<usize>, field: String, message: String| ConfigError::new(file, field, message).at_line(line);
         let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| {
             let m = e.to_string();
             let line = m
@@ -335,7 +313,7 @@ impl AuditPolicy {
                 format!("must be Policy, not {:?}", raw.kind),
             ));
         }
-        let stages = |list: &[String], at: &str, line: Option<usize>| -> Result<Vec<Stage>, PolicyError> {
+        let stages = |list: &[String], at: &str, line: Option<usize>| -> Result<Vec<Stage>, ConfigError> {
             list.iter()
                 .enumerate()
                 .map(|(i, s)| {
@@ -446,7 +424,7 @@ impl AuditPolicy {
     ///     "<inline>",
     /// )?;
     /// assert_eq!(p.unconfirmed(), ["rules[1]"]);
-    /// # Ok::<_, tollgate_audit::PolicyError>(())
+    /// # Ok::<_, tollgate_kube::ConfigError>(())
     /// ```
     pub fn unconfirmed(&self) -> Vec<String> {
         let mut out = Vec::new();

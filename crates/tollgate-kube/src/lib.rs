@@ -39,6 +39,7 @@
 mod audit_id;
 mod body;
 mod command;
+mod config_error;
 mod error;
 mod identity;
 pub mod limits;
@@ -55,6 +56,7 @@ pub mod websocket;
 pub use audit_id::AuditId;
 pub use body::{BodyBudget, BodyFormat, PROTOBUF_MAGIC, RequestBody, Reservation, check_json_patch, yaml_to_json};
 pub use command::command_line;
+pub use config_error::{ConfigError, from_yaml};
 pub use error::{Error, Side};
 pub use identity::{Identity, Mask, Owner, Pattern};
 pub use notes::{Notes, note};
@@ -62,7 +64,7 @@ pub use request_info::{Query, RequestInfo};
 #[cfg(feature = "layer")]
 pub use request_info::{RequestInfoLayer, RequestInfoService, ResponseFuture};
 pub use response_body::ResponseBody;
-pub use status::{Reason, Status, StatusCause, StatusDetails, WARNING, warning_header};
+pub use status::{MissingLayer, Reason, Status, StatusCause, StatusDetails, WARNING, warning_header};
 
 /// The default bound on a buffered request body: 3 MiB, the API server's own
 /// limit for most requests.

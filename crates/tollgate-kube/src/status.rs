@@ -397,3 +397,38 @@ mod tests {
         assert_eq!(warning_header("é"), HeaderValue::from_str("299 - \"é\"").unwrap());
     }
 }
+
+/// The refusal of a layer whose required extension is missing because a
+/// layer it needs is not in front of it: a 500 `Status` naming the missing
+/// layer, logged once per process (not once per request), never a silent
+/// allow. Kept in a `static`, one per check:
+///
+/// ```
+/// use tollgate_kube::MissingLayer;
+/// static NO_REQUEST_INFO: MissingLayer =
+///     MissingLayer::new("MyLayer needs RequestInfoLayer in front of it: the request has no RequestInfo");
+/// let status = NO_REQUEST_INFO.status();
+/// assert_eq!(status.code, 500);
+/// assert!(status.message.contains("RequestInfoLayer"));
+/// ```
+#[derive(Debug)]
+pub struct MissingLayer {
+    message: &'static str,
+    logged: std::sync::Once,
+}
+
+impl MissingLayer {
+    /// The refusal, with `message` naming the layer and what it needs.
+    pub const fn new(message: &'static str) -> Self {
+        MissingLayer {
+            message,
+            logged: std::sync::Once::new(),
+        }
+    }
+
+    /// The 500 `Status` (logging the message the first time).
+    pub fn status(&self) -> Status {
+        self.logged.call_once(|| tracing::error!("{}", self.message));
+        Status::failure(Reason::InternalError, self.message)
+    }
+}

@@ -1,444 +1,175 @@
-//! The API server's `AuthenticationConfiguration` (`apiserver.config.k8s.io`
-//! v1, v1beta1, v1alpha1): its `jwt` list, loaded unchanged.
+//! The `authentication` section of a `tollgate.yaml`: which tokens are
+//! accepted (the API server's own `AuthenticationConfiguration` file), who
+//! owns each identity, and what happens to an identity no owner rule maps —
+//! read with serde and turned into an [`AuthnLayer`] by
+//! [`AuthnConfig::layer`].
 //!
-//! CEL `expression`/`valueExpression` forms and `userValidationRules` are
-//! refused at load with the entry named: Tollgate does not evaluate CEL, and
-//! ignoring a rule would accept tokens the API server would refuse.
+//! ```yaml
+//! authentication:
+//!   mode: oidc                  # or none: every request as the gateway itself
+//!   config: authn.yaml          # the API server's AuthenticationConfiguration
+//!   owners: owners.yaml         # owner rules (a YAML list)
+//!   unmapped: allow             # or refuse
+//!   nbfLeewaySeconds: 60
+//!   algorithms:                 # optional, per issuer
+//!     https://token.actions.githubusercontent.com: [RS256]
+//! ```
+//!
+//! ```
+//! use tollgate_oidc::config::{AuthnConfig, AuthnMode};
+//! let a: AuthnConfig = tollgate_kube::from_yaml("mode: oidc\nconfig: authn.yaml\nunmapped: refuse\n", "t.yaml")?;
+//! a.validate("t.yaml")?;
+//! assert_eq!(a.mode, AuthnMode::Oidc);
+//! let a: AuthnConfig = tollgate_kube::from_yaml("mode: oidc\n", "t.yaml")?;
+//! assert_eq!(a.validate("t.yaml").unwrap_err().field, "authentication.config");
+//! # Ok::<(), tollgate_kube::ConfigError>(())
+//! ```
 
-use jsonwebtoken::Algorithm;
-use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::ConfigError;
+use serde::Deserialize;
+use tollgate_kube::ConfigError;
 
-/// The default allow-list: every asymmetric algorithm; never `none`, never HS*.
-pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
+use crate::{AuthnLayer, OwnerMapper, Verifier, parse_algorithm, parse_authentication_configuration};
 
-/// A parsed configuration.
-#[derive(Debug, Clone, PartialEq)]
+/// Authentication.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct AuthenticationConfiguration {
-    /// The JWT authenticators, one per issuer.
-    pub jwt: Vec<JwtAuthenticator>,
-    /// `anonymous.enabled`.
-    pub anonymous: bool,
+pub struct AuthnConfig {
+    /// How clients are authenticated.
+    pub mode: AuthnMode,
+    /// The API server's `AuthenticationConfiguration` file (mode `oidc`).
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    /// The owner rules file (a YAML list).
+    #[serde(default)]
+    pub owners: Option<PathBuf>,
+    /// Identities no owner rule maps.
+    #[serde(default)]
+    pub unmapped: Unmapped,
+    /// Leeway for `nbf`.
+    #[serde(default = "sixty")]
+    pub nbf_leeway_seconds: u64,
+    /// Per-issuer allowed signing algorithms (default: all asymmetric ones).
+    #[serde(default)]
+    pub algorithms: BTreeMap<String, Vec<String>>,
 }
 
-/// One `jwt` entry.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct JwtAuthenticator {
-    /// `issuer.url`: `iss` and the discovery document's `issuer` must equal it.
-    pub url: String,
-    /// `issuer.discoveryURL`.
-    pub discovery_url: Option<String>,
-    /// `issuer.certificateAuthority` (PEM).
-    pub certificate_authority: Option<String>,
-    /// `issuer.audiences`.
-    pub audiences: Vec<String>,
-    /// `claimValidationRules` with `claim`/`requiredValue`.
-    pub claim_rules: Vec<(String, String)>,
-    /// `claimMappings.username`.
-    pub username: ClaimMapping,
-    /// `claimMappings.groups`.
-    pub groups: Option<ClaimMapping>,
-    /// `claimMappings.uid.claim`.
-    pub uid_claim: Option<String>,
-    /// Allowed signing algorithms (Tollgate setting; default [`DEFAULT_ALGORITHMS`]).
-    pub algorithms: Vec<Algorithm>,
+fn sixty() -> u64 {
+    60
 }
 
-/// A `claim` with its `prefix`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How clients are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
-pub struct ClaimMapping {
-    /// The claim.
-    pub claim: String,
-    /// The prefix (may be empty).
-    pub prefix: String,
+pub enum AuthnMode {
+    /// Bearer tokens from the issuers of an `AuthenticationConfiguration`.
+    Oidc,
+    /// None: every request is forwarded as the gateway's own identity.
+    None,
 }
 
-impl JwtAuthenticator {
-    /// An authenticator for `url` and `audience` mapping `sub` with `prefix`
-    /// (for embedding and tests).
+/// What happens to an identity no owner rule maps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum Unmapped {
+    /// Served, its owner `unmapped` in every record.
+    #[default]
+    Allow,
+    /// Refused with 403.
+    Refuse,
+}
+
+impl AuthnConfig {
+    /// Checks what serde cannot: the files each mode needs, and the
+    /// algorithm names. Errors name `authentication.…` fields of `file`.
     ///
-    /// ```
-    /// let a = tollgate_oidc::JwtAuthenticator::new("https://issuer.example", "tollgate", "oidc:");
-    /// assert_eq!(a.username.claim, "sub");
-    /// ```
-    pub fn new(url: impl Into<String>, audience: impl Into<String>, prefix: impl Into<String>) -> Self {
-        JwtAuthenticator {
-            url: url.into(),
-            discovery_url: None,
-            certificate_authority: None,
-            audiences: vec![audience.into()],
-            claim_rules: Vec::new(),
-            username: ClaimMapping {
-                claim: "sub".to_owned(),
-                prefix: prefix.into(),
-            },
-            groups: None,
-            uid_claim: None,
-            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+    /// # Errors
+    /// A [`ConfigError`] naming the field.
+    pub fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let err = |field: &str, message: &str| Err(ConfigError::new(file, field, message));
+        match self.mode {
+            AuthnMode::None if self.config.is_some() || self.owners.is_some() => {
+                return err("authentication.mode", "is none, but config or owners are set");
+            }
+            AuthnMode::Oidc if self.config.is_none() => {
+                return err(
+                    "authentication.config",
+                    "required with mode oidc: the AuthenticationConfiguration file",
+                );
+            }
+            _ => {}
         }
-    }
-}
-
-struct P<'a> {
-    file: &'a str,
-}
-
-impl P<'_> {
-    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-        ConfigError::new(self.file, field, message)
-    }
-
-    fn string(&self, v: &Value, key: &str, at: &str) -> Result<Option<String>, ConfigError> {
-        match v.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => Err(self.err(format!("{at}.{key}"), "must be a string")),
-        }
-    }
-
-    fn refuse_cel(&self, v: &Value, at: &str) -> Result<(), ConfigError> {
-        for key in ["expression", "valueExpression"] {
-            if v.get(key).is_some_and(|x| !x.is_null()) {
-                return Err(self.err(
-                    format!("{at}.{key}"),
-                    "CEL expressions are not supported by Tollgate; use the claim/prefix (or claim/requiredValue) form",
-                ));
+        for (issuer, algs) in &self.algorithms {
+            for (i, alg) in algs.iter().enumerate() {
+                parse_algorithm(alg).map_err(|e| {
+                    ConfigError::new(
+                        file,
+                        format!("authentication.algorithms[{issuer:?}][{i}]"),
+                        format!("{e}: use RS/PS 256/384/512, ES256/384 or EdDSA"),
+                    )
+                })?;
             }
         }
         Ok(())
     }
-}
 
-fn https_url(s: &str) -> Result<(), String> {
-    let rest = s.strip_prefix("https://").ok_or("must be an https URL")?;
-    if rest.is_empty() || rest.starts_with('/') {
-        return Err("has no host".to_owned());
-    }
-    if rest.contains(['?', '#']) {
-        return Err("must not have a query or fragment".to_owned());
-    }
-    if rest.split('/').next().is_some_and(|host| host.contains('@')) {
-        return Err("must not have user information".to_owned());
-    }
-    Ok(())
-}
-
-/// Parses an `AuthenticationConfiguration` document.
-///
-/// ```
-/// let yaml = r#"
-/// apiVersion: apiserver.config.k8s.io/v1
-/// kind: AuthenticationConfiguration
-/// jwt:
-/// - issuer:
-///     url: https://token.actions.githubusercontent.com
-///     audiences: [tollgate]
-///   claimValidationRules:
-///   - claim: repository_owner
-///     requiredValue: acme
-///   claimMappings:
-///     username: {claim: sub, prefix: "github:"}
-/// "#;
-/// let c = tollgate_oidc::parse_authentication_configuration(yaml, "authn.yaml")?;
-/// assert_eq!(c.jwt[0].claim_rules, [("repository_owner".to_owned(), "acme".to_owned())]);
-/// # Ok::<_, tollgate_oidc::ConfigError>(())
-/// ```
-///
-/// # Errors
-/// A [`ConfigError`] naming the entry, e.g. `jwt[0].claimMappings.username.prefix`.
-pub fn parse_authentication_configuration(text: &str, file: &str) -> Result<AuthenticationConfiguration, ConfigError> {
-    let p = P { file };
-    let doc = tollgate_kube::yaml_to_json(text).map_err(|m| p.err("(document)", m))?;
-    if !doc.is_object() {
-        return Err(p.err("(document)", "must be a mapping"));
-    }
-    match doc.get("apiVersion").and_then(Value::as_str) {
-        Some("apiserver.config.k8s.io/v1" | "apiserver.config.k8s.io/v1beta1" | "apiserver.config.k8s.io/v1alpha1") => {
-        }
-        other => {
-            return Err(p.err(
-                "apiVersion",
-                format!("{other:?} is not apiserver.config.k8s.io/v1, v1beta1 or v1alpha1"),
-            ));
-        }
-    }
-    if doc.get("kind").and_then(Value::as_str) != Some("AuthenticationConfiguration") {
-        return Err(p.err("kind", "must be AuthenticationConfiguration"));
-    }
-    if doc.get("authorization").is_some() {
-        return Err(p.err("authorization", "unknown field"));
-    }
-    let anonymous = match doc.get("anonymous") {
-        None | Some(Value::Null) => false,
-        Some(a) => {
-            if a.get("conditions").is_some_and(|c| !c.is_null()) {
-                return Err(p.err(
-                    "anonymous.conditions",
-                    "not supported by Tollgate: anonymous is all or nothing",
-                ));
+    /// Takes relative paths relative to `dir` (the configuration file's).
+    pub fn rebase(&mut self, dir: &Path) {
+        for p in [self.config.as_mut(), self.owners.as_mut()].into_iter().flatten() {
+            if p.is_relative() {
+                *p = dir.join(&*p);
             }
-            a.get("enabled").and_then(Value::as_bool).unwrap_or(false)
-        }
-    };
-    let list = match doc.get("jwt") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.clone(),
-        Some(_) => return Err(p.err("jwt", "must be a list")),
-    };
-    if list.len() > 64 {
-        return Err(p.err("jwt", "at most 64 authenticators"));
-    }
-    let mut jwt = Vec::new();
-    for (i, entry) in list.iter().enumerate() {
-        let at = format!("jwt[{i}]");
-        let a = authenticator(&p, entry, &at)?;
-        if jwt.iter().any(|o: &JwtAuthenticator| o.url == a.url) {
-            return Err(p.err(format!("{at}.issuer.url"), format!("duplicate issuer {:?}", a.url)));
-        }
-        if let Some(d) = &a.discovery_url
-            && jwt
-                .iter()
-                .any(|o: &JwtAuthenticator| o.discovery_url.as_ref() == Some(d))
-        {
-            return Err(p.err(
-                format!("{at}.issuer.discoveryURL"),
-                format!("duplicate discovery URL {d:?}"),
-            ));
-        }
-        jwt.push(a);
-    }
-    Ok(AuthenticationConfiguration { jwt, anonymous })
-}
-
-fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, ConfigError> {
-    if !v.is_object() {
-        return Err(p.err(at, "must be a mapping"));
-    }
-    let issuer = v
-        .get("issuer")
-        .filter(|i| i.is_object())
-        .ok_or_else(|| p.err(format!("{at}.issuer"), "required"))?;
-    let ia = format!("{at}.issuer");
-    let url = p
-        .string(issuer, "url", &ia)?
-        .ok_or_else(|| p.err(format!("{ia}.url"), "required"))?;
-    https_url(&url).map_err(|m| p.err(format!("{ia}.url"), m))?;
-    let discovery_url = p.string(issuer, "discoveryURL", &ia)?.filter(|d| !d.is_empty());
-    if let Some(d) = &discovery_url {
-        https_url(d).map_err(|m| p.err(format!("{ia}.discoveryURL"), m))?;
-        if d == &url {
-            return Err(p.err(format!("{ia}.discoveryURL"), "must differ from issuer.url"));
-        }
-    }
-    let certificate_authority = p.string(issuer, "certificateAuthority", &ia)?.filter(|c| !c.is_empty());
-    let audiences: Vec<String> = match issuer.get("audiences") {
-        Some(Value::Array(a)) => a
-            .iter()
-            .enumerate()
-            .map(|(j, x)| match x {
-                Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                _ => Err(p.err(format!("{ia}.audiences[{j}]"), "must be a non-empty string")),
-            })
-            .collect::<Result<_, _>>()?,
-        _ => return Err(p.err(format!("{ia}.audiences"), "required: a non-empty list")),
-    };
-    if audiences.is_empty() {
-        return Err(p.err(format!("{ia}.audiences"), "required: a non-empty list"));
-    }
-    for (j, a) in audiences.iter().enumerate() {
-        if audiences[..j].contains(a) {
-            return Err(p.err(format!("{ia}.audiences[{j}]"), format!("duplicate audience {a:?}")));
-        }
-    }
-    match (
-        p.string(issuer, "audienceMatchPolicy", &ia)?.as_deref(),
-        audiences.len(),
-    ) {
-        (Some("MatchAny"), _) | (None | Some(""), 1) => {}
-        (None | Some(""), _) => {
-            return Err(p.err(
-                format!("{ia}.audienceMatchPolicy"),
-                "must be MatchAny when more than one audience is set",
-            ));
-        }
-        (Some(other), _) => {
-            return Err(p.err(
-                format!("{ia}.audienceMatchPolicy"),
-                format!("{other:?} is not MatchAny"),
-            ));
-        }
-    }
-    if let Some(e) = p.string(issuer, "egressSelectorType", &ia)?
-        && !e.is_empty()
-    {
-        return Err(p.err(format!("{ia}.egressSelectorType"), "not supported by Tollgate"));
-    }
-
-    let mut claim_rules = Vec::new();
-    if let Some(rules) = v.get("claimValidationRules").filter(|r| !r.is_null()) {
-        let rules = rules
-            .as_array()
-            .ok_or_else(|| p.err(format!("{at}.claimValidationRules"), "must be a list"))?;
-        for (j, r) in rules.iter().enumerate() {
-            let ra = format!("{at}.claimValidationRules[{j}]");
-            p.refuse_cel(r, &ra)?;
-            let claim = p
-                .string(r, "claim", &ra)?
-                .filter(|c| !c.is_empty())
-                .ok_or_else(|| p.err(format!("{ra}.claim"), "required"))?;
-            if claim_rules.iter().any(|(c, _): &(String, String)| c == &claim) {
-                return Err(p.err(format!("{ra}.claim"), format!("duplicate claim {claim:?}")));
-            }
-            let value = p.string(r, "requiredValue", &ra)?.unwrap_or_default();
-            claim_rules.push((claim, value));
         }
     }
 
-    let ma = format!("{at}.claimMappings");
-    let mappings = v
-        .get("claimMappings")
-        .filter(|m| m.is_object())
-        .ok_or_else(|| p.err(&ma, "required"))?;
-    let mapping = |name: &str, required: bool| -> Result<Option<ClaimMapping>, ConfigError> {
-        let fa = format!("{ma}.{name}");
-        let Some(m) = mappings.get(name).filter(|m| !m.is_null()) else {
-            return if required {
-                Err(p.err(&fa, "required"))
-            } else {
-                Ok(None)
-            };
+    /// Reads the `AuthenticationConfiguration` and the owner rules and
+    /// builds the layer; the issuers are contacted now, and those that do
+    /// not answer are retried in the background (their tokens get 401
+    /// meanwhile).
+    ///
+    /// # Errors
+    /// A [`ConfigError`]: a file that cannot be read or is invalid (located
+    /// in that file), or `authentication.algorithms` naming an issuer the
+    /// `AuthenticationConfiguration` does not have.
+    pub async fn layer(&self, file: &str) -> Result<AuthnLayer, ConfigError> {
+        let Some(path) = self.config.as_ref().filter(|_| self.mode == AuthnMode::Oidc) else {
+            tracing::warn!("authentication.mode is none: every request is forwarded as the gateway's own identity");
+            return Ok(AuthnLayer::disabled());
         };
-        p.refuse_cel(m, &fa)?;
-        let claim = p.string(m, "claim", &fa)?.filter(|c| !c.is_empty());
-        let prefix = p.string(m, "prefix", &fa)?;
-        match (claim, prefix) {
-            (Some(claim), Some(prefix)) => Ok(Some(ClaimMapping { claim, prefix })),
-            (Some(_), None) => Err(p.err(format!("{fa}.prefix"), "required when claim is set (it may be \"\")")),
-            (None, Some(_)) => Err(p.err(format!("{fa}.claim"), "required when prefix is set")),
-            (None, None) if required => Err(p.err(format!("{fa}.claim"), "required")),
-            (None, None) => Ok(None),
+        let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| ConfigError::unreadable(p, &e));
+        let source = path.display().to_string();
+        let mut authn = parse_authentication_configuration(&read(path)?, &source)?;
+        for (issuer, algs) in &self.algorithms {
+            let Some(j) = authn.jwt.iter_mut().find(|j| &j.url == issuer) else {
+                return Err(ConfigError::new(
+                    file,
+                    format!("authentication.algorithms[{issuer:?}]"),
+                    format!("no issuer {issuer:?} in {source}"),
+                ));
+            };
+            j.algorithms = algs.iter().filter_map(|x| parse_algorithm(x).ok()).collect();
         }
-    };
-    let username = mapping("username", true)?.ok_or_else(|| p.err(format!("{ma}.username"), "required"))?;
-    let groups = mapping("groups", false)?;
-    let uid_claim = match mappings.get("uid").filter(|u| !u.is_null()) {
-        Some(u) => {
-            p.refuse_cel(u, &format!("{ma}.uid"))?;
-            p.string(u, "claim", &format!("{ma}.uid"))?.filter(|c| !c.is_empty())
+        let owners = match &self.owners {
+            Some(p) => OwnerMapper::parse(&read(p)?, &p.display().to_string())?,
+            None => OwnerMapper::default(),
+        };
+        let mut builder = Verifier::builder()
+            .source_name(source)
+            .owners(owners)
+            .refuse_unmapped(self.unmapped == Unmapped::Refuse)
+            .nbf_leeway(Duration::from_secs(self.nbf_leeway_seconds));
+        for j in authn.jwt.drain(..) {
+            builder = builder.issuer(j);
         }
-        None => None,
-    };
-    if let Some(extra) = mappings
-        .get("extra")
-        .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-    {
-        let _ = extra;
-        return Err(p.err(
-            format!("{ma}.extra[0].valueExpression"),
-            "CEL expressions are not supported by Tollgate; extra values cannot be mapped without them",
-        ));
-    }
-    if v.get("userValidationRules")
-        .and_then(Value::as_array)
-        .is_some_and(|r| !r.is_empty())
-    {
-        return Err(p.err(
-            format!("{at}.userValidationRules[0].expression"),
-            "CEL expressions are not supported by Tollgate; remove the rule or enforce it with a Tollgate policy",
-        ));
-    }
-    Ok(JwtAuthenticator {
-        url,
-        discovery_url,
-        certificate_authority,
-        audiences,
-        claim_rules,
-        username,
-        groups,
-        uid_claim,
-        algorithms: DEFAULT_ALGORITHMS.to_vec(),
-    })
-}
-
-/// Parses an algorithm name from the allow-list; `none` and HS* are refused.
-///
-/// ```
-/// assert!(tollgate_oidc::parse_algorithm("ES256").is_ok());
-/// assert!(tollgate_oidc::parse_algorithm("HS256").is_err());
-/// ```
-///
-/// # Errors
-/// A message naming the algorithm.
-pub fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
-    DEFAULT_ALGORITHMS
-        .iter()
-        .copied()
-        .find(|a| format!("{a:?}") == name)
-        .ok_or_else(|| format!("{name:?} is not an accepted signing algorithm (RS/PS 256/384/512, ES256/384, EdDSA)"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const BASE: &str = "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: https://issuer.example\n    audiences: [a]\n  claimMappings:\n    username: {claim: sub, prefix: 'x:'}\n";
-
-    fn err(text: &str) -> String {
-        parse_authentication_configuration(text, "f.yaml")
-            .unwrap_err()
-            .to_string()
-    }
-
-    #[test]
-    fn loads_the_api_servers_shape() {
-        let c = parse_authentication_configuration(BASE, "f.yaml").unwrap();
-        assert_eq!(c.jwt[0].url, "https://issuer.example");
-        assert_eq!(
-            c.jwt[0].username,
-            ClaimMapping {
-                claim: "sub".into(),
-                prefix: "x:".into()
-            }
-        );
-    }
-
-    #[test]
-    fn names_the_entry() {
-        assert_eq!(
-            err(&BASE.replace("https://issuer", "http://issuer")),
-            "f.yaml: jwt[0].issuer.url: must be an https URL"
-        );
-        assert_eq!(
-            err(&BASE.replace("prefix: 'x:'", "prefix: null")),
-            "f.yaml: jwt[0].claimMappings.username.prefix: required when claim is set (it may be \"\")"
-        );
-        assert!(
-            err(&BASE.replace("{claim: sub, prefix: 'x:'}", "{expression: 'claims.sub'}"))
-                .starts_with("f.yaml: jwt[0].claimMappings.username.expression: CEL")
-        );
-        assert!(err(&BASE.replace("audiences: [a]", "audiences: [a, b]")).contains("audienceMatchPolicy"));
-        assert!(err(&BASE.replace("audiences: [a]", "audiences: []")).contains("jwt[0].issuer.audiences: required"));
-        let rules = format!("{BASE}  claimValidationRules:\n  - expression: 'true'\n");
-        assert!(err(&rules).starts_with("f.yaml: jwt[0].claimValidationRules[0].expression: CEL"));
-        let uvr = format!("{BASE}  userValidationRules:\n  - expression: 'true'\n");
-        assert!(err(&uvr).contains("userValidationRules[0].expression"));
-        let two = format!("{BASE}{}", &BASE[BASE.find("- issuer").unwrap()..]);
-        assert!(err(&two).contains("jwt[1].issuer.url: duplicate issuer"));
-        assert!(err(&BASE.replace("v1\nkind", "v2\nkind")).starts_with("f.yaml: apiVersion:"));
+        let verifier = Arc::new(builder.build()?);
+        verifier.start().await;
+        Ok(AuthnLayer::new(verifier).allow_anonymous(authn.anonymous))
     }
 }

@@ -3,35 +3,6 @@
 
 use tollgate_kube::{Reason, Side, Status};
 
-/// A configuration error naming the file, the entry and why.
-///
-/// ```
-/// let e = tollgate_oidc::ConfigError::new("authn.yaml", "jwt[0].issuer.url", "must be https");
-/// assert_eq!(e.to_string(), "authn.yaml: jwt[0].issuer.url: must be https");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {field}: {message}")]
-#[non_exhaustive]
-pub struct ConfigError {
-    /// The file (or source name).
-    pub file: String,
-    /// The entry, e.g. `jwt[1].claimMappings.username.prefix`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfigError {
-    /// A configuration error.
-    pub fn new(file: impl Into<String>, field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            file: file.into(),
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
 /// Why a token was not accepted.
 ///
 /// The client sees [`Error::short_reason`] in a 401 `Status`; the full
@@ -55,6 +26,9 @@ pub enum Error {
     /// The header's `alg` is not allowed for this issuer.
     #[error("token signed with unsupported algorithm {0:?}")]
     UnsupportedAlgorithm(String),
+    /// An issuer's key set is not a JWKS document.
+    #[error("malformed JWKS: {0}")]
+    MalformedJwks(String),
     /// No key in the issuer's JWKS can verify the token.
     #[error("no key matches kid {kid:?} for algorithm {alg}")]
     NoMatchingKey {
@@ -106,7 +80,7 @@ impl Error {
     /// Who caused it.
     pub fn side(&self) -> Side {
         match self {
-            Error::KeyFetch { .. } | Error::NotInitialized(_) => Side::Upstream,
+            Error::KeyFetch { .. } | Error::NotInitialized(_) | Error::MalformedJwks(_) => Side::Upstream,
             _ => Side::Client,
         }
     }
@@ -117,7 +91,9 @@ impl Error {
             Error::NoToken => "no bearer token",
             Error::Malformed(_) => "malformed token",
             Error::UnknownIssuer(_) => "token issuer is not trusted",
-            Error::NotInitialized(_) | Error::KeyFetch { .. } => "token issuer is not available",
+            Error::NotInitialized(_) | Error::KeyFetch { .. } | Error::MalformedJwks(_) => {
+                "token issuer is not available"
+            }
             Error::UnsupportedAlgorithm(_) => "token algorithm is not accepted",
             Error::NoMatchingKey { .. } | Error::BadSignature => "token signature is invalid",
             Error::Expired => "token has expired",

@@ -17,7 +17,9 @@ use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 
 use crate::jwks::{Fetched, JwksSource};
-use crate::{ConfigError, JwtAuthenticator};
+use tollgate_kube::ConfigError;
+
+use crate::JwtAuthenticator;
 
 const MAX_DOCUMENT_BYTES: usize = 1024 * 1024;
 /// The most a discovery or JWKS fetch (each of its requests and bodies)

@@ -43,13 +43,14 @@ impl Key {
 /// Tollgate cannot use, are skipped (an issuer may publish encryption keys).
 ///
 /// # Errors
-/// When the document is not `{"keys": [...]}`.
-pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<Key>, String> {
-    let doc: Value = serde_json::from_slice(bytes).map_err(|e| format!("the JWKS is not JSON: {e}"))?;
+/// [`Error::MalformedJwks`] when the document is not `{"keys": [...]}`.
+pub fn parse_jwks(bytes: &[u8]) -> Result<Vec<Key>, Error> {
+    let doc: Value =
+        serde_json::from_slice(bytes).map_err(|e| Error::MalformedJwks(format!("the JWKS is not JSON: {e}")))?;
     let keys = doc
         .get("keys")
         .and_then(Value::as_array)
-        .ok_or("the JWKS has no \"keys\" list")?;
+        .ok_or_else(|| Error::MalformedJwks("the JWKS has no \"keys\" list".to_owned()))?;
     Ok(keys.iter().filter_map(parse_jwk).collect())
 }
 
@@ -306,9 +307,9 @@ impl Inner {
             issuer: self.issuer.clone(),
             message,
         })?;
-        let keys = parse_jwks(&fetched.jwks).map_err(|message| Error::KeyFetch {
+        let keys = parse_jwks(&fetched.jwks).map_err(|e| Error::KeyFetch {
             issuer: self.issuer.clone(),
-            message,
+            message: e.to_string(),
         })?;
         let ttl = fetched.max_age.map_or(self.policy.default_ttl, |m| {
             m.clamp(self.policy.min_ttl, self.policy.max_ttl)

@@ -14,9 +14,10 @@
 //! - [`AuthnLayer`]: `Authorization: Bearer` or the WebSocket bearer
 //!   subprotocol → [`Identity`] in the request extensions, or a 401 `Status`.
 
+mod authentication_configuration;
 mod authn;
 mod cache;
-mod config;
+pub mod config;
 mod error;
 mod http_source;
 mod jwks;
@@ -24,12 +25,12 @@ mod jwt;
 mod owner;
 mod verifier;
 
-pub use authn::{Authn, AuthnFailure, AuthnLayer, ResponseFuture, bearer_token};
-pub use config::{
+pub use authentication_configuration::{
     AuthenticationConfiguration, ClaimMapping, DEFAULT_ALGORITHMS, JwtAuthenticator, parse_algorithm,
     parse_authentication_configuration,
 };
-pub use error::{ConfigError, Error};
+pub use authn::{AuthnFailure, AuthnLayer, AuthnService, ResponseFuture, bearer_token};
+pub use error::Error;
 pub use http_source::HttpJwksSource;
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{Fetched, JwksSource, Key, KeyCachePolicy, parse_jwks};

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::{ConfigError, Owner, Pattern};
+use tollgate_kube::{ConfigError, Owner, Pattern};
 
 /// One owner rule: all its patterns must match.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ impl OwnerMapper {
     /// ```
     /// let m = tollgate_oidc::OwnerMapper::parse("- name: payments\n  match: {issuer: https://ci.example}\n", "owners.yaml")?;
     /// assert_eq!(m.rules()[0].owner.name, "payments");
-    /// # Ok::<_, tollgate_oidc::ConfigError>(())
+    /// # Ok::<_, tollgate_kube::ConfigError>(())
     /// ```
     pub fn rules(&self) -> &[OwnerRule] {
         &self.rules
@@ -59,7 +59,7 @@ impl OwnerMapper {
     /// let claims = serde_json::json!({"repository": "acme/payments-api", "job_workflow_ref": "acme/ci/.github/workflows/deploy.yml@refs/heads/main"});
     /// let owner = m.owner_for("https://token.actions.githubusercontent.com", claims.as_object().unwrap());
     /// assert_eq!(owner.name, "payments");
-    /// # Ok::<_, tollgate_oidc::ConfigError>(())
+    /// # Ok::<_, tollgate_kube::ConfigError>(())
     /// ```
     ///
     /// # Errors

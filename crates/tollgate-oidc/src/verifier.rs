@@ -10,7 +10,9 @@ use serde_json::{Map, Value};
 
 use crate::cache::{self, TokenCache};
 use crate::jwks::{JwksSource, KeyCache, KeyCachePolicy};
-use crate::{ConfigError, Error, HttpJwksSource, Identity, JwtAuthenticator, OwnerMapper, UnverifiedJwt};
+use tollgate_kube::ConfigError;
+
+use crate::{Error, HttpJwksSource, Identity, JwtAuthenticator, OwnerMapper, UnverifiedJwt};
 
 struct IssuerState {
     config: JwtAuthenticator,

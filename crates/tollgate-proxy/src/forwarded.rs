@@ -27,8 +27,9 @@ use crate::ClientAddr;
 const CLAIMS: [&str; 3] = ["x-forwarded-for", "x-real-ip", "forwarded"];
 
 /// An address or network (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`) whose peers
-/// may tell the client's address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// may tell the client's address. In a configuration file, a string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
 pub struct TrustedProxy {
     net: IpAddr,
     prefix: u8,
@@ -50,6 +51,14 @@ impl TrustedProxy {
             (IpAddr::V4(_), IpAddr::V6(a)) => a.to_ipv4_mapped().is_some_and(|a4| self.contains(IpAddr::V4(a4))),
             (IpAddr::V6(_), IpAddr::V4(_)) => false,
         }
+    }
+}
+
+impl TryFrom<String> for TrustedProxy {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
     }
 }
 

@@ -18,6 +18,7 @@
 //! - [`MaskLayer`]: masks responses — watch streams event by event, lists
 //!   item by item, anything unreadable refused.
 
+pub mod config;
 mod detectors;
 mod error;
 pub mod mask;

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tollgate_kube::{Identity, Owner, RequestBody, RequestInfo};
 
-use crate::{PolicyError, PolicyStore, RequestView};
+use crate::{PolicyStore, RequestView};
 
 /// Why a `policy` command failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +30,7 @@ use crate::{PolicyError, PolicyStore, RequestView};
 pub enum Error {
     /// The policy file is invalid (file, line, field).
     #[error(transparent)]
-    Policy(#[from] PolicyError),
+    Policy(#[from] tollgate_kube::ConfigError),
     /// `--request` is not `METHOD PATH`.
     #[error("--request {value:?}: {message}")]
     Request {

@@ -15,8 +15,8 @@
 
 #[cfg(feature = "cli")]
 pub mod cli;
+pub mod config;
 mod credentials;
-mod error;
 mod eval;
 mod exec_command;
 pub mod layer;
@@ -26,7 +26,6 @@ mod policy;
 mod preflight;
 mod store;
 
-pub use error::PolicyError;
 pub use eval::{ApprovalNote, Decision, EvalError, MatchedRule, RequestView};
 pub use exec_command::exec_forms;
 pub use layer::{PolicyLayer, PolicyService};

@@ -9,7 +9,7 @@ use serde_json::Value;
 use serde_json_path::JsonPath;
 use tollgate_kube::Pattern;
 
-use crate::PolicyError;
+use tollgate_kube::ConfigError;
 
 /// What a rule does when it matches, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -202,8 +202,8 @@ impl<'a> Ctx<'a> {
         Ctx { file, name_lines }
     }
 
-    fn err(&self, line: Option<usize>, field: impl Into<String>, message: impl Into<String>) -> PolicyError {
-        PolicyError::new(self.file, line, field, message)
+    fn err(&self, line: Option<usize>, field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.file, field, message).at_line(line)
     }
 
     /// The line of the `nth` rule called `name`.
@@ -277,12 +277,12 @@ pub(crate) fn verb_bit(verb: &str) -> u32 {
 /// "#, "policy.yaml")?;
 /// assert_eq!(p.rules[0].name, "no-namespace-delete");
 /// assert_eq!(p.rules[0].line, Some(5));
-/// # Ok::<_, tollgate_rules::PolicyError>(())
+/// # Ok::<_, tollgate_kube::ConfigError>(())
 /// ```
 ///
 /// # Errors
-/// A [`PolicyError`] with the file, the rule's line and the field.
-pub fn parse_policy(text: &str, file: &str) -> Result<Policy, PolicyError> {
+/// A [`ConfigError`] with the file, the rule's line and the field.
+pub fn parse_policy(text: &str, file: &str) -> Result<Policy, ConfigError> {
     let cx = Ctx::new(file, text);
     let doc = tollgate_kube::yaml_to_json(text).map_err(|m| {
         let line = m
@@ -342,7 +342,7 @@ pub fn parse_policy(text: &str, file: &str) -> Result<Policy, PolicyError> {
     })
 }
 
-fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) -> Result<Rule, PolicyError> {
+fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) -> Result<Rule, ConfigError> {
     let e = |field: &str, m: String| cx.err(line, format!("{at}.{field}"), m);
     for k in r
         .as_object()
@@ -458,8 +458,8 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
     })
 }
 
-fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> PolicyError) -> Result<Match, PolicyError> {
-    let pats = |k: &str| -> Result<Vec<Pattern>, PolicyError> {
+fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> ConfigError) -> Result<Match, ConfigError> {
+    let pats = |k: &str| -> Result<Vec<Pattern>, ConfigError> {
         strings(m.get(k))
             .map_err(|x| e(k, x))?
             .iter()

@@ -4,7 +4,9 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use crate::{Policy, PolicyError, parse_policy};
+use tollgate_kube::ConfigError;
+
+use crate::{Policy, parse_policy};
 
 /// A shared, reloadable policy.
 ///
@@ -29,10 +31,10 @@ impl PolicyStore {
     /// Loads a policy file.
     ///
     /// # Errors
-    /// A [`PolicyError`] naming the file, line and field.
-    pub fn load_file(path: &Path) -> Result<Policy, PolicyError> {
+    /// A [`ConfigError`] naming the file, line and field.
+    pub fn load_file(path: &Path) -> Result<Policy, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::new(&file, None, "(file)", e.to_string()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&file, "(file)", e.to_string()))?;
         parse_policy(&text, &file)
     }
 
@@ -58,7 +60,7 @@ impl PolicyStore {
     ///
     /// # Errors
     /// The new file's problem (the old policy stays in force).
-    pub fn reload_from(&self, path: &Path) -> Result<(), PolicyError> {
+    pub fn reload_from(&self, path: &Path) -> Result<(), ConfigError> {
         match Self::load_file(path) {
             Ok(p) => {
                 tracing::info!(file = %path.display(), rules = p.rules.len(), "policy reloaded");

@@ -65,20 +65,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+pub use tollgate_kube::ConfigError;
+use tollgate_proxy::{TrustedProxy, UpstreamIdentity};
 
-/// A configuration error, naming the file, the field and why.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}: {field}: {message}")]
-pub struct ConfigError {
-    /// The file.
-    pub file: String,
-    /// The field path, e.g. `upstream.kubeconfig`.
-    pub field: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// The whole file.
+/// The whole file. Each capability's section is its crate's type; this
+/// file adds the listeners, the upstream and the limits.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[non_exhaustive]
@@ -97,199 +88,30 @@ pub struct Config {
     #[serde(default)]
     pub limits: Limits,
     /// How clients are authenticated.
-    pub authentication: Option<Authentication>,
+    pub authentication: Option<tollgate_oidc::config::AuthnConfig>,
     /// Shutdown behaviour.
     #[serde(default)]
     pub shutdown: Shutdown,
     /// The policy (rules) file.
     #[serde(default)]
-    pub policy: Option<PolicyConfig>,
+    pub policy: Option<tollgate_rules::config::PolicyConfig>,
     /// Response masking.
     #[serde(default)]
-    pub masking: Masking,
+    pub masking: tollgate_redact::config::MaskingConfig,
     /// Audit records.
     #[serde(default)]
-    pub audit: Option<AuditConfig>,
+    pub audit: Option<tollgate_audit::config::AuditConfig>,
     /// Just-in-time approval of requests rules mark `require_approval`.
     #[serde(default)]
-    pub approval: Option<ApprovalConfig>,
+    pub approval: Option<tollgate_approval::config::ApprovalConfig>,
     /// Peers (addresses or CIDR networks) whose `X-Forwarded-For`,
     /// `X-Real-Ip` and `Forwarded` headers are believed; from anyone else
     /// they are dropped. None by default.
     #[serde(default)]
-    pub trusted_proxies: Vec<String>,
-}
-
-/// The approval workflow.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct ApprovalConfig {
-    /// Hold a waiting request this long before answering 429 (overrides
-    /// the rules' `hold`).
-    #[serde(default)]
-    pub hold_seconds: Option<u64>,
-    /// `memory` (one replica) or `redis` (several).
-    #[serde(default)]
-    pub store: Option<String>,
-    /// The Redis server (`redis://[:password@]host:port[/db]`) for `store: redis`.
-    #[serde(default)]
-    pub redis_url: Option<String>,
-    /// Webhooks told of new requests and decisions: kubeconfig-format
-    /// files naming each receiver (server, CA, credentials).
-    #[serde(default)]
-    pub notify: Vec<PathBuf>,
-}
-
-/// Audit records and terminal sessions.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct AuditConfig {
-    /// A Kubernetes audit `Policy` file (default: everything at Metadata).
-    #[serde(default)]
-    pub policy: Option<PathBuf>,
-    /// The JSON-lines log.
-    #[serde(default)]
-    pub log: Option<AuditLog>,
-    /// Also write records to standard output.
-    #[serde(default)]
-    pub stdout: bool,
-    /// How long a request waits for its record to be confirmed before 503.
-    #[serde(default = "five")]
-    pub confirm_timeout_seconds: u64,
-    /// Records queued at most.
-    #[serde(default = "queue")]
-    pub queue: usize,
-    /// The shortest time between two batches, in milliseconds: records
-    /// arriving meanwhile share one sync (group commit).
-    #[serde(default)]
-    pub batch_linger_ms: u64,
-    /// Terminal sessions.
-    #[serde(default)]
-    pub sessions: Option<Sessions>,
-    /// The webhook receiver.
-    #[serde(default)]
-    pub webhook: Option<AuditWebhook>,
-    /// The most bytes of a request or response object one record keeps;
-    /// a larger object is left out and the record says
-    /// `tollgate.dev/truncated: N bytes`.
-    #[serde(default = "max_object")]
-    pub max_object_bytes: usize,
-    /// Refuse to start with an audit policy that omits `RequestReceived`
-    /// for requests it records (else a warning at start-up).
-    #[serde(default)]
-    pub require_request_received: bool,
-}
-
-fn max_object() -> usize {
-    1024 * 1024
-}
-
-/// An audit webhook receiver.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct AuditWebhook {
-    /// A kubeconfig-format file naming the receiver (`--audit-webhook-config-file`).
-    pub kubeconfig: PathBuf,
-    /// `spool` (default) or `failClosed`.
-    #[serde(default)]
-    pub mode: Option<String>,
-    /// The spool directory (mode `spool`).
-    #[serde(default)]
-    pub spool_dir: Option<PathBuf>,
-    /// The spool's cap in MiB; beyond it requests are refused.
-    #[serde(default = "spool_max", rename = "spoolMaxMB")]
-    pub spool_max_mb: u64,
-    /// The first retry's delay.
-    #[serde(default = "ten")]
-    pub initial_backoff_seconds: u64,
-}
-
-fn spool_max() -> u64 {
-    1024
-}
-
-/// The audit log file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct AuditLog {
-    /// The file.
-    pub path: PathBuf,
-    /// Rotate past this size.
-    #[serde(default = "hundred", rename = "maxSizeMB")]
-    pub max_size_mb: u64,
-    /// Rotated files kept.
-    #[serde(default = "ten_usize")]
-    pub max_backups: usize,
-    /// `none`, `batch` or `request`.
-    #[serde(default)]
-    pub durability: Option<String>,
-}
-
-/// Terminal session recordings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct Sessions {
-    /// The directory of the `.cast` files.
-    pub dir: PathBuf,
-    /// Record keystrokes too.
-    #[serde(default)]
-    pub stdin: bool,
-    /// Refuse sessions that cannot be recorded.
-    #[serde(default = "yes")]
-    pub required: bool,
-}
-
-fn five() -> u64 {
-    5
-}
-fn queue() -> usize {
-    10_000
-}
-fn hundred() -> u64 {
-    100
-}
-fn ten_usize() -> usize {
-    10
-}
-fn yes() -> bool {
-    true
-}
-
-/// Response masking: rules with `mask: true` ask for it per request.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct Masking {
-    /// Mask every response, whatever the rules say.
-    #[serde(default)]
-    pub all: bool,
-    /// A regex of ConfigMap keys whose values are masked.
-    #[serde(default)]
-    pub config_map_keys: Option<String>,
-    /// A keyed fingerprint instead of a marker: the key (hex or text).
-    #[serde(default)]
-    pub fingerprint_key: Option<String>,
-}
-
-/// The policy file and how it is reloaded.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct PolicyConfig {
-    /// A `tollgate.dev/v1alpha1` `Policy` file; reloaded on SIGHUP and when it changes.
-    pub file: PathBuf,
-    /// How often to look for changes (0: only on SIGHUP).
-    #[serde(default = "two")]
-    pub reload_check_seconds: u64,
-}
-
-fn two() -> u64 {
-    2
+    pub trusted_proxies: Vec<TrustedProxy>,
+    /// The file this was read from (for error messages).
+    #[serde(skip)]
+    pub source: String,
 }
 
 /// PEM files for the listener.
@@ -334,139 +156,71 @@ pub struct UpstreamConfig {
     pub response_timeout_seconds: u64,
     /// `impersonate` (default) or `passthrough`.
     #[serde(default)]
-    pub identity: Option<String>,
+    pub identity: UpstreamIdentity,
 }
 
-/// Limits.
+/// Limits: on each request (read by the RequestInfo layer) and on
+/// connections (the server's).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 #[non_exhaustive]
 pub struct Limits {
     /// The request body bound.
-    #[serde(default = "max_body")]
     pub max_body_bytes: usize,
     /// How long a request body may take to arrive.
-    #[serde(default = "sixty")]
     pub body_timeout_seconds: u64,
     /// The longest request URI served (414 beyond it).
-    #[serde(default = "max_uri")]
     pub max_uri_bytes: usize,
     /// The most header bytes served, as HTTP/2 counts them (431 beyond it).
-    #[serde(default = "max_header")]
     pub max_header_bytes: usize,
     /// The most request-body bytes buffered at once across all requests
     /// (429 with Retry-After beyond it).
-    #[serde(default = "max_buffered")]
     pub max_buffered_bytes: usize,
     /// Open connections at most, all clients together.
-    #[serde(default = "max_connections")]
     pub max_connections: usize,
     /// Open connections at most from one IP address.
-    #[serde(default = "max_connections_per_ip")]
     pub max_connections_per_ip: usize,
     /// TLS handshakes in progress at most.
-    #[serde(default = "max_handshakes")]
     pub max_handshakes: usize,
     /// How long a client may take to send a request's headers.
-    #[serde(default = "thirty")]
     pub header_read_timeout_seconds: u64,
     /// How long a connection with no request in flight stays open.
-    #[serde(default = "idle_timeout")]
     pub idle_timeout_seconds: u64,
     /// Concurrent streams per HTTP/2 connection.
-    #[serde(default = "max_streams")]
     pub max_concurrent_streams: u32,
-}
-
-fn max_connections() -> usize {
-    tollgate_proxy::ServeOptions::default().max_connections
-}
-
-fn max_connections_per_ip() -> usize {
-    tollgate_proxy::ServeOptions::default().max_connections_per_ip
-}
-
-fn max_handshakes() -> usize {
-    tollgate_proxy::ServeOptions::default().max_handshakes
-}
-
-fn idle_timeout() -> u64 {
-    tollgate_proxy::ServeOptions::default().idle_timeout.as_secs()
-}
-
-fn max_streams() -> u32 {
-    tollgate_proxy::ServeOptions::default().max_concurrent_streams
-}
-
-fn max_buffered() -> usize {
-    64 * 1024 * 1024
-}
-
-fn max_uri() -> usize {
-    tollgate_kube::limits::DEFAULT_MAX_URI_BYTES
-}
-
-fn max_header() -> usize {
-    tollgate_kube::limits::DEFAULT_MAX_HEADER_BYTES
 }
 
 impl Default for Limits {
     fn default() -> Self {
+        let serve = tollgate_proxy::ServeOptions::default();
         Limits {
-            max_body_bytes: max_body(),
+            max_body_bytes: tollgate_kube::DEFAULT_MAX_BODY_BYTES,
             body_timeout_seconds: sixty(),
-            max_uri_bytes: max_uri(),
-            max_header_bytes: max_header(),
-            max_buffered_bytes: max_buffered(),
-            max_connections: max_connections(),
-            max_connections_per_ip: max_connections_per_ip(),
-            max_handshakes: max_handshakes(),
-            header_read_timeout_seconds: thirty(),
-            idle_timeout_seconds: idle_timeout(),
-            max_concurrent_streams: max_streams(),
+            max_uri_bytes: tollgate_kube::limits::DEFAULT_MAX_URI_BYTES,
+            max_header_bytes: tollgate_kube::limits::DEFAULT_MAX_HEADER_BYTES,
+            max_buffered_bytes: 64 * 1024 * 1024,
+            max_connections: serve.max_connections,
+            max_connections_per_ip: serve.max_connections_per_ip,
+            max_handshakes: serve.max_handshakes,
+            header_read_timeout_seconds: 30,
+            idle_timeout_seconds: serve.idle_timeout.as_secs(),
+            max_concurrent_streams: serve.max_concurrent_streams,
         }
     }
 }
 
-/// Authentication.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[non_exhaustive]
-pub struct Authentication {
-    /// `oidc`, or `none` (forward every request as the gateway's own identity).
-    pub mode: String,
-    /// The API server's `AuthenticationConfiguration` file (mode `oidc`).
-    #[serde(default)]
-    pub config: Option<PathBuf>,
-    /// The owner rules file (a YAML list).
-    #[serde(default)]
-    pub owners: Option<PathBuf>,
-    /// `allow` (default; flagged `unmapped`) or `refuse` identities no owner rule maps.
-    #[serde(default)]
-    pub unmapped: Option<String>,
-    /// Leeway for `nbf`.
-    #[serde(default = "sixty")]
-    pub nbf_leeway_seconds: u64,
-    /// Per-issuer allowed signing algorithms (default: all asymmetric ones).
-    #[serde(default)]
-    pub algorithms: std::collections::BTreeMap<String, Vec<String>>,
-}
-
 /// Shutdown.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 #[non_exhaustive]
 pub struct Shutdown {
     /// How long in-flight requests may take to finish.
-    #[serde(default = "thirty")]
     pub drain_seconds: u64,
 }
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Shutdown {
-            drain_seconds: thirty(),
-        }
+        Shutdown { drain_seconds: 30 }
     }
 }
 
@@ -476,28 +230,16 @@ fn ten() -> u64 {
 fn sixty() -> u64 {
     60
 }
-fn thirty() -> u64 {
-    30
-}
-fn max_body() -> usize {
-    tollgate_kube::DEFAULT_MAX_BODY_BYTES
-}
 
 impl Config {
     /// Reads and validates a file; relative paths in it are taken relative
     /// to the file's directory.
     ///
     /// # Errors
-    /// A [`ConfigError`] naming the file, the field (or line and column)
-    /// and why.
+    /// A [`ConfigError`] naming the file, the field (or line) and why.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: file.clone(),
-            field: "(file)".to_owned(),
-            message: e.to_string(),
-        })?;
-        let mut config = Config::parse(&text, &file)?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, &e))?;
+        let mut config = Config::parse(&text, &path.display().to_string())?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -512,37 +254,16 @@ impl Config {
             rebase(k);
         }
         if let Some(p) = config.policy.as_mut() {
-            rebase(&mut p.file);
+            p.rebase(dir);
         }
         if let Some(a) = config.audit.as_mut() {
-            if let Some(p) = a.policy.as_mut() {
-                rebase(p);
-            }
-            if let Some(l) = a.log.as_mut() {
-                rebase(&mut l.path);
-            }
-            if let Some(s) = a.sessions.as_mut() {
-                rebase(&mut s.dir);
-            }
-            if let Some(w) = a.webhook.as_mut() {
-                rebase(&mut w.kubeconfig);
-                if let Some(d) = w.spool_dir.as_mut() {
-                    rebase(d);
-                }
-            }
+            a.rebase(dir);
         }
         if let Some(a) = config.approval.as_mut() {
-            for n in &mut a.notify {
-                rebase(n);
-            }
+            a.rebase(dir);
         }
         if let Some(a) = config.authentication.as_mut() {
-            if let Some(c) = a.config.as_mut() {
-                rebase(c);
-            }
-            if let Some(o) = a.owners.as_mut() {
-                rebase(o);
-            }
+            a.rebase(dir);
         }
         Ok(config)
     }
@@ -552,154 +273,72 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`].
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let err = |field: &str, message: String| ConfigError {
-            file: file.to_owned(),
-            field: field.to_owned(),
-            message,
-        };
-        let config: Config = serde_saphyr::from_str(text).map_err(|e| err("(syntax)", e.to_string()))?;
+        let err = |field: &str, message: String| Err(ConfigError::new(file, field, message));
+        let mut config: Config = tollgate_kube::from_yaml(text, file)?;
+        config.source = file.to_owned();
         if config.tls.is_none() && !config.listen.ip().is_loopback() {
-            return Err(err(
+            return err(
                 "tls",
                 format!(
                     "required: plaintext is allowed only on a loopback address, and {} is not one",
                     config.listen.ip()
                 ),
-            ));
+            );
         }
-        match (&config.upstream.kubeconfig, config.upstream.in_cluster) {
-            (Some(_), true) => {
-                return Err(err(
-                    "upstream",
-                    "set either kubeconfig or inCluster, not both".to_owned(),
-                ));
-            }
-            (None, false) => return Err(err("upstream", "set kubeconfig or inCluster: true".to_owned())),
+        let up = &config.upstream;
+        match (&up.kubeconfig, up.in_cluster) {
+            (Some(_), true) => return err("upstream", "set either kubeconfig or inCluster, not both".to_owned()),
+            (None, false) => return err("upstream", "set kubeconfig or inCluster: true".to_owned()),
             _ => {}
         }
-        if !matches!(
-            config.upstream.identity.as_deref(),
-            None | Some("impersonate" | "passthrough")
-        ) {
-            return Err(err(
-                "upstream.identity",
-                "must be impersonate or passthrough".to_owned(),
-            ));
-        }
-        if config.upstream.context.is_some() && config.upstream.kubeconfig.is_none() {
-            return Err(err(
+        if up.context.is_some() && up.kubeconfig.is_none() {
+            return err(
                 "upstream.context",
                 "only meaningful with upstream.kubeconfig".to_owned(),
-            ));
+            );
         }
-        if config.limits.max_body_bytes == 0 {
-            return Err(err("limits.maxBodyBytes", "must be greater than 0".to_owned()));
+        let l = &config.limits;
+        if l.max_body_bytes == 0 {
+            return err("limits.maxBodyBytes", "must be greater than 0".to_owned());
         }
-        for (i, t) in config.trusted_proxies.iter().enumerate() {
-            if let Err(e) = t.parse::<tollgate_proxy::TrustedProxy>() {
-                return Err(err(&format!("trustedProxies[{i}]"), e));
-            }
-        }
-        if config.limits.max_buffered_bytes < config.limits.max_body_bytes {
-            return Err(err(
+        if l.max_buffered_bytes < l.max_body_bytes {
+            return err(
                 "limits.maxBufferedBytes",
                 format!(
                     "must be at least limits.maxBodyBytes ({}): otherwise no body of the largest size could ever be read",
-                    config.limits.max_body_bytes
+                    l.max_body_bytes
                 ),
-            ));
+            );
         }
-        if config.limits.max_uri_bytes < 256 {
-            return Err(err("limits.maxUriBytes", "must be at least 256".to_owned()));
+        if l.max_uri_bytes < 256 {
+            return err("limits.maxUriBytes", "must be at least 256".to_owned());
         }
-        if config.limits.max_header_bytes < 1024 {
-            return Err(err("limits.maxHeaderBytes", "must be at least 1024".to_owned()));
+        if l.max_header_bytes < 1024 {
+            return err("limits.maxHeaderBytes", "must be at least 1024".to_owned());
         }
-        match config.authentication.as_ref().map(|a| (a.mode.as_str(), a)) {
-            Some(("none", a)) => {
-                if a.config.is_some() || a.owners.is_some() {
-                    return Err(err(
-                        "authentication.mode",
-                        "is none, but config or owners are set".to_owned(),
-                    ));
-                }
-            }
-            Some(("oidc", a)) => {
-                if a.config.is_none() {
-                    return Err(err(
-                        "authentication.config",
-                        "required with mode oidc: the AuthenticationConfiguration file".to_owned(),
-                    ));
-                }
-                if !matches!(a.unmapped.as_deref(), None | Some("allow" | "refuse")) {
-                    return Err(err("authentication.unmapped", "must be allow or refuse".to_owned()));
-                }
-                for (issuer, algs) in &a.algorithms {
-                    for (i, alg) in algs.iter().enumerate() {
-                        tollgate_oidc::parse_algorithm(alg)
-                            .map_err(|m| err(&format!("authentication.algorithms[{issuer:?}][{i}]"), m))?;
-                    }
-                }
-            }
-            Some((other, _)) => {
-                return Err(err(
-                    "authentication.mode",
-                    format!("{other:?} is not supported: use oidc or none"),
-                ));
-            }
+        match &config.authentication {
+            Some(a) => a.validate(file)?,
             None => {
-                return Err(err(
+                return err(
                     "authentication",
                     "required: set `mode: none` to forward every request as the gateway's own identity".to_owned(),
-                ));
+                );
             }
         }
         if let Some(a) = &config.audit {
-            if let Some(d) = a.log.as_ref().and_then(|l| l.durability.as_deref()) {
-                d.parse::<tollgate_audit::Durability>()
-                    .map_err(|m| err("audit.log.durability", m))?;
-            }
-            if a.queue == 0 {
-                return Err(err("audit.queue", "must be greater than 0".to_owned()));
-            }
-            if let Some(w) = &a.webhook {
-                match w.mode.as_deref() {
-                    None | Some("spool") if w.spool_dir.is_none() => {
-                        return Err(err("audit.webhook.spoolDir", "required with mode spool".to_owned()));
-                    }
-                    None | Some("spool" | "failClosed") => {}
-                    Some(other) => {
-                        return Err(err("audit.webhook.mode", format!("{other:?}: use spool or failClosed")));
-                    }
-                }
-            }
-            if a.log.is_none() && !a.stdout && a.webhook.is_none() {
-                return Err(err("audit", "set at least one of log, stdout or webhook".to_owned()));
-            }
+            a.validate(file)?;
         }
         if let Some(a) = &config.approval {
-            match (a.store.as_deref(), &a.redis_url) {
-                (None | Some("memory"), None) => {}
-                (Some("redis"), Some(_)) => {}
-                (Some("redis"), None) => {
-                    return Err(err("approval.redisUrl", "required with store: redis".to_owned()));
-                }
-                (None | Some("memory"), Some(_)) => {
-                    return Err(err("approval.redisUrl", "only meaningful with store: redis".to_owned()));
-                }
-                (Some(other), _) => {
-                    return Err(err("approval.store", format!("{other:?}: use memory or redis")));
-                }
-            }
+            a.validate(file)?;
         }
         if let Some(admin) = &config.admin
             && admin.listen == config.listen
             && admin.listen.port() != 0
         {
-            return Err(err(
+            return err(
                 "admin.listen",
                 "must differ from listen: admin paths are kept apart from the API".to_owned(),
-            ));
+            );
         }
         Ok(config)
     }
@@ -742,14 +381,13 @@ mod tests {
             e,
             "c.yaml: tls: required: plaintext is allowed only on a loopback address, and 0.0.0.0 is not one"
         );
-        let e = Config::parse(&GOOD.replace("mode: none", "mode: magic"), "c.yaml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("c.yaml: authentication.mode: "), "{e}");
+        let e = Config::parse(&GOOD.replace("mode: none", "mode: magic"), "c.yaml").unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (Some(5), "(syntax)"), "{e}");
+        assert!(e.message.contains("magic") && e.message.contains("oidc"), "{e}");
         let e = Config::parse(&format!("{GOOD}bogus: 1\n"), "c.yaml")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("c.yaml: (syntax): ") && e.contains("bogus"), "{e}");
+        assert!(e.starts_with("c.yaml:6: (syntax): ") && e.contains("bogus"), "{e}");
         let e = Config::parse("listen: nope\n", "c.yaml").unwrap_err().to_string();
         assert!(e.contains("line 1"), "{e}");
         let e = Config::parse(&GOOD.replace("authentication:\n  mode: none\n", ""), "c.yaml")

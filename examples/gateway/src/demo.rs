@@ -178,11 +178,7 @@ pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: 
     let text = std::fs::read_to_string(&path)
         .map_err(io(format!("reading {} (run `tollgate demo` first)", path.display())))?;
     let bad = |field: &str, message: String| {
-        StartError::Config(crate::ConfigError {
-            file: path.display().to_string(),
-            field: field.to_owned(),
-            message,
-        })
+        StartError::Config(crate::ConfigError::new(path.display().to_string(), field, message))
     };
     let list: Value = serde_json::from_str(&text).map_err(|e| bad("(document)", e.to_string()))?;
     let entry = list
@@ -190,7 +186,7 @@ pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: 
         .and_then(|l| l.iter().find(|e| e["name"] == issuer))
         .ok_or_else(|| bad("name", format!("no demo issuer {issuer:?} (github, bots or people)")))?;
     let s = |k: &str| entry[k].as_str().unwrap_or("").to_owned();
-    let alg = tollgate_oidc::parse_algorithm(&s("alg")).map_err(|m| bad("alg", m))?;
+    let alg = tollgate_oidc::parse_algorithm(&s("alg")).map_err(|e| bad("alg", e.to_string()))?;
     let pem = std::fs::read_to_string(dir.join(s("key"))).map_err(io(format!("reading {}", s("key"))))?;
     let key = SigningKey::from_pem(alg, s("kid"), &pem)?;
     let url = s("url");

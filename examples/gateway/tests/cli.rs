@@ -36,7 +36,8 @@ fn bad_configs_stop_start_up_with_file_field_and_reason() {
         (
             "typo.yaml",
             "listen: 127.0.0.1:0\nupstream: {kubeconfg: k}\nauthentication: {mode: none}\n",
-            "typo.yaml: (syntax): ",
+            // Located: file, line, and serde's message naming the field.
+            "typo.yaml:2: (syntax): error: line 2 column 12: unknown field `kubeconfg`",
         ),
         (
             "missing.yaml",

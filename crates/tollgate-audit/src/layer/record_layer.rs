@@ -9,7 +9,7 @@ use std::task::{Context, Poll, ready};
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
-use tollgate_kube::{AuditId, Reason, RequestBody, RequestInfo, ResponseBody, Status};
+use tollgate_kube::{AuditId, MissingLayer, Reason, RequestBody, RequestInfo, ResponseBody, Status};
 use tollgate_oidc::Identity;
 use tollgate_proxy::TunnelTap;
 use tollgate_redact::kind_of_resource;
@@ -139,7 +139,7 @@ where
             self.shared.recorder.count_refusal();
             return RecordFuture {
                 state: State::Refused {
-                    status: Some(missing_request_info()),
+                    status: Some(NO_REQUEST_INFO.status()),
                 },
                 after: None,
             };
@@ -250,12 +250,9 @@ where
 
 /// The refusal when `RequestInfoLayer` is not in front: a 500 naming it
 /// (logged once per process).
-fn missing_request_info() -> Status {
-    static LOGGED: std::sync::Once = std::sync::Once::new();
-    let message = "RecordLayer needs RequestInfoLayer in front of it: the request has no RequestInfo in its extensions, so it cannot be recorded and is not forwarded";
-    LOGGED.call_once(|| tracing::error!("{message}"));
-    Status::failure(Reason::InternalError, message)
-}
+static NO_REQUEST_INFO: MissingLayer = MissingLayer::new(
+    "RecordLayer needs RequestInfoLayer in front of it: the request has no RequestInfo in its extensions, so it cannot be recorded and is not forwarded",
+);
 
 fn unavailable(why: &str) -> Status {
     Status::failure(

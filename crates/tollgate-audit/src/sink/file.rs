@@ -11,8 +11,10 @@ use std::time::SystemTime;
 use super::{Sink, SinkError};
 use crate::Event;
 
-/// When a record counts as written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// When a record counts as written (`none`, `batch` or `request` in a
+/// configuration file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Durability {
     /// Handed to the operating system (survives the process, not a power
     /// loss).

@@ -13,7 +13,7 @@ use crate::{AuthnFailure, Error, Identity};
 type Verification = Pin<Box<dyn Future<Output = Result<Arc<Identity>, Error>> + Send>>;
 
 pin_project! {
-    /// The response future of [`Authn`](super::Authn).
+    /// The response future of [`AuthnService`](super::AuthnService).
     pub struct ResponseFuture<S, B>
     where
         S: Service<Request<B>>,

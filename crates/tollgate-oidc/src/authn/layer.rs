@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use tower_layer::Layer;
 
-use super::Authn;
+use super::AuthnService;
 use crate::Verifier;
 
 /// Authenticates every request: `Authorization: Bearer` (or the WebSocket
@@ -41,9 +41,9 @@ impl AuthnLayer {
 }
 
 impl<S> Layer<S> for AuthnLayer {
-    type Service = Authn<S>;
+    type Service = AuthnService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Authn::new(inner, self.verifier.clone(), self.anonymous)
+        AuthnService::new(inner, self.verifier.clone(), self.anonymous)
     }
 }

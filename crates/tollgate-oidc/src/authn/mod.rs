@@ -24,7 +24,7 @@ mod service;
 
 pub use future::ResponseFuture;
 pub use layer::AuthnLayer;
-pub use service::{Authn, bearer_token};
+pub use service::{AuthnService, bearer_token};
 
 /// Why the authentication layer refused a request: written into the
 /// request's [`Notes`](tollgate_kube::Notes) for the audit record (the

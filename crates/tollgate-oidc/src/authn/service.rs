@@ -12,18 +12,18 @@ use tollgate_kube::ResponseBody;
 
 /// The service made by [`AuthnLayer`](super::AuthnLayer).
 #[derive(Debug, Clone)]
-pub struct Authn<S> {
+pub struct AuthnService<S> {
     inner: S,
     verifier: Option<Arc<Verifier>>,
     anonymous: bool,
 }
 
-// === impl Authn ===
+// === impl AuthnService ===
 
-impl<S> Authn<S> {
+impl<S> AuthnService<S> {
     /// Wraps `inner`; `verifier: None` disables authentication.
     pub fn new(inner: S, verifier: Option<Arc<Verifier>>, anonymous: bool) -> Self {
-        Authn {
+        AuthnService {
             inner,
             verifier,
             anonymous,
@@ -97,7 +97,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, Error> {
     Ok(None)
 }
 
-impl<S, B, ResBody> Service<Request<B>> for Authn<S>
+impl<S, B, ResBody> Service<Request<B>> for AuthnService<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,

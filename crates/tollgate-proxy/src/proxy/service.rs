@@ -26,8 +26,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type OutBody = UnsyncBoxBody<Bytes, BoxError>;
 type HttpClient = Client<HttpsConnector<HttpConnector>, OutBody>;
 
-/// How the API server learns who is asking.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the API server learns who is asking (`impersonate` or
+/// `passthrough` in a configuration file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum UpstreamIdentity {
     /// The gateway's own credentials plus `Impersonate-*` for the verified

@@ -4,8 +4,9 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
-use tollgate_kube::Identity;
-use tollgate_kube::{Reason, RequestBody, RequestInfo, ResponseBody, Status, StatusDetails, warning_header};
+use tollgate_kube::{
+    Identity, MissingLayer, Reason, RequestBody, RequestInfo, ResponseBody, Status, StatusDetails, warning_header,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -176,7 +177,7 @@ where
             req.extensions().get::<RequestInfo>(),
             req.extensions().get::<RequestBody>().is_some(),
         ) else {
-            return ResponseFuture::refused(missing_layer());
+            return ResponseFuture::refused(NO_REQUEST_INFO.status());
         };
         let policy = self.store.current();
         let view = RequestView::new(
@@ -226,9 +227,6 @@ where
 
 /// The refusal when `RequestInfoLayer` is not in front of the policy: a
 /// 500 naming it (logged once per process), never a silent allow.
-fn missing_layer() -> Status {
-    static LOGGED: std::sync::Once = std::sync::Once::new();
-    let message = "PolicyLayer needs RequestInfoLayer in front of it: the request has no RequestInfo and RequestBody in its extensions, so no rule could be checked";
-    LOGGED.call_once(|| tracing::error!("{message}"));
-    Status::failure(Reason::InternalError, message)
-}
+static NO_REQUEST_INFO: MissingLayer = MissingLayer::new(
+    "PolicyLayer needs RequestInfoLayer in front of it: the request has no RequestInfo and RequestBody in its extensions, so no rule could be checked",
+);

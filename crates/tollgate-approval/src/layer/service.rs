@@ -1,0 +1,131 @@
+//! [`ApprovalService`]: routes each request — the approvals API, a
+//! `require_approval` decision to hold, or straight through.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use tollgate_kube::{Identity, MissingLayer, RequestBody, RequestInfo, ResponseBody};
+use tollgate_rules::{Action, Decision};
+use tower_service::Service;
+
+use super::future::{Check, Outcome, ResponseFuture, St};
+use super::{Shared, api::api, hold::hold};
+
+/// See [`ApprovalLayer`].
+#[derive(Debug, Clone)]
+pub struct ApprovalService<S> {
+    pub(super) inner: S,
+    pub(super) shared: Arc<Shared>,
+}
+
+impl<S> ApprovalService<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, ResBody> Service<Request<B>> for ApprovalService<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        if !shared.enabled {
+            let mut inner = inner;
+            return ResponseFuture {
+                state: St::Calling {
+                    future: inner.call(req),
+                },
+            };
+        }
+        let path = req.uri().path();
+        if path == shared.prefix || path.starts_with(&format!("{}/", shared.prefix)) {
+            let check: Check = Box::pin(api(
+                shared,
+                req.extensions().get::<tollgate_kube::Notes>().cloned(),
+                req.method().clone(),
+                path.to_owned(),
+                req.uri().query().map(str::to_owned),
+                req.extensions().get::<Identity>().cloned(),
+                req.extensions().get::<RequestBody>().cloned(),
+            ));
+            return ResponseFuture {
+                state: St::Checking {
+                    check,
+                    request: None,
+                    service: None,
+                },
+            };
+        }
+        let decision = req.extensions().get::<Decision>();
+        // Which requests need an approval is the policy's decision; without
+        // PolicyLayer in front there is none, and nothing is let through.
+        if decision.is_none() {
+            let res = NO_POLICY_LAYER.status().to_response();
+            return ResponseFuture {
+                state: St::Checking {
+                    check: Box::pin(async move { Outcome::Answer(res) }),
+                    request: None,
+                    service: None,
+                },
+            };
+        }
+        let spec = match decision {
+            Some(d) if d.action == Action::RequireApproval => d.approval.clone(),
+            _ => None,
+        };
+        let (Some(spec), Some(d)) = (spec, decision.cloned()) else {
+            let mut inner = inner;
+            return ResponseFuture {
+                state: St::Calling {
+                    future: inner.call(req),
+                },
+            };
+        };
+        let check: Check = Box::pin(hold(
+            shared,
+            req.extensions().get::<tollgate_kube::Notes>().cloned(),
+            d,
+            spec,
+            req.extensions().get::<Identity>().cloned(),
+            req.extensions().get::<RequestInfo>().cloned(),
+            req.extensions().get::<RequestBody>().cloned(),
+            req.uri().to_string(),
+            req.headers()
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        ));
+        ResponseFuture {
+            state: St::Checking {
+                check,
+                request: Some(req),
+                service: Some(inner),
+            },
+        }
+    }
+}
+
+/// The refusal when `PolicyLayer` is not in front: a 500 naming it (logged
+/// once per process), never a silent allow.
+static NO_POLICY_LAYER: MissingLayer = MissingLayer::new(
+    "ApprovalLayer needs PolicyLayer in front of it: the request has no Decision in its extensions, so whether it needs an approval is unknown",
+);
