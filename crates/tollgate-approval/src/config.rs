@@ -26,7 +26,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use tollgate_kube::ConfigError;
 
-use crate::{ApprovalLayer, ApprovalStore, MemoryStore, RedisStore, WebhookNotifier};
+use crate::{ApprovalLayer, ApprovalStore, MemoryStore, WebhookNotifier};
 
 /// What an approver runs, shown in notifications and held responses.
 pub const APPROVE_HINT: &str = "tollgate approvals approve {id} --kubeconfig <an approver's kubeconfig>";
@@ -103,11 +103,20 @@ impl ApprovalConfig {
     /// reached, or the `approval.notify[i]` file that cannot be used.
     pub async fn layer(&self, file: &str) -> Result<ApprovalLayer, ConfigError> {
         let store: Arc<dyn ApprovalStore> = match (&self.store, &self.redis_url) {
+            #[cfg(feature = "redis")]
             (StoreKind::Redis, Some(url)) => Arc::new(
-                RedisStore::connect(url)
+                crate::RedisStore::connect(url)
                     .await
                     .map_err(|e| ConfigError::new(file, "approval.redisUrl", e.to_string()))?,
             ),
+            #[cfg(not(feature = "redis"))]
+            (StoreKind::Redis, _) => {
+                return Err(ConfigError::new(
+                    file,
+                    "approval.store",
+                    "this build has no Redis store (tollgate-approval feature redis)",
+                ));
+            }
             _ => Arc::new(MemoryStore::default()),
         };
         let mut notifiers = Vec::new();

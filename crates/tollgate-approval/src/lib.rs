@@ -6,7 +6,7 @@
 //! - [`Approval`] and its [`State`]s: pending → approved | denied |
 //!   expired; approved → consumed (single use, or the rule's `uses`);
 //! - [`ApprovalStore`] (atomic transitions, waiting without polling) and
-//!   [`MemoryStore`] for one replica, [`RedisStore`] for several;
+//!   [`MemoryStore`] for one replica, [`RedisStore`] for several (feature `redis`, on by default);
 //! - [`ApprovalLayer`]: holds a request the policy marked
 //!   `require_approval`, answers 429 with `Retry-After` while pending (so
 //!   kubectl and client-go retry by themselves) or 403 when denied, and
@@ -19,6 +19,7 @@ pub mod config;
 mod fingerprint;
 mod layer;
 mod notify;
+#[cfg(feature = "redis")]
 mod redis;
 mod store;
 
@@ -28,6 +29,7 @@ pub use approval::{
 pub use fingerprint::{IGNORED_QUERY_PARAMETERS, fingerprint};
 pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
 pub use notify::{Notifier, NotifyEvent, WebhookNotifier, notification_text};
+#[cfg(feature = "redis")]
 pub use redis::RedisStore;
 pub use store::{ApprovalStore, MemoryStore, StoreError, check_approver};
 
@@ -41,6 +43,7 @@ pub(crate) use layer::now;
 /// assert_eq!(tollgate_approval::decode_resp_reply(b":42\r\n"), Some(5));
 /// assert_eq!(tollgate_approval::decode_resp_reply(b"$9\r\nshort\r\n"), None);
 /// ```
+#[cfg(feature = "redis")]
 pub fn decode_resp_reply(bytes: &[u8]) -> Option<usize> {
     let mut r = bytes;
     let done = futures_util::FutureExt::now_or_never(redis::read_reply(&mut r))?;

@@ -19,6 +19,7 @@ mod authn;
 mod cache;
 pub mod config;
 mod error;
+#[cfg(feature = "http")]
 mod http_source;
 mod jwks;
 mod jwt;
@@ -31,6 +32,7 @@ pub use authentication_configuration::{
 };
 pub use authn::{AuthnFailure, AuthnLayer, AuthnService, ResponseFuture, bearer_token};
 pub use error::Error;
+#[cfg(feature = "http")]
 pub use http_source::HttpJwksSource;
 pub use jsonwebtoken::Algorithm;
 pub use jwks::{Fetched, JwksSource, Key, KeyCachePolicy, parse_jwks};

@@ -12,7 +12,7 @@ use crate::cache::{self, TokenCache};
 use crate::jwks::{JwksSource, KeyCache, KeyCachePolicy};
 use tollgate_kube::ConfigError;
 
-use crate::{Error, HttpJwksSource, Identity, JwtAuthenticator, OwnerMapper, UnverifiedJwt};
+use crate::{Error, Identity, JwtAuthenticator, OwnerMapper, UnverifiedJwt};
 
 struct IssuerState {
     config: JwtAuthenticator,
@@ -90,16 +90,27 @@ impl VerifierBuilder {
     /// Builds the verifier. Call [`Verifier::start`] to fetch keys.
     ///
     /// # Errors
-    /// When an issuer's HTTP source cannot be built (bad CA, URL).
+    /// When an issuer's HTTP source cannot be built (bad CA, URL), or, in a
+    /// build without the `http` feature, an issuer has no
+    /// [`JwksSource`] of its own.
     pub fn build(self) -> Result<Verifier, ConfigError> {
         let mut issuers = HashMap::new();
         for (i, (a, source)) in self.issuers.into_iter().enumerate() {
             let source: Arc<dyn JwksSource> = match source {
                 Some(s) => s,
-                None => Arc::new(HttpJwksSource::new(&a, &self.source_name).map_err(|mut e| {
+                #[cfg(feature = "http")]
+                None => Arc::new(crate::HttpJwksSource::new(&a, &self.source_name).map_err(|mut e| {
                     e.field = format!("jwt[{i}].{}", e.field);
                     e
                 })?),
+                #[cfg(not(feature = "http"))]
+                None => {
+                    return Err(ConfigError::new(
+                        &self.source_name,
+                        format!("jwt[{i}]"),
+                        "this build fetches no keys (tollgate-oidc feature http): give the issuer a JwksSource",
+                    ));
+                }
             };
             let keys = KeyCache::new(a.url.clone(), source, self.key_policy);
             issuers.insert(a.url.clone(), Arc::new(IssuerState { config: a, keys }));
