@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Method, Uri};
+use tollgate_kube::{Identity, Owner};
 use tollgate_kube::{RequestBody, RequestInfo};
-use tollgate_oidc::{Identity, Owner};
 use tollgate_rules::{Policy, RequestView, parse_policy};
 
 fn policy_of_50() -> Policy {

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(uri) = std::str::from_utf8(uri) else { return };
     let Ok(uri) = uri.parse::<http::Uri>() else { return };
     let Ok(info) = tollgate_kube::RequestInfo::parse(&http::Method::DELETE, &uri) else { return };
-    let id = tollgate_oidc::Identity::anonymous();
+    let id = tollgate_kube::Identity::anonymous();
     let body = tollgate_kube::RequestBody::new(bytes::Bytes::copy_from_slice(body), Some("application/json"));
     let a = tollgate_approval::fingerprint(&id, &info, Some(&body));
     assert_eq!(a.len(), 64);

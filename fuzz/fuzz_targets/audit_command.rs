@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     for m in [http::Method::GET, http::Method::POST, http::Method::PATCH, http::Method::DELETE] {
         if let Ok(info) = tollgate_kube::RequestInfo::parse(&m, &uri) {
             let body = serde_json::json!({"spec": {"replicas": 3}});
-            let c = tollgate_audit::command_line(&info, Some("application/apply-patch+yaml"), Some(&body));
+            let c = tollgate_kube::command_line(&info, Some("application/apply-patch+yaml"), Some(&body));
             assert!(c.starts_with("kubectl "));
             assert!(!c.contains('\n') || c.contains('\''), "{c}");
         }

@@ -104,7 +104,7 @@ fn evaluate(method: &str, uri: &str, ct: &str, body: Vec<u8>) {
         assert!(matches!(s.code, 400 | 415), "{}", s.message);
         assert!(s.message.len() < 4096, "a refusal echoes its input: {} bytes", s.message.len());
     }
-    let fp = tollgate_approval::fingerprint(&tollgate_oidc::Identity::anonymous(), &info, Some(&body));
+    let fp = tollgate_approval::fingerprint(&tollgate_kube::Identity::anonymous(), &info, Some(&body));
     assert_eq!(fp.len(), 64);
 }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tollgate_oidc::Identity;
+use tollgate_kube::Identity;
 use tollgate_rules::ApprovalSpec;
 
 /// Where an approval is in its life.

@@ -7,8 +7,8 @@
 //! twice matches however its keys are ordered).
 
 use serde_json::Value;
+use tollgate_kube::Identity;
 use tollgate_kube::{RequestBody, RequestInfo};
-use tollgate_oidc::Identity;
 
 /// Query parameters left out of the fingerprint: they change how long a
 /// client waits or how the answer is printed, never what the request does.
@@ -57,7 +57,7 @@ fn canonical(v: &Value, out: &mut String) {
 /// ```
 /// # use http::{Method, Uri};
 /// use tollgate_kube::RequestInfo;
-/// let id = tollgate_oidc::Identity::anonymous();
+/// let id = tollgate_kube::Identity::anonymous();
 /// let a = RequestInfo::parse(&Method::DELETE, &Uri::from_static("/apis/apps/v1/namespaces/prod/deployments/web"))?;
 /// let b = RequestInfo::parse(&Method::DELETE, &Uri::from_static("/apis/apps/v1/namespaces/prod/deployments/api"))?;
 /// let fa = tollgate_approval::fingerprint(&id, &a, None);

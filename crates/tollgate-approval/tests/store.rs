@@ -38,7 +38,7 @@ both!(race, two_identical_requests_racing_for_one_grant_get_exactly_one);
 both!(wake, a_waiter_wakes_when_the_decision_lands);
 
 fn person(name: &str, groups: &[&str]) -> Person {
-    let mut id = tollgate_oidc::Identity::anonymous();
+    let mut id = tollgate_kube::Identity::anonymous();
     id.issuer = "https://idp".into();
     id.subject = name.into();
     id.username = name.into();

@@ -4,7 +4,7 @@
 //! - [`Event`] / [`EventList`]: `audit.k8s.io/v1`, field for field, with
 //!   Tollgate's annotations (owner, issuer, subject, decision, rule,
 //!   redacted paths, stream counts, recordings, a kubectl-like
-//!   [`command_line`]);
+//!   [`command_line`](tollgate_kube::command_line));
 //! - [`AuditPolicy`]: the Kubernetes audit policy, loaded unchanged,
 //!   validated and matched as the API server does;
 //! - [`Sink`]s ([`FileSink`] with rotation and durability, [`StdoutSink`],
@@ -42,5 +42,4 @@ pub use sink::{
 };
 #[cfg(feature = "webhook")]
 pub use sink::{WebhookMode, WebhookOptions, WebhookSink};
-pub use tollgate_kube::command_line;
 pub use trail::{log_files, since};

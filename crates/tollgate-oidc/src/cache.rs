@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use crate::Identity;
+use tollgate_kube::Identity;
 
 /// A cache of verified identities.
 #[derive(Debug)]

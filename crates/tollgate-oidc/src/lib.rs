@@ -1,5 +1,5 @@
 //! OIDC for Tollgate: verify CI and bot tokens as strictly as the API
-//! server does, map them to an [`Identity`] with an accountable [`Owner`].
+//! server does, map them to an [`Identity`](tollgate_kube::Identity) with an accountable [`Owner`](tollgate_kube::Owner).
 //!
 //! - [`parse_authentication_configuration`]: the API server's own
 //!   `AuthenticationConfiguration` file, loaded unchanged (CEL refused by
@@ -12,7 +12,7 @@
 //!   the result until the token expires;
 //! - [`OwnerMapper`]: ordered rules from issuer and claim patterns to owners;
 //! - [`AuthnLayer`]: `Authorization: Bearer` or the WebSocket bearer
-//!   subprotocol → [`Identity`] in the request extensions, or a 401 `Status`.
+//!   subprotocol → [`Identity`](tollgate_kube::Identity) in the request extensions, or a 401 `Status`.
 
 mod authentication_configuration;
 mod authn;
@@ -38,7 +38,6 @@ pub use jsonwebtoken::Algorithm;
 pub use jwks::{Fetched, JwksSource, Key, KeyCachePolicy, parse_jwks};
 pub use jwt::{MAX_TOKEN_BYTES, UnverifiedJwt};
 pub use owner::{OwnerMapper, OwnerRule};
-pub use tollgate_kube::{Identity, Owner, Pattern};
 pub use verifier::{Verifier, VerifierBuilder};
 
 /// The WebSocket subprotocol prefix that carries a bearer token.

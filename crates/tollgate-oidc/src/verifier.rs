@@ -1,5 +1,5 @@
 //! Verification: route by `iss`, check claims and signature as strictly as
-//! the API server, map claims to an [`Identity`], find its [`Owner`].
+//! the API server, map claims to an [`Identity`](tollgate_kube::Identity), find its [`Owner`](tollgate_kube::Owner).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -12,7 +12,9 @@ use crate::cache::{self, TokenCache};
 use crate::jwks::{JwksSource, KeyCache, KeyCachePolicy};
 use tollgate_kube::ConfigError;
 
-use crate::{Error, Identity, JwtAuthenticator, OwnerMapper, UnverifiedJwt};
+use tollgate_kube::Identity;
+
+use crate::{Error, JwtAuthenticator, OwnerMapper, UnverifiedJwt};
 
 struct IssuerState {
     config: JwtAuthenticator,

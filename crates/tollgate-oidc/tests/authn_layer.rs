@@ -8,8 +8,9 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full};
 use serde_json::json;
+use tollgate_kube::Identity;
 use tollgate_kube::Status;
-use tollgate_oidc::{Algorithm, AuthnLayer, Identity, JwtAuthenticator, Verifier};
+use tollgate_oidc::{Algorithm, AuthnLayer, JwtAuthenticator, Verifier};
 use tollgate_testkit::TestIssuer;
 use tower::{ServiceBuilder, ServiceExt};
 

@@ -68,11 +68,11 @@ impl Impersonation {
     ///
     /// ```
     /// use tollgate_proxy::Impersonation;
-    /// let who = Impersonation::from_identity(&tollgate_oidc::Identity::anonymous());
+    /// let who = Impersonation::from_identity(&tollgate_kube::Identity::anonymous());
     /// assert_eq!(who.user, "system:anonymous");
     /// assert_eq!(who.extra["tollgate.dev/owner"], ["unmapped"]);
     /// ```
-    pub fn from_identity(id: &tollgate_oidc::Identity) -> Self {
+    pub fn from_identity(id: &tollgate_kube::Identity) -> Self {
         let mut extra = id.extra.clone();
         extra.insert("tollgate.dev/owner".to_owned(), vec![id.owner.name.clone()]);
         if !id.issuer.is_empty() {

@@ -39,6 +39,5 @@ pub use forwarded::{TrustForwarded, TrustForwardedLayer, TrustedProxy};
 pub use headers::{ClientAddr, Impersonation};
 pub use proxy::{Proxy, ProxyBuilder, ResponseFuture, UpstreamIdentity};
 pub use server::{ServeOptions, serve, serve_with, server_tls_from_pem};
-pub use tollgate_kube::AuditId;
 pub use tunnel::{Tap, TunnelStats, TunnelTap};
 pub use upstream::Upstream;

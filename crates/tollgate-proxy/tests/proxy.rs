@@ -427,7 +427,7 @@ async fn passthrough_forwards_the_clients_token_and_impersonate_forwards_the_ide
             )
             .body(Full::<Bytes>::default())
             .unwrap();
-        req.extensions_mut().insert(tollgate_oidc::Identity::anonymous());
+        req.extensions_mut().insert(tollgate_kube::Identity::anonymous());
         let res = tower::ServiceExt::oneshot(proxy, req).await.unwrap();
         assert_eq!(res.status(), 200);
         let seen = api.requests().pop().unwrap();

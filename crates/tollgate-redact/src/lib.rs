@@ -21,7 +21,7 @@
 pub mod config;
 mod detectors;
 mod error;
-pub mod mask;
+mod mask;
 mod redactor;
 mod replacement;
 mod rewrite;
@@ -30,7 +30,7 @@ mod tape;
 
 pub use detectors::Detector;
 pub use error::Error;
-pub use mask::{Mask, MaskBody, MaskLayer, MaskService};
+pub use mask::{Coded, Gunzip, Gzip, MaskBody, MaskLayer, MaskService, MaskedBody, ResponseFuture, Stage};
 pub use redactor::{LAST_APPLIED, Redactor, RedactorBuilder, Report, decode_secret_value, kind_of_resource};
 pub use replacement::Replacement;
 pub use stream::StreamMasker;

@@ -7,8 +7,9 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
+use tollgate_kube::Mask;
 use tollgate_kube::{RequestInfo, Status};
-use tollgate_redact::{Mask, MaskLayer, Redactor};
+use tollgate_redact::{MaskLayer, Redactor};
 use tower::{ServiceBuilder, ServiceExt};
 
 fn request(uri: &str) -> Request<()> {

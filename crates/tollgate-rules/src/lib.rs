@@ -19,7 +19,7 @@ pub mod config;
 mod credentials;
 mod eval;
 mod exec_command;
-pub mod layer;
+mod layer;
 pub mod limits;
 mod lint;
 mod policy;
@@ -28,7 +28,7 @@ mod store;
 
 pub use eval::{ApprovalNote, Decision, EvalError, MatchedRule, RequestView};
 pub use exec_command::exec_forms;
-pub use layer::{PolicyLayer, PolicyService};
+pub use layer::{PolicyLayer, PolicyService, ResponseFuture};
 pub use lint::LintWarning;
 pub use policy::{Action, ApprovalSpec, Mode, Policy, Rule, parse_policy};
 pub use preflight::{Preflight, PreflightFuture, preflight_reason, with_precondition};

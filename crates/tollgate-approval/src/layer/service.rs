@@ -12,7 +12,7 @@ use tower_service::Service;
 use super::future::{Check, Outcome, ResponseFuture, St};
 use super::{Shared, api::api, hold::hold};
 
-/// See [`ApprovalLayer`].
+/// See [`ApprovalLayer`](super::ApprovalLayer).
 #[derive(Debug, Clone)]
 pub struct ApprovalService<S> {
     pub(super) inner: S,

@@ -9,8 +9,9 @@ use std::task::{Context, Poll};
 
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
+use tollgate_kube::Identity;
 use tollgate_kube::{AuditId, Notes, Reason, RequestBody, RequestInfo, ResponseBody, Status};
-use tollgate_oidc::{AuthnFailure, Identity};
+use tollgate_oidc::AuthnFailure;
 use tollgate_rules::Decision;
 use tower_service::Service;
 
@@ -223,7 +224,7 @@ impl Ctx {
         }
         e.annotations.insert(
             "tollgate.dev/command".to_owned(),
-            crate::command_line(
+            tollgate_kube::command_line(
                 info,
                 self.content_type.as_deref(),
                 body.as_ref()

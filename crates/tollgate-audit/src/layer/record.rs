@@ -7,8 +7,9 @@ use std::time::SystemTime;
 use http::HeaderMap;
 use http::request::Parts;
 use serde_json::Value;
+use tollgate_kube::Identity;
 use tollgate_kube::{AuditId, BodyFormat, RequestBody, RequestInfo};
-use tollgate_oidc::{AuthnFailure, Identity};
+use tollgate_oidc::AuthnFailure;
 use tollgate_redact::{Redactor, kind_of_resource};
 use tollgate_rules::{Action, Decision};
 

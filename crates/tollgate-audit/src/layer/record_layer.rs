@@ -9,8 +9,8 @@ use std::task::{Context, Poll, ready};
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tollgate_kube::Identity;
 use tollgate_kube::{AuditId, MissingLayer, Reason, RequestBody, RequestInfo, ResponseBody, Status};
-use tollgate_oidc::Identity;
 use tollgate_proxy::TunnelTap;
 use tollgate_redact::kind_of_resource;
 use tollgate_rules::Decision;
@@ -185,7 +185,8 @@ where
             .headers()
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
-        let command = crate::command_line(&info, content_type, body.as_ref().and_then(|b| b.json().ok().flatten()));
+        let command =
+            tollgate_kube::command_line(&info, content_type, body.as_ref().and_then(|b| b.json().ok().flatten()));
         e.annotations.insert("tollgate.dev/command".to_owned(), command.clone());
         if lvl.level >= Level::Request {
             record::request_object(&self.shared, &info, body.as_ref(), lvl.omit_managed_fields, &mut e);

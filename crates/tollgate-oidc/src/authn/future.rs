@@ -8,7 +8,9 @@ use pin_project_lite::pin_project;
 use tollgate_kube::{ResponseBody, Status};
 use tower_service::Service;
 
-use crate::{AuthnFailure, Error, Identity};
+use tollgate_kube::Identity;
+
+use crate::{AuthnFailure, Error};
 
 type Verification = Pin<Box<dyn Future<Output = Result<Arc<Identity>, Error>> + Send>>;
 

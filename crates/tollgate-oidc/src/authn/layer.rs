@@ -6,7 +6,7 @@ use super::AuthnService;
 use crate::Verifier;
 
 /// Authenticates every request: `Authorization: Bearer` (or the WebSocket
-/// bearer subprotocol) → [`Identity`](crate::Identity) in the extensions,
+/// bearer subprotocol) → [`Identity`](tollgate_kube::Identity) in the extensions,
 /// or a 401 `Status`.
 #[derive(Debug, Clone)]
 pub struct AuthnLayer {

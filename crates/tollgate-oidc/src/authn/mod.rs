@@ -1,4 +1,4 @@
-//! `AuthnLayer`: bearer token → [`Identity`](crate::Identity) in the
+//! `AuthnLayer`: bearer token → [`Identity`](tollgate_kube::Identity) in the
 //! request extensions, or a 401 `Status` kubectl prints as
 //! `error: You must be logged in to the server (Unauthorized: …)`.
 //!

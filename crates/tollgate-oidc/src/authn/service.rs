@@ -7,7 +7,9 @@ use http::{HeaderMap, Request, Response, header};
 use tower_service::Service;
 
 use super::ResponseFuture;
-use crate::{AuthnFailure, Error, Identity, Verifier, WEBSOCKET_BEARER_PREFIX};
+use tollgate_kube::Identity;
+
+use crate::{AuthnFailure, Error, Verifier, WEBSOCKET_BEARER_PREFIX};
 use tollgate_kube::ResponseBody;
 
 /// The service made by [`AuthnLayer`](super::AuthnLayer).

@@ -14,13 +14,13 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use tollgate_kube::{RequestInfo, ResponseBody, is_upgrade_request};
+use tollgate_kube::{AuditId, RequestInfo, ResponseBody, is_upgrade_request};
 use tower_service::Service;
 
 use super::ResponseFuture;
 use crate::headers::{self, ClientAddr, Impersonation};
 use crate::tunnel::{self, TunnelTap};
-use crate::{AuditId, Error, Upstream};
+use crate::{Error, Upstream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type OutBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -33,7 +33,7 @@ type HttpClient = Client<HttpsConnector<HttpConnector>, OutBody>;
 #[non_exhaustive]
 pub enum UpstreamIdentity {
     /// The gateway's own credentials plus `Impersonate-*` for the verified
-    /// [`Identity`](tollgate_oidc::Identity) (or an explicit
+    /// [`Identity`](tollgate_kube::Identity) (or an explicit
     /// [`Impersonation`]); the client's token never reaches the API server.
     #[default]
     Impersonate,
@@ -131,10 +131,10 @@ impl ProxyBuilder {
 ///   `X-Remote-*`), so a client can never choose how the API server sees it;
 /// - in [`UpstreamIdentity::Impersonate`] (the default) adds the gateway's
 ///   own credentials and `Impersonate-*` for the verified
-///   [`Identity`](tollgate_oidc::Identity) (or an explicit
+///   [`Identity`](tollgate_kube::Identity) (or an explicit
 ///   [`Impersonation`](crate::Impersonation)); with neither, the request
 ///   goes as the gateway itself;
-/// - replaces `Audit-ID` with the gateway's own ([`AuditId`](crate::AuditId)
+/// - replaces `Audit-ID` with the gateway's own ([`AuditId`](tollgate_kube::AuditId)
 ///   from the extensions, or a fresh one) and appends the client to
 ///   `X-Forwarded-For`;
 /// - streams the response back as it arrives (watch, `logs -f`, large
@@ -311,7 +311,7 @@ where
         }
         let who = match (
             parts.extensions.get::<Impersonation>(),
-            parts.extensions.get::<tollgate_oidc::Identity>(),
+            parts.extensions.get::<tollgate_kube::Identity>(),
         ) {
             (Some(explicit), _) => Some(explicit.clone()),
             (None, Some(id)) => Some(Impersonation::from_identity(id)),

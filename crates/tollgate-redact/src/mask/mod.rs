@@ -1,6 +1,6 @@
 //! `MaskLayer`: masks secrets in the responses clients see.
 //!
-//! It acts on requests carrying the [`Mask`] extension (a policy rule with
+//! It acts on requests carrying the [`Mask`](tollgate_kube::Mask) extension (a policy rule with
 //! `mask: true` puts it there), or on every request when built with
 //! [`MaskLayer::mask_all`]. For those it asks the API server for JSON
 //! (a protobuf `Accept` is rewritten), decodes gzip (and encodes the masked
@@ -28,4 +28,4 @@ mod service;
 
 pub use body::MaskBody;
 pub use gzip::{Coded, Gunzip, Gzip, Stage};
-pub use service::{Mask, MaskLayer, MaskService, MaskedBody, ResponseFuture};
+pub use service::{MaskLayer, MaskService, MaskedBody, ResponseFuture};

@@ -24,9 +24,31 @@ pub type MaskedBody<B> = Gzip<MaskBody<Gunzip<tollgate_kube::ResponseBody<B>>>>;
 /// Put into a request's extensions to have its response masked (the
 /// marker lives in `tollgate-kube`, so a policy crate can set it without
 /// depending on this one).
-pub use tollgate_kube::Mask;
+use tollgate_kube::Mask;
 
-/// Masks responses (see the [module docs](crate::mask)).
+/// Masks the secrets in the responses clients see.
+///
+/// It acts on requests carrying the [`Mask`](tollgate_kube::Mask) extension (a policy rule with
+/// `mask: true` puts it there), or on every request when built with
+/// [`MaskLayer::mask_all`]. For those it asks the API server for JSON
+/// (a protobuf `Accept` is rewritten), decodes gzip (and encodes the masked
+/// result again, flushed chunk by chunk), then:
+/// - a watch is masked event by event as each line completes, never
+///   buffered;
+/// - any other JSON response goes through the streaming engine: lists and
+///   Tables item by item, other documents whole (a part over the bound is
+///   cut off with an error rather than sent unmasked);
+/// - a response it cannot read (protobuf, an encoding other than gzip) is
+///   replaced by a 502 `Status`: nothing unmasked gets through.
+///
+/// Responses that need no masking pass through untouched, gzip included.
+///
+/// ```
+/// use tollgate_redact::{MaskLayer, Redactor};
+/// let layer = MaskLayer::new(Redactor::builder().build()?);
+/// # let _ = layer;
+/// # Ok::<_, tollgate_redact::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct MaskLayer {
     redactor: Arc<Redactor>,
@@ -35,7 +57,7 @@ pub struct MaskLayer {
 }
 
 impl MaskLayer {
-    /// Masks the responses of requests that carry [`Mask`].
+    /// Masks the responses of requests that carry [`Mask`](tollgate_kube::Mask).
     pub fn new(redactor: Redactor) -> Self {
         MaskLayer {
             redactor: Arc::new(redactor),
