@@ -16,10 +16,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use serde_json::Value;
-use tollgate_proxy::{Proxy, Upstream, UpstreamIdentity};
-use tower_service::Service;
+use tollgate_proxy::{Client, Upstream};
 
 use crate::{API_PREFIX, Approval};
 
@@ -27,17 +25,9 @@ use crate::{API_PREFIX, Approval};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The kubeconfig is unusable.
+    /// The kubeconfig is unusable, or the gateway cannot be reached.
     #[error(transparent)]
-    Kubeconfig(#[from] tollgate_proxy::Error),
-    /// The gateway cannot be reached.
-    #[error("{url}: {message}")]
-    Unreachable {
-        /// The gateway's URL.
-        url: String,
-        /// Why.
-        message: String,
-    },
+    Gateway(#[from] tollgate_proxy::Error),
     /// The gateway answered something that is not the approvals API.
     #[error("{url}: {status}: {body}")]
     NotApprovals {
@@ -124,36 +114,24 @@ impl ApprovalsArgs {
 }
 
 async fn call(kubeconfig: &Path, method: http::Method, path: &str, body: Option<Value>) -> Result<Value, Error> {
-    let up = Upstream::from_kubeconfig(kubeconfig, None)?;
-    let url = format!("{}{path}", up.url());
-    let unreachable = |e: &dyn std::fmt::Display| Error::Unreachable {
-        url: url.clone(),
-        message: e.to_string(),
+    // The kubeconfig's token is the caller's credential.
+    let client = Client::new(Upstream::from_kubeconfig(kubeconfig, None)?);
+    let url = format!("{}{path}", client.url());
+    let body = body.map(|b| ("application/json", Bytes::from(b.to_string())));
+    let res = client.send(method, path, body).await?;
+    let Ok(v) = serde_json::from_slice::<Value>(&res.body) else {
+        let body = String::from_utf8_lossy(&res.body).chars().take(200).collect();
+        return Err(Error::NotApprovals {
+            url,
+            status: res.status,
+            body,
+        });
     };
-    // The kubeconfig's token is the caller's credential; no impersonation.
-    let mut proxy = Proxy::builder(up).identity(UpstreamIdentity::Impersonate).build();
-    let mut req = http::Request::builder().method(method).uri(path);
-    if body.is_some() {
-        req = req.header(http::header::CONTENT_TYPE, "application/json");
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body.map(|b| b.to_string()).unwrap_or_default())))
-        .map_err(|e| unreachable(&e))?;
-    std::future::poll_fn(|cx| Service::<http::Request<Full<Bytes>>>::poll_ready(&mut proxy, cx))
-        .await
-        .map_err(|e| unreachable(&e))?;
-    let res = proxy.call(req).await.map_err(|e| unreachable(&e))?;
-    let status = res.status();
-    let bytes = res.into_body().collect().await.map_err(|e| unreachable(&e))?.to_bytes();
-    let Ok(v) = serde_json::from_slice::<Value>(&bytes) else {
-        let body = String::from_utf8_lossy(&bytes).chars().take(200).collect();
-        return Err(Error::NotApprovals { url, status, body });
-    };
-    if status.is_success() {
+    if res.status.is_success() {
         Ok(v)
     } else {
         Err(Error::Refused {
-            status,
+            status: res.status,
             message: v.get("message").and_then(Value::as_str).unwrap_or("failed").to_owned(),
         })
     }

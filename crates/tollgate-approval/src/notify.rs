@@ -4,10 +4,8 @@
 //! webhooks (a kubeconfig-format file: its server, CA and credentials).
 
 use bytes::Bytes;
-use http_body_util::Full;
 use serde_json::json;
-use tollgate_proxy::{Proxy, Upstream, UpstreamIdentity};
-use tower_service::Service;
+use tollgate_proxy::{Client, Upstream};
 
 use crate::Approval;
 
@@ -100,15 +98,16 @@ pub fn notification_text(event: NotifyEvent, a: &Approval, approve_hint: &str) -
 /// failures are logged, never block a request.
 #[derive(Debug, Clone)]
 pub struct WebhookNotifier {
-    proxy: Proxy,
+    client: Client,
     hint: String,
 }
 
 impl WebhookNotifier {
-    /// Notifies `upstream` (its server URL, CA and credentials).
+    /// Notifies `upstream` (its server URL, CA and credentials: the token
+    /// goes with every POST).
     pub fn new(upstream: Upstream, approve_hint: impl Into<String>) -> Self {
         WebhookNotifier {
-            proxy: Proxy::builder(upstream).identity(UpstreamIdentity::Passthrough).build(),
+            client: Client::new(upstream),
             hint: approve_hint.into(),
         }
     }
@@ -117,19 +116,15 @@ impl WebhookNotifier {
 impl Notifier for WebhookNotifier {
     fn notify(&self, event: NotifyEvent, a: &Approval) {
         let body = json!({"event": event.as_str(), "approval": a, "text": notification_text(event, a, &self.hint)});
-        let mut proxy = self.proxy.clone();
+        let client = self.client.clone();
         let id = a.id.clone();
         tokio::spawn(async move {
-            let req = http::Request::post("/")
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body.to_string())));
-            let Ok(req) = req else { return };
-            match proxy.call(req).await {
-                Ok(res) if res.status().is_success() => {}
+            match client.post_json("", Bytes::from(body.to_string())).await {
+                Ok(res) if res.status.is_success() => {}
                 Ok(res) => {
-                    tracing::warn!(approval = %id, status = %res.status(), "an approval notification was refused")
+                    tracing::warn!(approval = %id, status = %res.status, "an approval notification was refused")
                 }
-                Err(never) => match never {},
+                Err(e) => tracing::warn!(approval = %id, error = %e, "an approval notification was not delivered"),
             }
         });
     }

@@ -287,8 +287,17 @@ async fn webhook_notifications_reach_a_receiver() {
                 let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let sink = sink.clone();
                     async move {
+                        // What arrived besides the body: where, and with which credential.
+                        let auth = req
+                            .headers()
+                            .get("authorization")
+                            .map(|v| v.to_str().unwrap().to_owned());
+                        let path = req.uri().path().to_owned();
                         let body = req.into_body().collect().await.unwrap().to_bytes();
-                        sink.lock().unwrap().push(serde_json::from_slice(&body).unwrap());
+                        let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        v["_authorization"] = auth.into();
+                        v["_path"] = path.into();
+                        sink.lock().unwrap().push(v);
                         Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(b"ok"))))
                     }
                 });
@@ -331,6 +340,10 @@ async fn webhook_notifications_reach_a_receiver() {
     let text = n["text"].as_str().unwrap();
     assert!(text.contains("kubectl delete deployment web -n prod"), "{text}");
     assert!(text.contains(&format!("tollgate approvals approve {id}")), "{text}");
+    // The receiver's kubeconfig credential is sent, as the API server's
+    // webhooks send theirs, to the server URL's path.
+    assert_eq!(n["_authorization"], "Bearer t");
+    assert_eq!(n["_path"], "/hooks/approvals");
 }
 
 /// The approval id a 429 names.

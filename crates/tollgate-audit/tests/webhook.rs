@@ -18,6 +18,8 @@ use tollgate_proxy::Upstream;
 struct Receiver {
     up: Arc<AtomicBool>,
     got: Arc<Mutex<Vec<(String, EventList)>>>,
+    /// The `Authorization` of each POST.
+    auth: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 impl Receiver {
@@ -36,6 +38,11 @@ impl Receiver {
                         let me = me.clone();
                         async move {
                             let path = req.uri().path().to_owned();
+                            let auth = req
+                                .headers()
+                                .get("authorization")
+                                .map(|v| v.to_str().unwrap_or("").to_owned());
+                            me.auth.lock().unwrap().push(auth);
                             let ct = req
                                 .headers()
                                 .get("content-type")
@@ -93,6 +100,9 @@ async fn batches_are_posted_as_event_lists_to_the_servers_path() {
     let got = r.got.lock().unwrap().clone();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].0, "/k8s-audit");
+    // The kubeconfig's token goes with every POST, as the API server's
+    // audit webhook sends it.
+    assert_eq!(*r.auth.lock().unwrap(), [Some("Bearer webhook-secret".to_owned())]);
     assert_eq!(got[0].1.kind, "EventList");
     assert_eq!(got[0].1.api_version, "audit.k8s.io/v1");
     assert_eq!(r.ids(), ["a", "b"]);

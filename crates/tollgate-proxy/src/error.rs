@@ -62,6 +62,15 @@ pub enum Error {
         /// Why.
         message: String,
     },
+    /// A webhook receiver (or another endpoint a [`Client`](crate::Client)
+    /// calls) could not be reached, timed out or broke the exchange.
+    #[error("{url}: {message}")]
+    Receiver {
+        /// The receiver's URL.
+        url: String,
+        /// Why.
+        message: String,
+    },
     /// An inbound request cannot be forwarded as it is.
     #[error("{0}")]
     BadRequest(String),
@@ -85,7 +94,7 @@ impl Error {
     pub fn to_status(&self) -> Status {
         let reason = match self {
             Error::Unreachable { .. } => Reason::ServiceUnavailable,
-            Error::Tls { .. } | Error::Upstream { .. } => Reason::BadGateway,
+            Error::Tls { .. } | Error::Upstream { .. } | Error::Receiver { .. } => Reason::BadGateway,
             Error::Timeout { .. } => Reason::Timeout,
             Error::BadRequest(_) => Reason::BadRequest,
             Error::Forbidden(_) => Reason::Forbidden,

@@ -24,6 +24,7 @@
 //! # Ok(()) }
 //! ```
 
+mod client;
 mod error;
 mod forwarded;
 mod headers;
@@ -34,6 +35,7 @@ mod server;
 mod tunnel;
 mod upstream;
 
+pub use client::{Client, ClientResponse, MAX_RESPONSE_BYTES};
 pub use error::Error;
 pub use forwarded::{TrustForwarded, TrustForwardedLayer, TrustedProxy};
 pub use headers::{ClientAddr, Impersonation};

@@ -14,8 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tollgate_proxy::{Proxy, Upstream, UpstreamIdentity};
-use tower_service::Service;
+use tollgate_proxy::{Client, Upstream};
 
 use super::{Sink, SinkError};
 use crate::{Event, EventList};
@@ -96,7 +95,7 @@ impl WebhookOptions {
 /// ```
 #[derive(Debug, Clone)]
 pub struct WebhookSink {
-    proxy: Proxy,
+    client: Client,
     options: WebhookOptions,
     spool: Option<Arc<Spool>>,
 }
@@ -109,12 +108,14 @@ impl WebhookSink {
     /// # Errors
     /// When the spool cannot be opened.
     pub fn new(upstream: Upstream, options: WebhookOptions) -> Result<Self, SinkError> {
-        let proxy = Proxy::builder(upstream).identity(UpstreamIdentity::Passthrough).build();
+        // The kubeconfig's own credentials (token, client certificate) go
+        // with every POST, as the API server's webhook sends them.
+        let client = Client::new(upstream);
         let spool = match &options.mode {
             WebhookMode::FailClosed => None,
             WebhookMode::Spool { dir, max_bytes } => Some(Arc::new(Spool::open(dir, *max_bytes)?)),
         };
-        let sink = WebhookSink { proxy, options, spool };
+        let sink = WebhookSink { client, options, spool };
         if let Some(s) = &sink.spool {
             // The deliverer stops when the last sink is dropped.
             let poster = WebhookSink {
@@ -133,25 +134,18 @@ impl WebhookSink {
 
     /// One POST.
     async fn post(&self, body: Bytes) -> Result<(), SinkError> {
-        let req = http::Request::post("/")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json")
-            .body(http_body_util::Full::new(body))
+        let res = self
+            .client
+            .post_json("", body)
+            .await
             .map_err(|e| SinkError::Delivery(e.to_string()))?;
-        let mut proxy = self.proxy.clone();
-        let res = match proxy.call(req).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        };
-        let status = res.status();
-        // Read (and drop) the answer so the connection can be reused.
-        let _ = http_body_util::BodyExt::collect(res.into_body()).await;
-        if status.is_success() {
+        if res.status.is_success() {
             Ok(())
         } else {
             Err(SinkError::Delivery(format!(
-                "the receiver {} answered {status}",
-                self.proxy.upstream().url()
+                "the receiver {} answered {}",
+                self.client.url(),
+                res.status
             )))
         }
     }

@@ -4,4 +4,5 @@ mod future;
 mod service;
 
 pub use future::ResponseFuture;
+pub(crate) use service::error_chain;
 pub use service::{Proxy, ProxyBuilder, UpstreamIdentity};

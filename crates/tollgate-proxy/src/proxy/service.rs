@@ -440,7 +440,7 @@ fn inspect(e: &(dyn std::error::Error + 'static), found: &mut Found, depth: usiz
     }
 }
 
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut out = e.to_string();
     let mut s = e.source();
     while let Some(inner) = s {
