@@ -286,15 +286,7 @@ impl AuditPolicy {
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
         let err =
             |line: Option<usize>, field: String, message: String| ConfigError::new(file, field, message).at_line(line);
-        let raw: RawPolicy = serde_saphyr::from_str(text).map_err(|e| {
-            let m = e.to_string();
-            let line = m
-                .split("line ")
-                .nth(1)
-                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-                .and_then(|n| n.parse().ok());
-            err(line, "(syntax)".to_owned(), m)
-        })?;
+        let raw: RawPolicy = tollgate_kube::from_yaml(text, file)?;
         let _ = raw.metadata;
         match raw.api_version.as_deref() {
             Some("audit.k8s.io/v1") => {}

@@ -51,6 +51,19 @@ pub enum Error {
         /// Why it does not compile.
         message: String,
     },
+    /// A YAML document that cannot be read: a syntax error, or over one of
+    /// the budgets in [`crate::limits`] (nodes, depth, expanded bytes).
+    #[error("{message}")]
+    InvalidYaml {
+        /// The parser's message, cut to
+        /// [`MAX_ERROR_MESSAGE_BYTES`](crate::limits::MAX_ERROR_MESSAGE_BYTES).
+        message: String,
+        /// The line, when the parser knows it.
+        line: Option<usize>,
+        /// Whether a budget was breached (a document too large or too
+        /// deep for a request body; `-o json` reads without it).
+        over_budget: bool,
+    },
     /// The path has a bad `%` escape or does not decode to UTF-8.
     #[error("malformed request URI {uri:?}: invalid percent-encoding or not UTF-8")]
     MalformedUri {
@@ -162,7 +175,8 @@ impl Error {
             | Error::BodyDecode { .. }
             | Error::LimitExceeded { .. }
             | Error::InvalidDuration { .. }
-            | Error::InvalidTime { .. } => Reason::BadRequest,
+            | Error::InvalidTime { .. }
+            | Error::InvalidYaml { .. } => Reason::BadRequest,
             Error::UnresolvableRequestInfo { .. } | Error::InvalidPattern { .. } => Reason::InternalError,
             Error::BodyTooLarge { .. } => Reason::RequestEntityTooLarge,
             Error::UriTooLong { .. } => Reason::RequestUriTooLong,

@@ -162,7 +162,7 @@ fn https_url(s: &str) -> Result<(), String> {
 /// A [`ConfigError`] naming the entry, e.g. `jwt[0].claimMappings.username.prefix`.
 pub fn parse_authentication_configuration(text: &str, file: &str) -> Result<AuthenticationConfiguration, ConfigError> {
     let p = P { file };
-    let doc = tollgate_kube::yaml_to_json(text).map_err(|m| p.err("(document)", m))?;
+    let doc = tollgate_kube::yaml_to_json(text).map_err(|e| p.err("(document)", e.to_string()))?;
     if !doc.is_object() {
         return Err(p.err("(document)", "must be a mapping"));
     }

@@ -65,7 +65,7 @@ impl OwnerMapper {
     /// # Errors
     /// A [`ConfigError`] naming the entry.
     pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let doc = tollgate_kube::yaml_to_json(text).map_err(|m| ConfigError::new(file, "(document)", m))?;
+        let doc = tollgate_kube::yaml_to_json(text).map_err(|e| ConfigError::new(file, "(document)", e.to_string()))?;
         Self::from_json(&doc, file, "owners")
     }
 

@@ -87,7 +87,7 @@ pub(crate) fn load(path: &Path, context: Option<&str>) -> Result<Resolved, Error
 
 pub(crate) fn parse(text: &str, file: &str, dir: &Path, context: Option<&str>) -> Result<Resolved, Error> {
     let cx = Ctx { file, dir };
-    let doc = tollgate_kube::yaml_to_json(text).map_err(|m| cx.err("(document)", m))?;
+    let doc = tollgate_kube::yaml_to_json(text).map_err(|e| cx.err("(document)", e.to_string()))?;
     if !doc.is_object() {
         return Err(cx.err("(document)", "a kubeconfig must be a mapping"));
     }

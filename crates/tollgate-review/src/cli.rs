@@ -121,7 +121,7 @@ pub fn review(args: &ReviewArgs) -> Result<String, Error> {
             serde_json::from_str(&text).map_err(|e| input(f, e))?
         } else {
             tollgate_kube::yaml_to_json(&text).map_err(|e| {
-                let hint = if e.contains("budget") {
+                let hint = if matches!(e, tollgate_kube::Error::InvalidYaml { over_budget: true, .. }) {
                     " (for a very large export, use -o json)"
                 } else {
                     ""

@@ -284,13 +284,9 @@ pub(crate) fn verb_bit(verb: &str) -> u32 {
 /// A [`ConfigError`] with the file, the rule's line and the field.
 pub fn parse_policy(text: &str, file: &str) -> Result<Policy, ConfigError> {
     let cx = Ctx::new(file, text);
-    let doc = tollgate_kube::yaml_to_json(text).map_err(|m| {
-        let line = m
-            .split("line ")
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .and_then(|n| n.parse().ok());
-        cx.err(line, "(syntax)", m)
+    let doc = tollgate_kube::yaml_to_json(text).map_err(|e| match &e {
+        tollgate_kube::Error::InvalidYaml { line, .. } => cx.err(*line, "(syntax)", e.to_string()),
+        _ => cx.err(None, "(syntax)", e.to_string()),
     })?;
     if !doc.is_object() {
         return Err(cx.err(None, "(document)", "must be a mapping"));

@@ -139,9 +139,10 @@ fn decode(bytes: &[u8], format: BodyFormat) -> Result<Option<serde_json::Value>,
                 format,
                 message: e.to_string(),
             })?;
-            yaml_to_json(text)
-                .map(Some)
-                .map_err(|message| Error::BodyDecode { format, message })
+            yaml_to_json(text).map(Some).map_err(|e| Error::BodyDecode {
+                format,
+                message: e.to_string(),
+            })
         }
         BodyFormat::JsonPatch => {
             let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| Error::BodyDecode {

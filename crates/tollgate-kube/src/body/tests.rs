@@ -76,7 +76,14 @@ fn yaml_budget_counts_the_bytes_aliases_produce() {
         prev = name;
     }
     let err = yaml_to_json(&doc).unwrap_err();
-    assert!(err.contains("4194304 bytes once aliases are expanded"), "{err}");
+    assert!(
+        matches!(err, crate::Error::InvalidYaml { over_budget: true, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("4194304 bytes once aliases are expanded"),
+        "{err}"
+    );
     // Under the limit, aliases are fine.
     let ok = "a: &a [1, 2]\nb: *a\n";
     assert_eq!(yaml_to_json(ok).unwrap()["b"], serde_json::json!([1, 2]));
@@ -112,7 +119,7 @@ fn yaml_nesting_is_bounded_like_json() {
 fn yaml_errors_do_not_echo_the_whole_input() {
     // Issue 13, point 8: a 6 MB scalar once came back whole in the message.
     let text = format!("a: \"{}\n: [", "y".repeat(100_000));
-    let err = yaml_to_json(&text).unwrap_err();
+    let err = yaml_to_json(&text).unwrap_err().to_string();
     assert!(err.len() < 1024, "{} bytes", err.len());
 }
 

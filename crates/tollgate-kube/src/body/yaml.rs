@@ -186,9 +186,10 @@ impl<'de> Visitor<'de> for NodeVisitor {
 /// ```
 ///
 /// # Errors
-/// The parser's message (cut to [`crate::limits::MAX_ERROR_MESSAGE_BYTES`]),
-/// including budget breaches.
-pub fn yaml_to_json(text: &str) -> Result<Value, String> {
+/// [`Error::InvalidYaml`](crate::Error::InvalidYaml): the parser's message
+/// (cut to [`crate::limits::MAX_ERROR_MESSAGE_BYTES`]), its line, and
+/// whether a budget was breached.
+pub fn yaml_to_json(text: &str) -> Result<Value, crate::Error> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_nodes: MAX_YAML_NODES,
@@ -206,13 +207,20 @@ pub fn yaml_to_json(text: &str) -> Result<Value, String> {
     let out = serde_saphyr::from_str_with_options::<Node>(text, options);
     BUDGET.with(|b| b.set(saved));
     out.map(|n| n.0).map_err(|e| {
+        let line = e.location().and_then(|l| usize::try_from(l.line()).ok());
         let m = cut_message(e.to_string());
-        if m.contains("budget breached") {
+        let over_budget = m.contains("budget breached");
+        let message = if over_budget {
             format!(
                 "{m} (Tollgate's limits for YAML: {MAX_YAML_NODES} nodes, {MAX_YAML_DEPTH} levels, {MAX_YAML_EXPANDED_BYTES} bytes once aliases are expanded)"
             )
         } else {
             m
+        };
+        crate::Error::InvalidYaml {
+            message,
+            line,
+            over_budget,
         }
     })
 }
