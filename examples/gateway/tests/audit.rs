@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
-use tollgate_audit::{Event, Level, Stage, read_log};
+use tollgate_audit::{Event, Level, Stage};
 use tollgate_gateway::demo::{self, Demo};
 
 mod common;
+
+use common::tollgate;
 
 struct Env {
     demo: Demo,
@@ -48,18 +50,9 @@ impl Env {
         self.dir.path().join("audit/audit.log")
     }
 
-    /// The records so far (waiting for `n` matching `want`).
+    /// The records so far, once one matches `want`.
     async fn records_until(&self, what: &str, want: impl Fn(&Event) -> bool) -> Vec<Event> {
-        for _ in 0..200 {
-            let all: Vec<Event> = read_log(&self.log())
-                .map(|r| r.filter_map(Result::ok).collect())
-                .unwrap_or_default();
-            if all.iter().any(&want) {
-                return all;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("no record: {what}");
+        common::records_until(&self.log(), what, want).await
     }
 }
 
@@ -72,18 +65,6 @@ async fn admin_get(addr: std::net::SocketAddr, path: &str) -> String {
     let mut out = String::new();
     s.read_to_string(&mut out).await.unwrap();
     out
-}
-
-fn tollgate(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 const SECRET: &str = "apiVersion: v1

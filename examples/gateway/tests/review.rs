@@ -11,6 +11,8 @@ use tollgate_gateway::demo;
 
 mod common;
 
+use common::tollgate;
+
 struct Env {
     demo: demo::Demo,
     dir: tempfile::TempDir,
@@ -26,18 +28,6 @@ impl Env {
     async fn run(&self, args: &[&str]) -> bool {
         self.cmd(args).output().await.unwrap().status.success()
     }
-}
-
-fn tollgate(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Waits for the pending approval of a held kubectl command and decides it.

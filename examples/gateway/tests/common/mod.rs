@@ -138,16 +138,7 @@ impl DemoEnv {
         what: &str,
         want: impl Fn(&tollgate_audit::Event) -> bool,
     ) -> Vec<tollgate_audit::Event> {
-        for _ in 0..200 {
-            let all: Vec<tollgate_audit::Event> = tollgate_audit::read_log(&self.log())
-                .map(|r| r.filter_map(Result::ok).collect())
-                .unwrap_or_default();
-            if all.iter().any(&want) {
-                return all;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("no record: {what}");
+        records_until(&self.log(), what, want).await
     }
 
     /// A TLS connection to the demo gateway, trusting the CA its kubeconfig names.
@@ -196,4 +187,35 @@ impl DemoEnv {
             .iter()
             .any(|r| r.method.as_str() == method && r.uri.to_string().contains(uri_part))
     }
+}
+
+/// The records in `log` so far, once one matches `want` (within 5 s).
+pub(crate) async fn records_until(
+    log: &Path,
+    what: &str,
+    want: impl Fn(&tollgate_audit::Event) -> bool,
+) -> Vec<tollgate_audit::Event> {
+    for _ in 0..200 {
+        let all: Vec<tollgate_audit::Event> = tollgate_audit::read_log(log)
+            .map(|r| r.filter_map(Result::ok).collect())
+            .unwrap_or_default();
+        if all.iter().any(&want) {
+            return all;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no record: {what}");
+}
+
+/// Runs the `tollgate` binary: exit code, standard output, standard error.
+pub(crate) fn tollgate(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
