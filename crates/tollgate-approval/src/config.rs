@@ -119,17 +119,34 @@ impl ApprovalConfig {
             }
             _ => Arc::new(MemoryStore::default()),
         };
+        let notifiers = self.notifiers(file)?;
+        let mut layer = ApprovalLayer::new(store).approve_hint(APPROVE_HINT).notifier(notifiers);
+        if let Some(h) = self.hold_seconds {
+            layer = layer.hold(Duration::from_secs(h));
+        }
+        Ok(layer)
+    }
+}
+
+impl ApprovalConfig {
+    /// Reads every receiver's kubeconfig without contacting Redis or a
+    /// receiver (`tollgate serve --check`).
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the `approval.notify[i]` file that cannot
+    /// be used.
+    pub fn check(&self, file: &str) -> Result<(), ConfigError> {
+        self.notifiers(file).map(drop)
+    }
+
+    fn notifiers(&self, file: &str) -> Result<Vec<WebhookNotifier>, ConfigError> {
         let mut notifiers = Vec::new();
         for (i, n) in self.notify.iter().enumerate() {
             let upstream = tollgate_proxy::Upstream::from_kubeconfig(n, None)
                 .map_err(|e| ConfigError::new(file, format!("approval.notify[{i}]"), e.to_string()))?;
             notifiers.push(WebhookNotifier::new(upstream, APPROVE_HINT));
         }
-        let mut layer = ApprovalLayer::new(store).approve_hint(APPROVE_HINT).notifier(notifiers);
-        if let Some(h) = self.hold_seconds {
-            layer = layer.hold(Duration::from_secs(h));
-        }
-        Ok(layer)
+        Ok(notifiers)
     }
 }
 

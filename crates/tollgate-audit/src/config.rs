@@ -262,11 +262,7 @@ impl AuditConfig {
                 .confirm_timeout(Duration::from_secs(self.confirm_timeout_seconds))
                 .linger(Duration::from_millis(self.batch_linger_ms)),
         );
-        let policy = match &self.policy {
-            Some(p) => AuditPolicy::load(p)?,
-            None => AuditPolicy::everything(Level::Metadata),
-        };
-        self.check_confirmed(&policy, file)?;
+        let policy = self.audit_policy(file)?;
         let mut b = AuditLayer::builder(recorder)
             .policy(policy)
             .capture_limit(self.max_object_bytes);
@@ -279,6 +275,33 @@ impl AuditConfig {
             b = b.sessions(o);
         }
         Ok(b.build())
+    }
+
+    /// Reads every file the section names without opening a sink or
+    /// contacting a receiver (`tollgate serve --check`): the audit policy
+    /// (and the `RequestReceived` rule), the webhook's kubeconfig.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn check(&self, file: &str) -> Result<(), ConfigError> {
+        self.audit_policy(file)?;
+        #[cfg(feature = "webhook")]
+        if let Some(w) = &self.webhook {
+            tollgate_proxy::Upstream::from_kubeconfig(&w.kubeconfig, None)
+                .map_err(|e| ConfigError::new(file, "audit.webhook.kubeconfig", e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The audit policy (default: everything at Metadata), checked for
+    /// `RequestReceived`.
+    fn audit_policy(&self, file: &str) -> Result<AuditPolicy, ConfigError> {
+        let policy = match &self.policy {
+            Some(p) => AuditPolicy::load(p)?,
+            None => AuditPolicy::everything(Level::Metadata),
+        };
+        self.check_confirmed(&policy, file)?;
+        Ok(policy)
     }
 
     /// Omitting `RequestReceived` trades "no request is forwarded before

@@ -135,13 +135,29 @@ impl AuthnConfig {
     /// meanwhile).
     ///
     /// # Errors
+    /// As [`AuthnConfig::verifier`].
+    pub async fn layer(&self, file: &str) -> Result<AuthnLayer, ConfigError> {
+        let Some((verifier, anonymous)) = self.verifier(file)? else {
+            tracing::warn!("authentication.mode is none: every request is forwarded as the gateway's own identity");
+            return Ok(AuthnLayer::disabled());
+        };
+        let verifier = Arc::new(verifier);
+        verifier.start().await;
+        Ok(AuthnLayer::new(verifier).allow_anonymous(anonymous))
+    }
+
+    /// Reads and checks every file the section names and builds the
+    /// verifier without contacting any issuer (`tollgate serve --check`
+    /// stops here): `None` for mode `none`; else the verifier and whether
+    /// the `AuthenticationConfiguration` allows anonymous requests.
+    ///
+    /// # Errors
     /// A [`ConfigError`]: a file that cannot be read or is invalid (located
     /// in that file), or `authentication.algorithms` naming an issuer the
     /// `AuthenticationConfiguration` does not have.
-    pub async fn layer(&self, file: &str) -> Result<AuthnLayer, ConfigError> {
+    pub fn verifier(&self, file: &str) -> Result<Option<(Verifier, bool)>, ConfigError> {
         let Some(path) = self.config.as_ref().filter(|_| self.mode == AuthnMode::Oidc) else {
-            tracing::warn!("authentication.mode is none: every request is forwarded as the gateway's own identity");
-            return Ok(AuthnLayer::disabled());
+            return Ok(None);
         };
         let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| ConfigError::unreadable(p, &e));
         let source = path.display().to_string();
@@ -168,8 +184,6 @@ impl AuthnConfig {
         for j in authn.jwt.drain(..) {
             builder = builder.issuer(j);
         }
-        let verifier = Arc::new(builder.build()?);
-        verifier.start().await;
-        Ok(AuthnLayer::new(verifier).allow_anonymous(authn.anonymous))
+        Ok(Some((builder.build()?, authn.anonymous)))
     }
 }

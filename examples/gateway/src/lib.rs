@@ -87,27 +87,8 @@ impl Running {
 /// # Errors
 /// A [`StartError`] naming what is wrong.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
-    let upstream = match &config.upstream.kubeconfig {
-        Some(path) => Upstream::from_kubeconfig(path, config.upstream.context.as_deref())?,
-        None => Upstream::in_cluster()?,
-    };
-    let tls = match &config.tls {
-        Some(t) => {
-            let read = |p: &std::path::Path| {
-                std::fs::read(p).map_err(|source| StartError::Io {
-                    what: format!("reading {}", p.display()),
-                    source,
-                })
-            };
-            Some(tollgate_proxy::server_tls_from_pem(
-                &read(&t.cert)?,
-                &read(&t.key)?,
-                &t.cert.display().to_string(),
-                &t.key.display().to_string(),
-            )?)
-        }
-        None => None,
-    };
+    let upstream = upstream(config)?;
+    let tls = tls(config)?;
     let file = config.source.as_str();
     let authn = match &config.authentication {
         Some(a) => a.layer(file).await?,
@@ -206,6 +187,65 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         stop: Some(stop_tx),
         task,
     })
+}
+
+/// `tollgate serve --check`: reads every file the configuration names —
+/// TLS files, the upstream kubeconfig (or the in-cluster service account),
+/// the policy, the audit policy and webhook, the AuthenticationConfiguration
+/// and owners, the approval receivers — without binding, contacting an
+/// issuer or opening a sink, and says what it found.
+///
+/// # Errors
+/// The first problem, located (file, line, field).
+pub fn check(config: &Config) -> Result<String, StartError> {
+    let file = config.source.as_str();
+    tls(config)?;
+    let upstream = upstream(config)?;
+    let mut found = vec![format!("upstream {}", upstream.url())];
+    if let Some(t) = &config.tls {
+        found.push(format!("TLS {}", t.cert.display()));
+    }
+    if let Some(a) = &config.authentication {
+        match a.verifier(file)? {
+            Some((v, _)) => found.push(format!("issuers {}", v.issuer_urls().join(", "))),
+            None => found.push("no authentication".to_owned()),
+        }
+    }
+    if let Some(p) = &config.policy {
+        let policy = PolicyStore::load_file(&p.file)?;
+        found.push(format!("policy {} rules", policy.rules.len()));
+    }
+    config.masking.layer(file)?;
+    if let Some(a) = &config.audit {
+        a.check(file)?;
+        found.push("audit".to_owned());
+    }
+    if let Some(a) = &config.approval {
+        a.check(file)?;
+        found.push("approval".to_owned());
+    }
+    Ok(format!("{file}: ok ({})", found.join("; ")))
+}
+
+fn upstream(config: &Config) -> Result<Upstream, StartError> {
+    Ok(match &config.upstream.kubeconfig {
+        Some(path) => Upstream::from_kubeconfig(path, config.upstream.context.as_deref())?,
+        None => Upstream::in_cluster()?,
+    })
+}
+
+fn tls(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
+    let Some(t) = &config.tls else { return Ok(None) };
+    let read = |p: &std::path::Path| {
+        std::fs::read(p)
+            .map_err(|e| StartError::Config(ConfigError::new(&config.source, "tls", format!("{}: {e}", p.display()))))
+    };
+    Ok(Some(tollgate_proxy::server_tls_from_pem(
+        &read(&t.cert)?,
+        &read(&t.key)?,
+        &t.cert.display().to_string(),
+        &t.key.display().to_string(),
+    )?))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -30,6 +30,11 @@ enum Command {
         /// The YAML configuration file.
         #[arg(long)]
         config: PathBuf,
+        /// Only check the configuration and every file it names (policy,
+        /// audit policy, AuthenticationConfiguration, owners, kubeconfigs,
+        /// TLS files), then exit: 0 when all are usable.
+        #[arg(long)]
+        check: bool,
     },
     /// Runs a test API server with the gateway in front of it, and writes a
     /// kubeconfig for kubectl.
@@ -85,7 +90,11 @@ async fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve { config } => match Config::load(&config) {
+        Command::Serve { config, check: true } => Config::load(&config)
+            .map_err(|e| e.to_string())
+            .and_then(|c| tollgate_gateway::check(&c).map_err(|e| e.to_string()))
+            .map(|summary| println!("{summary}")),
+        Command::Serve { config, check: false } => match Config::load(&config) {
             Ok(c) => match start(&c).await {
                 Ok(running) => {
                     shutdown_signal().await;

@@ -134,3 +134,78 @@ fn an_audit_policy_that_skips_confirmation_is_refused_when_required() {
         "{stderr}"
     );
 }
+
+/// `serve --check` reads every file a configuration names, binds nothing,
+/// and names the first problem with its file and line.
+#[test]
+fn serve_check_reads_every_named_file_without_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    write(
+        "up.kubeconfig",
+        "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'http://10.0.0.1:8080'}}]\nusers: [{name: u, user: {token: t}}]\n",
+    );
+    write(
+        "policy.yaml",
+        "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n- name: no-ns-delete\n  match: {verbs: [delete], resources: [{resources: [namespaces]}]}\n  action: deny\n  message: not here\n",
+    );
+    write(
+        "audit-policy.yaml",
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n",
+    );
+    write(
+        "authn.yaml",
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: https://issuer.example\n    audiences: [kubernetes]\n  claimMappings:\n    username: {claim: sub, prefix: 'ci:'}\n",
+    );
+    write(
+        "owners.yaml",
+        "- name: platform\n  match: {issuer: 'https://issuer.example'}\n",
+    );
+    // The port is taken: --check must not bind it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap();
+    let config = |policy: &str| {
+        write(
+            "tollgate.yaml",
+            &format!(
+                "listen: {listen}\nupstream: {{kubeconfig: up.kubeconfig}}\nauthentication: {{mode: oidc, config: authn.yaml, owners: owners.yaml}}\n\
+                 policy: {{file: {policy}}}\naudit: {{policy: audit-policy.yaml, log: {{path: never/audit.log}}}}\n"
+            ),
+        )
+    };
+    let path = config("policy.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--check", "--config", &path])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("tollgate.yaml: ok ("), "{stdout}");
+    assert!(
+        stdout.contains("upstream http://10.0.0.1:8080") && stdout.contains("issuers https://issuer.example"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("policy 1 rules"), "{stdout}");
+    assert!(!dir.path().join("never").exists(), "--check opens no sink");
+    // A broken file it names: located in that file.
+    write(
+        "bad-policy.yaml",
+        "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n- name: x\n  match: {verbs: [delete]}\n  action: explode\n  message: not here\n",
+    );
+    let path = config("bad-policy.yaml");
+    let (code, stderr) = tollgate(&["serve", "--check", "--config", &path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("bad-policy.yaml:4: rules[0].action"), "{stderr}");
+    // A missing owners file.
+    std::fs::remove_file(dir.path().join("owners.yaml")).unwrap();
+    let path = config("policy.yaml");
+    let (code, stderr) = tollgate(&["serve", "--check", "--config", &path]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("owners.yaml: (file): "), "{stderr}");
+    drop(taken);
+}
