@@ -66,6 +66,12 @@ pub trait ApprovalStore: Send + Sync + std::fmt::Debug + 'static {
     /// Waits (woken by the store, no polling) until the approval changes
     /// or `timeout` passes; the approval as it then is.
     async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Approval>, StoreError>;
+
+    /// Whether the store answers now (`/readyz`); an in-process store
+    /// always does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default)]

@@ -19,6 +19,8 @@ use crate::{Error, JwtAuthenticator, OwnerMapper, UnverifiedJwt};
 struct IssuerState {
     config: JwtAuthenticator,
     keys: KeyCache,
+    /// Why the last discovery attempt failed (until one succeeds).
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 /// Configures a [`Verifier`].
@@ -115,7 +117,14 @@ impl VerifierBuilder {
                 }
             };
             let keys = KeyCache::new(a.url.clone(), source, self.key_policy);
-            issuers.insert(a.url.clone(), Arc::new(IssuerState { config: a, keys }));
+            issuers.insert(
+                a.url.clone(),
+                Arc::new(IssuerState {
+                    config: a,
+                    keys,
+                    last_error: std::sync::Mutex::new(Some("discovery has not been attempted yet".to_owned())),
+                }),
+            );
         }
         Ok(Verifier {
             issuers,
@@ -200,12 +209,17 @@ impl Verifier {
             let state = state.clone();
             tokio::spawn(async move {
                 loop {
-                    match state.keys.refresh().await {
-                        Ok(()) => {
+                    let result = state.keys.refresh().await;
+                    let error = result.as_ref().err().map(ToString::to_string);
+                    if let Ok(mut last) = state.last_error.lock() {
+                        last.clone_from(&error);
+                    }
+                    match error {
+                        None => {
                             tracing::info!(issuer = %state.config.url, "OIDC discovery succeeded");
                             return;
                         }
-                        Err(e) => {
+                        Some(e) => {
                             tracing::warn!(issuer = %state.config.url, error = %e, "OIDC discovery failed; retrying in 10s")
                         }
                     }
@@ -219,6 +233,27 @@ impl Verifier {
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(5), all_ready).await;
+    }
+
+    /// Each issuer and whether its discovery and key fetch have succeeded
+    /// at least once (`Ok`), else why the last attempt failed: what
+    /// `/readyz` reports.
+    pub fn readiness(&self) -> Vec<(&str, Result<(), String>)> {
+        let mut out: Vec<_> = self
+            .issuers
+            .values()
+            .map(|s| {
+                let ready = if s.keys.initialized() {
+                    Ok(())
+                } else {
+                    let why = s.last_error.lock().ok().and_then(|e| e.clone());
+                    Err(why.unwrap_or_else(|| "discovery has not succeeded yet".to_owned()))
+                };
+                (s.config.url.as_str(), ready)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
     }
 
     /// Verifies `token` now.

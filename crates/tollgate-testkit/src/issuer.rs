@@ -254,6 +254,8 @@ pub struct TestIssuer {
     ca: TestCa,
     keys: Arc<Mutex<Keys>>,
     fetches: Arc<AtomicUsize>,
+    /// While set, every endpoint answers 503 (an issuer that is down).
+    down: Arc<std::sync::atomic::AtomicBool>,
     stop: watch::Sender<bool>,
     next_kid: AtomicUsize,
 }
@@ -282,13 +284,14 @@ impl TestIssuer {
             older: Vec::new(),
         }));
         let fetches = Arc::new(AtomicUsize::new(0));
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (stop, stop_rx) = watch::channel(false);
         tokio::spawn(serve(
             listener,
             acceptor,
             url.clone(),
             keys.clone(),
-            fetches.clone(),
+            (fetches.clone(), down.clone()),
             stop_rx,
         ));
         Ok(TestIssuer {
@@ -296,6 +299,7 @@ impl TestIssuer {
             ca,
             keys,
             fetches,
+            down,
             stop,
             next_kid: AtomicUsize::new(2),
         })
@@ -349,6 +353,11 @@ impl TestIssuer {
         jwks_of(&self.keys.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
+    /// Takes the issuer down (every endpoint answers 503) or brings it back.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
     /// How many times the JWKS was fetched.
     pub fn jwks_fetches(&self) -> usize {
         self.fetches.load(Ordering::SeqCst)
@@ -390,7 +399,7 @@ async fn serve(
     acceptor: tokio_rustls::TlsAcceptor,
     url: String,
     keys: Arc<Mutex<Keys>>,
-    fetches: Arc<AtomicUsize>,
+    (fetches, down): (Arc<AtomicUsize>, Arc<std::sync::atomic::AtomicBool>),
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -398,13 +407,25 @@ async fn serve(
             r = listener.accept() => match r { Ok((t, _)) => t, Err(_) => continue },
             _ = stop.changed() => return,
         };
-        let (acceptor, url, keys, fetches) = (acceptor.clone(), url.clone(), keys.clone(), fetches.clone());
+        let (acceptor, url, keys, fetches, down) = (
+            acceptor.clone(),
+            url.clone(),
+            keys.clone(),
+            fetches.clone(),
+            down.clone(),
+        );
         tokio::spawn(async move {
             let Ok(stream) = acceptor.accept(tcp).await else { return };
             let svc = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let (url, keys, fetches) = (url.clone(), keys.clone(), fetches.clone());
+                let (url, keys, fetches, down) = (url.clone(), keys.clone(), fetches.clone(), down.clone());
                 async move {
-                    let (code, body, cache) = match req.uri().path() {
+                    let path = if down.load(Ordering::SeqCst) {
+                        "(down)"
+                    } else {
+                        req.uri().path()
+                    };
+                    let (code, body, cache) = match path {
+                        "(down)" => (StatusCode::SERVICE_UNAVAILABLE, json!({"error": "down"}), None),
                         "/.well-known/openid-configuration" => (
                             StatusCode::OK,
                             json!({"issuer": url, "jwks_uri": format!("{url}/.well-known/jwks"),

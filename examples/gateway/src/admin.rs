@@ -1,10 +1,10 @@
-//! The admin listener: `/healthz`, `/readyz` and `/metrics` (Prometheus
-//! text: the audit recorder's counters), kept apart from the API.
+//! The admin listener: `/livez` (and `/healthz`), `/readyz` (see
+//! [`Readiness`]) and `/metrics` (Prometheus text: the audit recorder's
+//! counters), kept apart from the API.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::StartError;
+use crate::readiness::Readiness;
 
 /// The audit counters in Prometheus' text format.
 fn metrics(recorder: Option<&tollgate_audit::Recorder>) -> String {
@@ -61,15 +62,23 @@ fn metrics(recorder: Option<&tollgate_audit::Recorder>) -> String {
     out
 }
 
-fn answer(
+async fn answer(
     req: &Request<Incoming>,
-    ready: &AtomicBool,
+    ready: &Readiness,
     recorder: Option<&tollgate_audit::Recorder>,
 ) -> Response<Full<Bytes>> {
     let (code, text) = match req.uri().path() {
         "/healthz" | "/livez" => (StatusCode::OK, "ok".to_owned()),
-        "/readyz" if ready.load(Ordering::SeqCst) => (StatusCode::OK, "ok".to_owned()),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "shutting down".to_owned()),
+        "/readyz" => {
+            let verbose = req
+                .uri()
+                .query()
+                .is_some_and(|q| q.split('&').any(|p| p == "verbose" || p.starts_with("verbose=")));
+            match ready.answer(verbose).await {
+                (true, text) => (StatusCode::OK, text),
+                (false, text) => (StatusCode::SERVICE_UNAVAILABLE, text),
+            }
+        }
         "/metrics" => (StatusCode::OK, metrics(recorder)),
         _ => (StatusCode::NOT_FOUND, "not found".to_owned()),
     };
@@ -84,7 +93,7 @@ fn answer(
 /// When the address cannot be bound.
 pub async fn start(
     addr: SocketAddr,
-    ready: Arc<AtomicBool>,
+    ready: Arc<Readiness>,
     recorder: Option<tollgate_audit::Recorder>,
 ) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Io {
@@ -104,8 +113,8 @@ pub async fn start(
             let recorder = recorder.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
-                    let res = answer(&req, &ready, recorder.as_ref());
-                    async move { Ok::<_, Infallible>(res) }
+                    let (ready, recorder) = (ready.clone(), recorder.clone());
+                    async move { Ok::<_, Infallible>(answer(&req, &ready, recorder.as_ref()).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)

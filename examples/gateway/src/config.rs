@@ -6,7 +6,8 @@
 //!   cert: /etc/tollgate/tls.crt
 //!   key: /etc/tollgate/tls.key
 //! admin:
-//!   listen: 127.0.0.1:9090      # /healthz, /readyz
+//!   listen: 127.0.0.1:9090      # /livez, /readyz, /metrics
+//!   issuersReady: all           # or any
 //! upstream:
 //!   kubeconfig: /etc/tollgate/upstream.kubeconfig   # or: inCluster: true
 //!   context: prod               # optional
@@ -25,7 +26,8 @@
 //!   algorithms:                 # optional, per issuer
 //!     https://token.actions.githubusercontent.com: [RS256]
 //! shutdown:
-//!   drainSeconds: 30
+//!   graceSeconds: 5             # not ready, still serving
+//!   drainSeconds: 30            # then in-flight requests finish
 //! policy:
 //!   file: policy.yaml           # reloaded on SIGHUP and when it changes
 //!   reloadCheckSeconds: 2
@@ -132,6 +134,10 @@ pub struct Tls {
 pub struct Admin {
     /// Its address.
     pub listen: SocketAddr,
+    /// `/readyz` waits for `all` (default) or `any` of the OIDC issuers'
+    /// first successful discovery.
+    #[serde(default, rename = "issuersReady")]
+    pub issuers_ready: crate::readiness::IssuersReady,
 }
 
 /// The upstream API server.
@@ -214,13 +220,19 @@ impl Default for Limits {
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 #[non_exhaustive]
 pub struct Shutdown {
-    /// How long in-flight requests may take to finish.
+    /// After SIGTERM, how long the listener keeps accepting while
+    /// `/readyz` already fails (load balancers stop sending meanwhile).
+    pub grace_seconds: u64,
+    /// Then, how long in-flight requests may take to finish.
     pub drain_seconds: u64,
 }
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Shutdown { drain_seconds: 30 }
+        Shutdown {
+            grace_seconds: 5,
+            drain_seconds: 30,
+        }
     }
 }
 

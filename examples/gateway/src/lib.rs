@@ -15,10 +15,10 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod preflight;
+pub mod readiness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -33,6 +33,7 @@ use tollgate_rules::{Policy, PolicyLayer, PolicyStore};
 use tower::ServiceBuilder;
 
 pub use config::{Config, ConfigError};
+use readiness::{Readiness, UpstreamProbe};
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +69,29 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     /// The upstream URL.
     pub upstream: String,
+    /// What `/readyz` checks.
+    pub readiness: Arc<Readiness>,
+    grace: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
 impl Running {
-    /// Stops accepting, drains in-flight requests, and returns when done.
+    /// SIGTERM: `/readyz` fails at once while the listener keeps serving
+    /// for `shutdown.graceSeconds` (load balancers notice and stop sending),
+    /// then [`Running::shutdown`].
+    pub async fn terminate(self) {
+        self.readiness.shut_down();
+        tracing::info!(
+            grace = ?self.grace,
+            "shutting down: not ready; serving for the grace period, then draining"
+        );
+        tokio::time::sleep(self.grace).await;
+        self.shutdown().await;
+    }
+
+    /// Stops accepting, drains in-flight requests (up to
+    /// `shutdown.drainSeconds`), and returns when done.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -94,6 +112,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         Some(a) => a.layer(file).await?,
         None => AuthnLayer::disabled(),
     };
+    let upstream_probe = UpstreamProbe::start(upstream.clone());
     let policy = match &config.policy {
         Some(p) => p.store()?,
         None => PolicyStore::new(Policy::allow_all()),
@@ -113,6 +132,13 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         None => ApprovalLayer::disabled(),
     };
     let trusted = config.trusted_proxies.clone();
+    let readiness = Arc::new(Readiness::new(
+        authn.verifier().cloned(),
+        config.admin.as_ref().map(|a| a.issuers_ready).unwrap_or_default(),
+        Some(upstream_probe),
+        config.audit.is_some().then(|| audit.recorder().clone()),
+        config.approval.is_some().then(|| approval.store()),
+    ));
     let stack = ServiceBuilder::new()
         // A client's own X-Forwarded-For never decides its recorded address.
         .layer(tollgate_proxy::TrustForwardedLayer::new(trusted))
@@ -150,11 +176,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         what: "reading the bound address".to_owned(),
         source,
     })?;
-    let ready = Arc::new(AtomicBool::new(true));
     let (admin_addr, admin_task) = match &config.admin {
         Some(a) => {
             let recorder = config.audit.is_some().then(|| audit.recorder().clone());
-            let (addr, task) = admin::start(a.listen, ready.clone(), recorder).await?;
+            let (addr, task) = admin::start(a.listen, readiness.clone(), recorder).await?;
             (Some(addr), Some(task))
         }
         None => (None, None),
@@ -169,10 +194,11 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     serve_options.header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds);
     serve_options.idle_timeout = Duration::from_secs(config.limits.idle_timeout_seconds);
     serve_options.max_concurrent_streams = config.limits.max_concurrent_streams;
+    let ready = readiness.clone();
     let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop_rx.await;
-            ready.store(false, Ordering::SeqCst);
+            ready.shut_down();
         };
         tollgate_proxy::serve_with(listener, tls, stack, shutdown, serve_options).await;
         if let Some(t) = admin_task {
@@ -184,6 +210,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         addr,
         admin_addr,
         upstream: upstream_url,
+        readiness,
+        grace: Duration::from_secs(config.shutdown.grace_seconds),
         stop: Some(stop_tx),
         task,
     })

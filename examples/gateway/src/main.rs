@@ -98,8 +98,7 @@ async fn main() -> ExitCode {
             Ok(c) => match start(&c).await {
                 Ok(running) => {
                     shutdown_signal().await;
-                    tracing::info!("shutting down; draining in-flight requests");
-                    running.shutdown().await;
+                    running.terminate().await;
                     Ok(())
                 }
                 Err(e) => Err(e.to_string()),

@@ -295,6 +295,10 @@ impl ApprovalStore for RedisStore {
         out.ok_or_else(|| StoreError::NotFound(id.to_owned()))
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.cmd(&[b"PING"]).await.map(drop)
+    }
+
     async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Approval>, StoreError> {
         crate::store::wait_for_change(self, &self.changed, id, timeout).await
     }

@@ -33,6 +33,12 @@ impl AuthnLayer {
         }
     }
 
+    /// The verifier (`None` when authentication is disabled), e.g. for
+    /// [`Verifier::readiness`].
+    pub fn verifier(&self) -> Option<&Arc<Verifier>> {
+        self.verifier.as_ref()
+    }
+
     /// Lets requests without a token through as `system:anonymous`.
     pub fn allow_anonymous(mut self, allow: bool) -> Self {
         self.anonymous = allow;

@@ -1,0 +1,202 @@
+//! Readiness that means ready, and a SIGTERM that loses nothing: `/readyz`
+//! waits for the OIDC issuers and names the one that is down; on SIGTERM it
+//! fails at once while new connections are still served for the grace
+//! period, then the listener closes and a running watch is drained.
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+mod common;
+
+use common::DemoEnv as Env;
+
+/// `GET path` on the admin listener: status and body.
+async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    let code = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// The demo's configuration for a second gateway: its own ports and audit
+/// files, and `extra` appended.
+fn second_config(env: &Env, listen: &str, admin: &str, extra: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(env.demo.dir.join("tollgate.yaml"))
+        .unwrap()
+        .replace("listen: 127.0.0.1:0\ntls", &format!("listen: {listen}\ntls"))
+        .replace("admin:\n  listen: 127.0.0.1:0", &format!("admin:\n  listen: {admin}"))
+        .replace("path: audit/audit.log", "path: audit2/audit.log")
+        .replace("dir: sessions", "dir: sessions2")
+        .replace("shutdown:\n  drainSeconds: 5\n", "");
+    let path = env.demo.dir.join("second.yaml");
+    std::fs::write(&path, format!("{text}{extra}")).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readyz_waits_for_the_issuers_and_names_the_one_that_is_down() {
+    let env = Env::start().await;
+    let d = &env.demo;
+    for issuer in [&d.github, &d.bots, &d.people] {
+        issuer.set_down(true);
+    }
+    let path = second_config(&env, "127.0.0.1:0", "127.0.0.1:0", "");
+    let config = tollgate_gateway::Config::load(&path).unwrap();
+    let gateway = tollgate_gateway::start(&config).await.unwrap();
+    let admin = gateway.admin_addr.unwrap();
+    let (code, body) = get(admin, "/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains(&format!("[-]oidc-issuer:{} failed: ", d.github.url())) && body.contains("503"),
+        "the reason names the issuer and what it answered: {body}"
+    );
+    assert!(
+        body.contains("[+]shutdown ok") && body.ends_with("readyz check failed\n"),
+        "{body}"
+    );
+    assert_eq!(get(admin, "/livez").await.0, 200, "liveness does not depend on issuers");
+    // The issuers come back: discovery is retried every 10 s.
+    for issuer in [&d.github, &d.bots, &d.people] {
+        issuer.set_down(false);
+    }
+    let started = Instant::now();
+    loop {
+        let (code, body) = get(admin, "/readyz").await;
+        if code == 200 {
+            assert_eq!(body, "ok");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(25), "still not ready: {body}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let (code, body) = get(admin, "/readyz?verbose").await;
+    assert_eq!(code, 200);
+    for check in [
+        "[+]upstream ok",
+        "[+]audit-sink ok",
+        "[+]approval-store ok",
+        "readyz check passed",
+    ] {
+        assert!(body.contains(check), "{check} in {body}");
+    }
+    assert_eq!(body.matches("[+]oidc-issuer:").count(), 3, "{body}");
+    gateway.shutdown().await;
+}
+
+fn free_port() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_fails_readyz_at_once_serves_through_the_grace_and_drains_the_watch() {
+    let env = Env::start().await;
+    let (listen, admin) = (free_port(), free_port());
+    let path = second_config(
+        &env,
+        &listen.to_string(),
+        &admin.to_string(),
+        "shutdown:\n  graceSeconds: 3\n  drainSeconds: 2\n",
+    );
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // A kubeconfig for the second gateway: the demo's, with its port.
+    let kubeconfig = env.dir.path().join("second.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        std::fs::read_to_string(&env.demo.kubeconfig)
+            .unwrap()
+            .replace(&env.demo.gateway.addr.to_string(), &listen.to_string()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    while get_ready(admin).await != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the gateway never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut watch = common::kubectl(&kubeconfig, env.dir.path(), &["get", "pods", "-w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    assert!(common::read(&mut lines).await.starts_with("NAME"));
+    assert!(common::read(&mut lines).await.starts_with("demo "));
+
+    let pid = gateway.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let term = Instant::now();
+    // Not ready at once…
+    let mut code = get(admin, "/readyz").await;
+    while code.0 == 200 && term.elapsed() < Duration::from_millis(500) {
+        code = get(admin, "/readyz").await;
+    }
+    assert_eq!(code.0, 503, "{}", code.1);
+    assert!(
+        code.1.contains("[-]shutdown failed: the gateway is shutting down"),
+        "{}",
+        code.1
+    );
+    // …while a new connection is still served during the grace.
+    let out = common::kubectl_at(&kubeconfig, env.dir.path(), &["get", "pods"], &[], None).await;
+    assert!(
+        term.elapsed() < Duration::from_secs(3),
+        "the check ran within the grace"
+    );
+    assert_eq!(out.code, 0, "served during the grace: {}", out.stderr);
+    assert!(out.stdout.contains("demo"), "{}", out.stdout);
+    // Then the listener closes, the watch is drained, and the process exits.
+    let status = tokio::time::timeout(Duration::from_secs(15), gateway.wait())
+        .await
+        .expect("the gateway exits after grace + drain")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        term.elapsed() >= Duration::from_secs(3),
+        "the listener stayed open for the grace: {:?}",
+        term.elapsed()
+    );
+    let ended = tokio::time::timeout(Duration::from_secs(5), watch.wait())
+        .await
+        .expect("the watch ended with the gateway")
+        .unwrap();
+    let _ = ended;
+    assert!(
+        tokio::net::TcpStream::connect(listen).await.is_err(),
+        "the listener is closed"
+    );
+}
+
+async fn get_ready(admin: SocketAddr) -> Option<u16> {
+    tokio::net::TcpStream::connect(admin).await.ok()?;
+    Some(get(admin, "/readyz").await.0)
+}
