@@ -25,6 +25,8 @@
 //!   nbfLeewaySeconds: 60
 //!   algorithms:                 # optional, per issuer
 //!     https://token.actions.githubusercontent.com: [RS256]
+//! log:
+//!   format: text                # or json (one object per line, with the request's audit ID)
 //! shutdown:
 //!   graceSeconds: 5             # not ready, still serving
 //!   drainSeconds: 30            # then in-flight requests finish
@@ -94,6 +96,9 @@ pub struct Config {
     /// Shutdown behaviour.
     #[serde(default)]
     pub shutdown: Shutdown,
+    /// The log's format.
+    #[serde(default)]
+    pub log: Log,
     /// The policy (rules) file.
     #[serde(default)]
     pub policy: Option<tollgate_rules::config::PolicyConfig>,
@@ -213,6 +218,29 @@ impl Default for Limits {
             max_concurrent_streams: serve.max_concurrent_streams,
         }
     }
+}
+
+/// Logging (standard error).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Log {
+    /// `text` (default) or `json`: one object per line, with the request's
+    /// span (audit ID, user, owner, decision).
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// `key=value` text; colour only on a terminal and without `NO_COLOR`.
+    #[default]
+    Text,
+    /// JSON lines.
+    Json,
 }
 
 /// Shutdown.

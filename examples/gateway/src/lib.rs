@@ -112,7 +112,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         Some(a) => a.layer(file).await?,
         None => AuthnLayer::disabled(),
     };
-    let upstream_probe = UpstreamProbe::start(upstream.clone());
+    let upstream_probe = UpstreamProbe::start(upstream.clone()).await;
     let policy = match &config.policy {
         Some(p) => p.store()?,
         None => PolicyStore::new(Policy::allow_all()),

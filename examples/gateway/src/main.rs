@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tollgate_approval::cli::ApprovalsArgs;
 use tollgate_audit::cli::SessionsCommand;
+use tollgate_gateway::config::LogFormat;
 #[cfg(feature = "demo")]
 use tollgate_gateway::demo;
 use tollgate_gateway::{Config, shutdown_signal, start};
@@ -79,22 +80,42 @@ enum Command {
     },
 }
 
+/// Logs to standard error: `RUST_LOG` (default `info`); text with colour
+/// only on a terminal and without `NO_COLOR`, or JSON lines.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+        _ => {
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            builder.with_ansi(colour).init();
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // `serve` logs as its configuration says; every other command as text.
+    let serve_config = match &cli.command {
+        Command::Serve { config, check: false } => Some(Config::load(config)),
+        _ => None,
+    };
+    init_logging(match &serve_config {
+        Some(Ok(c)) => c.log.format,
+        _ => LogFormat::Text,
+    });
     let result = match cli.command {
         Command::Serve { config, check: true } => Config::load(&config)
             .map_err(|e| e.to_string())
             .and_then(|c| tollgate_gateway::check(&c).map_err(|e| e.to_string()))
             .map(|summary| println!("{summary}")),
-        Command::Serve { config, check: false } => match Config::load(&config) {
+        Command::Serve { config, check: false } => match serve_config.unwrap_or_else(|| Config::load(&config)) {
             Ok(c) => match start(&c).await {
                 Ok(running) => {
                     shutdown_signal().await;

@@ -42,30 +42,38 @@ pub struct UpstreamProbe {
 
 impl UpstreamProbe {
     /// Asks `GET /version` every 2 s until any answer comes (a 401 or 403
-    /// is an answer: the API server is there), then stops.
-    pub fn start(upstream: tollgate_proxy::Upstream) -> Arc<Self> {
+    /// is an answer: the API server is there), then stops. Waits up to 2 s
+    /// for the first answer, so a gateway whose upstream is up is ready as
+    /// soon as it starts.
+    pub async fn start(upstream: tollgate_proxy::Upstream) -> Arc<Self> {
         let probe = Arc::new(UpstreamProbe {
             answered: AtomicBool::new(false),
             last_error: std::sync::Mutex::new("not asked yet".to_owned()),
         });
         let client = tollgate_proxy::Client::new(upstream).timeout(Duration::from_secs(5));
         let me = probe.clone();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
+            let mut first = Some(first_tx);
             loop {
                 match client.get("/version").await {
-                    Ok(_) => {
-                        me.answered.store(true, Ordering::SeqCst);
-                        return;
-                    }
+                    Ok(_) => me.answered.store(true, Ordering::SeqCst),
                     Err(e) => {
                         if let Ok(mut last) = me.last_error.lock() {
                             *last = e.to_string();
                         }
                     }
                 }
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(());
+                }
+                if me.answered.load(Ordering::SeqCst) {
+                    return;
+                }
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
         });
+        let _ = tokio::time::timeout(Duration::from_secs(2), first_rx).await;
         probe
     }
 }

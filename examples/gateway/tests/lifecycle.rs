@@ -200,3 +200,73 @@ async fn get_ready(admin: SocketAddr) -> Option<u16> {
     tokio::net::TcpStream::connect(admin).await.ok()?;
     Some(get(admin, "/readyz").await.0)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
+    let env = Env::start().await;
+    let (listen, admin) = (free_port(), free_port());
+    let path = second_config(&env, &listen.to_string(), &admin.to_string(), "log:\n  format: json\n");
+    let log_path = env.dir.path().join("gateway.log");
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let kubeconfig = env.dir.path().join("second.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        std::fs::read_to_string(&env.demo.kubeconfig)
+            .unwrap()
+            .replace(&env.demo.gateway.addr.to_string(), &listen.to_string()),
+    )
+    .unwrap();
+    let started = Instant::now();
+    while get_ready(admin).await != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the gateway never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = common::kubectl_at(&kubeconfig, env.dir.path(), &["delete", "namespace", "prod"], &[], None).await;
+    assert_ne!(out.code, 0, "the baseline pack refuses it");
+    // The record of that request, and its audit ID.
+    let records = common::records_until(&env.demo.dir.join("audit2/audit.log"), "the refused delete", |e| {
+        e.verb == "delete" && e.code() == Some(403)
+    })
+    .await;
+    let record = records
+        .iter()
+        .find(|e| e.verb == "delete" && e.code() == Some(403))
+        .unwrap();
+    let pid = gateway.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let _ = tokio::time::timeout(Duration::from_secs(20), gateway.wait()).await;
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!text.contains('\u{1b}'), "no colour codes in a file");
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let denied = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "request denied by policy")
+        .unwrap_or_else(|| panic!("no denial logged: {text}"));
+    let span = &denied["span"];
+    assert_eq!(span["audit_id"], record.audit_id.as_str(), "{denied}");
+    assert_eq!(span["user"], record.user.username.as_str(), "{denied}");
+    assert_eq!(span["owner"], record.tollgate("owner").unwrap(), "{denied}");
+    assert_eq!(span["decision"], "deny", "{denied}");
+    assert_eq!(
+        denied["fields"]["rule"], "no-namespace-delete",
+        "Display, not Debug: {denied}"
+    );
+}

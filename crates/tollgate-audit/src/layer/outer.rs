@@ -92,12 +92,25 @@ where
                     .map(str::to_owned),
             }
         });
-        let future = self.inner.call(Request::from_parts(parts, body));
+        // One span per request: every log line below carries the audit ID
+        // the record has; the authentication and policy layers fill in the
+        // user, owner and decision as they learn them.
+        let span = tracing::info_span!(
+            "request",
+            audit_id = %audit_id,
+            method = %parts.method,
+            path = parts.uri.path(),
+            user = tracing::field::Empty,
+            owner = tracing::field::Empty,
+            decision = tracing::field::Empty,
+        );
+        let future = span.in_scope(|| self.inner.call(Request::from_parts(parts, body)));
         ResponseFuture {
             future,
             done: false,
             audit_id,
             ctx,
+            span,
         }
     }
 }
@@ -123,6 +136,7 @@ pin_project! {
         done: bool,
         audit_id: AuditId,
         ctx: Option<Ctx>,
+        span: tracing::Span,
     }
 }
 
@@ -134,6 +148,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let _entered = this.span.enter();
         let mut future = this.future;
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
         let ctx = this.ctx.take();

@@ -137,7 +137,11 @@ where
                     }
                     let next = match (result, req, service.take()) {
                         (Ok(identity), Some(mut req), Some(mut svc)) => {
-                            tracing::debug!(user = %identity.username, owner = %identity.owner.name, "authenticated");
+                            // On the request's span (the audit layer's), for every later log line.
+                            let span = tracing::Span::current();
+                            span.record("user", identity.username.as_str());
+                            span.record("owner", identity.owner.name.as_str());
+                            tracing::debug!("authenticated");
                             tollgate_kube::note(req.extensions(), Identity::clone(&identity));
                             req.extensions_mut().insert(Identity::clone(&identity));
                             State::Calling { future: svc.call(req) }

@@ -155,9 +155,16 @@ pub(super) fn enforce(
     decision: &Decision,
     approval_available: bool,
 ) -> Result<Vec<HeaderValue>, Status> {
+    // On the request's span (the audit layer's), for every later log line.
+    tracing::Span::current().record("decision", decision.action.as_str());
     match decision.action {
         Action::Deny => {
-            tracing::info!(rule = ?decision.rule, verb = %info.verb, resource = %info.resource_path(), "request denied by policy");
+            tracing::info!(
+                rule = decision.rule.as_deref().unwrap_or("-"),
+                verb = %info.verb,
+                resource = %info.resource_path(),
+                "request denied by policy"
+            );
             return Err(forbidden(info, decision, "blocked by"));
         }
         Action::RequireApproval if !approval_available => {
