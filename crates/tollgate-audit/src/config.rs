@@ -294,8 +294,12 @@ impl AuditConfig {
     }
 
     /// The audit policy (default: everything at Metadata), checked for
-    /// `RequestReceived`.
-    fn audit_policy(&self, file: &str) -> Result<AuditPolicy, ConfigError> {
+    /// `RequestReceived` — what a reload hands to
+    /// [`AuditLayer::set_policy`].
+    ///
+    /// # Errors
+    /// The policy file's [`ConfigError`], or `audit.requireRequestReceived`.
+    pub fn audit_policy(&self, file: &str) -> Result<AuditPolicy, ConfigError> {
         let policy = match &self.policy {
             Some(p) => AuditPolicy::load(p)?,
             None => AuditPolicy::everything(Level::Metadata),

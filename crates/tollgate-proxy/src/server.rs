@@ -32,6 +32,100 @@ pub fn server_tls_from_pem(
     cert_name: &str,
     key_name: &str,
 ) -> Result<Arc<rustls::ServerConfig>, Error> {
+    let cert = ServerCert::from_pem(cert_pem, key_pem, cert_name, key_name)?;
+    cert.server_config()
+}
+
+/// The listener's certificate, replaceable while serving: each TLS
+/// handshake takes the one current then, so a renewed certificate (a
+/// cert-manager rotation) is used by new connections without a restart,
+/// and open ones keep theirs.
+///
+/// ```no_run
+/// use tollgate_proxy::ServerCert;
+/// let cert = ServerCert::from_pem(&std::fs::read("tls.crt")?, &std::fs::read("tls.key")?, "tls.crt", "tls.key")?;
+/// let tls = cert.server_config()?; // for `serve_with`
+/// // Later, when the files change:
+/// cert.replace_from_pem(&std::fs::read("tls.crt")?, &std::fs::read("tls.key")?, "tls.crt", "tls.key")?;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ServerCert {
+    current: Arc<std::sync::RwLock<Arc<rustls::sign::CertifiedKey>>>,
+}
+
+impl ServerCert {
+    /// A certificate chain and its private key, PEM.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the file that is not PEM, or a key that
+    /// does not match the certificate.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8], cert_name: &str, key_name: &str) -> Result<Self, Error> {
+        Ok(ServerCert {
+            current: Arc::new(std::sync::RwLock::new(Arc::new(certified_key(
+                cert_pem, key_pem, cert_name, key_name,
+            )?))),
+        })
+    }
+
+    /// Serves `cert_pem`/`key_pem` to new connections from now on; on an
+    /// error the current certificate stays.
+    ///
+    /// # Errors
+    /// As [`ServerCert::from_pem`].
+    pub fn replace_from_pem(
+        &self,
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        cert_name: &str,
+        key_name: &str,
+    ) -> Result<(), Error> {
+        let new = Arc::new(certified_key(cert_pem, key_pem, cert_name, key_name)?);
+        let mut current = match self.current.write() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *current = new;
+        Ok(())
+    }
+
+    /// A server config (h2 and http/1.1) that resolves to this certificate
+    /// at each handshake.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the crypto provider refuses the defaults.
+    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, Error> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config {
+                source_name: "TLS".to_owned(),
+                field: "(protocol versions)".to_owned(),
+                message: e.to_string(),
+            })?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(self.clone()));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServerCert {
+    fn resolve(&self, _: rustls::server::ClientHello<'_>) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        Some(match self.current.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        })
+    }
+}
+
+/// Parses and pairs a chain and key, checking that they belong together.
+fn certified_key(
+    cert_pem: &[u8],
+    key_pem: &[u8],
+    cert_name: &str,
+    key_name: &str,
+) -> Result<rustls::sign::CertifiedKey, Error> {
     let err = |src: &str, message: String| Error::Config {
         source_name: src.to_owned(),
         field: "(PEM)".to_owned(),
@@ -45,15 +139,18 @@ pub fn server_tls_from_pem(
     }
     let key =
         PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| err(key_name, format!("not a PEM private key: {e}")))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| err(cert_name, e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| err(key_name, format!("does not match the certificate: {e}")))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| err(key_name, format!("unusable private key: {e}")))?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing);
+    match certified.keys_match() {
+        // A key whose public half the provider cannot show is checked by
+        // the first handshake instead.
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => Ok(certified),
+        Err(e) => Err(err(key_name, format!("does not match the certificate: {e}"))),
+    }
 }
 
 /// How the listener guards itself: what one client, or all of them, may

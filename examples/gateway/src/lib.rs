@@ -16,6 +16,7 @@ pub mod config;
 pub mod demo;
 pub mod preflight;
 pub mod readiness;
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ use tollgate_approval::ApprovalLayer;
 use tollgate_audit::AuditLayer;
 use tollgate_kube::RequestInfoLayer;
 use tollgate_oidc::AuthnLayer;
-use tollgate_proxy::{Proxy, Upstream};
+use tollgate_proxy::{Proxy, ServerCert, Upstream};
 use tollgate_rules::{Policy, PolicyLayer, PolicyStore};
 use tower::ServiceBuilder;
 
@@ -106,12 +107,13 @@ impl Running {
 /// A [`StartError`] naming what is wrong.
 pub async fn start(config: &Config) -> Result<Running, StartError> {
     let upstream = upstream(config)?;
-    let tls = tls(config)?;
+    let (cert, tls) = tls(config)?.unzip();
     let file = config.source.as_str();
     let authn = match &config.authentication {
         Some(a) => a.layer(file).await?,
         None => AuthnLayer::disabled(),
     };
+    let authn_handle = authn.clone();
     let upstream_probe = UpstreamProbe::start(upstream.clone()).await;
     let policy = match &config.policy {
         Some(p) => p.store()?,
@@ -133,7 +135,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
     let trusted = config.trusted_proxies.clone();
     let readiness = Arc::new(Readiness::new(
-        authn.verifier().cloned(),
+        Some(authn.clone()),
         config.admin.as_ref().map(|a| a.issuers_ready).unwrap_or_default(),
         Some(upstream_probe),
         config.audit.is_some().then(|| audit.recorder().clone()),
@@ -194,6 +196,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     serve_options.header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds);
     serve_options.idle_timeout = Duration::from_secs(config.limits.idle_timeout_seconds);
     serve_options.max_concurrent_streams = config.limits.max_concurrent_streams;
+    let reloader = reload::Reloader::new(config.clone(), cert, authn_handle, audit.clone()).spawn();
     let ready = readiness.clone();
     let task = tokio::spawn(async move {
         let shutdown = async move {
@@ -204,6 +207,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         if let Some(t) = admin_task {
             t.abort();
         }
+        reloader.abort();
     });
     tracing::info!(%addr, upstream = %upstream_url, "tollgate is serving");
     Ok(Running {
@@ -262,18 +266,22 @@ fn upstream(config: &Config) -> Result<Upstream, StartError> {
     })
 }
 
-fn tls(config: &Config) -> Result<Option<Arc<rustls::ServerConfig>>, StartError> {
+/// The listener's certificate (replaceable: see [`reload`]) and its
+/// server config.
+fn tls(config: &Config) -> Result<Option<(ServerCert, Arc<rustls::ServerConfig>)>, StartError> {
     let Some(t) = &config.tls else { return Ok(None) };
     let read = |p: &std::path::Path| {
         std::fs::read(p)
             .map_err(|e| StartError::Config(ConfigError::new(&config.source, "tls", format!("{}: {e}", p.display()))))
     };
-    Ok(Some(tollgate_proxy::server_tls_from_pem(
+    let cert = ServerCert::from_pem(
         &read(&t.cert)?,
         &read(&t.key)?,
         &t.cert.display().to_string(),
         &t.key.display().to_string(),
-    )?))
+    )?;
+    let server = cert.server_config()?;
+    Ok(Some((cert, server)))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
-use tollgate_oidc::Verifier;
+use tollgate_oidc::AuthnLayer;
 
 /// How many issuers must have answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -26,7 +26,7 @@ pub enum IssuersReady {
 #[derive(Debug, Default)]
 pub struct Readiness {
     shutting_down: AtomicBool,
-    verifier: Option<Arc<Verifier>>,
+    authn: Option<AuthnLayer>,
     issuers: IssuersReady,
     upstream: Option<Arc<UpstreamProbe>>,
     recorder: Option<tollgate_audit::Recorder>,
@@ -81,7 +81,7 @@ impl UpstreamProbe {
 impl Readiness {
     /// The checks for a gateway with these parts.
     pub fn new(
-        verifier: Option<Arc<Verifier>>,
+        authn: Option<AuthnLayer>,
         issuers: IssuersReady,
         upstream: Option<Arc<UpstreamProbe>>,
         recorder: Option<tollgate_audit::Recorder>,
@@ -89,7 +89,7 @@ impl Readiness {
     ) -> Self {
         Readiness {
             shutting_down: AtomicBool::new(false),
-            verifier,
+            authn,
             issuers,
             upstream,
             recorder,
@@ -112,7 +112,8 @@ impl Readiness {
                 Ok(())
             },
         )];
-        if let Some(v) = &self.verifier {
+        // The verifier in use now (a reload replaces it).
+        if let Some(v) = self.authn.as_ref().and_then(AuthnLayer::verifier) {
             let issuers = v.readiness();
             let any = issuers.iter().any(|(_, r)| r.is_ok());
             for (url, r) in issuers {

@@ -270,3 +270,90 @@ async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
         "Display, not Debug: {denied}"
     );
 }
+
+/// Polls `check` every 200 ms for up to 15 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(15), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The certificate a new TLS connection to the gateway sees.
+async fn served_cert(env: &Env) -> Vec<u8> {
+    let tls = env.tls().await;
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_certificate_is_served_to_new_connections_without_a_restart() {
+    let env = Env::start().await;
+    let dir = &env.demo.dir;
+    let before = served_cert(&env).await;
+    // A renewal (same CA, new key), written key first as a rotation might.
+    let renewed = env
+        .demo
+        .api_server
+        .ca()
+        .server_cert(&["localhost", "127.0.0.1"])
+        .unwrap();
+    let renewed_der = <rustls_pki_types::CertificateDer<'_> as rustls_pki_types::pem::PemObject>::from_pem_slice(
+        renewed.cert_pem.as_bytes(),
+    )
+    .unwrap()
+    .to_vec();
+    assert_ne!(before, renewed_der);
+    std::fs::write(dir.join("gateway.key"), &renewed.key_pem).unwrap();
+    std::fs::write(dir.join("gateway.crt"), &renewed.cert_pem).unwrap();
+    eventually("the renewed certificate is served", async || {
+        served_cert(&env).await == renewed_der
+    })
+    .await;
+    assert_eq!(
+        env.kubectl(&["get", "pods"]).await.code,
+        0,
+        "kubectl trusts it as before"
+    );
+    // A broken file keeps the certificate in use.
+    std::fs::write(dir.join("gateway.crt"), "not a certificate").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(served_cert(&env).await, renewed_der);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn owners_and_the_authentication_configuration_reload_without_a_restart() {
+    let env = Env::start().await;
+    let dir = &env.demo.dir;
+    let whoami = async || env.kubectl(&["auth", "whoami"]).await.stdout;
+    assert!(whoami().await.contains("[payments]"));
+    let owners = std::fs::read_to_string(dir.join("owners.yaml")).unwrap();
+    std::fs::write(
+        dir.join("owners.yaml"),
+        owners.replace("- name: payments\n", "- name: payments-v2\n"),
+    )
+    .unwrap();
+    eventually("the new owner rules apply", async || {
+        whoami().await.contains("[payments-v2]")
+    })
+    .await;
+    let authn = std::fs::read_to_string(dir.join("authn.yaml")).unwrap();
+    assert!(authn.contains("prefix: \"github:\""));
+    std::fs::write(
+        dir.join("authn.yaml"),
+        authn.replace("prefix: \"github:\"", "prefix: \"gh:\""),
+    )
+    .unwrap();
+    eventually("the new username prefix applies", async || {
+        whoami().await.contains("gh:repo:acme-demo/payments-api")
+    })
+    .await;
+    // An invalid file keeps the configuration in use.
+    std::fs::write(dir.join("authn.yaml"), "kind: AuthenticationConfiguration\njwt: 7\n").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let now = whoami().await;
+    assert!(
+        now.contains("gh:repo:acme-demo/payments-api") && now.contains("[payments-v2]"),
+        "{now}"
+    );
+}

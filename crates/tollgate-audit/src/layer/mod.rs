@@ -75,7 +75,7 @@ impl AuditLayerBuilder {
         AuditLayer {
             shared: Arc::new(Shared {
                 recorder: self.recorder,
-                policy: Arc::new(self.policy),
+                policy: std::sync::RwLock::new(Arc::new(self.policy)),
                 redactor: Arc::new(redactor),
                 capture_limit: self.capture_limit,
                 sessions: self.sessions,
@@ -136,6 +136,16 @@ pub struct AuditLayer {
 }
 
 impl AuditLayer {
+    /// Replaces the audit policy for requests from now on (a reload); a
+    /// request already being recorded keeps the level it was given.
+    pub fn set_policy(&self, policy: AuditPolicy) {
+        let mut current = match self.shared.policy.write() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *current = Arc::new(policy);
+    }
+
     /// A builder writing through `recorder`.
     pub fn builder(recorder: Recorder) -> AuditLayerBuilder {
         AuditLayerBuilder {

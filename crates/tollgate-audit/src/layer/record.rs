@@ -19,7 +19,8 @@ use crate::{AuditLevel, AuditPolicy, Event, Level, ObjectReference, Recorder, Re
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) recorder: Recorder,
-    pub(crate) policy: Arc<AuditPolicy>,
+    /// Replaced whole on reload ([`crate::AuditLayer::set_policy`]).
+    pub(crate) policy: std::sync::RwLock<Arc<AuditPolicy>>,
     pub(crate) redactor: Arc<Redactor>,
     /// The most response bytes kept for `responseObject` / `responseStatus`.
     pub(crate) capture_limit: usize,
@@ -173,9 +174,11 @@ pub(crate) fn level_for(shared: &Shared, info: &RequestInfo, id: Option<&Identit
         Some(i) => (&i.username, &i.groups),
         None => ("", &[]),
     };
-    shared
-        .policy
-        .evaluate(&RequestAttributes::from_info(info, user, groups))
+    let policy = match shared.policy.read() {
+        Ok(p) => p.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    };
+    policy.evaluate(&RequestAttributes::from_info(info, user, groups))
 }
 
 /// A record with everything but the stage-specific parts.

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::AuthnService;
+use super::service::{VerifierSlot, current};
 use crate::Verifier;
 
 /// Authenticates every request: `Authorization: Bearer` (or the WebSocket
@@ -10,7 +11,7 @@ use crate::Verifier;
 /// or a 401 `Status`.
 #[derive(Debug, Clone)]
 pub struct AuthnLayer {
-    verifier: Option<Arc<Verifier>>,
+    verifier: Option<VerifierSlot>,
     anonymous: bool,
 }
 
@@ -18,7 +19,7 @@ impl AuthnLayer {
     /// A layer verifying with `verifier`; anonymous requests are refused.
     pub fn new(verifier: Arc<Verifier>) -> Self {
         AuthnLayer {
-            verifier: Some(verifier),
+            verifier: Some(Arc::new(std::sync::RwLock::new(verifier))),
             anonymous: false,
         }
     }
@@ -33,10 +34,24 @@ impl AuthnLayer {
         }
     }
 
-    /// The verifier (`None` when authentication is disabled), e.g. for
-    /// [`Verifier::readiness`].
-    pub fn verifier(&self) -> Option<&Arc<Verifier>> {
-        self.verifier.as_ref()
+    /// The verifier in use (`None` when authentication is disabled), e.g.
+    /// for [`Verifier::readiness`].
+    pub fn verifier(&self) -> Option<Arc<Verifier>> {
+        self.verifier.as_ref().map(current)
+    }
+
+    /// Verifies requests from now on with `verifier` (a reload of the
+    /// `AuthenticationConfiguration` or the owners), in every service this
+    /// layer made; a request being verified finishes with the old one.
+    /// `false` (and nothing changes) when authentication is disabled.
+    pub fn replace_verifier(&self, verifier: Arc<Verifier>) -> bool {
+        let Some(slot) = &self.verifier else { return false };
+        let mut held = match slot.write() {
+            Ok(v) => v,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *held = verifier;
+        true
     }
 
     /// Lets requests without a token through as `system:anonymous`.
@@ -50,6 +65,6 @@ impl<S> Layer<S> for AuthnLayer {
     type Service = AuthnService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthnService::new(inner, self.verifier.clone(), self.anonymous)
+        AuthnService::with_slot(inner, self.verifier.clone(), self.anonymous)
     }
 }

@@ -16,8 +16,19 @@ use tollgate_kube::ResponseBody;
 #[derive(Debug, Clone)]
 pub struct AuthnService<S> {
     inner: S,
-    verifier: Option<Arc<Verifier>>,
+    verifier: Option<VerifierSlot>,
     anonymous: bool,
+}
+
+/// The verifier in use, replaced whole on reload.
+pub(crate) type VerifierSlot = Arc<std::sync::RwLock<Arc<Verifier>>>;
+
+/// The verifier a slot holds now.
+pub(crate) fn current(slot: &VerifierSlot) -> Arc<Verifier> {
+    match slot.read() {
+        Ok(v) => v.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
 }
 
 // === impl AuthnService ===
@@ -25,6 +36,11 @@ pub struct AuthnService<S> {
 impl<S> AuthnService<S> {
     /// Wraps `inner`; `verifier: None` disables authentication.
     pub fn new(inner: S, verifier: Option<Arc<Verifier>>, anonymous: bool) -> Self {
+        Self::with_slot(inner, verifier.map(|v| Arc::new(std::sync::RwLock::new(v))), anonymous)
+    }
+
+    /// Wraps `inner`, verifying with whatever `slot` holds at each request.
+    pub(crate) fn with_slot(inner: S, verifier: Option<VerifierSlot>, anonymous: bool) -> Self {
         AuthnService {
             inner,
             verifier,
@@ -116,12 +132,12 @@ where
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
-        let Some(verifier) = &self.verifier else {
+        let Some(slot) = &self.verifier else {
             return ResponseFuture::call(inner, req);
         };
         match bearer_token(req.headers()) {
             Ok(Some(token)) => {
-                let verifier = verifier.clone();
+                let verifier = current(slot);
                 ResponseFuture::verifying(Box::pin(async move { verifier.authenticate(&token).await }), req, inner)
             }
             Ok(None) if self.anonymous => {

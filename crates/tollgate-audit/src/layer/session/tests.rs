@@ -8,7 +8,7 @@ fn tap_for(dir: &std::path::Path, purpose: Purpose, upgrade: &str, protocol: &st
     opts.stdin = true;
     let shared = Arc::new(Shared {
         recorder,
-        policy: Arc::new(crate::AuditPolicy::everything(crate::Level::Metadata)),
+        policy: std::sync::RwLock::new(Arc::new(crate::AuditPolicy::everything(crate::Level::Metadata))),
         redactor: Arc::new(tollgate_redact::Redactor::builder().build().unwrap()),
         capture_limit: 1 << 20,
         sessions: Some(opts),
