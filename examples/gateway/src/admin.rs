@@ -1,6 +1,7 @@
 //! The admin listener: `/livez` (and `/healthz`), `/readyz` (see
-//! [`Readiness`]) and `/metrics` (Prometheus text: the audit recorder's
-//! counters), kept apart from the API.
+//! [`Readiness`]) and `/metrics` (OpenMetrics, or Prometheus' 0.0.4 text
+//! when the scrape asks for it: see `docs/metrics.md`), kept apart from
+//! the API.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,57 +17,17 @@ use tokio::task::JoinHandle;
 
 use crate::StartError;
 use crate::readiness::Readiness;
+use tollgate_metrics::{Format, Metrics};
 
-/// The audit counters in Prometheus' text format.
-fn metrics(recorder: Option<&tollgate_audit::Recorder>) -> String {
-    let Some(r) = recorder else {
-        return "# HELP tollgate_audit_enabled Whether requests are recorded.\n# TYPE tollgate_audit_enabled gauge\ntollgate_audit_enabled 0\n".to_owned();
-    };
-    let s = r.stats();
-    let mut out = String::new();
-    for (name, help, kind, value) in [
-        ("tollgate_audit_enabled", "Whether requests are recorded.", "gauge", 1),
-        (
-            "tollgate_audit_healthy",
-            "Whether the last batch of records was written.",
-            "gauge",
-            u64::from(r.is_healthy()),
-        ),
-        (
-            "tollgate_audit_records_written_total",
-            "Audit records the sinks confirmed.",
-            "counter",
-            s.written,
-        ),
-        (
-            "tollgate_audit_records_failed_total",
-            "Audit records that could not be queued or written (each also logged).",
-            "counter",
-            s.failed,
-        ),
-        (
-            "tollgate_audit_requests_refused_total",
-            "Requests refused because their audit record could not be written.",
-            "counter",
-            s.refused,
-        ),
-        (
-            "tollgate_audit_batches_total",
-            "Batches written to the sinks.",
-            "counter",
-            s.batches,
-        ),
-    ] {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+async fn answer(req: &Request<Incoming>, ready: &Readiness, metrics: &Metrics) -> Response<Full<Bytes>> {
+    if req.uri().path() == "/metrics" {
+        let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+        let (content_type, text) = metrics.encode(Format::from_accept(accept));
+        let mut res = Response::new(Full::new(Bytes::from(text)));
+        res.headers_mut()
+            .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(content_type));
+        return res;
     }
-    out
-}
-
-async fn answer(
-    req: &Request<Incoming>,
-    ready: &Readiness,
-    recorder: Option<&tollgate_audit::Recorder>,
-) -> Response<Full<Bytes>> {
     let (code, text) = match req.uri().path() {
         "/healthz" | "/livez" => (StatusCode::OK, "ok".to_owned()),
         "/readyz" => {
@@ -79,7 +40,6 @@ async fn answer(
                 (false, text) => (StatusCode::SERVICE_UNAVAILABLE, text),
             }
         }
-        "/metrics" => (StatusCode::OK, metrics(recorder)),
         _ => (StatusCode::NOT_FOUND, "not found".to_owned()),
     };
     let mut res = Response::new(Full::new(Bytes::from(text)));
@@ -94,7 +54,7 @@ async fn answer(
 pub async fn start(
     addr: SocketAddr,
     ready: Arc<Readiness>,
-    recorder: Option<tollgate_audit::Recorder>,
+    metrics: Arc<Metrics>,
 ) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
     let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Io {
         what: format!("binding admin.listen {addr}"),
@@ -110,11 +70,11 @@ pub async fn start(
                 continue;
             };
             let ready = ready.clone();
-            let recorder = recorder.clone();
+            let metrics = metrics.clone();
             tokio::spawn(async move {
                 let svc = hyper::service::service_fn(move |req| {
-                    let (ready, recorder) = (ready.clone(), recorder.clone());
-                    async move { Ok::<_, Infallible>(answer(&req, &ready, recorder.as_ref()).await) }
+                    let (ready, metrics) = (ready.clone(), metrics.clone());
+                    async move { Ok::<_, Infallible>(answer(&req, &ready, &metrics).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)

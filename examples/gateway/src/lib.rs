@@ -134,6 +134,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         None => ApprovalLayer::disabled(),
     };
     let trusted = config.trusted_proxies.clone();
+    let metrics = Arc::new(metrics(config, &audit));
     let readiness = Arc::new(Readiness::new(
         Some(authn.clone()),
         config.admin.as_ref().map(|a| a.issuers_ready).unwrap_or_default(),
@@ -147,6 +148,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         // Outermost but for that, so that what the RequestInfo layer refuses (413, 414,
         // 415, 431, a malformed URI) is on record too.
         .layer(audit.clone())
+        // Inside the audit layer: it reads the same notes.
+        .layer(tollgate_metrics::MetricsLayer::new(metrics.clone()))
         // The token is checked from the headers before any body is read:
         // an unauthenticated request never has its body buffered.
         .layer(authn)
@@ -180,8 +183,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     })?;
     let (admin_addr, admin_task) = match &config.admin {
         Some(a) => {
-            let recorder = config.audit.is_some().then(|| audit.recorder().clone());
-            let (addr, task) = admin::start(a.listen, readiness.clone(), recorder).await?;
+            let (addr, task) = admin::start(a.listen, readiness.clone(), metrics.clone()).await?;
             (Some(addr), Some(task))
         }
         None => (None, None),
@@ -196,7 +198,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     serve_options.header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds);
     serve_options.idle_timeout = Duration::from_secs(config.limits.idle_timeout_seconds);
     serve_options.max_concurrent_streams = config.limits.max_concurrent_streams;
-    let reloader = reload::Reloader::new(config.clone(), cert, authn_handle, audit.clone()).spawn();
+    let reloader = reload::Reloader::new(config.clone(), cert, authn_handle, audit.clone(), metrics.clone()).spawn();
     let ready = readiness.clone();
     let task = tokio::spawn(async move {
         let shutdown = async move {
@@ -264,6 +266,62 @@ fn upstream(config: &Config) -> Result<Upstream, StartError> {
         Some(path) => Upstream::from_kubeconfig(path, config.upstream.context.as_deref())?,
         None => Upstream::in_cluster()?,
     })
+}
+
+/// A family read from the audit recorder at each scrape.
+type Sample = (
+    &'static str,
+    &'static str,
+    tollgate_metrics::Kind,
+    fn(&tollgate_audit::Recorder) -> u64,
+);
+
+/// The metric families, with the audit recorder's counts sampled at each
+/// scrape.
+fn metrics(config: &Config, audit: &tollgate_audit::AuditLayer) -> tollgate_metrics::Metrics {
+    use tollgate_metrics::Kind::{Counter, Gauge};
+    let mut m = tollgate_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
+    let enabled = config.audit.is_some();
+    m.register_sampled("audit_enabled", "Whether requests are recorded", Gauge, move || {
+        u64::from(enabled)
+    });
+    if enabled {
+        let r = audit.recorder().clone();
+        let sampled: [Sample; 5] = [
+            (
+                "audit_healthy",
+                "Whether the last batch of records was written",
+                Gauge,
+                |r| u64::from(r.is_healthy()),
+            ),
+            (
+                "audit_records_written",
+                "Audit records the sinks confirmed",
+                Counter,
+                |r| r.stats().written,
+            ),
+            (
+                "audit_records_failed",
+                "Audit records that could not be queued or written (each also logged)",
+                Counter,
+                |r| r.stats().failed,
+            ),
+            (
+                "audit_requests_refused",
+                "Requests refused because their audit record could not be written",
+                Counter,
+                |r| r.stats().refused,
+            ),
+            ("audit_batches", "Batches written to the sinks", Counter, |r| {
+                r.stats().batches
+            }),
+        ];
+        for (name, help, kind, read) in sampled {
+            let r = r.clone();
+            m.register_sampled(name, help, kind, move || read(&r));
+        }
+    }
+    m
 }
 
 /// The listener's certificate (replaceable: see [`reload`]) and its

@@ -24,6 +24,7 @@ pub struct Reloader {
     cert: Option<ServerCert>,
     authn: AuthnLayer,
     audit: AuditLayer,
+    metrics: std::sync::Arc<tollgate_metrics::Metrics>,
 }
 
 /// A file's modification time and length (a rewrite within one clock tick
@@ -37,12 +38,19 @@ fn stamp(path: &PathBuf) -> Stamp {
 
 impl Reloader {
     /// Watches what `config` names.
-    pub fn new(config: Config, cert: Option<ServerCert>, authn: AuthnLayer, audit: AuditLayer) -> Self {
+    pub fn new(
+        config: Config,
+        cert: Option<ServerCert>,
+        authn: AuthnLayer,
+        audit: AuditLayer,
+        metrics: std::sync::Arc<tollgate_metrics::Metrics>,
+    ) -> Self {
         Reloader {
             config,
             cert,
             authn,
             audit,
+            metrics,
         }
     }
 
@@ -88,7 +96,9 @@ impl Reloader {
                         continue;
                     }
                     seen[i] = now;
-                    match self.reload(part).await {
+                    let result = self.reload(part).await;
+                    self.metrics.reloaded(part.name(), result.is_ok());
+                    match result {
                         Ok(()) => tracing::info!(part = part.name(), "reloaded"),
                         Err(e) => {
                             tracing::error!(part = part.name(), error = %e, "reload failed; keeping the previous one")

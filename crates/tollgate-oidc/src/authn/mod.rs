@@ -39,11 +39,17 @@ pub use service::{AuthnService, bearer_token};
 pub struct AuthnFailure {
     /// The full reason.
     pub reason: String,
+    /// The short reason the client was told ([`Error::short_reason`](crate::Error::short_reason)):
+    /// one of a few fixed strings, fit for a metric label.
+    pub short_reason: &'static str,
 }
 
 impl AuthnFailure {
     /// The failure for an error.
     pub fn new(e: &crate::Error) -> Self {
-        AuthnFailure { reason: e.to_string() }
+        AuthnFailure {
+            reason: e.to_string(),
+            short_reason: e.short_reason(),
+        }
     }
 }
