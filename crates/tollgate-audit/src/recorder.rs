@@ -168,6 +168,11 @@ impl Recorder {
         }
     }
 
+    /// Records queued and not yet written.
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+    }
+
     /// Queues a record and waits until the sink confirms it.
     ///
     /// # Errors

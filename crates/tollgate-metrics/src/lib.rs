@@ -282,13 +282,16 @@ pub enum Kind {
     Gauge,
 }
 
+/// One sample of a labelled family: its labels and value.
+pub type Sample = (Vec<(&'static str, String)>, u64);
+
 /// Values read at each scrape from a part that keeps its own counts (the
-/// audit recorder's, say).
+/// audit recorder's, the verifier's), as one family.
 struct Sampled {
     name: &'static str,
     help: &'static str,
     kind: Kind,
-    value: Box<dyn Fn() -> u64 + Send + Sync>,
+    value: Box<dyn Fn() -> Vec<Sample> + Send + Sync>,
 }
 
 impl std::fmt::Debug for Sampled {
@@ -302,17 +305,24 @@ impl std::fmt::Debug for Sampled {
 impl prometheus_client::collector::Collector for Sampled {
     fn encode(&self, mut encoder: prometheus_client::encoding::DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
         use prometheus_client::encoding::EncodeMetric;
-        let v = (self.value)();
-        match self.kind {
-            Kind::Counter => {
-                let c = prometheus_client::metrics::counter::ConstCounter::new(v);
-                c.encode(encoder.encode_descriptor(self.name, self.help, None, c.metric_type())?)
-            }
-            Kind::Gauge => {
-                let g = prometheus_client::metrics::gauge::ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX));
-                g.encode(encoder.encode_descriptor(self.name, self.help, None, g.metric_type())?)
+        use prometheus_client::metrics::MetricType;
+        let kind = match self.kind {
+            Kind::Counter => MetricType::Counter,
+            Kind::Gauge => MetricType::Gauge,
+        };
+        let mut family = encoder.encode_descriptor(self.name, self.help, None, kind)?;
+        for (labels, v) in (self.value)() {
+            let labels: Vec<(&str, String)> = labels;
+            let metric = family.encode_family(&labels)?;
+            match self.kind {
+                Kind::Counter => prometheus_client::metrics::counter::ConstCounter::new(v).encode(metric)?,
+                Kind::Gauge => {
+                    prometheus_client::metrics::gauge::ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
+                        .encode(metric)?;
+                }
             }
         }
+        Ok(())
     }
 }
 
@@ -332,11 +342,31 @@ impl Metrics {
         kind: Kind,
         value: impl Fn() -> u64 + Send + Sync + 'static,
     ) {
+        self.register_sampled_family(name, help, kind, move || vec![(Vec::new(), value())]);
+    }
+
+    /// Adds a labelled family whose samples `samples` reads at each scrape.
+    ///
+    /// ```
+    /// let mut m = tollgate_metrics::Metrics::new("0.1.0");
+    /// m.register_sampled_family("jwks_fetches", "Key-set fetches", tollgate_metrics::Kind::Counter, || {
+    ///     vec![(vec![("issuer", "https://issuer.example".to_owned()), ("result", "ok".to_owned())], 2)]
+    /// });
+    /// let (_, text) = m.encode(tollgate_metrics::Format::Text004);
+    /// assert!(text.contains(r#"tollgate_jwks_fetches_total{issuer="https://issuer.example",result="ok"} 2"#), "{text}");
+    /// ```
+    pub fn register_sampled_family(
+        &mut self,
+        name: &'static str,
+        help: &'static str,
+        kind: Kind,
+        samples: impl Fn() -> Vec<Sample> + Send + Sync + 'static,
+    ) {
         self.registry.register_collector(Box::new(Sampled {
             name,
             help,
             kind,
-            value: Box::new(value),
+            value: Box::new(samples),
         }));
     }
 }

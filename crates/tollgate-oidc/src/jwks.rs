@@ -156,7 +156,12 @@ struct State {
     keys: Vec<Key>,
     expires: Option<Instant>,
     last_attempt: Option<Instant>,
+    /// When the keys in use were fetched.
+    fetched_at: Option<Instant>,
     initialized: bool,
+    /// Fetches that succeeded and failed (for metrics).
+    fetches_ok: u64,
+    fetches_failed: u64,
 }
 
 /// An issuer's keys: cached; when their lifetime ends, still used while a
@@ -202,6 +207,15 @@ impl KeyCache {
 
     pub(crate) fn initialized(&self) -> bool {
         self.inner.state.read().map(|s| s.initialized).unwrap_or(false)
+    }
+
+    /// Fetches that succeeded, that failed, and the age of the keys in use.
+    pub(crate) fn fetch_counts(&self) -> (u64, u64, Option<std::time::Duration>) {
+        self.inner
+            .state
+            .read()
+            .map(|s| (s.fetches_ok, s.fetches_failed, s.fetched_at.map(|t| t.elapsed())))
+            .unwrap_or_default()
     }
 
     /// Keys that may verify a token with this `kid` and `alg`.
@@ -303,14 +317,27 @@ impl Inner {
         if let Ok(mut st) = self.state.write() {
             st.last_attempt = Some(Instant::now());
         }
-        let fetched = result.map_err(|message| Error::KeyFetch {
-            issuer: self.issuer.clone(),
-            message,
-        })?;
-        let keys = parse_jwks(&fetched.jwks).map_err(|e| Error::KeyFetch {
-            issuer: self.issuer.clone(),
-            message: e.to_string(),
-        })?;
+        let fetched = result
+            .map_err(|message| Error::KeyFetch {
+                issuer: self.issuer.clone(),
+                message,
+            })
+            .and_then(|f| {
+                let keys = parse_jwks(&f.jwks).map_err(|e| Error::KeyFetch {
+                    issuer: self.issuer.clone(),
+                    message: e.to_string(),
+                })?;
+                Ok((f, keys))
+            });
+        let (fetched, keys) = match fetched {
+            Ok(ok) => ok,
+            Err(e) => {
+                if let Ok(mut st) = self.state.write() {
+                    st.fetches_failed += 1;
+                }
+                return Err(e);
+            }
+        };
         let ttl = fetched.max_age.map_or(self.policy.default_ttl, |m| {
             m.clamp(self.policy.min_ttl, self.policy.max_ttl)
         });
@@ -321,6 +348,8 @@ impl Inner {
         tracing::debug!(issuer = %self.issuer, keys = keys.len(), ttl_secs = ttl.as_secs(), "JWKS fetched");
         st.keys = keys;
         st.expires = Some(Instant::now() + ttl);
+        st.fetched_at = Some(Instant::now());
+        st.fetches_ok += 1;
         st.initialized = true;
         Ok(())
     }

@@ -256,6 +256,21 @@ impl Verifier {
         out
     }
 
+    /// Per issuer: key-set fetches that succeeded and failed, and how old
+    /// the keys in use are (for metrics).
+    pub fn key_fetches(&self) -> Vec<(&str, u64, u64, Option<Duration>)> {
+        let mut out: Vec<_> = self
+            .issuers
+            .values()
+            .map(|s| {
+                let (ok, failed, age) = s.keys.fetch_counts();
+                (s.config.url.as_str(), ok, failed, age)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(b.0));
+        out
+    }
+
     /// Verifies `token` now.
     ///
     /// # Errors

@@ -18,6 +18,8 @@ use crate::{Policy, parse_policy};
 #[derive(Debug, Clone)]
 pub struct PolicyStore {
     current: Arc<RwLock<Arc<Policy>>>,
+    /// Reloads that succeeded and failed.
+    reloads: Arc<[std::sync::atomic::AtomicU64; 2]>,
 }
 
 impl PolicyStore {
@@ -25,6 +27,7 @@ impl PolicyStore {
     pub fn new(policy: Policy) -> Self {
         PolicyStore {
             current: Arc::new(RwLock::new(Arc::new(policy))),
+            reloads: Arc::default(),
         }
     }
 
@@ -61,17 +64,26 @@ impl PolicyStore {
     /// # Errors
     /// The new file's problem (the old policy stays in force).
     pub fn reload_from(&self, path: &Path) -> Result<(), ConfigError> {
+        use std::sync::atomic::Ordering::Relaxed;
         match Self::load_file(path) {
             Ok(p) => {
                 tracing::info!(file = %path.display(), rules = p.rules.len(), "policy reloaded");
                 self.replace(p);
+                self.reloads[0].fetch_add(1, Relaxed);
                 Ok(())
             }
             Err(e) => {
                 tracing::error!(error = %e, "policy reload failed; keeping the previous policy");
+                self.reloads[1].fetch_add(1, Relaxed);
                 Err(e)
             }
         }
+    }
+
+    /// Reloads so far: `(succeeded, failed)`.
+    pub fn reload_counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.reloads[0].load(Relaxed), self.reloads[1].load(Relaxed))
     }
 
     /// Reloads the policy from `path` on SIGHUP and when the file's

@@ -134,7 +134,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         None => ApprovalLayer::disabled(),
     };
     let trusted = config.trusted_proxies.clone();
-    let metrics = Arc::new(metrics(config, &audit));
+    let metrics = Arc::new(metrics(config, &audit, &authn, &policy));
     let readiness = Arc::new(Readiness::new(
         Some(authn.clone()),
         config.admin.as_ref().map(|a| a.issuers_ready).unwrap_or_default(),
@@ -278,7 +278,12 @@ type Sample = (
 
 /// The metric families, with the audit recorder's counts sampled at each
 /// scrape.
-fn metrics(config: &Config, audit: &tollgate_audit::AuditLayer) -> tollgate_metrics::Metrics {
+fn metrics(
+    config: &Config,
+    audit: &tollgate_audit::AuditLayer,
+    authn: &AuthnLayer,
+    policy: &PolicyStore,
+) -> tollgate_metrics::Metrics {
     use tollgate_metrics::Kind::{Counter, Gauge};
     let mut m = tollgate_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
     let enabled = config.audit.is_some();
@@ -320,7 +325,53 @@ fn metrics(config: &Config, audit: &tollgate_audit::AuditLayer) -> tollgate_metr
             let r = r.clone();
             m.register_sampled(name, help, kind, move || read(&r));
         }
+        m.register_sampled(
+            "audit_queue_depth",
+            "Audit records queued and not yet written",
+            Gauge,
+            move || r.queued() as u64,
+        );
     }
+    if authn.verifier().is_some() {
+        // The verifier in use now: a reload replaces it (and its counts).
+        let a = authn.clone();
+        m.register_sampled_family(
+            "jwks_fetches",
+            "Key-set (discovery + JWKS) fetches by issuer and result",
+            Counter,
+            move || {
+                let Some(v) = a.verifier() else { return Vec::new() };
+                v.key_fetches()
+                    .into_iter()
+                    .flat_map(|(issuer, ok, failed, _)| {
+                        [("ok", ok), ("error", failed)]
+                            .map(|(result, n)| (vec![("issuer", issuer.to_owned()), ("result", result.to_owned())], n))
+                    })
+                    .collect()
+            },
+        );
+        let a = authn.clone();
+        m.register_sampled_family(
+            "jwks_key_set_age_seconds",
+            "Seconds since the issuer's keys in use were fetched",
+            Gauge,
+            move || {
+                let Some(v) = a.verifier() else { return Vec::new() };
+                v.key_fetches()
+                    .into_iter()
+                    .filter_map(|(issuer, _, _, age)| Some((vec![("issuer", issuer.to_owned())], age?.as_secs())))
+                    .collect()
+            },
+        );
+    }
+    let p = policy.clone();
+    m.register_sampled_family("policy_reloads", "Policy file reloads by result", Counter, move || {
+        let (ok, failed) = p.reload_counts();
+        vec![
+            (vec![("result", "success".to_owned())], ok),
+            (vec![("result", "failure".to_owned())], failed),
+        ]
+    });
     m
 }
 

@@ -111,6 +111,13 @@ async fn every_documented_family_has_a_sample_after_kubectl_traffic() {
             .any(|l| l.starts_with("tollgate_authentications_total{issuer=\"-\",result=\"malformed token\"}")),
         "a refused token is counted by its short reason, never by what it claims: {body}"
     );
+    assert!(
+        body.contains(&format!(
+            "tollgate_jwks_fetches_total{{issuer=\"{}\",result=\"ok\"}} 1",
+            env.demo.github.url()
+        )),
+        "one discovery per issuer at start-up: {body}"
+    );
     assert!(!body.contains("payments-api"), "no user name is a label");
     assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
 
