@@ -59,7 +59,7 @@ pub use command::command_line;
 pub use config_error::{ConfigError, from_yaml};
 pub use error::{Error, Side};
 pub use identity::{Identity, Mask, Owner, Pattern};
-pub use notes::{Notes, note};
+pub use notes::{Notes, UpstreamLatency, note};
 pub use request_info::{Query, RequestInfo};
 #[cfg(feature = "layer")]
 pub use request_info::{RequestInfoLayer, RequestInfoService, ResponseFuture};

@@ -45,3 +45,9 @@ pub fn note<T: Clone + Send + Sync + 'static>(extensions: &http::Extensions, val
         n.insert(value);
     }
 }
+
+/// How long the API server took to answer with its response headers,
+/// noted by the proxy (not for upgrades and long-running requests): what
+/// the metrics call upstream latency, apart from the gateway's own time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpstreamLatency(pub std::time::Duration);

@@ -149,6 +149,9 @@ fn observe(m: &Metrics, notes: &Notes, code: u16, seconds: f64) {
         m.long_running.get_or_create(&labels).inc();
     } else {
         m.duration.get_or_create(&labels).observe(seconds);
+        if let Some(up) = notes.get::<tollgate_kube::UpstreamLatency>() {
+            m.upstream_duration.get_or_create(&labels).observe(up.0.as_secs_f64());
+        }
     }
     if let Some(id) = notes.get::<Identity>() {
         let issuer = if id.issuer.is_empty() {

@@ -127,6 +127,7 @@ pub struct Metrics {
     registry: Registry,
     pub(crate) requests: Family<RequestLabels, Counter>,
     pub(crate) duration: Family<VerbLabels, Histogram, fn() -> Histogram>,
+    pub(crate) upstream_duration: Family<VerbLabels, Histogram, fn() -> Histogram>,
     pub(crate) long_running: Family<VerbLabels, Counter>,
     pub(crate) authentications: Family<AuthnLabels, Counter>,
     pub(crate) decisions: Family<DecisionLabels, Counter>,
@@ -153,6 +154,12 @@ impl Metrics {
             "request_duration_seconds",
             "Time to the response's headers, for requests that are not long-running (watch, exec, attach, port-forward, proxy, logs with follow are counted apart)",
             duration.clone(),
+        );
+        let upstream_duration = Family::<VerbLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency);
+        registry.register(
+            "upstream_duration_seconds",
+            "The API server's part of that: from forwarding to its response headers (same requests)",
+            upstream_duration.clone(),
         );
         let long_running = Family::<VerbLabels, Counter>::default();
         registry.register(
@@ -213,6 +220,7 @@ impl Metrics {
             registry,
             requests,
             duration,
+            upstream_duration,
             long_running,
             authentications,
             decisions,

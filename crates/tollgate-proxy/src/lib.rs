@@ -40,6 +40,6 @@ pub use error::Error;
 pub use forwarded::{TrustForwarded, TrustForwardedLayer, TrustedProxy};
 pub use headers::{ClientAddr, Impersonation};
 pub use proxy::{Proxy, ProxyBuilder, ResponseFuture, UpstreamIdentity};
-pub use server::{ServeOptions, ServerCert, serve, serve_with, server_tls_from_pem};
+pub use server::{ServeOptions, ServeStats, ServerCert, serve, serve_with, server_tls_from_pem};
 pub use tunnel::{Tap, TunnelStats, TunnelTap};
 pub use upstream::Upstream;

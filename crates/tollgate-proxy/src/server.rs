@@ -153,9 +153,56 @@ fn certified_key(
     }
 }
 
+/// What the listener counts (for metrics): shared by clones, so the caller
+/// keeps one and reads it while `serve_with` runs.
+///
+/// ```
+/// let stats = tollgate_proxy::ServeStats::default();
+/// let mut options = tollgate_proxy::ServeOptions::default();
+/// options.stats = stats.clone();
+/// assert_eq!((stats.open(), stats.refused_over_limits()), (0, 0));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ServeStats(Arc<StatCounters>);
+
+#[derive(Debug, Default)]
+struct StatCounters {
+    open: std::sync::atomic::AtomicU64,
+    over_limits: std::sync::atomic::AtomicU64,
+    over_handshakes: std::sync::atomic::AtomicU64,
+    handshake_failed: std::sync::atomic::AtomicU64,
+}
+
+impl ServeStats {
+    /// Connections open now.
+    pub fn open(&self) -> u64 {
+        self.0.open.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Connections closed at once: over `max_connections` or
+    /// `max_connections_per_ip`.
+    pub fn refused_over_limits(&self) -> u64 {
+        self.0.over_limits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Connections closed at once: over `max_handshakes`.
+    pub fn refused_over_handshakes(&self) -> u64 {
+        self.0.over_handshakes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// TLS handshakes that failed or timed out.
+    pub fn handshakes_failed(&self) -> u64 {
+        self.0.handshake_failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn bump(counter: &std::sync::atomic::AtomicU64) {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// How the listener guards itself: what one client, or all of them, may
 /// hold open.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct ServeOptions {
     /// How long in-flight requests may finish after shutdown begins.
@@ -177,6 +224,8 @@ pub struct ServeOptions {
     pub idle_timeout: Duration,
     /// Concurrent streams per HTTP/2 connection.
     pub max_concurrent_streams: u32,
+    /// Where the listener counts connections.
+    pub stats: ServeStats,
 }
 
 impl Default for ServeOptions {
@@ -190,6 +239,7 @@ impl Default for ServeOptions {
             header_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             max_concurrent_streams: 250,
+            stats: ServeStats::default(),
         }
     }
 }
@@ -215,12 +265,14 @@ struct ConnGuard {
     conns: Arc<std::sync::Mutex<Conns>>,
     ip: std::net::IpAddr,
     closed: Arc<tokio::sync::Notify>,
+    stats: ServeStats,
 }
 
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         let mut c = self.conns.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         c.total = c.total.saturating_sub(1);
+        self.stats.0.open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         if let Some(n) = c.by_ip.get_mut(&self.ip) {
             *n -= 1;
             if *n == 0 {
@@ -318,14 +370,17 @@ pub async fn serve_with<S, B>(
             let mine = c.by_ip.get(&peer.ip()).copied().unwrap_or(0);
             if c.total >= options.max_connections || mine >= options.max_connections_per_ip {
                 tracing::debug!(%peer, open = c.total, from_peer = mine, "connection refused: over the connection limits");
+                ServeStats::bump(&options.stats.0.over_limits);
                 continue;
             }
             c.total += 1;
             *c.by_ip.entry(peer.ip()).or_default() += 1;
+            ServeStats::bump(&options.stats.0.open);
             ConnGuard {
                 conns: conns.clone(),
                 ip: peer.ip(),
                 closed: closed.clone(),
+                stats: options.stats.clone(),
             }
         };
         let _ = tcp.set_nodelay(true);
@@ -346,21 +401,27 @@ pub async fn serve_with<S, B>(
         let acceptor = acceptor.clone();
         let stopping = stopping.clone();
         let handshakes = handshakes.clone();
+        let options = options.clone();
         tokio::spawn(async move {
             let _guard = guard;
             match acceptor {
                 Some(acceptor) => {
                     let Ok(permit) = handshakes.try_acquire() else {
                         tracing::debug!(%peer, "connection refused: too many TLS handshakes in progress");
+                        ServeStats::bump(&options.stats.0.over_handshakes);
                         return;
                     };
                     let stream = match tokio::time::timeout(options.handshake_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(s)) => s,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            ServeStats::bump(&options.stats.0.handshake_failed);
                             return;
                         }
-                        Err(_) => return,
+                        Err(_) => {
+                            ServeStats::bump(&options.stats.0.handshake_failed);
+                            return;
+                        }
                     };
                     drop(permit);
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);

@@ -134,7 +134,8 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         None => ApprovalLayer::disabled(),
     };
     let trusted = config.trusted_proxies.clone();
-    let metrics = Arc::new(metrics(config, &audit, &authn, &policy));
+    let serve_stats = tollgate_proxy::ServeStats::default();
+    let metrics = Arc::new(metrics(config, &audit, &authn, &policy, &serve_stats));
     let readiness = Arc::new(Readiness::new(
         Some(authn.clone()),
         config.admin.as_ref().map(|a| a.issuers_ready).unwrap_or_default(),
@@ -198,6 +199,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     serve_options.header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds);
     serve_options.idle_timeout = Duration::from_secs(config.limits.idle_timeout_seconds);
     serve_options.max_concurrent_streams = config.limits.max_concurrent_streams;
+    serve_options.stats = serve_stats;
     let reloader = reload::Reloader::new(config.clone(), cert, authn_handle, audit.clone(), metrics.clone()).spawn();
     let ready = readiness.clone();
     let task = tokio::spawn(async move {
@@ -283,6 +285,7 @@ fn metrics(
     audit: &tollgate_audit::AuditLayer,
     authn: &AuthnLayer,
     policy: &PolicyStore,
+    connections: &tollgate_proxy::ServeStats,
 ) -> tollgate_metrics::Metrics {
     use tollgate_metrics::Kind::{Counter, Gauge};
     let mut m = tollgate_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
@@ -364,6 +367,23 @@ fn metrics(
             },
         );
     }
+    let c = connections.clone();
+    m.register_sampled("connections_open", "Client connections open", Gauge, move || c.open());
+    let c = connections.clone();
+    m.register_sampled_family(
+        "connections_refused",
+        "Client connections closed at once: over the connection limits, over the TLS handshakes in progress, or a failed handshake",
+        Counter,
+        move || {
+            [
+                ("limits", c.refused_over_limits()),
+                ("handshakes", c.refused_over_handshakes()),
+                ("tls", c.handshakes_failed()),
+            ]
+            .map(|(reason, n)| (vec![("reason", reason.to_owned())], n))
+            .to_vec()
+        },
+    );
     let p = policy.clone();
     m.register_sampled_family("policy_reloads", "Policy file reloads by result", Counter, move || {
         let (ok, failed) = p.reload_counts();

@@ -118,6 +118,8 @@ async fn every_documented_family_has_a_sample_after_kubectl_traffic() {
         )),
         "one discovery per issuer at start-up: {body}"
     );
+    assert!(body.contains("tollgate_upstream_duration_seconds_count{verb=\"list\"}"), "{body}");
+    assert!(body.contains("tollgate_connections_refused_total{reason=\"limits\"} 0"), "{body}");
     assert!(!body.contains("payments-api"), "no user name is a label");
     assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
 

@@ -333,9 +333,11 @@ where
         headers::append_forwarded_for(h, addr.ip());
     }
     let tap = parts.extensions.get::<TunnelTap>().cloned();
+    let notes = parts.extensions.get::<tollgate_kube::Notes>().cloned();
 
     let out = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
     let client = if upgrade { &inner.upgrade_client } else { &inner.client };
+    let sent_at = std::time::Instant::now();
     let sent = client.request(out);
     let result = if long_running || upgrade {
         // The connect timeout still applies through the connector.
@@ -352,6 +354,9 @@ where
         }
     };
     let mut res = result.map_err(|e| classify(&e, up.url(), inner.connect_timeout))?;
+    if let Some(n) = notes.filter(|_| !long_running && !upgrade) {
+        n.insert(tollgate_kube::UpstreamLatency(sent_at.elapsed()));
+    }
 
     if res.status() == StatusCode::SWITCHING_PROTOCOLS {
         match client_upgrade {
