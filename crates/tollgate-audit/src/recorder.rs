@@ -92,6 +92,8 @@ struct Counters {
     failed: AtomicU64,
     refused: AtomicU64,
     batches: AtomicU64,
+    /// Time spent in the sink's writes, in microseconds.
+    write_micros: AtomicU64,
 }
 
 /// A snapshot of the recorder's counters.
@@ -107,6 +109,9 @@ pub struct RecorderStats {
     pub refused: u64,
     /// Batches written.
     pub batches: u64,
+    /// Time spent in the sink's writes, all batches together, in
+    /// microseconds (with `batches`, the mean write latency).
+    pub write_micros: u64,
 }
 
 struct Job {
@@ -263,6 +268,7 @@ impl Recorder {
             failed: self.counters.failed.load(Ordering::Relaxed),
             refused: self.counters.refused.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
+            write_micros: self.counters.write_micros.load(Ordering::Relaxed),
         }
     }
 }
@@ -297,7 +303,10 @@ async fn writer(
             events.push(j.event);
             waiters.push(j.done);
         }
+        let started = std::time::Instant::now();
         let result = sink.write(&events).await;
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        counters.write_micros.fetch_add(took, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
         match &result {
             Ok(()) => {

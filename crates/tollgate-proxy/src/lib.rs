@@ -41,5 +41,5 @@ pub use forwarded::{TrustForwarded, TrustForwardedLayer, TrustedProxy};
 pub use headers::{ClientAddr, Impersonation};
 pub use proxy::{Proxy, ProxyBuilder, ResponseFuture, UpstreamIdentity};
 pub use server::{ServeOptions, ServeStats, ServerCert, serve, serve_with, server_tls_from_pem};
-pub use tunnel::{Tap, TunnelStats, TunnelTap};
+pub use tunnel::{Tap, TunnelStats, TunnelTap, TunnelTotals};
 pub use upstream::Upstream;

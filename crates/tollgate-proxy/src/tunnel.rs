@@ -102,8 +102,40 @@ impl std::fmt::Debug for TunnelTap {
     }
 }
 
+/// What a proxy's tunnels did, all together (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TunnelTotals {
+    /// Tunnels open now.
+    pub open: u64,
+    /// Bytes clients sent through tunnels that closed.
+    pub client_bytes: u64,
+    /// Bytes the API server sent through tunnels that closed.
+    pub upstream_bytes: u64,
+}
+
+/// The counters behind [`TunnelTotals`].
+#[derive(Debug, Default)]
+pub(crate) struct TunnelCounters {
+    open: std::sync::atomic::AtomicU64,
+    client_bytes: std::sync::atomic::AtomicU64,
+    upstream_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl TunnelCounters {
+    pub(crate) fn totals(&self) -> TunnelTotals {
+        use std::sync::atomic::Ordering::Relaxed;
+        TunnelTotals {
+            open: self.open.load(Relaxed),
+            client_bytes: self.client_bytes.load(Relaxed),
+            upstream_bytes: self.upstream_bytes.load(Relaxed),
+        }
+    }
+}
+
 /// Waits for both sides to switch protocols, then copies until both close.
-pub(crate) async fn run(client: OnUpgrade, upstream: OnUpgrade, tap: Option<TunnelTap>) {
+pub(crate) async fn run(client: OnUpgrade, upstream: OnUpgrade, tap: Option<TunnelTap>, counters: Arc<TunnelCounters>) {
+    use std::sync::atomic::Ordering::Relaxed;
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(pair) => pair,
         Err(e) => {
@@ -116,10 +148,14 @@ pub(crate) async fn run(client: OnUpgrade, upstream: OnUpgrade, tap: Option<Tunn
     let tap_ref = tap.as_ref().map(|t| t.0.clone());
     // Either direction can end the tunnel for both (a tap that must close it).
     let stop = Arc::new(Stop::default());
+    counters.open.fetch_add(1, Relaxed);
     let (client_bytes, upstream_bytes) = tokio::join!(
         pump(cr, uw, tap_ref.clone(), Direction::ClientToUpstream, stop.clone()),
         pump(ur, cw, tap_ref, Direction::UpstreamToClient, stop),
     );
+    counters.open.fetch_sub(1, Relaxed);
+    counters.client_bytes.fetch_add(client_bytes, Relaxed);
+    counters.upstream_bytes.fetch_add(upstream_bytes, Relaxed);
     if let Some(t) = tap {
         t.0.closed(TunnelStats {
             client_bytes,

@@ -135,7 +135,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
     let trusted = config.trusted_proxies.clone();
     let serve_stats = tollgate_proxy::ServeStats::default();
-    let metrics = Arc::new(metrics(config, &audit, &authn, &policy, &serve_stats));
+    let metrics = Arc::new(metrics(config, &audit, &authn, &policy, &serve_stats, &proxy));
     let readiness = Arc::new(Readiness::new(
         Some(authn.clone()),
         config.admin.as_ref().map(|a| a.issuers_ready).unwrap_or_default(),
@@ -286,6 +286,7 @@ fn metrics(
     authn: &AuthnLayer,
     policy: &PolicyStore,
     connections: &tollgate_proxy::ServeStats,
+    proxy: &Proxy,
 ) -> tollgate_metrics::Metrics {
     use tollgate_metrics::Kind::{Counter, Gauge};
     let mut m = tollgate_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
@@ -295,7 +296,7 @@ fn metrics(
     });
     if enabled {
         let r = audit.recorder().clone();
-        let sampled: [Sample; 5] = [
+        let sampled: [Sample; 6] = [
             (
                 "audit_healthy",
                 "Whether the last batch of records was written",
@@ -323,6 +324,12 @@ fn metrics(
             ("audit_batches", "Batches written to the sinks", Counter, |r| {
                 r.stats().batches
             }),
+            (
+                "audit_sink_write_microseconds",
+                "Time spent writing batches to the sinks (divided by audit_batches_total: the mean write latency)",
+                Counter,
+                |r| r.stats().write_micros,
+            ),
         ];
         for (name, help, kind, read) in sampled {
             let r = r.clone();
@@ -382,6 +389,25 @@ fn metrics(
             ]
             .map(|(reason, n)| (vec![("reason", reason.to_owned())], n))
             .to_vec()
+        },
+    );
+    let t = proxy.clone();
+    m.register_sampled(
+        "tunnels_open",
+        "Tunnels (exec, attach, port-forward) open now",
+        Gauge,
+        move || t.tunnels().open,
+    );
+    let t = proxy.clone();
+    m.register_sampled_family(
+        "tunnel_bytes",
+        "Bytes through tunnels that closed, by direction (from the client, from the API server)",
+        Counter,
+        move || {
+            let totals = t.tunnels();
+            [("client", totals.client_bytes), ("upstream", totals.upstream_bytes)]
+                .map(|(from, n)| (vec![("from", from.to_owned())], n))
+                .to_vec()
         },
     );
     let p = policy.clone();

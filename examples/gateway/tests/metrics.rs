@@ -98,6 +98,15 @@ async fn every_documented_family_has_a_sample_after_kubectl_traffic() {
         "{body}"
     );
     assert!(body.contains(r#"tollgate_tunnels_total{kind="exec"} 1"#), "{body}");
+    let upstream_bytes: u64 = body
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"tollgate_tunnel_bytes_total{from="upstream"} "#))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        upstream_bytes >= 3,
+        "the exec's output went through a tunnel that closed: {body}"
+    );
     assert!(
         body.contains(r#"tollgate_approvals_total{state="pending"} 1"#),
         "{body}"
@@ -118,8 +127,14 @@ async fn every_documented_family_has_a_sample_after_kubectl_traffic() {
         )),
         "one discovery per issuer at start-up: {body}"
     );
-    assert!(body.contains("tollgate_upstream_duration_seconds_count{verb=\"list\"}"), "{body}");
-    assert!(body.contains("tollgate_connections_refused_total{reason=\"limits\"} 0"), "{body}");
+    assert!(
+        body.contains("tollgate_upstream_duration_seconds_count{verb=\"list\"}"),
+        "{body}"
+    );
+    assert!(
+        body.contains("tollgate_connections_refused_total{reason=\"limits\"} 0"),
+        "{body}"
+    );
     assert!(!body.contains("payments-api"), "no user name is a label");
     assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
 

@@ -117,6 +117,7 @@ impl ProxyBuilder {
                 upgrade_client: h1,
                 connect_timeout: self.connect_timeout,
                 response_timeout: self.response_timeout,
+                tunnels: Arc::default(),
             }),
         }
     }
@@ -169,6 +170,7 @@ struct Inner {
     upgrade_client: HttpClient,
     connect_timeout: Duration,
     response_timeout: Duration,
+    tunnels: Arc<crate::tunnel::TunnelCounters>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -196,6 +198,11 @@ impl Proxy {
     /// The upstream it forwards to.
     pub fn upstream(&self) -> &Upstream {
         &self.inner.upstream
+    }
+
+    /// What this proxy's tunnels (exec, attach, port-forward) did so far.
+    pub fn tunnels(&self) -> crate::TunnelTotals {
+        self.inner.tunnels.totals()
     }
 }
 
@@ -362,7 +369,7 @@ where
         match client_upgrade {
             Some(client_up) => {
                 let upstream_up = hyper::upgrade::on(&mut res);
-                tokio::spawn(tunnel::run(client_up, upstream_up, tap));
+                tokio::spawn(tunnel::run(client_up, upstream_up, tap, inner.tunnels.clone()));
             }
             None => {
                 return Err(Error::Upstream {
