@@ -25,6 +25,9 @@
 //! ```
 
 mod layer;
+#[cfg(feature = "readiness")]
+mod readiness;
+mod sources;
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -38,6 +41,8 @@ use prometheus_client::registry::Registry;
 
 pub use layer::{MetricsLayer, MetricsService, ResponseFuture};
 pub use prometheus_client;
+#[cfg(feature = "readiness")]
+pub use readiness::{IssuersReady, Readiness};
 
 /// The most distinct `resource` label values kept; past them `(other)`.
 pub const MAX_RESOURCE_LABELS: usize = 256;

@@ -30,6 +30,10 @@ mod forwarded;
 mod headers;
 mod idle;
 mod kubeconfig;
+mod limits;
+#[cfg(feature = "preflight")]
+mod preflight;
+mod probe;
 mod proxy;
 mod server;
 mod tunnel;
@@ -39,6 +43,10 @@ pub use client::{Client, ClientResponse, MAX_RESPONSE_BYTES};
 pub use error::Error;
 pub use forwarded::{TrustForwarded, TrustForwardedLayer, TrustedProxy};
 pub use headers::{ClientAddr, Impersonation};
+pub use limits::LimitsConfig;
+#[cfg(feature = "preflight")]
+pub use preflight::ProxyPreflight;
+pub use probe::UpstreamProbe;
 pub use proxy::{Proxy, ProxyBuilder, ResponseFuture, UpstreamIdentity};
 pub use server::{ServeOptions, ServeStats, ServerCert, serve, serve_with, server_tls_from_pem};
 pub use tunnel::{Tap, TunnelStats, TunnelTap, TunnelTotals};

@@ -16,8 +16,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::StartError;
-use crate::readiness::Readiness;
-use tollgate_metrics::{Format, Metrics};
+use tollgate_metrics::{Format, Metrics, Readiness};
 
 async fn answer(req: &Request<Incoming>, ready: &Readiness, metrics: &Metrics) -> Response<Full<Bytes>> {
     if req.uri().path() == "/metrics" {

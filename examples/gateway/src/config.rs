@@ -88,9 +88,9 @@ pub struct Config {
     pub admin: Option<Admin>,
     /// Where requests go.
     pub upstream: UpstreamConfig,
-    /// Request limits.
+    /// Request and connection limits.
     #[serde(default)]
-    pub limits: Limits,
+    pub limits: tollgate_proxy::LimitsConfig,
     /// How clients are authenticated.
     pub authentication: Option<tollgate_oidc::config::AuthnConfig>,
     /// Shutdown behaviour.
@@ -142,7 +142,7 @@ pub struct Admin {
     /// `/readyz` waits for `all` (default) or `any` of the OIDC issuers'
     /// first successful discovery.
     #[serde(default, rename = "issuersReady")]
-    pub issuers_ready: crate::readiness::IssuersReady,
+    pub issuers_ready: tollgate_metrics::IssuersReady,
 }
 
 /// The upstream API server.
@@ -168,56 +168,6 @@ pub struct UpstreamConfig {
     /// `impersonate` (default) or `passthrough`.
     #[serde(default)]
     pub identity: UpstreamIdentity,
-}
-
-/// Limits: on each request (read by the RequestInfo layer) and on
-/// connections (the server's).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
-#[non_exhaustive]
-pub struct Limits {
-    /// The request body bound.
-    pub max_body_bytes: usize,
-    /// How long a request body may take to arrive.
-    pub body_timeout_seconds: u64,
-    /// The longest request URI served (414 beyond it).
-    pub max_uri_bytes: usize,
-    /// The most header bytes served, as HTTP/2 counts them (431 beyond it).
-    pub max_header_bytes: usize,
-    /// The most request-body bytes buffered at once across all requests
-    /// (429 with Retry-After beyond it).
-    pub max_buffered_bytes: usize,
-    /// Open connections at most, all clients together.
-    pub max_connections: usize,
-    /// Open connections at most from one IP address.
-    pub max_connections_per_ip: usize,
-    /// TLS handshakes in progress at most.
-    pub max_handshakes: usize,
-    /// How long a client may take to send a request's headers.
-    pub header_read_timeout_seconds: u64,
-    /// How long a connection with no request in flight stays open.
-    pub idle_timeout_seconds: u64,
-    /// Concurrent streams per HTTP/2 connection.
-    pub max_concurrent_streams: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        let serve = tollgate_proxy::ServeOptions::default();
-        Limits {
-            max_body_bytes: tollgate_kube::DEFAULT_MAX_BODY_BYTES,
-            body_timeout_seconds: sixty(),
-            max_uri_bytes: tollgate_kube::limits::DEFAULT_MAX_URI_BYTES,
-            max_header_bytes: tollgate_kube::limits::DEFAULT_MAX_HEADER_BYTES,
-            max_buffered_bytes: 64 * 1024 * 1024,
-            max_connections: serve.max_connections,
-            max_connections_per_ip: serve.max_connections_per_ip,
-            max_handshakes: serve.max_handshakes,
-            header_read_timeout_seconds: 30,
-            idle_timeout_seconds: serve.idle_timeout.as_secs(),
-            max_concurrent_streams: serve.max_concurrent_streams,
-        }
-    }
 }
 
 /// Logging (standard error).
@@ -337,25 +287,7 @@ impl Config {
                 "only meaningful with upstream.kubeconfig".to_owned(),
             );
         }
-        let l = &config.limits;
-        if l.max_body_bytes == 0 {
-            return err("limits.maxBodyBytes", "must be greater than 0".to_owned());
-        }
-        if l.max_buffered_bytes < l.max_body_bytes {
-            return err(
-                "limits.maxBufferedBytes",
-                format!(
-                    "must be at least limits.maxBodyBytes ({}): otherwise no body of the largest size could ever be read",
-                    l.max_body_bytes
-                ),
-            );
-        }
-        if l.max_uri_bytes < 256 {
-            return err("limits.maxUriBytes", "must be at least 256".to_owned());
-        }
-        if l.max_header_bytes < 1024 {
-            return err("limits.maxHeaderBytes", "must be at least 1024".to_owned());
-        }
+        config.limits.validate(file)?;
         match &config.authentication {
             Some(a) => a.validate(file)?,
             None => {

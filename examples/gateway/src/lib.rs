@@ -14,8 +14,6 @@ pub mod admin;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod preflight;
-pub mod readiness;
 pub mod reload;
 
 use std::net::SocketAddr;
@@ -34,7 +32,8 @@ use tollgate_rules::{Policy, PolicyLayer, PolicyStore};
 use tower::ServiceBuilder;
 
 pub use config::{Config, ConfigError};
-use readiness::{Readiness, UpstreamProbe};
+use tollgate_metrics::Readiness;
+use tollgate_proxy::UpstreamProbe;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -135,7 +134,15 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
     let trusted = config.trusted_proxies.clone();
     let serve_stats = tollgate_proxy::ServeStats::default();
-    let metrics = Arc::new(metrics(config, &audit, &authn, &policy, &serve_stats, &proxy));
+    let metrics = {
+        let mut m = tollgate_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
+        m.sample_audit(config.audit.is_some().then(|| audit.recorder().clone()));
+        m.sample_authn(&authn);
+        m.sample_policy(&policy);
+        m.sample_connections(&serve_stats);
+        m.sample_tunnels(&proxy);
+        Arc::new(m)
+    };
     let readiness = Arc::new(Readiness::new(
         Some(authn.clone()),
         config.admin.as_ref().map(|a| a.issuers_ready).unwrap_or_default(),
@@ -165,7 +172,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .layer(
             PolicyLayer::new(policy.clone())
                 .approval_available(config.approval.is_some())
-                .preflight(std::sync::Arc::new(preflight::ProxyPreflight::new(proxy.clone()))),
+                .preflight(std::sync::Arc::new(tollgate_proxy::ProxyPreflight::new(proxy.clone()))),
         )
         .layer(approval)
         .layer(config.masking.layer(file)?)
@@ -191,14 +198,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     };
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let mut serve_options =
-        tollgate_proxy::ServeOptions::default().with_drain(Duration::from_secs(config.shutdown.drain_seconds));
-    serve_options.max_connections = config.limits.max_connections;
-    serve_options.max_connections_per_ip = config.limits.max_connections_per_ip;
-    serve_options.max_handshakes = config.limits.max_handshakes;
-    serve_options.header_read_timeout = Duration::from_secs(config.limits.header_read_timeout_seconds);
-    serve_options.idle_timeout = Duration::from_secs(config.limits.idle_timeout_seconds);
-    serve_options.max_concurrent_streams = config.limits.max_concurrent_streams;
+    let mut serve_options = config
+        .limits
+        .serve_options()
+        .with_drain(Duration::from_secs(config.shutdown.drain_seconds));
     serve_options.stats = serve_stats;
     let reloader = reload::Reloader::new(config.clone(), cert, authn_handle, audit.clone(), metrics.clone()).spawn();
     let ready = readiness.clone();
@@ -268,157 +271,6 @@ fn upstream(config: &Config) -> Result<Upstream, StartError> {
         Some(path) => Upstream::from_kubeconfig(path, config.upstream.context.as_deref())?,
         None => Upstream::in_cluster()?,
     })
-}
-
-/// A family read from the audit recorder at each scrape.
-type Sample = (
-    &'static str,
-    &'static str,
-    tollgate_metrics::Kind,
-    fn(&tollgate_audit::Recorder) -> u64,
-);
-
-/// The metric families, with the audit recorder's counts sampled at each
-/// scrape.
-fn metrics(
-    config: &Config,
-    audit: &tollgate_audit::AuditLayer,
-    authn: &AuthnLayer,
-    policy: &PolicyStore,
-    connections: &tollgate_proxy::ServeStats,
-    proxy: &Proxy,
-) -> tollgate_metrics::Metrics {
-    use tollgate_metrics::Kind::{Counter, Gauge};
-    let mut m = tollgate_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
-    let enabled = config.audit.is_some();
-    m.register_sampled("audit_enabled", "Whether requests are recorded", Gauge, move || {
-        u64::from(enabled)
-    });
-    if enabled {
-        let r = audit.recorder().clone();
-        let sampled: [Sample; 6] = [
-            (
-                "audit_healthy",
-                "Whether the last batch of records was written",
-                Gauge,
-                |r| u64::from(r.is_healthy()),
-            ),
-            (
-                "audit_records_written",
-                "Audit records the sinks confirmed",
-                Counter,
-                |r| r.stats().written,
-            ),
-            (
-                "audit_records_failed",
-                "Audit records that could not be queued or written (each also logged)",
-                Counter,
-                |r| r.stats().failed,
-            ),
-            (
-                "audit_requests_refused",
-                "Requests refused because their audit record could not be written",
-                Counter,
-                |r| r.stats().refused,
-            ),
-            ("audit_batches", "Batches written to the sinks", Counter, |r| {
-                r.stats().batches
-            }),
-            (
-                "audit_sink_write_microseconds",
-                "Time spent writing batches to the sinks (divided by audit_batches_total: the mean write latency)",
-                Counter,
-                |r| r.stats().write_micros,
-            ),
-        ];
-        for (name, help, kind, read) in sampled {
-            let r = r.clone();
-            m.register_sampled(name, help, kind, move || read(&r));
-        }
-        m.register_sampled(
-            "audit_queue_depth",
-            "Audit records queued and not yet written",
-            Gauge,
-            move || r.queued() as u64,
-        );
-    }
-    if authn.verifier().is_some() {
-        // The verifier in use now: a reload replaces it (and its counts).
-        let a = authn.clone();
-        m.register_sampled_family(
-            "jwks_fetches",
-            "Key-set (discovery + JWKS) fetches by issuer and result",
-            Counter,
-            move || {
-                let Some(v) = a.verifier() else { return Vec::new() };
-                v.key_fetches()
-                    .into_iter()
-                    .flat_map(|(issuer, ok, failed, _)| {
-                        [("ok", ok), ("error", failed)]
-                            .map(|(result, n)| (vec![("issuer", issuer.to_owned()), ("result", result.to_owned())], n))
-                    })
-                    .collect()
-            },
-        );
-        let a = authn.clone();
-        m.register_sampled_family(
-            "jwks_key_set_age_seconds",
-            "Seconds since the issuer's keys in use were fetched",
-            Gauge,
-            move || {
-                let Some(v) = a.verifier() else { return Vec::new() };
-                v.key_fetches()
-                    .into_iter()
-                    .filter_map(|(issuer, _, _, age)| Some((vec![("issuer", issuer.to_owned())], age?.as_secs())))
-                    .collect()
-            },
-        );
-    }
-    let c = connections.clone();
-    m.register_sampled("connections_open", "Client connections open", Gauge, move || c.open());
-    let c = connections.clone();
-    m.register_sampled_family(
-        "connections_refused",
-        "Client connections closed at once: over the connection limits, over the TLS handshakes in progress, or a failed handshake",
-        Counter,
-        move || {
-            [
-                ("limits", c.refused_over_limits()),
-                ("handshakes", c.refused_over_handshakes()),
-                ("tls", c.handshakes_failed()),
-            ]
-            .map(|(reason, n)| (vec![("reason", reason.to_owned())], n))
-            .to_vec()
-        },
-    );
-    let t = proxy.clone();
-    m.register_sampled(
-        "tunnels_open",
-        "Tunnels (exec, attach, port-forward) open now",
-        Gauge,
-        move || t.tunnels().open,
-    );
-    let t = proxy.clone();
-    m.register_sampled_family(
-        "tunnel_bytes",
-        "Bytes through tunnels that closed, by direction (from the client, from the API server)",
-        Counter,
-        move || {
-            let totals = t.tunnels();
-            [("client", totals.client_bytes), ("upstream", totals.upstream_bytes)]
-                .map(|(from, n)| (vec![("from", from.to_owned())], n))
-                .to_vec()
-        },
-    );
-    let p = policy.clone();
-    m.register_sampled_family("policy_reloads", "Policy file reloads by result", Counter, move || {
-        let (ok, failed) = p.reload_counts();
-        vec![
-            (vec![("result", "success".to_owned())], ok),
-            (vec![("result", "failure".to_owned())], failed),
-        ]
-    });
-    m
 }
 
 /// The listener's certificate (replaceable: see [`reload`]) and its

@@ -1,4 +1,4 @@
-//! What `/readyz` checks, as the API server lists its own: the gateway is
+//! What `/readyz` checks (feature `readiness`), as the API server lists its own: the gateway is
 //! ready once it can do its job — every configured OIDC issuer's discovery
 //! succeeded once (or any, as configured), the upstream answered once, the
 //! audit sink is healthy and the approval store answers — and not while it
@@ -28,54 +28,9 @@ pub struct Readiness {
     shutting_down: AtomicBool,
     authn: Option<AuthnLayer>,
     issuers: IssuersReady,
-    upstream: Option<Arc<UpstreamProbe>>,
+    upstream: Option<Arc<tollgate_proxy::UpstreamProbe>>,
     recorder: Option<tollgate_audit::Recorder>,
     store: Option<Arc<dyn tollgate_approval::ApprovalStore>>,
-}
-
-/// Whether the upstream has answered once, else why not.
-#[derive(Debug)]
-pub struct UpstreamProbe {
-    answered: AtomicBool,
-    last_error: std::sync::Mutex<String>,
-}
-
-impl UpstreamProbe {
-    /// Asks `GET /version` every 2 s until any answer comes (a 401 or 403
-    /// is an answer: the API server is there), then stops. Waits up to 2 s
-    /// for the first answer, so a gateway whose upstream is up is ready as
-    /// soon as it starts.
-    pub async fn start(upstream: tollgate_proxy::Upstream) -> Arc<Self> {
-        let probe = Arc::new(UpstreamProbe {
-            answered: AtomicBool::new(false),
-            last_error: std::sync::Mutex::new("not asked yet".to_owned()),
-        });
-        let client = tollgate_proxy::Client::new(upstream).timeout(Duration::from_secs(5));
-        let me = probe.clone();
-        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let mut first = Some(first_tx);
-            loop {
-                match client.get("/version").await {
-                    Ok(_) => me.answered.store(true, Ordering::SeqCst),
-                    Err(e) => {
-                        if let Ok(mut last) = me.last_error.lock() {
-                            *last = e.to_string();
-                        }
-                    }
-                }
-                if let Some(tx) = first.take() {
-                    let _ = tx.send(());
-                }
-                if me.answered.load(Ordering::SeqCst) {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-        });
-        let _ = tokio::time::timeout(Duration::from_secs(2), first_rx).await;
-        probe
-    }
 }
 
 impl Readiness {
@@ -83,7 +38,7 @@ impl Readiness {
     pub fn new(
         authn: Option<AuthnLayer>,
         issuers: IssuersReady,
-        upstream: Option<Arc<UpstreamProbe>>,
+        upstream: Option<Arc<tollgate_proxy::UpstreamProbe>>,
         recorder: Option<tollgate_audit::Recorder>,
         store: Option<Arc<dyn tollgate_approval::ApprovalStore>>,
     ) -> Self {
@@ -130,12 +85,7 @@ impl Readiness {
             }
         }
         if let Some(p) = &self.upstream {
-            let r = if p.answered.load(Ordering::SeqCst) {
-                Ok(())
-            } else {
-                Err(p.last_error.lock().map(|e| e.clone()).unwrap_or_default())
-            };
-            out.push(("upstream".to_owned(), r));
+            out.push(("upstream".to_owned(), p.answered()));
         }
         if let Some(r) = &self.recorder {
             let ok = if r.is_healthy() {

@@ -1,13 +1,14 @@
-//! The policy layer's preflight client: dry runs through the gateway's own
-//! proxy, so they reach the API server as the request's identity
-//! (impersonated) over the same connection.
+//! The policy layer's preflight client (feature `preflight`): dry runs
+//! through the gateway's own proxy, so they reach the API server as the
+//! request's identity (impersonated) over the same connection.
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
-use tollgate_proxy::Proxy;
 use tollgate_rules::{Preflight, PreflightFuture};
-use tower::ServiceExt;
+use tower_service::Service;
+
+use crate::Proxy;
 
 /// The most bytes of a dry run's answer read (the object it would store).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -27,9 +28,10 @@ impl ProxyPreflight {
 
 impl Preflight for ProxyPreflight {
     fn dry_run(&self, req: Request<Bytes>) -> PreflightFuture {
-        let proxy = self.proxy.clone();
+        let mut proxy = self.proxy.clone();
         Box::pin(async move {
-            let res = match proxy.oneshot(req.map(Full::new)).await {
+            // The proxy is always ready (its pools grow as needed).
+            let res = match proxy.call(req.map(Full::new)).await {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
