@@ -1,8 +1,8 @@
 //! Tollgate's metrics, with [`prometheus-client`](prometheus_client): the
 //! families ([`Metrics`]), the [`MetricsLayer`] that observes every request
-//! from what the other layers noted (the request's [`RequestInfo`], the
-//! verified [`Identity`] or the authentication failure, the policy's
-//! [`Decision`], the approval), and [`Metrics::encode`] in the OpenMetrics
+//! from what the other layers noted (the request's [`RequestInfo`](tollgate_kube::RequestInfo), the
+//! verified [`Identity`](tollgate_kube::Identity) or the authentication failure, the policy's
+//! [`Decision`](tollgate_rules::Decision), the approval), and [`Metrics::encode`] in the OpenMetrics
 //! or the Prometheus 0.0.4 text format. The families are listed in
 //! `docs/metrics.md`.
 //!
