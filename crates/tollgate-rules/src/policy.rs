@@ -357,14 +357,30 @@ fn rule(cx: &Ctx<'_>, r: &Value, at: &str, name: String, line: Option<usize>) ->
         Some("warn") => Action::Warn,
         Some("require_approval") => Action::RequireApproval,
         Some("allow") => Action::Allow,
-        other => {
+        Some(other) => {
             return Err(e(
                 "action",
                 format!("{other:?} must be deny, warn, require_approval or allow"),
             ));
         }
+        None => {
+            return Err(e(
+                "action",
+                "required: deny, warn, require_approval or allow".to_owned(),
+            ));
+        }
     };
-    let message = r.get("message").and_then(Value::as_str).unwrap_or("").to_owned();
+    let message = match r.get("message") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(m)) => m.clone(),
+        // YAML reads `message: no` as a boolean: say so, not "required".
+        Some(other) => {
+            return Err(e(
+                "message",
+                format!("must be a string, not {other} (YAML reads yes, no, on and off as booleans: quote the text)"),
+            ));
+        }
+    };
     if message.is_empty() && matches!(action, Action::Deny | Action::Warn) {
         return Err(e(
             "message",

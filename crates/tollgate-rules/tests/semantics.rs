@@ -112,7 +112,16 @@ fn errors_name_file_line_and_field() {
     );
     assert_eq!(
         bad("- name: x\n  action: nuke\n"),
-        "p.yaml:4: rules[0].action: Some(\"nuke\") must be deny, warn, require_approval or allow"
+        "p.yaml:4: rules[0].action: \"nuke\" must be deny, warn, require_approval or allow"
+    );
+    assert_eq!(
+        bad("- name: x\n  message: m\n"),
+        "p.yaml:4: rules[0].action: required: deny, warn, require_approval or allow"
+    );
+    // YAML reads `no` as a boolean: the error says so.
+    assert_eq!(
+        bad("- name: x\n  action: deny\n  message: no\n"),
+        "p.yaml:4: rules[0].message: must be a string, not false (YAML reads yes, no, on and off as booleans: quote the text)"
     );
     assert_eq!(
         bad("- name: x\n  action: deny\n"),

@@ -357,3 +357,42 @@ async fn owners_and_the_authentication_configuration_reload_without_a_restart() 
         "{now}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_changed_audit_policy_applies_without_a_restart() {
+    let env = Env::start().await;
+    let log = env.demo.dir.join("audit/audit.log");
+    let listed = |resource: &str| {
+        tollgate_audit::read_log(&log)
+            .map(|r| {
+                r.filter_map(Result::ok)
+                    .filter(|e| e.verb == "list" && e.object_ref.as_ref().is_some_and(|o| o.resource == resource))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    env.ok(&["get", "configmaps"]).await;
+    common::records_until(&log, "the configmaps list", |e| {
+        e.verb == "list" && e.object_ref.as_ref().is_some_and(|o| o.resource == "configmaps")
+    })
+    .await;
+    // ConfigMaps are no longer recorded; everything else is as before.
+    let policy = env.demo.dir.join("audit-policy.yaml");
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let quiet = text.replacen(
+        "rules:\n",
+        "rules:\n  - level: None\n    resources:\n      - group: \"\"\n        resources: [\"configmaps\"]\n",
+        1,
+    );
+    std::fs::write(&policy, quiet).unwrap();
+    eventually("the new audit policy applies", async || {
+        let before = listed("configmaps");
+        env.ok(&["get", "configmaps"]).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        listed("configmaps") == before
+    })
+    .await;
+    let pods = listed("pods");
+    env.ok(&["get", "pods"]).await;
+    common::records_until(&log, "a pods list after the reload", |_| listed("pods") > pods).await;
+}
