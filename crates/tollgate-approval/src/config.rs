@@ -89,9 +89,7 @@ impl ApprovalConfig {
     /// Takes relative paths relative to `dir` (the configuration file's).
     pub fn rebase(&mut self, dir: &Path) {
         for n in &mut self.notify {
-            if n.is_relative() {
-                *n = dir.join(&*n);
-            }
+            tollgate_kube::rebase(n, dir);
         }
     }
 

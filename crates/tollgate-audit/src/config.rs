@@ -208,11 +208,7 @@ impl AuditConfig {
 
     /// Takes relative paths relative to `dir` (the configuration file's).
     pub fn rebase(&mut self, dir: &Path) {
-        let rebase = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = dir.join(&*p);
-            }
-        };
+        let rebase = |p: &mut PathBuf| tollgate_kube::rebase(p, dir);
         if let Some(p) = self.policy.as_mut() {
             rebase(p);
         }

@@ -78,3 +78,21 @@ pub fn from_yaml<T: serde::de::DeserializeOwned>(text: &str, file: &str) -> Resu
         ConfigError::new(file, "(syntax)", e.to_string()).at_line(line)
     })
 }
+
+/// Takes a path a configuration file names relative to `dir`, the file's
+/// own directory (what every section's `rebase` does to its paths).
+///
+/// ```
+/// use std::path::{Path, PathBuf};
+/// let mut p = PathBuf::from("policy.yaml");
+/// tollgate_kube::rebase(&mut p, Path::new("/etc/tollgate"));
+/// assert_eq!(p, Path::new("/etc/tollgate/policy.yaml"));
+/// let mut abs = PathBuf::from("/var/log/audit.log");
+/// tollgate_kube::rebase(&mut abs, Path::new("/etc/tollgate"));
+/// assert_eq!(abs, Path::new("/var/log/audit.log"));
+/// ```
+pub fn rebase(path: &mut std::path::PathBuf, dir: &std::path::Path) {
+    if path.is_relative() {
+        *path = dir.join(&*path);
+    }
+}

@@ -56,7 +56,7 @@ pub mod websocket;
 pub use audit_id::AuditId;
 pub use body::{BodyBudget, BodyFormat, PROTOBUF_MAGIC, RequestBody, Reservation, check_json_patch, yaml_to_json};
 pub use command::command_line;
-pub use config_error::{ConfigError, from_yaml};
+pub use config_error::{ConfigError, from_yaml, rebase};
 pub use error::{Error, Side};
 pub use identity::{Identity, Mask, Owner, Pattern};
 pub use notes::{Notes, UpstreamLatency, note};

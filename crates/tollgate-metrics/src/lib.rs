@@ -42,7 +42,7 @@ use prometheus_client::registry::Registry;
 pub use layer::{MetricsLayer, MetricsService, ResponseFuture};
 pub use prometheus_client;
 #[cfg(feature = "readiness")]
-pub use readiness::{IssuersReady, Readiness};
+pub use readiness::{Check, IssuersReady, Readiness};
 
 /// The most distinct `resource` label values kept; past them `(other)`.
 pub const MAX_RESOURCE_LABELS: usize = 256;

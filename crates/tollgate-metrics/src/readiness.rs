@@ -57,9 +57,16 @@ impl Readiness {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 
-    /// Every check: its name and `Ok`, or why it fails.
-    pub async fn checks(&self) -> Vec<(String, Result<(), String>)> {
-        let mut out = vec![(
+    /// Every check: its name, `Ok` or why it fails, and whether it counts
+    /// (with `issuersReady: any`, one answering issuer makes the others'
+    /// failures informational).
+    pub async fn checks(&self) -> Vec<Check> {
+        let check = |name: String, result| Check {
+            name,
+            result,
+            required: true,
+        };
+        let mut out = vec![check(
             "shutdown".to_owned(),
             if self.shutting_down.load(Ordering::SeqCst) {
                 Err("the gateway is shutting down".to_owned())
@@ -71,21 +78,17 @@ impl Readiness {
         if let Some(v) = self.authn.as_ref().and_then(AuthnLayer::verifier) {
             let issuers = v.readiness();
             let any = issuers.iter().any(|(_, r)| r.is_ok());
-            for (url, r) in issuers {
-                // With `any`, one answering issuer makes the others' failures
-                // informational.
-                let r = match (self.issuers, r) {
-                    (IssuersReady::Any, Err(e)) if any => {
-                        out.push((format!("oidc-issuer:{url} (not required)"), Err(e)));
-                        continue;
-                    }
-                    (_, r) => r,
-                };
-                out.push((format!("oidc-issuer:{url}"), r));
+            for (url, result) in issuers {
+                let required = !(self.issuers == IssuersReady::Any && any);
+                out.push(Check {
+                    name: format!("oidc-issuer:{url}"),
+                    result,
+                    required,
+                });
             }
         }
         if let Some(p) = &self.upstream {
-            out.push(("upstream".to_owned(), p.answered()));
+            out.push(check("upstream".to_owned(), p.answered()));
         }
         if let Some(r) = &self.recorder {
             let ok = if r.is_healthy() {
@@ -93,14 +96,14 @@ impl Readiness {
             } else {
                 Err("the last batch of audit records could not be written".to_owned())
             };
-            out.push(("audit-sink".to_owned(), ok));
+            out.push(check("audit-sink".to_owned(), ok));
         }
         if let Some(s) = &self.store {
             let r = match tokio::time::timeout(Duration::from_secs(1), s.ping()).await {
                 Ok(r) => r.map_err(|e| e.to_string()),
                 Err(_) => Err("no answer within 1s".to_owned()),
             };
-            out.push(("approval-store".to_owned(), r));
+            out.push(check("approval-store".to_owned(), r));
         }
         out
     }
@@ -109,17 +112,16 @@ impl Readiness {
     /// when a required check fails.
     pub async fn answer(&self, verbose: bool) -> (bool, String) {
         let checks = self.checks().await;
-        let ready = checks
-            .iter()
-            .all(|(name, r)| r.is_ok() || name.ends_with("(not required)"));
+        let ready = checks.iter().all(|c| c.result.is_ok() || !c.required);
         if ready && !verbose {
             return (true, "ok".to_owned());
         }
         let mut text = String::new();
-        for (name, r) in &checks {
-            match r {
-                Ok(()) => text.push_str(&format!("[+]{name} ok\n")),
-                Err(e) => text.push_str(&format!("[-]{name} failed: {e}\n")),
+        for c in &checks {
+            match &c.result {
+                Ok(()) => text.push_str(&format!("[+]{} ok\n", c.name)),
+                Err(e) if c.required => text.push_str(&format!("[-]{} failed: {e}\n", c.name)),
+                Err(e) => text.push_str(&format!("[-]{} (not required) failed: {e}\n", c.name)),
             }
         }
         text.push_str(if ready {
@@ -129,4 +131,16 @@ impl Readiness {
         });
         (ready, text)
     }
+}
+
+/// One readiness check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Check {
+    /// What was checked, e.g. `oidc-issuer:https://…` or `upstream`.
+    pub name: String,
+    /// `Ok`, or why it fails.
+    pub result: Result<(), String>,
+    /// Whether a failure makes the gateway not ready.
+    pub required: bool,
 }

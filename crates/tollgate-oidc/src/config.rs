@@ -123,9 +123,7 @@ impl AuthnConfig {
     /// Takes relative paths relative to `dir` (the configuration file's).
     pub fn rebase(&mut self, dir: &Path) {
         for p in [self.config.as_mut(), self.owners.as_mut()].into_iter().flatten() {
-            if p.is_relative() {
-                *p = dir.join(&*p);
-            }
+            tollgate_kube::rebase(p, dir);
         }
     }
 

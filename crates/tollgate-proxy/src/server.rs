@@ -68,6 +68,26 @@ impl ServerCert {
         })
     }
 
+    /// Reads a PEM chain and key from files.
+    ///
+    /// # Errors
+    /// [`Error::File`] for a file that cannot be read, else as
+    /// [`ServerCert::from_pem`].
+    pub fn load(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, Error> {
+        let (c, k) = read_pair(cert, key)?;
+        Self::from_pem(&c, &k, &cert.display().to_string(), &key.display().to_string())
+    }
+
+    /// Reads the files again and serves them to new connections; on an
+    /// error the current certificate stays.
+    ///
+    /// # Errors
+    /// As [`ServerCert::load`].
+    pub fn reload(&self, cert: &std::path::Path, key: &std::path::Path) -> Result<(), Error> {
+        let (c, k) = read_pair(cert, key)?;
+        self.replace_from_pem(&c, &k, &cert.display().to_string(), &key.display().to_string())
+    }
+
     /// Serves `cert_pem`/`key_pem` to new connections from now on; on an
     /// error the current certificate stays.
     ///
@@ -117,6 +137,17 @@ impl rustls::server::ResolvesServerCert for ServerCert {
             Err(poisoned) => poisoned.into_inner().clone(),
         })
     }
+}
+
+/// The certificate and key files' bytes.
+fn read_pair(cert: &std::path::Path, key: &std::path::Path) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    let read = |p: &std::path::Path| {
+        std::fs::read(p).map_err(|e| Error::File {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    Ok((read(cert)?, read(key)?))
 }
 
 /// Parses and pairs a chain and key, checking that they belong together.

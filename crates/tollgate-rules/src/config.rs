@@ -41,9 +41,7 @@ fn two() -> u64 {
 impl PolicyConfig {
     /// Takes a relative path relative to `dir` (the configuration file's).
     pub fn rebase(&mut self, dir: &Path) {
-        if self.file.is_relative() {
-            self.file = dir.join(&self.file);
-        }
+        tollgate_kube::rebase(&mut self.file, dir);
     }
 
     /// Loads the policy and, with the `watch` feature, reloads it on

@@ -231,11 +231,7 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::unreadable(path, &e))?;
         let mut config = Config::parse(&text, &path.display().to_string())?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let rebase = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = dir.join(&*p);
-            }
-        };
+        let rebase = |p: &mut PathBuf| tollgate_kube::rebase(p, dir);
         if let Some(t) = config.tls.as_mut() {
             rebase(&mut t.cert);
             rebase(&mut t.key);

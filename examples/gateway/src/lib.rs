@@ -277,16 +277,12 @@ fn upstream(config: &Config) -> Result<Upstream, StartError> {
 /// server config.
 fn tls(config: &Config) -> Result<Option<(ServerCert, Arc<rustls::ServerConfig>)>, StartError> {
     let Some(t) = &config.tls else { return Ok(None) };
-    let read = |p: &std::path::Path| {
-        std::fs::read(p)
-            .map_err(|e| StartError::Config(ConfigError::new(&config.source, "tls", format!("{}: {e}", p.display()))))
-    };
-    let cert = ServerCert::from_pem(
-        &read(&t.cert)?,
-        &read(&t.key)?,
-        &t.cert.display().to_string(),
-        &t.key.display().to_string(),
-    )?;
+    let cert = ServerCert::load(&t.cert, &t.key).map_err(|e| match e {
+        tollgate_proxy::Error::File { path, message } => {
+            StartError::Config(ConfigError::new(&config.source, "tls", format!("{path}: {message}")))
+        }
+        other => other.into(),
+    })?;
     let server = cert.server_config()?;
     Ok(Some((cert, server)))
 }

@@ -116,14 +116,7 @@ impl Reloader {
                 let (Some(cert), Some(t)) = (&self.cert, &self.config.tls) else {
                     return Ok(());
                 };
-                let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
-                cert.replace_from_pem(
-                    &read(&t.cert)?,
-                    &read(&t.key)?,
-                    &t.cert.display().to_string(),
-                    &t.key.display().to_string(),
-                )
-                .map_err(|e| e.to_string())
+                cert.reload(&t.cert, &t.key).map_err(|e| e.to_string())
             }
             Part::Authentication => {
                 let Some(a) = &self.config.authentication else {

@@ -101,22 +101,25 @@ fn free_port() -> SocketAddr {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sigterm_fails_readyz_at_once_serves_through_the_grace_and_drains_the_watch() {
-    let env = Env::start().await;
+/// A second gateway, `tollgate serve` in its own process, on free ports
+/// with the demo's files and `extra` configuration; its stderr goes to
+/// `stderr`. Returns the process, its addresses and a kubeconfig for it,
+/// once `/readyz` answers 200.
+async fn serve_second(
+    env: &Env,
+    extra: &str,
+    log: &str,
+    stderr: Stdio,
+) -> (tokio::process::Child, SocketAddr, SocketAddr, std::path::PathBuf) {
     let (listen, admin) = (free_port(), free_port());
-    let path = second_config(
-        &env,
-        &listen.to_string(),
-        &admin.to_string(),
-        "shutdown:\n  graceSeconds: 3\n  drainSeconds: 2\n",
-    );
-    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+    let path = second_config(env, &listen.to_string(), &admin.to_string(), extra);
+    let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(["serve", "--config"])
         .arg(&path)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
+        .env_remove("NO_COLOR")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .unwrap();
@@ -137,6 +140,19 @@ async fn sigterm_fails_readyz_at_once_serves_through_the_grace_and_drains_the_wa
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    (gateway, listen, admin, kubeconfig)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_fails_readyz_at_once_serves_through_the_grace_and_drains_the_watch() {
+    let env = Env::start().await;
+    let (mut gateway, listen, admin, kubeconfig) = serve_second(
+        &env,
+        "shutdown:\n  graceSeconds: 3\n  drainSeconds: 2\n",
+        "warn",
+        Stdio::null(),
+    )
+    .await;
     let mut watch = common::kubectl(&kubeconfig, env.dir.path(), &["get", "pods", "-w"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -204,35 +220,14 @@ async fn get_ready(admin: SocketAddr) -> Option<u16> {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
     let env = Env::start().await;
-    let (listen, admin) = (free_port(), free_port());
-    let path = second_config(&env, &listen.to_string(), &admin.to_string(), "log:\n  format: json\n");
     let log_path = env.dir.path().join("gateway.log");
-    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .env_remove("NO_COLOR")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let kubeconfig = env.dir.path().join("second.kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        std::fs::read_to_string(&env.demo.kubeconfig)
-            .unwrap()
-            .replace(&env.demo.gateway.addr.to_string(), &listen.to_string()),
+    let (mut gateway, _, _, kubeconfig) = serve_second(
+        &env,
+        "log:\n  format: json\n",
+        "info",
+        Stdio::from(std::fs::File::create(&log_path).unwrap()),
     )
-    .unwrap();
-    let started = Instant::now();
-    while get_ready(admin).await != Some(200) {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the gateway never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    .await;
     let out = common::kubectl_at(&kubeconfig, env.dir.path(), &["delete", "namespace", "prod"], &[], None).await;
     assert_ne!(out.code, 0, "the baseline pack refuses it");
     // The record of that request, and its audit ID.
