@@ -590,6 +590,75 @@ async fn phase(t: &Target, pid: u32, audit: &Path, attack: Option<(&Attack, &Pat
     }
 }
 
+/// The demo's test API server and identity providers, on a runtime of
+/// their own in this process (so the harness's own tasks never delay
+/// their answers); the demo's gateway is stopped: each gateway under test
+/// is a `tollgate serve` process of its own.
+struct Cluster {
+    github: String,
+    kubeconfig: PathBuf,
+    done: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Cluster {
+    async fn start(d: &Path) -> Result<Cluster, Error> {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(String, PathBuf), String>>();
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+        let demo_dir = d.to_path_buf();
+        let cluster = std::thread::spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let demo = match tollgate_gateway::demo::start(&demo_dir, SocketAddr::from(([127, 0, 0, 1], 0))).await {
+                    Ok(demo) => demo,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let github = demo.github.url().to_owned();
+                let tollgate_gateway::demo::Demo {
+                    gateway,
+                    api_server: _api,
+                    github: _gh,
+                    bots: _bots,
+                    people: _people,
+                    kubeconfig,
+                    ..
+                } = demo;
+                gateway.shutdown().await;
+                let _ = ready_tx.send(Ok((github, kubeconfig)));
+                let _ = done_rx.await;
+            });
+        });
+        let (github, kubeconfig) = tokio::task::spawn_blocking(move || ready_rx.recv())
+            .await?
+            .map_err(|e| e.to_string())??;
+        Ok(Cluster {
+            github,
+            kubeconfig,
+            done: done_tx,
+            thread: cluster,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.done.send(());
+        let thread = self.thread;
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+}
+
 /// Accepts connections and never answers: an identity provider that hangs.
 async fn hung_issuer() -> Result<String, Error> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
@@ -641,9 +710,20 @@ fn tls_for(kubeconfig: &Path) -> Result<TlsConnector, Error> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
+mod servers;
+mod speed;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();
+    match (args.get(1).map(String::as_str), args.get(2), args.get(3)) {
+        (Some("--static-upstream"), Some(dir), _) => return servers::static_upstream(Path::new(dir)).await,
+        (Some("--bare-proxy"), Some(dir), Some(port)) => {
+            return servers::bare_proxy(Path::new(dir), SocketAddr::from(([127, 0, 0, 1], port.parse()?))).await;
+        }
+        (Some("--speed"), _, _) => return speed::run(&args).await,
+        _ => {}
+    }
     if let (Some("--attack"), Some(name), Some("--target"), Some(target)) = (
         args.get(1).map(String::as_str),
         args.get(2),
@@ -669,51 +749,8 @@ async fn main() -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let d = dir.path();
 
-    // The demo's cluster and identity providers stay in this process; its
-    // gateway is replaced by a `tollgate serve` process of its own.
-    // They run on a runtime of their own, so the attackers' tasks in this
-    // process never delay the upstream's answers.
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(String, PathBuf), String>>();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    let demo_dir = d.to_path_buf();
-    let cluster = std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => {
-                let _ = ready_tx.send(Err(e.to_string()));
-                return;
-            }
-        };
-        rt.block_on(async move {
-            let demo = match tollgate_gateway::demo::start(&demo_dir, SocketAddr::from(([127, 0, 0, 1], 0))).await {
-                Ok(demo) => demo,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            let github = demo.github.url().to_owned();
-            let tollgate_gateway::demo::Demo {
-                gateway,
-                api_server: _api,
-                github: _gh,
-                bots: _bots,
-                people: _people,
-                kubeconfig,
-                ..
-            } = demo;
-            gateway.shutdown().await;
-            let _ = ready_tx.send(Ok((github, kubeconfig)));
-            let _ = done_rx.await;
-        });
-    });
-    let (github, kubeconfig) = tokio::task::spawn_blocking(move || ready_rx.recv())
-        .await?
-        .map_err(|e| e.to_string())??;
+    let cluster = Cluster::start(d).await?;
+    let (github, kubeconfig) = (cluster.github.clone(), cluster.kubeconfig.clone());
     let hung = hung_issuer().await?;
     let mut authn: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(d.join("authn.yaml"))?)?;
     if let Some(jwt) = authn["jwt"].as_array_mut() {
@@ -826,8 +863,7 @@ async fn main() -> Result<(), Error> {
         }
     }
     let _ = child.kill().await;
-    let _ = done_tx.send(());
-    let _ = tokio::task::spawn_blocking(move || cluster.join()).await;
+    cluster.stop().await;
     if failed {
         return Err("a steady request failed, a p99 exceeded 3× the baseline's, or the RSS reached 200 MB".into());
     }

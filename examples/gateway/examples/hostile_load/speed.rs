@@ -1,0 +1,806 @@
+//! `--speed` (issue 18): what each part of the gateway costs, measured
+//! against a bare hyper proxy (and nginx, when installed) in the same run.
+//!
+//! Processes, all on loopback and sharing the machine's cores: the static
+//! upstream, the bare proxy, nginx, and one `tollgate serve` per stack
+//! level (authentication only; + the baseline policy; + audit with each
+//! durability; policy + audit). The same client drives each over HTTP/2
+//! and HTTP/1.1 with 1, 8 and 64 requests in flight, a fixed request count
+//! and a time bound, rounds interleaved (A B A B), and prints requests/s,
+//! mean/p50/p99 latency, CPU seconds per 1,000 requests and peak RSS of the
+//! process under test, with ratios to the bare proxy. Then a 10 MB list
+//! with masking off and on, a watch of 1,000 events and 64 MiB of exec
+//! output through a tunnel.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+use tokio_rustls::TlsConnector;
+
+use super::servers::{EXEC_BYTES, WATCH_EVENTS};
+use super::{Cluster, Error, cpu_seconds, gateway_binary};
+
+/// A process (or process tree) under test and where it listens.
+struct Under {
+    name: &'static str,
+    port: u16,
+    pid: u32,
+    /// nginx: its workers are the master's children.
+    tree: bool,
+}
+
+/// The stack levels: a name and the configuration lines added to the
+/// authentication-only gateway's.
+const LEVELS: [(&str, &str); 7] = [
+    ("authn only", ""),
+    ("authn + policy", "policy:\n  file: policy.yaml\n"),
+    ("authn + audit none", "audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-none/audit.log\n    durability: none\n"),
+    ("authn + audit batch", "audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-batch/audit.log\n    durability: batch\n"),
+    ("policy + audit batch", "policy:\n  file: policy.yaml\naudit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-pab/audit.log\n    durability: batch\n  sessions:\n    dir: sessions\n"),
+    ("policy + audit request", "policy:\n  file: policy.yaml\naudit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-par/audit.log\n    durability: request\n"),
+    ("authn + masking all", "masking:\n  all: true\n"),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    H2,
+    H1,
+}
+
+impl Proto {
+    fn name(self) -> &'static str {
+        match self {
+            Proto::H2 => "HTTP/2",
+            Proto::H1 => "HTTP/1.1",
+        }
+    }
+}
+
+/// One measured run.
+#[derive(Default, Clone)]
+struct Run {
+    rps: f64,
+    latencies: Vec<Duration>,
+    cpu_per_1000: f64,
+    failed: u64,
+}
+
+impl Run {
+    fn q(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * q).round() as usize;
+        self.latencies[i.min(self.latencies.len() - 1)]
+    }
+
+    fn mean(&self) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        self.latencies.iter().sum::<Duration>() / self.latencies.len() as u32
+    }
+}
+
+/// All rounds of one path in one cell, merged: requests/s of each round,
+/// latencies of all.
+#[derive(Default)]
+struct Cell {
+    rounds: Vec<f64>,
+    all: Run,
+    cpu: Vec<f64>,
+    failed: u64,
+}
+
+impl Cell {
+    fn add(&mut self, r: Run) {
+        self.rounds.push(r.rps);
+        self.cpu.push(r.cpu_per_1000);
+        self.failed += r.failed;
+        self.all.latencies.extend(r.latencies);
+        self.all.latencies.sort_unstable();
+    }
+
+    fn rps(&self) -> f64 {
+        // The median of the rounds (the mean of the middle two).
+        let mut r = self.rounds.clone();
+        r.sort_by(f64::total_cmp);
+        match r.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => r[n / 2],
+            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
+        }
+    }
+
+    fn cpu(&self) -> f64 {
+        self.cpu.iter().sum::<f64>() / self.cpu.len().max(1) as f64
+    }
+}
+
+fn client_tls(cas: &[&str], alpn: &[u8]) -> Result<TlsConnector, Error> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in cas {
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(c?)?;
+        }
+    }
+    let mut config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+/// How the client reaches the paths.
+struct Client {
+    h1: TlsConnector,
+    h2: TlsConnector,
+    token: String,
+}
+
+enum Conn {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+impl Conn {
+    async fn send(&mut self, req: http::Request<Full<Bytes>>) -> Result<http::Response<hyper::body::Incoming>, Error> {
+        Ok(match self {
+            Conn::H1(s) => {
+                s.ready().await?;
+                s.send_request(req).await?
+            }
+            Conn::H2(s) => {
+                s.ready().await?;
+                s.send_request(req).await?
+            }
+        })
+    }
+}
+
+impl Client {
+    async fn connect(&self, port: u16, proto: Proto) -> Result<Conn, Error> {
+        let tcp = tokio::net::TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        tcp.set_nodelay(true)?;
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1")?.to_owned();
+        Ok(match proto {
+            Proto::H1 => {
+                let io = self.h1.connect(name, tcp).await?;
+                let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await?;
+                tokio::spawn(async move {
+                    let _ = conn.with_upgrades().await;
+                });
+                Conn::H1(send)
+            }
+            Proto::H2 => {
+                let io = self.h2.connect(name, tcp).await?;
+                let (send, conn) =
+                    hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), TokioIo::new(io))
+                        .await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Conn::H2(send)
+            }
+        })
+    }
+
+    fn get(&self, path: &str, proto: Proto) -> http::Request<Full<Bytes>> {
+        let mut b = http::Request::get(path).header("authorization", format!("Bearer {}", self.token));
+        b = match proto {
+            Proto::H1 => b.header("host", "127.0.0.1"),
+            Proto::H2 => b.uri(format!("https://127.0.0.1{path}")),
+        };
+        b.body(Full::default()).unwrap_or_default()
+    }
+
+    /// `n` GETs of the 1 KB Pod with `inflight` in flight (HTTP/2:
+    /// connections of up to 8 streams; HTTP/1.1: one connection each),
+    /// within `bound`.
+    async fn drive(&self, p: &Under, proto: Proto, inflight: usize, n: u64, bound: Duration) -> Result<Run, Error> {
+        let conns = match proto {
+            Proto::H2 => inflight.div_ceil(8),
+            Proto::H1 => inflight,
+        };
+        let mut cs = Vec::with_capacity(conns);
+        for _ in 0..conns {
+            cs.push(Some(self.connect(p.port, proto).await?));
+        }
+        let path = "/api/v1/namespaces/default/pods/web-0";
+        // Warm up: every connection, and the gateway's verified-token cache.
+        for c in cs.iter_mut().flatten() {
+            for _ in 0..20 {
+                let res = c.send(self.get(path, proto)).await?;
+                res.into_body().collect().await?;
+            }
+        }
+        let next = Arc::new(AtomicU64::new(0));
+        let cpu_before = cpu_of(p);
+        let started = Instant::now();
+        let deadline = started + bound;
+        let mut tasks = Vec::with_capacity(inflight);
+        for i in 0..inflight {
+            // HTTP/2 senders are shared; an HTTP/1.1 one is handed out once.
+            let mut conn = match &cs[i % conns] {
+                Some(Conn::H2(s)) => Conn::H2(s.clone()),
+                _ => cs[i % conns].take().ok_or("an HTTP/1.1 connection handed out twice")?,
+            };
+            let next = next.clone();
+            let req = self.get(path, proto);
+            tasks.push(tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(usize::try_from(n).unwrap_or(0) / inflight + 1);
+                let mut failed = 0u64;
+                while next.fetch_add(1, Ordering::Relaxed) < n && Instant::now() < deadline {
+                    let t = Instant::now();
+                    let ok = match conn.send(req.clone()).await {
+                        Ok(res) => {
+                            let code = res.status();
+                            res.into_body().collect().await.is_ok() && code == 200
+                        }
+                        Err(_) => false,
+                    };
+                    if ok {
+                        lat.push(t.elapsed());
+                    } else {
+                        failed += 1;
+                    }
+                }
+                (lat, failed)
+            }));
+        }
+        let mut run = Run::default();
+        for t in tasks {
+            let (lat, failed) = t.await?;
+            run.latencies.extend(lat);
+            run.failed += failed;
+        }
+        let took = started.elapsed().as_secs_f64();
+        let done = run.latencies.len() as f64;
+        run.rps = done / took;
+        run.cpu_per_1000 = (cpu_of(p) - cpu_before) / done.max(1.0) * 1000.0;
+        run.latencies.sort_unstable();
+        Ok(run)
+    }
+}
+
+/// CPU seconds of a path's process (and, for nginx, its workers).
+fn cpu_of(p: &Under) -> f64 {
+    let mut total = cpu_seconds(&p.pid.to_string());
+    if p.tree {
+        for child in children(p.pid) {
+            total += cpu_seconds(&child.to_string());
+        }
+    }
+    total
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|c| {
+            std::fs::read_to_string(format!("/proc/{c}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(pid)
+        })
+        .collect()
+}
+
+/// Peak resident memory (VmHWM) in MB, summed over nginx's processes.
+fn peak_rss_mb(p: &Under) -> f64 {
+    let one = |pid: u32| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    let mut total = one(p.pid);
+    if p.tree {
+        total += children(p.pid).into_iter().map(one).sum::<f64>();
+    }
+    total
+}
+
+/// Starts `cmd`, reads the port from its first line of output.
+async fn spawn_server(mut cmd: tokio::process::Command) -> Result<(tokio::process::Child, u16), Error> {
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let out = child.stdout.take().ok_or("no stdout")?;
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(30), tokio::io::BufReader::new(out).read_line(&mut line)).await??;
+    let port = line.trim().parse()?;
+    Ok((child, port))
+}
+
+fn free_port() -> Result<u16, Error> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn nginx_conf(d: &Path, port: u16, upstream: u16) -> String {
+    let d = d.display();
+    format!(
+        "worker_processes 2;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/nginx-error.log;\ndaemon off;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n  access_log off;\n  keepalive_requests 10000000;\n  client_body_temp_path {d}/nginx-body;\n  proxy_temp_path {d}/nginx-proxy;\n\
+         \x20 map $http_upgrade $connection_upgrade {{ default upgrade; '' ''; }}\n\
+         \x20 upstream api {{ server 127.0.0.1:{upstream}; keepalive 64; }}\n\
+         \x20 server {{\n    listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {d}/gateway.crt;\n    ssl_certificate_key {d}/gateway.key;\n\
+         \x20   location / {{\n      proxy_pass https://api;\n      proxy_http_version 1.1;\n      proxy_ssl_session_reuse on;\n\
+         \x20     proxy_set_header Upgrade $http_upgrade;\n      proxy_set_header Connection $connection_upgrade;\n      proxy_buffering off;\n    }}\n  }}\n}}\n"
+    )
+}
+
+/// The harness's options.
+struct Options {
+    requests: u64,
+    rounds: usize,
+    bound: Duration,
+    only: String,
+    extras: bool,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Options {
+        let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+        Options {
+            requests: value("--requests").and_then(|v| v.parse().ok()).unwrap_or(20_000),
+            rounds: value("--rounds").and_then(|v| v.parse().ok()).unwrap_or(2),
+            bound: Duration::from_secs(value("--seconds").and_then(|v| v.parse().ok()).unwrap_or(10)),
+            only: value("--only").unwrap_or_default(),
+            extras: !args.iter().any(|a| a == "--no-extras"),
+        }
+    }
+}
+
+/// Everything `--speed` starts; dropped at the end (children killed).
+struct Setup {
+    _children: Vec<tokio::process::Child>,
+    paths: Vec<Under>,
+    client: Client,
+}
+
+async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error> {
+    let exe = std::env::current_exe()?;
+    let ca = tollgate_testkit::TestCa::new("static upstream CA")?;
+    let cert = ca.server_cert(&["127.0.0.1", "localhost"])?;
+    std::fs::write(d.join("upstream.crt"), &cert.cert_pem)?;
+    std::fs::write(d.join("upstream.key"), &cert.key_pem)?;
+    std::fs::write(d.join("upstream-ca.crt"), &ca.cert_pem)?;
+    let mut children = Vec::new();
+    let mut paths = Vec::new();
+
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.arg("--static-upstream").arg(d);
+    let (child, upstream) = spawn_server(cmd).await?;
+    paths.push(Under {
+        name: "direct to the upstream",
+        port: upstream,
+        pid: child.id().ok_or("exited")?,
+        tree: false,
+    });
+    children.push(child);
+    std::fs::write(
+        d.join("static.kubeconfig"),
+        tollgate_testkit::kubeconfig(&format!("https://127.0.0.1:{upstream}"), &ca.cert_pem, Some("upstream-token")),
+    )?;
+
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.arg("--bare-proxy").arg(d).arg(upstream.to_string());
+    let (child, port) = spawn_server(cmd).await?;
+    paths.push(Under {
+        name: "bare hyper proxy",
+        port,
+        pid: child.id().ok_or("exited")?,
+        tree: false,
+    });
+    children.push(child);
+
+    if let Ok(nginx) = which("nginx") {
+        let port = free_port()?;
+        for t in ["nginx-body", "nginx-proxy"] {
+            std::fs::create_dir_all(d.join(t))?;
+        }
+        std::fs::write(d.join("nginx.conf"), nginx_conf(d, port, upstream))?;
+        let child = tokio::process::Command::new(nginx)
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        paths.push(Under {
+            name: "nginx (2 workers)",
+            port,
+            pid: child.id().ok_or("exited")?,
+            tree: true,
+        });
+        children.push(child);
+    } else {
+        eprintln!("nginx is not installed (apt-get install nginx-light): its row is left out");
+    }
+
+    let bin = gateway_binary()?;
+    for (name, extra) in LEVELS {
+        let port = free_port()?;
+        let file = d.join(format!("level-{port}.yaml"));
+        std::fs::write(
+            &file,
+            format!(
+                "listen: 127.0.0.1:{port}\ntls:\n  cert: gateway.crt\n  key: gateway.key\n\
+                 upstream:\n  kubeconfig: static.kubeconfig\n  identity: impersonate\n\
+                 authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\n\
+                 shutdown:\n  drainSeconds: 1\n{extra}"
+            ),
+        )?;
+        let log = std::fs::File::create(d.join(format!("level-{port}.log")))?;
+        let child = tokio::process::Command::new(&bin)
+            .args(["serve", "--config"])
+            .arg(&file)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        paths.push(Under {
+            name,
+            port,
+            pid: child.id().ok_or("the gateway exited")?,
+            tree: false,
+        });
+        children.push(child);
+    }
+    let gateway_ca = gateway_ca(&cluster.kubeconfig)?;
+    let client = Client {
+        h1: client_tls(&[&gateway_ca, &ca.cert_pem], b"http/1.1")?,
+        h2: client_tls(&[&gateway_ca, &ca.cert_pem], b"h2")?,
+        token: tollgate_gateway::demo::mint(d, "github", &[], 3600)?,
+    };
+    // Every path answers before anything is measured.
+    for p in &paths {
+        let mut last = String::new();
+        for _ in 0..300 {
+            let attempt = async {
+                let mut c = client.connect(p.port, Proto::H1).await?;
+                let res = c.send(client.get("/api/v1/namespaces/default/pods/web-0", Proto::H1)).await?;
+                Ok::<_, Error>(res.status().as_u16())
+            };
+            match attempt.await {
+                Ok(200) => {
+                    last.clear();
+                    break;
+                }
+                Ok(code) => last = format!("HTTP {code}"),
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !last.is_empty() {
+            return Err(format!("{} on port {} did not come up: {last} (logs in {})", p.name, p.port, d.display()).into());
+        }
+    }
+    let _ = o;
+    Ok(Setup {
+        _children: children,
+        paths,
+        client,
+    })
+}
+
+fn which(name: &str) -> Result<PathBuf, Error> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .ok_or_else(|| format!("{name} not found").into())
+}
+
+fn gateway_ca(kubeconfig: &Path) -> Result<String, Error> {
+    use base64::Engine;
+    let kc: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(kubeconfig)?)?;
+    let pem = base64::engine::general_purpose::STANDARD.decode(
+        kc["clusters"][0]["cluster"]["certificate-authority-data"]
+            .as_str()
+            .ok_or("no CA in the kubeconfig")?,
+    )?;
+    Ok(String::from_utf8(pem)?)
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.0} µs", d.as_secs_f64() * 1e6)
+}
+
+/// Runs the comparison and prints it as Markdown.
+pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
+    let o = Options::parse(args);
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    let cluster = Cluster::start(d).await?;
+    let s = setup(d, &cluster, &o).await?;
+    let selected: Vec<usize> = (0..s.paths.len())
+        .filter(|&i| i < 2 || s.paths[i].name.contains(&o.only))
+        .collect();
+    println!(
+        "tollgate speed comparison: {} requests per run (fewer at low concurrency), ≤ {} s per run, {} rounds interleaved; 1 KB Pod GETs with a verified OIDC token over TLS; everything on this machine's {} cores\n",
+        o.requests,
+        o.bound.as_secs(),
+        o.rounds,
+        std::thread::available_parallelism().map_or(0, usize::from)
+    );
+    let mut summary: Vec<(Proto, usize, Vec<Cell>)> = Vec::new();
+    for proto in [Proto::H2, Proto::H1] {
+        for inflight in [1usize, 8, 64] {
+            let n = match inflight {
+                1 => o.requests / 8,
+                8 => o.requests / 2,
+                _ => o.requests,
+            };
+            let mut cells: Vec<Cell> = (0..s.paths.len()).map(|_| Cell::default()).collect();
+            for _round in 0..o.rounds {
+                for &i in &selected {
+                    eprintln!("… {} {inflight} in flight: {}", proto.name(), s.paths[i].name);
+                    let r = s.client.drive(&s.paths[i], proto, inflight, n, o.bound).await?;
+                    cells[i].add(r);
+                }
+            }
+            print_cell(&s.paths, &selected, proto, inflight, &cells);
+            summary.push((proto, inflight, cells));
+        }
+    }
+    print_checks(&s.paths, &summary);
+    if o.extras {
+        extras(&s, d).await?;
+    }
+    drop(s);
+    cluster.stop().await;
+    Ok(())
+}
+
+fn print_cell(paths: &[Under], selected: &[usize], proto: Proto, inflight: usize, cells: &[Cell]) {
+    let bare = cells[1].rps();
+    let direct = cells[0].all.mean();
+    let bare_added = cells[1].all.mean().saturating_sub(direct);
+    println!("\n### {}, {inflight} in flight\n", proto.name());
+    println!(
+        "| path | requests/s (rounds) | × bare proxy | mean | p50 | p99 | mean added to direct | × bare's added | CPU s / 1,000 req | peak RSS |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for &i in selected {
+        let c = &cells[i];
+        let added = c.all.mean().saturating_sub(direct);
+        let rounds: Vec<String> = c.rounds.iter().map(|r| format!("{r:.0}")).collect();
+        println!(
+            "| {} | {} | {:.2}× | {} | {} | {} | {} | {} | {:.3} | {:.0} MB |{}",
+            paths[i].name,
+            rounds.join(" / "),
+            c.rps() / bare.max(1e-9),
+            us(c.all.mean()),
+            us(c.all.q(0.5)),
+            us(c.all.q(0.99)),
+            if i == 0 { "—".to_owned() } else { us(added) },
+            if i < 2 {
+                "—".to_owned()
+            } else {
+                format!("{:.2}×", added.as_secs_f64() / bare_added.as_secs_f64().max(1e-9))
+            },
+            c.cpu(),
+            peak_rss_mb(&paths[i]),
+            if c.failed > 0 {
+                format!(" **{} failed**", c.failed)
+            } else {
+                String::new()
+            }
+        );
+    }
+}
+
+fn print_checks(paths: &[Under], summary: &[(Proto, usize, Vec<Cell>)]) {
+    let idx = |name: &str| paths.iter().position(|p| p.name == name);
+    let cell = |proto: Proto, inflight: usize, name: &str| {
+        let i = idx(name)?;
+        summary
+            .iter()
+            .find(|(p, n, _)| *p == proto && *n == inflight)
+            .and_then(|(_, _, c)| c.get(i))
+            .filter(|c| !c.rounds.is_empty())
+    };
+    println!("\n### Against issue 18's targets\n");
+    for proto in [Proto::H2, Proto::H1] {
+        let line = |what: &str, v: Option<f64>, target: f64, higher: bool, unit: &str| match v {
+            Some(v) => {
+                let ok = if higher { v >= target } else { v <= target };
+                println!(
+                    "- {} {what}: {v:.2}{unit} (target {} {target}{unit}) — {}",
+                    proto.name(),
+                    if higher { "≥" } else { "≤" },
+                    if ok { "met" } else { "**missed**" }
+                );
+            }
+            None => println!("- {} {what}: not measured (filtered out)", proto.name()),
+        };
+        let ratio = |a: &str, b: &str, n: usize| Some(cell(proto, n, a)?.rps() / cell(proto, n, b)?.rps());
+        line(
+            "policy + audit batch ÷ authn only, 64 in flight",
+            ratio("policy + audit batch", "authn only", 64),
+            0.9,
+            true,
+            "×",
+        );
+        line(
+            "audit none ÷ authn only, 64 in flight",
+            ratio("authn + audit none", "authn only", 64),
+            0.95,
+            true,
+            "×",
+        );
+        line(
+            "authn only ÷ bare proxy, 64 in flight",
+            ratio("authn only", "bare hyper proxy", 64),
+            0.95,
+            true,
+            "×",
+        );
+        let added = |name: &str| -> Option<f64> {
+            let direct = cell(proto, 1, "direct to the upstream")?.all.mean();
+            Some(cell(proto, 1, name)?.all.mean().saturating_sub(direct).as_secs_f64())
+        };
+        line(
+            "authn only's added latency ÷ bare proxy's, 1 in flight",
+            (|| Some(added("authn only")? / added("bare hyper proxy")?.max(1e-9)))(),
+            1.3,
+            false,
+            "×",
+        );
+        line(
+            "policy + audit batch mean − authn only mean, 1 in flight",
+            (|| {
+                Some(
+                    (cell(proto, 1, "policy + audit batch")?.all.mean().as_secs_f64()
+                        - cell(proto, 1, "authn only")?.all.mean().as_secs_f64())
+                        * 1e6,
+                )
+            })(),
+            100.0,
+            false,
+            " µs",
+        );
+        line(
+            "policy + audit batch p99 ÷ p50, 1 in flight",
+            (|| {
+                let c = cell(proto, 1, "policy + audit batch")?;
+                Some(c.all.q(0.99).as_secs_f64() / c.all.q(0.5).as_secs_f64().max(1e-9))
+            })(),
+            3.0,
+            false,
+            "×",
+        );
+    }
+}
+
+/// The 10 MB list, the watch and the exec tunnel.
+async fn extras(s: &Setup, d: &Path) -> Result<(), Error> {
+    let by = |name: &str| s.paths.iter().find(|p| p.name == name);
+    println!("\n### Large bodies, streams and tunnels (HTTP/2 unless said; best of 3)\n");
+    println!("| what | path | time | throughput | CPU s of the path |");
+    println!("|---|---|---|---|---|");
+    let list_paths = ["bare hyper proxy", "authn only", "authn + masking all", "policy + audit batch"];
+    for name in list_paths {
+        let Some(p) = by(name) else { continue };
+        let mut best = (Duration::MAX, 0usize, 0.0);
+        for _ in 0..3 {
+            let mut c = s.client.connect(p.port, Proto::H2).await?;
+            let cpu = cpu_of(p);
+            let t = Instant::now();
+            let res = c.send(s.client.get("/api/v1/pods", Proto::H2)).await?;
+            let body = res.into_body().collect().await?.to_bytes();
+            let took = t.elapsed();
+            if took < best.0 {
+                best = (took, body.len(), cpu_of(p) - cpu);
+            }
+        }
+        println!(
+            "| 10 MB PodList | {name} | {:.1} ms | {:.0} MB/s | {:.3} |",
+            best.0.as_secs_f64() * 1e3,
+            best.1 as f64 / 1e6 / best.0.as_secs_f64(),
+            best.2
+        );
+    }
+    for name in ["bare hyper proxy", "authn only", "policy + audit batch"] {
+        let Some(p) = by(name) else { continue };
+        let mut best = (Duration::MAX, 0usize);
+        for _ in 0..3 {
+            let mut c = s.client.connect(p.port, Proto::H2).await?;
+            let t = Instant::now();
+            let res = c.send(s.client.get("/api/v1/namespaces/default/pods?watch=true", Proto::H2)).await?;
+            let body = res.into_body().collect().await?.to_bytes();
+            let events = body.iter().filter(|&&b| b == b'\n').count();
+            if t.elapsed() < best.0 {
+                best = (t.elapsed(), events);
+            }
+        }
+        println!(
+            "| watch, {WATCH_EVENTS} events | {name} | {:.1} ms | {:.0} events/s ({} received) | — |",
+            best.0.as_secs_f64() * 1e3,
+            best.1 as f64 / best.0.as_secs_f64(),
+            best.1
+        );
+    }
+    for name in ["bare hyper proxy", "policy + audit batch"] {
+        let Some(p) = by(name) else { continue };
+        let mut best = (Duration::MAX, 0u64, 0.0);
+        for _ in 0..3 {
+            let cpu = cpu_of(p);
+            let t = Instant::now();
+            let bytes = exec(&s.client, p.port).await?;
+            if t.elapsed() < best.0 {
+                best = (t.elapsed(), bytes, cpu_of(p) - cpu);
+            }
+        }
+        println!(
+            "| exec, {} MiB of stdout over WebSocket (HTTP/1.1) | {name} | {:.1} ms | {:.0} MB/s ({} bytes) | {:.3} |",
+            EXEC_BYTES >> 20,
+            best.0.as_secs_f64() * 1e3,
+            best.1 as f64 / 1e6 / best.0.as_secs_f64(),
+            best.1,
+            best.2
+        );
+    }
+    let sessions = std::fs::read_dir(d.join("sessions")).map(|r| r.count()).unwrap_or(0);
+    println!("\n(the policy + audit gateway recorded {sessions} exec sessions)");
+    Ok(())
+}
+
+/// An exec over WebSocket: the bytes read after the 101 until the close.
+async fn exec(c: &Client, port: u16) -> Result<u64, Error> {
+    let Conn::H1(mut send) = c.connect(port, Proto::H1).await? else {
+        return Err("not HTTP/1.1".into());
+    };
+    let req = http::Request::get("/api/v1/namespaces/default/pods/web-0/exec?command=ls&stdout=true")
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {}", c.token))
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "v5.channel.k8s.io")
+        .body(Full::default())?;
+    send.ready().await?;
+    let res = send.send_request(req).await?;
+    if res.status() != 101 {
+        let code = res.status();
+        let body = res.into_body().collect().await?.to_bytes();
+        return Err(format!("exec: HTTP {code}: {}", String::from_utf8_lossy(&body)).into());
+    }
+    let io = hyper::upgrade::on(res).await?;
+    let mut io = TokioIo::new(io);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = io.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    Ok(total)
+}
