@@ -10,6 +10,7 @@
 //!     maxSizeMB: 100
 //!     maxBackups: 10
 //!     durability: batch         # none | batch | request
+//!     syncIntervalMs: 100       # batch: synced at most this much later
 //!   stdout: false
 //!   confirmTimeoutSeconds: 5
 //!   queue: 10000
@@ -101,6 +102,10 @@ pub struct LogConfig {
     /// When a record counts as written.
     #[serde(default)]
     pub durability: Durability,
+    /// With `durability: batch`, the longest a written record waits to be
+    /// synced to disk, in milliseconds (the window a power loss can take).
+    #[serde(default = "hundred")]
+    pub sync_interval_ms: u64,
 }
 
 /// What the audit webhook does while its receiver is down.
@@ -240,7 +245,8 @@ impl AuditConfig {
             let options = FileOptions::default()
                 .max_bytes(log.max_size_mb.saturating_mul(1024 * 1024))
                 .max_backups(log.max_backups)
-                .durability(log.durability);
+                .durability(log.durability)
+                .sync_interval(Duration::from_millis(log.sync_interval_ms));
             sinks.push(Box::new(
                 FileSink::open(&log.path, options).map_err(|e| err("audit.log.path", &e))?,
             ));
@@ -251,9 +257,13 @@ impl AuditConfig {
         if let Some(w) = &self.webhook {
             sinks.push(webhook(w, file)?);
         }
+        // Requests wait for their records unless the only sink is a log
+        // with `durability: none` (standard output has the same promise).
+        let confirm = self.webhook.is_some() || self.log.as_ref().is_some_and(|l| l.durability.waits());
         let recorder = Recorder::new(
             crate::Tee::new(sinks),
             RecorderOptions::default()
+                .confirm(confirm)
                 .queue(self.queue)
                 .confirm_timeout(Duration::from_secs(self.confirm_timeout_seconds))
                 .linger(Duration::from_millis(self.batch_linger_ms)),

@@ -1,14 +1,20 @@
-//! The recorder: a bounded queue in front of a [`Sink`], a writer task that
-//! takes whatever has queued up as one batch (group commit), and answers
-//! to each request that waits for its record. Nothing is dropped silently:
-//! a record that cannot be queued or written is counted and logged, and a
-//! request whose record cannot be written is refused.
+//! The recorder: a bounded queue in front of a [`Sink`], a writer on a
+//! thread of its own that takes whatever has queued up as one batch (group
+//! commit), and answers to each request that waits for its record. Nothing
+//! is dropped silently: a record that cannot be queued or written is
+//! counted and logged, and a request whose record cannot be written is
+//! refused.
+//!
+//! The writer never runs on the threads that serve requests: a sink that
+//! blocks (a slow disk, a sync) holds only the requests waiting for their
+//! records, and a request task pays for queuing its record, not for
+//! writing it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 
 use crate::{Event, Sink, SinkError};
 
@@ -43,6 +49,11 @@ pub struct RecorderOptions {
     /// The shortest time between two batches: records arriving meanwhile
     /// join the next batch (group commit: one sync for all of them).
     pub linger: Duration,
+    /// Whether [`Recorder::record`] waits for the sink to confirm the
+    /// record (default); without, a queued record is enough (the file
+    /// log's `durability: none`), though a sink whose last batch failed
+    /// still refuses.
+    pub confirm: bool,
 }
 
 impl Default for RecorderOptions {
@@ -52,6 +63,7 @@ impl Default for RecorderOptions {
             max_batch: 400,
             confirm_timeout: Duration::from_secs(5),
             linger: Duration::ZERO,
+            confirm: true,
         }
     }
 }
@@ -79,6 +91,13 @@ impl RecorderOptions {
     /// milliseconds makes a synced file's batches much larger under load).
     pub fn linger(mut self, d: Duration) -> Self {
         self.linger = d;
+        self
+    }
+
+    /// Whether a request waits for the sink to confirm its record
+    /// (default `true`).
+    pub fn confirm(mut self, yes: bool) -> Self {
+        self.confirm = yes;
         self
     }
 }
@@ -137,7 +156,9 @@ struct Job {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Recorder {
-    tx: mpsc::Sender<Job>,
+    queue: Arc<Queue>,
+    /// Closes the queue when the last clone is dropped.
+    _closer: Arc<Closer>,
     options: RecorderOptions,
     counters: Arc<Counters>,
     healthy: Arc<AtomicBool>,
@@ -151,22 +172,107 @@ impl std::fmt::Debug for Job {
     }
 }
 
+/// The bounded queue between request tasks and the writer. A record that
+/// a request waits for wakes the writer; one that nobody waits for (a
+/// `ResponseComplete`, or anything with `durability: none`) does not: it
+/// goes with the next batch, at most [`FLUSH_EVERY`] later or when half a
+/// batch has queued up — no cross-thread wake-up per record where a batch
+/// will do.
+#[derive(Debug)]
+struct Queue {
+    jobs: std::sync::Mutex<std::collections::VecDeque<Job>>,
+    capacity: usize,
+    /// Half a batch: enough queued records to wake the writer.
+    wake_at: usize,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+/// How long a record nobody waits for may sit in the queue.
+const FLUSH_EVERY: Duration = Duration::from_millis(10);
+
+enum Push {
+    Queued,
+    Full(Job),
+    Closed(Job),
+}
+
+impl Queue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Job>> {
+        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn push(&self, job: Job) -> Push {
+        if self.closed.load(Ordering::Acquire) {
+            return Push::Closed(job);
+        }
+        let urgent = job.done.is_some();
+        let len = {
+            let mut q = self.lock();
+            if q.len() >= self.capacity {
+                return Push::Full(job);
+            }
+            q.push_back(job);
+            q.len()
+        };
+        if urgent || len == self.wake_at {
+            self.wake.notify_one();
+        }
+        Push::Queued
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+#[derive(Debug)]
+struct Closer(Arc<Queue>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.0.closed.store(true, Ordering::Release);
+        self.0.wake.notify_one();
+    }
+}
+
 impl Recorder {
-    /// Starts the writer task (on the current tokio runtime).
+    /// Starts the writer on a thread of its own (with a single-threaded
+    /// runtime for the sink's futures); it stops when the last clone of
+    /// the recorder is dropped and the queue is written.
     pub fn new(sink: impl Sink, options: RecorderOptions) -> Self {
-        let (tx, rx) = mpsc::channel(options.queue.max(1));
+        let max_batch = options.max_batch.max(1);
+        let queue = Arc::new(Queue {
+            jobs: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            capacity: options.queue.max(1),
+            wake_at: (max_batch / 2).max(1),
+            wake: Notify::new(),
+            closed: AtomicBool::new(false),
+        });
         let counters = Arc::new(Counters::default());
         let healthy = Arc::new(AtomicBool::new(true));
-        tokio::spawn(writer(
+        let work = writer(
             Box::new(sink),
-            rx,
-            options.max_batch.max(1),
+            queue.clone(),
+            max_batch,
             options.linger,
             counters.clone(),
             healthy.clone(),
-        ));
+        );
+        let started = std::thread::Builder::new()
+            .name("tollgate-audit-writer".to_owned())
+            .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(work),
+                // The queue's receiver is dropped: every record fails, every
+                // request that needs one is refused.
+                Err(e) => tracing::error!(error = %e, "the audit writer cannot start: requests that need a record are refused"),
+            });
+        if let Err(e) = started {
+            tracing::error!(error = %e, "the audit writer thread cannot start: requests that need a record are refused");
+        }
         Recorder {
-            tx,
+            _closer: Arc::new(Closer(queue.clone())),
+            queue,
             options,
             counters,
             healthy,
@@ -175,26 +281,55 @@ impl Recorder {
 
     /// Records queued and not yet written.
     pub fn queued(&self) -> usize {
-        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+        self.queue.len()
     }
 
-    /// Queues a record and waits until the sink confirms it.
+    /// Queues a record and waits until the sink confirms it (or, without
+    /// [`RecorderOptions::confirm`], until it is queued).
     ///
     /// # Errors
-    /// When the queue is full, the sink fails or does not answer in time.
+    /// When the queue is full, the sink fails or does not answer in time
+    /// (without confirmation: when the sink's last batch failed).
     pub async fn record(&self, event: Event) -> Result<(), RecordError> {
+        if !self.options.confirm {
+            if !self.is_healthy() {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(RecordError::Sink(SinkError::Io(
+                    "the last batch of records could not be written".to_owned(),
+                )));
+            }
+            return match self.queue.push(Job {
+                event,
+                done: None,
+                refusal: false,
+            }) {
+                Push::Queued => Ok(()),
+                Push::Full(_) => {
+                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    Err(RecordError::QueueFull(self.options.queue))
+                }
+                Push::Closed(_) => {
+                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    Err(RecordError::Stopped)
+                }
+            };
+        }
         let (done, wait) = oneshot::channel();
         let job = Job {
             event,
             done: Some(done),
             refusal: false,
         };
-        if let Err(e) = self.tx.try_send(job) {
-            self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            return Err(match e {
-                mpsc::error::TrySendError::Full(_) => RecordError::QueueFull(self.options.queue),
-                mpsc::error::TrySendError::Closed(_) => RecordError::Stopped,
-            });
+        match self.queue.push(job) {
+            Push::Queued => {}
+            Push::Full(_) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(RecordError::QueueFull(self.options.queue));
+            }
+            Push::Closed(_) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(RecordError::Stopped);
+            }
         }
         match tokio::time::timeout(self.options.confirm_timeout, wait).await {
             Ok(Ok(Ok(()))) => Ok(()),
@@ -208,15 +343,15 @@ impl Recorder {
     /// cannot be refused); a record that cannot be queued is counted and
     /// logged.
     pub fn record_later(&self, event: Event) {
-        let id = event.audit_id.clone();
-        if let Err(e) = self.tx.try_send(Job {
+        let (Push::Full(job) | Push::Closed(job)) = self.queue.push(Job {
             event,
             done: None,
             refusal: false,
-        }) {
-            self.counters.failed.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(audit_id = %id, reason = %e, "an audit record was lost: the queue is full or the writer stopped");
-        }
+        }) else {
+            return;
+        };
+        self.counters.failed.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(audit_id = %job.event.audit_id, "an audit record was lost: the queue is full or the writer stopped");
     }
 
     /// Queues the record of a request refused before authentication, if
@@ -235,15 +370,14 @@ impl Recorder {
             queued.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
-        if self
-            .tx
-            .try_send(Job {
+        if !matches!(
+            self.queue.push(Job {
                 event,
                 done: None,
                 refusal: true,
-            })
-            .is_err()
-        {
+            }),
+            Push::Queued
+        ) {
             queued.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
@@ -275,27 +409,41 @@ impl Recorder {
 
 async fn writer(
     sink: Box<dyn Sink>,
-    mut rx: mpsc::Receiver<Job>,
+    queue: Arc<Queue>,
     max_batch: usize,
     linger: Duration,
     counters: Arc<Counters>,
     healthy: Arc<AtomicBool>,
 ) {
-    let mut jobs = Vec::with_capacity(max_batch);
+    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
+    let mut events = Vec::with_capacity(max_batch);
+    let mut waiters = Vec::with_capacity(max_batch);
     let mut last = tokio::time::Instant::now();
-    while rx.recv_many(&mut jobs, max_batch).await > 0 {
-        if !linger.is_zero() && jobs.len() < max_batch {
-            tokio::time::sleep_until(last + linger).await;
-            while jobs.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(j) => jobs.push(j),
-                    Err(_) => break,
+    loop {
+        let take = |jobs: &mut Vec<Job>| {
+            let mut q = queue.lock();
+            let n = q.len().min(max_batch - jobs.len());
+            jobs.extend(q.drain(..n));
+        };
+        take(&mut jobs);
+        if jobs.is_empty() {
+            if queue.closed.load(Ordering::Acquire) {
+                take(&mut jobs);
+                if jobs.is_empty() {
+                    return;
                 }
+            } else {
+                // Woken by a record someone waits for, half a batch, or
+                // the flush interval.
+                let _ = tokio::time::timeout(FLUSH_EVERY, queue.wake.notified()).await;
+                continue;
             }
         }
+        if !linger.is_zero() && jobs.len() < max_batch {
+            tokio::time::sleep_until(last + linger).await;
+            take(&mut jobs);
+        }
         last = tokio::time::Instant::now();
-        let mut events = Vec::with_capacity(jobs.len());
-        let mut waiters = Vec::with_capacity(jobs.len());
         for j in jobs.drain(..) {
             if j.refusal {
                 counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
@@ -319,7 +467,8 @@ async fn writer(
                 tracing::error!(records = events.len(), error = %e, "audit records could not be written");
             }
         }
-        for w in waiters.into_iter().flatten() {
+        events.clear();
+        for w in waiters.drain(..).flatten() {
             let _ = w.send(result.clone());
         }
     }

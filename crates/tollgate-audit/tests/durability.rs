@@ -136,3 +136,11 @@ fn acknowledged_records_survive_sigkill_with_no_sync() {
     // Handed to the OS is enough to survive the process (not a power loss).
     kill_mid_load("none");
 }
+
+#[test]
+fn acknowledged_records_survive_sigkill_with_request_durability() {
+    if std::env::var(CHILD).is_ok() {
+        return;
+    }
+    kill_mid_load("request");
+}

@@ -77,8 +77,9 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// The mapped extra values.
     pub extra: BTreeMap<String, Vec<String>>,
-    /// All claims of the token, for rules.
-    pub claims: Map<String, Value>,
+    /// All claims of the token, for rules (shared: an identity is cloned
+    /// into several layers' extensions per request).
+    pub claims: std::sync::Arc<Map<String, Value>>,
     /// The accountable owner.
     pub owner: Owner,
     /// The token's `exp` (seconds since the epoch).
@@ -105,7 +106,7 @@ impl Identity {
             uid: String::new(),
             groups: Vec::new(),
             extra: BTreeMap::new(),
-            claims: Map::new(),
+            claims: std::sync::Arc::default(),
             owner: Owner::unmapped(),
             expires_at: u64::MAX,
         }
@@ -122,7 +123,7 @@ impl Identity {
             uid: String::new(),
             groups: vec!["system:unauthenticated".to_owned()],
             extra: BTreeMap::new(),
-            claims: Map::new(),
+            claims: std::sync::Arc::default(),
             owner: Owner::unmapped(),
             expires_at: u64::MAX,
         }

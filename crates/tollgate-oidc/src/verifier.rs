@@ -418,7 +418,7 @@ impl Verifier {
         who.uid = uid;
         who.groups = groups;
         who.extra = extra;
-        who.claims = claims;
+        who.claims = std::sync::Arc::new(claims);
         who.owner = owner;
         // `exp` was checked to be a number >= now >= 0.
         who.expires_at = exp.max(0.0).floor() as u64;

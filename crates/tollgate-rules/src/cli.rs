@@ -184,7 +184,7 @@ pub fn test(input: &TestInput, out: &mut impl Write) -> Result<(), Error> {
                     None => Owner::unmapped(),
                 };
                 for (k, v) in &input.claims {
-                    id.claims.insert(
+                    std::sync::Arc::make_mut(&mut id.claims).insert(
                         k.clone(),
                         serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone())),
                     );

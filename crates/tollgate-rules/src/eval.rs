@@ -440,7 +440,7 @@ fn condition_holds(
         },
         Source::Claims(path) => match view.identity {
             Some(id) => {
-                claims = Value::Object(id.claims.clone());
+                claims = Value::Object((*id.claims).clone());
                 select(path, &claims, rule)?
             }
             None => Vec::new(),

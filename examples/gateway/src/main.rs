@@ -10,6 +10,13 @@ use tollgate_gateway::config::LogFormat;
 #[cfg(feature = "demo")]
 use tollgate_gateway::demo;
 use tollgate_gateway::{Config, shutdown_signal, start};
+
+/// mimalloc instead of the system allocator: a request allocates from
+/// several threads (the runtime's workers, the audit writer), where glibc's
+/// arenas contend on a lock (measured with `hostile_load --speed`; see
+/// docs/performance.md and docs/dependencies.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tollgate_review::cli::ReviewArgs;
 use tollgate_rules::cli::PolicyCommand;
 

@@ -6,25 +6,41 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::{Sink, SinkError};
 use crate::Event;
 
 /// When a record counts as written (`none`, `batch` or `request` in a
-/// configuration file).
+/// configuration file). The API server's own log backend never syncs;
+/// Tollgate's default does, at most [`FileOptions::sync_interval`] later.
+///
+/// | | a request is forwarded once its `RequestReceived` record is | a killed gateway loses | a power loss loses |
+/// |---|---|---|---|
+/// | `none` | queued | the records still queued | the records not yet written back by the OS |
+/// | `batch` | written (handed to the OS) | nothing it forwarded | at most the last `syncIntervalMs` |
+/// | `request` | written and synced (one `fdatasync` per group of concurrent records) | nothing it forwarded | nothing it forwarded |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// Handed to the operating system (survives the process, not a power
-    /// loss).
+    /// Queued: the request does not wait for its record (a crash may lose
+    /// the latest records; a failing sink still refuses requests).
     None,
-    /// One `fdatasync` per batch: records written together share one sync
-    /// (group commit); never one per request.
+    /// Written before the request is forwarded; synced by group commit at
+    /// most [`FileOptions::sync_interval`] later.
     #[default]
     Batch,
-    /// One `fdatasync` per record.
+    /// Written and synced before the request is forwarded; records that
+    /// arrive together share one `fdatasync` (group commit).
     Request,
+}
+
+impl Durability {
+    /// Whether a request waits for its record to reach the sink (all but
+    /// `none`).
+    pub fn waits(self) -> bool {
+        self != Durability::None
+    }
 }
 
 impl std::str::FromStr for Durability {
@@ -49,6 +65,10 @@ pub struct FileOptions {
     pub max_backups: usize,
     /// When a record counts as written.
     pub durability: Durability,
+    /// With [`Durability::Batch`], the longest a written record waits to
+    /// be synced to disk (default 100 ms): the window a power loss can
+    /// take.
+    pub sync_interval: Duration,
 }
 
 impl Default for FileOptions {
@@ -57,6 +77,7 @@ impl Default for FileOptions {
             max_bytes: 100 * 1024 * 1024,
             max_backups: 100,
             durability: Durability::Batch,
+            sync_interval: Duration::from_millis(100),
         }
     }
 }
@@ -79,12 +100,29 @@ impl FileOptions {
         self.durability = d;
         self
     }
+
+    /// With [`Durability::Batch`], the longest a record waits to be synced.
+    pub fn sync_interval(mut self, d: Duration) -> Self {
+        self.sync_interval = d;
+        self
+    }
 }
 
 #[derive(Debug)]
 struct State {
     file: File,
     size: u64,
+    /// Written since the last sync.
+    dirty: bool,
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        // The last handle: what is written is synced before the file closes.
+        if self.dirty {
+            let _ = self.file.sync_data();
+        }
+    }
 }
 
 /// Appends records as JSON lines to a file.
@@ -140,11 +178,51 @@ impl FileSink {
             }
         }
         let size = file.metadata().map_err(|e| io("reading", path, &e))?.len();
-        Ok(FileSink {
+        let sink = FileSink {
             path: path.to_owned(),
             options,
-            state: Arc::new(Mutex::new(State { file, size })),
-        })
+            state: Arc::new(Mutex::new(State {
+                file,
+                size,
+                dirty: false,
+            })),
+        };
+        if sink.options.durability == Durability::Batch {
+            sink.start_syncer()?;
+        }
+        Ok(sink)
+    }
+
+    /// `batch`: a thread that syncs what was written, every
+    /// `sync_interval` at most, until the sink is dropped. The sync runs
+    /// on a second handle of the file, outside the lock: writers are never
+    /// held by it.
+    fn start_syncer(&self) -> Result<(), SinkError> {
+        let state = Arc::downgrade(&self.state);
+        let every = self.options.sync_interval.max(Duration::from_millis(1));
+        let path = self.path.clone();
+        std::thread::Builder::new()
+            .name("tollgate-audit-sync".to_owned())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(every);
+                    let Some(state) = state.upgrade() else { return };
+                    let handle = {
+                        let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+                        if !st.dirty {
+                            continue;
+                        }
+                        st.dirty = false;
+                        st.file.try_clone()
+                    };
+                    drop(state);
+                    if let Err(e) = handle.and_then(|f| f.sync_data()) {
+                        tracing::error!(file = %path.display(), error = %e, "syncing the audit log failed");
+                    }
+                }
+            })
+            .map(drop)
+            .map_err(|e| io("starting the sync thread of", &self.path, &e))
     }
 
     /// The file written to.
@@ -152,35 +230,32 @@ impl FileSink {
         &self.path
     }
 
-    /// Writes `buf` (whole lines; `ends[i]` is where line `i` ends).
-    fn write_blocking(&self, buf: &[u8], ends: &[usize]) -> Result<(), SinkError> {
+    /// Writes `buf` (whole lines), and syncs it with `request` durability.
+    fn write_blocking(&self, buf: &[u8]) -> Result<(), SinkError> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let total = buf.len() as u64;
         if self.options.max_bytes > 0 && st.size > 0 && st.size + total > self.options.max_bytes {
             self.rotate(&mut st)?;
         }
-        if self.options.durability == Durability::Request {
-            let mut start = 0;
-            for &end in ends {
-                st.file
-                    .write_all(&buf[start..end])
-                    .map_err(|e| io("writing", &self.path, &e))?;
-                st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
-                start = end;
-            }
-        } else {
-            st.file.write_all(buf).map_err(|e| io("writing", &self.path, &e))?;
-            if self.options.durability == Durability::Batch {
-                st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
-            }
-        }
+        st.file.write_all(buf).map_err(|e| io("writing", &self.path, &e))?;
         st.size += total;
+        match self.options.durability {
+            // One sync for the whole batch: group commit.
+            Durability::Request => st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?,
+            Durability::Batch => st.dirty = true,
+            Durability::None => {}
+        }
         Ok(())
     }
 
     /// Renames the file to `<stem>-<time>.<ext>` and starts a new one;
     /// deletes the oldest backups beyond the limit.
     fn rotate(&self, st: &mut State) -> Result<(), SinkError> {
+        if st.dirty {
+            // What a rotated file holds is synced before it is renamed.
+            st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
+            st.dirty = false;
+        }
         let stamp = crate::micro_time(SystemTime::now()).replace(':', "-");
         let backup = backup_name(&self.path, &stamp);
         std::fs::rename(&self.path, &backup).map_err(|e| io("rotating", &self.path, &e))?;
@@ -244,26 +319,33 @@ pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Writes on the calling thread (one `write` per batch, and the `request`
+/// sync): the [`Recorder`](crate::Recorder) calls it from its own writer
+/// thread, never from a request's.
 #[async_trait::async_trait]
 impl Sink for FileSink {
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
-        let mut buf = Vec::with_capacity(batch.len() * 1024);
-        let mut ends = Vec::with_capacity(batch.len());
-        for e in batch {
-            serde_json::to_writer(&mut buf, e).map_err(|e| SinkError::Io(e.to_string()))?;
-            buf.push(b'\n');
-            ends.push(buf.len());
-        }
-        if self.options.durability == Durability::None {
-            // Handing bytes to the page cache does not block for long: no
-            // thread hop (which costs more than the write).
-            return self.write_blocking(&buf, &ends);
-        }
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || me.write_blocking(&buf, &ends))
-            .await
-            .map_err(|e| SinkError::Io(format!("the writer stopped: {e}")))?
+        BUFFER.with_borrow_mut(|buf| {
+            buf.clear();
+            for e in batch {
+                serde_json::to_writer(&mut *buf, e).map_err(|e| SinkError::Io(e.to_string()))?;
+                buf.push(b'\n');
+            }
+            let result = self.write_blocking(buf);
+            if buf.capacity() > MAX_KEPT_BUFFER {
+                *buf = Vec::new();
+            }
+            result
+        })
     }
+}
+
+/// The most buffer capacity a writer thread keeps between batches.
+const MAX_KEPT_BUFFER: usize = 4 << 20;
+
+thread_local! {
+    /// The batch being written, reused from batch to batch.
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A line of a log that is not a record.
@@ -560,11 +642,10 @@ mod tests {
     async fn rotates_by_size_and_keeps_backups() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
-        let options = FileOptions {
-            max_bytes: 2000,
-            max_backups: 2,
-            durability: Durability::None,
-        };
+        let options = FileOptions::default()
+            .max_bytes(2000)
+            .max_backups(2)
+            .durability(Durability::None);
         let sink = FileSink::open(&path, options).unwrap();
         for i in 0..40 {
             sink.write(&[ev(&format!("e{i}"))]).await.unwrap();

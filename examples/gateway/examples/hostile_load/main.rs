@@ -713,6 +713,11 @@ fn tls_for(kubeconfig: &Path) -> Result<TlsConnector, Error> {
 mod servers;
 mod speed;
 
+/// The gateway's allocator, so the bare proxy (this binary) is measured
+/// with what the gateway is.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().collect();

@@ -57,7 +57,8 @@ pub(crate) fn pod(name: &str) -> String {
 }
 
 fn pod_list() -> Bytes {
-    let mut out = String::from(r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"48213"},"items":["#);
+    let mut out =
+        String::from(r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"48213"},"items":["#);
     let mut i = 0;
     while out.len() < LIST_BYTES {
         if i > 0 {
@@ -77,10 +78,7 @@ impl hyper::body::Body for Chunks {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         Poll::Ready(self.0.next().map(|b| Ok(Frame::data(b))))
     }
 }
@@ -147,7 +145,12 @@ pub(crate) async fn static_upstream(dir: &Path) -> Result<(), Error> {
     let one = Bytes::from(pod("web-0"));
     let list = pod_list();
     let events: Vec<Bytes> = (0..WATCH_EVENTS)
-        .map(|i| Bytes::from(format!("{{\"type\":\"MODIFIED\",\"object\":{}}}\n", pod(&format!("web-{i}")))))
+        .map(|i| {
+            Bytes::from(format!(
+                "{{\"type\":\"MODIFIED\",\"object\":{}}}\n",
+                pod(&format!("web-{i}"))
+            ))
+        })
         .collect();
     let l = listen().await?;
     serve(l, tls, move |mut req: Request<Incoming>| {

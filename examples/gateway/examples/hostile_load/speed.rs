@@ -41,10 +41,22 @@ struct Under {
 const LEVELS: [(&str, &str); 7] = [
     ("authn only", ""),
     ("authn + policy", "policy:\n  file: policy.yaml\n"),
-    ("authn + audit none", "audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-none/audit.log\n    durability: none\n"),
-    ("authn + audit batch", "audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-batch/audit.log\n    durability: batch\n"),
-    ("policy + audit batch", "policy:\n  file: policy.yaml\naudit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-pab/audit.log\n    durability: batch\n  sessions:\n    dir: sessions\n"),
-    ("policy + audit request", "policy:\n  file: policy.yaml\naudit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-par/audit.log\n    durability: request\n"),
+    (
+        "authn + audit none",
+        "audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-none/audit.log\n    durability: none\n",
+    ),
+    (
+        "authn + audit batch",
+        "audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-batch/audit.log\n    durability: batch\n",
+    ),
+    (
+        "policy + audit batch",
+        "policy:\n  file: policy.yaml\naudit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-pab/audit.log\n    durability: batch\n  sessions:\n    dir: sessions\n",
+    ),
+    (
+        "policy + audit request",
+        "policy:\n  file: policy.yaml\naudit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-par/audit.log\n    durability: request\n",
+    ),
     ("authn + masking all", "masking:\n  all: true\n"),
 ];
 
@@ -285,7 +297,9 @@ fn cpu_of(p: &Under) -> f64 {
 }
 
 fn children(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     dir.filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|c| {
@@ -326,7 +340,11 @@ async fn spawn_server(mut cmd: tokio::process::Command) -> Result<(tokio::proces
         .spawn()?;
     let out = child.stdout.take().ok_or("no stdout")?;
     let mut line = String::new();
-    tokio::time::timeout(Duration::from_secs(30), tokio::io::BufReader::new(out).read_line(&mut line)).await??;
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::BufReader::new(out).read_line(&mut line),
+    )
+    .await??;
     let port = line.trim().parse()?;
     Ok((child, port))
 }
@@ -360,7 +378,12 @@ struct Options {
 
 impl Options {
     fn parse(args: &[String]) -> Options {
-        let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+                .cloned()
+        };
         Options {
             requests: value("--requests").and_then(|v| v.parse().ok()).unwrap_or(20_000),
             rounds: value("--rounds").and_then(|v| v.parse().ok()).unwrap_or(2),
@@ -400,7 +423,11 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
     children.push(child);
     std::fs::write(
         d.join("static.kubeconfig"),
-        tollgate_testkit::kubeconfig(&format!("https://127.0.0.1:{upstream}"), &ca.cert_pem, Some("upstream-token")),
+        tollgate_testkit::kubeconfig(
+            &format!("https://127.0.0.1:{upstream}"),
+            &ca.cert_pem,
+            Some("upstream-token"),
+        ),
     )?;
 
     let mut cmd = tokio::process::Command::new(&exe);
@@ -442,7 +469,12 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
     let bin = gateway_binary()?;
     for (name, extra) in LEVELS {
         let port = free_port()?;
-        let file = d.join(format!("level-{port}.yaml"));
+        // Named for the level, so a profiler can find its process.
+        let slug: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let file = d.join(format!("level-{slug}.yaml"));
         std::fs::write(
             &file,
             format!(
@@ -452,7 +484,7 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
                  shutdown:\n  drainSeconds: 1\n{extra}"
             ),
         )?;
-        let log = std::fs::File::create(d.join(format!("level-{port}.log")))?;
+        let log = std::fs::File::create(d.join(format!("level-{slug}.log")))?;
         let child = tokio::process::Command::new(&bin)
             .args(["serve", "--config"])
             .arg(&file)
@@ -480,7 +512,9 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
         for _ in 0..300 {
             let attempt = async {
                 let mut c = client.connect(p.port, Proto::H1).await?;
-                let res = c.send(client.get("/api/v1/namespaces/default/pods/web-0", Proto::H1)).await?;
+                let res = c
+                    .send(client.get("/api/v1/namespaces/default/pods/web-0", Proto::H1))
+                    .await?;
                 Ok::<_, Error>(res.status().as_u16())
             };
             match attempt.await {
@@ -494,7 +528,13 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         if !last.is_empty() {
-            return Err(format!("{} on port {} did not come up: {last} (logs in {})", p.name, p.port, d.display()).into());
+            return Err(format!(
+                "{} on port {} did not come up: {last} (logs in {})",
+                p.name,
+                p.port,
+                d.display()
+            )
+            .into());
         }
     }
     let _ = o;
@@ -703,7 +743,12 @@ async fn extras(s: &Setup, d: &Path) -> Result<(), Error> {
     println!("\n### Large bodies, streams and tunnels (HTTP/2 unless said; best of 3)\n");
     println!("| what | path | time | throughput | CPU s of the path |");
     println!("|---|---|---|---|---|");
-    let list_paths = ["bare hyper proxy", "authn only", "authn + masking all", "policy + audit batch"];
+    let list_paths = [
+        "bare hyper proxy",
+        "authn only",
+        "authn + masking all",
+        "policy + audit batch",
+    ];
     for name in list_paths {
         let Some(p) = by(name) else { continue };
         let mut best = (Duration::MAX, 0usize, 0.0);
@@ -731,7 +776,9 @@ async fn extras(s: &Setup, d: &Path) -> Result<(), Error> {
         for _ in 0..3 {
             let mut c = s.client.connect(p.port, Proto::H2).await?;
             let t = Instant::now();
-            let res = c.send(s.client.get("/api/v1/namespaces/default/pods?watch=true", Proto::H2)).await?;
+            let res = c
+                .send(s.client.get("/api/v1/namespaces/default/pods?watch=true", Proto::H2))
+                .await?;
             let body = res.into_body().collect().await?.to_bytes();
             let events = body.iter().filter(|&&b| b == b'\n').count();
             if t.elapsed() < best.0 {
