@@ -28,6 +28,18 @@ impl Notes {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).insert(value);
     }
 
+    /// Reads several notes under one lock, without copying them.
+    ///
+    /// ```
+    /// let notes = tollgate_kube::Notes::default();
+    /// notes.insert(7u32);
+    /// let n = notes.read(|all| all.get::<u32>().copied());
+    /// assert_eq!(n, Some(7));
+    /// ```
+    pub fn read<R>(&self, f: impl FnOnce(&http::Extensions) -> R) -> R {
+        f(&self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// A copy of the value of type `T`, if one was written.
     pub fn get<T: Clone + Send + Sync + 'static>(&self) -> Option<T> {
         self.0

@@ -128,10 +128,16 @@ fn bounded_verb(verb: &str) -> &str {
 }
 
 fn observe(m: &Metrics, notes: &Notes, code: u16, seconds: f64) {
+    notes.read(|n| observe_notes(m, n, code, seconds));
+}
+
+/// [`observe`] with the notes read under one lock, nothing copied but the
+/// labels.
+fn observe_notes(m: &Metrics, notes: &http::Extensions, code: u16, seconds: f64) {
     let info = notes.get::<RequestInfo>();
     let decision = notes.get::<Decision>();
-    let verb = info.as_ref().map_or("-", |i| bounded_verb(&i.verb)).to_owned();
-    let resource = match &info {
+    let verb = info.map_or("-", |i| bounded_verb(&i.verb)).to_owned();
+    let resource = match info {
         Some(i) if i.is_resource_request => m.bounded_resource(i.resource_path()),
         Some(_) => "(nonresource)".to_owned(),
         None => "-".to_owned(),
@@ -141,11 +147,11 @@ fn observe(m: &Metrics, notes: &Notes, code: u16, seconds: f64) {
             verb: verb.clone(),
             resource,
             code,
-            decision: decision.as_ref().map_or("none", |d| d.action.as_str()).to_owned(),
+            decision: decision.map_or("none", |d| d.action.as_str()).to_owned(),
         })
         .inc();
     let labels = VerbLabels { verb };
-    if info.as_ref().is_some_and(RequestInfo::is_long_running) {
+    if info.is_some_and(RequestInfo::is_long_running) {
         m.long_running.get_or_create(&labels).inc();
     } else {
         m.duration.get_or_create(&labels).observe(seconds);
@@ -173,7 +179,7 @@ fn observe(m: &Metrics, notes: &Notes, code: u16, seconds: f64) {
             })
             .inc();
     }
-    if let Some(d) = &decision {
+    if let Some(d) = decision {
         m.decisions
             .get_or_create(&DecisionLabels {
                 rule: d.rule.clone().unwrap_or_else(|| "(default)".to_owned()),
@@ -200,7 +206,6 @@ fn observe(m: &Metrics, notes: &Notes, code: u16, seconds: f64) {
     }
     if code == 101 {
         let kind = info
-            .as_ref()
             .map(|i| i.subresource.as_str())
             .filter(|k| matches!(*k, "exec" | "attach" | "portforward"))
             .unwrap_or("other");
