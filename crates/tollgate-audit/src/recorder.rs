@@ -135,7 +135,9 @@ pub struct RecorderStats {
 
 struct Job {
     event: Event,
-    done: Option<oneshot::Sender<Result<(), SinkError>>>,
+    /// Told the outcome, and given the record back (a request keeps it for
+    /// its later stages instead of copying it first).
+    done: Option<oneshot::Sender<(Result<(), SinkError>, Event)>>,
     /// A refusal's record: counted against the refusal share of the queue.
     refusal: bool,
 }
@@ -291,36 +293,30 @@ impl Recorder {
     /// When the queue is full, the sink fails or does not answer in time
     /// (without confirmation: when the sink's last batch failed).
     pub async fn record(&self, event: Event) -> Result<(), RecordError> {
-        if !self.options.confirm {
+        self.record_returning(event).await.map(drop)
+    }
+
+    /// [`Recorder::record`], giving the record back once it is confirmed
+    /// (without confirmation: a copy).
+    pub(crate) async fn record_returning(&self, event: Event) -> Result<Event, RecordError> {
+        let (done, wait) = if self.options.confirm {
+            let (done, wait) = oneshot::channel();
+            (Some(done), Some(wait))
+        } else {
             if !self.is_healthy() {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 return Err(RecordError::Sink(SinkError::Io(
                     "the last batch of records could not be written".to_owned(),
                 )));
             }
-            return match self.queue.push(Job {
-                event,
-                done: None,
-                refusal: false,
-            }) {
-                Push::Queued => Ok(()),
-                Push::Full(_) => {
-                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                    Err(RecordError::QueueFull(self.options.queue))
-                }
-                Push::Closed(_) => {
-                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
-                    Err(RecordError::Stopped)
-                }
-            };
-        }
-        let (done, wait) = oneshot::channel();
-        let job = Job {
-            event,
-            done: Some(done),
-            refusal: false,
+            (None, None)
         };
-        match self.queue.push(job) {
+        let copy = wait.is_none().then(|| event.clone());
+        match self.queue.push(Job {
+            event,
+            done,
+            refusal: false,
+        }) {
             Push::Queued => {}
             Push::Full(_) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -331,9 +327,12 @@ impl Recorder {
                 return Err(RecordError::Stopped);
             }
         }
+        let (Some(wait), None) = (wait, &copy) else {
+            return copy.ok_or(RecordError::Stopped);
+        };
         match tokio::time::timeout(self.options.confirm_timeout, wait).await {
-            Ok(Ok(Ok(()))) => Ok(()),
-            Ok(Ok(Err(e))) => Err(RecordError::Sink(e)),
+            Ok(Ok((Ok(()), event))) => Ok(event),
+            Ok(Ok((Err(e), _))) => Err(RecordError::Sink(e)),
             Ok(Err(_)) => Err(RecordError::Stopped),
             Err(_) => Err(RecordError::Timeout(self.options.confirm_timeout)),
         }
@@ -467,9 +466,10 @@ async fn writer(
                 tracing::error!(records = events.len(), error = %e, "audit records could not be written");
             }
         }
-        events.clear();
-        for w in waiters.drain(..).flatten() {
-            let _ = w.send(result.clone());
+        for (w, e) in waiters.drain(..).zip(events.drain(..)) {
+            if let Some(w) = w {
+                let _ = w.send((result.clone(), e));
+            }
         }
     }
 }

@@ -63,7 +63,34 @@ pub fn format_micro_time(since_epoch: Duration) -> String {
     let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
     let nanos = i32::try_from(since_epoch.subsec_micros() * 1000).unwrap_or(0);
     let ts = jiff::Timestamp::new(secs, nanos).unwrap_or(jiff::Timestamp::MAX);
-    ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+    // Every record carries two of these: digits written directly (a
+    // `strftime` costs a microsecond), the rare year past 9999 by jiff.
+    let dt = jiff::tz::Offset::UTC.to_datetime(ts);
+    let Ok(year) = u32::try_from(dt.year()).map(|y| y.min(10_000)) else {
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
+    };
+    if year > 9999 {
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
+    }
+    let mut out = String::with_capacity(27);
+    let mut num = |n: u32, width: u32, after: char| {
+        for p in (0..width).rev() {
+            let d = (n / 10u32.pow(p)) % 10;
+            out.push(char::from(b'0' + d as u8));
+        }
+        if after != '\0' {
+            out.push(after);
+        }
+    };
+    let two = |n: i8| u32::try_from(n).unwrap_or(0);
+    num(year, 4, '-');
+    num(two(dt.month()), 2, '-');
+    num(two(dt.day()), 2, 'T');
+    num(two(dt.hour()), 2, ':');
+    num(two(dt.minute()), 2, ':');
+    num(two(dt.second()), 2, '.');
+    num(since_epoch.subsec_micros(), 6, 'Z');
+    out
 }
 
 /// Formats a time since the Unix epoch as RFC 3339 in UTC to the second
@@ -77,6 +104,21 @@ pub fn format_time(since_epoch: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn micro_times_match_strftime() {
+        for secs in [0u64, 1, 59, 86_399, 951_782_400, 1_764_700_000, 4_102_444_799, 253_402_207_199] {
+            for micros in [0u32, 1, 999_999, 123_456] {
+                let d = Duration::new(secs, micros * 1000);
+                let ts = jiff::Timestamp::new(secs as i64, (micros * 1000) as i32).unwrap();
+                assert_eq!(
+                    format_micro_time(d),
+                    ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string(),
+                    "{secs}.{micros}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn durations() {

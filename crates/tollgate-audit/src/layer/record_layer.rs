@@ -63,13 +63,16 @@ impl<S> RecordService<S> {
     }
 }
 
-type Confirm = Pin<Box<dyn Future<Output = Result<(), RecordError>> + Send>>;
+/// The confirmation of `RequestReceived`; it gives the record back.
+type Confirm = Pin<Box<dyn Future<Output = Result<Event, RecordError>> + Send>>;
 
 /// What the response side needs.
 #[derive(Debug)]
 struct After {
     shared: Arc<Shared>,
-    event: Event,
+    /// The record, for the later stages (while `RequestReceived` is being
+    /// confirmed, the recorder holds it and gives it back).
+    event: Option<Event>,
     long_running: bool,
     watch: bool,
     kind: Option<&'static str>,
@@ -223,9 +226,10 @@ where
                 }
             }
         }
-        let after = After {
+        let confirm = !lvl.omits(Stage::RequestReceived);
+        let mut after = After {
             shared: self.shared.clone(),
-            event: e.clone(),
+            event: None,
             long_running: info.is_long_running(),
             watch: info.verb == "watch",
             kind: kind_of_resource(&info.resource, &info.subresource),
@@ -234,13 +238,14 @@ where
             omit_managed_fields: lvl.omit_managed_fields,
             session,
         };
-        if lvl.omits(Stage::RequestReceived) {
+        if !confirm {
+            after.event = Some(e);
             return calling(&mut inner, req, Some(after));
         }
         let recorder = self.shared.recorder.clone();
         RecordFuture {
             state: State::Confirming {
-                confirm: Box::pin(async move { recorder.record(e).await }),
+                confirm: Box::pin(async move { recorder.record_returning(e).await }),
                 request: Some(req),
                 service: Some(inner),
             },
@@ -279,7 +284,12 @@ where
                 } => {
                     let confirmed = ready!(confirm.as_mut().poll(cx));
                     let next = match (confirmed, request.take(), service.take()) {
-                        (Ok(()), Some(req), Some(mut svc)) => State::Calling { future: svc.call(req) },
+                        (Ok(event), Some(req), Some(mut svc)) => {
+                            if let Some(a) = this.after.as_mut() {
+                                a.event = Some(event);
+                            }
+                            State::Calling { future: svc.call(req) }
+                        }
                         (Err(e), _, _) => {
                             tracing::error!(error = %e, "request refused: its audit record could not be written");
                             if let Some(a) = this.after.take() {
@@ -317,7 +327,9 @@ where
 impl After {
     fn respond<ResBody>(self, res: Response<ResBody>) -> Response<RecordBody<ResponseBody<ResBody>>> {
         let code = res.status().as_u16();
-        let mut e = self.event;
+        let Some(mut e) = self.event else {
+            return res.map(|b| RecordBody::new(ResponseBody::inner(b), None));
+        };
         if self.long_running && !self.omit_started {
             let mut started = e.clone();
             started.stage = Stage::ResponseStarted;
