@@ -107,7 +107,16 @@ mod tests {
 
     #[test]
     fn micro_times_match_strftime() {
-        for secs in [0u64, 1, 59, 86_399, 951_782_400, 1_764_700_000, 4_102_444_799, 253_402_207_199] {
+        for secs in [
+            0u64,
+            1,
+            59,
+            86_399,
+            951_782_400,
+            1_764_700_000,
+            4_102_444_799,
+            253_402_207_199,
+        ] {
             for micros in [0u32, 1, 999_999, 123_456] {
                 let d = Duration::new(secs, micros * 1000);
                 let ts = jiff::Timestamp::new(secs as i64, (micros * 1000) as i32).unwrap();

@@ -30,13 +30,17 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 }
 
 /// The demo's configuration for a second gateway: its own ports and audit
-/// files, and `extra` appended.
-fn second_config(env: &Env, listen: &str, admin: &str, extra: &str) -> std::path::PathBuf {
+/// files (`audit-<durability>/audit.log`, written with that durability),
+/// and `extra` appended.
+fn second_config(env: &Env, listen: &str, admin: &str, extra: &str, durability: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(env.demo.dir.join("tollgate.yaml"))
         .unwrap()
         .replace("listen: 127.0.0.1:0\ntls", &format!("listen: {listen}\ntls"))
         .replace("admin:\n  listen: 127.0.0.1:0", &format!("admin:\n  listen: {admin}"))
-        .replace("path: audit/audit.log", "path: audit2/audit.log")
+        .replace(
+            "path: audit/audit.log\n    durability: batch",
+            &format!("path: audit-{durability}/audit.log\n    durability: {durability}"),
+        )
         .replace("dir: sessions", "dir: sessions2")
         .replace("shutdown:\n  drainSeconds: 5\n", "");
     let path = env.demo.dir.join("second.yaml");
@@ -51,7 +55,7 @@ async fn readyz_waits_for_the_issuers_and_names_the_one_that_is_down() {
     for issuer in [&d.github, &d.bots, &d.people] {
         issuer.set_down(true);
     }
-    let path = second_config(&env, "127.0.0.1:0", "127.0.0.1:0", "");
+    let path = second_config(&env, "127.0.0.1:0", "127.0.0.1:0", "", "batch");
     let config = tollgate_gateway::Config::load(&path).unwrap();
     let gateway = tollgate_gateway::start(&config).await.unwrap();
     let admin = gateway.admin_addr.unwrap();
@@ -108,11 +112,12 @@ fn free_port() -> SocketAddr {
 async fn serve_second(
     env: &Env,
     extra: &str,
+    durability: &str,
     log: &str,
     stderr: Stdio,
 ) -> (tokio::process::Child, SocketAddr, SocketAddr, std::path::PathBuf) {
     let (listen, admin) = (free_port(), free_port());
-    let path = second_config(env, &listen.to_string(), &admin.to_string(), extra);
+    let path = second_config(env, &listen.to_string(), &admin.to_string(), extra, durability);
     let gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
         .args(["serve", "--config"])
         .arg(&path)
@@ -149,6 +154,7 @@ async fn sigterm_fails_readyz_at_once_serves_through_the_grace_and_drains_the_wa
     let (mut gateway, listen, admin, kubeconfig) = serve_second(
         &env,
         "shutdown:\n  graceSeconds: 3\n  drainSeconds: 2\n",
+        "batch",
         "warn",
         Stdio::null(),
     )
@@ -224,6 +230,7 @@ async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
     let (mut gateway, _, _, kubeconfig) = serve_second(
         &env,
         "log:\n  format: json\n",
+        "batch",
         "info",
         Stdio::from(std::fs::File::create(&log_path).unwrap()),
     )
@@ -231,7 +238,7 @@ async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
     let out = common::kubectl_at(&kubeconfig, env.dir.path(), &["delete", "namespace", "prod"], &[], None).await;
     assert_ne!(out.code, 0, "the baseline pack refuses it");
     // The record of that request, and its audit ID.
-    let records = common::records_until(&env.demo.dir.join("audit2/audit.log"), "the refused delete", |e| {
+    let records = common::records_until(&env.demo.dir.join("audit-batch/audit.log"), "the refused delete", |e| {
         e.verb == "delete" && e.code() == Some(403)
     })
     .await;
@@ -390,4 +397,105 @@ async fn a_changed_audit_policy_applies_without_a_restart() {
     let pods = listed("pods");
     env.ok(&["get", "pods"]).await;
     common::records_until(&log, "a pods list after the reload", |_| listed("pods") > pods).await;
+}
+
+/// 16 clients list pods as fast as they can through `listen`; the audit ID
+/// of every request answered 200 (so forwarded) is collected, until a
+/// request fails (the gateway is gone) or `stop`.
+fn load(
+    env: &Env,
+    listen: SocketAddr,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    Vec<tokio::task::JoinHandle<()>>,
+) {
+    use http_body_util::BodyExt;
+    let ids = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let token = env.token();
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (ids, stop, token) = (ids.clone(), stop.clone(), token.clone());
+        let tls = env.tls_at(listen);
+        tasks.push(tokio::spawn(async move {
+            let io = tls.await;
+            let Ok((mut send, conn)) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io)).await
+            else {
+                return;
+            };
+            tokio::spawn(conn);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let req = http::Request::get("/api/v1/namespaces/default/pods")
+                    .header("host", "gateway")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(http_body_util::Empty::<bytes::Bytes>::new())
+                    .unwrap();
+                let Ok(res) = send.send_request(req).await else { return };
+                let id = res
+                    .headers()
+                    .get("audit-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                let code = res.status();
+                if res.into_body().collect().await.is_err() {
+                    return;
+                }
+                if let (200, Some(id)) = (code.as_u16(), id) {
+                    ids.lock().unwrap().push(id);
+                }
+            }
+        }));
+    }
+    (ids, tasks)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_under_load_loses_the_record_of_no_forwarded_request() {
+    let env = Env::start().await;
+    for durability in ["batch", "request"] {
+        let (mut gateway, listen, _, _) = serve_second(&env, "", durability, "warn", Stdio::null()).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ids, tasks) = load(&env, listen, &stop);
+        let started = Instant::now();
+        while ids.lock().unwrap().len() < 400 {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{durability}: the load never got going ({} answers)",
+                ids.lock().unwrap().len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // SIGKILL with requests in flight: no destructor, no flush, no sync.
+        gateway.start_kill().unwrap();
+        gateway.wait().await.unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in tasks {
+            let _ = t.await;
+        }
+        let forwarded = ids.lock().unwrap().clone();
+        let log = env.demo.dir.join(format!("audit-{durability}/audit.log"));
+        let mut received = std::collections::HashSet::new();
+        let mut bad = Vec::new();
+        for r in tollgate_audit::read_log(&log).unwrap() {
+            match r {
+                Ok(e) if e.stage == tollgate_audit::Stage::RequestReceived => {
+                    received.insert(e.audit_id);
+                }
+                Ok(_) => {}
+                Err(e) => bad.push(e.to_string()),
+            }
+        }
+        let lost: Vec<&String> = forwarded.iter().filter(|id| !received.contains(*id)).collect();
+        assert!(
+            lost.is_empty(),
+            "{durability}: {} of {} forwarded requests have no RequestReceived record: {:?}",
+            lost.len(),
+            forwarded.len(),
+            &lost[..lost.len().min(3)]
+        );
+        assert!(
+            bad.iter().all(|b| b.contains("torn")) && bad.len() <= 1,
+            "{durability}: {bad:?}"
+        );
+    }
 }

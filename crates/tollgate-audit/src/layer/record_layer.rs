@@ -138,7 +138,9 @@ where
         }
         // A request that cannot be recorded is not forwarded: without
         // RequestInfoLayer in front there is nothing to record it with.
-        let Some(info) = req.extensions().get::<RequestInfo>().cloned() else {
+        // Taken out of the extensions while the record is built (borrowed,
+        // not copied) and put back before the request goes on.
+        let Some(info) = req.extensions_mut().remove::<RequestInfo>() else {
             self.shared.recorder.count_refusal();
             return RecordFuture {
                 state: State::Refused {
@@ -164,10 +166,22 @@ where
             }
         };
         draft.lock().taken_over = true;
-        let identity = req.extensions().get::<Identity>().cloned();
-        let decision = req.extensions().get::<Decision>().cloned();
+        let identity = req.extensions_mut().remove::<Identity>();
+        let decision = req.extensions_mut().remove::<Decision>();
+        let restore =
+            |req: &mut Request<B>, info: RequestInfo, identity: Option<Identity>, decision: Option<Decision>| {
+                let ext = req.extensions_mut();
+                ext.insert(info);
+                if let Some(i) = identity {
+                    ext.insert(i);
+                }
+                if let Some(d) = decision {
+                    ext.insert(d);
+                }
+            };
         let lvl = record::level_for(&self.shared, &info, identity.as_ref());
         if lvl.level == Level::None {
+            restore(&mut req, info, identity, decision);
             return calling(&mut inner, req, None);
         }
         let mut e = {
@@ -238,6 +252,7 @@ where
             omit_managed_fields: lvl.omit_managed_fields,
             session,
         };
+        restore(&mut req, info, identity, decision);
         if !confirm {
             after.event = Some(e);
             return calling(&mut inner, req, Some(after));

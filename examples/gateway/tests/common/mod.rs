@@ -143,6 +143,17 @@ impl DemoEnv {
 
     /// A TLS connection to the demo gateway, trusting the CA its kubeconfig names.
     pub(crate) async fn tls(&self) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        self.tls_at(self.demo.gateway.addr).await
+    }
+
+    /// A TLS connection to a gateway at `addr` serving the demo's
+    /// certificate, trusting the CA the demo's kubeconfig names.
+    #[allow(dead_code)]
+    pub(crate) fn tls_at(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> impl std::future::Future<Output = tokio_rustls::client::TlsStream<tokio::net::TcpStream>> + Send + 'static
+    {
         use base64::Engine;
         use rustls_pki_types::pem::PemObject;
         let kc: serde_json::Value =
@@ -163,13 +174,14 @@ impl DemoEnv {
         .with_root_certificates(roots)
         .with_no_client_auth();
         let server: http::Uri = cluster["server"].as_str().unwrap().parse().unwrap();
-        let addr = format!("{}:{}", server.host().unwrap(), server.port_u16().unwrap());
-        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
         let name = rustls_pki_types::ServerName::try_from(server.host().unwrap().to_owned()).unwrap();
-        tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .unwrap()
+        async move {
+            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .unwrap()
+        }
     }
 
     /// The bearer token of the demo's kubeconfig.
