@@ -43,7 +43,8 @@
 //!     path: audit/audit.log
 //!     maxSizeMB: 100
 //!     maxBackups: 10
-//!     durability: batch         # none | batch (one fdatasync per batch) | request
+//!     durability: batch         # none | batch (written, synced within syncIntervalMs) | request (synced)
+//!     syncIntervalMs: 100
 //!   stdout: false               # also write records to standard output
 //!   confirmTimeoutSeconds: 5    # a request waits this long for its record, then 503
 //!   queue: 10000
