@@ -21,6 +21,7 @@ pub mod cli;
 #[cfg(feature = "layer")]
 pub mod config;
 mod event;
+mod json_line;
 #[cfg(feature = "layer")]
 mod layer;
 mod policy;

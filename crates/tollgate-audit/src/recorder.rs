@@ -134,10 +134,12 @@ pub struct RecorderStats {
 }
 
 struct Job {
-    event: Event,
-    /// Told the outcome, and given the record back (a request keeps it for
-    /// its later stages instead of copying it first).
-    done: Option<oneshot::Sender<(Result<(), SinkError>, Event)>>,
+    /// The record, for a sink that takes events; for one that takes JSON
+    /// lines it was serialized on the caller's thread (its line is in the
+    /// queue's buffer) and stays with the caller.
+    event: Option<Event>,
+    /// Told the outcome (and given the record back when it travelled).
+    done: Option<oneshot::Sender<(Result<(), SinkError>, Option<Event>)>>,
     /// A refusal's record: counted against the refusal share of the queue.
     refusal: bool,
 }
@@ -169,7 +171,7 @@ pub struct Recorder {
 impl std::fmt::Debug for Job {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Job")
-            .field("audit_id", &self.event.audit_id)
+            .field("audit_id", &self.event.as_ref().map(|e| e.audit_id.as_str()))
             .finish_non_exhaustive()
     }
 }
@@ -182,7 +184,9 @@ impl std::fmt::Debug for Job {
 /// will do.
 #[derive(Debug)]
 struct Queue {
-    jobs: std::sync::Mutex<std::collections::VecDeque<Job>>,
+    pending: std::sync::Mutex<Pending>,
+    /// The sink takes JSON lines: records are serialized by the caller.
+    lines: bool,
     capacity: usize,
     /// Half a batch: enough queued records to wake the writer.
     wake_at: usize,
@@ -190,32 +194,45 @@ struct Queue {
     closed: AtomicBool,
 }
 
+/// What is queued: the jobs and, for a sink that takes JSON lines, their
+/// lines in one buffer (in the same order).
+#[derive(Debug, Default)]
+struct Pending {
+    jobs: std::collections::VecDeque<Job>,
+    lines: Vec<u8>,
+}
+
 /// How long a record nobody waits for may sit in the queue.
 const FLUSH_EVERY: Duration = Duration::from_millis(10);
 
+/// What became of a job offered to the queue (a refused job is dropped).
 enum Push {
     Queued,
-    Full(Job),
-    Closed(Job),
+    Full,
+    Closed,
 }
 
 impl Queue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Job>> {
-        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn push(&self, job: Job) -> Push {
+    /// Queues a job (and its line, for a sink that takes lines).
+    fn push(&self, job: Job, line: &[u8]) -> Push {
         if self.closed.load(Ordering::Acquire) {
-            return Push::Closed(job);
+            drop(job);
+            return Push::Closed;
         }
         let urgent = job.done.is_some();
         let len = {
             let mut q = self.lock();
-            if q.len() >= self.capacity {
-                return Push::Full(job);
+            if q.jobs.len() >= self.capacity {
+                drop(job);
+                return Push::Full;
             }
-            q.push_back(job);
-            q.len()
+            q.lines.extend_from_slice(line);
+            q.jobs.push_back(job);
+            q.jobs.len()
         };
         if urgent || len == self.wake_at {
             self.wake.notify_one();
@@ -224,7 +241,7 @@ impl Queue {
     }
 
     fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().jobs.len()
     }
 }
 
@@ -245,7 +262,8 @@ impl Recorder {
     pub fn new(sink: impl Sink, options: RecorderOptions) -> Self {
         let max_batch = options.max_batch.max(1);
         let queue = Arc::new(Queue {
-            jobs: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            pending: std::sync::Mutex::new(Pending::default()),
+            lines: sink.takes_lines(),
             capacity: options.queue.max(1),
             wake_at: (max_batch / 2).max(1),
             wake: Notify::new(),
@@ -311,46 +329,85 @@ impl Recorder {
             }
             (None, None)
         };
-        let copy = wait.is_none().then(|| event.clone());
-        match self.queue.push(Job {
-            event,
-            done,
-            refusal: false,
-        }) {
-            Push::Queued => {}
-            Push::Full(_) => {
+        // A sink that takes events and nobody waiting: it keeps the record,
+        // the request keeps a copy.
+        let copy = (wait.is_none() && !self.queue.lines).then(|| event.clone());
+        let kept = match self.enqueue(event, done, false) {
+            Ok(kept) => kept.or(copy),
+            Err(Push::Full) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 return Err(RecordError::QueueFull(self.options.queue));
             }
-            Push::Closed(_) => {
+            Err(_) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 return Err(RecordError::Stopped);
             }
-        }
-        let (Some(wait), None) = (wait, &copy) else {
-            return copy.ok_or(RecordError::Stopped);
+        };
+        let Some(wait) = wait else {
+            return kept.ok_or(RecordError::Stopped);
         };
         match tokio::time::timeout(self.options.confirm_timeout, wait).await {
-            Ok(Ok((Ok(()), event))) => Ok(event),
+            Ok(Ok((Ok(()), back))) => kept.or(back).ok_or(RecordError::Stopped),
             Ok(Ok((Err(e), _))) => Err(RecordError::Sink(e)),
             Ok(Err(_)) => Err(RecordError::Stopped),
             Err(_) => Err(RecordError::Timeout(self.options.confirm_timeout)),
         }
     }
 
+    /// Queues `event`: for a sink that takes JSON lines, serialized here,
+    /// on the caller's thread where its data is in cache (the record is
+    /// given back: `Ok(Some)`); otherwise the event itself (`Ok(None)`).
+    fn enqueue(
+        &self,
+        event: Event,
+        done: Option<oneshot::Sender<(Result<(), SinkError>, Option<Event>)>>,
+        refusal: bool,
+    ) -> Result<Option<Event>, Push> {
+        if !self.queue.lines {
+            let job = Job {
+                event: Some(event),
+                done,
+                refusal,
+            };
+            return match self.queue.push(job, &[]) {
+                Push::Queued => Ok(None),
+                other => Err(other),
+            };
+        }
+        LINE.with_borrow_mut(|line| {
+            line.clear();
+            if let Err(e) = crate::json_line::write_event(&event, line) {
+                tracing::error!(audit_id = %event.audit_id, error = %e, "an audit record cannot be serialized");
+                return Err(Push::Closed);
+            }
+            line.push(b'\n');
+            let pushed = self.queue.push(
+                Job {
+                    event: None,
+                    done,
+                    refusal,
+                },
+                line,
+            );
+            if line.capacity() > 1 << 20 {
+                *line = Vec::new();
+            }
+            match pushed {
+                Push::Queued => Ok(Some(event)),
+                other => Err(other),
+            }
+        })
+    }
+
     /// Queues a record without waiting (a response already on its way
     /// cannot be refused); a record that cannot be queued is counted and
     /// logged.
     pub fn record_later(&self, event: Event) {
-        let (Push::Full(job) | Push::Closed(job)) = self.queue.push(Job {
-            event,
-            done: None,
-            refusal: false,
-        }) else {
-            return;
-        };
-        self.counters.failed.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(audit_id = %job.event.audit_id, "an audit record was lost: the queue is full or the writer stopped");
+        let id = event.audit_id.clone();
+        if self.enqueue(event, None, false).is_err() {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(audit_id = %id, "an audit record was lost: the queue is full or the writer stopped");
+        }
     }
 
     /// Queues the record of a request refused before authentication, if
@@ -369,14 +426,7 @@ impl Recorder {
             queued.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
-        if !matches!(
-            self.queue.push(Job {
-                event,
-                done: None,
-                refusal: true,
-            }),
-            Push::Queued
-        ) {
+        if self.enqueue(event, None, true).is_err() {
             queued.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
@@ -417,17 +467,32 @@ async fn writer(
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     let mut events = Vec::with_capacity(max_batch);
     let mut waiters = Vec::with_capacity(max_batch);
+    let mut lines: Vec<u8> = Vec::new();
     let mut last = tokio::time::Instant::now();
     loop {
-        let take = |jobs: &mut Vec<Job>| {
+        // A sink of lines takes everything queued (its lines are one
+        // buffer); one of events at most a batch.
+        let take = |jobs: &mut Vec<Job>, lines: &mut Vec<u8>| {
             let mut q = queue.lock();
-            let n = q.len().min(max_batch - jobs.len());
-            jobs.extend(q.drain(..n));
+            if queue.lines {
+                jobs.extend(q.jobs.drain(..));
+                if lines.is_empty() {
+                    // The queue's buffer is taken whole; it gets the
+                    // writer's emptied one back.
+                    std::mem::swap(lines, &mut q.lines);
+                } else {
+                    lines.extend_from_slice(&q.lines);
+                    q.lines.clear();
+                }
+            } else {
+                let n = q.jobs.len().min(max_batch.saturating_sub(jobs.len()));
+                jobs.extend(q.jobs.drain(..n));
+            }
         };
-        take(&mut jobs);
+        take(&mut jobs, &mut lines);
         if jobs.is_empty() {
             if queue.closed.load(Ordering::Acquire) {
-                take(&mut jobs);
+                take(&mut jobs, &mut lines);
                 if jobs.is_empty() {
                     return;
                 }
@@ -440,36 +505,56 @@ async fn writer(
         }
         if !linger.is_zero() && jobs.len() < max_batch {
             tokio::time::sleep_until(last + linger).await;
-            take(&mut jobs);
+            take(&mut jobs, &mut lines);
         }
         last = tokio::time::Instant::now();
+        let count = jobs.len();
         for j in jobs.drain(..) {
             if j.refusal {
                 counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
             }
-            events.push(j.event);
+            if let Some(e) = j.event {
+                events.push(e);
+            }
             waiters.push(j.done);
         }
         let started = std::time::Instant::now();
-        let result = sink.write(&events).await;
+        let result = if queue.lines {
+            sink.write_lines(&lines).await
+        } else {
+            sink.write(&events).await
+        };
         let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         counters.write_micros.fetch_add(took, Ordering::Relaxed);
         counters.batches.fetch_add(1, Ordering::Relaxed);
         match &result {
             Ok(()) => {
-                counters.written.fetch_add(events.len() as u64, Ordering::Relaxed);
+                counters.written.fetch_add(count as u64, Ordering::Relaxed);
                 healthy.store(true, Ordering::Relaxed);
             }
             Err(e) => {
-                counters.failed.fetch_add(events.len() as u64, Ordering::Relaxed);
+                counters.failed.fetch_add(count as u64, Ordering::Relaxed);
                 healthy.store(false, Ordering::Relaxed);
-                tracing::error!(records = events.len(), error = %e, "audit records could not be written");
+                tracing::error!(records = count, error = %e, "audit records could not be written");
             }
         }
-        for (w, e) in waiters.drain(..).zip(events.drain(..)) {
+        lines.clear();
+        if lines.capacity() > 4 << 20 {
+            lines = Vec::new();
+        }
+        let mut back = events.drain(..);
+        for w in waiters.drain(..) {
+            // Events travel only to a sink of events, and come back.
+            let event = if queue.lines { None } else { back.next() };
             if let Some(w) = w {
-                let _ = w.send((result.clone(), e));
+                let _ = w.send((result.clone(), event));
             }
         }
+        drop(back);
     }
+}
+
+thread_local! {
+    /// The line a caller serializes its record into, reused.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }

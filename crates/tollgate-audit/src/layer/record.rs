@@ -210,9 +210,9 @@ pub(crate) fn event(
         });
     }
     let a = &mut e.annotations;
-    let mut put = |k: &str, v: String| {
+    let mut put = |k: &'static str, v: String| {
         if !v.is_empty() {
-            a.insert(format!("tollgate.dev/{k}"), v);
+            a.insert(annotation_key(k), v);
         }
     };
     if let Some(id) = identity {
@@ -252,9 +252,9 @@ pub(crate) fn event(
         e.user = user_of(id);
         if !id.username.is_empty() && !id.issuer.is_empty() {
             let imp = tollgate_proxy::Impersonation::from_identity(id);
-            let mut u = UserInfo::new(imp.user.clone(), imp.groups.clone());
-            u.uid = imp.uid.clone().unwrap_or_default();
-            u.extra = imp.extra.clone();
+            let mut u = UserInfo::new(imp.user, imp.groups);
+            u.uid = imp.uid.unwrap_or_default();
+            u.extra = imp.extra;
             e.impersonated_user = Some(u);
         }
     }
@@ -293,7 +293,16 @@ pub(crate) fn annotate_approval(e: &mut Event, note: Option<&tollgate_rules::App
     }
 }
 
-fn e_user(put: &mut impl FnMut(&str, String), id: &Identity) {
+/// `tollgate.dev/<k>`, built without the formatting machinery (a record
+/// has a dozen of these).
+fn annotation_key(k: &str) -> String {
+    let mut key = String::with_capacity(13 + k.len());
+    key.push_str("tollgate.dev/");
+    key.push_str(k);
+    key
+}
+
+fn e_user(put: &mut impl FnMut(&'static str, String), id: &Identity) {
     put("owner", id.owner.name.clone());
     put("owner-team", id.owner.team.clone());
     put("owner-contact", id.owner.contact.clone());

@@ -328,7 +328,7 @@ impl Sink for FileSink {
         BUFFER.with_borrow_mut(|buf| {
             buf.clear();
             for e in batch {
-                serde_json::to_writer(&mut *buf, e).map_err(|e| SinkError::Io(e.to_string()))?;
+                crate::json_line::write_event(e, buf).map_err(|e| SinkError::Io(e.to_string()))?;
                 buf.push(b'\n');
             }
             let result = self.write_blocking(buf);
@@ -337,6 +337,14 @@ impl Sink for FileSink {
             }
             result
         })
+    }
+
+    fn takes_lines(&self) -> bool {
+        true
+    }
+
+    async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
+        self.write_blocking(lines)
     }
 }
 

@@ -49,12 +49,36 @@ pub trait Sink: Send + Sync + std::fmt::Debug + 'static {
     /// Stores a batch; when this returns `Ok` the records are as safe as
     /// the sink promises (written, synced, delivered).
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError>;
+
+    /// Whether the sink takes records as JSON lines
+    /// ([`Sink::write_lines`]) instead of events. The
+    /// [`Recorder`](crate::Recorder) then serializes each record on the
+    /// thread that made it, where its data is in cache, and hands the sink
+    /// one buffer per batch.
+    fn takes_lines(&self) -> bool {
+        false
+    }
+
+    /// Stores a batch of records as JSON lines (each ends with a newline);
+    /// called only when [`Sink::takes_lines`].
+    async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
+        let _ = lines;
+        Err(SinkError::Io("this sink takes events, not JSON lines".to_owned()))
+    }
 }
 
 #[async_trait::async_trait]
 impl<S: Sink + ?Sized> Sink for Arc<S> {
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
         (**self).write(batch).await
+    }
+
+    fn takes_lines(&self) -> bool {
+        (**self).takes_lines()
+    }
+
+    async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
+        (**self).write_lines(lines).await
     }
 }
 
@@ -65,14 +89,22 @@ pub struct StdoutSink;
 #[async_trait::async_trait]
 impl Sink for StdoutSink {
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
-        use std::io::Write;
         let mut buf = Vec::new();
         for e in batch {
-            serde_json::to_writer(&mut buf, e).map_err(|e| SinkError::Io(e.to_string()))?;
+            crate::json_line::write_event(e, &mut buf).map_err(|e| SinkError::Io(e.to_string()))?;
             buf.push(b'\n');
         }
+        self.write_lines(&buf).await
+    }
+
+    fn takes_lines(&self) -> bool {
+        true
+    }
+
+    async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
+        use std::io::Write;
         let mut out = std::io::stdout().lock();
-        out.write_all(&buf)
+        out.write_all(lines)
             .and_then(|()| out.flush())
             .map_err(|e| SinkError::Io(e.to_string()))
     }
@@ -108,11 +140,31 @@ impl Sink for Tee {
         }
         Ok(())
     }
+
+    /// Lines when every sink takes them (and there is at least one).
+    fn takes_lines(&self) -> bool {
+        !self.0.is_empty() && self.0.iter().all(|s| s.takes_lines())
+    }
+
+    async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
+        for s in &self.0 {
+            s.write_lines(lines).await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
 impl Sink for Box<dyn Sink> {
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
         (**self).write(batch).await
+    }
+
+    fn takes_lines(&self) -> bool {
+        (**self).takes_lines()
+    }
+
+    async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
+        (**self).write_lines(lines).await
     }
 }
