@@ -469,6 +469,7 @@ async fn writer(
     let mut waiters = Vec::with_capacity(max_batch);
     let mut lines: Vec<u8> = Vec::new();
     let mut last = tokio::time::Instant::now();
+    let mut busy = false;
     loop {
         // A sink of lines takes everything queued (its lines are one
         // buffer); one of events at most a batch.
@@ -496,6 +497,14 @@ async fn writer(
                 if jobs.is_empty() {
                     return;
                 }
+            } else if busy {
+                // Under load (the last batch had several records), give the
+                // other threads the core once before parking: the next
+                // records are usually queued by then, and a parked writer
+                // costs a wake-up per batch.
+                busy = false;
+                std::thread::yield_now();
+                continue;
             } else {
                 // Woken by a record someone waits for, half a batch, or
                 // the flush interval.
@@ -509,6 +518,7 @@ async fn writer(
         }
         last = tokio::time::Instant::now();
         let count = jobs.len();
+        busy = count > 1;
         for j in jobs.drain(..) {
             if j.refusal {
                 counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
