@@ -133,13 +133,17 @@ pub struct RecorderStats {
     pub write_micros: u64,
 }
 
+/// Where the writer tells a waiting request how its record fared (and
+/// gives the record back, when it travelled to a sink of events).
+type Done = oneshot::Sender<(Result<(), SinkError>, Option<Event>)>;
+
 struct Job {
     /// The record, for a sink that takes events; for one that takes JSON
     /// lines it was serialized on the caller's thread (its line is in the
     /// queue's buffer) and stays with the caller.
     event: Option<Event>,
     /// Told the outcome (and given the record back when it travelled).
-    done: Option<oneshot::Sender<(Result<(), SinkError>, Option<Event>)>>,
+    done: Option<Done>,
     /// A refusal's record: counted against the refusal share of the queue.
     refusal: bool,
 }
@@ -357,12 +361,7 @@ impl Recorder {
     /// Queues `event`: for a sink that takes JSON lines, serialized here,
     /// on the caller's thread where its data is in cache (the record is
     /// given back: `Ok(Some)`); otherwise the event itself (`Ok(None)`).
-    fn enqueue(
-        &self,
-        event: Event,
-        done: Option<oneshot::Sender<(Result<(), SinkError>, Option<Event>)>>,
-        refusal: bool,
-    ) -> Result<Option<Event>, Push> {
+    fn enqueue(&self, event: Event, done: Option<Done>, refusal: bool) -> Result<Option<Event>, Push> {
         if !self.queue.lines {
             let job = Job {
                 event: Some(event),

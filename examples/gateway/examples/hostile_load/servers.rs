@@ -102,8 +102,9 @@ fn server_tls(dir: &Path, cert: &str, key: &str) -> Result<tokio_rustls::TlsAcce
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Binds, prints the port, exits when standard input closes.
-async fn listen() -> Result<TcpListener, Error> {
+/// Binds and prints the port; the receiver fires when standard input
+/// closes.
+async fn listen() -> Result<(TcpListener, tokio::sync::oneshot::Receiver<()>), Error> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
     {
         use std::io::Write;
@@ -111,22 +112,30 @@ async fn listen() -> Result<TcpListener, Error> {
         writeln!(out, "{}", l.local_addr()?.port())?;
         out.flush()?;
     }
-    std::thread::spawn(|| {
+    let (closed, stop) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-        std::process::exit(0);
+        let _ = closed.send(());
     });
-    Ok(l)
+    Ok((l, stop))
 }
 
 /// Serves `handle` over TLS (HTTP/2 or HTTP/1.1 by ALPN, with upgrades).
-async fn serve<F, Fut>(l: TcpListener, tls: tokio_rustls::TlsAcceptor, handle: F) -> Result<(), Error>
+async fn serve<F, Fut>(
+    (l, mut stop): (TcpListener, tokio::sync::oneshot::Receiver<()>),
+    tls: tokio_rustls::TlsAcceptor,
+    handle: F,
+) -> Result<(), Error>
 where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<Response<Out>, Error>> + Send + 'static,
 {
     let builder = Arc::new(auto::Builder::new(TokioExecutor::new()));
     loop {
-        let (tcp, _) = l.accept().await?;
+        let (tcp, _) = tokio::select! {
+            r = l.accept() => r?,
+            _ = &mut stop => return Ok(()),
+        };
         let _ = tcp.set_nodelay(true);
         let (tls, builder, handle) = (tls.clone(), builder.clone(), handle.clone());
         tokio::spawn(async move {
