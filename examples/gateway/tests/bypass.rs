@@ -239,15 +239,17 @@ async fn kubectl_create_with_protobuf_bodies_is_judged_not_refused_with_415() {
         "{}",
         out.stderr
     );
-    let log = env.dir.path().join("audit/audit.log");
-    let records: Vec<tollgate_audit::Event> = tollgate_audit::read_log(&log).unwrap().filter_map(Result::ok).collect();
+    // A refusal's record is queued, not waited for: it is on disk within
+    // the recorder's flush interval.
+    let is_crb = |e: &tollgate_audit::Event| {
+        e.object_ref
+            .as_ref()
+            .is_some_and(|o| o.resource == "clusterrolebindings")
+    };
+    let records = env.records_until("the refused clusterrolebinding", is_crb).await;
     let crb = records
         .iter()
-        .find(|e| {
-            e.object_ref
-                .as_ref()
-                .is_some_and(|o| o.resource == "clusterrolebindings")
-        })
+        .find(|e| is_crb(e))
         .expect("the refused clusterrolebinding is on record");
     let matched = crb.tollgate("matched-rules").unwrap_or_default();
     assert!(

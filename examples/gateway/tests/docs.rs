@@ -157,7 +157,10 @@ fn check_cargo(file: &str, line: &str) {
             "--example" => {
                 let found = ["examples/gateway/examples", "benches/examples"]
                     .iter()
-                    .any(|d| root().join(d).join(format!("{}.rs", pair[1])).exists());
+                    .any(|d| {
+                        let dir = root().join(d);
+                        dir.join(format!("{}.rs", pair[1])).exists() || dir.join(pair[1]).join("main.rs").exists()
+                    });
                 assert!(found, "{file}: no example {}: {line}", pair[1]);
             }
             "--bin" => assert!(
