@@ -146,6 +146,8 @@ struct Job {
     done: Option<Done>,
     /// A refusal's record: counted against the refusal share of the queue.
     refusal: bool,
+    /// No record: [`Recorder::flush`] waiting for what was queued before.
+    barrier: bool,
 }
 
 /// Queues records for a sink.
@@ -367,6 +369,7 @@ impl Recorder {
                 event: Some(event),
                 done,
                 refusal,
+                barrier: false,
             };
             return match self.queue.push(job, &[]) {
                 Push::Queued => Ok(None),
@@ -385,6 +388,7 @@ impl Recorder {
                     event: None,
                     done,
                     refusal,
+                    barrier: false,
                 },
                 line,
             );
@@ -396,6 +400,36 @@ impl Recorder {
                 other => Err(other),
             }
         })
+    }
+
+    /// Waits until every record queued before the call is written (or
+    /// failed): what a gateway does after draining its requests, before it
+    /// exits, so the last records are not left in the queue.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tollgate_audit::{Event, FileOptions, FileSink, Level, Recorder, RecorderOptions, Stage, read_log};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("audit.log");
+    /// let rec = Recorder::new(FileSink::open(&path, FileOptions::default())?, RecorderOptions::default());
+    /// rec.record_later(Event::new("later", Level::Metadata, Stage::ResponseComplete));
+    /// rec.flush().await;
+    /// let ids: Vec<String> = read_log(&path)?.map(|e| e.map(|e| e.audit_id)).collect::<Result<_, _>>()?;
+    /// assert_eq!(ids, ["later"]);
+    /// assert_eq!(rec.stats().written, 1, "the flush itself is not a record");
+    /// # Ok(()) }
+    /// ```
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        let barrier = Job {
+            event: None,
+            done: Some(done),
+            refusal: false,
+            barrier: true,
+        };
+        if let Push::Queued = self.queue.push(barrier, &[]) {
+            let _ = tokio::time::timeout(self.options.confirm_timeout, wait).await;
+        }
     }
 
     /// Queues a record without waiting (a response already on its way
@@ -516,16 +550,17 @@ async fn writer(
             take(&mut jobs, &mut lines);
         }
         last = tokio::time::Instant::now();
-        let count = jobs.len();
+        let count = jobs.iter().filter(|j| !j.barrier).count();
         busy = count > 1;
         for j in jobs.drain(..) {
             if j.refusal {
                 counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
             }
+            let travelled = j.event.is_some();
             if let Some(e) = j.event {
                 events.push(e);
             }
-            waiters.push(j.done);
+            waiters.push((j.done, travelled));
         }
         let started = std::time::Instant::now();
         let result = if queue.lines {
@@ -552,9 +587,9 @@ async fn writer(
             lines = Vec::new();
         }
         let mut back = events.drain(..);
-        for w in waiters.drain(..) {
+        for (w, travelled) in waiters.drain(..) {
             // Events travel only to a sink of events, and come back.
-            let event = if queue.lines { None } else { back.next() };
+            let event = if travelled { back.next() } else { None };
             if let Some(w) = w {
                 let _ = w.send((result.clone(), event));
             }

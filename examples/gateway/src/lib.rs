@@ -205,12 +205,15 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     serve_options.stats = serve_stats;
     let reloader = reload::Reloader::new(config.clone(), cert, authn_handle, audit.clone(), metrics.clone()).spawn();
     let ready = readiness.clone();
+    let recorder = audit.recorder().clone();
     let task = tokio::spawn(async move {
         let shutdown = async move {
             let _ = stop_rx.await;
             ready.shut_down();
         };
         tollgate_proxy::serve_with(listener, tls, stack, shutdown, serve_options).await;
+        // The drained requests' last records are queued: written before exit.
+        recorder.flush().await;
         if let Some(t) = admin_task {
             t.abort();
         }

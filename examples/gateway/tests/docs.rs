@@ -155,12 +155,10 @@ fn check_cargo(file: &str, line: &str) {
                 assert!(found, "{file}: no package {}: {line}", pair[1]);
             }
             "--example" => {
-                let found = ["examples/gateway/examples", "benches/examples"]
-                    .iter()
-                    .any(|d| {
-                        let dir = root().join(d);
-                        dir.join(format!("{}.rs", pair[1])).exists() || dir.join(pair[1]).join("main.rs").exists()
-                    });
+                let found = ["examples/gateway/examples", "benches/examples"].iter().any(|d| {
+                    let dir = root().join(d);
+                    dir.join(format!("{}.rs", pair[1])).exists() || dir.join(pair[1]).join("main.rs").exists()
+                });
                 assert!(found, "{file}: no example {}: {line}", pair[1]);
             }
             "--bin" => assert!(
