@@ -572,9 +572,18 @@ fn us(d: Duration) -> String {
 
 /// Runs the comparison and prints it as Markdown.
 pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
-    let o = Options::parse(args);
     let dir = tempfile::tempdir()?;
-    let d = dir.path();
+    let result = compare(args, dir.path()).await;
+    if result.is_err() {
+        // The processes' logs and configurations, for whoever looks into it.
+        let kept = dir.keep();
+        eprintln!("the run failed: its files (logs, configurations) are kept in {}", kept.display());
+    }
+    result
+}
+
+async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
+    let o = Options::parse(args);
     let cluster = Cluster::start(d).await?;
     let s = setup(d, &cluster, &o).await?;
     let selected: Vec<usize> = (0..s.paths.len())
