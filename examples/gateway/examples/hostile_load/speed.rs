@@ -577,7 +577,10 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
     if result.is_err() {
         // The processes' logs and configurations, for whoever looks into it.
         let kept = dir.keep();
-        eprintln!("the run failed: its files (logs, configurations) are kept in {}", kept.display());
+        eprintln!(
+            "the run failed: its files (logs, configurations) are kept in {}",
+            kept.display()
+        );
     }
     result
 }
