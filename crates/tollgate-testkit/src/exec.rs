@@ -15,8 +15,12 @@ use tollgate_kube::websocket::{FrameDecoder, Opcode, channel, encode_frame};
 /// The protocols the testkit speaks, most preferred first.
 pub(crate) const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
-/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key`.
-pub(crate) fn websocket_accept(key: &str) -> String {
+/// `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455).
+///
+/// ```
+/// assert_eq!(tollgate_testkit::websocket_accept("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+/// ```
+pub fn websocket_accept(key: &str) -> String {
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY);
     ctx.update(key.trim().as_bytes());
     ctx.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");

@@ -43,6 +43,7 @@ mod table;
 mod tls;
 
 pub use body::Body;
+pub use exec::websocket_accept;
 pub use issuer::{SigningKey, TestIssuer, github_actions_claims, now};
 pub use kubeconfig::kubeconfig;
 pub use redis::RedisServer;

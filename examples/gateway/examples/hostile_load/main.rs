@@ -659,6 +659,25 @@ impl Cluster {
     }
 }
 
+/// Tries `attempt` every 100 ms until it answers 200 (30 s at most); the
+/// last answer or error otherwise.
+async fn until_200<F, Fut>(mut attempt: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u16, Error>>,
+{
+    let mut last = String::new();
+    for _ in 0..300 {
+        match attempt().await {
+            Ok(200) => return Ok(()),
+            Ok(code) => last = format!("HTTP {code}"),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last)
+}
+
 /// Accepts connections and never answers: an identity provider that hangs.
 async fn hung_issuer() -> Result<String, Error> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
@@ -792,23 +811,12 @@ async fn main() -> Result<(), Error> {
         token: tollgate_gateway::demo::mint(d, "github", &[], 3600)?,
     };
     // Wait until it answers.
-    let mut last = String::new();
-    for _ in 0..300 {
-        let attempt = async {
-            let mut c = target.http(None).await?;
-            send(&mut c, get("/api/v1/namespaces/default/pods", Some(&target.token))).await
-        };
-        match attempt.await {
-            Ok(200) => {
-                last.clear();
-                break;
-            }
-            Ok(code) => last = format!("HTTP {code}"),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !last.is_empty() {
+    let up = until_200(|| async {
+        let mut c = target.http(None).await?;
+        send(&mut c, get("/api/v1/namespaces/default/pods", Some(&target.token))).await
+    })
+    .await;
+    if let Err(last) = up {
         let log = std::fs::read_to_string(d.join("gateway.log")).unwrap_or_default();
         return Err(format!("the gateway did not come up ({last}); its log:\n{log}").into());
     }

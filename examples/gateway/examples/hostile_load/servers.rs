@@ -218,19 +218,10 @@ fn exec_stream(req: &mut Request<Incoming>) -> Result<Response<Out>, Error> {
         .status(StatusCode::SWITCHING_PROTOCOLS)
         .header("upgrade", "websocket")
         .header("connection", "Upgrade")
-        .header("sec-websocket-accept", websocket_accept(&key))
+        .header("sec-websocket-accept", tollgate_testkit::websocket_accept(&key))
         .header("sec-websocket-protocol", "v5.channel.k8s.io")
         .body(full(Bytes::new()))
         .map_err(Error::from)
-}
-
-/// `Sec-WebSocket-Accept` for a key (RFC 6455).
-pub(crate) fn websocket_accept(key: &str) -> String {
-    use base64::Engine;
-    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY);
-    ctx.update(key.trim().as_bytes());
-    ctx.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    base64::engine::general_purpose::STANDARD.encode(ctx.finish().as_ref())
 }
 
 type Client = hyper_util::client::legacy::Client<

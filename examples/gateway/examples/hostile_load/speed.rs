@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio_rustls::TlsConnector;
 
 use super::servers::{EXEC_BYTES, WATCH_EVENTS};
-use super::{Cluster, Error, cpu_seconds, gateway_binary};
+use super::{Cluster, Error, cpu_seconds, gateway_binary, until_200};
 
 /// A process (or process tree) under test and where it listens.
 struct Under {
@@ -401,7 +401,7 @@ struct Setup {
     client: Client,
 }
 
-async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error> {
+async fn setup(d: &Path, cluster: &Cluster) -> Result<Setup, Error> {
     let exe = std::env::current_exe()?;
     let ca = tollgate_testkit::TestCa::new("static upstream CA")?;
     let cert = ca.server_cert(&["127.0.0.1", "localhost"])?;
@@ -508,26 +508,15 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
     };
     // Every path answers before anything is measured.
     for p in &paths {
-        let mut last = String::new();
-        for _ in 0..300 {
-            let attempt = async {
-                let mut c = client.connect(p.port, Proto::H1).await?;
-                let res = c
-                    .send(client.get("/api/v1/namespaces/default/pods/web-0", Proto::H1))
-                    .await?;
-                Ok::<_, Error>(res.status().as_u16())
-            };
-            match attempt.await {
-                Ok(200) => {
-                    last.clear();
-                    break;
-                }
-                Ok(code) => last = format!("HTTP {code}"),
-                Err(e) => last = e.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        if !last.is_empty() {
+        let up = until_200(|| async {
+            let mut c = client.connect(p.port, Proto::H1).await?;
+            let res = c
+                .send(client.get("/api/v1/namespaces/default/pods/web-0", Proto::H1))
+                .await?;
+            Ok(res.status().as_u16())
+        })
+        .await;
+        if let Err(last) = up {
             return Err(format!(
                 "{} on port {} did not come up: {last} (logs in {})",
                 p.name,
@@ -537,7 +526,6 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
             .into());
         }
     }
-    let _ = o;
     Ok(Setup {
         _children: children,
         paths,
@@ -588,7 +576,7 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
 async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
     let o = Options::parse(args);
     let cluster = Cluster::start(d).await?;
-    let s = setup(d, &cluster, &o).await?;
+    let s = setup(d, &cluster).await?;
     let selected: Vec<usize> = (0..s.paths.len())
         .filter(|&i| i < 2 || s.paths[i].name.contains(&o.only))
         .collect();
