@@ -708,24 +708,38 @@ fn gateway_binary() -> Result<PathBuf, Error> {
     Ok(bin)
 }
 
+/// An HTTP/1.1 TLS client trusting the CA a kubeconfig names.
 fn tls_for(kubeconfig: &Path) -> Result<TlsConnector, Error> {
-    use rustls_pki_types::pem::PemObject;
+    client_tls(&[&kubeconfig_ca(kubeconfig)?], b"http/1.1")
+}
+
+/// The PEM of the CA a kubeconfig's first cluster names.
+fn kubeconfig_ca(kubeconfig: &Path) -> Result<String, Error> {
     let kc: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(kubeconfig)?)?;
     let pem = base64::engine::general_purpose::STANDARD.decode(
         kc["clusters"][0]["cluster"]["certificate-authority-data"]
             .as_str()
             .ok_or("no CA in the kubeconfig")?,
     )?;
+    Ok(String::from_utf8(pem)?)
+}
+
+/// A TLS client (rustls with aws-lc-rs) trusting `cas` (PEM), offering
+/// one ALPN protocol.
+fn client_tls(cas: &[&str], alpn: &[u8]) -> Result<TlsConnector, Error> {
+    use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(c?)?;
+    for pem in cas {
+        for c in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(c?)?;
+        }
     }
     let mut config =
         rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![alpn.to_vec()];
     Ok(TlsConnector::from(Arc::new(config)))
 }
 

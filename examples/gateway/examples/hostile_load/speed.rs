@@ -25,7 +25,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio_rustls::TlsConnector;
 
 use super::servers::{EXEC_BYTES, WATCH_EVENTS};
-use super::{Cluster, Error, cpu_seconds, gateway_binary, until_200};
+use super::{Cluster, Error, client_tls, cpu_seconds, gateway_binary, kubeconfig_ca, until_200};
 
 /// A process (or process tree) under test and where it listens.
 struct Under {
@@ -134,23 +134,6 @@ impl Cell {
     fn cpu(&self) -> f64 {
         self.cpu.iter().sum::<f64>() / self.cpu.len().max(1) as f64
     }
-}
-
-fn client_tls(cas: &[&str], alpn: &[u8]) -> Result<TlsConnector, Error> {
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for pem in cas {
-        for c in rustls_pki_types::CertificateDer::pem_slice_iter(pem.as_bytes()) {
-            roots.add(c?)?;
-        }
-    }
-    let mut config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    Ok(TlsConnector::from(Arc::new(config)))
 }
 
 /// How the client reaches the paths.
@@ -500,7 +483,7 @@ async fn setup(d: &Path, cluster: &Cluster) -> Result<Setup, Error> {
         });
         children.push(child);
     }
-    let gateway_ca = gateway_ca(&cluster.kubeconfig)?;
+    let gateway_ca = kubeconfig_ca(&cluster.kubeconfig)?;
     let client = Client {
         h1: client_tls(&[&gateway_ca, &ca.cert_pem], b"http/1.1")?,
         h2: client_tls(&[&gateway_ca, &ca.cert_pem], b"h2")?,
@@ -541,17 +524,6 @@ fn which(name: &str) -> Result<PathBuf, Error> {
         .map(|d| d.join(name))
         .find(|p| p.is_file())
         .ok_or_else(|| format!("{name} not found").into())
-}
-
-fn gateway_ca(kubeconfig: &Path) -> Result<String, Error> {
-    use base64::Engine;
-    let kc: serde_json::Value = serde_saphyr::from_str(&std::fs::read_to_string(kubeconfig)?)?;
-    let pem = base64::engine::general_purpose::STANDARD.decode(
-        kc["clusters"][0]["cluster"]["certificate-authority-data"]
-            .as_str()
-            .ok_or("no CA in the kubeconfig")?,
-    )?;
-    Ok(String::from_utf8(pem)?)
 }
 
 fn us(d: Duration) -> String {
