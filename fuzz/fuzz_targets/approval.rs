@@ -1,13 +1,17 @@
-//! The approval crate's inputs: replies from Redis (network input) never
-//! panic the RESP parser and are never read past their end; any request
-//! (URL and body) gets a fingerprint, the same one every time.
+//! The approval crate's inputs: any Redis URL (operator input) is parsed or
+//! refused without panicking, and its error never shows the password; any
+//! request (URL and body) gets a fingerprint, the same one every time.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Some(n) = tollgate_approval::decode_resp_reply(data) {
-        assert!(n <= data.len());
+    if let Ok(url) = std::str::from_utf8(data) {
+        let with_secret = format!("redis://user:{url}SECRET@{url}");
+        if let Err(e) = tollgate_approval::redis_url::RedisTarget::parse(&with_secret) {
+            assert!(!e.contains("SECRET"), "{e}");
+        }
+        let _ = tollgate_approval::redis_url::RedisTarget::parse(url);
     }
     let Some((&split, rest)) = data.split_first() else { return };
     let cut = usize::from(split).min(rest.len());

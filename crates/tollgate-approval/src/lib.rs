@@ -20,7 +20,7 @@ mod fingerprint;
 mod layer;
 mod notify;
 #[cfg(feature = "redis")]
-mod redis;
+mod redis_store;
 mod store;
 
 pub use approval::{
@@ -29,23 +29,12 @@ pub use approval::{
 pub use fingerprint::{IGNORED_QUERY_PARAMETERS, fingerprint};
 pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
 pub use notify::{Notifier, NotifyEvent, WebhookNotifier, notification_text};
+/// The Redis URL forms ([`RedisStore`]): parsed and checked before anything
+/// connects.
 #[cfg(feature = "redis")]
-pub use redis::RedisStore;
+pub use redis_store::target as redis_url;
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisOptions, RedisStore};
 pub use store::{ApprovalStore, MemoryStore, StoreError, check_approver};
 
 pub(crate) use layer::now;
-
-/// Decodes one RESP2 reply (what Redis answers) from `bytes`; how many
-/// bytes it took, or `None` when they are not one whole, valid reply. For
-/// the fuzz target: the store's parser of network input, without a socket.
-///
-/// ```
-/// assert_eq!(tollgate_approval::decode_resp_reply(b":42\r\n"), Some(5));
-/// assert_eq!(tollgate_approval::decode_resp_reply(b"$9\r\nshort\r\n"), None);
-/// ```
-#[cfg(feature = "redis")]
-pub fn decode_resp_reply(bytes: &[u8]) -> Option<usize> {
-    let mut r = bytes;
-    let done = futures_util::FutureExt::now_or_never(redis::read_reply(&mut r))?;
-    done.ok().map(|_| bytes.len() - r.len())
-}

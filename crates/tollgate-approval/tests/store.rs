@@ -1,6 +1,7 @@
-//! The approval state machine in both stores (memory, and Redis with a
-//! real `redis-server`): n-of-m, self-approval, TTLs, single use under
-//! races, replays, waking waiters.
+//! The approval state machine in both stores (memory, and Redis with real
+//! `redis-server` processes: one server and a three-node cluster): n-of-m,
+//! self-approval, TTLs, single use under races, replays, waking waiters.
+//! TLS, ACL users and Sentinel failover: `tests/redis_topologies.rs`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,14 @@ macro_rules! both {
             async fn redis() {
                 let server = tollgate_testkit::RedisServer::start().unwrap();
                 $scenario(Arc::new(RedisStore::connect(&server.url()).await.unwrap())).await;
+            }
+
+            /// Every key a change touches shares one hash slot, so the
+            /// compare-and-set runs in a cluster too.
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn redis_cluster() {
+                let cluster = tollgate_testkit::RedisCluster::start().unwrap();
+                $scenario(Arc::new(RedisStore::connect(&cluster.url()).await.unwrap())).await;
             }
         }
     };

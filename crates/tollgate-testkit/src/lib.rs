@@ -46,7 +46,7 @@ pub use body::Body;
 pub use exec::websocket_accept;
 pub use issuer::{SigningKey, TestIssuer, github_actions_claims, now};
 pub use kubeconfig::kubeconfig;
-pub use redis::RedisServer;
+pub use redis::{RedisCluster, RedisOptions, RedisSentinels, RedisServer, RedisTls};
 pub use tls::{CertifiedKey, TestCa};
 
 use std::net::SocketAddr;

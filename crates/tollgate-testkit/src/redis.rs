@@ -1,8 +1,39 @@
-//! A real `redis-server` on a free loopback port, for tests that share
-//! state between gateway replicas.
+//! Real `redis-server` processes on free loopback ports, for tests that
+//! share state between gateway replicas: one server (plain, TLS, with an
+//! ACL user), a master with a replica watched by Sentinels, and a
+//! three-node Redis Cluster.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::{Error, TestCa};
+
+fn io(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Io(std::io::Error::other(format!("{what}: {e}")))
+}
+
+fn free_port() -> Result<u16, Error> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| io("finding a free port", e))
+}
+
+/// How to start a plain [`RedisServer`] (TLS ones: [`RedisTls`]).
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct RedisOptions {
+    /// An ACL user (name, password) with every right; the `default` user
+    /// is switched off.
+    pub user: Option<(String, String)>,
+    /// A replica of the master on this port.
+    pub replica_of: Option<u16>,
+    /// A Redis Cluster node.
+    pub cluster: bool,
+}
 
 /// A `redis-server` child process, killed when dropped.
 ///
@@ -13,63 +44,483 @@ use std::time::Duration;
 /// ```
 #[derive(Debug)]
 pub struct RedisServer {
-    child: Child,
+    child: Option<Child>,
     port: u16,
-    dir: std::path::PathBuf,
+    tls: bool,
+    user: Option<(String, String)>,
+    dir: PathBuf,
 }
 
 impl RedisServer {
-    /// Starts one; `redis-server` must be on PATH (`.ci/run` installs it).
+    /// Starts a plain one; `redis-server` must be on PATH (the README's
+    /// test command installs it).
     ///
     /// # Errors
     /// When it is not installed or does not start listening.
-    pub fn start() -> Result<RedisServer, crate::Error> {
-        let io = |what: &str, e: std::io::Error| crate::Error::Io(std::io::Error::other(format!("{what}: {e}")));
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| io("finding a free port", e))?
-            .port();
-        let dir = std::env::temp_dir().join(format!("tollgate-redis-{port}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| io("creating a redis directory", e))?;
-        let mut child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| io("starting redis-server (apt-get install redis-server)", e))?;
-        for _ in 0..300 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(RedisServer { child, port, dir });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        Err(crate::Error::Io(std::io::Error::other(
-            "redis-server did not start listening",
-        )))
+    pub fn start() -> Result<RedisServer, Error> {
+        Self::start_with(RedisOptions::default())
     }
 
-    /// `redis://127.0.0.1:<port>`.
+    /// Starts one as `options` says.
+    ///
+    /// # Errors
+    /// When it is not installed, a certificate cannot be made, or it does
+    /// not start listening.
+    pub fn start_with(options: RedisOptions) -> Result<RedisServer, Error> {
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("tollgate-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| io("creating a redis directory", e))?;
+        let mut args: Vec<String> = vec![
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+        ];
+        args.extend(["--port".into(), port.to_string()]);
+        if let Some((user, pass)) = &options.user {
+            args.extend(acl_args(user, pass));
+        }
+        if let Some(master) = options.replica_of {
+            args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
+        }
+        if options.cluster {
+            args.extend([
+                "--cluster-enabled".into(),
+                "yes".into(),
+                "--cluster-config-file".into(),
+                dir.join("nodes.conf").display().to_string(),
+                "--cluster-node-timeout".into(),
+                "2000".into(),
+            ]);
+        }
+        let child = spawn("redis-server", &args, &dir)?;
+        let server = RedisServer {
+            child: Some(child),
+            port,
+            tls: false,
+            user: options.user,
+            dir,
+        };
+        wait_listening(port)?;
+        Ok(server)
+    }
+
+    /// `redis://127.0.0.1:<port>` (`rediss://` with TLS; with the ACL
+    /// user's name and password when it has one).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        match &self.user {
+            Some((u, p)) => format!("{scheme}://{u}:{p}@127.0.0.1:{}", self.port),
+            None => format!("{scheme}://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Kills it (SIGKILL) now, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs one command over plain TCP (not for TLS servers or ACL users)
+    /// and returns the reply as text (an error reply is `Err`).
+    ///
+    /// # Errors
+    /// When the server cannot be reached or answers with an error.
+    pub fn command(&self, args: &[&str]) -> Result<String, Error> {
+        command(self.port, args)
     }
 }
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn spawn(program: &str, args: &[String], dir: &Path) -> Result<Child, Error> {
+    let log = std::fs::File::create(dir.join("server.log")).map_err(|e| io("creating a redis log", e))?;
+    Command::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map_err(|e| io(&format!("starting {program} (apt-get install redis-server)"), e))
+}
+
+fn wait_listening(port: u16) -> Result<(), Error> {
+    for _ in 0..500 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(io("redis-server", format!("did not start listening on port {port}")))
+}
+
+/// A CA and a server certificate for TLS-serving test Redis servers.
+///
+/// ```no_run
+/// let tls = tollgate_testkit::RedisTls::new()?;
+/// let redis = tls.start(None)?;
+/// assert!(redis.url().starts_with("rediss://"));
+/// std::fs::write("/tmp/redis-ca.pem", &tls.ca_pem)?;
+/// # Ok::<_, tollgate_testkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisTls {
+    /// The CA's certificate (what clients trust), PEM.
+    pub ca_pem: String,
+    cert: crate::CertifiedKey,
+}
+
+impl RedisTls {
+    /// A new CA and a certificate for `localhost` and `127.0.0.1`.
+    ///
+    /// # Errors
+    /// When the certificates cannot be made.
+    pub fn new() -> Result<RedisTls, Error> {
+        let ca = TestCa::new("tollgate test Redis CA")?;
+        let cert = ca.server_cert(&["localhost", "127.0.0.1"])?;
+        Ok(RedisTls {
+            ca_pem: ca.cert_pem.clone(),
+            cert,
+        })
+    }
+
+    fn files_in(dir: &Path) -> (String, String, String) {
+        let f = |n: &str| dir.join(n).display().to_string();
+        (f("ca.pem"), f("server.pem"), f("server-key.pem"))
+    }
+
+    /// Starts a TLS-only server (with this ACL user, if any).
+    ///
+    /// # Errors
+    /// When it does not start.
+    pub fn start(&self, user: Option<(&str, &str)>) -> Result<RedisServer, Error> {
+        // The files go where the server will look for them: its own
+        // directory, which start_with makes from the port it picks.
+        let port = free_port()?;
+        let dir = std::env::temp_dir().join(format!("tollgate-redis-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| io("creating a redis directory", e))?;
+        let (ca, cert, key) = Self::files_in(&dir);
+        for (path, pem) in [
+            (&ca, &self.ca_pem),
+            (&cert, &self.cert.cert_pem),
+            (&key, &self.cert.key_pem),
+        ] {
+            std::fs::write(path, pem).map_err(|e| io("writing a redis certificate", e))?;
+        }
+        let mut args: Vec<String> = vec![
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--save".into(),
+            String::new(),
+            "--appendonly".into(),
+            "no".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            port.to_string(),
+            "--tls-cert-file".into(),
+            cert,
+            "--tls-key-file".into(),
+            key,
+            "--tls-ca-cert-file".into(),
+            ca,
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ];
+        if let Some((u, p)) = user {
+            args.extend(acl_args(u, p));
+        }
+        let child = spawn("redis-server", &args, &dir)?;
+        let server = RedisServer {
+            child: Some(child),
+            port,
+            tls: true,
+            user: user.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            dir,
+        };
+        wait_listening(port)?;
+        Ok(server)
+    }
+}
+
+fn acl_args(user: &str, pass: &str) -> Vec<String> {
+    vec![
+        "--user".into(),
+        "default".into(),
+        "off".into(),
+        "--user".into(),
+        user.into(),
+        "on".into(),
+        format!(">{pass}"),
+        "~*".into(),
+        "&*".into(),
+        "+@all".into(),
+    ]
+}
+
+/// One command over plain TCP, the reply flattened to text.
+fn command(port: u16, args: &[&str]) -> Result<String, Error> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| io("connecting to redis", e))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| io("redis", e))?;
+    let mut req = format!("*{}\r\n", args.len());
+    for a in args {
+        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+    }
+    s.write_all(req.as_bytes()).map_err(|e| io("writing to redis", e))?;
+    let mut r = BufReader::new(s);
+    read_reply(&mut r)
+}
+
+fn read_reply(r: &mut impl BufRead) -> Result<String, Error> {
+    let mut line = String::new();
+    r.read_line(&mut line).map_err(|e| io("reading from redis", e))?;
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(line.len().min(1));
+    match kind {
+        "+" | ":" => Ok(rest.to_owned()),
+        "-" => Err(io("redis answered", rest)),
+        "$" => {
+            let n: i64 = rest.parse().map_err(|e| io("redis reply", e))?;
+            if n < 0 {
+                return Ok(String::new());
+            }
+            let mut buf = vec![0; usize::try_from(n).unwrap_or(0) + 2];
+            std::io::Read::read_exact(r, &mut buf).map_err(|e| io("reading from redis", e))?;
+            buf.truncate(buf.len() - 2);
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        }
+        "*" => {
+            let n: i64 = rest.parse().map_err(|e| io("redis reply", e))?;
+            let mut items = Vec::new();
+            for _ in 0..n.max(0) {
+                items.push(read_reply(r)?);
+            }
+            Ok(items.join("\n"))
+        }
+        _ => Err(io("redis reply", format!("unexpected {line:?}"))),
+    }
+}
+
+/// A master, one replica and three Sentinels (quorum 2) watching it as
+/// `mymaster`, failing over one second after the master stops answering.
+///
+/// ```no_run
+/// let mut s = tollgate_testkit::RedisSentinels::start()?;
+/// println!("{}", s.url()); // redis+sentinel://127.0.0.1:…,…/mymaster
+/// s.kill_master();
+/// s.wait_for_new_master(std::time::Duration::from_secs(30))?;
+/// # Ok::<_, tollgate_testkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisSentinels {
+    /// The first master, then the replica (the master after a failover).
+    pub servers: Vec<RedisServer>,
+    sentinels: Vec<RedisServer>,
+}
+
+impl RedisSentinels {
+    /// Starts them and waits until every Sentinel knows the replica.
+    ///
+    /// # Errors
+    /// When a process does not start or the setup does not settle.
+    pub fn start() -> Result<RedisSentinels, Error> {
+        let master = RedisServer::start()?;
+        let replica = RedisServer::start_with(RedisOptions {
+            replica_of: Some(master.port),
+            ..RedisOptions::default()
+        })?;
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let port = free_port()?;
+            let dir = std::env::temp_dir().join(format!("tollgate-sentinel-{port}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| io("creating a sentinel directory", e))?;
+            let conf = dir.join("sentinel.conf");
+            std::fs::write(
+                &conf,
+                format!(
+                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {} 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\nsentinel parallel-syncs mymaster 1\n",
+                    dir.display(),
+                    master.port
+                ),
+            )
+            .map_err(|e| io("writing sentinel.conf", e))?;
+            let child = spawn(
+                "redis-server",
+                &[conf.display().to_string(), "--sentinel".to_owned()],
+                &dir,
+            )?;
+            sentinels.push(RedisServer {
+                child: Some(child),
+                port,
+                tls: false,
+                user: None,
+                dir,
+            });
+            wait_listening(port)?;
+        }
+        let s = RedisSentinels {
+            servers: vec![master, replica],
+            sentinels,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let synced = s
+                .servers
+                .get(1)
+                .and_then(|r| r.command(&["INFO", "replication"]).ok())
+                .is_some_and(|i| i.contains("master_link_status:up"));
+            let known = s.sentinels.iter().all(|x| {
+                x.command(&["SENTINEL", "replicas", "mymaster"])
+                    .is_ok_and(|r| r.contains(&s.servers[1].port.to_string()))
+            });
+            if synced && known {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                return Err(io(
+                    "redis sentinels",
+                    "the replica did not sync or was not seen in 30 s",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `redis+sentinel://127.0.0.1:<s1>,…/mymaster`.
+    pub fn url(&self) -> String {
+        let list: Vec<String> = self.sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port)).collect();
+        format!("redis+sentinel://{}/mymaster", list.join(","))
+    }
+
+    /// The port the Sentinels name as master now.
+    ///
+    /// # Errors
+    /// When no Sentinel answers.
+    pub fn master_port(&self) -> Result<u16, Error> {
+        for s in &self.sentinels {
+            if let Ok(r) = s.command(&["SENTINEL", "get-master-addr-by-name", "mymaster"])
+                && let Some(p) = r.lines().nth(1).and_then(|p| p.parse().ok())
+            {
+                return Ok(p);
+            }
+        }
+        Err(io("redis sentinels", "no sentinel named a master"))
+    }
+
+    /// Waits until the replica holds `key` (replication is asynchronous).
+    ///
+    /// # Errors
+    /// When it does not within 10 s.
+    pub fn wait_replicated(&self, key: &str) -> Result<(), Error> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.servers[1].command(&["EXISTS", key]).is_ok_and(|n| n == "1") {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(io("redis replica", format!("{key} was not replicated in 10 s")))
+    }
+
+    /// Kills the first master (SIGKILL).
+    pub fn kill_master(&mut self) {
+        self.servers[0].kill();
+    }
+
+    /// Waits until the Sentinels name the replica as master and it takes
+    /// writes.
+    ///
+    /// # Errors
+    /// When that does not happen within `timeout`.
+    pub fn wait_for_new_master(&self, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        let replica = self.servers[1].port;
+        while Instant::now() < deadline {
+            if self.master_port().is_ok_and(|p| p == replica)
+                && self.servers[1]
+                    .command(&["ROLE"])
+                    .is_ok_and(|r| r.starts_with("master"))
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Err(io("redis sentinels", format!("no failover within {timeout:?}")))
+    }
+}
+
+/// A three-master Redis Cluster (no replicas), every slot assigned.
+///
+/// ```no_run
+/// let c = tollgate_testkit::RedisCluster::start()?;
+/// println!("{}", c.url()); // redis+cluster://127.0.0.1:…,…,…
+/// # Ok::<_, tollgate_testkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct RedisCluster {
+    /// The nodes.
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three nodes, splits the 16,384 slots between them with
+    /// `CLUSTER ADDSLOTSRANGE`, joins them with `CLUSTER MEET` and waits
+    /// until every node says `cluster_state:ok`.
+    ///
+    /// # Errors
+    /// When a node does not start or the cluster does not form.
+    pub fn start() -> Result<RedisCluster, Error> {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            nodes.push(RedisServer::start_with(RedisOptions {
+                cluster: true,
+                ..RedisOptions::default()
+            })?);
+        }
+        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+        for (n, (from, to)) in nodes.iter().zip(ranges) {
+            n.command(&["CLUSTER", "ADDSLOTSRANGE", &from.to_string(), &to.to_string()])?;
+        }
+        for n in &nodes[1..] {
+            nodes[0].command(&["CLUSTER", "MEET", "127.0.0.1", &n.port.to_string()])?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = nodes.iter().all(|n| {
+                n.command(&["CLUSTER", "INFO"])
+                    .is_ok_and(|i| i.contains("cluster_state:ok") && i.contains("cluster_known_nodes:3"))
+            });
+            if ok {
+                return Ok(RedisCluster { nodes });
+            }
+            if Instant::now() > deadline {
+                return Err(io("redis cluster", "did not reach cluster_state:ok in 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `redis+cluster://127.0.0.1:<a>,127.0.0.1:<b>,127.0.0.1:<c>`.
+    pub fn url(&self) -> String {
+        let list: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        format!("redis+cluster://{}", list.join(","))
     }
 }

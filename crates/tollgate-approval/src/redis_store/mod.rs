@@ -1,22 +1,29 @@
 //! Approvals in Redis, shared by several gateway replicas.
 //!
-//! Each approval is a JSON value under `tollgate:approval:<id>`; the latest
-//! approval of a request under `tollgate:fp:<fingerprint>`; ids by time in
-//! the sorted set `tollgate:approvals`. Every change goes through one Lua
-//! compare-and-set (the value read must still be there), so a transition
-//! happens once whichever replica attempts it — two replicas racing for a
-//! single-use grant get exactly one. Every change is published on
-//! `tollgate:approvals:changed`; each replica keeps one subscription and
-//! wakes the requests it holds.
+//! Each approval is a JSON value under `{tollgate}:approval:<id>`; the
+//! latest approval of a request under `{tollgate}:fp:<fingerprint>`; ids by
+//! time in the sorted set `{tollgate}:approvals`. The `{tollgate}` hash tag
+//! puts every key in one cluster slot, so the one Lua compare-and-set that
+//! makes every change (the value read must still be there) runs on one
+//! node in a Redis Cluster too: a transition happens once whichever
+//! replica attempts it — two replicas racing for a single-use grant get
+//! exactly one. Every change is published on `tollgate:approvals:changed`;
+//! each replica keeps one subscription and wakes the requests it holds (a
+//! cluster forwards publications to every node, so any node will do).
+//!
+//! The servers are reached through the `redis` crate ([`target`] for the
+//! URL forms: one server, TLS, ACL users, Sentinel, Cluster).
 
-mod resp;
+mod backend;
+pub mod target;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use resp::read_reply;
-use resp::{Conn, Reply, Target};
-use tokio::sync::Mutex;
+use backend::Backend;
+pub use backend::RedisOptions;
+use futures_util::StreamExt;
+use target::RedisTarget;
 
 use crate::{Approval, ApprovalStore, State, StoreError, Vote};
 
@@ -35,27 +42,33 @@ return 1
 ";
 
 const CHANNEL: &str = "tollgate:approvals:changed";
-const INDEX: &str = "tollgate:approvals";
+const INDEX: &str = "{tollgate}:approvals";
 
 fn key(id: &str) -> String {
-    format!("tollgate:approval:{id}")
+    format!("{{tollgate}}:approval:{id}")
 }
 
 fn fp_key(fp: &str) -> String {
-    format!("tollgate:fp:{fp}")
+    format!("{{tollgate}}:fp:{fp}")
 }
 
-/// Approvals in Redis (several replicas).
+/// Approvals in Redis (several replicas): one server, TLS, ACL users,
+/// Sentinel or Cluster, as the URL says ([`target`]).
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), tollgate_approval::StoreError> {
-/// let store = tollgate_approval::RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// use tollgate_approval::{RedisOptions, RedisStore};
+/// let plain = RedisStore::connect("redis://127.0.0.1:6379").await?;
+/// let managed = RedisStore::connect_with(
+///     "rediss://tollgate@cache.example.com:6380",
+///     RedisOptions::new().password(std::fs::read_to_string("/run/secrets/redis").unwrap_or_default().trim()),
+/// )
+/// .await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct RedisStore {
-    target: Target,
-    conn: Arc<Mutex<Option<Conn>>>,
+    backend: Arc<Backend>,
     changed: Arc<tokio::sync::Notify>,
 }
 
@@ -64,41 +77,34 @@ fn bad_data(e: impl std::fmt::Display) -> StoreError {
 }
 
 impl RedisStore {
-    /// Connects (and subscribes to changes).
+    /// Connects (and subscribes to changes), with the URL's password and
+    /// the system's roots.
     ///
     /// # Errors
     /// A malformed URL or an unreachable server.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let target = Target::parse(url).map_err(StoreError::Unavailable)?;
-        let first = Conn::open(&target).await?;
+        Self::connect_with(url, RedisOptions::new()).await
+    }
+
+    /// Connects with a password, CA or timeout of `options`.
+    ///
+    /// # Errors
+    /// A malformed URL (named, without its password) or an unreachable
+    /// server.
+    pub async fn connect_with(url: &str, options: RedisOptions) -> Result<Self, StoreError> {
+        let target = RedisTarget::parse(url).map_err(StoreError::Unavailable)?;
+        let backend = Arc::new(Backend::new(&target, target::redacted(url), &options)?);
         let store = RedisStore {
-            target: target.clone(),
-            conn: Arc::new(Mutex::new(Some(first))),
+            backend,
             changed: Arc::new(tokio::sync::Notify::new()),
         };
-        tokio::spawn(subscribe(target, Arc::downgrade(&store.changed)));
+        store.ping().await?;
+        tokio::spawn(subscribe(store.backend.clone(), Arc::downgrade(&store.changed)));
         Ok(store)
     }
 
-    /// One command on the shared connection (reconnecting once).
-    async fn cmd(&self, args: &[&[u8]]) -> Result<Reply, StoreError> {
-        let mut g = self.conn.lock().await;
-        for attempt in 0..2 {
-            if g.is_none() {
-                *g = Some(Conn::open(&self.target).await?);
-            }
-            let Some(c) = g.as_mut() else { continue };
-            match c.cmd(args).await {
-                Ok(r) => return Ok(r),
-                Err(e) if attempt == 0 && !e.to_string().contains("ERR") => *g = None,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Unavailable("redis: no connection".to_owned()))
-    }
-
     async fn raw(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.cmd(&[b"GET", key(id).as_bytes()]).await?.bulk())
+        self.backend.query(redis::cmd("GET").arg(key(id))).await
     }
 
     async fn load(&self, id: &str) -> Result<Option<(Vec<u8>, Approval)>, StoreError> {
@@ -117,25 +123,24 @@ impl RedisStore {
         let json = serde_json::to_vec(new).map_err(bad_data)?;
         let now = crate::now();
         let until = crate::store::forget_at(new);
-        let ttl = until.saturating_sub(now).max(60).to_string();
-        let r = self
-            .cmd(&[
-                b"EVAL",
-                CAS.as_bytes(),
-                b"3",
-                key(&new.id).as_bytes(),
-                fp_key(&new.fingerprint).as_bytes(),
-                INDEX.as_bytes(),
-                old,
-                &json,
-                new.id.as_bytes(),
-                new.created_at.to_string().as_bytes(),
-                ttl.as_bytes(),
-                CHANNEL.as_bytes(),
-                fp_expect.as_bytes(),
-            ])
-            .await?;
-        Ok(r.int() == Some(1))
+        let ttl = until.saturating_sub(now).max(60);
+        // EVAL, not EVALSHA: approvals are rare, and the script then needs
+        // no loading on whichever node (or new master) runs it.
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(CAS)
+            .arg(3)
+            .arg(key(&new.id))
+            .arg(fp_key(&new.fingerprint))
+            .arg(INDEX)
+            .arg(old)
+            .arg(json)
+            .arg(&new.id)
+            .arg(new.created_at)
+            .arg(ttl)
+            .arg(CHANNEL)
+            .arg(fp_expect);
+        let r: i64 = self.backend.query(&eval).await?;
+        Ok(r == 1)
     }
 
     /// Read, change, compare-and-set, until it sticks.
@@ -165,27 +170,31 @@ impl RedisStore {
 
 /// Keeps one subscription open and wakes waiters on every change (and
 /// after every reconnect, when changes may have been missed).
-async fn subscribe(target: Target, changed: std::sync::Weak<tokio::sync::Notify>) {
+async fn subscribe(backend: Arc<Backend>, changed: std::sync::Weak<tokio::sync::Notify>) {
+    let mut round = 0usize;
     loop {
         if changed.strong_count() == 0 {
             return;
         }
-        match Conn::open(&target).await {
-            Ok(mut c) => {
-                if c.send(&[b"SUBSCRIBE", CHANNEL.as_bytes()]).await.is_ok() {
+        match backend.subscriber(round).await {
+            Ok(mut sub) => match sub.subscribe(CHANNEL).await {
+                Ok(()) => {
                     if let Some(n) = changed.upgrade() {
                         n.notify_waiters();
                     }
-                    while let Ok(_msg) = c.read().await {
+                    let mut messages = sub.on_message();
+                    while messages.next().await.is_some() {
                         let Some(n) = changed.upgrade() else { return };
                         n.notify_waiters();
                     }
+                    tracing::warn!(servers = %backend.shown, "the approval store's subscription dropped; reconnecting");
                 }
-                tracing::warn!("the approval store's subscription dropped; reconnecting");
-            }
+                Err(e) => tracing::warn!(error = %e, servers = %backend.shown, "the approval store cannot subscribe"),
+            },
             Err(e) => tracing::warn!(error = %e, "the approval store's subscription cannot connect"),
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        round = round.wrapping_add(1);
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
@@ -193,8 +202,10 @@ async fn subscribe(target: Target, changed: std::sync::Weak<tokio::sync::Notify>
 impl ApprovalStore for RedisStore {
     async fn request(&self, new: Approval, now: u64) -> Result<Approval, StoreError> {
         for _ in 0..50 {
-            let current = self.cmd(&[b"GET", fp_key(&new.fingerprint).as_bytes()]).await?.bulk();
-            let current = current.map(|b| String::from_utf8_lossy(&b).into_owned());
+            let current: Option<String> = self
+                .backend
+                .query(redis::cmd("GET").arg(fp_key(&new.fingerprint)))
+                .await?;
             if let Some(id) = &current
                 && let Some((_, mut a)) = self.load(id).await?
             {
@@ -218,10 +229,9 @@ impl ApprovalStore for RedisStore {
     }
 
     async fn consume(&self, fingerprint: &str, now: u64) -> Result<Option<Approval>, StoreError> {
-        let Some(id) = self.cmd(&[b"GET", fp_key(fingerprint).as_bytes()]).await?.bulk() else {
+        let Some(id): Option<String> = self.backend.query(redis::cmd("GET").arg(fp_key(fingerprint))).await? else {
             return Ok(None);
         };
-        let id = String::from_utf8_lossy(&id).into_owned();
         match self
             .update(&id, now, |a| {
                 if a.state != State::Approved || a.uses_left == 0 {
@@ -248,17 +258,19 @@ impl ApprovalStore for RedisStore {
     }
 
     async fn list(&self, now: u64) -> Result<Vec<Approval>, StoreError> {
-        let ids = match self.cmd(&[b"ZREVRANGE", INDEX.as_bytes(), b"0", b"999"]).await? {
-            Reply::Array(Some(items)) => items.into_iter().filter_map(Reply::bulk).collect::<Vec<_>>(),
-            _ => Vec::new(),
-        };
+        let ids: Vec<String> = self
+            .backend
+            .query(redis::cmd("ZREVRANGE").arg(INDEX).arg(0).arg(999))
+            .await?;
         let mut out = Vec::new();
         for id in ids {
-            match self.get(&String::from_utf8_lossy(&id), now).await? {
+            match self.get(&id, now).await? {
                 Some(a) => out.push(a),
                 // Its key expired: the index forgets it too.
                 None => {
-                    self.cmd(&[b"ZREM", INDEX.as_bytes(), &id]).await?;
+                    self.backend
+                        .query::<i64>(redis::cmd("ZREM").arg(INDEX).arg(&id))
+                        .await?;
                 }
             }
         }
@@ -296,7 +308,7 @@ impl ApprovalStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.cmd(&[b"PING"]).await.map(drop)
+        self.backend.query::<String>(&redis::cmd("PING")).await.map(drop)
     }
 
     async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Approval>, StoreError> {
