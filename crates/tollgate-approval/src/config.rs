@@ -9,7 +9,13 @@
 //!   redisUrl: rediss://tollgate@cache.example.com:6380   # see docs/approvals.md for every form
 //!   redisPasswordFile: /run/secrets/redis-password       # instead of a password in the URL
 //!   redisCaFile: redis-ca.pem   # for rediss://; the system's roots when absent
-//!   notify: [slack.kubeconfig]  # POSTed JSON with a Slack-compatible `text`
+//!   externalUrl: https://tollgate.example.com   # links in notifications
+//!   notify:
+//!     - urlFile: slack-webhook-url   # the URL is a secret: kept in a file
+//!       format: slack                # slack | teams | json
+//!     - url: https://hooks.example.com/tollgate
+//!       secretFile: hook-secret      # X-Tollgate-Signature (HMAC-SHA256)
+//!     - kubeconfig: receiver.kubeconfig   # server, CA and credentials
 //! ```
 //!
 //! ```
@@ -28,10 +34,14 @@ use std::time::Duration;
 use serde::Deserialize;
 use tollgate_kube::ConfigError;
 
-use crate::{ApprovalLayer, ApprovalStore, MemoryStore, WebhookNotifier};
+use crate::{ApprovalLayer, ApprovalStore, Format, Hints, MemoryStore, WebhookNotifier};
 
-/// What an approver runs, shown in notifications and held responses.
-pub const APPROVE_HINT: &str = "tollgate approvals approve {id} --kubeconfig <an approver's kubeconfig>";
+/// What an approver runs, shown in notifications and held responses (the
+/// kubectl plugin; `tollgate approvals approve {id}` is the same command).
+pub const APPROVE_HINT: &str = "kubectl tollgate approvals approve {id}";
+
+/// How an approver denies.
+pub const DENY_HINT: &str = "kubectl tollgate approvals deny {id} --reason \"…\"";
 
 /// The approval workflow.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,11 +67,71 @@ pub struct ApprovalConfig {
     /// PEM certificates to trust for `rediss://` instead of the system's.
     #[serde(default)]
     pub redis_ca_file: Option<PathBuf>,
-    /// Webhooks told of new requests and decisions: kubeconfig-format
-    /// files naming each receiver (server, CA, credentials).
+    /// Receivers told of new requests and decisions.
+    #[serde(default, deserialize_with = "receivers")]
+    pub notify: Vec<Receiver>,
+    /// The gateway's URL as approvers reach it, for links to an approval
+    /// in notifications (`https://tollgate.example.com`).
     #[serde(default)]
-    pub notify: Vec<PathBuf>,
+    pub external_url: Option<String>,
 }
+
+/// One notification receiver: a URL (given, or read from a file since a
+/// Slack or Teams webhook URL is a secret) or a kubeconfig-format file; a
+/// bare string is a kubeconfig path.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct Receiver {
+    /// The webhook URL (`https://`; `http://` on loopback only).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the URL (first line).
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// A kubeconfig-format file: server, CA, client certificate, token.
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The body's format.
+    #[serde(default)]
+    pub format: Format,
+    /// PEM certificates to trust for `url` instead of the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// A file holding the HMAC-SHA256 secret that signs each body.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+}
+
+impl<'de> serde::Deserialize<'de> for ReceiverEntry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = ReceiverEntry;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a kubeconfig path, or {url | urlFile | kubeconfig, format, caFile, secretFile}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ReceiverEntry, E> {
+                Ok(ReceiverEntry(Receiver {
+                    kubeconfig: Some(PathBuf::from(v)),
+                    ..Receiver::default()
+                }))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ReceiverEntry, A::Error> {
+                Receiver::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ReceiverEntry)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+fn receivers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Receiver>, D::Error> {
+    Ok(Vec::<ReceiverEntry>::deserialize(d)?.into_iter().map(|e| e.0).collect())
+}
+
+/// A [`Receiver`] as written: a string or a map.
+#[derive(Debug, Clone)]
+struct ReceiverEntry(Receiver);
 
 /// Where approvals are kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -124,7 +194,12 @@ impl ApprovalConfig {
     /// Takes relative paths relative to `dir` (the configuration file's).
     pub fn rebase(&mut self, dir: &Path) {
         for n in &mut self.notify {
-            tollgate_kube::rebase(n, dir);
+            for p in [&mut n.url_file, &mut n.kubeconfig, &mut n.ca_file, &mut n.secret_file]
+                .into_iter()
+                .flatten()
+            {
+                tollgate_kube::rebase(p, dir);
+            }
         }
         for p in [&mut self.redis_password_file, &mut self.redis_ca_file]
             .into_iter()
@@ -219,14 +294,81 @@ impl ApprovalConfig {
     }
 
     fn notifiers(&self, file: &str) -> Result<Vec<WebhookNotifier>, ConfigError> {
+        let hints = Hints {
+            approve: APPROVE_HINT.to_owned(),
+            deny: DENY_HINT.to_owned(),
+            external_url: self.external_url.clone(),
+        };
         let mut notifiers = Vec::new();
         for (i, n) in self.notify.iter().enumerate() {
-            let upstream = tollgate_proxy::Upstream::from_kubeconfig(n, None)
-                .map_err(|e| ConfigError::new(file, format!("approval.notify[{i}]"), e.to_string()))?;
-            notifiers.push(WebhookNotifier::new(upstream, APPROVE_HINT));
+            let field = |f: &str| format!("approval.notify[{i}]{f}");
+            let bad = |f: &str, m: String| ConfigError::new(file, field(f), m);
+            let read = |f: &str, p: &Path| std::fs::read(p).map_err(|e| bad(f, format!("{}: {e}", p.display())));
+            let upstream = match (&n.url, &n.url_file, &n.kubeconfig) {
+                (Some(url), None, None) => webhook(url, n, &read, &bad)?,
+                (None, Some(p), None) => {
+                    let text = read(".urlFile", p)?;
+                    let url = String::from_utf8_lossy(&text)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_owned();
+                    if url.is_empty() {
+                        return Err(bad(".urlFile", format!("{} is empty", p.display())));
+                    }
+                    webhook(&url, n, &read, &bad)?
+                }
+                (None, None, Some(k)) => {
+                    if n.ca_file.is_some() {
+                        return Err(bad(
+                            ".caFile",
+                            "the kubeconfig names its own certificate-authority".to_owned(),
+                        ));
+                    }
+                    tollgate_proxy::Upstream::from_kubeconfig(k, None).map_err(|e| bad("", e.to_string()))?
+                }
+                _ => return Err(bad("", "give exactly one of url, urlFile and kubeconfig".to_owned())),
+            };
+            let mut notifier = WebhookNotifier::new(upstream).format(n.format).hints(hints.clone());
+            if let Some(p) = &n.secret_file {
+                let secret = read(".secretFile", p)?;
+                let secret = secret.trim_ascii_end();
+                if secret.len() < 16 {
+                    return Err(bad(
+                        ".secretFile",
+                        format!(
+                            "{} holds {} bytes; a signing secret needs at least 16",
+                            p.display(),
+                            secret.len()
+                        ),
+                    ));
+                }
+                notifier = notifier.secret(secret.to_vec());
+            }
+            notifiers.push(notifier);
         }
         Ok(notifiers)
     }
+}
+
+/// Reads a file a field names, the error naming the field.
+type ReadFile<'a> = dyn Fn(&str, &Path) -> Result<Vec<u8>, ConfigError> + 'a;
+
+fn webhook(
+    url: &str,
+    n: &Receiver,
+    read: &ReadFile<'_>,
+    bad: &dyn Fn(&str, String) -> ConfigError,
+) -> Result<tollgate_proxy::Upstream, ConfigError> {
+    let ca = n.ca_file.as_deref().map(|p| read(".caFile", p)).transpose()?;
+    tollgate_proxy::Upstream::webhook(url, ca.as_deref(), "receiver").map_err(|e| match e {
+        tollgate_proxy::Error::Config { field, message, .. } => {
+            let f = if field == "caFile" { ".caFile" } else { ".url" };
+            bad(f, message)
+        }
+        other => bad(".url", other.to_string()),
+    })
 }
 
 #[cfg(test)]

@@ -28,7 +28,12 @@ pub use approval::{
 };
 pub use fingerprint::{IGNORED_QUERY_PARAMETERS, fingerprint};
 pub use layer::{API_PREFIX, ApprovalLayer, ApprovalService, ResponseFuture};
-pub use notify::{Notifier, NotifyEvent, WebhookNotifier, notification_text};
+pub use notify::{
+    ATTEMPTS, Format, Hints, Notifier, NotifyEvent, NotifyStats, SIGNATURE_HEADER, WebhookNotifier, notification_text,
+    signature,
+};
+/// The notification bodies (Slack, Teams, JSON), for receivers' tests.
+pub use notify::{body as notification_body, slack_escape};
 /// The Redis URL forms ([`RedisStore`]): parsed and checked before anything
 /// connects.
 #[cfg(feature = "redis")]

@@ -318,7 +318,10 @@ async fn webhook_notifications_reach_a_receiver() {
         None,
     )
     .unwrap();
-    let notifier = tollgate_approval::WebhookNotifier::new(up, "tollgate approvals approve {id}");
+    let notifier = tollgate_approval::WebhookNotifier::new(up).hints(tollgate_approval::Hints {
+        approve: "tollgate approvals approve {id}".to_owned(),
+        ..tollgate_approval::Hints::default()
+    });
     let s = Stack {
         forwarded: Arc::new(AtomicUsize::new(0)),
         notes: Collect::default(),

@@ -44,6 +44,8 @@ pub struct Client {
 pub struct ClientResponse {
     /// The status.
     pub status: StatusCode,
+    /// The headers.
+    pub headers: http::HeaderMap,
     /// The body.
     pub body: Bytes,
 }
@@ -120,6 +122,21 @@ impl Client {
         path: &str,
         body: Option<(&'static str, Bytes)>,
     ) -> Result<ClientResponse, Error> {
+        self.send_with(method, path, body, &http::HeaderMap::new()).await
+    }
+
+    /// [`Client::send`] with more headers (a signature, say); they cannot
+    /// replace `Authorization`, `Content-Type` or `Accept`.
+    ///
+    /// # Errors
+    /// As [`Client::send`].
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Bytes)>,
+        headers: &http::HeaderMap,
+    ) -> Result<ClientResponse, Error> {
         let up = &self.upstream;
         let url = self.url().to_owned();
         let uri = Uri::builder()
@@ -145,6 +162,11 @@ impl Client {
         if let Some(auth) = up.credentials.authorization()? {
             req = req.header(header::AUTHORIZATION, auth);
         }
+        for (name, value) in headers {
+            if name != header::AUTHORIZATION && name != header::CONTENT_TYPE && name != header::ACCEPT {
+                req = req.header(name, value);
+            }
+        }
         let req = req
             .body(Full::new(body))
             .map_err(|e| Error::BadRequest(e.to_string()))?;
@@ -155,12 +177,13 @@ impl Client {
                 .await
                 .map_err(|e| receiver(&url, crate::proxy::error_chain(&e)))?;
             let status = res.status();
+            let headers = res.headers().clone();
             let body = Limited::new(res.into_body(), MAX_RESPONSE_BYTES)
                 .collect()
                 .await
                 .map_err(|e| receiver(&url, format!("reading the response: {e}")))?
                 .to_bytes();
-            Ok(ClientResponse { status, body })
+            Ok(ClientResponse { status, headers, body })
         };
         tokio::time::timeout(self.timeout, call)
             .await

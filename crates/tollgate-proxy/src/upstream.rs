@@ -204,6 +204,108 @@ impl Upstream {
         })
     }
 
+    /// A webhook receiver named by its URL alone (a Slack or Teams
+    /// incoming webhook, any HTTPS endpoint): it trusts `ca_pem` when given,
+    /// else the operating system's certificate store (`SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` are honoured, as OpenSSL does). Plain `http://` is
+    /// accepted for loopback receivers only. No credentials are sent; the
+    /// URL's path (a Slack webhook's secret) is kept out of [`Upstream::url`].
+    ///
+    /// ```
+    /// use tollgate_proxy::Upstream;
+    /// let hook = Upstream::webhook("http://127.0.0.1:9000/hooks/T0/B0/s3cret", None, "notify[0]")?;
+    /// assert_eq!(hook.url(), "http://127.0.0.1:9000/…");
+    /// assert!(Upstream::webhook("http://hooks.example.com/x", None, "n").is_err());
+    /// # Ok::<_, tollgate_proxy::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `name` and what is wrong: not a URL, not
+    /// HTTPS to a non-loopback host, a CA that is not PEM, or no usable
+    /// certificate in the system's store.
+    pub fn webhook(url: &str, ca_pem: Option<&[u8]>, name: &str) -> Result<Self, Error> {
+        let err = |field: &str, message: String| Error::Config {
+            source_name: name.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        let uri: Uri = url.parse().map_err(|e| err("url", format!("not a URL: {e}")))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| err("url", "has no scheme (https://…)".to_owned()))?;
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| err("url", "has no host".to_owned()))?;
+        if authority.as_str().contains('@') {
+            return Err(err(
+                "url",
+                "user information in a webhook URL is not accepted".to_owned(),
+            ));
+        }
+        let host = authority.host().trim_matches(|c| c == '[' || c == ']');
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if scheme == Scheme::HTTP && !loopback {
+            return Err(err(
+                "url",
+                format!("http:// is accepted for loopback receivers only; {host} needs https://"),
+            ));
+        }
+        if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
+            return Err(err("url", format!("{scheme}:// is not http(s)")));
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut roots = RootCertStore::empty();
+        match ca_pem {
+            Some(ca) => {
+                for cert in CertificateDer::pem_slice_iter(ca) {
+                    let cert = cert.map_err(|e| err("caFile", format!("not a PEM certificate: {e}")))?;
+                    roots.add(cert).map_err(|e| err("caFile", e.to_string()))?;
+                }
+                if roots.is_empty() {
+                    return Err(err("caFile", "contains no PEM certificate".to_owned()));
+                }
+            }
+            None if scheme == Scheme::HTTPS => {
+                let found = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(found.certs);
+                if added == 0 {
+                    let why = found
+                        .errors
+                        .first()
+                        .map_or_else(|| "it holds no certificate".to_owned(), ToString::to_string);
+                    return Err(err(
+                        "url",
+                        format!(
+                            "the operating system's certificate store cannot be used ({why}): give caFile, or set SSL_CERT_FILE"
+                        ),
+                    ));
+                }
+            }
+            None => {}
+        }
+        let tls = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| err("tls", e.to_string()))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let path = uri
+            .path_and_query()
+            .map_or("", |p| p.as_str())
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Upstream {
+            url: format!("{scheme}://{authority}/…"),
+            scheme,
+            authority,
+            base_path: path,
+            tls: Arc::new(tls),
+            server_name: None,
+            credentials: Credentials::None,
+        })
+    }
+
     /// The upstream URL, for logs.
     pub fn url(&self) -> &str {
         &self.url

@@ -283,3 +283,142 @@ async fn a_request_held_on_one_replica_is_approved_through_another() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// An HTTPS receiver with a certificate from its own test CA, recording
+/// the body of each POST.
+async fn https_receiver(
+    ca: &tollgate_testkit::TestCa,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let cert = ca.server_cert(&["127.0.0.1", "localhost"]).unwrap();
+    let mut tls =
+        rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(cert.cert_chain(), cert.private_key())
+            .unwrap();
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((conn, _)) = listener.accept().await else { return };
+            let (acceptor, tx) = (acceptor.clone(), tx.clone());
+            tokio::spawn(async move {
+                let Ok(conn) = acceptor.accept(conn).await else { return };
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let tx = tx.clone();
+                    async move {
+                        use http_body_util::BodyExt;
+                        let path = req.uri().path().to_owned();
+                        let body = req.into_body().collect().await.unwrap().to_bytes();
+                        let _ = tx.send((path, body.to_vec()));
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from_static(b"ok"),
+                        )))
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(conn), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, rx)
+}
+
+/// Issue 19: a Slack-format notification reaches an HTTPS receiver whose
+/// CA the gateway trusts only through `SSL_CERT_FILE`, as it would trust a
+/// public one through the system's store — no CA in its configuration.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slack_notification_reaches_a_receiver_trusted_through_the_system_store() {
+    let env = Env::start().await;
+    let ca = tollgate_testkit::TestCa::new("receiver CA").unwrap();
+    let (addr, mut received) = https_receiver(&ca).await;
+    let ca_file = env.dir.path().join("system-roots.pem");
+    std::fs::write(&ca_file, &ca.cert_pem).unwrap();
+    std::fs::write(
+        env.dir.path().join("slack-url"),
+        format!("https://127.0.0.1:{}/services/T000/B000/XXXXSECRET\n", addr.port()),
+    )
+    .unwrap();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let yaml = std::fs::read_to_string(env.dir.path().join("tollgate.yaml")).unwrap();
+    let mut second = yaml.replace(
+        "approval:\n  holdSeconds: 2\n",
+        "approval:\n  holdSeconds: 2\n  externalUrl: https://tollgate.example.com\n  notify:\n    - urlFile: slack-url\n      format: slack\n",
+    );
+    assert_ne!(second, yaml, "the demo's approval section is where the test expects it");
+    let first_line = second.lines().find(|l| l.starts_with("listen:")).unwrap().to_owned();
+    second = second.replacen(&first_line, &format!("listen: {listen}"), 1);
+    let path = env.dir.path().join("slack.yaml");
+    std::fs::write(&path, second).unwrap();
+    let mut gateway = tokio::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("SSL_CERT_FILE", &ca_file)
+        .env_remove("SSL_CERT_DIR")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let kubeconfig = env.dir.path().join("slack.kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        std::fs::read_to_string(&env.demo.kubeconfig)
+            .unwrap()
+            .replace(&env.demo.gateway.addr.to_string(), &listen.to_string()),
+    )
+    .unwrap();
+    env.ok(&["create", "namespace", "prod"]).await;
+    let file = env.dir.path().join("web.yaml");
+    std::fs::write(&file, deployment("web")).unwrap();
+    env.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+    // Through the second gateway (retrying until it listens): the delete is held.
+    let started = Instant::now();
+    let (path_seen, body) = loop {
+        let mut cmd = env.kubectl(&["delete", "deployment", "web", "-n", "prod", "--wait=false"]);
+        cmd.arg("--kubeconfig").arg(&kubeconfig);
+        let _kubectl = cmd.kill_on_drop(true).spawn().unwrap();
+        match tokio::time::timeout(Duration::from_secs(5), received.recv()).await {
+            Ok(Some(got)) => break got,
+            _ => {
+                if started.elapsed() > Duration::from_secs(40) || gateway.try_wait().unwrap().is_some() {
+                    gateway.start_kill().unwrap();
+                    let out = gateway.wait_with_output().await.unwrap();
+                    panic!(
+                        "no notification reached the receiver; the gateway said:\n{}",
+                        String::from_utf8_lossy(&out.stderr)
+                    );
+                }
+            }
+        }
+    };
+    assert_eq!(path_seen, "/services/T000/B000/XXXXSECRET");
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let blocks = body["blocks"].to_string();
+    assert!(blocks.contains("kubectl delete deployment web -n prod"), "{blocks}");
+    assert!(blocks.contains("kubectl tollgate approvals approve apr-"), "{blocks}");
+    assert!(
+        blocks.contains("https://tollgate.example.com/tollgate/v1/approvals/apr-"),
+        "{blocks}"
+    );
+    assert!(body["text"].as_str().unwrap().contains("asks to run"), "{body}");
+    gateway.start_kill().unwrap();
+    let out = gateway.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !log.contains("XXXXSECRET"),
+        "the webhook's secret path is never logged:\n{log}"
+    );
+}
