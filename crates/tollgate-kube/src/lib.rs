@@ -54,7 +54,9 @@ pub mod time;
 pub mod websocket;
 
 pub use audit_id::AuditId;
-pub use body::{BodyBudget, BodyFormat, PROTOBUF_MAGIC, RequestBody, Reservation, check_json_patch, yaml_to_json};
+pub use body::{
+    BodyBudget, BodyFormat, PROTOBUF_MAGIC, RequestBody, Reservation, check_json_patch, json_to_yaml, yaml_to_json,
+};
 pub use command::command_line;
 pub use config_error::{ConfigError, from_yaml, rebase};
 pub use error::{Error, Side};

@@ -25,6 +25,7 @@ mod jwks;
 mod jwt;
 mod owner;
 mod verifier;
+mod whoami;
 
 pub use authentication_configuration::{
     AuthenticationConfiguration, ClaimMapping, DEFAULT_ALGORITHMS, JwtAuthenticator, parse_algorithm,
@@ -39,6 +40,7 @@ pub use jwks::{Fetched, JwksSource, Key, KeyCachePolicy, parse_jwks};
 pub use jwt::{MAX_TOKEN_BYTES, UnverifiedJwt};
 pub use owner::{OwnerMapper, OwnerRule};
 pub use verifier::{Verifier, VerifierBuilder};
+pub use whoami::{WHOAMI_PATH, WhoAmIFuture, WhoAmILayer, WhoAmIService, whoami_body};
 
 /// The WebSocket subprotocol prefix that carries a bearer token.
 pub const WEBSOCKET_BEARER_PREFIX: &str = "base64url.bearer.authorization.k8s.io.";

@@ -85,6 +85,102 @@ pub(crate) fn load(path: &Path, context: Option<&str>) -> Result<Resolved, Error
     parse(&text, &file, dir, context)
 }
 
+/// The kubeconfig files kubectl would read: `--kubeconfig` when given,
+/// else every file in `$KUBECONFIG` (`:`-separated; missing ones skipped,
+/// as kubectl skips them), else `~/.kube/config`.
+///
+/// ```
+/// use std::path::PathBuf;
+/// let files = tollgate_proxy::kubeconfig_files(None, Some("/a:/b::/c".into()), Some("/home/me".into()));
+/// assert_eq!(files, [PathBuf::from("/a"), PathBuf::from("/b"), PathBuf::from("/c")]);
+/// let files = tollgate_proxy::kubeconfig_files(None, None, Some("/home/me".into()));
+/// assert_eq!(files, [PathBuf::from("/home/me/.kube/config")]);
+/// ```
+pub fn kubeconfig_files(flag: Option<&Path>, env: Option<std::ffi::OsString>, home: Option<PathBuf>) -> Vec<PathBuf> {
+    if let Some(f) = flag {
+        return vec![f.to_path_buf()];
+    }
+    if let Some(list) = env.filter(|v| !v.is_empty()) {
+        return std::env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+    }
+    home.map(|h| vec![h.join(".kube").join("config")]).unwrap_or_default()
+}
+
+/// File-path fields, made absolute against the file they were read from
+/// when entries of several files are merged.
+const PATH_FIELDS: [&str; 4] = ["certificate-authority", "client-certificate", "client-key", "tokenFile"];
+
+/// Loads several files merged as kubectl merges `$KUBECONFIG`: the first
+/// file that sets `current-context` sets it, and the first definition of
+/// each named context, cluster and user wins.
+pub(crate) fn load_chain(files: &[PathBuf], context: Option<&str>) -> Result<Resolved, Error> {
+    if let [one] = files {
+        return load(one, context);
+    }
+    let shown = files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":");
+    let mut current: Option<String> = None;
+    let mut merged = serde_json::Map::new();
+    for key in ["contexts", "clusters", "users"] {
+        merged.insert(key.to_owned(), Value::Array(Vec::new()));
+    }
+    let mut read_any = false;
+    for path in files {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        read_any = true;
+        let file = path.display().to_string();
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let cx = Ctx { file: &file, dir };
+        let doc = tollgate_kube::yaml_to_json(&text).map_err(|e| cx.err("(document)", e.to_string()))?;
+        if current.is_none() {
+            current = string(&doc, "current-context").map(str::to_owned);
+        }
+        for (key, inner) in [("contexts", "context"), ("clusters", "cluster"), ("users", "user")] {
+            let Some(entries) = doc.get(key).and_then(Value::as_array) else {
+                continue;
+            };
+            for e in entries {
+                let Some(name) = e.get("name").and_then(Value::as_str) else {
+                    continue;
+                };
+                let list = merged.get_mut(key).and_then(Value::as_array_mut);
+                let Some(list) = list else { continue };
+                if list.iter().any(|x| x.get("name").and_then(Value::as_str) == Some(name)) {
+                    continue;
+                }
+                let mut e = e.clone();
+                if let Some(body) = e.get_mut(inner).and_then(Value::as_object_mut) {
+                    for f in PATH_FIELDS {
+                        if let Some(p) = body.get(f).and_then(Value::as_str).filter(|p| !p.is_empty()) {
+                            let abs = cx.resolve(p).display().to_string();
+                            body.insert(f.to_owned(), Value::String(abs));
+                        }
+                    }
+                }
+                list.push(e);
+            }
+        }
+    }
+    if !read_any {
+        return Err(Error::File {
+            path: shown,
+            message: "none of these kubeconfig files can be read".to_owned(),
+        });
+    }
+    if let Some(c) = current {
+        merged.insert("current-context".to_owned(), Value::String(c));
+    }
+    let text = Value::Object(merged).to_string();
+    parse(&text, &shown, Path::new("/"), context)
+}
+
 pub(crate) fn parse(text: &str, file: &str, dir: &Path, context: Option<&str>) -> Result<Resolved, Error> {
     let cx = Ctx { file, dir };
     let doc = tollgate_kube::yaml_to_json(text).map_err(|e| cx.err("(document)", e.to_string()))?;
@@ -217,6 +313,38 @@ users:
   user:
     exec: {command: aws}
 "#;
+
+    #[test]
+    fn several_files_merge_as_kubectl_merges_them() {
+        let dir = std::env::temp_dir().join(format!("tollgate-kc-chain-{}", std::process::id()));
+        let sub = dir.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        std::fs::write(sub.join("token"), "from-file").unwrap();
+        // The first file sets the context; the cluster comes from the
+        // second, the user (with a relative token file) from the third.
+        std::fs::write(
+            dir.join("a"),
+            "current-context: work\ncontexts: [{name: work, context: {cluster: k, user: me}}]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b"),
+            "current-context: other\nclusters: [{name: k, cluster: {server: 'https://gw:8443', insecure-skip-tls-verify: true}}]\n",
+        )
+        .unwrap();
+        std::fs::write(sub.join("c"), "users: [{name: me, user: {tokenFile: token}}]\n").unwrap();
+        let files = [dir.join("a"), dir.join("missing"), dir.join("b"), sub.join("c")];
+        let r = load_chain(&files, None).unwrap();
+        assert_eq!(r.server, "https://gw:8443");
+        assert_eq!(r.token_file, Some(sub.join("token")), "relative to the file it was in");
+        let e = load_chain(&files, Some("other")).unwrap_err().to_string();
+        assert!(e.contains("no context named \"other\""), "{e}");
+        let e = load_chain(&[dir.join("nope1"), dir.join("nope2")], None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("none of these kubeconfig files"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn resolves_current_context() {

@@ -43,6 +43,7 @@ pub use client::{Client, ClientResponse, MAX_RESPONSE_BYTES};
 pub use error::Error;
 pub use forwarded::{TrustForwarded, TrustForwardedLayer, TrustedProxy};
 pub use headers::{ClientAddr, Impersonation};
+pub use kubeconfig::kubeconfig_files;
 pub use limits::LimitsConfig;
 #[cfg(feature = "preflight")]
 pub use preflight::ProxyPreflight;

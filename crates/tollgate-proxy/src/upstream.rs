@@ -49,6 +49,22 @@ impl Upstream {
         Upstream::from_resolved(r, &path.display().to_string())
     }
 
+    /// From the kubeconfig files kubectl would read
+    /// ([`kubeconfig_files`](crate::kubeconfig_files)), merged as kubectl
+    /// merges `$KUBECONFIG`, and an optional context.
+    ///
+    /// # Errors
+    /// As [`Upstream::from_kubeconfig`]; none of the files readable.
+    pub fn from_kubeconfig_files(files: &[PathBuf], context: Option<&str>) -> Result<Self, Error> {
+        let r = kubeconfig::load_chain(files, context)?;
+        let shown = files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(":");
+        Upstream::from_resolved(r, &shown)
+    }
+
     /// From kubeconfig text; `name` is used in error messages and relative
     /// file paths are resolved against `base_dir`.
     ///

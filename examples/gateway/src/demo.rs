@@ -74,6 +74,17 @@ pub async fn start(dir: &Path, listen: SocketAddr) -> Result<Demo, StartError> {
 /// # Errors
 /// When a file cannot be written or a listener bound.
 pub async fn start_with_hold(dir: &Path, listen: SocketAddr, hold: std::time::Duration) -> Result<Demo, StartError> {
+    // Before anything is written: a second demo on the same address must
+    // not rewrite the running one's issuer keys and then fail on the port.
+    if listen.port() != 0 {
+        std::net::TcpListener::bind(listen).map_err(|source| StartError::Io {
+            what: format!(
+                "{listen} cannot be bound (is another `tollgate demo` running? give --listen); nothing in {} was changed",
+                dir.display()
+            ),
+            source,
+        })?;
+    }
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     let api_server = ApiServer::builder().token(random_token()).start().await?;
     write(&dir.join("upstream.kubeconfig"), &api_server.kubeconfig())?;
@@ -251,6 +262,9 @@ impl Demo {
             "Tollgate demo: gateway on https://{gw} in front of a test API server on {api}\n\
              OIDC issuers: {gh} (GitHub Actions-shaped), {bots} (bots) and {people} (people)   admin: http://{admin}/readyz\n\n\
              Your kubectl identity: a GitHub Actions token for {REPOSITORY}, owned by `payments`.\n\n\
+             The `tollgate` commands below need it on PATH: `cargo install --path examples/gateway` installs\n\
+             `tollgate` and `kubectl-tollgate` (the kubectl plugin) into ~/.cargo/bin; or write\n\
+             `cargo run --release --bin tollgate --` instead of `tollgate`.\n\n\
              Try:\n  \
              {k} auth whoami\n  \
              {k} get pods\n  \
@@ -269,8 +283,11 @@ impl Demo {
              {k} create namespace prod\n  \
              {k} create deployment web --image nginx -n prod --dry-run=client -o yaml | {k} apply -f -\n  \
              {k} delete deployment web -n prod   # waits; in another terminal:\n  \
-             tollgate approvals list --kubeconfig {dir}/approver.kubeconfig\n  \
-             tollgate approvals approve <ID> --kubeconfig {dir}/approver.kubeconfig   # the delete then completes\n\n\
+             export KUBECONFIG={dir}/approver.kubeconfig   # the approver's own credentials\n  \
+             kubectl tollgate whoami\n  \
+             kubectl tollgate approvals list\n  \
+             kubectl tollgate approvals show <ID>\n  \
+             kubectl tollgate approvals approve <ID>   # the delete then completes\n\n\
              Every call is on record in {dir}/audit/audit.log (audit.k8s.io/v1 Events, secrets redacted):\n  \
              tollgate sessions list --audit {dir}/audit/audit.log\n  \
              tollgate sessions show <AUDIT-ID> --audit {dir}/audit/audit.log\n  \

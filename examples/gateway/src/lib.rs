@@ -11,6 +11,7 @@
 //! ```
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -169,6 +170,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
                 .max_header_bytes(config.limits.max_header_bytes)
                 .max_buffered_bytes(config.limits.max_buffered_bytes),
         )
+        // `GET /tollgate/v1/whoami`: the caller's own identity and owner
+        // (kubectl tollgate whoami); recorded like any request.
+        .layer(tollgate_oidc::WhoAmILayer::new())
         .layer(
             PolicyLayer::new(policy.clone())
                 .approval_available(config.approval.is_some())

@@ -422,3 +422,108 @@ async fn a_slack_notification_reaches_a_receiver_trusted_through_the_system_stor
         "the webhook's secret path is never logged:\n{log}"
     );
 }
+
+/// `kubectl ARGS` with the plugin on PATH and `KUBECONFIG` set, as an
+/// approver would run it (kubectl passes plugins no kubeconfig).
+async fn kubectl_plugin(env: &Env, kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let plugin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_kubectl-tollgate"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = std::env::join_paths(
+        std::iter::once(plugin_dir).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let out = tokio::process::Command::new("kubectl")
+        .args(args)
+        .env("PATH", path)
+        .env("KUBECONFIG", kubeconfig)
+        // A POSIX TZ string: three hours east, without needing tzdata.
+        .env("TZ", "ABC-3")
+        .env("HOME", env.dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 19: an approver uses the real kubectl with the plugin, its
+/// kubeconfig only in `KUBECONFIG`.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubectl_tollgate_lists_shows_and_approves_with_kubeconfig_from_the_environment() {
+    let env = Env::start().await;
+    env.ok(&["create", "namespace", "prod"]).await;
+    let file = env.dir.path().join("web.yaml");
+    std::fs::write(&file, deployment("web")).unwrap();
+    env.ok(&["apply", "-f", file.to_str().unwrap()]).await;
+    let kubectl = env
+        .kubectl(&["delete", "deployment", "web", "-n", "prod"])
+        .spawn()
+        .unwrap();
+    let approver = env.approver();
+
+    let (ok, who, err) = kubectl_plugin(&env, &approver, &["tollgate", "whoami"]).await;
+    assert!(ok, "{err}");
+    assert!(who.contains("Username:") && who.contains("alice@acme.example"), "{who}");
+    assert!(who.contains("platform-admins"), "{who}");
+
+    let mut id = None;
+    for _ in 0..100 {
+        let (ok, out, err) = kubectl_plugin(
+            &env,
+            &approver,
+            &["tollgate", "approvals", "list", "--state", "pending"],
+        )
+        .await;
+        assert!(ok, "{err}");
+        if let Some(line) = out.lines().nth(1) {
+            assert!(out.starts_with("ID "), "{out}");
+            id = line.split_whitespace().next().map(str::to_owned);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let id = id.expect("the held delete is listed");
+
+    let (ok, shown, err) = kubectl_plugin(&env, &approver, &["tollgate", "approvals", "show", &id]).await;
+    assert!(ok, "{err}");
+    assert!(
+        shown.contains("Command:      kubectl delete deployment web -n prod"),
+        "{shown}"
+    );
+    assert!(shown.contains("Votes:        none yet"), "{shown}");
+    // Local times with their offset (TZ=ABC-3).
+    assert!(shown.contains("+03:00 ("), "{shown}");
+    let (ok, yaml, err) = kubectl_plugin(&env, &approver, &["tollgate", "approvals", "show", &id, "-o", "yaml"]).await;
+    assert!(ok, "{err}");
+    let v = tollgate_kube::yaml_to_json(&yaml).unwrap();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["state"], "pending");
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (ok, out, err) = kubectl_plugin(
+        &env,
+        &approver,
+        &["tollgate", "approvals", "approve", &id, "--reason", "planned cleanup"],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("approval {id} is approved (1 of 1 approval)")),
+        "{out}"
+    );
+    let done = tokio::time::timeout(Duration::from_secs(60), kubectl.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+
+    // --context picks another context of the same files; a wrong one is named.
+    let (ok, _, err) = kubectl_plugin(&env, &approver, &["tollgate", "approvals", "list", "--context", "nope"]).await;
+    assert!(!ok && err.contains("no context named \"nope\""), "{err}");
+}

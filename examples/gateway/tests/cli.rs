@@ -209,3 +209,88 @@ fn serve_check_reads_every_named_file_without_starting() {
     assert!(stderr.contains("owners.yaml: (file): "), "{stderr}");
     drop(taken);
 }
+
+/// Issue 19: a second `tollgate demo` on a taken address stops before it
+/// writes anything (it used to rewrite the running demo's issuer keys).
+#[test]
+fn a_second_demo_on_a_taken_address_changes_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("issuer-github.key");
+    std::fs::write(&key, "the running demo's key").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["demo", "--listen", &addr, "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("{addr} cannot be bound")) && err.contains("nothing in"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "the running demo's key");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no file written");
+}
+
+/// Issue 19: completions a shell accepts, and a man page.
+#[test]
+fn completions_and_the_man_page() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8(out.stdout).unwrap();
+    assert!(script.contains("approvals") && script.contains("whoami"), "{script}");
+    match std::process::Command::new("bash")
+        .arg("-n")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(mut bash) => {
+            use std::io::Write;
+            bash.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+            let done = bash.wait_with_output().unwrap();
+            assert!(
+                done.status.success(),
+                "bash -n refused it: {}",
+                String::from_utf8_lossy(&done.stderr)
+            );
+        }
+        Err(e) => panic!("bash is needed to check the completion script: {e}"),
+    }
+    // Loaded into a real bash, it completes `tollgate appr` to `approvals`.
+    let probe = format!(
+        "{script}\nCOMP_WORDS=(tollgate appr); COMP_CWORD=1; COMP_LINE='tollgate appr'; COMP_POINT=13; _tollgate tollgate appr tollgate; echo \"${{COMPREPLY[@]}}\"\n"
+    );
+    let done = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&probe)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&done.stdout).contains("approvals"),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    for shell in ["zsh", "fish"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success() && !out.stdout.is_empty(), "{shell}");
+    }
+    let man = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .arg("man")
+        .output()
+        .unwrap();
+    let man = String::from_utf8(man.stdout).unwrap();
+    assert!(
+        man.starts_with(".ie") && man.contains(".TH tollgate 1") && man.contains("approvals"),
+        "{man}"
+    );
+}

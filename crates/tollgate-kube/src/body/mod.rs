@@ -26,7 +26,7 @@ pub use budget::{BodyBudget, Reservation};
 pub use format::{BodyFormat, PROTOBUF_MAGIC};
 #[cfg(any(feature = "layer", test))]
 pub(crate) use gzip::gunzip_bounded;
-pub use yaml::yaml_to_json;
+pub use yaml::{json_to_yaml, yaml_to_json};
 
 use std::sync::{Arc, OnceLock};
 

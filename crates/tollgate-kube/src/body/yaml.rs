@@ -224,3 +224,14 @@ pub fn yaml_to_json(text: &str) -> Result<Value, crate::Error> {
         }
     })
 }
+
+/// `value` as YAML, for commands' `-o yaml` (keys in their JSON order).
+///
+/// ```
+/// let y = tollgate_kube::json_to_yaml(&serde_json::json!({"id": "apr-1", "votes": [1, 2]}));
+/// assert!(y.contains("id: apr-1"), "{y}");
+/// assert_eq!(tollgate_kube::yaml_to_json(&y).unwrap(), serde_json::json!({"id": "apr-1", "votes": [1, 2]}));
+/// ```
+pub fn json_to_yaml(value: &Value) -> String {
+    serde_saphyr::to_string(value).unwrap_or_else(|e| format!("# cannot be written as YAML: {e}\n"))
+}
