@@ -43,4 +43,4 @@ pub use sink::{
 };
 #[cfg(feature = "webhook")]
 pub use sink::{WebhookMode, WebhookOptions, WebhookSink};
-pub use trail::{log_files, since};
+pub use trail::{Progress, log_files, since};

@@ -2,8 +2,9 @@
 //! every reader of the trail (the `sessions` commands, the access review)
 //! needs before it opens a log.
 
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ReadError;
 
@@ -68,6 +69,108 @@ pub fn since(s: &str) -> Option<Duration> {
     crate::parse_time(s)
 }
 
+/// Progress of a long read on standard error — records read, the file, the
+/// rate — redrawn at most four times a second, and only when standard
+/// error is a terminal (a pipe or a CI log gets nothing).
+///
+/// ```
+/// let mut p = tollgate_audit::Progress::new(2);
+/// p.file(std::path::Path::new("audit.log"));
+/// p.record();
+/// assert_eq!(p.records(), 1);
+/// p.finish();
+/// ```
+#[derive(Debug)]
+pub struct Progress {
+    enabled: bool,
+    files: usize,
+    file: usize,
+    name: String,
+    records: u64,
+    started: Instant,
+    drawn: Instant,
+}
+
+impl Progress {
+    /// For a read of `files` files.
+    pub fn new(files: usize) -> Self {
+        Self::to_terminal(files, std::io::stderr().is_terminal())
+    }
+
+    /// Shown only when `enabled` (tests).
+    pub fn to_terminal(files: usize, enabled: bool) -> Self {
+        let now = Instant::now();
+        Progress {
+            enabled,
+            files,
+            file: 0,
+            name: String::new(),
+            records: 0,
+            started: now,
+            drawn: now,
+        }
+    }
+
+    /// The next file is being read.
+    pub fn file(&mut self, path: &Path) {
+        self.file += 1;
+        self.name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.draw();
+    }
+
+    /// One more record read.
+    pub fn record(&mut self) {
+        self.records += 1;
+        if self.enabled && self.records.is_multiple_of(1024) && self.drawn.elapsed() >= Duration::from_millis(250) {
+            self.draw();
+        }
+    }
+
+    /// Records read so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// The current line, as drawn.
+    pub fn line(&self) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        format!(
+            "{} records · file {}/{} {} · {:.0} records/s",
+            self.records,
+            self.file,
+            self.files,
+            self.name,
+            self.records as f64 / secs
+        )
+    }
+
+    fn draw(&mut self) {
+        if self.enabled {
+            self.drawn = Instant::now();
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K{}", self.line());
+            let _ = err.flush();
+        }
+    }
+
+    /// Clears the line.
+    pub fn finish(&mut self) {
+        if self.enabled {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+            self.enabled = false;
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,6 +183,17 @@ mod tests {
         assert!((7 * 86_400 - 1..=7 * 86_400 + 1).contains(&ago("7d")));
         assert!(since("2x").is_none());
         assert_eq!(since("2026-11-27T11:00:00+01:00"), since("2026-11-27T10:00:00Z"));
+    }
+
+    #[test]
+    fn progress_counts_and_names_the_file() {
+        let mut p = Progress::to_terminal(3, false);
+        p.file(Path::new("/var/log/tollgate/audit-1.log.gz"));
+        for _ in 0..5 {
+            p.record();
+        }
+        let line = p.line();
+        assert!(line.starts_with("5 records · file 1/3 audit-1.log.gz · "), "{line}");
     }
 
     #[test]

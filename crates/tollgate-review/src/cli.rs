@@ -148,8 +148,31 @@ pub fn review(args: &ReviewArgs) -> Result<String, Error> {
     let mut r = Review::default();
     r.keep_resource_names(rbac.resource_names());
     let mut skipped = 0;
-    for f in log_files(&args.audit)? {
-        skipped += r.add_log(&f, &filter)?;
+    let files = log_files(&args.audit)?;
+    let shown = || {
+        args.audit
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if files.is_empty() {
+        return Err(Error::Input {
+            file: shown(),
+            message: "no audit log (*.log, *.log.gz) there: nothing to review".to_owned(),
+        });
+    }
+    let mut progress = tollgate_audit::Progress::new(files.len());
+    for f in &files {
+        progress.file(f);
+        skipped += r.add_log_counted(f, &filter, &mut progress)?;
+    }
+    progress.finish();
+    if progress.records() == 0 {
+        return Err(Error::Input {
+            file: shown(),
+            message: "holds no audit records: nothing to review (is it the right path?)".to_owned(),
+        });
     }
     if !args.rbac.is_empty() {
         r.compare_rbac(&rbac);

@@ -10,6 +10,14 @@ use crate::doc::{Block, Inline, Tone};
 use crate::report::Review;
 
 /// Text for HTML: nothing in a name can become markup.
+/// Text for a `<pre>`: escaped like [`html`], but newlines and tabs kept.
+pub(crate) fn pre(s: &str) -> String {
+    s.split('\n')
+        .map(|line| html(&line.replace('\t', "    ")))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 pub(crate) fn html(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
@@ -171,7 +179,8 @@ impl Review {
                     s.push_str("</tbody></table>");
                 }
                 Block::Yaml(y) => {
-                    let _ = write!(s, "<pre>{}</pre>", html(&y));
+                    // Lines stay lines: only markup is escaped in <pre>.
+                    let _ = write!(s, "<pre>{}</pre>", pre(&y));
                 }
                 Block::Chart(days) => s.push_str(&chart(&days)),
             }

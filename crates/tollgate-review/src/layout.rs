@@ -100,7 +100,7 @@ fn findings(r: &Review) -> Vec<(Vec<Inline>, Tone)> {
         finding(
             u.unauthenticated.values().sum(),
             ("request", "requests"),
-            "refused for its token",
+            "refused without a valid token",
             None,
             Tone::Plain,
         ),
@@ -180,7 +180,11 @@ fn owner(d: &mut Vec<Block>, o: &OwnerSummary) {
             or_dash(&o.contact)
         )));
     }
-    d.push(para(format!("{} reads, {} writes.", o.reads, o.writes)));
+    d.push(para(format!(
+        "{}, {}.",
+        count(o.reads, "read", "reads"),
+        count(o.writes, "write", "writes")
+    )));
     d.push(Block::Chart(o.per_day.clone()));
     d.push(Block::Table(
         ["issuer", "subject", "user", "requests", "first seen", "last seen"]

@@ -42,7 +42,9 @@ mod selector;
 
 pub use rbac::{Comparison, Grant, PartlyUsed, Rbac, Rule as RbacRule, Use, compare};
 pub use read::Filter;
-pub use report::{ApprovalSeen, IdentitySummary, IssuerSeen, OTHER, OwnerSummary, Review, SessionSeen, Unaccountable};
+pub use report::{
+    ApprovalSeen, IdentitySummary, IssuerSeen, OTHER, OwnerSummary, Review, SessionSeen, Unaccountable, refusal_cause,
+};
 
 /// Why a review could not be made.
 #[derive(Debug, thiserror::Error)]

@@ -66,8 +66,24 @@ impl Review {
     /// # Errors
     /// When the file cannot be opened or read.
     pub fn add_log(&mut self, path: &Path, filter: &Filter) -> Result<u64, Error> {
+        self.add_log_counted(path, filter, &mut tollgate_audit::Progress::to_terminal(1, false))
+    }
+
+    /// [`Review::add_log`], counting each record read in `progress`.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or read.
+    pub fn add_log_counted(
+        &mut self,
+        path: &Path,
+        filter: &Filter,
+        progress: &mut tollgate_audit::Progress,
+    ) -> Result<u64, Error> {
         let mut skipped = 0;
         for rec in read_log(path)?.metadata_only() {
+            if rec.is_ok() {
+                progress.record();
+            }
             match rec {
                 Ok(e) if filter.keeps(&e) => self.add(&e),
                 Ok(_) => {}

@@ -385,10 +385,7 @@ impl Review {
         }
         let code = e.code().unwrap_or(0);
         if matches!(code, 401 | 403) && e.tollgate("approval-id").is_none() {
-            let why = e
-                .tollgate("rule")
-                .unwrap_or(if code == 401 { "unauthenticated" } else { "forbidden" });
-            bump(&mut o.denials, why, 1);
+            bump(&mut o.denials, &refusal_cause(e, code), 1);
         }
         if let Some(rules) = e.tollgate("dry-run-rules") {
             for r in rules.split(',').filter(|r| !r.is_empty()) {
@@ -650,6 +647,43 @@ fn session(o: &mut OwnerSummary, e: &Event, code: u16) {
             exit_code: get("exit-code"),
         },
     );
+}
+
+/// What refused a request, for the refusals table: the Tollgate rule when
+/// one did, else the cause its `Status` names.
+///
+/// ```
+/// let mut e = tollgate_audit::Event::new("a", tollgate_audit::Level::Metadata, tollgate_audit::Stage::ResponseComplete);
+/// e.response_status = Some(serde_json::json!({"code": 403, "message": "impersonation headers are not allowed (impersonate-user): …"}));
+/// assert_eq!(tollgate_review::refusal_cause(&e, 403), "impersonation refused by Tollgate");
+/// ```
+pub fn refusal_cause(e: &Event, code: u16) -> String {
+    if let Some(rule) = e.tollgate("rule") {
+        return rule.to_owned();
+    }
+    let message = e
+        .response_status
+        .as_ref()
+        .and_then(|s| s.get("message"))
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if code == 401 {
+        return "unauthenticated (no valid token)".to_owned();
+    }
+    let cause = if message.contains("impersonat") {
+        "impersonation refused by Tollgate"
+    } else if message.contains("owner") && message.contains("no ") {
+        "no owner maps the identity"
+    } else if e.tollgate("decision").is_some_and(|d| d == "allow" || d == "warn") || message.contains("cannot ") {
+        // Tollgate let it through: the API server's authorizer refused.
+        "refused by the cluster's RBAC"
+    } else if message.contains("could not be recorded") || message.contains("cannot be recorded") {
+        "could not be recorded"
+    } else {
+        "refused by Tollgate (no rule named)"
+    };
+    cause.to_owned()
 }
 
 #[cfg(test)]

@@ -249,3 +249,23 @@ fn teams(event: NotifyEvent, a: &Approval, hints: &Hints) -> Value {
         }],
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Nothing a requester writes reaches Slack as a control sequence,
+        /// and the text is all still there.
+        #[test]
+        fn slack_escaping_leaves_no_control_characters_and_loses_nothing(s in ".{0,60}") {
+            let e = slack_escape(&s);
+            prop_assert!(!e.contains('<') && !e.contains('>'));
+            let back = e.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+            prop_assert_eq!(&back, &s);
+            prop_assert!(!slack_code(&s).contains('`'));
+        }
+    }
+}

@@ -131,9 +131,13 @@ impl std::fmt::Debug for Backend {
     }
 }
 
-/// How many times a command is tried when the connection fails under it.
-const ATTEMPTS: u32 = 4;
+/// How long a command keeps being tried while the connection fails under
+/// it: long enough to ride out a Sentinel failover (the master is declared
+/// down after `down-after-milliseconds`, then a replica is promoted) or a
+/// cluster's slot move; a held request waits anyway.
+const RETRY_BUDGET: Duration = Duration::from_secs(15);
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl Backend {
     pub(super) fn new(target: &RedisTarget, shown: String, options: &RedisOptions) -> Result<Backend, StoreError> {
@@ -303,12 +307,25 @@ impl Backend {
     /// command) failed: a dropped or refused connection, a timeout, or a
     /// read-only replica that was the master before a failover.
     pub(super) async fn query<T: redis::FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+        self.query_within(cmd, RETRY_BUDGET).await
+    }
+
+    /// [`Backend::query`], retrying for at most `budget` (zero: one try).
+    pub(super) async fn query_within<T: redis::FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        budget: Duration,
+    ) -> Result<T, StoreError> {
         let mut backoff = FIRST_BACKOFF;
         let mut last = None;
-        for attempt in 0..ATTEMPTS {
+        let started = tokio::time::Instant::now();
+        for attempt in 0u32.. {
             if attempt > 0 {
+                if started.elapsed() + backoff > budget {
+                    break;
+                }
                 tokio::time::sleep(backoff).await;
-                backoff *= 3;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
             let (generation, mut conn) = match self.connection().await {
                 Ok(c) => c,
@@ -349,7 +366,12 @@ impl Backend {
 pub(super) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn retryable(e: &RedisError) -> bool {
-    if e.kind() == redis::ErrorKind::AuthenticationFailed {
+    // A wrong password or certificate does not get better by asking again.
+    if e.kind() == redis::ErrorKind::AuthenticationFailed
+        || std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::InvalidData)
+    {
         return false;
     }
     e.is_io_error()

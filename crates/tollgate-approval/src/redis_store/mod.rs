@@ -98,7 +98,12 @@ impl RedisStore {
             backend,
             changed: Arc::new(tokio::sync::Notify::new()),
         };
-        store.ping().await?;
+        // At start, one try: a gateway pointed at the wrong Redis says so at
+        // once instead of retrying.
+        store
+            .backend
+            .query_within::<String>(&redis::cmd("PING"), Duration::ZERO)
+            .await?;
         tokio::spawn(subscribe(store.backend.clone(), Arc::downgrade(&store.changed)));
         Ok(store)
     }
@@ -308,7 +313,11 @@ impl ApprovalStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.backend.query::<String>(&redis::cmd("PING")).await.map(drop)
+        // Readiness asks: one try, so a probe is answered quickly.
+        self.backend
+            .query_within::<String>(&redis::cmd("PING"), Duration::ZERO)
+            .await
+            .map(drop)
     }
 
     async fn wait(&self, id: &str, timeout: Duration) -> Result<Option<Approval>, StoreError> {

@@ -21,7 +21,9 @@ pub mod terminal;
 
 use std::path::PathBuf;
 
-pub use sessions::{ListFilter, MAX_CAST_LINE_BYTES, ReplayOptions, list, replay, show};
+pub use sessions::{
+    LIST_WINDOW, ListFilter, ListOutput, MAX_CAST_LINE_BYTES, ReplayOptions, list, list_as, replay, show,
+};
 
 use crate::ReadError;
 
@@ -42,6 +44,9 @@ pub enum Error {
         /// What is accepted.
         message: &'static str,
     },
+    /// The paths hold no audit log, or no record.
+    #[error("{0}: {1}")]
+    Empty(String, &'static str),
     /// No record has this audit ID.
     #[error("no record with audit ID {0}")]
     NotFound(String),
@@ -73,6 +78,9 @@ pub enum SessionsCommand {
         /// Which requests.
         #[command(flatten)]
         filter: ListFilter,
+        /// text (a table) or json (an array of rows), written as the trail is read.
+        #[arg(short = 'o', long, value_enum, default_value_t = ListOutput::Text)]
+        output: ListOutput,
     },
     /// Every record of one request, bodies included (redacted).
     Show {
@@ -100,7 +108,7 @@ impl SessionsCommand {
     /// An [`Error`] naming the file, option or ID that is wrong.
     pub fn run(&self, out: &mut impl std::io::Write) -> Result<(), Error> {
         match self {
-            SessionsCommand::List { audit, filter } => list(audit, filter, out),
+            SessionsCommand::List { audit, filter, output } => list_as(audit, filter, *output, out),
             SessionsCommand::Show { id, audit } => show(audit, id, out),
             SessionsCommand::Replay { file, options } => replay(file, *options, out),
         }

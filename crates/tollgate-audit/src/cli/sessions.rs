@@ -1,13 +1,15 @@
 //! `tollgate sessions list | show | replay`: reading the audit trail and
 //! terminal recordings as a reviewer would.
 
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Error;
-use crate::{Event, ReadError, Stage, log_files, parse_time, read_log, since};
+use tollgate_kube::table::Streaming;
+
+use crate::{Event, Progress, ReadError, Stage, log_files, parse_time, read_log, since};
 
 /// Filters for `sessions list`.
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -42,32 +44,239 @@ impl ListFilter {
 /// Reads every record, reporting unreadable lines on stderr (a torn last
 /// write is expected after a crash and is skipped, never misread); with
 /// `bodies: false` request and response objects are read past, not decoded.
-fn records(paths: &[PathBuf], bodies: bool, mut each: impl FnMut(Event)) -> Result<(), Error> {
+/// Progress goes to stderr when it is a terminal.
+fn records(paths: &[PathBuf], bodies: bool, mut each: impl FnMut(Event) -> Result<(), Error>) -> Result<(), Error> {
     let mut skipped = 0usize;
-    for f in log_files(paths)? {
-        let reader = read_log(&f)?;
+    let files = log_files(paths)?;
+    if files.is_empty() {
+        return Err(Error::Empty(paths_shown(paths), "no audit log (*.log, *.log.gz) there"));
+    }
+    let mut progress = Progress::new(files.len());
+    for f in &files {
+        progress.file(f);
+        let reader = read_log(f)?;
         let reader = if bodies { reader } else { reader.metadata_only() };
         for r in reader {
             match r {
-                Ok(e) => each(e),
+                Ok(e) => {
+                    progress.record();
+                    each(e)?;
+                }
                 Err(e) => {
                     skipped += 1;
+                    progress.finish();
                     eprintln!("tollgate: skipped {e}");
                 }
             }
         }
     }
+    progress.finish();
     if skipped > 0 {
         eprintln!("tollgate: {skipped} line(s) were not audit records and were skipped");
+    }
+    if progress.records() == 0 {
+        return Err(Error::Empty(paths_shown(paths), "no audit records in it"));
     }
     Ok(())
 }
 
-/// The table `sessions list` prints: one row per request (its last stage).
+fn paths_shown(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How `sessions list` prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum ListOutput {
+    /// A table.
+    #[default]
+    Text,
+    /// A JSON array of rows, written as it goes.
+    Json,
+}
+
+/// Requests held waiting for their last record before the oldest is
+/// printed as it stands: the bound on `sessions list`'s memory (a row is a
+/// few hundred bytes, so a few MB), whatever the trail's length.
+pub const LIST_WINDOW: usize = 10_000;
+
+/// One request's row, as its records arrive.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Row {
+    received: String,
+    audit_id: String,
+    owner: Option<String>,
+    user: String,
+    verb: String,
+    code: Option<u16>,
+    decision: Option<String>,
+    command: String,
+    recording: Option<String>,
+    stage: Stage,
+    #[serde(skip)]
+    rank: u8,
+}
+
+impl Row {
+    fn of(e: &Event) -> Row {
+        Row {
+            received: e.request_received_timestamp.clone(),
+            audit_id: e.audit_id.clone(),
+            owner: e.tollgate("owner").map(str::to_owned),
+            user: e.user.username.clone(),
+            verb: e.verb.clone(),
+            code: e.code(),
+            decision: e.tollgate("decision").map(str::to_owned),
+            command: e.tollgate("command").unwrap_or("").to_owned(),
+            recording: e
+                .tollgate("recording")
+                .filter(|r| r.ends_with(".cast"))
+                .map(str::to_owned),
+            stage: e.stage,
+            rank: rank(e.stage),
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.rank >= rank(Stage::ResponseComplete)
+    }
+}
+
+/// Prints rows in the order their requests were first seen, each once its
+/// last stage is in (or when [`LIST_WINDOW`] later requests have come).
+struct Lister<'a, W: Write> {
+    filter: &'a ListFilter,
+    cutoff: Option<Duration>,
+    order: VecDeque<String>,
+    rows: HashMap<String, Row>,
+    /// Requests printed before their last record (still open after the
+    /// window): their later records are not printed again.
+    printed_early: HashSet<String>,
+    window: usize,
+    table: Option<Streaming<8>>,
+    json_started: bool,
+    out: &'a mut W,
+}
+
+impl<W: Write> Lister<'_, W> {
+    fn add(&mut self, e: &Event) -> Result<(), Error> {
+        if self.printed_early.contains(&e.audit_id) {
+            return Ok(());
+        }
+        match self.rows.get_mut(&e.audit_id) {
+            Some(row) if rank(e.stage) >= row.rank => *row = Row::of(e),
+            Some(_) => {}
+            None => {
+                self.order.push_back(e.audit_id.clone());
+                self.rows.insert(e.audit_id.clone(), Row::of(e));
+            }
+        }
+        while let Some(front) = self.order.front() {
+            let finished = self.rows.get(front).is_none_or(Row::done);
+            if !finished && self.order.len() <= self.window {
+                break;
+            }
+            let Some(id) = self.order.pop_front() else { break };
+            if !finished {
+                self.printed_early.insert(id.clone());
+            }
+            if let Some(row) = self.rows.remove(&id) {
+                self.print(&row)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn keeps(&self, r: &Row) -> bool {
+        let f = self.filter;
+        f.owner.as_deref().is_none_or(|o| r.owner.as_deref() == Some(o))
+            && f.user.as_deref().is_none_or(|u| r.user == u)
+            && f.verb.as_deref().is_none_or(|v| r.verb == v)
+            && self
+                .cutoff
+                .is_none_or(|c| parse_time(&r.received).is_none_or(|t| t >= c))
+    }
+
+    fn print(&mut self, r: &Row) -> Result<(), Error> {
+        if !self.keeps(r) {
+            return Ok(());
+        }
+        if let Some(table) = self.table.as_mut() {
+            let mut command = r.command.clone();
+            if r.recording.is_some() {
+                command.push_str("  [recorded]");
+            }
+            table.row(
+                [
+                    r.received.get(..19).unwrap_or("").replace('T', " "),
+                    r.audit_id.clone(),
+                    r.owner.clone().unwrap_or_else(|| "-".to_owned()),
+                    if r.user.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        r.user.clone()
+                    },
+                    r.verb.clone(),
+                    r.code.map_or("-".to_owned(), |c| c.to_string()),
+                    r.decision.clone().unwrap_or_else(|| "-".to_owned()),
+                    command,
+                ],
+                self.out,
+            )?;
+        } else {
+            self.out.write_all(if self.json_started { b",\n" } else { b"[\n" })?;
+            self.json_started = true;
+            serde_json::to_writer(&mut *self.out, r).map_err(std::io::Error::from)?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), Error> {
+        while let Some(id) = self.order.pop_front() {
+            if let Some(row) = self.rows.remove(&id) {
+                self.print(&row)?;
+            }
+        }
+        match self.table.take() {
+            Some(t) => t.finish(self.out)?,
+            None if self.json_started => self.out.write_all(b"\n]\n")?,
+            None => self.out.write_all(b"[]\n")?,
+        }
+        Ok(())
+    }
+}
+
+/// The table `sessions list` prints: one row per request (its last stage),
+/// in the order requests were received, written as the trail is read — in
+/// bounded memory ([`LIST_WINDOW`]), however long the trail.
 ///
 /// # Errors
-/// An [`Error`] when a log cannot be read or a filter is malformed.
+/// An [`Error`] when a log cannot be read, holds no records, or a filter
+/// is malformed.
 pub fn list(paths: &[PathBuf], filter: &ListFilter, out: &mut impl Write) -> Result<(), Error> {
+    list_as(paths, filter, ListOutput::Text, out)
+}
+
+/// [`list`] in a chosen format.
+///
+/// # Errors
+/// As [`list`].
+pub fn list_as(paths: &[PathBuf], filter: &ListFilter, output: ListOutput, out: &mut impl Write) -> Result<(), Error> {
+    list_windowed(paths, filter, output, LIST_WINDOW, out)
+}
+
+fn list_windowed(
+    paths: &[PathBuf],
+    filter: &ListFilter,
+    output: ListOutput,
+    window: usize,
+    out: &mut impl Write,
+) -> Result<(), Error> {
     let cutoff = filter
         .since
         .as_deref()
@@ -79,56 +288,24 @@ pub fn list(paths: &[PathBuf], filter: &ListFilter, out: &mut impl Write) -> Res
             })
         })
         .transpose()?;
-    let mut last: BTreeMap<String, Event> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    records(paths, false, |e| {
-        if !last.contains_key(&e.audit_id) {
-            order.push(e.audit_id.clone());
-        }
-        let replace = last.get(&e.audit_id).is_none_or(|old| rank(e.stage) >= rank(old.stage));
-        if replace {
-            last.insert(e.audit_id.clone(), e);
-        }
-    })?;
-    let mut rows = vec![[
-        "RECEIVED".to_owned(),
-        "AUDIT-ID".to_owned(),
-        "OWNER".to_owned(),
-        "USER".to_owned(),
-        "VERB".to_owned(),
-        "CODE".to_owned(),
-        "DECISION".to_owned(),
-        "COMMAND".to_owned(),
-    ]];
-    for id in order {
-        let Some(e) = last.get(&id) else { continue };
-        if filter.owner.as_deref().is_some_and(|o| e.tollgate("owner") != Some(o))
-            || filter.user.as_deref().is_some_and(|u| e.user.username != u)
-            || filter.verb.as_deref().is_some_and(|v| e.verb != v)
-            || cutoff.is_some_and(|c| parse_time(&e.request_received_timestamp).is_some_and(|t| t < c))
-        {
-            continue;
-        }
-        let mut command = e.tollgate("command").unwrap_or("").to_owned();
-        if e.tollgate("recording").is_some_and(|r| r.ends_with(".cast")) {
-            command.push_str("  [recorded]");
-        }
-        rows.push([
-            e.request_received_timestamp.get(..19).unwrap_or("").replace('T', " "),
-            e.audit_id.clone(),
-            e.tollgate("owner").unwrap_or("-").to_owned(),
-            if e.user.username.is_empty() {
-                "-".to_owned()
-            } else {
-                e.user.username.clone()
-            },
-            e.verb.clone(),
-            e.code().map_or("-".to_owned(), |c| c.to_string()),
-            e.tollgate("decision").unwrap_or("-").to_owned(),
-            command,
-        ]);
-    }
-    Ok(tollgate_kube::table::write(&rows, out)?)
+    let table = (output == ListOutput::Text).then(|| {
+        Streaming::new([
+            "RECEIVED", "AUDIT-ID", "OWNER", "USER", "VERB", "CODE", "DECISION", "COMMAND",
+        ])
+    });
+    let mut lister = Lister {
+        filter,
+        cutoff,
+        order: VecDeque::new(),
+        rows: HashMap::new(),
+        printed_early: HashSet::new(),
+        window: window.max(1),
+        table,
+        json_started: false,
+        out,
+    };
+    records(paths, false, |e| lister.add(&e))?;
+    lister.finish()
 }
 
 fn rank(s: Stage) -> u8 {
@@ -155,6 +332,7 @@ pub fn show(paths: &[PathBuf], id: &str, out: &mut impl Write) -> Result<(), Err
             let text = serde_json::to_string_pretty(&e).unwrap_or_default();
             err = writeln!(out, "{text}").err();
         }
+        Ok(())
     })?;
     if let Some(e) = err {
         return Err(e.into());
@@ -300,4 +478,81 @@ pub fn replay(file: &Path, options: ReplayOptions, out: &mut impl Write) -> Resu
         eprintln!("tollgate: {skipped} line(s) longer than {MAX_CAST_LINE_BYTES} bytes were skipped");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Level;
+
+    fn record(id: &str, stage: Stage, verb: &str, t: &str) -> String {
+        let mut e = Event::new(id, Level::Metadata, stage);
+        e.verb = verb.to_owned();
+        e.request_received_timestamp = t.to_owned();
+        e.user.username = "ci".to_owned();
+        e.annotations
+            .insert("tollgate.dev/command".to_owned(), format!("kubectl {verb} {id}"));
+        if stage != Stage::RequestReceived {
+            e.response_status = Some(serde_json::json!({"code": 200}));
+        }
+        serde_json::to_string(&e).unwrap()
+    }
+
+    fn trail(lines: &[String]) -> (tempfile::TempDir, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("audit.log"), lines.join("\n") + "\n").unwrap();
+        let paths = vec![dir.path().to_path_buf()];
+        (dir, paths)
+    }
+
+    fn listed(paths: &[PathBuf], window: usize, output: ListOutput) -> String {
+        let mut out = Vec::new();
+        list_windowed(paths, &ListFilter::default(), output, window, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn rows_come_in_received_order_once_each_even_past_the_window() {
+        let t = "2026-12-03T10:00:00.000000Z";
+        let (_dir, paths) = trail(&[
+            record("watch-1", Stage::RequestReceived, "watch", t),
+            record("watch-1", Stage::ResponseStarted, "watch", t),
+            record("get-1", Stage::RequestReceived, "get", t),
+            record("get-2", Stage::RequestReceived, "get", t),
+            record("get-1", Stage::ResponseComplete, "get", t),
+            record("get-3", Stage::ResponseComplete, "get", t),
+            record("get-2", Stage::ResponseComplete, "get", t),
+            // The watch ends long after: the window (2) has printed it.
+            record("watch-1", Stage::ResponseComplete, "watch", t),
+        ]);
+        let text = listed(&paths, 2, ListOutput::Text);
+        let ids: Vec<&str> = text
+            .lines()
+            .skip(1)
+            .map(|l| l.split_whitespace().nth(2).unwrap())
+            .collect();
+        assert_eq!(ids, ["watch-1", "get-1", "get-2", "get-3"], "{text}");
+        // With room for everything, the watch shows its last stage.
+        let text = listed(&paths, 100, ListOutput::Text);
+        assert_eq!(text.lines().count(), 5, "{text}");
+        assert!(text.lines().nth(1).unwrap().contains(" 200 "), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&listed(&paths, 100, ListOutput::Json)).unwrap();
+        assert_eq!(json.as_array().unwrap().len(), 4);
+        assert_eq!(json[0]["auditId"], "watch-1");
+        assert_eq!(json[0]["stage"], "ResponseComplete");
+        assert_eq!(json[0]["code"], 200);
+    }
+
+    #[test]
+    fn an_empty_or_mistyped_trail_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut out = Vec::new();
+        let e = list(&[dir.path().to_path_buf()], &ListFilter::default(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("no audit log"), "{e}");
+        std::fs::write(dir.path().join("audit.log"), "").unwrap();
+        let e = list(&[dir.path().to_path_buf()], &ListFilter::default(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("no audit records"), "{e}");
+        let e = list(&[dir.path().join("audti.log")], &ListFilter::default(), &mut out).unwrap_err();
+        assert!(e.to_string().contains("audti.log"), "{e}");
+    }
 }
