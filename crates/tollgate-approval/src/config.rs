@@ -233,8 +233,16 @@ impl ApprovalConfig {
             }
             _ => Arc::new(MemoryStore::default()),
         };
-        let notifiers = self.notifiers(file)?;
-        let mut layer = ApprovalLayer::new(store).approve_hint(APPROVE_HINT).notifier(notifiers);
+        let stats = Arc::new(crate::NotifyStats::default());
+        let notifiers: Vec<WebhookNotifier> = self
+            .notifiers(file)?
+            .into_iter()
+            .map(|n| n.stats_into(stats.clone()))
+            .collect();
+        let mut layer = ApprovalLayer::new(store)
+            .approve_hint(APPROVE_HINT)
+            .notifier(notifiers)
+            .notify_stats(stats);
         if let Some(h) = self.hold_seconds {
             layer = layer.hold(Duration::from_secs(h));
         }

@@ -70,6 +70,35 @@ impl Metrics {
         }
     }
 
+    /// `tollgate_approval_notifications_{delivered,retried,failed}_total`:
+    /// what the approval notifiers did (every receiver together).
+    #[cfg(feature = "readiness")]
+    pub fn sample_notifications(&mut self, stats: std::sync::Arc<tollgate_approval::NotifyStats>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        type Read = fn(&tollgate_approval::NotifyStats) -> u64;
+        let sampled: [(&'static str, &'static str, Read); 3] = [
+            (
+                "approval_notifications_delivered",
+                "Approval notifications a receiver accepted",
+                |s| s.delivered.load(Relaxed),
+            ),
+            (
+                "approval_notifications_retried",
+                "Approval notifications tried again after a failure",
+                |s| s.retried.load(Relaxed),
+            ),
+            (
+                "approval_notifications_failed",
+                "Approval notifications given up on (each also logged)",
+                |s| s.failed.load(Relaxed),
+            ),
+        ];
+        for (name, help, read) in sampled {
+            let s = stats.clone();
+            self.register_sampled(name, help, Counter, move || read(&s));
+        }
+    }
+
     /// `tollgate_jwks_fetches_total{issuer,result}` and
     /// `tollgate_jwks_key_set_age_seconds{issuer}`, from the verifier the
     /// layer uses at scrape time (a reload replaces it, and its counts).

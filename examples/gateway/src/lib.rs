@@ -139,6 +139,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         let mut m = tollgate_metrics::Metrics::new(env!("CARGO_PKG_VERSION"));
         m.sample_audit(config.audit.is_some().then(|| audit.recorder().clone()));
         m.sample_authn(&authn);
+        m.sample_notifications(approval.notifications());
         m.sample_policy(&policy);
         m.sample_connections(&serve_stats);
         m.sample_tunnels(&proxy);

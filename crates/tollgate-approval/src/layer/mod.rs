@@ -41,6 +41,8 @@ struct Shared {
     enabled: bool,
     /// Who hears of new requests and decisions.
     notifier: Arc<dyn crate::Notifier>,
+    /// What the notifiers did (shared by every receiver of a configuration).
+    notify_stats: Arc<crate::NotifyStats>,
 }
 
 /// Holds requests for approval and serves the approvals API.
@@ -70,6 +72,7 @@ impl ApprovalLayer {
                 hold: None,
                 enabled: true,
                 notifier: Arc::new(()),
+                notify_stats: Arc::default(),
             }),
         }
     }
@@ -98,6 +101,18 @@ impl ApprovalLayer {
     pub fn notifier(self, n: impl crate::Notifier) -> Self {
         let n: Arc<dyn crate::Notifier> = Arc::new(n);
         self.edit(|s| s.notifier = n)
+    }
+
+    /// The counters the notifiers write into (see
+    /// [`WebhookNotifier::stats_into`](crate::WebhookNotifier::stats_into)),
+    /// for metrics.
+    pub fn notify_stats(self, stats: Arc<crate::NotifyStats>) -> Self {
+        self.edit(|s| s.notify_stats = stats)
+    }
+
+    /// Notifications delivered, retried and given up on.
+    pub fn notifications(&self) -> Arc<crate::NotifyStats> {
+        self.shared.notify_stats.clone()
     }
 
     /// Holds every request this long, whatever its rule says.

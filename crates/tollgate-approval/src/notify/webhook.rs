@@ -109,6 +109,13 @@ impl WebhookNotifier {
         self
     }
 
+    /// Counts into `stats` (shared with other receivers) instead of its own.
+    #[must_use]
+    pub fn stats_into(mut self, stats: Arc<NotifyStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// The counters of this receiver.
     pub fn stats(&self) -> Arc<NotifyStats> {
         self.stats.clone()
