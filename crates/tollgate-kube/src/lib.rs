@@ -38,6 +38,8 @@
 
 mod audit_id;
 mod body;
+#[cfg(feature = "cel")]
+pub mod cel;
 mod command;
 mod config_error;
 mod error;

@@ -1,14 +1,18 @@
 //! The API server's `AuthenticationConfiguration` (`apiserver.config.k8s.io`
 //! v1, v1beta1, v1alpha1): its `jwt` list, loaded unchanged.
 //!
-//! CEL `expression`/`valueExpression` forms and `userValidationRules` are
-//! refused at load with the entry named: Tollgate does not evaluate CEL, and
-//! ignoring a rule would accept tokens the API server would refuse.
+//! The CEL forms load too — `claimValidationRules[].expression` with its
+//! `message`, `claimMappings.{username,groups,uid}.expression`,
+//! `extra[].valueExpression`, `userValidationRules` — compiled and checked
+//! at load ([`tollgate_kube::cel`]), with the API server's load-time rules;
+//! an expression using a function Tollgate does not provide is refused,
+//! named, rather than ignored.
 
 use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 use tollgate_kube::ConfigError;
+use tollgate_kube::cel::Expression;
 
 /// The default allow-list: every asymmetric algorithm; never `none`, never HS*.
 pub const DEFAULT_ALGORITHMS: [Algorithm; 9] = [
@@ -55,6 +59,51 @@ pub struct JwtAuthenticator {
     pub uid_claim: Option<String>,
     /// Allowed signing algorithms (Tollgate setting; default [`DEFAULT_ALGORITHMS`]).
     pub algorithms: Vec<Algorithm>,
+    /// The CEL forms: `claimValidationRules[].expression`, the
+    /// `claimMappings` expressions, `extra`, `userValidationRules`.
+    pub cel: CelMappings,
+}
+
+/// The CEL parts of one `jwt` entry, compiled at load.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct CelMappings {
+    /// `claimValidationRules[]` with `expression` (over `claims`) and `message`.
+    pub claim_rules: Vec<CelRule>,
+    /// `claimMappings.username.expression` (a string; empty is refused).
+    pub username: Option<Expression>,
+    /// `claimMappings.groups.expression` (a string or a list of strings).
+    pub groups: Option<Expression>,
+    /// `claimMappings.uid.expression` (a string).
+    pub uid: Option<Expression>,
+    /// `claimMappings.extra[]`: `key` and `valueExpression` (a string or a
+    /// list of strings; empty: no value).
+    pub extra: Vec<(String, Expression)>,
+    /// `userValidationRules[]` over `user` (`username`, `uid`, `groups`,
+    /// `extra`), after mapping.
+    pub user_rules: Vec<CelRule>,
+}
+
+impl CelMappings {
+    /// Whether there is anything to evaluate.
+    pub fn is_empty(&self) -> bool {
+        self.claim_rules.is_empty()
+            && self.username.is_none()
+            && self.groups.is_none()
+            && self.uid.is_none()
+            && self.extra.is_empty()
+            && self.user_rules.is_empty()
+    }
+}
+
+/// A CEL rule that must hold, and what to say when it does not.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CelRule {
+    /// The expression (a bool).
+    pub expression: Expression,
+    /// The message when it is false.
+    pub message: String,
 }
 
 /// A `claim` with its `prefix`.
@@ -89,6 +138,7 @@ impl JwtAuthenticator {
             groups: None,
             uid_claim: None,
             algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            cel: CelMappings::default(),
         }
     }
 }
@@ -110,16 +160,22 @@ impl P<'_> {
         }
     }
 
-    fn refuse_cel(&self, v: &Value, at: &str) -> Result<(), ConfigError> {
-        for key in ["expression", "valueExpression"] {
-            if v.get(key).is_some_and(|x| !x.is_null()) {
-                return Err(self.err(
-                    format!("{at}.{key}"),
-                    "CEL expressions are not supported by Tollgate; use the claim/prefix (or claim/requiredValue) form",
-                ));
-            }
+    /// The CEL expression at `key` of `v`, compiled for `variables`; the
+    /// error names the field and, for syntax, the position.
+    fn expression(
+        &self,
+        v: &Value,
+        key: &str,
+        at: &str,
+        variables: &[&str],
+    ) -> Result<Option<Expression>, ConfigError> {
+        match self.string(v, key, at)? {
+            None => Ok(None),
+            Some(src) if src.trim().is_empty() => Err(self.err(format!("{at}.{key}"), "must not be empty")),
+            Some(src) => Expression::compile(&src, variables)
+                .map(Some)
+                .map_err(|e| self.err(format!("{at}.{key}"), e.to_string())),
         }
-        Ok(())
     }
 }
 
@@ -289,13 +345,29 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
     }
 
     let mut claim_rules = Vec::new();
+    let mut cel = CelMappings::default();
     if let Some(rules) = v.get("claimValidationRules").filter(|r| !r.is_null()) {
         let rules = rules
             .as_array()
             .ok_or_else(|| p.err(format!("{at}.claimValidationRules"), "must be a list"))?;
         for (j, r) in rules.iter().enumerate() {
             let ra = format!("{at}.claimValidationRules[{j}]");
-            p.refuse_cel(r, &ra)?;
+            if let Some(expression) = p.expression(r, "expression", &ra, &["claims"])? {
+                for k in ["claim", "requiredValue"] {
+                    if p.string(r, k, &ra)?.is_some_and(|x| !x.is_empty()) {
+                        return Err(p.err(format!("{ra}.{k}"), "must not be set when expression is set"));
+                    }
+                }
+                let message = p
+                    .string(r, "message", &ra)?
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or_else(|| format!("claims failed {:?}", expression.source()));
+                cel.claim_rules.push(CelRule { expression, message });
+                continue;
+            }
+            if p.string(r, "message", &ra)?.is_some_and(|m| !m.is_empty()) {
+                return Err(p.err(format!("{ra}.message"), "only meaningful with expression"));
+            }
             let claim = p
                 .string(r, "claim", &ra)?
                 .filter(|c| !c.is_empty())
@@ -313,6 +385,25 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
         .get("claimMappings")
         .filter(|m| m.is_object())
         .ok_or_else(|| p.err(&ma, "required"))?;
+    // A mapping is `claim` + `prefix`, or `expression` (then neither).
+    let expression_of = |name: &str| -> Result<Option<Expression>, ConfigError> {
+        let fa = format!("{ma}.{name}");
+        let Some(m) = mappings.get(name).filter(|m| !m.is_null()) else {
+            return Ok(None);
+        };
+        let Some(e) = p.expression(m, "expression", &fa, &["claims"])? else {
+            return Ok(None);
+        };
+        for k in ["claim", "prefix"] {
+            if p.string(m, k, &fa)?.is_some() {
+                return Err(p.err(format!("{fa}.{k}"), "must not be set when expression is set"));
+            }
+        }
+        Ok(Some(e))
+    };
+    cel.username = expression_of("username")?;
+    cel.groups = expression_of("groups")?;
+    cel.uid = expression_of("uid")?;
     let mapping = |name: &str, required: bool| -> Result<Option<ClaimMapping>, ConfigError> {
         let fa = format!("{ma}.{name}");
         let Some(m) = mappings.get(name).filter(|m| !m.is_null()) else {
@@ -322,7 +413,9 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
                 Ok(None)
             };
         };
-        p.refuse_cel(m, &fa)?;
+        if m.get("expression").is_some_and(|e| !e.is_null()) {
+            return Ok(None);
+        }
         let claim = p.string(m, "claim", &fa)?.filter(|c| !c.is_empty());
         let prefix = p.string(m, "prefix", &fa)?;
         match (claim, prefix) {
@@ -333,33 +426,69 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
             (None, None) => Ok(None),
         }
     };
-    let username = mapping("username", true)?.ok_or_else(|| p.err(format!("{ma}.username"), "required"))?;
+    let username = match mapping("username", true)? {
+        Some(m) => m,
+        None if cel.username.is_some() => ClaimMapping {
+            claim: String::new(),
+            prefix: String::new(),
+        },
+        None => return Err(p.err(format!("{ma}.username"), "required")),
+    };
     let groups = mapping("groups", false)?;
     let uid_claim = match mappings.get("uid").filter(|u| !u.is_null()) {
-        Some(u) => {
-            p.refuse_cel(u, &format!("{ma}.uid"))?;
-            p.string(u, "claim", &format!("{ma}.uid"))?.filter(|c| !c.is_empty())
-        }
-        None => None,
+        Some(u) if cel.uid.is_none() => p.string(u, "claim", &format!("{ma}.uid"))?.filter(|c| !c.is_empty()),
+        _ => None,
     };
-    if let Some(extra) = mappings
-        .get("extra")
-        .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-    {
-        let _ = extra;
-        return Err(p.err(
-            format!("{ma}.extra[0].valueExpression"),
-            "CEL expressions are not supported by Tollgate; extra values cannot be mapped without them",
-        ));
+    if let Some(extra) = mappings.get("extra").filter(|e| !e.is_null()) {
+        let extra = extra
+            .as_array()
+            .ok_or_else(|| p.err(format!("{ma}.extra"), "must be a list"))?;
+        for (j, x) in extra.iter().enumerate() {
+            let xa = format!("{ma}.extra[{j}]");
+            let key = p
+                .string(x, "key", &xa)?
+                .filter(|k| !k.is_empty())
+                .ok_or_else(|| p.err(format!("{xa}.key"), "required"))?;
+            extra_key(&key).map_err(|m| p.err(format!("{xa}.key"), m))?;
+            if cel.extra.iter().any(|(k, _)| k == &key) {
+                return Err(p.err(format!("{xa}.key"), format!("duplicate key {key:?}")));
+            }
+            let e = p
+                .expression(x, "valueExpression", &xa, &["claims"])?
+                .ok_or_else(|| p.err(format!("{xa}.valueExpression"), "required"))?;
+            cel.extra.push((key, e));
+        }
     }
-    if v.get("userValidationRules")
-        .and_then(Value::as_array)
-        .is_some_and(|r| !r.is_empty())
+    if let Some(rules) = v.get("userValidationRules").filter(|r| !r.is_null()) {
+        let rules = rules
+            .as_array()
+            .ok_or_else(|| p.err(format!("{at}.userValidationRules"), "must be a list"))?;
+        for (j, r) in rules.iter().enumerate() {
+            let ra = format!("{at}.userValidationRules[{j}]");
+            let expression = p
+                .expression(r, "expression", &ra, &["user"])?
+                .ok_or_else(|| p.err(format!("{ra}.expression"), "required"))?;
+            let message = p
+                .string(r, "message", &ra)?
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| format!("the user failed {:?}", expression.source()));
+            cel.user_rules.push(CelRule { expression, message });
+        }
+    }
+    // The API server's rule: a username taken from claims.email must be
+    // checked against claims.email_verified somewhere.
+    if let Some(u) = &cel.username
+        && u.selects("claims", "email")
+        && !u.selects("claims", "email_verified")
+        && !cel.extra.iter().any(|(_, e)| e.selects("claims", "email_verified"))
+        && !cel
+            .claim_rules
+            .iter()
+            .any(|r| r.expression.selects("claims", "email_verified"))
     {
         return Err(p.err(
-            format!("{at}.userValidationRules[0].expression"),
-            "CEL expressions are not supported by Tollgate; remove the rule or enforce it with a Tollgate policy",
+            format!("{ma}.username.expression"),
+            "claims.email_verified must be used in claimMappings.username.expression or claimMappings.extra[*].valueExpression or claimValidationRules[*].expression when claims.email is used in claimMappings.username.expression",
         ));
     }
     Ok(JwtAuthenticator {
@@ -372,7 +501,28 @@ fn authenticator(p: &P<'_>, v: &Value, at: &str) -> Result<JwtAuthenticator, Con
         groups,
         uid_claim,
         algorithms: DEFAULT_ALGORITHMS.to_vec(),
+        cel,
     })
+}
+
+/// An `extra` key as the API server accepts one: a lowercase,
+/// domain-prefixed path, not in a Kubernetes-reserved domain.
+fn extra_key(key: &str) -> Result<(), String> {
+    if key != key.to_lowercase() {
+        return Err(format!("{key:?} must be lowercase"));
+    }
+    let Some((domain, path)) = key.split_once('/') else {
+        return Err(format!("{key:?} must be a domain-prefixed path (example.org/foo)"));
+    };
+    if domain.is_empty() || path.is_empty() || !domain.contains('.') {
+        return Err(format!("{key:?} must be a domain-prefixed path (example.org/foo)"));
+    }
+    for reserved in ["kubernetes.io", "k8s.io"] {
+        if domain == reserved || domain.ends_with(&format!(".{reserved}")) {
+            return Err(format!("{key:?}: the {reserved} domain is reserved"));
+        }
+    }
+    Ok(())
 }
 
 /// Parses an algorithm name from the allow-list; `none` and HS* are refused.
@@ -429,15 +579,35 @@ mod tests {
             "f.yaml: jwt[0].claimMappings.username.prefix: required when claim is set (it may be \"\")"
         );
         assert!(
-            err(&BASE.replace("{claim: sub, prefix: 'x:'}", "{expression: 'claims.sub'}"))
-                .starts_with("f.yaml: jwt[0].claimMappings.username.expression: CEL")
+            err(&BASE.replace("{claim: sub, prefix: 'x:'}", "{expression: 'claims.sub +'}"))
+                .starts_with("f.yaml: jwt[0].claimMappings.username.expression: ")
+        );
+        assert!(
+            err(&BASE.replace("{claim: sub, prefix: 'x:'}", "{expression: 'claims.sub', prefix: 'x'}"))
+                .contains("username.prefix: must not be set when expression is set")
+        );
+        assert!(
+            err(&BASE.replace("{claim: sub, prefix: 'x:'}", "{expression: 'claims.email'}"))
+                .contains("claims.email_verified must be used")
         );
         assert!(err(&BASE.replace("audiences: [a]", "audiences: [a, b]")).contains("audienceMatchPolicy"));
         assert!(err(&BASE.replace("audiences: [a]", "audiences: []")).contains("jwt[0].issuer.audiences: required"));
-        let rules = format!("{BASE}  claimValidationRules:\n  - expression: 'true'\n");
-        assert!(err(&rules).starts_with("f.yaml: jwt[0].claimValidationRules[0].expression: CEL"));
-        let uvr = format!("{BASE}  userValidationRules:\n  - expression: 'true'\n");
-        assert!(err(&uvr).contains("userValidationRules[0].expression"));
+        let rules = format!("{BASE}  claimValidationRules:\n  - expression: 'url(claims.iss) != null'\n");
+        assert!(
+            err(&rules).starts_with(
+                "f.yaml: jwt[0].claimValidationRules[0].expression: url() is in Kubernetes' CEL URL library"
+            )
+        );
+        let uvr = format!("{BASE}  userValidationRules:\n  - expression: 'claims.sub != \"\"'\n");
+        assert!(
+            err(&uvr).contains(
+                "userValidationRules[0].expression: undeclared reference to \"claims\" (this expression may use user)"
+            ),
+            "{}",
+            err(&uvr)
+        );
+        let extra = format!("{BASE}    extra:\n    - key: Example.org/x\n      valueExpression: claims.sub\n");
+        assert!(err(&extra).contains("extra[0].key: \"Example.org/x\" must be lowercase"));
         let two = format!("{BASE}{}", &BASE[BASE.find("- issuer").unwrap()..]);
         assert!(err(&two).contains("jwt[1].issuer.url: duplicate issuer"));
         assert!(err(&BASE.replace("v1\nkind", "v2\nkind")).starts_with("f.yaml: apiVersion:"));

@@ -28,8 +28,8 @@ mod verifier;
 mod whoami;
 
 pub use authentication_configuration::{
-    AuthenticationConfiguration, ClaimMapping, DEFAULT_ALGORITHMS, JwtAuthenticator, parse_algorithm,
-    parse_authentication_configuration,
+    AuthenticationConfiguration, CelMappings, CelRule, ClaimMapping, DEFAULT_ALGORITHMS, JwtAuthenticator,
+    parse_algorithm, parse_authentication_configuration,
 };
 pub use authn::{AuthnFailure, AuthnLayer, AuthnService, ResponseFuture, bearer_token};
 pub use error::Error;

@@ -353,23 +353,66 @@ impl Verifier {
             claim: claim.to_owned(),
             reason: reason.to_owned(),
         };
-        let u = &cfg.username;
-        let user_value = match claims.get(&u.claim) {
-            Some(Value::String(s)) => s.clone(),
-            Some(_) => return Err(claim_err(&u.claim, "is not a string")),
-            None => return Err(claim_err(&u.claim, "is missing")),
+        let cel_err = |e: tollgate_kube::cel::CelError| Error::Claim {
+            claim: "(CEL)".to_owned(),
+            reason: e.to_string(),
         };
-        if u.claim == "email" {
-            match claims.get("email_verified") {
-                None | Some(Value::Bool(true)) => {}
-                Some(Value::Bool(false)) => return Err(Error::EmailNotVerified),
-                Some(_) => return Err(claim_err("email_verified", "is not a boolean")),
+        // The claims as CEL sees them, only when an expression needs them.
+        let claims = Value::Object(claims);
+        let vars = [("claims", &claims)];
+        let Value::Object(map) = &claims else {
+            return Err(claim_err("(token)", "claims are not an object"));
+        };
+        // The API server's order: claim validation rules, then the mappings,
+        // then the user validation rules.
+        for (claim, required) in &cfg.claim_rules {
+            match map.get(claim) {
+                Some(Value::String(s)) if s == required => {}
+                Some(Value::String(_)) => {
+                    return Err(Error::ClaimRule(format!("{claim} does not equal the required value")));
+                }
+                Some(_) => return Err(Error::ClaimRule(format!("{claim} is not a string"))),
+                None => return Err(Error::ClaimRule(format!("{claim} is missing"))),
             }
         }
-        let username = format!("{}{user_value}", u.prefix);
+        for rule in &cfg.cel.claim_rules {
+            if !rule.expression.evaluate_bool(&vars).map_err(cel_err)? {
+                return Err(Error::ClaimRule(rule.message.clone()));
+            }
+        }
+        let username = match &cfg.cel.username {
+            Some(e) => {
+                let u = e.evaluate_string(&vars).map_err(cel_err)?;
+                if u.is_empty() {
+                    return Err(claim_err(
+                        "claimMappings.username.expression",
+                        "evaluated to an empty string: a username is required",
+                    ));
+                }
+                u
+            }
+            None => {
+                let u = &cfg.username;
+                let user_value = match map.get(&u.claim) {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(_) => return Err(claim_err(&u.claim, "is not a string")),
+                    None => return Err(claim_err(&u.claim, "is missing")),
+                };
+                if u.claim == "email" {
+                    match map.get("email_verified") {
+                        None | Some(Value::Bool(true)) => {}
+                        Some(Value::Bool(false)) => return Err(Error::EmailNotVerified),
+                        Some(_) => return Err(claim_err("email_verified", "is not a boolean")),
+                    }
+                }
+                format!("{}{user_value}", u.prefix)
+            }
+        };
         let mut groups = Vec::new();
-        if let Some(g) = &cfg.groups {
-            match claims.get(&g.claim) {
+        if let Some(e) = &cfg.cel.groups {
+            groups = e.evaluate_strings(&vars).map_err(cel_err)?;
+        } else if let Some(g) = &cfg.groups {
+            match map.get(&g.claim) {
                 None | Some(Value::Null) => {}
                 Some(Value::String(s)) => groups.push(format!("{}{s}", g.prefix)),
                 Some(Value::Array(a)) => {
@@ -383,31 +426,39 @@ impl Verifier {
                 Some(_) => return Err(claim_err(&g.claim, "is not a string or a list of strings")),
             }
         }
-        let uid = match &cfg.uid_claim {
-            None => String::new(),
-            Some(c) => match claims.get(c) {
+        let uid = match (&cfg.cel.uid, &cfg.uid_claim) {
+            (Some(e), _) => e.evaluate_string(&vars).map_err(cel_err)?,
+            (None, None) => String::new(),
+            (None, Some(c)) => match map.get(c) {
                 None | Some(Value::Null) => String::new(),
                 Some(Value::String(s)) => s.clone(),
                 Some(_) => return Err(claim_err(c, "is not a string")),
             },
         };
-        for (claim, required) in &cfg.claim_rules {
-            match claims.get(claim) {
-                Some(Value::String(s)) if s == required => {}
-                Some(Value::String(_)) => {
-                    return Err(Error::ClaimRule(format!("{claim} does not equal the required value")));
-                }
-                Some(_) => return Err(Error::ClaimRule(format!("{claim} is not a string"))),
-                None => return Err(Error::ClaimRule(format!("{claim} is missing"))),
-            }
-        }
         let mut extra = BTreeMap::new();
-        if let Some(Value::String(jti)) = claims.get("jti") {
+        if let Some(Value::String(jti)) = map.get("jti") {
             extra.insert(
                 "authentication.kubernetes.io/credential-id".to_owned(),
                 vec![format!("JTI={jti}")],
             );
         }
+        for (key, e) in &cfg.cel.extra {
+            let values = e.evaluate_strings(&vars).map_err(cel_err)?;
+            if !values.is_empty() {
+                extra.insert(key.clone(), values);
+            }
+        }
+        if !cfg.cel.user_rules.is_empty() {
+            let user = serde_json::json!({"username": username, "uid": uid, "groups": groups, "extra": extra});
+            for rule in &cfg.cel.user_rules {
+                if !rule.expression.evaluate_bool(&[("user", &user)]).map_err(cel_err)? {
+                    return Err(Error::ClaimRule(rule.message.clone()));
+                }
+            }
+        }
+        let Value::Object(claims) = claims else {
+            return Err(claim_err("(token)", "claims are not an object"));
+        };
         let owner = self.owners.owner_for(&cfg.url, &claims);
         if !owner.mapped && self.refuse_unmapped {
             return Err(Error::Unmapped(username));
