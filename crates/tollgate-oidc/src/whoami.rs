@@ -24,7 +24,9 @@ use tower_service::Service;
 /// The path answered.
 pub const WHOAMI_PATH: &str = "/tollgate/v1/whoami";
 
-/// See the [module docs](self).
+/// Answers `GET /tollgate/v1/whoami` ([`WHOAMI_PATH`]) with the caller's
+/// own identity and owner ([`whoami_body`]); passes every other request on.
+/// Put it behind [`AuthnLayer`](crate::AuthnLayer).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WhoAmILayer {
     _private: (),

@@ -648,3 +648,95 @@ async fn secrets_are_masked_where_a_rule_asks_and_only_there() {
     }
     assert_eq!(real, "czNjcjN0LXZhbHVl", "base64 of s3cr3t-value");
 }
+
+/// Issue 20: the demo's GitHub issuer rewritten the way Kubernetes users
+/// write it, with CEL — claim validation by expression and message,
+/// username and groups by expression, extra by valueExpression, a user
+/// validation rule — loads, and the real kubectl sees the result.
+#[tokio::test(flavor = "multi_thread")]
+async fn cel_mappings_show_in_kubectl_auth_whoami_and_refuse_what_they_should() {
+    let env = common::DemoEnv::start().await;
+    let authn = std::fs::read_to_string(env.dir.path().join("authn.yaml")).unwrap();
+    let claim_form = "  claimValidationRules:\n  - claim: repository_owner\n    requiredValue: acme-demo\n  claimMappings:\n    username: {claim: sub, prefix: \"github:\"}\n    groups: {claim: repository_owner, prefix: \"github-org:\"}\n";
+    let cel_form = r#"  claimValidationRules:
+  - expression: 'claims.repository_owner == "acme-demo" && claims.ref == "refs/heads/main"'
+    message: only acme-demo's main branch
+  claimMappings:
+    username:
+      expression: '"github:" + claims.repository + "@" + claims.ref.split("/")[2]'
+    groups:
+      expression: '["github-org:" + claims.repository_owner, "github-env:" + claims.?environment.orValue("none")]'
+    extra:
+    - key: github.com/workflow
+      valueExpression: claims.workflow
+  userValidationRules:
+  - expression: "!user.username.startsWith('system:')"
+    message: no system users
+"#;
+    assert!(
+        authn.contains(claim_form),
+        "the demo's GitHub mappings are where the test expects them"
+    );
+    env.write("authn-cel.yaml", &authn.replace(claim_form, cel_form));
+    let config = std::fs::read_to_string(env.dir.path().join("tollgate.yaml")).unwrap();
+    let config = config.replace("config: authn.yaml", "config: authn-cel.yaml");
+    let path = env.write("tollgate-cel.yaml", &config);
+    let mut c = tollgate_gateway::Config::load(&path).unwrap();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    let gateway = tollgate_gateway::start(&c).await.unwrap();
+    let kubeconfig = env.write(
+        "cel.kubeconfig",
+        &std::fs::read_to_string(&env.demo.kubeconfig)
+            .unwrap()
+            .replace(&env.demo.gateway.addr.to_string(), &gateway.addr.to_string()),
+    );
+    let run = |args: Vec<String>| {
+        let kubeconfig = kubeconfig.clone();
+        let dir = env.dir.path().to_path_buf();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::kubectl_at(&kubeconfig, &dir, &args, &[], None).await
+        }
+    };
+    let who = run(vec!["auth".into(), "whoami".into()]).await;
+    assert_eq!(who.code, 0, "{}", who.stderr);
+    assert!(
+        who.stdout.contains("github:acme-demo/payments-api@main"),
+        "{}",
+        who.stdout
+    );
+    assert!(who.stdout.contains("github-env:production"), "{}", who.stdout);
+    assert!(
+        who.stdout.contains("github.com/workflow") && who.stdout.contains("[deploy]"),
+        "the extra from valueExpression: {}",
+        who.stdout
+    );
+    // A token from a feature branch fails the claim rule: 401, and the
+    // message is in the gateway's audit record.
+    let (code, token, err) = common::tollgate(&[
+        "token",
+        "--demo-dir",
+        env.dir.path().to_str().unwrap(),
+        "--claim",
+        "ref=refs/heads/feature",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let refused = run(vec![
+        "--token".into(),
+        token.trim().to_owned(),
+        "get".into(),
+        "pods".into(),
+    ])
+    .await;
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("You must be logged in"), "{}", refused.stderr);
+    // The rule's message is on record with the refusal.
+    env.records_until("the 401 with the claim rule's message", |e| {
+        e.code() == Some(401)
+            && e.annotations
+                .values()
+                .any(|v| v.contains("only acme-demo's main branch"))
+    })
+    .await;
+    gateway.shutdown().await;
+}
