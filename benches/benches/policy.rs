@@ -28,10 +28,12 @@ fn policy_of_50() -> Policy {
     ];
     let mut i = 0;
     while text.matches("\n- name: ").count() < 50 {
-        let extra = if i % 3 == 0 {
-            "\n  when:\n  - {object: $.metadata.labels.team, equals: payments}"
-        } else {
-            ""
+        let extra = match i % 3 {
+            0 => "\n  when:\n  - {object: $.metadata.labels.team, equals: payments}",
+            1 => {
+                "\n  when:\n  - cel: 'request.userInfo.username.startsWith(\"github:\") && request.namespace != \"kube-system\"'"
+            }
+            _ => "",
         };
         text.push_str(&format!(
             "\n- name: generated-{i}\n  match:\n    verbs: [{v}]\n    resources: [{{group: \"*\", resources: [{r}]}}]\n    namespaces: [\"team-{i}-*\"]\n    owners: [\"owner-{i}\"]{extra}\n  action: warn\n  message: generated rule {i}\n",
@@ -97,6 +99,28 @@ fn bench(c: &mut Criterion) {
             .min()
             .unwrap_or(Duration::ZERO)
     };
+    // One condition, JSONPath against CEL, on the same patch of a deployment.
+    let one = |when: &str| {
+        parse_policy(
+            &format!(
+                "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n- name: r\n  match: {{verbs: [patch]}}\n  when:\n  - {when}\n  action: warn\n  message: m\n"
+            ),
+            "one.yaml",
+        )
+        .unwrap()
+    };
+    let jsonpath = one("{object: $.spec.replicas, gt: 2}");
+    let cel = one("cel: 'has(object.spec.replicas) && object.spec.replicas > 2'");
+    let patch = &infos[2].0;
+    let cond = |p: &Policy| {
+        let view = RequestView::new(patch, Some(&id), Some(&body));
+        black_box(p.evaluate(black_box(&view)).unwrap());
+    };
+    g = c.benchmark_group("condition");
+    g.bench_function("jsonpath", |b| b.iter(|| cond(&jsonpath)));
+    g.bench_function("cel", |b| b.iter(|| cond(&cel)));
+    g.finish();
+
     let (p, e) = (time(&parse), time(&eval));
     let per = |d: Duration| d.as_nanos() as f64 / (2000.0 * infos.len() as f64);
     println!(
@@ -104,6 +128,13 @@ fn bench(c: &mut Criterion) {
         e.as_secs_f64() / p.as_secs_f64(),
         per(e),
         per(p)
+    );
+    let (j, k) = (time(&|| cond(&jsonpath)), time(&|| cond(&cel)));
+    println!(
+        "ratio one CEL condition / one JSONPath condition = {:.2} ({:.0} ns vs {:.0} ns per request)",
+        k.as_secs_f64() / j.as_secs_f64(),
+        k.as_nanos() as f64 / 2000.0,
+        j.as_nanos() as f64 / 2000.0
     );
 }
 

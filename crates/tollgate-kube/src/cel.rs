@@ -105,6 +105,7 @@ pub enum CelError {
 pub struct Expression {
     source: String,
     program: Arc<Program>,
+    variables: Vec<String>,
     nodes: usize,
     comprehensions: usize,
     splits: bool,
@@ -193,6 +194,11 @@ const KUBERNETES_ONLY: &[(&str, &str)] = &[
     ("isCIDR", "CIDR"),
     ("quantity", "quantity"),
     ("isQuantity", "quantity"),
+    ("isGreaterThan", "quantity"),
+    ("isLessThan", "quantity"),
+    ("compareTo", "quantity"),
+    ("asInteger", "quantity"),
+    ("asApproximateFloat", "quantity"),
     ("isSorted", "lists"),
     ("sum", "lists"),
     ("min", "lists"),
@@ -372,25 +378,51 @@ impl Expression {
                 });
             }
         }
-        for f in refs.functions() {
-            if is_operator(f) || PROVIDED.contains(&f) {
-                continue;
-            }
-            let message = match KUBERNETES_ONLY.iter().find(|(n, _)| *n == f) {
-                Some((_, lib)) => format!(
-                    "{f}() is in Kubernetes' CEL {lib} library, which Tollgate does not provide; rewrite the expression without it"
-                ),
-                None => format!("{f}() is not a CEL function Tollgate provides"),
-            };
-            return Err(CelError::UnknownFunction(message));
+        let mut unknown: Vec<&str> = refs
+            .functions()
+            .into_iter()
+            .filter(|f| !is_operator(f) && !PROVIDED.contains(f))
+            .collect();
+        unknown.sort_unstable();
+        // A Kubernetes library's function is named first: it says the most.
+        if let Some((f, lib)) = unknown
+            .iter()
+            .find_map(|f| KUBERNETES_ONLY.iter().find(|(n, _)| n == f))
+        {
+            return Err(CelError::UnknownFunction(format!(
+                "{f}() is in Kubernetes' CEL {lib} library, which Tollgate does not provide; rewrite the expression without it"
+            )));
         }
+        if let Some(f) = unknown.first() {
+            return Err(CelError::UnknownFunction(format!(
+                "{f}() is not a CEL function Tollgate provides"
+            )));
+        }
+        let used: Vec<String> = refs
+            .variables()
+            .into_iter()
+            .filter(|v| variables.contains(v))
+            .map(str::to_owned)
+            .collect();
         Ok(Expression {
             source: source.to_owned(),
+            variables: used,
             program: Arc::new(program),
             nodes: shape.nodes,
             comprehensions: shape.comprehensions,
             splits: shape.splits,
         })
+    }
+
+    /// Whether the expression reads the variable `name`.
+    ///
+    /// ```
+    /// let e = tollgate_kube::cel::Expression::compile("request.verb == 'delete'", &["request", "object"])?;
+    /// assert!(e.uses("request") && !e.uses("object"));
+    /// # Ok::<(), tollgate_kube::cel::CelError>(())
+    /// ```
+    pub fn uses(&self, name: &str) -> bool {
+        self.variables.iter().any(|v| v == name)
     }
 
     /// The source text.

@@ -146,6 +146,15 @@ pub enum EvalError {
         /// The limit, with its unit.
         limit: String,
     },
+    /// A `cel:` condition could not be evaluated (a field it reads without
+    /// `has()` is missing, an input is over its budget …): refused.
+    #[error("Tollgate rule {rule:?} cannot be checked: {message}")]
+    Cel {
+        /// The rule.
+        rule: String,
+        /// Why.
+        message: String,
+    },
     /// The body does not parse.
     #[error("Tollgate rule {rule:?} cannot read the request body: {message}")]
     BadBody {
@@ -161,7 +170,7 @@ impl EvalError {
     pub fn to_status(&self) -> Status {
         let reason = match self {
             EvalError::UnreadableBody { .. } => Reason::UnsupportedMediaType,
-            EvalError::BadBody { .. } | EvalError::TooMuch { .. } => Reason::BadRequest,
+            EvalError::BadBody { .. } | EvalError::TooMuch { .. } | EvalError::Cel { .. } => Reason::BadRequest,
         };
         Status::failure(reason, self.to_string())
     }
@@ -338,6 +347,7 @@ fn text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
 /// of text for `matches`; `None` when the answer would need more.
 fn test(op: &Op, values: &[&Value]) -> Option<bool> {
     Some(match op {
+        Op::Holds => false,
         Op::Exists => !values.is_empty(),
         Op::Absent => values.is_empty(),
         Op::Equals(want) => values.iter().any(|v| equal(v, want)),
@@ -431,9 +441,13 @@ fn condition_holds(
         }
         return Ok(found.len() > before);
     }
+    if let Source::Cel(e) = &c.source {
+        return cel_holds(e, view, objects, rule);
+    }
     let owned: Vec<Value>;
     let claims: Value;
     let values: Vec<&Value> = match &c.source {
+        Source::Cel(_) => Vec::new(),
         Source::Object(path) => match objects.get(rule)? {
             Some(obj) => select(path, obj, rule)?,
             None => Vec::new(),
@@ -482,6 +496,67 @@ fn condition_holds(
         rule: rule.to_owned(),
         what: "its `matches` condition would read more text".to_owned(),
         limit: format!("{} bytes", limits::MAX_CONDITION_BYTES),
+    })
+}
+
+/// A `cel:` condition over `object` (the applied object, or `null`),
+/// `request`, `claims` and `exec`; an expression that cannot be evaluated
+/// refuses the request, as other conditions that cannot be checked do.
+fn cel_holds(
+    e: &tollgate_kube::cel::Expression,
+    view: &RequestView<'_>,
+    objects: &mut ObjectCache<'_>,
+    rule: &str,
+) -> Result<bool, EvalError> {
+    let object = if e.uses("object") {
+        objects.get(rule)?.cloned().unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let info = view.info;
+    let (username, groups, extra, owner, claims) = match view.identity {
+        Some(id) => (
+            id.username.clone(),
+            id.groups.clone(),
+            serde_json::to_value(&id.extra).unwrap_or(Value::Null),
+            id.owner.name.clone(),
+            Value::Object((*id.claims).clone()),
+        ),
+        None => (
+            String::new(),
+            Vec::new(),
+            Value::Null,
+            String::new(),
+            Value::Object(Default::default()),
+        ),
+    };
+    let request = serde_json::json!({
+        "verb": info.verb,
+        "group": info.api_group,
+        "version": info.api_version,
+        "resource": info.resource,
+        "subresource": info.subresource,
+        "namespace": info.namespace,
+        "name": info.name,
+        "dryRun": info.query.first("dryRun").is_some_and(|v| v == "All"),
+        "userInfo": {"username": username, "groups": groups, "extra": extra},
+        "owner": owner,
+    });
+    let exec = if matches!(info.subresource.as_str(), "exec" | "attach") {
+        let argv: Vec<&str> = info.query.all("command").collect();
+        serde_json::json!({"command": argv, "container": info.query.first("container").unwrap_or("")})
+    } else {
+        serde_json::json!({"command": [], "container": ""})
+    };
+    e.evaluate_bool(&[
+        ("object", &object),
+        ("request", &request),
+        ("claims", &claims),
+        ("exec", &exec),
+    ])
+    .map_err(|err| EvalError::Cel {
+        rule: rule.to_owned(),
+        message: err.to_string(),
     })
 }
 

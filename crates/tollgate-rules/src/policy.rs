@@ -89,6 +89,8 @@ pub(crate) enum Source {
     Query(String),
     ExecCommand,
     ExecContainer,
+    /// `cel:` — an expression over `object`, `request`, `claims`, `exec`.
+    Cel(tollgate_kube::cel::Expression),
 }
 
 /// The test a condition applies.
@@ -103,6 +105,8 @@ pub(crate) enum Op {
     Lt(f64),
     /// `detects: credentials`: literal credentials in the selected nodes.
     DetectsCredentials,
+    /// A `cel:` condition: the expression is true.
+    Holds,
 }
 
 #[derive(Debug, Clone)]
@@ -154,7 +158,11 @@ impl Rule {
     /// Whether a condition reads the request object (so a protobuf or CBOR
     /// body cannot be checked).
     pub fn needs_object(&self) -> bool {
-        self.when.iter().any(|c| matches!(c.source, Source::Object(_)))
+        self.when.iter().any(|c| match &c.source {
+            Source::Object(_) => true,
+            Source::Cel(e) => e.uses("object"),
+            _ => false,
+        })
     }
 }
 
@@ -583,8 +591,28 @@ fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> ConfigError) -> Result<M
     })
 }
 
+/// The variables a `cel:` condition may read.
+pub(crate) const CEL_VARIABLES: [&str; 4] = ["object", "request", "claims", "exec"];
+
 fn condition(c: &Value) -> Result<Condition, (String, String)> {
     let o = c.as_object().ok_or((String::new(), "must be a mapping".to_owned()))?;
+    if let Some(src) = o.get("cel") {
+        if o.len() > 1 {
+            return Err((
+                String::new(),
+                "a cel condition stands alone: write the test in the expression".to_owned(),
+            ));
+        }
+        let src = src
+            .as_str()
+            .ok_or((".cel".to_owned(), "must be a CEL expression (a string)".to_owned()))?;
+        let e = tollgate_kube::cel::Expression::compile(src, &CEL_VARIABLES)
+            .map_err(|e| (".cel".to_owned(), e.to_string()))?;
+        return Ok(Condition {
+            source: Source::Cel(e),
+            op: Op::Holds,
+        });
+    }
     let path = |k: &str, p: &Value| -> Result<JsonPath, (String, String)> {
         let s = p
             .as_str()

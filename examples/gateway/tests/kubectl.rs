@@ -740,3 +740,68 @@ async fn cel_mappings_show_in_kubectl_auth_whoami_and_refuse_what_they_should() 
     .await;
     gateway.shutdown().await;
 }
+
+/// Issue 20: a policy `cel:` condition refuses and allows through the
+/// demo with the real kubectl.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cel_policy_keeps_images_to_the_company_registry() {
+    let env = common::DemoEnv::start().await;
+    let baseline = std::fs::read_to_string(env.dir.path().join("policy.yaml")).unwrap();
+    let rule = r#"
+- name: company-registry-only
+  match:
+    verbs: [create, update, patch]
+    resources: [{group: apps, resources: [deployments]}]
+  when:
+  - cel: '!object.spec.template.spec.containers.all(c, c.image.startsWith("registry.acme.example/"))'
+  action: deny
+  message: images come from registry.acme.example
+"#;
+    assert!(baseline.contains("\nrules:\n"), "the baseline has a rules list");
+    env.write("policy-cel.yaml", &format!("{}{rule}", baseline.trim_end()));
+    let config = std::fs::read_to_string(env.dir.path().join("tollgate.yaml")).unwrap();
+    let config = config.replace("file: policy.yaml", "file: policy-cel.yaml");
+    let path = env.write("tollgate-cel-policy.yaml", &config);
+    let mut c = tollgate_gateway::Config::load(&path).unwrap();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    let gateway = tollgate_gateway::start(&c).await.unwrap();
+    let kubeconfig = env.write(
+        "cel-policy.kubeconfig",
+        &std::fs::read_to_string(&env.demo.kubeconfig)
+            .unwrap()
+            .replace(&env.demo.gateway.addr.to_string(), &gateway.addr.to_string()),
+    );
+    let run = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let (kubeconfig, dir) = (kubeconfig.clone(), env.dir.path().to_path_buf());
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            common::kubectl_at(&kubeconfig, &dir, &args, &[], None).await
+        }
+    };
+    let refused = run(&["create", "deployment", "evil", "--image", "docker.io/library/nginx"]).await;
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("images come from registry.acme.example"),
+        "{}",
+        refused.stderr
+    );
+    let allowed = run(&[
+        "create",
+        "deployment",
+        "web",
+        "--image",
+        "registry.acme.example/web:1.0",
+    ])
+    .await;
+    assert_eq!(allowed.code, 0, "{}", allowed.stderr);
+    // Changing the image afterwards goes through the same rule (a patch).
+    let patched = run(&["set", "image", "deployment/web", "web=docker.io/evil:latest"]).await;
+    assert_ne!(patched.code, 0, "{}", patched.stdout);
+    assert!(
+        patched.stderr.contains("images come from registry.acme.example"),
+        "{}",
+        patched.stderr
+    );
+    gateway.shutdown().await;
+}
