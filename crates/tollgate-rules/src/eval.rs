@@ -508,53 +508,56 @@ fn cel_holds(
     objects: &mut ObjectCache<'_>,
     rule: &str,
 ) -> Result<bool, EvalError> {
+    // Only what the expression reads is built and converted.
     let object = if e.uses("object") {
         objects.get(rule)?.cloned().unwrap_or(Value::Null)
     } else {
         Value::Null
     };
     let info = view.info;
-    let (username, groups, extra, owner, claims) = match view.identity {
-        Some(id) => (
-            id.username.clone(),
-            id.groups.clone(),
-            serde_json::to_value(&id.extra).unwrap_or(Value::Null),
-            id.owner.name.clone(),
-            Value::Object((*id.claims).clone()),
-        ),
-        None => (
-            String::new(),
-            Vec::new(),
-            Value::Null,
-            String::new(),
-            Value::Object(Default::default()),
-        ),
+    let claims = match (e.uses("claims"), view.identity) {
+        (true, Some(id)) => Value::Object((*id.claims).clone()),
+        _ => Value::Object(Map::new()),
     };
-    let request = serde_json::json!({
-        "verb": info.verb,
-        "group": info.api_group,
-        "version": info.api_version,
-        "resource": info.resource,
-        "subresource": info.subresource,
-        "namespace": info.namespace,
-        "name": info.name,
-        "dryRun": info.query.first("dryRun").is_some_and(|v| v == "All"),
-        "userInfo": {"username": username, "groups": groups, "extra": extra},
-        "owner": owner,
-    });
-    let exec = if matches!(info.subresource.as_str(), "exec" | "attach") {
+    let request = if e.uses("request") {
+        let (username, groups, extra, owner) = match view.identity {
+            Some(id) => (
+                id.username.as_str(),
+                id.groups.as_slice(),
+                serde_json::to_value(&id.extra).unwrap_or(Value::Null),
+                id.owner.name.as_str(),
+            ),
+            None => ("", &[][..], Value::Null, ""),
+        };
+        serde_json::json!({
+            "verb": info.verb,
+            "group": info.api_group,
+            "version": info.api_version,
+            "resource": info.resource,
+            "subresource": info.subresource,
+            "namespace": info.namespace,
+            "name": info.name,
+            "dryRun": info.query.first("dryRun").is_some_and(|v| v == "All"),
+            "userInfo": {"username": username, "groups": groups, "extra": extra},
+            "owner": owner,
+        })
+    } else {
+        Value::Null
+    };
+    let exec = if e.uses("exec") && matches!(info.subresource.as_str(), "exec" | "attach") {
         let argv: Vec<&str> = info.query.all("command").collect();
         serde_json::json!({"command": argv, "container": info.query.first("container").unwrap_or("")})
     } else {
         serde_json::json!({"command": [], "container": ""})
     };
-    e.evaluate_bool(&[
+    let all = [
         ("object", &object),
         ("request", &request),
         ("claims", &claims),
         ("exec", &exec),
-    ])
-    .map_err(|err| EvalError::Cel {
+    ];
+    let used: Vec<(&str, &Value)> = all.into_iter().filter(|(n, _)| e.uses(n)).collect();
+    e.evaluate_bool(&used).map_err(|err| EvalError::Cel {
         rule: rule.to_owned(),
         message: err.to_string(),
     })
