@@ -190,6 +190,10 @@ const KUBERNETES_ONLY: &[(&str, &str)] = &[
     ("getQuery", "URL"),
     ("ip", "IP"),
     ("isIP", "IP"),
+    ("family", "IP"),
+    ("isLoopback", "IP"),
+    ("containsIP", "CIDR"),
+    ("containsCIDR", "CIDR"),
     ("cidr", "CIDR"),
     ("isCIDR", "CIDR"),
     ("quantity", "quantity"),
@@ -383,8 +387,9 @@ impl Expression {
             .into_iter()
             .filter(|f| !is_operator(f) && !PROVIDED.contains(f))
             .collect();
-        unknown.sort_unstable();
-        // A Kubernetes library's function is named first: it says the most.
+        // The one written first is named (then the message reads as the
+        // expression does); a Kubernetes library's function before others.
+        unknown.sort_by_key(|f| (source.find(&format!("{f}(")).unwrap_or(usize::MAX), *f));
         if let Some((f, lib)) = unknown
             .iter()
             .find_map(|f| KUBERNETES_ONLY.iter().find(|(n, _)| n == f))
