@@ -67,19 +67,7 @@ impl RedisServer {
     /// When it is not installed, a certificate cannot be made, or it does
     /// not start listening.
     pub fn start_with(options: RedisOptions) -> Result<RedisServer, Error> {
-        let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!("tollgate-redis-{port}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| io("creating a redis directory", e))?;
-        let mut args: Vec<String> = vec![
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-            "--dir".into(),
-            dir.display().to_string(),
-        ];
+        let (port, dir, mut args) = scratch()?;
         args.extend(["--port".into(), port.to_string()]);
         if let Some((user, pass)) = &options.user {
             args.extend(acl_args(user, pass));
@@ -209,11 +197,7 @@ impl RedisTls {
     /// # Errors
     /// When it does not start.
     pub fn start(&self, user: Option<(&str, &str)>) -> Result<RedisServer, Error> {
-        // The files go where the server will look for them: its own
-        // directory, which start_with makes from the port it picks.
-        let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!("tollgate-redis-{port}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| io("creating a redis directory", e))?;
+        let (port, dir, mut args) = scratch()?;
         let (ca, cert, key) = Self::files_in(&dir);
         for (path, pem) in [
             (&ca, &self.ca_pem),
@@ -222,15 +206,7 @@ impl RedisTls {
         ] {
             std::fs::write(path, pem).map_err(|e| io("writing a redis certificate", e))?;
         }
-        let mut args: Vec<String> = vec![
-            "--bind".into(),
-            "127.0.0.1".into(),
-            "--save".into(),
-            String::new(),
-            "--appendonly".into(),
-            "no".into(),
-            "--dir".into(),
-            dir.display().to_string(),
+        args.extend([
             "--port".into(),
             "0".into(),
             "--tls-port".into(),
@@ -243,7 +219,7 @@ impl RedisTls {
             ca,
             "--tls-auth-clients".into(),
             "no".into(),
-        ];
+        ]);
         if let Some((u, p)) = user {
             args.extend(acl_args(u, p));
         }
@@ -258,6 +234,25 @@ impl RedisTls {
         wait_listening(port)?;
         Ok(server)
     }
+}
+
+/// A free port, a scratch directory for it, and the arguments every test
+/// server gets (loopback only, no persistence, that directory).
+fn scratch() -> Result<(u16, PathBuf, Vec<String>), Error> {
+    let port = free_port()?;
+    let dir = std::env::temp_dir().join(format!("tollgate-redis-{port}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| io("creating a redis directory", e))?;
+    let args = vec![
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--save".into(),
+        String::new(),
+        "--appendonly".into(),
+        "no".into(),
+        "--dir".into(),
+        dir.display().to_string(),
+    ];
+    Ok((port, dir, args))
 }
 
 fn acl_args(user: &str, pass: &str) -> Vec<String> {

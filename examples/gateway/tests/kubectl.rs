@@ -649,6 +649,28 @@ async fn secrets_are_masked_where_a_rule_asks_and_only_there() {
     assert_eq!(real, "czNjcjN0LXZhbHVl", "base64 of s3cr3t-value");
 }
 
+/// A second gateway in this process with the demo's configuration, one
+/// line of it replaced (`from` → `to`), and a kubeconfig for it.
+async fn second_gateway(
+    env: &common::DemoEnv,
+    name: &str,
+    (from, to): (&str, &str),
+) -> (tollgate_gateway::Running, std::path::PathBuf) {
+    let config = std::fs::read_to_string(env.dir.path().join("tollgate.yaml")).unwrap();
+    assert!(config.contains(from), "the demo's configuration has {from:?}");
+    let path = env.write(&format!("tollgate-{name}.yaml"), &config.replace(from, to));
+    let mut c = tollgate_gateway::Config::load(&path).unwrap();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    let gateway = tollgate_gateway::start(&c).await.unwrap();
+    let kubeconfig = env.write(
+        &format!("{name}.kubeconfig"),
+        &std::fs::read_to_string(&env.demo.kubeconfig)
+            .unwrap()
+            .replace(&env.demo.gateway.addr.to_string(), &gateway.addr.to_string()),
+    );
+    (gateway, kubeconfig)
+}
+
 /// Issue 20: the demo's GitHub issuer rewritten the way Kubernetes users
 /// write it, with CEL — claim validation by expression and message,
 /// username and groups by expression, extra by valueExpression, a user
@@ -678,18 +700,7 @@ async fn cel_mappings_show_in_kubectl_auth_whoami_and_refuse_what_they_should() 
         "the demo's GitHub mappings are where the test expects them"
     );
     env.write("authn-cel.yaml", &authn.replace(claim_form, cel_form));
-    let config = std::fs::read_to_string(env.dir.path().join("tollgate.yaml")).unwrap();
-    let config = config.replace("config: authn.yaml", "config: authn-cel.yaml");
-    let path = env.write("tollgate-cel.yaml", &config);
-    let mut c = tollgate_gateway::Config::load(&path).unwrap();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    let gateway = tollgate_gateway::start(&c).await.unwrap();
-    let kubeconfig = env.write(
-        "cel.kubeconfig",
-        &std::fs::read_to_string(&env.demo.kubeconfig)
-            .unwrap()
-            .replace(&env.demo.gateway.addr.to_string(), &gateway.addr.to_string()),
-    );
+    let (gateway, kubeconfig) = second_gateway(&env, "cel", ("config: authn.yaml", "config: authn-cel.yaml")).await;
     let run = |args: Vec<String>| {
         let kubeconfig = kubeconfig.clone();
         let dir = env.dir.path().to_path_buf();
@@ -759,18 +770,8 @@ async fn a_cel_policy_keeps_images_to_the_company_registry() {
 "#;
     assert!(baseline.contains("\nrules:\n"), "the baseline has a rules list");
     env.write("policy-cel.yaml", &format!("{}{rule}", baseline.trim_end()));
-    let config = std::fs::read_to_string(env.dir.path().join("tollgate.yaml")).unwrap();
-    let config = config.replace("file: policy.yaml", "file: policy-cel.yaml");
-    let path = env.write("tollgate-cel-policy.yaml", &config);
-    let mut c = tollgate_gateway::Config::load(&path).unwrap();
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    let gateway = tollgate_gateway::start(&c).await.unwrap();
-    let kubeconfig = env.write(
-        "cel-policy.kubeconfig",
-        &std::fs::read_to_string(&env.demo.kubeconfig)
-            .unwrap()
-            .replace(&env.demo.gateway.addr.to_string(), &gateway.addr.to_string()),
-    );
+    let (gateway, kubeconfig) =
+        second_gateway(&env, "cel-policy", ("file: policy.yaml", "file: policy-cel.yaml")).await;
     let run = |args: &[&str]| {
         let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
         let (kubeconfig, dir) = (kubeconfig.clone(), env.dir.path().to_path_buf());
