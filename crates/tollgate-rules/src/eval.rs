@@ -509,10 +509,12 @@ fn cel_holds(
     rule: &str,
 ) -> Result<bool, EvalError> {
     // Only what the expression reads is built and converted.
-    let object = if e.uses("object") {
-        objects.get(rule)?.cloned().unwrap_or(Value::Null)
+    // The object is read in place (it may be megabytes), not copied.
+    const NULL: &Value = &Value::Null;
+    let object: &Value = if e.uses("object") {
+        objects.get(rule)?.unwrap_or(NULL)
     } else {
-        Value::Null
+        NULL
     };
     let info = view.info;
     let claims = match (e.uses("claims"), view.identity) {
@@ -551,7 +553,7 @@ fn cel_holds(
         serde_json::json!({"command": [], "container": ""})
     };
     let all = [
-        ("object", &object),
+        ("object", object),
         ("request", &request),
         ("claims", &claims),
         ("exec", &exec),
