@@ -6,20 +6,171 @@
 //! copied in runs.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
-use crate::{Event, ObjectReference, UserInfo};
+use serde_json::Value;
+
+use crate::{Event, Level, ObjectReference, Stage, UserInfo};
+
+/// A record borrowed from wherever its parts are: an [`Event`], or the
+/// request's own data (the audit layer writes the records of small
+/// requests this way, without building an `Event`).
+#[derive(Debug)]
+pub(crate) struct EventRef<'a> {
+    pub(crate) level: Level,
+    pub(crate) audit_id: &'a str,
+    pub(crate) stage: Stage,
+    pub(crate) request_uri: &'a str,
+    pub(crate) verb: &'a str,
+    pub(crate) user: UserRef<'a>,
+    pub(crate) impersonated_user: Option<UserRef<'a>>,
+    pub(crate) source_ips: &'a [String],
+    pub(crate) user_agent: &'a str,
+    pub(crate) object_ref: Option<ObjectRef<'a>>,
+    pub(crate) response_status: Option<&'a Value>,
+    pub(crate) request_object: Option<&'a Value>,
+    pub(crate) response_object: Option<&'a Value>,
+    pub(crate) request_received_timestamp: &'a str,
+    pub(crate) stage_timestamp: &'a str,
+    pub(crate) annotations: Annotations<'a>,
+}
+
+/// A user, borrowed.
+#[derive(Debug)]
+pub(crate) struct UserRef<'a> {
+    pub(crate) username: &'a str,
+    pub(crate) uid: &'a str,
+    pub(crate) groups: &'a [String],
+    pub(crate) extra: &'a BTreeMap<String, Vec<String>>,
+    /// Single-valued entries merged into `extra` (replacing one of the
+    /// same key), in key order: the impersonation's `tollgate.dev/*`.
+    pub(crate) more: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> UserRef<'a> {
+    fn of(u: &'a UserInfo) -> Self {
+        UserRef {
+            username: &u.username,
+            uid: &u.uid,
+            groups: &u.groups,
+            extra: &u.extra,
+            more: &[],
+        }
+    }
+
+    fn has_extra(&self) -> bool {
+        !self.extra.is_empty() || !self.more.is_empty()
+    }
+}
+
+/// An object reference, borrowed.
+#[derive(Debug, Default)]
+pub(crate) struct ObjectRef<'a> {
+    pub(crate) resource: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) uid: &'a str,
+    pub(crate) api_group: &'a str,
+    pub(crate) api_version: &'a str,
+    pub(crate) resource_version: &'a str,
+    pub(crate) subresource: &'a str,
+}
+
+impl<'a> ObjectRef<'a> {
+    fn of(r: &'a ObjectReference) -> Self {
+        ObjectRef {
+            resource: &r.resource,
+            namespace: &r.namespace,
+            name: &r.name,
+            uid: &r.uid,
+            api_group: &r.api_group,
+            api_version: &r.api_version,
+            resource_version: &r.resource_version,
+            subresource: &r.subresource,
+        }
+    }
+}
+
+/// Annotations, borrowed: a map, or entries already in key order (no key
+/// twice).
+#[derive(Debug)]
+pub(crate) enum Annotations<'a> {
+    Map(&'a BTreeMap<String, String>),
+    Sorted(&'a [(&'a str, &'a str)]),
+}
+
+impl Annotations<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Annotations::Map(m) => m.is_empty(),
+            Annotations::Sorted(l) => l.is_empty(),
+        }
+    }
+}
+
+/// Where the parts a later stage changes are in a written record (byte
+/// offsets into the buffer, from where the record starts).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Marks {
+    /// The stage's value, inside its quotes.
+    pub(crate) stage: Range<usize>,
+    /// Where `responseStatus` goes: right after `objectRef` (or what comes
+    /// before it).
+    pub(crate) status_at: usize,
+    /// The `stageTimestamp` value, inside its quotes.
+    pub(crate) stage_timestamp: Range<usize>,
+    /// Each annotation, from its key's opening quote to its value's
+    /// closing one.
+    pub(crate) annotations: Vec<Range<usize>>,
+    /// Where the annotations object closes (or, without annotations, where
+    /// the record does).
+    pub(crate) annotations_end: usize,
+}
 
 /// Appends `e` as compact JSON (no newline), field for field as `serde_json`
 /// serializes it.
 pub(crate) fn write_event(e: &Event, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    write_ref(&EventRef::of(e), out).map(drop)
+}
+
+impl<'a> EventRef<'a> {
+    /// `e`, borrowed.
+    pub(crate) fn of(e: &'a Event) -> Self {
+        EventRef {
+            level: e.level,
+            audit_id: &e.audit_id,
+            stage: e.stage,
+            request_uri: &e.request_uri,
+            verb: &e.verb,
+            user: UserRef::of(&e.user),
+            impersonated_user: e.impersonated_user.as_ref().map(UserRef::of),
+            source_ips: &e.source_ips,
+            user_agent: &e.user_agent,
+            object_ref: e.object_ref.as_ref().map(ObjectRef::of),
+            response_status: e.response_status.as_ref(),
+            request_object: e.request_object.as_ref(),
+            response_object: e.response_object.as_ref(),
+            request_received_timestamp: &e.request_received_timestamp,
+            stage_timestamp: &e.stage_timestamp,
+            annotations: Annotations::Map(&e.annotations),
+        }
+    }
+}
+
+/// Appends `e` as compact JSON (no newline), as [`write_event`] writes the
+/// same record, and says where its stage-specific parts are.
+pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, serde_json::Error> {
+    let base = out.len();
+    let mut marks = Marks::default();
     let mut o = Object::open(out);
-    o.str("kind", &e.kind);
-    o.str("apiVersion", &e.api_version);
+    o.str("kind", "Event");
+    o.str("apiVersion", "audit.k8s.io/v1");
     o.str("level", e.level.as_str());
-    o.str("auditID", &e.audit_id);
-    o.str("stage", e.stage.as_str());
-    o.str("requestURI", &e.request_uri);
-    o.str("verb", &e.verb);
+    o.str("auditID", e.audit_id);
+    o.key("stage");
+    marks.stage = quoted(e.stage.as_str(), o.out, base);
+    o.str("requestURI", e.request_uri);
+    o.str("verb", e.verb);
     o.key("user");
     user(&e.user, o.out);
     if let Some(u) = &e.impersonated_user {
@@ -28,35 +179,119 @@ pub(crate) fn write_event(e: &Event, out: &mut Vec<u8>) -> Result<(), serde_json
     }
     if !e.source_ips.is_empty() {
         o.key("sourceIPs");
-        strings(&e.source_ips, o.out);
+        strings(e.source_ips, o.out);
     }
-    o.str_unless_empty("userAgent", &e.user_agent);
+    o.str_unless_empty("userAgent", e.user_agent);
     if let Some(r) = &e.object_ref {
         o.key("objectRef");
         object_ref(r, o.out);
     }
+    marks.status_at = o.out.len() - base;
     for (name, v) in [
-        ("responseStatus", &e.response_status),
-        ("requestObject", &e.request_object),
-        ("responseObject", &e.response_object),
+        ("responseStatus", e.response_status),
+        ("requestObject", e.request_object),
+        ("responseObject", e.response_object),
     ] {
         if let Some(v) = v {
             o.key(name);
             serde_json::to_writer(&mut *o.out, v)?;
         }
     }
-    o.str("requestReceivedTimestamp", &e.request_received_timestamp);
-    o.str("stageTimestamp", &e.stage_timestamp);
+    o.str("requestReceivedTimestamp", e.request_received_timestamp);
+    o.key("stageTimestamp");
+    marks.stage_timestamp = quoted(e.stage_timestamp, o.out, base);
     if !e.annotations.is_empty() {
         o.key("annotations");
         let mut a = Object::open(o.out);
-        for (k, v) in &e.annotations {
+        let mut entry = |a: &mut Object<'_>, k: &str, v: &str| {
+            let at = a.out.len() + usize::from(!a.first) - base;
             a.str(k, v);
+            marks.annotations.push(at..a.out.len() - base);
+        };
+        match &e.annotations {
+            Annotations::Map(m) => m.iter().for_each(|(k, v)| entry(&mut a, k, v)),
+            Annotations::Sorted(l) => l.iter().for_each(|(k, v)| entry(&mut a, k, v)),
         }
+        marks.annotations_end = a.out.len() - base;
         a.close();
+    } else {
+        marks.annotations_end = o.out.len() - base;
     }
     o.close();
+    Ok(marks)
+}
+
+/// The record `line` (written by [`write_ref`], which gave `marks`, without
+/// a response status) at a later stage: its stage and stage timestamp
+/// replaced, `response_status` written where it goes, and `add` merged into
+/// its annotations (an added key replaces the same key) — the bytes
+/// [`write_event`] writes for that record, without building it. Keys are
+/// compared as written, which is their text when they need no escaping
+/// (true of every key the audit layer adds).
+pub(crate) fn restage(
+    line: &[u8],
+    marks: &Marks,
+    stage: Stage,
+    stage_timestamp: &str,
+    response_status: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
+    add: &mut [(&str, &str)],
+    out: &mut Vec<u8>,
+) -> Result<(), serde_json::Error> {
+    out.reserve(line.len() + 64 + add.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>());
+    out.extend_from_slice(&line[..marks.stage.start]);
+    out.extend_from_slice(stage.as_str().as_bytes());
+    out.extend_from_slice(&line[marks.stage.end..marks.status_at]);
+    out.extend_from_slice(b",\"responseStatus\":");
+    response_status(out)?;
+    // The timestamp is written with its quotes, in place of the old one's.
+    out.extend_from_slice(&line[marks.status_at..marks.stage_timestamp.start - 1]);
+    string(stage_timestamp, out);
+    let after_timestamp = marks.stage_timestamp.end + 1;
+    add.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let mut adds = add.iter().peekable();
+    let Some(first) = marks.annotations.first() else {
+        out.extend_from_slice(&line[after_timestamp..marks.annotations_end]);
+        if adds.peek().is_some() {
+            out.extend_from_slice(b",\"annotations\":");
+            let mut a = Object::open(out);
+            adds.for_each(|(k, v)| a.str(k, v));
+            a.close();
+        }
+        out.extend_from_slice(&line[marks.annotations_end..]);
+        return Ok(());
+    };
+    out.extend_from_slice(&line[after_timestamp..first.start]);
+    let mut a = Object { out, first: true };
+    for entry in &marks.annotations {
+        let written = &line[entry.clone()];
+        let key = written
+            .get(1..)
+            .and_then(|k| k.iter().position(|&c| c == b'"').map(|end| &k[..end]))
+            .unwrap_or_default();
+        while let Some((k, v)) = adds.next_if(|(k, _)| k.as_bytes() < key) {
+            a.str(k, v);
+        }
+        if let Some((k, v)) = adds.next_if(|(k, _)| k.as_bytes() == key) {
+            a.str(k, v);
+            continue;
+        }
+        if !a.first {
+            a.out.push(b',');
+        }
+        a.first = false;
+        a.out.extend_from_slice(written);
+    }
+    adds.for_each(|(k, v)| a.str(k, v));
+    out.extend_from_slice(&line[marks.annotations_end..]);
     Ok(())
+}
+
+/// Writes `s` as a JSON string; the range of its contents (inside the
+/// quotes), from `base`.
+fn quoted(s: &str, out: &mut Vec<u8>, base: usize) -> Range<usize> {
+    let start = out.len() + 1 - base;
+    string(s, out);
+    start..out.len() - 1 - base
 }
 
 /// A JSON object being written: commas between members.
@@ -96,50 +331,66 @@ impl<'a> Object<'a> {
     }
 }
 
-fn user(u: &UserInfo, out: &mut Vec<u8>) {
+fn user(u: &UserRef<'_>, out: &mut Vec<u8>) {
     let mut o = Object::open(out);
-    o.str_unless_empty("username", &u.username);
-    o.str_unless_empty("uid", &u.uid);
+    o.str_unless_empty("username", u.username);
+    o.str_unless_empty("uid", u.uid);
     if !u.groups.is_empty() {
         o.key("groups");
-        strings(&u.groups, o.out);
+        strings(u.groups, o.out);
     }
-    if !u.extra.is_empty() {
+    if u.has_extra() {
         o.key("extra");
-        extra(&u.extra, o.out);
+        extra(u.extra, u.more, o.out);
     }
     o.close();
 }
 
-fn extra(m: &BTreeMap<String, Vec<String>>, out: &mut Vec<u8>) {
+/// `m` with `more` merged in (an entry of `more` replaces one of `m` with
+/// the same key), in key order.
+fn extra(m: &BTreeMap<String, Vec<String>>, more: &[(&str, &str)], out: &mut Vec<u8>) {
     let mut o = Object::open(out);
+    let mut more = more.iter().peekable();
     for (k, vs) in m {
+        while let Some((mk, mv)) = more.next_if(|(mk, _)| *mk < k.as_str()) {
+            o.key(mk);
+            strings(&[*mv], o.out);
+        }
+        if let Some((mk, mv)) = more.next_if(|(mk, _)| *mk == k.as_str()) {
+            o.key(mk);
+            strings(&[*mv], o.out);
+            continue;
+        }
         o.key(k);
         strings(vs, o.out);
     }
+    for (mk, mv) in more {
+        o.key(mk);
+        strings(&[*mv], o.out);
+    }
     o.close();
 }
 
-fn object_ref(r: &ObjectReference, out: &mut Vec<u8>) {
+fn object_ref(r: &ObjectRef<'_>, out: &mut Vec<u8>) {
     let mut o = Object::open(out);
-    o.str_unless_empty("resource", &r.resource);
-    o.str_unless_empty("namespace", &r.namespace);
-    o.str_unless_empty("name", &r.name);
-    o.str_unless_empty("uid", &r.uid);
-    o.str_unless_empty("apiGroup", &r.api_group);
-    o.str_unless_empty("apiVersion", &r.api_version);
-    o.str_unless_empty("resourceVersion", &r.resource_version);
-    o.str_unless_empty("subresource", &r.subresource);
+    o.str_unless_empty("resource", r.resource);
+    o.str_unless_empty("namespace", r.namespace);
+    o.str_unless_empty("name", r.name);
+    o.str_unless_empty("uid", r.uid);
+    o.str_unless_empty("apiGroup", r.api_group);
+    o.str_unless_empty("apiVersion", r.api_version);
+    o.str_unless_empty("resourceVersion", r.resource_version);
+    o.str_unless_empty("subresource", r.subresource);
     o.close();
 }
 
-fn strings(list: &[String], out: &mut Vec<u8>) {
+fn strings<S: AsRef<str>>(list: &[S], out: &mut Vec<u8>) {
     out.push(b'[');
     for (i, s) in list.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
-        string(s, out);
+        string(s.as_ref(), out);
     }
     out.push(b']');
 }
@@ -302,6 +553,48 @@ mod tests {
             let mut ours = Vec::new();
             write_event(&e, &mut ours).unwrap();
             prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&e).unwrap());
+        }
+
+        /// A record restaged from its first stage's bytes is the record
+        /// written whole at the later stage.
+        #[test]
+        fn restaged_bytes_are_the_later_stage_written_whole(
+            mut e in event(),
+            existing in proptest::collection::btree_map("[a-z./-]{1,12}", text(), 0..5),
+            added in proptest::collection::btree_map("[a-z./-]{1,12}", text(), 0..4),
+            code in 100u16..600,
+            later in text(),
+        ) {
+            e.stage = Stage::RequestReceived;
+            e.response_status = None;
+            e.annotations = existing;
+            let mut first = Vec::new();
+            let marks = write_ref(&EventRef::of(&e), &mut first).unwrap();
+            let mut add: Vec<(&str, &str)> = added.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut ours = Vec::new();
+            restage(&first, &marks, Stage::ResponseComplete, &later, |out| {
+                serde_json::to_writer(out, &serde_json::json!({"metadata": {}, "code": code}))
+            }, &mut add, &mut ours).unwrap();
+            e.stage = Stage::ResponseComplete;
+            e.stage_timestamp = later;
+            e.response_status = Some(serde_json::json!({"metadata": {}, "code": code}));
+            e.annotations.extend(added);
+            prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&e).unwrap());
+        }
+
+        /// Entries merged into a user's extra land where a map would put
+        /// them, replacing the same key.
+        #[test]
+        fn merged_extra_is_the_merged_map(
+            u in user_info(),
+            more in proptest::collection::btree_map(text(), text(), 0..4),
+        ) {
+            let list: Vec<(&str, &str)> = more.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut ours = Vec::new();
+            user(&UserRef { more: &list, ..UserRef::of(&u) }, &mut ours);
+            let mut merged = u.clone();
+            merged.extra.extend(more.iter().map(|(k, v)| (k.clone(), vec![v.clone()])));
+            prop_assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(&merged).unwrap());
         }
 
         #[test]

@@ -182,6 +182,28 @@ impl std::fmt::Debug for Job {
     }
 }
 
+/// The wait for the sink to confirm a record queued with
+/// [`Recorder::queue_line`].
+#[cfg(feature = "layer")]
+#[derive(Debug)]
+pub(crate) struct Confirmation {
+    rx: oneshot::Receiver<(Result<(), SinkError>, Option<Event>)>,
+    timeout: Duration,
+}
+
+#[cfg(feature = "layer")]
+impl Confirmation {
+    /// Until the sink has the record (or failed, or the time is up).
+    pub(crate) async fn confirmed(self) -> Result<(), RecordError> {
+        match tokio::time::timeout(self.timeout, self.rx).await {
+            Ok(Ok((Ok(()), _))) => Ok(()),
+            Ok(Ok((Err(e), _))) => Err(RecordError::Sink(e)),
+            Ok(Err(_)) => Err(RecordError::Stopped),
+            Err(_) => Err(RecordError::Timeout(self.timeout)),
+        }
+    }
+}
+
 /// The bounded queue between request tasks and the writer. A record that
 /// a request waits for wakes the writer; one that nobody waits for (a
 /// `ResponseComplete`, or anything with `durability: none`) does not: it
@@ -357,6 +379,68 @@ impl Recorder {
             Ok(Ok((Err(e), _))) => Err(RecordError::Sink(e)),
             Ok(Err(_)) => Err(RecordError::Stopped),
             Err(_) => Err(RecordError::Timeout(self.options.confirm_timeout)),
+        }
+    }
+
+    /// Whether the sink takes JSON lines: then the audit layer may write
+    /// a record's line itself ([`Recorder::queue_line`]).
+    #[cfg(feature = "layer")]
+    pub(crate) fn takes_lines(&self) -> bool {
+        self.queue.lines
+    }
+
+    /// Queues a record already written as one JSON line (ending with a
+    /// newline; only for a sink that [takes lines](Recorder::takes_lines)).
+    /// With `wait` and [`RecorderOptions::confirm`], gives the wait for the
+    /// sink's confirmation ([`Recorder::confirmed`]); without confirmation
+    /// the record is refused when the sink's last batch failed, as
+    /// [`Recorder::record`] does.
+    #[cfg(feature = "layer")]
+    pub(crate) fn queue_line(&self, line: &[u8], wait: bool) -> Result<Option<Confirmation>, RecordError> {
+        let confirm = wait && self.options.confirm;
+        if wait && !confirm && !self.is_healthy() {
+            self.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return Err(RecordError::Sink(SinkError::Io(
+                "the last batch of records could not be written".to_owned(),
+            )));
+        }
+        let (done, rx) = if confirm {
+            let (done, rx) = oneshot::channel();
+            (Some(done), Some(rx))
+        } else {
+            (None, None)
+        };
+        let job = Job {
+            event: None,
+            done,
+            refusal: false,
+            barrier: false,
+        };
+        match self.queue.push(job, line) {
+            Push::Queued => Ok(rx.map(|rx| Confirmation {
+                rx,
+                timeout: self.options.confirm_timeout,
+            })),
+            Push::Full => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                Err(RecordError::QueueFull(self.options.queue))
+            }
+            Push::Closed => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                Err(RecordError::Stopped)
+            }
+        }
+    }
+
+    /// [`Recorder::queue_line`] without waiting: a record that cannot be
+    /// queued is counted and logged, as [`Recorder::record_later`] does.
+    #[cfg(feature = "layer")]
+    pub(crate) fn record_line_later(&self, line: &[u8], audit_id: &str) {
+        if self.queue_line(line, false).is_err() {
+            tracing::error!(
+                audit_id,
+                "an audit record was lost: the queue is full or the writer stopped"
+            );
         }
     }
 

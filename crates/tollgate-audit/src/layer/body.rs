@@ -13,7 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use serde_json::Value;
 
-use super::record::{Shared, response_status, strip_managed_fields};
+use super::record::{ReceivedLine, Shared, response_status, strip_managed_fields};
 use crate::{Event, Level, Stage};
 
 pin_project! {
@@ -47,6 +47,9 @@ enum Framing {
 pub(crate) struct Tally {
     pub(crate) shared: Arc<Shared>,
     pub(crate) event: Option<Event>,
+    /// Instead of `event`, a small request's `RequestReceived` line, from
+    /// which `ResponseComplete` is spliced.
+    line: Option<Box<ReceivedLine>>,
     pub(crate) code: u16,
     pub(crate) kind: Option<&'static str>,
     pub(crate) omit_managed_fields: bool,
@@ -75,9 +78,35 @@ impl Tally {
         protobuf: bool,
     ) -> Self {
         let keep_object = event.level >= Level::RequestResponse && !watch;
+        Tally::with(
+            shared,
+            Some(event),
+            keep_object,
+            code,
+            kind,
+            omit_managed_fields,
+            watch,
+            long_running,
+            protobuf,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with(
+        shared: Arc<Shared>,
+        event: Option<Event>,
+        keep_object: bool,
+        code: u16,
+        kind: Option<&'static str>,
+        omit_managed_fields: bool,
+        watch: bool,
+        long_running: bool,
+        protobuf: bool,
+    ) -> Self {
         Tally {
             shared,
-            event: Some(event),
+            event,
+            line: None,
             code,
             kind,
             omit_managed_fields,
@@ -98,6 +127,14 @@ impl Tally {
             bytes: 0,
             events: 0,
         }
+    }
+
+    /// The tally of a small request (not a stream, no object kept) whose
+    /// `RequestReceived` was written as `line`.
+    pub(crate) fn for_line(shared: Arc<Shared>, line: ReceivedLine, code: u16, kind: Option<&'static str>) -> Self {
+        let mut t = Tally::with(shared, None, false, code, kind, false, false, false, false);
+        t.line = Some(Box::new(line));
+        t
     }
 
     fn observe(&mut self, data: &[u8]) {
@@ -144,6 +181,10 @@ impl Tally {
     }
 
     pub(crate) fn finish(&mut self, early: bool, error: Option<String>) {
+        if let Some(line) = self.line.take() {
+            self.finish_line(&line, early, error);
+            return;
+        }
         let Some(mut e) = self.event.take() else { return };
         e.stage = Stage::ResponseComplete;
         e.stage_timestamp = crate::micro_time(SystemTime::now());
@@ -206,6 +247,74 @@ impl Tally {
         }
         self.shared.recorder.record_later(e);
     }
+}
+
+impl Tally {
+    /// `ResponseComplete` spliced from the `RequestReceived` line: what
+    /// [`Tally::finish`] writes for a record without objects.
+    fn finish_line(&mut self, line: &ReceivedLine, early: bool, error: Option<String>) {
+        let now = crate::micro_time(SystemTime::now());
+        let code = self.code;
+        let status = (code >= 400).then(|| {
+            let decoded = if self.gzip && !self.truncated {
+                gunzip(&self.capture, self.shared.capture_limit)
+            } else {
+                None
+            };
+            let body: &[u8] = decoded.as_deref().unwrap_or(&self.capture);
+            response_status(code, (!self.truncated).then_some(body))
+        });
+        let bytes = self.bytes.to_string();
+        let events = self.events.to_string();
+        let mut add: Vec<(&str, &str)> = Vec::with_capacity(4);
+        add.push(("tollgate.dev/response-bytes", &bytes));
+        if self.watch {
+            add.push(("tollgate.dev/watch-events", &events));
+        }
+        if early {
+            add.push(("tollgate.dev/closed-early", "true"));
+        }
+        if let Some(err) = &error {
+            add.push(("tollgate.dev/response-error", err));
+        }
+        RESTAGED.with_borrow_mut(|out| {
+            out.clear();
+            let written = crate::json_line::restage(
+                &line.bytes,
+                &line.marks,
+                Stage::ResponseComplete,
+                &now,
+                |out| match &status {
+                    Some(v) => serde_json::to_writer(out, v),
+                    None => {
+                        out.extend_from_slice(b"{\"metadata\":{},\"code\":");
+                        out.extend_from_slice(code.to_string().as_bytes());
+                        out.push(b'}');
+                        Ok(())
+                    }
+                },
+                &mut add,
+                out,
+            );
+            match written {
+                Ok(()) => {
+                    out.push(b'\n');
+                    self.shared.recorder.record_line_later(out, line.audit_id());
+                }
+                Err(e) => {
+                    tracing::error!(audit_id = line.audit_id(), error = %e, "an audit record cannot be serialized")
+                }
+            }
+            if out.capacity() > 1 << 20 {
+                *out = Vec::new();
+            }
+        });
+    }
+}
+
+thread_local! {
+    /// The `ResponseComplete` line a request thread splices, reused.
+    static RESTAGED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A gzip body, decoded up to `limit` bytes (`None` past it or when not gzip).

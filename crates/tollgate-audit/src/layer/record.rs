@@ -434,3 +434,189 @@ pub(crate) fn response_status(code: u16, body: Option<&[u8]>) -> Value {
         _ => serde_json::json!({"metadata": {}, "status": "Failure", "code": code}),
     }
 }
+
+/// A `RequestReceived` record written straight from the request's data
+/// (no [`Event`] built), with where its later stage's parts go: what the
+/// audit layer keeps of a small request (`Metadata`, or `Request` without
+/// a body) until its `ResponseComplete`, which is spliced from these bytes
+/// ([`crate::json_line::restage`]).
+#[derive(Debug)]
+pub(crate) struct ReceivedLine {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) marks: crate::json_line::Marks,
+}
+
+impl ReceivedLine {
+    /// The record's audit ID (for a log line when it cannot be written).
+    pub(crate) fn audit_id(&self) -> &str {
+        const KEY: &[u8] = b"\"auditID\":\"";
+        let start = self
+            .bytes
+            .windows(KEY.len())
+            .position(|w| w == KEY)
+            .map_or(self.bytes.len(), |p| p + KEY.len());
+        let rest = &self.bytes[start..];
+        let end = rest.iter().position(|&c| c == b'"').unwrap_or(rest.len());
+        std::str::from_utf8(&rest[..end]).unwrap_or_default()
+    }
+}
+
+/// The request's annotations, as [`event`], [`annotate_approval`] and the
+/// command put them: `tollgate.dev/` keys and their values, borrowed where
+/// they can be.
+fn annotations<'a>(
+    identity: Option<&'a Identity>,
+    decision: Option<&'a Decision>,
+    approval: Option<&'a tollgate_rules::ApprovalNote>,
+    command: &'a str,
+    joined: &'a mut [String; 5],
+) -> Vec<(&'static str, &'a str)> {
+    let mut a: Vec<(&'static str, &'a str)> = Vec::with_capacity(16);
+    let mut put = |k: &'static str, v: &'a str| {
+        if !v.is_empty() {
+            a.push((k, v));
+        }
+    };
+    if let Some(id) = identity {
+        put("tollgate.dev/owner", &id.owner.name);
+        put("tollgate.dev/owner-team", &id.owner.team);
+        put("tollgate.dev/owner-contact", &id.owner.contact);
+        if !id.owner.mapped {
+            put("tollgate.dev/owner-mapped", "false");
+        }
+        put("tollgate.dev/issuer", &id.issuer);
+        put("tollgate.dev/subject", &id.subject);
+    }
+    let [dry, matched, approvers, requested, decided] = joined;
+    if let Some(d) = decision {
+        let approved = approval.is_some_and(|n| n.state == "approved");
+        put(
+            "tollgate.dev/decision",
+            match d.action {
+                Action::RequireApproval if approved => "approved",
+                Action::RequireApproval => "approval-required",
+                other => other.as_str(),
+            },
+        );
+        put("tollgate.dev/rule", d.rule.as_deref().unwrap_or_default());
+        let names = |dry_run: bool, into: &mut String| {
+            for m in d.matched.iter().filter(|m| m.dry_run == dry_run) {
+                if !into.is_empty() {
+                    into.push(',');
+                }
+                into.push_str(&m.name);
+            }
+        };
+        names(true, dry);
+        names(false, matched);
+        put("tollgate.dev/dry-run-rules", dry);
+        put("tollgate.dev/preflight", d.preflight.as_deref().unwrap_or_default());
+        put("tollgate.dev/matched-rules", matched);
+    }
+    if let Some(n) = approval {
+        // Written whatever they hold, as `annotate_approval` does.
+        a.push(("tollgate.dev/approval-id", &n.id));
+        a.push(("tollgate.dev/approval-state", &n.state));
+        let mut put = |k: &'static str, v: &'a str| {
+            if !v.is_empty() {
+                a.push((k, v));
+            }
+        };
+        put("tollgate.dev/approval-reason", &n.reason);
+        *approvers = n.approvers.join(",");
+        put("tollgate.dev/approvers", approvers);
+        let at = |secs: u64| crate::micro_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+        if n.requested_at > 0 {
+            *requested = at(n.requested_at);
+            a.push(("tollgate.dev/approval-requested", requested));
+        }
+        if let Some(d) = n.decided_at {
+            *decided = at(d);
+            a.push(("tollgate.dev/approval-decided", decided));
+        }
+    }
+    a.push(("tollgate.dev/command", command));
+    a.sort_unstable_by(|x, y| x.0.cmp(y.0));
+    a
+}
+
+/// The `RequestReceived` record of an authenticated request that reached
+/// the proxy, written as [`event`] (with the approval and the command)
+/// would be serialized, without building it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn received_line(
+    draft: &DraftState,
+    info: &RequestInfo,
+    level: Level,
+    identity: Option<&Identity>,
+    decision: Option<&Decision>,
+    approval: Option<&tollgate_rules::ApprovalNote>,
+    command: &str,
+) -> Result<ReceivedLine, serde_json::Error> {
+    use crate::json_line::{Annotations, EventRef, ObjectRef, UserRef};
+    let mut joined: [String; 5] = Default::default();
+    let notes = annotations(identity, decision, approval, command, &mut joined);
+    static NO_EXTRA: std::sync::LazyLock<std::collections::BTreeMap<String, Vec<String>>> =
+        std::sync::LazyLock::new(Default::default);
+    let anonymous = UserRef {
+        username: "",
+        uid: "",
+        groups: &[],
+        extra: &NO_EXTRA,
+        more: &[],
+    };
+    let user = identity.map_or(anonymous, |id| UserRef {
+        username: &id.username,
+        uid: &id.uid,
+        groups: &id.groups,
+        extra: &id.extra,
+        more: &[],
+    });
+    // As `Impersonation::from_identity` builds it for the proxy.
+    let mut more: Vec<(&str, &str)> = Vec::with_capacity(3);
+    let impersonated = identity
+        .filter(|id| !id.username.is_empty() && !id.issuer.is_empty())
+        .inspect(|id| {
+            more.push(("tollgate.dev/issuer", &id.issuer));
+            more.push(("tollgate.dev/owner", &id.owner.name));
+            if !id.subject.is_empty() {
+                more.push(("tollgate.dev/subject", &id.subject));
+            }
+        });
+    let now = crate::micro_time(SystemTime::now());
+    let record = EventRef {
+        level,
+        audit_id: &draft.audit_id,
+        stage: Stage::RequestReceived,
+        request_uri: &draft.request_uri,
+        verb: &info.verb,
+        user,
+        impersonated_user: impersonated.map(|id| UserRef {
+            username: &id.username,
+            uid: &id.uid,
+            groups: &id.groups,
+            extra: &id.extra,
+            more: &more,
+        }),
+        source_ips: &draft.source_ips,
+        user_agent: &draft.user_agent,
+        object_ref: info.is_resource_request.then(|| ObjectRef {
+            resource: &info.resource,
+            namespace: &info.namespace,
+            name: &info.name,
+            api_group: &info.api_group,
+            api_version: &info.api_version,
+            subresource: &info.subresource,
+            ..ObjectRef::default()
+        }),
+        response_status: None,
+        request_object: None,
+        response_object: None,
+        request_received_timestamp: &draft.received,
+        stage_timestamp: &now,
+        annotations: Annotations::Sorted(&notes),
+    };
+    let mut bytes = Vec::with_capacity(1536);
+    let marks = crate::json_line::write_ref(&record, &mut bytes)?;
+    Ok(ReceivedLine { bytes, marks })
+}

@@ -18,7 +18,7 @@ use tower_service::Service;
 
 use super::body::{RecordBody, Tally};
 use super::outer::random_audit_id;
-use super::record::{self, Draft, Shared};
+use super::record::{self, Draft, ReceivedLine, Shared};
 use super::session::{Purpose, SessionTap, cast_header};
 use crate::{Event, Level, RecordError, Stage};
 
@@ -64,7 +64,7 @@ impl<S> RecordService<S> {
 }
 
 /// The confirmation of `RequestReceived`; it gives the record back.
-type Confirm = Pin<Box<dyn Future<Output = Result<Event, RecordError>> + Send>>;
+type Confirm = Pin<Box<dyn Future<Output = Result<Option<Event>, RecordError>> + Send>>;
 
 /// What the response side needs.
 #[derive(Debug)]
@@ -73,6 +73,8 @@ struct After {
     /// The record, for the later stages (while `RequestReceived` is being
     /// confirmed, the recorder holds it and gives it back).
     event: Option<Event>,
+    /// Instead of `event`, a small request's `RequestReceived` as written.
+    line: Option<ReceivedLine>,
     long_running: bool,
     watch: bool,
     kind: Option<&'static str>,
@@ -184,6 +186,72 @@ where
             restore(&mut req, info, identity, decision);
             return calling(&mut inner, req, None);
         }
+        let body = req.extensions().get::<RequestBody>().cloned();
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok());
+        let command =
+            tollgate_kube::command_line(&info, content_type, body.as_ref().and_then(|b| b.json().ok().flatten()));
+        let upgrade = tollgate_kube::is_upgrade_request(&req);
+        // Most requests: no object in the record, not a stream. Their
+        // records are written straight from the request's data, and
+        // `ResponseComplete` is spliced from `RequestReceived`'s bytes.
+        let small = self.shared.recorder.takes_lines()
+            && !upgrade
+            && !info.is_long_running()
+            && (lvl.level == Level::Metadata
+                || (lvl.level == Level::Request && body.as_ref().is_none_or(|b| b.is_empty())));
+        if small {
+            let line = record::received_line(
+                &draft.lock(),
+                &info,
+                lvl.level,
+                identity.as_ref(),
+                decision.as_ref(),
+                req.extensions().get::<tollgate_rules::ApprovalNote>(),
+                &command,
+            );
+            let mut line = match line {
+                Ok(l) => l,
+                Err(e) => return self.refuse(&RecordError::Sink(crate::SinkError::Io(e.to_string()))),
+            };
+            let wait = if lvl.omits(Stage::RequestReceived) {
+                None
+            } else {
+                line.bytes.push(b'\n');
+                let queued = self.shared.recorder.queue_line(&line.bytes, true);
+                line.bytes.pop();
+                match queued {
+                    Ok(wait) => wait,
+                    Err(e) => return self.refuse(&e),
+                }
+            };
+            let after = After {
+                shared: self.shared.clone(),
+                event: None,
+                line: Some(line),
+                long_running: false,
+                watch: false,
+                kind: kind_of_resource(&info.resource, &info.subresource),
+                omit_started: true,
+                omit_complete: lvl.omits(Stage::ResponseComplete),
+                omit_managed_fields: lvl.omit_managed_fields,
+                session: None,
+            };
+            restore(&mut req, info, identity, decision);
+            let Some(wait) = wait else {
+                return calling(&mut inner, req, Some(after));
+            };
+            return RecordFuture {
+                state: State::Confirming {
+                    confirm: Box::pin(async move { wait.confirmed().await.map(|()| None) }),
+                    request: Some(req),
+                    service: Some(inner),
+                },
+                after: Some(after),
+            };
+        }
         let mut e = {
             let d = draft.lock();
             record::event(
@@ -197,20 +265,13 @@ where
             )
         };
         record::annotate_approval(&mut e, req.extensions().get::<tollgate_rules::ApprovalNote>());
-        let body = req.extensions().get::<RequestBody>().cloned();
-        let content_type = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok());
-        let command =
-            tollgate_kube::command_line(&info, content_type, body.as_ref().and_then(|b| b.json().ok().flatten()));
         e.annotations.insert("tollgate.dev/command".to_owned(), command.clone());
         if lvl.level >= Level::Request {
             record::request_object(&self.shared, &info, body.as_ref(), lvl.omit_managed_fields, &mut e);
         }
         // Exec, attach and port-forward: the tunnel is watched.
         let mut session = None;
-        if tollgate_kube::is_upgrade_request(&req) {
+        if upgrade {
             let terminal = matches!(info.subresource.as_str(), "exec" | "attach");
             let header = (terminal && self.shared.sessions.is_some()).then(|| cast_header(&e, &info, &command));
             let purpose = if terminal {
@@ -244,6 +305,7 @@ where
         let mut after = After {
             shared: self.shared.clone(),
             event: None,
+            line: None,
             long_running: info.is_long_running(),
             watch: info.verb == "watch",
             kind: kind_of_resource(&info.resource, &info.subresource),
@@ -260,11 +322,28 @@ where
         let recorder = self.shared.recorder.clone();
         RecordFuture {
             state: State::Confirming {
-                confirm: Box::pin(async move { recorder.record_returning(e).await }),
+                confirm: Box::pin(async move { recorder.record_returning(e).await.map(Some) }),
                 request: Some(req),
                 service: Some(inner),
             },
             after: Some(after),
+        }
+    }
+}
+
+impl<S> RecordService<S> {
+    /// A request refused because its record could not be queued.
+    fn refuse<B>(&self, why: &RecordError) -> RecordFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        tracing::error!(error = %why, "request refused: its audit record could not be written");
+        self.shared.recorder.count_refusal();
+        RecordFuture {
+            state: State::Refused {
+                status: Some(unavailable(&why.to_string())),
+            },
+            after: None,
         }
     }
 }
@@ -300,7 +379,7 @@ where
                     let confirmed = ready!(confirm.as_mut().poll(cx));
                     let next = match (confirmed, request.take(), service.take()) {
                         (Ok(event), Some(req), Some(mut svc)) => {
-                            if let Some(a) = this.after.as_mut() {
+                            if let (Some(a), Some(event)) = (this.after.as_mut(), event) {
                                 a.event = Some(event);
                             }
                             State::Calling { future: svc.call(req) }
@@ -342,6 +421,18 @@ where
 impl After {
     fn respond<ResBody>(self, res: Response<ResBody>) -> Response<RecordBody<ResponseBody<ResBody>>> {
         let code = res.status().as_u16();
+        let gzip = res
+            .headers()
+            .get(http::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        if let Some(line) = self.line {
+            if self.omit_complete {
+                return res.map(|b| RecordBody::new(ResponseBody::inner(b), None));
+            }
+            let mut tally = Tally::for_line(self.shared, line, code, self.kind);
+            tally.gzip = gzip;
+            return res.map(|b| RecordBody::new(ResponseBody::inner(b), Some(tally)));
+        }
         let Some(mut e) = self.event else {
             return res.map(|b| RecordBody::new(ResponseBody::inner(b), None));
         };
@@ -380,10 +471,6 @@ impl After {
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|c| c.contains("protobuf"));
-        let gzip = res
-            .headers()
-            .get(http::header::CONTENT_ENCODING)
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         e.stage = Stage::ResponseComplete;
         let mut tally = Tally::new(
             self.shared.clone(),

@@ -357,6 +357,10 @@ struct Options {
     bound: Duration,
     only: String,
     extras: bool,
+    /// `--inflight N`: only this concurrency (all three by default).
+    inflight: Option<usize>,
+    /// `--proto h2|h1`: only this protocol (both by default).
+    proto: Option<Proto>,
 }
 
 impl Options {
@@ -373,6 +377,12 @@ impl Options {
             bound: Duration::from_secs(value("--seconds").and_then(|v| v.parse().ok()).unwrap_or(10)),
             only: value("--only").unwrap_or_default(),
             extras: !args.iter().any(|a| a == "--no-extras"),
+            inflight: value("--inflight").and_then(|v| v.parse().ok()),
+            proto: match value("--proto").as_deref() {
+                Some("h2") => Some(Proto::H2),
+                Some("h1") => Some(Proto::H1),
+                _ => None,
+            },
         }
     }
 }
@@ -550,7 +560,7 @@ async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
     let cluster = Cluster::start(d).await?;
     let s = setup(d, &cluster).await?;
     let selected: Vec<usize> = (0..s.paths.len())
-        .filter(|&i| i < 2 || s.paths[i].name.contains(&o.only))
+        .filter(|&i| i < 2 || o.only.split('|').any(|w| s.paths[i].name.contains(w)))
         .collect();
     println!(
         "tollgate speed comparison: {} requests per run (fewer at low concurrency), ≤ {} s per run, {} rounds interleaved; 1 KB Pod GETs with a verified OIDC token over TLS; everything on this machine's {} cores\n",
@@ -561,7 +571,13 @@ async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
     );
     let mut summary: Vec<(Proto, usize, Vec<Cell>)> = Vec::new();
     for proto in [Proto::H2, Proto::H1] {
+        if o.proto.is_some_and(|p| p != proto) {
+            continue;
+        }
         for inflight in [1usize, 8, 64] {
+            if o.inflight.is_some_and(|i| i != inflight) {
+                continue;
+            }
             let n = match inflight {
                 1 => o.requests / 8,
                 8 => o.requests / 2,
