@@ -299,7 +299,7 @@ impl Tally {
             match written {
                 Ok(()) => {
                     out.push(b'\n');
-                    self.shared.recorder.record_line_later(out, line.audit_id());
+                    self.shared.recorder.record_line_later(out, || line.audit_id());
                 }
                 Err(e) => {
                     tracing::error!(audit_id = line.audit_id(), error = %e, "an audit record cannot be serialized")
