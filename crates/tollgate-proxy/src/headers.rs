@@ -222,6 +222,95 @@ pub(crate) fn add_impersonation(h: &mut HeaderMap, who: &Impersonation) -> Resul
     Ok(())
 }
 
+/// The identity fields the `Impersonate-*` headers are made of (what
+/// [`Impersonation::from_identity`] reads), owned: the key a thread's
+/// memo of built headers compares in full before reusing them.
+#[derive(Debug, PartialEq, Eq)]
+struct ImpersonationKey {
+    username: String,
+    uid: String,
+    groups: Vec<String>,
+    extra: BTreeMap<String, Vec<String>>,
+    owner: String,
+    issuer: String,
+    subject: String,
+}
+
+impl ImpersonationKey {
+    fn of(id: &tollgate_kube::Identity) -> Self {
+        ImpersonationKey {
+            username: id.username.clone(),
+            uid: id.uid.clone(),
+            groups: id.groups.clone(),
+            extra: id.extra.clone(),
+            owner: id.owner.name.clone(),
+            issuer: id.issuer.clone(),
+            subject: id.subject.clone(),
+        }
+    }
+
+    fn is(&self, id: &tollgate_kube::Identity) -> bool {
+        self.username == id.username
+            && self.uid == id.uid
+            && self.groups == id.groups
+            && self.extra == id.extra
+            && self.owner == id.owner.name
+            && self.issuer == id.issuer
+            && self.subject == id.subject
+    }
+}
+
+/// Built `Impersonate-*` headers, for one identity.
+type Built = std::sync::Arc<[(HeaderName, HeaderValue)]>;
+
+/// The most identities a thread keeps the headers of; past it the memo
+/// starts over.
+const MEMO_IDENTITIES: usize = 1024;
+
+thread_local! {
+    /// The headers built for the identities this thread forwarded for,
+    /// by a hash of the user name, issuer and subject; an entry is reused
+    /// only when every field it was built from is equal.
+    static MEMO: std::cell::RefCell<std::collections::HashMap<u64, Vec<(ImpersonationKey, Built)>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// Adds the `Impersonate-*` headers for `id`, as
+/// [`add_impersonation`]`(h, &Impersonation::from_identity(id))` does; the
+/// headers of an identity seen before on this thread are reused (a CI job
+/// sends many requests with one token), never those of another identity.
+pub(crate) fn add_identity_impersonation(h: &mut HeaderMap, id: &tollgate_kube::Identity) -> Result<(), Error> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&id.username, &id.issuer, &id.subject).hash(&mut hasher);
+    let hash = hasher.finish();
+    let found = MEMO.with_borrow(|m| {
+        m.get(&hash)
+            .and_then(|list| list.iter().find(|(k, _)| k.is(id)).map(|(_, b)| b.clone()))
+    });
+    let built = match found {
+        Some(b) => b,
+        None => {
+            let mut fresh = HeaderMap::new();
+            add_impersonation(&mut fresh, &Impersonation::from_identity(id))?;
+            let built: Built = fresh.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+            MEMO.with_borrow_mut(|m| {
+                if m.len() >= MEMO_IDENTITIES {
+                    m.clear();
+                }
+                m.entry(hash)
+                    .or_default()
+                    .push((ImpersonationKey::of(id), built.clone()));
+            });
+            built
+        }
+    };
+    for (n, v) in built.iter() {
+        h.append(n.clone(), v.clone());
+    }
+    Ok(())
+}
+
 /// Appends the client's address to `X-Forwarded-For`.
 pub(crate) fn append_forwarded_for(h: &mut HeaderMap, ip: IpAddr) {
     let joined = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
@@ -236,6 +325,54 @@ pub(crate) fn append_forwarded_for(h: &mut HeaderMap, ip: IpAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The headers `add_identity_impersonation` sends: those built fresh
+    /// for the identity, also when they come from the thread's memo, and
+    /// never another identity's (each field the headers are made of is
+    /// changed in turn).
+    #[test]
+    fn memoized_impersonation_is_always_the_identitys_own() {
+        let fresh = |id: &tollgate_kube::Identity| {
+            let mut h = HeaderMap::new();
+            add_impersonation(&mut h, &Impersonation::from_identity(id)).unwrap();
+            h
+        };
+        let memo = |id: &tollgate_kube::Identity| {
+            let mut h = HeaderMap::new();
+            add_identity_impersonation(&mut h, id).unwrap();
+            h
+        };
+        let mut id = tollgate_kube::Identity::new("ci:acme/web");
+        id.issuer = "https://issuer.example".into();
+        id.subject = "repo:acme/web".into();
+        id.groups = vec!["ci".into()];
+        id.extra.insert("Scopes".into(), vec!["a".into(), "b".into()]);
+        let mut variants = vec![id.clone()];
+        let mut v = id.clone();
+        v.groups.push("system:masters".into());
+        variants.push(v);
+        let mut v = id.clone();
+        v.uid = "u-2".into();
+        variants.push(v);
+        let mut v = id.clone();
+        v.extra.insert("scopes-2".into(), vec!["c".into()]);
+        variants.push(v);
+        let mut v = id.clone();
+        v.owner.name = "payments".into();
+        variants.push(v);
+        let mut v = id.clone();
+        v.username = "ci:acme/other".into();
+        variants.push(v);
+        for _ in 0..2 {
+            for v in &variants {
+                assert_eq!(memo(v), fresh(v), "{v:?}");
+            }
+        }
+        assert_ne!(memo(&variants[1]), memo(&variants[0]));
+        let mut bad = id.clone();
+        bad.username = "a\nb".into();
+        assert!(add_identity_impersonation(&mut HeaderMap::new(), &bad).is_err());
+    }
 
     #[test]
     fn strips_identity_in_any_case() {

@@ -316,16 +316,13 @@ where
         if let Some(auth) = up.credentials.authorization()? {
             h.insert(http::header::AUTHORIZATION, auth);
         }
-        let who = match (
+        match (
             parts.extensions.get::<Impersonation>(),
             parts.extensions.get::<tollgate_kube::Identity>(),
         ) {
-            (Some(explicit), _) => Some(explicit.clone()),
-            (None, Some(id)) => Some(Impersonation::from_identity(id)),
-            (None, None) => None,
-        };
-        if let Some(who) = who {
-            headers::add_impersonation(h, &who)?;
+            (Some(explicit), _) => headers::add_impersonation(h, explicit)?,
+            (None, Some(id)) => headers::add_identity_impersonation(h, id)?,
+            (None, None) => {}
         }
     }
     let audit_id = parts
