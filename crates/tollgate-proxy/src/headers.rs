@@ -108,6 +108,12 @@ const HOP_BY_HOP: [&str; 7] = [
 /// Removes hop-by-hop headers, and those named in `Connection`. For
 /// upgrades `Connection: Upgrade` and `Upgrade` are kept.
 pub(crate) fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
+    // Most requests have none (HTTP/2 forbids them): one pass over the
+    // names, no lookups. A header named in `Connection` needs a
+    // `Connection` header, which is one of them.
+    if !h.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
+        return;
+    }
     let named: Vec<HeaderName> = h
         .get_all(header::CONNECTION)
         .iter()
@@ -426,6 +432,16 @@ mod tests {
         assert_eq!(up["connection"], "Upgrade");
         assert_eq!(up["upgrade"], "websocket");
         assert!(!up.contains_key("x-secret"));
+        // Each alone (the early return looks for any of them), and a
+        // request with none keeps everything.
+        for n in HOP_BY_HOP {
+            let mut one = HeaderMap::new();
+            one.insert(n, HeaderValue::from_static("x"));
+            one.insert("accept", HeaderValue::from_static("application/json"));
+            strip_hop_by_hop(&mut one, false);
+            assert_eq!(one.len(), 1, "{n}");
+            assert!(one.contains_key("accept"));
+        }
     }
 
     #[test]
