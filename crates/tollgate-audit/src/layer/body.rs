@@ -265,11 +265,11 @@ impl Tally {
             response_status(code, (!self.truncated).then_some(body))
         });
         let bytes = self.bytes.to_string();
-        let events = self.events.to_string();
+        let events = self.watch.then(|| self.events.to_string());
         let mut add: Vec<(&str, &str)> = Vec::with_capacity(4);
         add.push(("tollgate.dev/response-bytes", &bytes));
-        if self.watch {
-            add.push(("tollgate.dev/watch-events", &events));
+        if let Some(events) = &events {
+            add.push(("tollgate.dev/watch-events", events));
         }
         if early {
             add.push(("tollgate.dev/closed-early", "true"));

@@ -221,32 +221,31 @@ impl Ctx {
         } else {
             Level::Metadata
         };
-        let draft = self.draft.lock();
+        let command = tollgate_kube::command_line(
+            info,
+            self.content_type.as_deref(),
+            body.as_ref()
+                .filter(|_| authenticated)
+                .and_then(|b| b.json().ok().flatten()),
+        );
+        let approval = self.notes.get::<tollgate_rules::ApprovalNote>();
         let mut e = record::event(
-            &draft,
+            &self.draft.lock(),
             info,
             level,
             Stage::RequestReceived,
-            identity.as_ref(),
-            decision.as_ref(),
-            failure.as_ref(),
+            record::Facts {
+                identity: identity.as_ref(),
+                decision: decision.as_ref(),
+                failure: failure.as_ref(),
+                approval: approval.as_ref(),
+                command: Some(&command),
+            },
         );
-        drop(draft);
-        record::annotate_approval(&mut e, self.notes.get::<tollgate_rules::ApprovalNote>().as_ref());
         if decision.is_none() && failure.is_none() && res.status().is_client_error() {
             e.annotations
                 .insert("tollgate.dev/decision".to_owned(), "refused".to_owned());
         }
-        e.annotations.insert(
-            "tollgate.dev/command".to_owned(),
-            tollgate_kube::command_line(
-                info,
-                self.content_type.as_deref(),
-                body.as_ref()
-                    .filter(|_| authenticated)
-                    .and_then(|b| b.json().ok().flatten()),
-            ),
-        );
         if level >= Level::Request {
             record::request_object(&self.shared, info, body.as_ref(), lvl.omit_managed_fields, &mut e);
         }
@@ -288,17 +287,17 @@ impl Ctx {
         };
         let identity = self.notes.get::<Identity>();
         let decision = self.notes.get::<Decision>();
-        let draft = self.draft.lock();
         let mut e = record::event(
-            &draft,
+            &self.draft.lock(),
             info,
             Level::Metadata,
             Stage::Panic,
-            identity.as_ref(),
-            decision.as_ref(),
-            None,
+            record::Facts {
+                identity: identity.as_ref(),
+                decision: decision.as_ref(),
+                ..Default::default()
+            },
         );
-        drop(draft);
         e.response_status = serde_json::to_value(status).ok();
         e.annotations.insert("tollgate.dev/panic".to_owned(), what.to_owned());
         self.shared.recorder.record_later(e);

@@ -181,17 +181,21 @@ pub(crate) fn level_for(shared: &Shared, info: &RequestInfo, id: Option<&Identit
     policy.evaluate(&RequestAttributes::from_info(info, user, groups))
 }
 
+/// What a record says of who sent a request and what became of it: the
+/// identity, the policy's decision, why authentication failed, the
+/// approval, the command. Both ways of writing a record ([`event`],
+/// [`received_line`]) take their annotations from it ([`annotations`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Facts<'a> {
+    pub(crate) identity: Option<&'a Identity>,
+    pub(crate) decision: Option<&'a Decision>,
+    pub(crate) failure: Option<&'a AuthnFailure>,
+    pub(crate) approval: Option<&'a tollgate_rules::ApprovalNote>,
+    pub(crate) command: Option<&'a str>,
+}
+
 /// A record with everything but the stage-specific parts.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn event(
-    draft: &DraftState,
-    info: &RequestInfo,
-    level: Level,
-    stage: Stage,
-    identity: Option<&Identity>,
-    decision: Option<&Decision>,
-    failure: Option<&AuthnFailure>,
-) -> Event {
+pub(crate) fn event(draft: &DraftState, info: &RequestInfo, level: Level, stage: Stage, facts: Facts<'_>) -> Event {
     let mut e = Event::new(draft.audit_id.clone(), level, stage);
     e.request_received_timestamp = draft.received.clone();
     e.request_uri = draft.request_uri.clone();
@@ -209,46 +213,12 @@ pub(crate) fn event(
             ..ObjectReference::default()
         });
     }
-    let a = &mut e.annotations;
-    let mut put = |k: &'static str, v: String| {
-        if !v.is_empty() {
-            a.insert(annotation_key(k), v);
-        }
-    };
-    if let Some(id) = identity {
-        e_user(&mut put, id);
-    }
-    if let Some(d) = decision {
-        put(
-            "decision",
-            match d.action {
-                Action::RequireApproval => "approval-required",
-                other => other.as_str(),
-            }
-            .to_owned(),
-        );
-        put("rule", d.rule.clone().unwrap_or_default());
-        let dry: Vec<&str> = d
-            .matched
-            .iter()
-            .filter(|m| m.dry_run)
-            .map(|m| m.name.as_str())
-            .collect();
-        put("dry-run-rules", dry.join(","));
-        put("preflight", d.preflight.clone().unwrap_or_default());
-        let matched: Vec<&str> = d
-            .matched
-            .iter()
-            .filter(|m| !m.dry_run)
-            .map(|m| m.name.as_str())
-            .collect();
-        put("matched-rules", matched.join(","));
-    }
-    if let Some(f) = failure {
-        put("decision", "unauthenticated".to_owned());
-        put("authentication-failure", f.reason.clone());
-    }
-    if let Some(id) = identity {
+    let mut joined = Default::default();
+    e.annotations = annotations(facts, &mut joined)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    if let Some(id) = facts.identity {
         e.user = user_of(id);
         if !id.username.is_empty() && !id.issuer.is_empty() {
             let imp = tollgate_proxy::Impersonation::from_identity(id);
@@ -259,58 +229,6 @@ pub(crate) fn event(
         }
     }
     e
-}
-
-/// The approval that let a request through (or held it).
-pub(crate) fn annotate_approval(e: &mut Event, note: Option<&tollgate_rules::ApprovalNote>) {
-    if let Some(n) = note {
-        if n.state == "approved"
-            && e.annotations.get("tollgate.dev/decision").map(String::as_str) == Some("approval-required")
-        {
-            e.annotations
-                .insert("tollgate.dev/decision".to_owned(), "approved".to_owned());
-        }
-        e.annotations
-            .insert("tollgate.dev/approval-id".to_owned(), n.id.clone());
-        e.annotations
-            .insert("tollgate.dev/approval-state".to_owned(), n.state.clone());
-        if !n.reason.is_empty() {
-            e.annotations
-                .insert("tollgate.dev/approval-reason".to_owned(), n.reason.clone());
-        }
-        if !n.approvers.is_empty() {
-            e.annotations
-                .insert("tollgate.dev/approvers".to_owned(), n.approvers.join(","));
-        }
-        let at = |secs: u64| crate::micro_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
-        if n.requested_at > 0 {
-            e.annotations
-                .insert("tollgate.dev/approval-requested".to_owned(), at(n.requested_at));
-        }
-        if let Some(d) = n.decided_at {
-            e.annotations.insert("tollgate.dev/approval-decided".to_owned(), at(d));
-        }
-    }
-}
-
-/// `tollgate.dev/<k>`, built without the formatting machinery (a record
-/// has a dozen of these).
-fn annotation_key(k: &str) -> String {
-    let mut key = String::with_capacity(13 + k.len());
-    key.push_str("tollgate.dev/");
-    key.push_str(k);
-    key
-}
-
-fn e_user(put: &mut impl FnMut(&'static str, String), id: &Identity) {
-    put("owner", id.owner.name.clone());
-    put("owner-team", id.owner.team.clone());
-    put("owner-contact", id.owner.contact.clone());
-    if !id.owner.mapped {
-        put("owner-mapped", "false".to_owned());
-    }
-    put("issuer", id.issuer.clone());
-    put("subject", id.subject.clone());
 }
 
 /// The request body for `requestObject`, redacted; the redacted paths go
@@ -461,16 +379,16 @@ impl ReceivedLine {
     }
 }
 
-/// The request's annotations, as [`event`], [`annotate_approval`] and the
-/// command put them: `tollgate.dev/` keys and their values, borrowed where
-/// they can be.
-fn annotations<'a>(
-    identity: Option<&'a Identity>,
-    decision: Option<&'a Decision>,
-    approval: Option<&'a tollgate_rules::ApprovalNote>,
-    command: &'a str,
-    joined: &'a mut [String; 5],
-) -> Vec<(&'static str, &'a str)> {
+/// The request's annotations from `facts`: `tollgate.dev/` keys and their
+/// values (borrowed; `joined` holds those made here), in key order.
+fn annotations<'a>(facts: Facts<'a>, joined: &'a mut [String; 5]) -> Vec<(&'static str, &'a str)> {
+    let Facts {
+        identity,
+        decision,
+        failure,
+        approval,
+        command,
+    } = facts;
     let mut a: Vec<(&'static str, &'a str)> = Vec::with_capacity(16);
     let mut put = |k: &'static str, v: &'a str| {
         if !v.is_empty() {
@@ -488,16 +406,23 @@ fn annotations<'a>(
         put("tollgate.dev/subject", &id.subject);
     }
     let [dry, matched, approvers, requested, decided] = joined;
+    if let Some(f) = failure {
+        put("tollgate.dev/decision", "unauthenticated");
+        put("tollgate.dev/authentication-failure", &f.reason);
+    }
     if let Some(d) = decision {
         let approved = approval.is_some_and(|n| n.state == "approved");
-        put(
-            "tollgate.dev/decision",
-            match d.action {
-                Action::RequireApproval if approved => "approved",
-                Action::RequireApproval => "approval-required",
-                other => other.as_str(),
-            },
-        );
+        // A failed authentication's "unauthenticated" stands.
+        if failure.is_none() {
+            put(
+                "tollgate.dev/decision",
+                match d.action {
+                    Action::RequireApproval if approved => "approved",
+                    Action::RequireApproval => "approval-required",
+                    other => other.as_str(),
+                },
+            );
+        }
         put("tollgate.dev/rule", d.rule.as_deref().unwrap_or_default());
         let names = |dry_run: bool, into: &mut String| {
             for m in d.matched.iter().filter(|m| m.dry_run == dry_run) {
@@ -514,7 +439,7 @@ fn annotations<'a>(
         put("tollgate.dev/matched-rules", matched);
     }
     if let Some(n) = approval {
-        // Written whatever they hold, as `annotate_approval` does.
+        // Written whatever they hold.
         a.push(("tollgate.dev/approval-id", &n.id));
         a.push(("tollgate.dev/approval-state", &n.state));
         let mut put = |k: &'static str, v: &'a str| {
@@ -535,27 +460,25 @@ fn annotations<'a>(
             a.push(("tollgate.dev/approval-decided", decided));
         }
     }
-    a.push(("tollgate.dev/command", command));
+    if let Some(c) = command {
+        a.push(("tollgate.dev/command", c));
+    }
     a.sort_unstable_by(|x, y| x.0.cmp(y.0));
     a
 }
 
-/// The `RequestReceived` record of an authenticated request that reached
-/// the proxy, written as [`event`] (with the approval and the command)
-/// would be serialized, without building it.
-#[allow(clippy::too_many_arguments)]
+/// The `RequestReceived` record of a request that reached the proxy, as
+/// [`event`] would build and serialize it, without building it.
 pub(crate) fn received_line(
     draft: &DraftState,
     info: &RequestInfo,
     level: Level,
-    identity: Option<&Identity>,
-    decision: Option<&Decision>,
-    approval: Option<&tollgate_rules::ApprovalNote>,
-    command: &str,
+    facts: Facts<'_>,
 ) -> Result<ReceivedLine, serde_json::Error> {
+    let identity = facts.identity;
     use crate::json_line::{Annotations, EventRef, ObjectRef, UserRef};
     let mut joined: [String; 5] = Default::default();
-    let notes = annotations(identity, decision, approval, command, &mut joined);
+    let notes = annotations(facts, &mut joined);
     static NO_EXTRA: std::sync::LazyLock<std::collections::BTreeMap<String, Vec<String>>> =
         std::sync::LazyLock::new(Default::default);
     let anonymous = UserRef {

@@ -207,10 +207,13 @@ where
                 &draft.lock(),
                 &info,
                 lvl.level,
-                identity.as_ref(),
-                decision.as_ref(),
-                req.extensions().get::<tollgate_rules::ApprovalNote>(),
-                &command,
+                record::Facts {
+                    identity: identity.as_ref(),
+                    decision: decision.as_ref(),
+                    approval: req.extensions().get::<tollgate_rules::ApprovalNote>(),
+                    command: Some(&command),
+                    ..Default::default()
+                },
             );
             let mut line = match line {
                 Ok(l) => l,
@@ -252,20 +255,19 @@ where
                 after: Some(after),
             };
         }
-        let mut e = {
-            let d = draft.lock();
-            record::event(
-                &d,
-                &info,
-                lvl.level,
-                Stage::RequestReceived,
-                identity.as_ref(),
-                decision.as_ref(),
-                None,
-            )
-        };
-        record::annotate_approval(&mut e, req.extensions().get::<tollgate_rules::ApprovalNote>());
-        e.annotations.insert("tollgate.dev/command".to_owned(), command.clone());
+        let mut e = record::event(
+            &draft.lock(),
+            &info,
+            lvl.level,
+            Stage::RequestReceived,
+            record::Facts {
+                identity: identity.as_ref(),
+                decision: decision.as_ref(),
+                approval: req.extensions().get::<tollgate_rules::ApprovalNote>(),
+                command: Some(&command),
+                ..Default::default()
+            },
+        );
         if lvl.level >= Level::Request {
             record::request_object(&self.shared, &info, body.as_ref(), lvl.omit_managed_fields, &mut e);
         }
