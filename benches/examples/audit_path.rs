@@ -75,7 +75,7 @@ async fn run(audit: &AuditLayer, n: usize) -> (Duration, Duration) {
     let svc = ServiceBuilder::new()
         .layer(audit.clone())
         .layer(MapRequestLayer::new(move |mut req: Req| {
-            note(req.extensions(), id.clone());
+            note(req.extensions(), std::sync::Arc::new(id.clone()));
             req.extensions_mut().insert(id.clone());
             req
         }))

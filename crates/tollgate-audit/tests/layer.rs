@@ -60,7 +60,7 @@ type Req = Request<Full<Bytes>>;
 
 fn authn() -> MapRequestLayer<fn(Req) -> Req> {
     MapRequestLayer::new(|mut req: Request<Full<Bytes>>| {
-        note(req.extensions(), identity());
+        note(req.extensions(), std::sync::Arc::new(identity()));
         req.extensions_mut().insert(identity());
         req
     })

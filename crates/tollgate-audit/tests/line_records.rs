@@ -91,7 +91,7 @@ async fn records(level: Level, file: bool, requests: &[(Identity, bool, &str)]) 
         let svc = ServiceBuilder::new()
             .layer(audit.clone())
             .layer(MapRequestLayer::new(move |mut req: Req| {
-                note(req.extensions(), id.clone());
+                note(req.extensions(), std::sync::Arc::new(id.clone()));
                 req.extensions_mut().insert(id.clone());
                 if approved {
                     req.extensions_mut().insert(

@@ -4,6 +4,10 @@
 //! decision) with [`note`]; the outer layer reads it when the response
 //! comes back, even when an inner layer refused the request and the
 //! request's own extensions are gone.
+//!
+//! The verified identity is noted as an `Arc<Identity>` (the verifier's
+//! cached one, shared rather than copied per request); an embedder's own
+//! authentication layer notes it the same way.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -206,3 +206,47 @@ async fn buffered_bodies_share_a_budget_and_give_it_back() {
     held.lock().unwrap().clear();
     assert_eq!(svc.clone().oneshot(post(600)).await.unwrap().status(), 200);
 }
+
+/// A request whose body has ended before it arrives (a GET) goes on at
+/// once, with the same facts as one whose body is read: its RequestInfo
+/// and an empty RequestBody in the request and in the notes, an empty
+/// body forwarded, and a declared `Content-Length: 0` kept.
+#[tokio::test]
+async fn a_request_without_a_body_carries_the_same_facts() {
+    for declared in [false, true] {
+        let notes = tollgate_kube::Notes::default();
+        let mut b = Request::get("/api/v1/namespaces/a/pods/web-0");
+        if declared {
+            b = b.header("content-length", "0");
+        }
+        let mut req = b.body(Full::default()).unwrap();
+        req.extensions_mut().insert(notes.clone());
+        let svc =
+            ServiceBuilder::new()
+                .layer(RequestInfoLayer::new())
+                .service_fn(|req: Request<Full<Bytes>>| async move {
+                    let cl = req
+                        .headers()
+                        .get("content-length")
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    let body = req.extensions().get::<RequestBody>().cloned().unwrap();
+                    let info = req.extensions().get::<RequestInfo>().cloned().unwrap();
+                    let forwarded = req.into_body().collect().await.unwrap().to_bytes();
+                    let text = format!(
+                        "{} {} {} {} {:?}",
+                        info.verb,
+                        info.name,
+                        body.bytes().len(),
+                        forwarded.len(),
+                        cl
+                    );
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(text))))
+                });
+        let res = svc.oneshot(req).await.unwrap();
+        let text = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
+        let cl = if declared { "Some(\"0\")" } else { "None" };
+        assert_eq!(text, format!("get web-0 0 0 {cl}"));
+        assert_eq!(notes.get::<RequestInfo>().map(|i| i.name), Some("web-0".to_owned()));
+        assert_eq!(notes.get::<RequestBody>().map(|b| b.bytes().len()), Some(0));
+    }
+}

@@ -119,10 +119,22 @@ where
 
 /// The verbs the API server has, and the HTTP methods of non-resource
 /// requests; anything else is `(other)`.
-fn bounded_verb(verb: &str) -> &str {
+fn bounded_verb(verb: &str) -> &'static str {
     match verb {
-        "get" | "list" | "watch" | "create" | "update" | "patch" | "delete" | "deletecollection" | "proxy" | "head"
-        | "options" | "post" | "put" | "connect" => verb,
+        "get" => "get",
+        "list" => "list",
+        "watch" => "watch",
+        "create" => "create",
+        "update" => "update",
+        "patch" => "patch",
+        "delete" => "delete",
+        "deletecollection" => "deletecollection",
+        "proxy" => "proxy",
+        "head" => "head",
+        "options" => "options",
+        "post" => "post",
+        "put" => "put",
+        "connect" => "connect",
         _ => "(other)",
     }
 }
@@ -136,18 +148,19 @@ fn observe(m: &Metrics, notes: &Notes, code: u16, seconds: f64) {
 fn observe_notes(m: &Metrics, notes: &http::Extensions, code: u16, seconds: f64) {
     let info = notes.get::<RequestInfo>();
     let decision = notes.get::<Decision>();
-    let verb = info.map_or("-", |i| bounded_verb(&i.verb)).to_owned();
+    let verb = info.map_or("-", |i| bounded_verb(&i.verb));
     let resource = match info {
-        Some(i) if i.is_resource_request => m.bounded_resource(i.resource_path()),
-        Some(_) => "(nonresource)".to_owned(),
-        None => "-".to_owned(),
+        Some(i) if i.is_resource_request && i.subresource.is_empty() => m.bounded_resource(&i.resource),
+        Some(i) if i.is_resource_request => m.bounded_resource(&i.resource_path()),
+        Some(_) => m.name_label("(nonresource)"),
+        None => m.name_label("-"),
     };
     m.requests
         .get_or_create(&RequestLabels {
-            verb: verb.clone(),
+            verb,
             resource,
             code,
-            decision: decision.map_or("none", |d| d.action.as_str()).to_owned(),
+            decision: decision.map_or("none", |d| d.action.as_str()),
         })
         .inc();
     let labels = VerbLabels { verb };
@@ -159,31 +172,28 @@ fn observe_notes(m: &Metrics, notes: &http::Extensions, code: u16, seconds: f64)
             m.upstream_duration.get_or_create(&labels).observe(up.0.as_secs_f64());
         }
     }
-    if let Some(id) = notes.get::<Identity>() {
+    if let Some(id) = notes.get::<Arc<Identity>>() {
         let issuer = if id.issuer.is_empty() {
-            "(anonymous)".to_owned()
+            m.name_label("(anonymous)")
         } else {
-            id.issuer.clone()
+            m.name_label(&id.issuer)
         };
         m.authentications
-            .get_or_create(&AuthnLabels {
-                issuer,
-                result: "ok".to_owned(),
-            })
+            .get_or_create(&AuthnLabels { issuer, result: "ok" })
             .inc();
     } else if let Some(f) = notes.get::<AuthnFailure>() {
         m.authentications
             .get_or_create(&AuthnLabels {
-                issuer: "-".to_owned(),
-                result: f.short_reason.to_owned(),
+                issuer: m.name_label("-"),
+                result: f.short_reason,
             })
             .inc();
     }
     if let Some(d) = decision {
         m.decisions
             .get_or_create(&DecisionLabels {
-                rule: d.rule.clone().unwrap_or_else(|| "(default)".to_owned()),
-                action: d.action.as_str().to_owned(),
+                rule: m.name_label(d.rule.as_deref().unwrap_or("(default)")),
+                action: d.action.as_str(),
             })
             .inc();
         if d.mask {

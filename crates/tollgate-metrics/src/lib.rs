@@ -30,7 +30,7 @@ mod readiness;
 mod sources;
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -77,27 +77,27 @@ impl Format {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
-    pub(crate) verb: String,
-    pub(crate) resource: String,
+    pub(crate) verb: &'static str,
+    pub(crate) resource: Arc<str>,
     pub(crate) code: u16,
-    pub(crate) decision: String,
+    pub(crate) decision: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct VerbLabels {
-    pub(crate) verb: String,
+    pub(crate) verb: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct AuthnLabels {
-    pub(crate) issuer: String,
-    pub(crate) result: String,
+    pub(crate) issuer: Arc<str>,
+    pub(crate) result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct DecisionLabels {
-    pub(crate) rule: String,
-    pub(crate) action: String,
+    pub(crate) rule: Arc<str>,
+    pub(crate) action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -141,7 +141,9 @@ pub struct Metrics {
     pub(crate) masked: Counter,
     pub(crate) tunnels: Family<KindLabels, Counter>,
     reloads: Family<ReloadLabels, Counter>,
-    resources: Mutex<HashSet<String>>,
+    resources: Mutex<HashSet<Arc<str>>>,
+    /// Issuers and rule names seen, shared by the label sets that carry them.
+    names: Mutex<HashSet<Arc<str>>>,
 }
 
 impl Metrics {
@@ -235,6 +237,7 @@ impl Metrics {
             tunnels,
             reloads,
             resources: Mutex::new(HashSet::new()),
+            names: Mutex::new(HashSet::new()),
         }
     }
 
@@ -271,18 +274,33 @@ impl Metrics {
         }
     }
 
-    /// `resource`, or `(other)` once [`MAX_RESOURCE_LABELS`] others are in use.
-    pub(crate) fn bounded_resource(&self, resource: String) -> String {
-        let mut seen = self.resources.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.contains(&resource) {
-            return resource;
-        }
-        if seen.len() >= MAX_RESOURCE_LABELS {
-            return "(other)".to_owned();
-        }
-        seen.insert(resource.clone());
-        resource
+    /// `resource`, or `(other)` once [`MAX_RESOURCE_LABELS`] others are in
+    /// use; a label seen before is shared, not copied.
+    pub(crate) fn bounded_resource(&self, resource: &str) -> Arc<str> {
+        intern(&self.resources, resource, MAX_RESOURCE_LABELS)
     }
+
+    /// An issuer URL or a rule name as a label, shared once seen. Both come
+    /// from the configuration (a token of another issuer is refused before
+    /// it has an identity), so the set stays small; it is bounded all the
+    /// same.
+    pub(crate) fn name_label(&self, name: &str) -> Arc<str> {
+        intern(&self.names, name, MAX_RESOURCE_LABELS)
+    }
+}
+
+/// `value` from `seen` (added when there is room), else `(other)`.
+fn intern(seen: &Mutex<HashSet<Arc<str>>>, value: &str, max: usize) -> Arc<str> {
+    let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(v) = seen.get(value) {
+        return v.clone();
+    }
+    if seen.len() >= max {
+        return Arc::from("(other)");
+    }
+    let v: Arc<str> = Arc::from(value);
+    seen.insert(v.clone());
+    v
 }
 
 /// Whether a sampled value only grows.

@@ -271,6 +271,14 @@ impl Verifier {
         out
     }
 
+    /// The identity `token` was verified as, if that verification is
+    /// cached and the token has not expired: what
+    /// [`authenticate`](Self::authenticate) would return at once, without
+    /// a future. `None` means "verify it", never "refused".
+    pub fn cached(&self, token: &str) -> Option<Arc<Identity>> {
+        self.cache.get(&cache::key(token), now_unix())
+    }
+
     /// Verifies `token` now.
     ///
     /// # Errors

@@ -131,3 +131,62 @@ async fn anonymous_only_when_allowed() {
     );
     assert_eq!(run(AuthnLayer::disabled(), req()).await, (200, "<none>".to_owned()));
 }
+
+/// A token verified once is admitted from the verifier's cache: the same
+/// identity (the cached one itself in the notes, a copy in the request),
+/// while a token differing in its signature alone is verified, and
+/// refused, and a cached token past its `exp` is refused too.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cached_token_is_admitted_as_verified_and_nothing_else_is() {
+    let (issuer, v) = setup().await;
+    let good = token(&issuer);
+    assert!(v.cached(&good).is_none(), "nothing is cached before the first request");
+    let call = |t: String| {
+        let v = v.clone();
+        async move {
+            let notes = tollgate_kube::Notes::default();
+            let mut req = Request::get("/api")
+                .header("authorization", format!("Bearer {t}"))
+                .body(Full::default())
+                .unwrap();
+            req.extensions_mut().insert(notes.clone());
+            let got = run(AuthnLayer::new(v), req).await;
+            (got, notes.get::<Arc<Identity>>())
+        }
+    };
+    let (first, noted_first) = call(good.clone()).await;
+    assert_eq!(first, (200, "oidc:bot".to_owned()));
+    let cached = v.cached(&good).expect("verified, so cached");
+    let (second, noted_second) = call(good.clone()).await;
+    assert_eq!(second, (200, "oidc:bot".to_owned()));
+    let noted_second = noted_second.expect("the identity is noted");
+    assert!(
+        Arc::ptr_eq(&noted_second, &cached),
+        "the note is the cached identity, not a copy"
+    );
+    assert_eq!(
+        noted_first.expect("noted on the first request too").username,
+        "oidc:bot"
+    );
+
+    // The same header and claims, another signature: not the cached token.
+    let (head, sig) = good.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let forged = format!("{head}.{flipped}{}", &sig[1..]);
+    assert!(v.cached(&forged).is_none());
+    let ((code, body), noted) = call(forged).await;
+    assert_eq!(code, 401, "{body}");
+    assert!(noted.is_none(), "a refused token notes no identity");
+
+    // Cached, then expired: refused, as a fresh verification would be.
+    let short = issuer
+        .mint(&json!({"iss": issuer.url(), "aud": "tollgate", "sub": "brief", "exp": tollgate_testkit::now() + 2}));
+    assert_eq!(call(short.clone()).await.0, (200, "oidc:brief".to_owned()));
+    assert!(v.cached(&short).is_some());
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        v.cached(&short).is_none(),
+        "an expired token is not answered from the cache"
+    );
+    assert_eq!(call(short).await.0.0, 401);
+}

@@ -290,30 +290,33 @@ pub(crate) fn add_identity_impersonation(h: &mut HeaderMap, id: &tollgate_kube::
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (&id.username, &id.issuer, &id.subject).hash(&mut hasher);
     let hash = hasher.finish();
-    let found = MEMO.with_borrow(|m| {
-        m.get(&hash)
-            .and_then(|list| list.iter().find(|(k, _)| k.is(id)).map(|(_, b)| b.clone()))
-    });
-    let built = match found {
-        Some(b) => b,
-        None => {
-            let mut fresh = HeaderMap::new();
-            add_impersonation(&mut fresh, &Impersonation::from_identity(id))?;
-            let built: Built = fresh.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
-            MEMO.with_borrow_mut(|m| {
-                if m.len() >= MEMO_IDENTITIES {
-                    m.clear();
-                }
-                m.entry(hash)
-                    .or_default()
-                    .push((ImpersonationKey::of(id), built.clone()));
-            });
-            built
+    // A hit is appended straight from the memo, copying nothing but the
+    // headers' shared bytes.
+    let hit = MEMO.with_borrow(|m| {
+        let Some((_, built)) = m.get(&hash).and_then(|list| list.iter().find(|(k, _)| k.is(id))) else {
+            return false;
+        };
+        h.reserve(built.len());
+        for (n, v) in built.iter() {
+            h.append(n.clone(), v.clone());
         }
-    };
+        true
+    });
+    if hit {
+        return Ok(());
+    }
+    let mut fresh = HeaderMap::new();
+    add_impersonation(&mut fresh, &Impersonation::from_identity(id))?;
+    let built: Built = fresh.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
     for (n, v) in built.iter() {
         h.append(n.clone(), v.clone());
     }
+    MEMO.with_borrow_mut(|m| {
+        if m.len() >= MEMO_IDENTITIES {
+            m.clear();
+        }
+        m.entry(hash).or_default().push((ImpersonationKey::of(id), built));
+    });
     Ok(())
 }
 

@@ -47,13 +47,6 @@ impl<S> AuditService<S> {
     }
 }
 
-/// A fresh version-4 UUID.
-pub(crate) fn random_audit_id() -> AuditId {
-    let mut b = [0u8; 16];
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    AuditId::from_random_bytes(b)
-}
-
 impl<S, B, ResBody> Service<Request<B>> for AuditService<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
@@ -69,7 +62,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let (mut parts, body) = req.into_parts();
         // A client's own Audit-ID is never recorded: the gateway's is.
-        let audit_id = random_audit_id();
+        let audit_id = AuditId::random();
         parts.extensions.insert(audit_id.clone());
         // Recording nothing: no notes, no draft, nothing kept for later.
         let ctx = self.shared.enabled.then(|| {
@@ -208,10 +201,10 @@ impl Ctx {
             .unwrap_or_else(|| unparsed_info(&self.method, &self.draft.lock().request_uri));
         let info = &info;
         let body = self.body.clone().or_else(|| self.notes.get::<RequestBody>());
-        let identity = self.notes.get::<Identity>();
+        let identity = self.notes.get::<Arc<Identity>>();
         let decision = self.notes.get::<Decision>();
         let failure = self.notes.get::<AuthnFailure>();
-        let lvl = record::level_for(&self.shared, info, identity.as_ref());
+        let lvl = record::level_for(&self.shared, info, identity.as_deref());
         // Nothing heavy before authentication: a request without a verified
         // identity is recorded at Metadata, as the API server records its
         // refusals, and its body is never decoded.
@@ -235,7 +228,7 @@ impl Ctx {
             level,
             Stage::RequestReceived,
             record::Facts {
-                identity: identity.as_ref(),
+                identity: identity.as_deref(),
                 decision: decision.as_ref(),
                 failure: failure.as_ref(),
                 approval: approval.as_ref(),
@@ -285,7 +278,7 @@ impl Ctx {
         let Some(info) = info.as_ref() else {
             return;
         };
-        let identity = self.notes.get::<Identity>();
+        let identity = self.notes.get::<Arc<Identity>>();
         let decision = self.notes.get::<Decision>();
         let mut e = record::event(
             &self.draft.lock(),
@@ -293,7 +286,7 @@ impl Ctx {
             Level::Metadata,
             Stage::Panic,
             record::Facts {
-                identity: identity.as_ref(),
+                identity: identity.as_deref(),
                 decision: decision.as_ref(),
                 ..Default::default()
             },

@@ -17,7 +17,6 @@ use tollgate_rules::Decision;
 use tower_service::Service;
 
 use super::body::{RecordBody, Tally};
-use super::outer::random_audit_id;
 use super::record::{self, Draft, ReceivedLine, Shared};
 use super::session::{Purpose, SessionTap, cast_header};
 use crate::{Event, Level, RecordError, Stage};
@@ -159,7 +158,7 @@ where
                     .extensions()
                     .get::<AuditId>()
                     .cloned()
-                    .unwrap_or_else(random_audit_id);
+                    .unwrap_or_else(AuditId::random);
                 req.extensions_mut().insert(id.clone());
                 let (parts, body) = req.into_parts();
                 let d = Draft::open(&self.shared, &parts, &id);

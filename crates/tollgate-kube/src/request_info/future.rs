@@ -87,7 +87,7 @@ where
         }
     }
 
-    pub(super) fn call(mut service: S, req: Request<Full<Bytes>>) -> Self {
+    pub(super) fn call(service: &mut S, req: Request<Full<Bytes>>) -> Self {
         ResponseFuture {
             state: State::Calling {
                 future: service.call(req),
@@ -196,7 +196,7 @@ where
 }
 
 /// Removes any gzip encoding, records the body and rebuilds the request.
-fn finish_request(
+pub(super) fn finish_request(
     mut parts: Parts,
     raw: Bytes,
     limit: usize,

@@ -7,7 +7,8 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full, Limited};
 use tower_service::Service;
 
-use super::{RequestInfo, ResponseFuture};
+use super::RequestInfo;
+use super::future::{self, ResponseFuture};
 use std::sync::Arc;
 
 use crate::{BodyBudget, Error, RequestBody, ResponseBody, is_upgrade_request};
@@ -122,10 +123,6 @@ where
             || parts.headers.contains_key(header::TRANSFER_ENCODING)
             || !body.is_end_stream() && declared_len.is_none() && body.size_hint().lower() > 0;
 
-        // Take the service that was driven to readiness; leave a clone.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-
         let probe = Request::from_parts(parts, ());
         if is_upgrade_request(&probe) {
             let (mut parts, ()) = probe.into_parts();
@@ -135,7 +132,7 @@ where
                 });
             }
             parts.extensions.insert(RequestBody::empty());
-            return ResponseFuture::call(inner, Request::from_parts(parts, Full::default()));
+            return ResponseFuture::call(&mut self.inner, Request::from_parts(parts, Full::default()));
         }
         let (parts, ()) = probe.into_parts();
         if declared_len.is_some_and(|n| n > self.max_body_bytes as u64) {
@@ -166,6 +163,18 @@ where
                 }
             }
         };
+        if !has_body && body.is_end_stream() {
+            // Nothing to read (a GET): the request goes on now, without a
+            // collecting state, a deadline or a copy of the inner service.
+            return match future::finish_request(parts, Bytes::new(), self.max_body_bytes, None) {
+                Ok(req) => ResponseFuture::call(&mut self.inner, req),
+                Err(e) => ResponseFuture::refused(e),
+            };
+        }
+        // The body is read first: the service that was driven to readiness
+        // is taken along, a clone left in its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
         let collect = Limited::new(body, self.max_body_bytes).collect();
         ResponseFuture::collecting(
             collect,

@@ -68,7 +68,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
         }
     }
 
-    pub(super) fn call(mut service: S, req: Request<B>) -> Self {
+    pub(super) fn call(service: &mut S, req: Request<B>) -> Self {
         ResponseFuture {
             state: State::Calling {
                 future: service.call(req),
@@ -85,6 +85,18 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
             },
         }
     }
+}
+
+/// Lets `req` in as `identity`: the user and owner go on the request's
+/// span (the audit layer's, for every later log line), the identity into
+/// the notes (shared, not copied) and into the request's extensions.
+pub(super) fn admit<B>(req: &mut Request<B>, identity: &Arc<Identity>) {
+    let span = tracing::Span::current();
+    span.record("user", identity.username.as_str());
+    span.record("owner", identity.owner.name.as_str());
+    tracing::debug!("authenticated");
+    tollgate_kube::note(req.extensions(), Arc::clone(identity));
+    req.extensions_mut().insert(Identity::clone(identity));
 }
 
 /// Whether refusing `req` leaves a body unread on an HTTP/1.x connection:
@@ -137,13 +149,7 @@ where
                     }
                     let next = match (result, req, service.take()) {
                         (Ok(identity), Some(mut req), Some(mut svc)) => {
-                            // On the request's span (the audit layer's), for every later log line.
-                            let span = tracing::Span::current();
-                            span.record("user", identity.username.as_str());
-                            span.record("owner", identity.owner.name.as_str());
-                            tracing::debug!("authenticated");
-                            tollgate_kube::note(req.extensions(), Identity::clone(&identity));
-                            req.extensions_mut().insert(Identity::clone(&identity));
+                            admit(&mut req, &identity);
                             State::Calling { future: svc.call(req) }
                         }
                         (Err(e), _, _) => {

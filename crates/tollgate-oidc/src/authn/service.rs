@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -79,6 +80,12 @@ impl<S> AuthnService<S> {
 /// [`Error::Malformed`] for two `Authorization` headers, a non-bearer
 /// scheme, or a subprotocol token that does not decode.
 pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, Error> {
+    bearer_token_ref(headers).map(|t| t.map(Cow::into_owned))
+}
+
+/// [`bearer_token`], borrowed from the `Authorization` header where it
+/// is found there (the subprotocol's is decoded, so owned).
+pub(crate) fn bearer_token_ref(headers: &HeaderMap) -> Result<Option<Cow<'_, str>>, Error> {
     let mut auths = headers.get_all(header::AUTHORIZATION).iter();
     if let Some(v) = auths.next() {
         if auths.next().is_some() {
@@ -94,7 +101,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, Error> {
         }
         let token = parts.next().unwrap_or("");
         if !token.is_empty() {
-            return Ok(Some(token.to_owned()));
+            return Ok(Some(Cow::Borrowed(token)));
         }
     }
     for v in headers.get_all(header::SEC_WEBSOCKET_PROTOCOL) {
@@ -107,7 +114,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<Option<String>, Error> {
                 let token = String::from_utf8(bytes)
                     .map_err(|_| Error::Malformed("the WebSocket bearer token is not UTF-8".to_owned()))?;
                 if !token.is_empty() {
-                    return Ok(Some(token));
+                    return Ok(Some(Cow::Owned(token)));
                 }
             }
         }
@@ -130,20 +137,30 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
         let Some(slot) = &self.verifier else {
-            return ResponseFuture::call(inner, req);
+            return ResponseFuture::call(&mut self.inner, req);
         };
-        match bearer_token(req.headers()) {
+        match bearer_token_ref(req.headers()) {
             Ok(Some(token)) => {
                 let verifier = current(slot);
+                // A token verified before is answered from the cache
+                // without a future of its own (nor a copy of the token or
+                // of the inner service).
+                if let Some(identity) = verifier.cached(&token) {
+                    super::future::admit(&mut req, &identity);
+                    return ResponseFuture::call(&mut self.inner, req);
+                }
+                let token = token.into_owned();
+                // The verification may wait (a key fetch): the service
+                // made ready is taken along, a clone left in its place.
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
                 ResponseFuture::verifying(Box::pin(async move { verifier.authenticate(&token).await }), req, inner)
             }
             Ok(None) if self.anonymous => {
-                tollgate_kube::note(req.extensions(), Identity::anonymous());
-                req.extensions_mut().insert(Identity::anonymous());
-                ResponseFuture::call(inner, req)
+                let identity = Arc::new(Identity::anonymous());
+                super::future::admit(&mut req, &identity);
+                ResponseFuture::call(&mut self.inner, req)
             }
             Ok(None) => {
                 tollgate_kube::note(req.extensions(), AuthnFailure::new(&Error::NoToken));

@@ -329,7 +329,7 @@ where
         .extensions
         .get::<AuditId>()
         .cloned()
-        .unwrap_or_else(random_audit_id);
+        .unwrap_or_else(AuditId::random);
     if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
         h.insert("audit-id", v);
     }
@@ -382,15 +382,6 @@ where
         res.headers_mut().insert("audit-id", v);
     }
     Ok(res.map(ResponseBody::inner))
-}
-
-/// A fresh version-4 UUID.
-fn random_audit_id() -> AuditId {
-    let mut b = [0u8; 16];
-    // aws-lc's RNG does not fail in practice; should it, the ID is still
-    // well-formed and the API server keeps its own correlation.
-    let _ = aws_lc_rs::rand::fill(&mut b);
-    AuditId::from_random_bytes(b)
 }
 
 /// Sorts a client error into unreachable, TLS, timeout or other.

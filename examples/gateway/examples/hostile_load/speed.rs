@@ -394,6 +394,25 @@ struct Setup {
     client: Client,
 }
 
+impl Drop for Setup {
+    /// nginx's master is asked to stop its workers first (SIGTERM): killed
+    /// outright, as the other children are, it would leave them running,
+    /// holding the harness's output open.
+    fn drop(&mut self) {
+        for u in self.paths.iter().filter(|u| u.tree) {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &u.pid.to_string()])
+                .status();
+            for _ in 0..50 {
+                if !Path::new(&format!("/proc/{}", u.pid)).exists() || children(u.pid).is_empty() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
 async fn setup(d: &Path, cluster: &Cluster) -> Result<Setup, Error> {
     let exe = std::env::current_exe()?;
     let ca = tollgate_testkit::TestCa::new("static upstream CA")?;
