@@ -96,6 +96,8 @@ impl<'a> ObjectRef<'a> {
 #[derive(Debug)]
 pub(crate) enum Annotations<'a> {
     Map(&'a BTreeMap<String, String>),
+    // Made by the record layer only.
+    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
     Sorted(&'a [(&'a str, &'a str)]),
 }
 
@@ -228,6 +230,7 @@ pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, se
 /// [`write_event`] writes for that record, without building it. Keys are
 /// compared as written, which is their text when they need no escaping
 /// (true of every key the audit layer adds).
+#[cfg_attr(not(feature = "layer"), allow(dead_code))]
 pub(crate) fn restage(
     line: &[u8],
     marks: &Marks,
