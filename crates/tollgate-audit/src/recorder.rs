@@ -7,13 +7,8 @@
 //!
 //! The writer never runs on the threads that serve requests: a sink that
 //! blocks (a slow disk, a sync) holds only the requests waiting for their
-//! records. One exception: when the sink's write waits for nothing but
-//! itself ([`Sink::writes_at_once`]: a file with `durability: batch`), a
-//! request whose record must be written before it is forwarded writes it
-//! itself, with whatever is queued before it, if nobody else is writing —
-//! a `write` costs less than handing the record over and being woken by
-//! the writer thread. Either way one writer at a time takes everything
-//! queued, so the log keeps the order records were queued in.
+//! records, and a request task pays for queuing its record, not for
+//! writing it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -120,26 +115,6 @@ struct Counters {
     write_micros: AtomicU64,
 }
 
-impl Counters {
-    /// A batch of `count` records was written (or not) in `took`.
-    fn wrote(&self, count: usize, result: &Result<(), SinkError>, took: Duration, healthy: &AtomicBool) {
-        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.write_micros.fetch_add(micros, Ordering::Relaxed);
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        match result {
-            Ok(()) => {
-                self.written.fetch_add(count as u64, Ordering::Relaxed);
-                healthy.store(true, Ordering::Relaxed);
-            }
-            Err(e) => {
-                self.failed.fetch_add(count as u64, Ordering::Relaxed);
-                healthy.store(false, Ordering::Relaxed);
-                tracing::error!(records = count, error = %e, "audit records could not be written");
-            }
-        }
-    }
-}
-
 /// A snapshot of the recorder's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -192,13 +167,6 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct Recorder {
     queue: Arc<Queue>,
-    /// Shared with the writer: a record a request waits for may be
-    /// written on the request's thread ([`Sink::write_lines_at_once`]).
-    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
-    sink: Arc<dyn Sink>,
-    /// The sink takes lines and [writes them at once](Sink::writes_at_once).
-    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
-    at_once: bool,
     /// Closes the queue when the last clone is dropped.
     _closer: Arc<Closer>,
     options: RecorderOptions,
@@ -260,13 +228,6 @@ struct Queue {
 struct Pending {
     jobs: std::collections::VecDeque<Job>,
     lines: Vec<u8>,
-    /// A writer (the writer thread, or a request's thread writing at once)
-    /// has taken records and not finished writing them: nobody else takes
-    /// any until it has, so records reach the sink in the order they were
-    /// queued.
-    writing: bool,
-    /// Queued jobs somebody waits for.
-    waited: usize,
 }
 
 /// Under load, the least time between the starts of two batches: a
@@ -306,7 +267,6 @@ impl Queue {
                 return Push::Full;
             }
             q.lines.extend_from_slice(line);
-            q.waited += usize::from(urgent);
             q.jobs.push_back(job);
             q.jobs.len()
         };
@@ -318,26 +278,6 @@ impl Queue {
 
     fn len(&self) -> usize {
         self.lock().jobs.len()
-    }
-}
-
-/// A request's thread is writing at once ([`Pending::writing`]); when
-/// it is done (or unwinds), records queued meanwhile that someone waits
-/// for go to the writer thread.
-#[cfg(feature = "layer")]
-struct Writing<'a>(&'a Queue);
-
-#[cfg(feature = "layer")]
-impl Drop for Writing<'_> {
-    fn drop(&mut self) {
-        let waited = {
-            let mut q = self.0.lock();
-            q.writing = false;
-            q.waited > 0
-        };
-        if waited {
-            self.0.wake.notify_one();
-        }
     }
 }
 
@@ -367,9 +307,8 @@ impl Recorder {
         });
         let counters = Arc::new(Counters::default());
         let healthy = Arc::new(AtomicBool::new(true));
-        let sink: Arc<dyn Sink> = Arc::new(sink);
         let work = writer(
-            sink.clone(),
+            Box::new(sink),
             queue.clone(),
             max_batch,
             options.linger,
@@ -390,8 +329,6 @@ impl Recorder {
         Recorder {
             _closer: Arc::new(Closer(queue.clone())),
             queue,
-            at_once: sink.takes_lines() && sink.writes_at_once(),
-            sink,
             options,
             counters,
             healthy,
@@ -462,9 +399,8 @@ impl Recorder {
 
     /// Queues a record already written as one JSON line (ending with a
     /// newline; only for a sink that [takes lines](Recorder::takes_lines)).
-    /// With `wait` and [`RecorderOptions::confirm`], writes it at once if
-    /// the sink can ([`Sink::writes_at_once`]; `Ok(None)`) or gives the
-    /// wait for the sink's confirmation; without confirmation
+    /// With `wait` and [`RecorderOptions::confirm`], gives the wait for the
+    /// sink's confirmation ([`Recorder::confirmed`]); without confirmation
     /// the record is refused when the sink's last batch failed, as
     /// [`Recorder::record`] does.
     #[cfg(feature = "layer")]
@@ -475,12 +411,6 @@ impl Recorder {
             return Err(RecordError::Sink(SinkError::Io(
                 "the last batch of records could not be written".to_owned(),
             )));
-        }
-        if confirm
-            && self.at_once
-            && let Some(result) = self.write_at_once(line)
-        {
-            return result.map(|()| None);
         }
         let (done, rx) = if confirm {
             let (done, rx) = oneshot::channel();
@@ -508,51 +438,6 @@ impl Recorder {
                 Err(RecordError::Stopped)
             }
         }
-    }
-
-    /// Writes `line`, after everything queued before it, on this thread —
-    /// unless another writer is at work (`None`: queue it and wait).
-    #[cfg(feature = "layer")]
-    fn write_at_once(&self, line: &[u8]) -> Option<Result<(), RecordError>> {
-        AT_ONCE.with_borrow_mut(|(jobs, lines)| {
-            {
-                let mut q = self.queue.lock();
-                if q.writing || self.queue.closed.load(Ordering::Acquire) {
-                    return None;
-                }
-                q.writing = true;
-                q.waited = 0;
-                if !q.jobs.is_empty() {
-                    jobs.extend(q.jobs.drain(..));
-                    // The queue keeps this thread's emptied buffer.
-                    std::mem::swap(lines, &mut q.lines);
-                }
-            }
-            let writing = Writing(&self.queue);
-            let started = std::time::Instant::now();
-            let result = if jobs.is_empty() {
-                self.sink.write_lines_at_once(line)
-            } else {
-                lines.extend_from_slice(line);
-                self.sink.write_lines_at_once(lines)
-            };
-            let count = 1 + jobs.iter().filter(|j| !j.barrier).count();
-            self.counters.wrote(count, &result, started.elapsed(), &self.healthy);
-            for j in jobs.drain(..) {
-                if j.refusal {
-                    self.counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
-                }
-                if let Some(done) = j.done {
-                    let _ = done.send((result.clone(), None));
-                }
-            }
-            lines.clear();
-            if lines.capacity() > 1 << 20 {
-                *lines = Vec::new();
-            }
-            drop(writing);
-            Some(result.map_err(RecordError::Sink))
-        })
     }
 
     /// [`Recorder::queue_line`] without waiting: a record that cannot be
@@ -697,7 +582,7 @@ impl Recorder {
 }
 
 async fn writer(
-    sink: Arc<dyn Sink>,
+    sink: Box<dyn Sink>,
     queue: Arc<Queue>,
     max_batch: usize,
     linger: Duration,
@@ -710,23 +595,12 @@ async fn writer(
     let mut lines: Vec<u8> = Vec::new();
     let mut last = tokio::time::Instant::now();
     let mut busy = false;
-    // Records that requests wait for are mostly written by the requests
-    // themselves: this writer takes what they leave (records nobody waits
-    // for, and those queued while another thread was writing) and writes
-    // it at once, with no group-commit gap to hold the others up.
-    let at_once = queue.lines && sink.writes_at_once();
     loop {
         // A sink of lines takes everything queued (its lines are one
-        // buffer); one of events at most a batch. Nothing while a request's
-        // thread is writing at once (it wakes the writer when it is done).
+        // buffer); one of events at most a batch.
         let take = |jobs: &mut Vec<Job>, lines: &mut Vec<u8>| {
             let mut q = queue.lock();
-            let holding = !jobs.is_empty();
-            if q.writing && !holding {
-                return;
-            }
             if queue.lines {
-                q.waited = 0;
                 jobs.extend(q.jobs.drain(..));
                 if lines.is_empty() {
                     // The queue's buffer is taken whole; it gets the
@@ -740,7 +614,6 @@ async fn writer(
                 let n = q.jobs.len().min(max_batch.saturating_sub(jobs.len()));
                 jobs.extend(q.jobs.drain(..n));
             }
-            q.writing = !jobs.is_empty();
         };
         take(&mut jobs, &mut lines);
         if jobs.is_empty() {
@@ -749,7 +622,7 @@ async fn writer(
                 if jobs.is_empty() {
                     return;
                 }
-            } else if busy && !at_once {
+            } else if busy {
                 // Under load (the last batch had several records), give the
                 // other threads the core once before parking: the next
                 // records are usually queued by then, and a parked writer
@@ -767,7 +640,7 @@ async fn writer(
         // Group commit: a batch follows the last one by at least the
         // linger, or, under load, by `LOAD_GAP`; records arriving meanwhile
         // join it. An idle writer writes at once.
-        let gap = if at_once { linger } else { linger.max(LOAD_GAP) };
+        let gap = linger.max(LOAD_GAP);
         let since = last.elapsed();
         if since < gap && jobs.len() < max_batch {
             let wait = gap - since;
@@ -799,7 +672,20 @@ async fn writer(
         } else {
             sink.write(&events).await
         };
-        counters.wrote(count, &result, started.elapsed(), &healthy);
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        counters.write_micros.fetch_add(took, Ordering::Relaxed);
+        counters.batches.fetch_add(1, Ordering::Relaxed);
+        match &result {
+            Ok(()) => {
+                counters.written.fetch_add(count as u64, Ordering::Relaxed);
+                healthy.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                counters.failed.fetch_add(count as u64, Ordering::Relaxed);
+                healthy.store(false, Ordering::Relaxed);
+                tracing::error!(records = count, error = %e, "audit records could not be written");
+            }
+        }
         lines.clear();
         if lines.capacity() > 4 << 20 {
             lines = Vec::new();
@@ -813,125 +699,10 @@ async fn writer(
             }
         }
         drop(back);
-        queue.lock().writing = false;
     }
 }
 
 thread_local! {
-    /// What a request's thread writing at once took from the queue (the
-    /// jobs and their lines), reused.
-    #[cfg(feature = "layer")]
-    static AT_ONCE: std::cell::RefCell<(Vec<Job>, Vec<u8>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
     /// The line a caller serializes its record into, reused.
     static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-#[cfg(all(test, feature = "layer"))]
-mod tests {
-    use super::*;
-    use crate::{Durability, FileOptions, FileSink, read_log};
-
-    fn line(id: &str) -> Vec<u8> {
-        let mut l = serde_json::to_vec(&Event::new(id, crate::Level::Metadata, crate::Stage::RequestReceived)).unwrap();
-        l.push(b'\n');
-        l
-    }
-
-    fn ids(path: &std::path::Path) -> Vec<String> {
-        read_log(path).unwrap().map(|e| e.unwrap().audit_id).collect()
-    }
-
-    #[tokio::test]
-    async fn with_batch_a_waited_record_is_written_by_the_request_itself() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let rec = Recorder::new(
-            FileSink::open(&path, FileOptions::default()).unwrap(),
-            RecorderOptions::default(),
-        );
-        let wait = rec.queue_line(&line("mine"), true).unwrap();
-        assert!(wait.is_none(), "nothing to wait for");
-        assert_eq!(ids(&path), ["mine"], "written when the call returns");
-        let stats = rec.stats();
-        assert_eq!((stats.written, stats.batches, stats.failed), (1, 1, 0));
-
-        // Records nobody waits for are queued; the next request that
-        // writes at once writes them first, in the order they came.
-        rec.queue_line(&line("later-1"), false).unwrap();
-        rec.queue_line(&line("later-2"), false).unwrap();
-        assert!(rec.queue_line(&line("next"), true).unwrap().is_none());
-        assert_eq!(ids(&path), ["mine", "later-1", "later-2", "next"]);
-        assert_eq!(rec.queued(), 0);
-        assert_eq!(rec.stats().written, 4);
-
-        // Without such a request, the writer thread flushes them.
-        rec.queue_line(&line("last"), false).unwrap();
-        rec.flush().await;
-        assert_eq!(ids(&path).last().map(String::as_str), Some("last"));
-    }
-
-    #[tokio::test]
-    async fn while_someone_else_writes_a_waited_record_is_queued_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let rec = Recorder::new(
-            FileSink::open(&path, FileOptions::default()).unwrap(),
-            RecorderOptions::default(),
-        );
-        // Another thread has taken records and not written them yet.
-        rec.queue.lock().writing = true;
-        let wait = rec.queue_line(&line("behind"), true).unwrap();
-        let wait = wait.expect("queued, to be written after what the other writer holds");
-        assert!(ids(&path).is_empty());
-        // The other writer finishes and, as it does, wakes the writer thread.
-        rec.queue.lock().writing = false;
-        rec.queue.wake.notify_one();
-        wait.confirmed().await.unwrap();
-        assert_eq!(ids(&path), ["behind"]);
-    }
-
-    #[tokio::test]
-    async fn with_request_a_waited_record_waits_for_the_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("audit.log");
-        let sink = FileSink::open(&path, FileOptions::default().durability(Durability::Request)).unwrap();
-        let rec = Recorder::new(sink, RecorderOptions::default());
-        let wait = rec
-            .queue_line(&line("synced"), true)
-            .unwrap()
-            .expect("a confirmation to wait for");
-        wait.confirmed().await.unwrap();
-        assert_eq!(ids(&path), ["synced"]);
-    }
-
-    #[derive(Debug)]
-    struct Broken;
-
-    #[async_trait::async_trait]
-    impl Sink for Broken {
-        async fn write(&self, _: &[Event]) -> Result<(), SinkError> {
-            Err(SinkError::Io("disk full".to_owned()))
-        }
-
-        fn takes_lines(&self) -> bool {
-            true
-        }
-
-        fn writes_at_once(&self) -> bool {
-            true
-        }
-
-        fn write_lines_at_once(&self, _: &[u8]) -> Result<(), SinkError> {
-            Err(SinkError::Io("disk full".to_owned()))
-        }
-    }
-
-    #[tokio::test]
-    async fn a_record_that_fails_to_be_written_at_once_refuses_its_request() {
-        let rec = Recorder::new(Broken, RecorderOptions::default());
-        let err = rec.queue_line(&line("lost"), true).unwrap_err();
-        assert_eq!(err, RecordError::Sink(SinkError::Io("disk full".to_owned())));
-        assert!(!rec.is_healthy());
-        assert_eq!(rec.stats().failed, 1);
-    }
 }

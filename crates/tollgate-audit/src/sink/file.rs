@@ -321,8 +321,7 @@ pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
 
 /// Writes on the calling thread (one `write` per batch, and the `request`
 /// sync): the [`Recorder`](crate::Recorder) calls it from its own writer
-/// thread, or, with `batch`, from the thread of a request whose record it
-/// is ([`Sink::write_lines_at_once`]).
+/// thread, never from a request's.
 #[async_trait::async_trait]
 impl Sink for FileSink {
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
@@ -345,16 +344,6 @@ impl Sink for FileSink {
     }
 
     async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
-        self.write_blocking(lines)
-    }
-
-    /// With `durability: batch`: a `write` into the page cache (and,
-    /// every `maxBytes`, a rotation) is all a record waits for.
-    fn writes_at_once(&self) -> bool {
-        self.options.durability == Durability::Batch
-    }
-
-    fn write_lines_at_once(&self, lines: &[u8]) -> Result<(), SinkError> {
         self.write_blocking(lines)
     }
 }
@@ -655,35 +644,6 @@ mod tests {
         // The flag does not outlive the reader's call.
         let again: Event = serde_json::from_str(&serde_json::to_string(&with_body).unwrap()).unwrap();
         assert!(again.request_object.is_some());
-    }
-
-    fn line(id: &str) -> Vec<u8> {
-        let mut l = serde_json::to_vec(&ev(id)).unwrap();
-        l.push(b'\n');
-        l
-    }
-
-    fn ids(path: &Path) -> Vec<String> {
-        read_log(path).unwrap().map(|e| e.unwrap().audit_id).collect()
-    }
-
-    #[test]
-    fn only_batch_writes_on_the_callers_thread() {
-        let dir = tempfile::tempdir().unwrap();
-        for (d, at_once) in [
-            (Durability::Batch, true),
-            (Durability::Request, false),
-            (Durability::None, false),
-        ] {
-            let path = dir.path().join(format!("{d:?}.log"));
-            let sink = FileSink::open(&path, FileOptions::default().durability(d)).unwrap();
-            assert_eq!(sink.writes_at_once(), at_once, "{d:?}");
-        }
-        let path = dir.path().join("Batch.log");
-        let sink = FileSink::open(&path, FileOptions::default()).unwrap();
-        sink.write_lines_at_once(&line("now")).unwrap();
-        assert_eq!(ids(&path), ["now"], "in the file when the call returns");
-        assert!(sink.state.lock().unwrap().dirty, "synced by the sync thread later");
     }
 
     #[tokio::test]

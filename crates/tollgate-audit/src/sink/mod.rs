@@ -65,28 +65,6 @@ pub trait Sink: Send + Sync + std::fmt::Debug + 'static {
         let _ = lines;
         Err(SinkError::Io("this sink takes events, not JSON lines".to_owned()))
     }
-
-    /// Whether [`Sink::write_lines_at_once`] may be called on a thread
-    /// that serves requests: a write that waits for nothing but itself —
-    /// no sync, no network ([`FileSink`] with `durability: batch`: a
-    /// `write` into the page cache). Default `false`.
-    ///
-    /// The [`Recorder`](crate::Recorder) then lets a request whose record
-    /// must be written before it is forwarded write it (with whatever
-    /// else is queued) itself, instead of handing it to the writer thread
-    /// and being woken by it.
-    fn writes_at_once(&self) -> bool {
-        false
-    }
-
-    /// Stores JSON lines on the caller's thread; called only when
-    /// [`Sink::writes_at_once`], never by two threads at once.
-    fn write_lines_at_once(&self, lines: &[u8]) -> Result<(), SinkError> {
-        let _ = lines;
-        Err(SinkError::Io(
-            "this sink does not write on the caller's thread".to_owned(),
-        ))
-    }
 }
 
 #[async_trait::async_trait]
@@ -101,14 +79,6 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
         (**self).write_lines(lines).await
-    }
-
-    fn writes_at_once(&self) -> bool {
-        (**self).writes_at_once()
-    }
-
-    fn write_lines_at_once(&self, lines: &[u8]) -> Result<(), SinkError> {
-        (**self).write_lines_at_once(lines)
     }
 }
 
@@ -196,13 +166,5 @@ impl Sink for Box<dyn Sink> {
 
     async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
         (**self).write_lines(lines).await
-    }
-
-    fn writes_at_once(&self) -> bool {
-        (**self).writes_at_once()
-    }
-
-    fn write_lines_at_once(&self, lines: &[u8]) -> Result<(), SinkError> {
-        (**self).write_lines_at_once(lines)
     }
 }
