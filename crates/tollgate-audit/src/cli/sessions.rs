@@ -147,6 +147,53 @@ impl Row {
     }
 }
 
+/// The requests printed before their last record came: their later
+/// records are skipped, and an ID is forgotten when its last record has
+/// come. Bounded: past [`PrintedEarly::cap`] IDs the oldest are forgotten
+/// (a record of one of those, if it ever comes, is listed as a row again).
+struct PrintedEarly {
+    ids: HashSet<String>,
+    /// Insertion order, for forgetting the oldest; may still hold IDs
+    /// already forgotten.
+    order: VecDeque<String>,
+    cap: usize,
+}
+
+impl PrintedEarly {
+    fn new(window: usize) -> Self {
+        PrintedEarly {
+            ids: HashSet::new(),
+            order: VecDeque::new(),
+            cap: window.saturating_mul(10),
+        }
+    }
+
+    /// Whether `e` belongs to a request printed early (forgetting it when
+    /// this is its last record).
+    fn seen(&mut self, e: &Event) -> bool {
+        if !self.ids.contains(&e.audit_id) {
+            return false;
+        }
+        if rank(e.stage) >= rank(Stage::ResponseComplete) {
+            self.ids.remove(&e.audit_id);
+        }
+        true
+    }
+
+    fn insert(&mut self, id: String) {
+        while self.order.len() >= self.cap {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.ids.remove(&old);
+                }
+                None => break,
+            }
+        }
+        self.ids.insert(id.clone());
+        self.order.push_back(id);
+    }
+}
+
 /// Prints rows in the order their requests were first seen, each once its
 /// last stage is in (or when [`LIST_WINDOW`] later requests have come).
 struct Lister<'a, W: Write> {
@@ -156,7 +203,7 @@ struct Lister<'a, W: Write> {
     rows: HashMap<String, Row>,
     /// Requests printed before their last record (still open after the
     /// window): their later records are not printed again.
-    printed_early: HashSet<String>,
+    printed_early: PrintedEarly,
     window: usize,
     table: Option<Streaming<8>>,
     json_started: bool,
@@ -165,7 +212,7 @@ struct Lister<'a, W: Write> {
 
 impl<W: Write> Lister<'_, W> {
     fn add(&mut self, e: &Event) -> Result<(), Error> {
-        if self.printed_early.contains(&e.audit_id) {
+        if self.printed_early.seen(e) {
             return Ok(());
         }
         match self.rows.get_mut(&e.audit_id) {
@@ -298,7 +345,7 @@ fn list_windowed(
         cutoff,
         order: VecDeque::new(),
         rows: HashMap::new(),
-        printed_early: HashSet::new(),
+        printed_early: PrintedEarly::new(window.max(1)),
         window: window.max(1),
         table,
         json_started: false,
@@ -541,6 +588,45 @@ mod tests {
         assert_eq!(json[0]["auditId"], "watch-1");
         assert_eq!(json[0]["stage"], "ResponseComplete");
         assert_eq!(json[0]["code"], 200);
+    }
+
+    #[test]
+    fn requests_printed_early_are_forgotten_when_they_end_and_never_grow_past_the_cap() {
+        let t = "2026-12-03T10:00:00.000000Z";
+        let ev = |id: &str, stage: Stage| serde_json::from_str::<Event>(&record(id, stage, "watch", t)).unwrap();
+        let filter = ListFilter::default();
+        let mut out = Vec::new();
+        let mut lister = Lister {
+            filter: &filter,
+            cutoff: None,
+            order: VecDeque::new(),
+            rows: HashMap::new(),
+            printed_early: PrintedEarly::new(2),
+            window: 2,
+            table: None,
+            json_started: false,
+            out: &mut out,
+        };
+        // Watches that outlive the window of 2, then end.
+        for i in 0..100 {
+            lister.add(&ev(&format!("w{i}"), Stage::RequestReceived)).unwrap();
+        }
+        assert!(!lister.printed_early.ids.is_empty());
+        for i in 0..100 {
+            lister.add(&ev(&format!("w{i}"), Stage::ResponseComplete)).unwrap();
+        }
+        let held = lister.printed_early.ids.len();
+        assert_eq!(held, 0, "ended requests are forgotten");
+        // Requests that never end (a gateway killed mid-watch): at most the cap.
+        for i in 0..1000 {
+            lister.add(&ev(&format!("open{i}"), Stage::RequestReceived)).unwrap();
+        }
+        assert!(
+            lister.printed_early.ids.len() <= 20,
+            "{}",
+            lister.printed_early.ids.len()
+        );
+        assert!(lister.printed_early.order.len() <= 20);
     }
 
     #[test]
