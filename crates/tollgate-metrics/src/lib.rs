@@ -236,8 +236,8 @@ impl Metrics {
             masked,
             tunnels,
             reloads,
-            resources: Mutex::new(HashSet::new()),
-            names: Mutex::new(HashSet::new()),
+            resources: Mutex::new(fixed_labels(&[])),
+            names: Mutex::new(fixed_labels(&FIXED_NAMES)),
         }
     }
 
@@ -277,7 +277,7 @@ impl Metrics {
     /// `resource`, or `(other)` once [`MAX_RESOURCE_LABELS`] others are in
     /// use; a label seen before is shared, not copied.
     pub(crate) fn bounded_resource(&self, resource: &str) -> Arc<str> {
-        intern(&self.resources, resource, MAX_RESOURCE_LABELS)
+        intern(&self.resources, resource, MAX_RESOURCE_LABELS + 1)
     }
 
     /// An issuer URL or a rule name as a label, shared once seen. Both come
@@ -285,18 +285,34 @@ impl Metrics {
     /// it has an identity), so the set stays small; it is bounded all the
     /// same.
     pub(crate) fn name_label(&self, name: &str) -> Arc<str> {
-        intern(&self.names, name, MAX_RESOURCE_LABELS)
+        intern(&self.names, name, MAX_RESOURCE_LABELS + 1 + FIXED_NAMES.len())
     }
 }
 
-/// `value` from `seen` (added when there is room), else `(other)`.
+/// The labels the layer itself writes, and `(other)`: in the set from the
+/// start, so they never fall to the cap (and `(other)` is never allocated
+/// per request).
+fn fixed_labels(names: &[&str]) -> HashSet<Arc<str>> {
+    std::iter::once(OTHER)
+        .chain(names.iter().copied())
+        .map(Arc::from)
+        .collect()
+}
+
+const OTHER: &str = "(other)";
+
+/// What the layer writes where there is no resource, identity or rule.
+const FIXED_NAMES: [&str; 4] = ["-", "(nonresource)", "(anonymous)", "(default)"];
+
+/// `value` from `seen` (added while it holds fewer than `max`, the fixed
+/// labels included), else `(other)`.
 fn intern(seen: &Mutex<HashSet<Arc<str>>>, value: &str, max: usize) -> Arc<str> {
     let mut seen = seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(v) = seen.get(value) {
         return v.clone();
     }
     if seen.len() >= max {
-        return Arc::from("(other)");
+        return seen.get(OTHER).cloned().unwrap_or_else(|| Arc::from(OTHER));
     }
     let v: Arc<str> = Arc::from(value);
     seen.insert(v.clone());
@@ -399,5 +415,27 @@ impl Metrics {
             kind,
             value: Box::new(samples),
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn made_up_resources_fall_to_other_and_the_fixed_labels_never_do() {
+        let m = Metrics::new("test");
+        for i in 0..MAX_RESOURCE_LABELS {
+            assert_eq!(&*m.bounded_resource(&format!("made-up-{i}")), format!("made-up-{i}"));
+        }
+        assert_eq!(&*m.bounded_resource("one-too-many"), OTHER);
+        assert_eq!(&*m.bounded_resource("made-up-0"), "made-up-0", "seen before: kept");
+        for i in 0..2 * MAX_RESOURCE_LABELS {
+            m.name_label(&format!("rule-{i}"));
+        }
+        assert_eq!(&*m.name_label("one-too-many"), OTHER);
+        for fixed in FIXED_NAMES {
+            assert_eq!(&*m.name_label(fixed), fixed);
+        }
     }
 }

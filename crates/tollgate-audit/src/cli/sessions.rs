@@ -181,13 +181,10 @@ impl PrintedEarly {
     }
 
     fn insert(&mut self, id: String) {
-        while self.order.len() >= self.cap {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.ids.remove(&old);
-                }
-                None => break,
-            }
+        while self.order.len() >= self.cap
+            && let Some(old) = self.order.pop_front()
+        {
+            self.ids.remove(&old);
         }
         self.ids.insert(id.clone());
         self.order.push_back(id);
