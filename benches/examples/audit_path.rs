@@ -4,7 +4,8 @@
 //! gateway's inner layers put them, 64 requests in flight on one thread;
 //! the same stack with audit disabled is the baseline, measured in the same
 //! run, rounds interleaved. CPU is the whole process's (the writer thread
-//! included), from `/proc/self/stat`.
+//! included), from `/proc/self/stat`; the allocator is the gateway's
+//! (mimalloc).
 //!
 //! ```sh
 //! cargo run --release -p tollgate-benches --example audit_path -- [--requests N] [--rounds R] [--only batch]
@@ -21,6 +22,11 @@ use tollgate_kube::{Identity, Owner, RequestInfoLayer, note};
 use tollgate_rules::{PolicyLayer, PolicyStore, parse_policy};
 use tower::util::MapRequestLayer;
 use tower::{Service, ServiceBuilder, ServiceExt};
+
+/// The gateway's allocator (`examples/gateway/src/main.rs`), so that the
+/// layers allocate here as they do there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 type Req = Request<Full<Bytes>>;
 

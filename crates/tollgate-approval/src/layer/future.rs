@@ -40,8 +40,33 @@ pin_project! {
     where
         S: Service<Request<B>>,
     {
-        Checking { check: Check, request: Option<Request<B>>, service: Option<S> },
+        // Boxed: every layer outside holds this future inline and moves it.
+        Checking { checking: Box<Checking<S, B>> },
         Calling { #[pin] future: S::Future },
+    }
+}
+
+/// A request whose approval is being checked, and the service it then
+/// goes to.
+pub(super) struct Checking<S, B> {
+    pub(super) check: Check,
+    pub(super) request: Option<Request<B>>,
+    pub(super) service: Option<S>,
+}
+
+impl<S, B> Checking<S, B> {
+    /// The state of a request being checked.
+    pub(super) fn state(check: Check, request: Option<Request<B>>, service: Option<S>) -> St<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        St::Checking {
+            checking: Box::new(Checking {
+                check,
+                request,
+                service,
+            }),
+        }
     }
 }
 
@@ -61,14 +86,10 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StProj::Checking {
-                    check,
-                    request,
-                    service,
-                } => match ready!(check.as_mut().poll(cx)) {
+                StProj::Checking { checking } => match ready!(checking.check.as_mut().poll(cx)) {
                     Outcome::Answer(res) => return Poll::Ready(Ok(ResponseBody::from_status_response(res))),
                     Outcome::Forward(n) => {
-                        let (Some(mut req), Some(mut svc)) = (request.take(), service.take()) else {
+                        let (Some(mut req), Some(mut svc)) = (checking.request.take(), checking.service.take()) else {
                             let s = Status::failure(Reason::InternalError, "the request was already handled");
                             return Poll::Ready(Ok(ResponseBody::from_status_response(s.to_response())));
                         };

@@ -9,7 +9,7 @@ use tollgate_kube::{Identity, MissingLayer, RequestBody, RequestInfo, ResponseBo
 use tollgate_rules::{Action, Decision};
 use tower_service::Service;
 
-use super::future::{Check, Outcome, ResponseFuture, St};
+use super::future::{Check, Checking, Outcome, ResponseFuture, St};
 use super::{Shared, api::api, hold::hold};
 
 /// See [`ApprovalLayer`](super::ApprovalLayer).
@@ -68,11 +68,7 @@ where
                 req.extensions().get::<RequestBody>().cloned(),
             ));
             return ResponseFuture {
-                state: St::Checking {
-                    check,
-                    request: None,
-                    service: None,
-                },
+                state: Checking::state(check, None, None),
             };
         }
         let decision = req.extensions().get::<Decision>();
@@ -81,11 +77,7 @@ where
         if decision.is_none() {
             let res = NO_POLICY_LAYER.status().to_response();
             return ResponseFuture {
-                state: St::Checking {
-                    check: Box::pin(async move { Outcome::Answer(res) }),
-                    request: None,
-                    service: None,
-                },
+                state: Checking::state(Box::pin(async move { Outcome::Answer(res) }), None, None),
             };
         }
         let spec = match decision {
@@ -115,11 +107,7 @@ where
                 .map(str::to_owned),
         ));
         ResponseFuture {
-            state: St::Checking {
-                check,
-                request: Some(req),
-                service: Some(inner),
-            },
+            state: Checking::state(check, Some(req), Some(inner)),
         }
     }
 }

@@ -70,7 +70,7 @@ where
             parts.extensions.insert(notes.clone());
             let draft = Draft::open(&self.shared, &parts, &audit_id);
             parts.extensions.insert(draft.clone());
-            Ctx {
+            Box::new(Ctx {
                 shared: self.shared.clone(),
                 draft,
                 notes,
@@ -83,7 +83,7 @@ where
                     .get(http::header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned),
-            }
+            })
         });
         // One span per request: every log line below carries the audit ID
         // the record has; the authentication and policy layers fill in the
@@ -128,7 +128,8 @@ pin_project! {
         future: F,
         done: bool,
         audit_id: AuditId,
-        ctx: Option<Ctx>,
+        // Boxed: every layer outside holds this future inline and moves it.
+        ctx: Option<Box<Ctx>>,
         span: tracing::Span,
     }
 }
@@ -144,16 +145,13 @@ where
         let _entered = this.span.enter();
         let mut future = this.future;
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
-        let ctx = this.ctx.take();
         let result = match polled {
-            Ok(Poll::Pending) => {
-                *this.ctx = ctx;
-                return Poll::Pending;
-            }
+            Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(r)) => r,
             Err(panic) => {
                 // Record the panic and answer 500, as the API server does.
                 *this.done = true;
+                let ctx = this.ctx.take();
                 let what = panic
                     .downcast_ref::<&str>()
                     .map(|s| (*s).to_owned())
@@ -171,6 +169,7 @@ where
             }
         };
         *this.done = true;
+        let ctx = this.ctx.take();
         let audit_id = &*this.audit_id;
         Poll::Ready(result.map(|mut res| {
             if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {

@@ -91,8 +91,18 @@ pin_project! {
     {
         #[pin]
         state: State<S, B>,
-        after: Option<After>,
+        // Boxed, as the waiting request below: every layer outside holds
+        // this future inline and moves it, so it is kept a few words long.
+        after: Option<Box<After>>,
     }
+}
+
+/// A request waiting for its `RequestReceived` to be confirmed, and the
+/// service it then goes to.
+struct Waiting<S, B> {
+    confirm: Confirm,
+    request: Option<Request<B>>,
+    service: Option<S>,
 }
 
 pin_project! {
@@ -101,9 +111,9 @@ pin_project! {
     where
         S: Service<Request<B>>,
     {
-        Confirming { confirm: Confirm, request: Option<Request<B>>, service: Option<S> },
+        Confirming { waiting: Box<Waiting<S, B>> },
         Calling { #[pin] future: S::Future },
-        Refused { status: Option<Status> },
+        Refused { status: Option<Box<Status>> },
     }
 }
 
@@ -145,7 +155,7 @@ where
             self.shared.recorder.count_refusal();
             return RecordFuture {
                 state: State::Refused {
-                    status: Some(NO_REQUEST_INFO.status()),
+                    status: Some(Box::new(NO_REQUEST_INFO.status())),
                 },
                 after: None,
             };
@@ -243,15 +253,17 @@ where
             };
             restore(&mut req, info, identity, decision);
             let Some(wait) = wait else {
-                return calling(&mut inner, req, Some(after));
+                return calling(&mut inner, req, Some(Box::new(after)));
             };
             return RecordFuture {
                 state: State::Confirming {
-                    confirm: Box::pin(async move { wait.confirmed().await.map(|()| None) }),
-                    request: Some(req),
-                    service: Some(inner),
+                    waiting: Box::new(Waiting {
+                        confirm: Box::pin(async move { wait.confirmed().await.map(|()| None) }),
+                        request: Some(req),
+                        service: Some(inner),
+                    }),
                 },
-                after: Some(after),
+                after: Some(Box::new(after)),
             };
         }
         let mut e = record::event(
@@ -295,7 +307,9 @@ where
                         refused.response_status = serde_json::to_value(&status).ok();
                         self.shared.recorder.record_later(refused);
                         return RecordFuture {
-                            state: State::Refused { status: Some(status) },
+                            state: State::Refused {
+                                status: Some(Box::new(status)),
+                            },
                             after: None,
                         };
                     }
@@ -318,16 +332,18 @@ where
         restore(&mut req, info, identity, decision);
         if !confirm {
             after.event = Some(e);
-            return calling(&mut inner, req, Some(after));
+            return calling(&mut inner, req, Some(Box::new(after)));
         }
         let recorder = self.shared.recorder.clone();
         RecordFuture {
             state: State::Confirming {
-                confirm: Box::pin(async move { recorder.record_returning(e).await.map(Some) }),
-                request: Some(req),
-                service: Some(inner),
+                waiting: Box::new(Waiting {
+                    confirm: Box::pin(async move { recorder.record_returning(e).await.map(Some) }),
+                    request: Some(req),
+                    service: Some(inner),
+                }),
             },
-            after: Some(after),
+            after: Some(Box::new(after)),
         }
     }
 }
@@ -342,7 +358,7 @@ impl<S> RecordService<S> {
         self.shared.recorder.count_refusal();
         RecordFuture {
             state: State::Refused {
-                status: Some(unavailable(&why.to_string())),
+                status: Some(Box::new(unavailable(&why.to_string()))),
             },
             after: None,
         }
@@ -372,13 +388,9 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Confirming {
-                    confirm,
-                    request,
-                    service,
-                } => {
-                    let confirmed = ready!(confirm.as_mut().poll(cx));
-                    let next = match (confirmed, request.take(), service.take()) {
+                StateProj::Confirming { waiting } => {
+                    let confirmed = ready!(waiting.confirm.as_mut().poll(cx));
+                    let next = match (confirmed, waiting.request.take(), waiting.service.take()) {
                         (Ok(event), Some(req), Some(mut svc)) => {
                             if let (Some(a), Some(event)) = (this.after.as_mut(), event) {
                                 a.event = Some(event);
@@ -391,11 +403,11 @@ where
                                 a.shared.recorder.count_refusal();
                             }
                             State::Refused {
-                                status: Some(unavailable(&e.to_string())),
+                                status: Some(Box::new(unavailable(&e.to_string()))),
                             }
                         }
                         _ => State::Refused {
-                            status: Some(unavailable("the request was already handled")),
+                            status: Some(Box::new(unavailable("the request was already handled"))),
                         },
                     };
                     this.state.set(next);
@@ -403,7 +415,7 @@ where
                 StateProj::Refused { status } => {
                     let s = status
                         .take()
-                        .unwrap_or_else(|| unavailable("the request was already handled"));
+                        .map_or_else(|| unavailable("the request was already handled"), |s| *s);
                     let res = ResponseBody::from_status_response(s.to_response());
                     return Poll::Ready(Ok(res.map(|b| RecordBody::new(b, None))));
                 }
@@ -420,7 +432,7 @@ where
 }
 
 impl After {
-    fn respond<ResBody>(self, res: Response<ResBody>) -> Response<RecordBody<ResponseBody<ResBody>>> {
+    fn respond<ResBody>(self: Box<Self>, res: Response<ResBody>) -> Response<RecordBody<ResponseBody<ResBody>>> {
         let code = res.status().as_u16();
         let gzip = res
             .headers()

@@ -41,16 +41,10 @@ pin_project! {
         B: Body,
         B::Error: Into<BoxError>,
     {
+        // Boxed: every layer outside holds this future inline and moves
+        // it, and a bodiless request (most) never collects.
         Collecting {
-            #[pin]
-            collect: Collect<Limited<B>>,
-            #[pin]
-            deadline: Sleep,
-            timeout: Duration,
-            parts: Option<Parts>,
-            service: Option<S>,
-            limit: usize,
-            reservation: Option<Reservation>,
+            collecting: Pin<Box<Collecting<S, B>>>,
         },
         Calling {
             #[pin]
@@ -59,6 +53,26 @@ pin_project! {
         Refused {
             error: Option<Error>,
         },
+    }
+}
+
+pin_project! {
+    /// A body being collected, and where the request then goes.
+    #[project = CollectingProj]
+    struct Collecting<S, B>
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        #[pin]
+        collect: Collect<Limited<B>>,
+        #[pin]
+        deadline: Sleep,
+        timeout: Duration,
+        parts: Option<Parts>,
+        service: Option<S>,
+        limit: usize,
+        reservation: Option<Reservation>,
     }
 }
 
@@ -104,13 +118,15 @@ where
     ) -> Self {
         ResponseFuture {
             state: State::Collecting {
-                collect,
-                deadline: tokio::time::sleep(timeout),
-                timeout,
-                parts: Some(parts),
-                service: Some(service),
-                limit,
-                reservation,
+                collecting: Box::pin(Collecting {
+                    collect,
+                    deadline: tokio::time::sleep(timeout),
+                    timeout,
+                    parts: Some(parts),
+                    service: Some(service),
+                    limit,
+                    reservation,
+                }),
             },
         }
     }
@@ -141,15 +157,16 @@ where
                     });
                     return Poll::Ready(Ok(ResponseBody::from_status_response(status.to_response())));
                 }
-                StateProj::Collecting {
-                    collect,
-                    deadline,
-                    timeout,
-                    parts,
-                    service,
-                    limit,
-                    reservation,
-                } => {
+                StateProj::Collecting { collecting } => {
+                    let CollectingProj {
+                        collect,
+                        deadline,
+                        timeout,
+                        parts,
+                        service,
+                        limit,
+                        reservation,
+                    } = collecting.as_mut().project();
                     let collected = match collect.poll(cx) {
                         Poll::Ready(c) => c,
                         Poll::Pending => {

@@ -31,22 +31,30 @@ pin_project! {
     where
         S: Service<Request<B>>,
     {
+        // Boxed (as the refusal): every layer outside holds this future
+        // inline and moves it, and a cached token never waits.
         Verifying {
-            verification: Verification,
-            request: Option<Request<B>>,
-            service: Option<S>,
+            verifying: Box<Verifying<S, B>>,
         },
         Calling {
             #[pin]
             future: S::Future,
         },
         Refused {
-            status: Option<Status>,
+            status: Option<Box<Status>>,
             // The request's body is left unread: HTTP/1.1 closes the
             // connection after the answer rather than reading it.
             close: bool,
         },
     }
+}
+
+/// A token being verified, the request it came with and the service the
+/// request then goes to.
+struct Verifying<S, B> {
+    verification: Verification,
+    request: Option<Request<B>>,
+    service: Option<S>,
 }
 
 impl<S: Service<Request<B>>, B> std::fmt::Debug for ResponseFuture<S, B> {
@@ -61,9 +69,11 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
     pub(super) fn verifying(verification: Verification, request: Request<B>, service: S) -> Self {
         ResponseFuture {
             state: State::Verifying {
-                verification,
-                request: Some(request),
-                service: Some(service),
+                verifying: Box::new(Verifying {
+                    verification,
+                    request: Some(request),
+                    service: Some(service),
+                }),
             },
         }
     }
@@ -80,7 +90,7 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
         tracing::info!(reason = %e, "request refused: authentication");
         ResponseFuture {
             state: State::Refused {
-                status: Some(e.to_status()),
+                status: Some(Box::new(e.to_status())),
                 close: leaves_body_unread(req),
             },
         }
@@ -128,7 +138,7 @@ where
                     return Poll::Ready(Ok(res.map(ResponseBody::inner)));
                 }
                 StateProj::Refused { status, close } => {
-                    let s = status.take().unwrap_or_else(Status::unauthorized);
+                    let s = status.take().map_or_else(Status::unauthorized, |s| *s);
                     let mut res = s.to_response();
                     if *close {
                         res.headers_mut()
@@ -136,18 +146,14 @@ where
                     }
                     return Poll::Ready(Ok(ResponseBody::from_status_response(res)));
                 }
-                StateProj::Verifying {
-                    verification,
-                    request,
-                    service,
-                } => {
-                    let result = ready!(verification.as_mut().poll(cx));
-                    let req = request.take();
+                StateProj::Verifying { verifying } => {
+                    let result = ready!(verifying.verification.as_mut().poll(cx));
+                    let req = verifying.request.take();
                     let close = req.as_ref().is_some_and(leaves_body_unread);
                     if let (Err(e), Some(r)) = (&result, &req) {
                         tollgate_kube::note(r.extensions(), AuthnFailure::new(e));
                     }
-                    let next = match (result, req, service.take()) {
+                    let next = match (result, req, verifying.service.take()) {
                         (Ok(identity), Some(mut req), Some(mut svc)) => {
                             admit(&mut req, &identity);
                             State::Calling { future: svc.call(req) }
@@ -155,12 +161,12 @@ where
                         (Err(e), _, _) => {
                             tracing::info!(reason = %e, "request refused: authentication");
                             State::Refused {
-                                status: Some(e.to_status()),
+                                status: Some(Box::new(e.to_status())),
                                 close,
                             }
                         }
                         _ => State::Refused {
-                            status: Some(Status::unauthorized()),
+                            status: Some(Box::new(Status::unauthorized())),
                             close,
                         },
                     };
