@@ -24,13 +24,18 @@ pin_project! {
     pub struct RecordBody<B> {
         #[pin]
         inner: B,
-        tally: Option<Tally>,
+        // Boxed: the response and its body are moved by every layer
+        // outside, and a tally holds a whole record.
+        tally: Option<Box<Tally>>,
     }
 }
 
 impl<B> RecordBody<B> {
     pub(crate) fn new(inner: B, tally: Option<Tally>) -> Self {
-        RecordBody { inner, tally }
+        RecordBody {
+            inner,
+            tally: tally.map(Box::new),
+        }
     }
 }
 

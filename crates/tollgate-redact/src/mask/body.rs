@@ -28,7 +28,9 @@ pin_project! {
         buf: BytesMut,
         limit: usize,
         done: bool,
-        stream: Option<StreamMasker>,
+        // Boxed: the response and its body are moved by every layer
+        // outside, and most bodies are passed through.
+        stream: Option<Box<StreamMasker>>,
     }
 }
 
@@ -49,7 +51,7 @@ impl<B> MaskBody<B> {
         limit: usize,
     ) -> Self {
         let stream = match (&how, &redactor) {
-            (How::Whole, Some(r)) => Some(StreamMasker::new(r.clone(), kind, limit)),
+            (How::Whole, Some(r)) => Some(Box::new(StreamMasker::new(r.clone(), kind, limit))),
             _ => None,
         };
         MaskBody {

@@ -56,7 +56,9 @@ pin_project! {
     pub struct Coded<B, S> {
         #[pin]
         inner: B,
-        stage: Option<S>,
+        // Boxed: the response and its body are moved by every layer
+        // outside, and most bodies are not gzip-encoded.
+        stage: Option<Box<S>>,
         done: bool,
     }
 }
@@ -77,7 +79,7 @@ impl<B, S> std::fmt::Debug for Coded<B, S> {
 pub(crate) fn gunzip<B>(inner: B, active: bool) -> Gunzip<B> {
     Coded {
         inner,
-        stage: active.then(|| GzDecoder::new(Vec::new())),
+        stage: active.then(|| Box::new(GzDecoder::new(Vec::new()))),
         done: false,
     }
 }
@@ -85,7 +87,7 @@ pub(crate) fn gunzip<B>(inner: B, active: bool) -> Gunzip<B> {
 pub(crate) fn gzip<B>(inner: B, active: bool) -> Gzip<B> {
     Coded {
         inner,
-        stage: active.then(|| GzEncoder::new(Vec::new(), Compression::fast())),
+        stage: active.then(|| Box::new(GzEncoder::new(Vec::new(), Compression::fast()))),
         done: false,
     }
 }
