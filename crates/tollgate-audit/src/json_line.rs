@@ -98,7 +98,7 @@ pub(crate) enum Annotations<'a> {
     Map(&'a BTreeMap<String, String>),
     // Made by the record layer only.
     #[cfg_attr(not(feature = "layer"), allow(dead_code))]
-    Sorted(&'a [(&'a str, &'a str)]),
+    Sorted(&'a [(&'static str, &'a str)]),
 }
 
 impl Annotations<'_> {
@@ -163,7 +163,14 @@ impl<'a> EventRef<'a> {
 /// same record, and says where its stage-specific parts are.
 pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, serde_json::Error> {
     let base = out.len();
-    let mut marks = Marks::default();
+    let mut marks = Marks {
+        // One allocation, not a growing one.
+        annotations: Vec::with_capacity(match &e.annotations {
+            Annotations::Map(m) => m.len(),
+            Annotations::Sorted(l) => l.len(),
+        }),
+        ..Marks::default()
+    };
     let mut o = Object::open(out);
     o.str("kind", "Event");
     o.str("apiVersion", "audit.k8s.io/v1");
@@ -205,14 +212,17 @@ pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, se
     if !e.annotations.is_empty() {
         o.key("annotations");
         let mut a = Object::open(o.out);
-        let mut entry = |a: &mut Object<'_>, k: &str, v: &str| {
+        let mut entry = |a: &mut Object<'_>, k: Result<&'static str, &str>, v: &str| {
             let at = a.out.len() + usize::from(!a.first) - base;
-            a.str(k, v);
+            match k {
+                Ok(k) => a.str(k, v),
+                Err(k) => a.str_text(k, v),
+            }
             marks.annotations.push(at..a.out.len() - base);
         };
         match &e.annotations {
-            Annotations::Map(m) => m.iter().for_each(|(k, v)| entry(&mut a, k, v)),
-            Annotations::Sorted(l) => l.iter().for_each(|(k, v)| entry(&mut a, k, v)),
+            Annotations::Map(m) => m.iter().for_each(|(k, v)| entry(&mut a, Err(k), v)),
+            Annotations::Sorted(l) => l.iter().for_each(|(k, v)| entry(&mut a, Ok(k), v)),
         }
         marks.annotations_end = a.out.len() - base;
         a.close();
@@ -257,7 +267,7 @@ pub(crate) fn restage(
         if adds.peek().is_some() {
             out.extend_from_slice(b",\"annotations\":");
             let mut a = Object::open(out);
-            adds.for_each(|(k, v)| a.str(k, v));
+            adds.for_each(|(k, v)| a.str_text(k, v));
             a.close();
         }
         out.extend_from_slice(&line[marks.annotations_end..]);
@@ -272,10 +282,10 @@ pub(crate) fn restage(
             .and_then(|k| k.iter().position(|&c| c == b'"').map(|end| &k[..end]))
             .unwrap_or_default();
         while let Some((k, v)) = adds.next_if(|(k, _)| k.as_bytes() < key) {
-            a.str(k, v);
+            a.str_text(k, v);
         }
         if let Some((k, v)) = adds.next_if(|(k, _)| k.as_bytes() == key) {
-            a.str(k, v);
+            a.str_text(k, v);
             continue;
         }
         if !a.first {
@@ -284,7 +294,7 @@ pub(crate) fn restage(
         a.first = false;
         a.out.extend_from_slice(written);
     }
-    adds.for_each(|(k, v)| a.str(k, v));
+    adds.for_each(|(k, v)| a.str_text(k, v));
     out.extend_from_slice(&line[marks.annotations_end..]);
     Ok(())
 }
@@ -309,7 +319,23 @@ impl<'a> Object<'a> {
         Object { out, first: true }
     }
 
-    fn key(&mut self, k: &str) {
+    /// A key the code names (`"username"`, `"tollgate.dev/owner"`): it
+    /// needs no escaping, so it is copied without being scanned.
+    fn key(&mut self, k: &'static str) {
+        debug_assert!(clean(k.as_bytes()), "a literal key that needs escaping: {k:?}");
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.reserve(k.len() + 3);
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// A key from the data (a claim's name, an annotation of a record
+    /// read back): escaped.
+    fn key_text(&mut self, k: &str) {
         if !self.first {
             self.out.push(b',');
         }
@@ -318,12 +344,17 @@ impl<'a> Object<'a> {
         self.out.push(b':');
     }
 
-    fn str(&mut self, k: &str, v: &str) {
+    fn str(&mut self, k: &'static str, v: &str) {
         self.key(k);
         string(v, self.out);
     }
 
-    fn str_unless_empty(&mut self, k: &str, v: &str) {
+    fn str_text(&mut self, k: &str, v: &str) {
+        self.key_text(k);
+        string(v, self.out);
+    }
+
+    fn str_unless_empty(&mut self, k: &'static str, v: &str) {
         if !v.is_empty() {
             self.str(k, v);
         }
@@ -356,19 +387,19 @@ fn extra(m: &BTreeMap<String, Vec<String>>, more: &[(&str, &str)], out: &mut Vec
     let mut more = more.iter().peekable();
     for (k, vs) in m {
         while let Some((mk, mv)) = more.next_if(|(mk, _)| *mk < k.as_str()) {
-            o.key(mk);
+            o.key_text(mk);
             strings(&[*mv], o.out);
         }
         if let Some((mk, mv)) = more.next_if(|(mk, _)| *mk == k.as_str()) {
-            o.key(mk);
+            o.key_text(mk);
             strings(&[*mv], o.out);
             continue;
         }
-        o.key(k);
+        o.key_text(k);
         strings(vs, o.out);
     }
     for (mk, mv) in more {
-        o.key(mk);
+        o.key_text(mk);
         strings(&[*mv], o.out);
     }
     o.close();

@@ -39,7 +39,8 @@ pub(crate) struct Draft(pub(crate) Arc<Mutex<DraftState>>);
 
 #[derive(Debug)]
 pub(crate) struct DraftState {
-    pub(crate) audit_id: String,
+    /// Shared with the request's extensions, not copied.
+    pub(crate) audit_id: AuditId,
     pub(crate) received: String,
     pub(crate) request_uri: String,
     pub(crate) user_agent: String,
@@ -50,7 +51,7 @@ pub(crate) struct DraftState {
 impl Draft {
     pub(crate) fn open(shared: &Shared, parts: &Parts, audit_id: &AuditId) -> Self {
         Draft(Arc::new(Mutex::new(DraftState {
-            audit_id: audit_id.as_str().to_owned(),
+            audit_id: audit_id.clone(),
             received: crate::micro_time(SystemTime::now()),
             request_uri: cut_uri(redact_uri(
                 &shared.redactor,
@@ -153,12 +154,29 @@ fn source_ips(h: &HeaderMap, peer: Option<&tollgate_proxy::ClientAddr>) -> Vec<S
         ips.push(real.to_owned());
     }
     if let Some(p) = peer {
-        let ip = p.0.ip().to_string();
+        let ip = peer_text(p.0.ip());
         if ips.last() != Some(&ip) {
             ips.push(ip);
         }
     }
     ips
+}
+
+/// `ip` as text; the last one written on this thread is remembered (a
+/// connection's requests come from one address, and formatting one costs
+/// more than copying it).
+fn peer_text(ip: std::net::IpAddr) -> String {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(std::net::IpAddr, String)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((a, text)) if *a == ip => text.clone(),
+        _ => {
+            let text = ip.to_string();
+            *last = Some((ip, text.clone()));
+            text
+        }
+    })
 }
 
 fn user_of(id: &Identity) -> UserInfo {
@@ -196,7 +214,7 @@ pub(crate) struct Facts<'a> {
 
 /// A record with everything but the stage-specific parts.
 pub(crate) fn event(draft: &DraftState, info: &RequestInfo, level: Level, stage: Stage, facts: Facts<'_>) -> Event {
-    let mut e = Event::new(draft.audit_id.clone(), level, stage);
+    let mut e = Event::new(draft.audit_id.as_str(), level, stage);
     e.request_received_timestamp = draft.received.clone();
     e.request_uri = draft.request_uri.clone();
     e.verb = info.verb.clone();
@@ -509,7 +527,7 @@ pub(crate) fn received_line(
     let now = crate::micro_time(SystemTime::now());
     let record = EventRef {
         level,
-        audit_id: &draft.audit_id,
+        audit_id: draft.audit_id.as_str(),
         stage: Stage::RequestReceived,
         request_uri: &draft.request_uri,
         verb: &info.verb,
@@ -542,4 +560,18 @@ pub(crate) fn received_line(
     let mut bytes = Vec::with_capacity(1536);
     let marks = crate::json_line::write_ref(&record, &mut bytes)?;
     Ok(ReceivedLine { bytes, marks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remembered_peer_is_the_same_text_and_a_new_one_replaces_it() {
+        let a: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        for ip in [a, a, b, a, b, b] {
+            assert_eq!(peer_text(ip), ip.to_string());
+        }
+    }
 }

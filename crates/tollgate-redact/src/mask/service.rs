@@ -124,21 +124,20 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let info = req.extensions().get::<RequestInfo>().cloned();
         let upgrade = tollgate_kube::is_upgrade_request(&req);
         let wanted = !upgrade && (self.layer.all || req.extensions().get::<Mask>().is_some());
         let mut plan = None;
         if wanted {
+            // Read from the request's RequestInfo, not copied.
+            let info = req.extensions().get::<RequestInfo>();
+            let watch = info.is_some_and(|i| i.verb == "watch");
+            let kind = info.and_then(|i| kind_of_resource(&i.resource, &i.subresource));
             let h = req.headers_mut();
             // Ask for JSON: protobuf cannot be masked (gzip is decoded below).
             let accept = h.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
             if accept.is_empty() || accept.contains("protobuf") || accept.contains("cbor") {
                 h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
             }
-            let watch = info.as_ref().is_some_and(|i| i.verb == "watch");
-            let kind = info
-                .as_ref()
-                .and_then(|i| kind_of_resource(&i.resource, &i.subresource));
             plan = Some((if watch { How::Lines } else { How::Whole }, kind));
         }
         ResponseFuture {
