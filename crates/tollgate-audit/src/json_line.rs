@@ -288,10 +288,7 @@ pub(crate) fn restage(
             a.str_text(k, v);
             continue;
         }
-        if !a.first {
-            a.out.push(b',');
-        }
-        a.first = false;
+        a.separate();
         a.out.extend_from_slice(written);
     }
     adds.for_each(|(k, v)| a.str_text(k, v));
@@ -323,10 +320,7 @@ impl<'a> Object<'a> {
     /// needs no escaping, so it is copied without being scanned.
     fn key(&mut self, k: &'static str) {
         debug_assert!(clean(k.as_bytes()), "a literal key that needs escaping: {k:?}");
-        if !self.first {
-            self.out.push(b',');
-        }
-        self.first = false;
+        self.separate();
         self.out.reserve(k.len() + 3);
         self.out.push(b'"');
         self.out.extend_from_slice(k.as_bytes());
@@ -336,12 +330,17 @@ impl<'a> Object<'a> {
     /// A key from the data (a claim's name, an annotation of a record
     /// read back): escaped.
     fn key_text(&mut self, k: &str) {
+        self.separate();
+        string(k, self.out);
+        self.out.push(b':');
+    }
+
+    /// The comma before every member but the first.
+    fn separate(&mut self) {
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
-        string(k, self.out);
-        self.out.push(b':');
     }
 
     fn str(&mut self, k: &'static str, v: &str) {
