@@ -48,6 +48,8 @@ pub struct RedisServer {
     port: u16,
     tls: bool,
     user: Option<(String, String)>,
+    /// A cluster node's bus port (`--cluster-port`).
+    bus_port: Option<u16>,
     dir: PathBuf,
 }
 
@@ -67,34 +69,41 @@ impl RedisServer {
     /// When it is not installed, a certificate cannot be made, or it does
     /// not start listening.
     pub fn start_with(options: RedisOptions) -> Result<RedisServer, Error> {
-        let (port, dir, mut args) = scratch()?;
-        args.extend(["--port".into(), port.to_string()]);
-        if let Some((user, pass)) = &options.user {
-            args.extend(acl_args(user, pass));
-        }
-        if let Some(master) = options.replica_of {
-            args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
-        }
-        if options.cluster {
-            args.extend([
-                "--cluster-enabled".into(),
-                "yes".into(),
-                "--cluster-config-file".into(),
-                dir.join("nodes.conf").display().to_string(),
-                "--cluster-node-timeout".into(),
-                "2000".into(),
-            ]);
-        }
-        let child = spawn("redis-server", &args, &dir)?;
-        let server = RedisServer {
-            child: Some(child),
-            port,
-            tls: false,
-            user: options.user,
-            dir,
-        };
-        wait_listening(port)?;
-        Ok(server)
+        retrying(|| {
+            let (port, dir, mut args) = scratch()?;
+            args.extend(["--port".into(), port.to_string()]);
+            if let Some((user, pass)) = &options.user {
+                args.extend(acl_args(user, pass));
+            }
+            if let Some(master) = options.replica_of {
+                args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
+            }
+            let bus_port = if options.cluster { Some(free_port()?) } else { None };
+            if let Some(bus) = bus_port {
+                // The bus port is chosen too: Redis's default (port + 10000)
+                // is past 65535 for a quarter of the ephemeral range.
+                args.extend([
+                    "--cluster-enabled".into(),
+                    "yes".into(),
+                    "--cluster-port".into(),
+                    bus.to_string(),
+                    "--cluster-config-file".into(),
+                    dir.join("nodes.conf").display().to_string(),
+                    "--cluster-node-timeout".into(),
+                    "2000".into(),
+                ]);
+            }
+            let mut server = RedisServer {
+                child: Some(spawn("redis-server", &args, &dir)?),
+                port,
+                tls: false,
+                user: options.user.clone(),
+                bus_port,
+                dir,
+            };
+            server.wait_ready()?;
+            Ok(server)
+        })
     }
 
     /// `redis://127.0.0.1:<port>` (`rediss://` with TLS; with the ACL
@@ -147,14 +156,62 @@ fn spawn(program: &str, args: &[String], dir: &Path) -> Result<Child, Error> {
         .map_err(|e| io(&format!("starting {program} (apt-get install redis-server)"), e))
 }
 
-fn wait_listening(port: u16) -> Result<(), Error> {
-    for _ in 0..500 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok(());
+/// Starts a server up to three times: a port found free can be taken by
+/// another test's process before `redis-server` binds it, and then that
+/// `redis-server` exits.
+fn retrying(mut start: impl FnMut() -> Result<RedisServer, Error>) -> Result<RedisServer, Error> {
+    let mut attempt = 1;
+    loop {
+        match start() {
+            Ok(server) => return Ok(server),
+            Err(e) if attempt == 3 => return Err(e),
+            Err(_) => attempt += 1,
         }
-        std::thread::sleep(Duration::from_millis(10));
     }
-    Err(io("redis-server", format!("did not start listening on port {port}")))
+}
+
+impl RedisServer {
+    /// Waits until the process answers on its port: a plain server (or a
+    /// Sentinel) answers `PING` (`NOAUTH` counts: it is serving), which it
+    /// only does once every port it needs is bound; a TLS one must accept
+    /// connections and still be running.
+    fn wait_ready(&mut self) -> Result<(), Error> {
+        for _ in 0..500 {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                let last = log.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                return Err(io(
+                    "redis-server",
+                    format!("exited ({status}) before serving on port {}: {last}", self.port),
+                ));
+            }
+            let ready = if self.tls {
+                TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            } else {
+                answers_ping(self.port)
+            };
+            if ready {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Err(io(
+            "redis-server",
+            format!("did not start serving on port {}", self.port),
+        ))
+    }
+}
+
+/// Whether something on `port` answers `PING` with a Redis reply.
+fn answers_ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    if s.set_read_timeout(Some(Duration::from_secs(1))).is_err() || s.write_all(b"*1\r\n$4\r\nPING\r\n").is_err() {
+        return false;
+    }
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).is_ok() && (line.starts_with('+') || line.starts_with('-'))
 }
 
 /// A CA and a server certificate for TLS-serving test Redis servers.
@@ -197,6 +254,10 @@ impl RedisTls {
     /// # Errors
     /// When it does not start.
     pub fn start(&self, user: Option<(&str, &str)>) -> Result<RedisServer, Error> {
+        retrying(|| self.start_once(user))
+    }
+
+    fn start_once(&self, user: Option<(&str, &str)>) -> Result<RedisServer, Error> {
         let (port, dir, mut args) = scratch()?;
         let (ca, cert, key) = Self::files_in(&dir);
         for (path, pem) in [
@@ -223,17 +284,47 @@ impl RedisTls {
         if let Some((u, p)) = user {
             args.extend(acl_args(u, p));
         }
-        let child = spawn("redis-server", &args, &dir)?;
-        let server = RedisServer {
-            child: Some(child),
+        let mut server = RedisServer {
+            child: Some(spawn("redis-server", &args, &dir)?),
             port,
             tls: true,
             user: user.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            bus_port: None,
             dir,
         };
-        wait_listening(port)?;
+        server.wait_ready()?;
         Ok(server)
     }
+}
+
+/// Starts one Sentinel watching the master on `master_port`.
+fn sentinel(master_port: u16) -> Result<RedisServer, Error> {
+    let port = free_port()?;
+    let dir = std::env::temp_dir().join(format!("tollgate-sentinel-{port}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| io("creating a sentinel directory", e))?;
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master_port} 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\nsentinel parallel-syncs mymaster 1\n",
+            dir.display(),
+        ),
+    )
+    .map_err(|e| io("writing sentinel.conf", e))?;
+    let mut server = RedisServer {
+        child: Some(spawn(
+            "redis-server",
+            &[conf.display().to_string(), "--sentinel".to_owned()],
+            &dir,
+        )?),
+        port,
+        tls: false,
+        user: None,
+        bus_port: None,
+        dir,
+    };
+    server.wait_ready()?;
+    Ok(server)
 }
 
 /// A free port, a scratch directory for it, and the arguments every test
@@ -344,32 +435,7 @@ impl RedisSentinels {
         })?;
         let mut sentinels = Vec::new();
         for _ in 0..3 {
-            let port = free_port()?;
-            let dir = std::env::temp_dir().join(format!("tollgate-sentinel-{port}-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(|e| io("creating a sentinel directory", e))?;
-            let conf = dir.join("sentinel.conf");
-            std::fs::write(
-                &conf,
-                format!(
-                    "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {} 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\nsentinel parallel-syncs mymaster 1\n",
-                    dir.display(),
-                    master.port
-                ),
-            )
-            .map_err(|e| io("writing sentinel.conf", e))?;
-            let child = spawn(
-                "redis-server",
-                &[conf.display().to_string(), "--sentinel".to_owned()],
-                &dir,
-            )?;
-            sentinels.push(RedisServer {
-                child: Some(child),
-                port,
-                tls: false,
-                user: None,
-                dir,
-            });
-            wait_listening(port)?;
+            sentinels.push(retrying(|| sentinel(master.port))?);
         }
         let s = RedisSentinels {
             servers: vec![master, replica],
@@ -495,7 +561,10 @@ impl RedisCluster {
             n.command(&["CLUSTER", "ADDSLOTSRANGE", &from.to_string(), &to.to_string()])?;
         }
         for n in &nodes[1..] {
-            nodes[0].command(&["CLUSTER", "MEET", "127.0.0.1", &n.port.to_string()])?;
+            let bus = n
+                .bus_port
+                .ok_or_else(|| io("redis cluster", "a node without a bus port"))?;
+            nodes[0].command(&["CLUSTER", "MEET", "127.0.0.1", &n.port.to_string(), &bus.to_string()])?;
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -517,5 +586,58 @@ impl RedisCluster {
     pub fn url(&self) -> String {
         let list: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         format!("redis+cluster://{}", list.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listener_that_is_not_redis_does_not_count_as_ready() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepting = std::thread::spawn(move || {
+            // Accept and hang up without a reply, as a process that bound
+            // the port and then exits does.
+            let _ = listener.accept();
+        });
+        assert!(!answers_ping(port));
+        accepting.join().unwrap();
+    }
+
+    #[test]
+    fn a_server_that_exits_at_start_is_reported_with_its_log() {
+        let (port, dir, mut args) = scratch().unwrap();
+        // A cluster bus port past 65535 (what port + 10000 was for a quarter
+        // of the ephemeral range): redis-server refuses it and exits.
+        args.extend(["--port".into(), port.to_string()]);
+        args.extend([
+            "--cluster-enabled".into(),
+            "yes".into(),
+            "--cluster-port".into(),
+            "70000".into(),
+        ]);
+        let mut server = RedisServer {
+            child: Some(spawn("redis-server", &args, &dir).unwrap()),
+            port,
+            tls: false,
+            user: None,
+            bus_port: None,
+            dir,
+        };
+        let e = server.wait_ready().unwrap_err().to_string();
+        assert!(e.contains("exited") && e.contains("65535"), "{e}");
+    }
+
+    #[test]
+    fn cluster_nodes_answer_ping_once_started() {
+        let node = RedisServer::start_with(RedisOptions {
+            cluster: true,
+            ..RedisOptions::default()
+        })
+        .unwrap();
+        assert!(answers_ping(node.port()));
+        assert_eq!(node.command(&["PING"]).unwrap(), "PONG");
     }
 }
