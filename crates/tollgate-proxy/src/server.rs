@@ -343,6 +343,54 @@ pub async fn serve<S, B>(
     .await;
 }
 
+/// A service's error as hyper is handed it (a concrete type: hyper's
+/// bounds cannot be met by a boxed one held in a future).
+#[derive(Debug)]
+struct ServiceError(BoxError);
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ServiceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+fn boxed<E: Into<BoxError>>(e: E) -> ServiceError {
+    ServiceError(e.into())
+}
+
+/// What [`call_if_ready`] did with a request.
+enum Call<S: Service<R>, R> {
+    /// The connection's service was ready and took it.
+    Called(S::Future),
+    /// The connection's service failed its readiness check.
+    Failed(ServiceError),
+    /// The connection's service was not ready: a copy of it, to be
+    /// driven to readiness, and the request.
+    NotReady(S, R),
+}
+
+/// Calls the connection's service with `req` if it is ready now (the
+/// gateway's layers always are), else hands back a copy to wait on.
+fn call_if_ready<S, R>(svc: &std::sync::Mutex<S>, req: R) -> Call<S, R>
+where
+    S: Service<R> + Clone,
+    S::Error: Into<BoxError>,
+{
+    let mut svc = svc.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match svc.poll_ready(&mut cx) {
+        std::task::Poll::Ready(Ok(())) => Call::Called(svc.call(req)),
+        std::task::Poll::Ready(Err(e)) => Call::Failed(boxed(e)),
+        std::task::Poll::Pending => Call::NotReady(svc.clone(), req),
+    }
+}
+
 /// [`serve`] with explicit limits: connections past `max_connections` (or
 /// `max_connections_per_ip` from one address) and TLS handshakes past
 /// `max_handshakes` are closed as soon as they are accepted; handshakes and
@@ -416,16 +464,30 @@ pub async fn serve_with<S, B>(
         };
         let _ = tcp.set_nodelay(true);
         let activity = Activity::new();
-        let svc = service.clone();
+        // One copy of the stack per connection, called in place for each
+        // of its requests (hyper calls from the connection's task, so the
+        // lock is never contended): cloning a whole stack per request is a
+        // dozen reference counts raised and dropped on cache lines every
+        // worker thread shares.
+        let svc = std::sync::Mutex::new(service.clone());
         let act = activity.clone();
         let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ClientAddr(peer));
-            let mut svc = svc.clone();
             let in_flight = act.start();
+            let call = call_if_ready(&svc, req);
             async move {
-                std::future::poll_fn(|cx| svc.poll_ready(cx)).await?;
-                let res = svc.call(req).await?;
-                Ok::<_, S::Error>(res.map(|b| ActivityBody::new(b, in_flight)))
+                let res: Result<Response<B>, ServiceError> = match call {
+                    Call::Called(future) => future.await.map_err(boxed),
+                    Call::Failed(e) => Err(e),
+                    Call::NotReady(mut svc, req) => {
+                        let ready = std::future::poll_fn(|cx| svc.poll_ready(cx)).await.map_err(boxed);
+                        match ready {
+                            Ok(()) => svc.call(req).await.map_err(boxed),
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                res.map(|r| r.map(|b| ActivityBody::new(b, in_flight)))
             }
         });
         let builder = builder.clone();
@@ -543,5 +605,88 @@ where
 {
     fn close_gracefully(self: std::pin::Pin<&mut Self>) {
         self.graceful_shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// Ready after `pending` polls of each copy, or failing its check.
+    #[derive(Clone)]
+    struct Gate {
+        pending: usize,
+        fail: bool,
+        calls: Arc<AtomicUsize>,
+    }
+
+    impl Service<u32> for Gate {
+        type Response = u32;
+        type Error = std::io::Error;
+        type Future = std::future::Ready<Result<u32, std::io::Error>>;
+
+        fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            if self.fail {
+                return Poll::Ready(Err(std::io::Error::other("over capacity")));
+            }
+            if self.pending > 0 {
+                self.pending -= 1;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: u32) -> Self::Future {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(req + 1))
+        }
+    }
+
+    fn gate(pending: usize, fail: bool) -> (Mutex<Gate>, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let g = Gate {
+            pending,
+            fail,
+            calls: calls.clone(),
+        };
+        (Mutex::new(g), calls)
+    }
+
+    #[tokio::test]
+    async fn a_ready_service_is_called_in_place_for_every_request() {
+        let (svc, calls) = gate(0, false);
+        for i in 0..3 {
+            match call_if_ready(&svc, i) {
+                Call::Called(f) => assert_eq!(f.await.unwrap(), i + 1),
+                _ => panic!("a ready service was not called"),
+            }
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_service_not_ready_hands_back_a_copy_that_is_driven_to_readiness() {
+        let (svc, calls) = gate(2, false);
+        let Call::NotReady(mut copy, req) = call_if_ready(&svc, 7) else {
+            panic!("a service that was not ready was called");
+        };
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        std::future::poll_fn(|cx| copy.poll_ready(cx)).await.unwrap();
+        assert_eq!(copy.call(req).await.unwrap(), 8);
+    }
+
+    #[test]
+    fn a_failed_readiness_check_is_the_requests_error() {
+        let (svc, calls) = gate(0, true);
+        let Call::Failed(e) = call_if_ready(&svc, 1) else {
+            panic!("a failing service was called");
+        };
+        assert_eq!(e.to_string(), "over capacity");
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
 }

@@ -45,17 +45,14 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        if !shared.enabled {
-            let mut inner = inner;
+        if !self.shared.enabled {
             return ResponseFuture {
                 state: St::Calling {
-                    future: inner.call(req),
+                    future: self.inner.call(req),
                 },
             };
         }
+        let shared = self.shared.clone();
         let path = req.uri().path();
         if path == shared.prefix || path.starts_with(&format!("{}/", shared.prefix)) {
             let check: Check = Box::pin(api(
@@ -85,13 +82,16 @@ where
             _ => None,
         };
         let (Some(spec), Some(d)) = (spec, decision.cloned()) else {
-            let mut inner = inner;
             return ResponseFuture {
                 state: St::Calling {
-                    future: inner.call(req),
+                    future: self.inner.call(req),
                 },
             };
         };
+        // The request waits for its approval: the service made ready is
+        // taken along, a clone left in its place.
+        let clone = self.inner.clone();
+        let inner = std::mem::replace(&mut self.inner, clone);
         let check: Check = Box::pin(hold(
             shared,
             req.extensions().get::<tollgate_kube::Notes>().cloned(),

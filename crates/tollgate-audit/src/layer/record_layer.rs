@@ -136,8 +136,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The service made ready is called in place; only a request that
+        // waits for its record first takes it along (a clone left here).
+        let inner = &mut self.inner;
+        let taken = |inner: &mut S| {
+            let clone = inner.clone();
+            std::mem::replace(inner, clone)
+        };
         let calling = |inner: &mut S, req, after| RecordFuture {
             state: State::Calling {
                 future: inner.call(req),
@@ -145,7 +150,7 @@ where
             after,
         };
         if !self.shared.enabled {
-            return calling(&mut inner, req, None);
+            return calling(inner, req, None);
         }
         // A request that cannot be recorded is not forwarded: without
         // RequestInfoLayer in front there is nothing to record it with.
@@ -193,7 +198,7 @@ where
         let lvl = record::level_for(&self.shared, &info, identity.as_ref());
         if lvl.level == Level::None {
             restore(&mut req, info, identity, decision);
-            return calling(&mut inner, req, None);
+            return calling(inner, req, None);
         }
         let body = req.extensions().get::<RequestBody>().cloned();
         let content_type = req
@@ -253,14 +258,14 @@ where
             };
             restore(&mut req, info, identity, decision);
             let Some(wait) = wait else {
-                return calling(&mut inner, req, Some(Box::new(after)));
+                return calling(inner, req, Some(Box::new(after)));
             };
             return RecordFuture {
                 state: State::Confirming {
                     waiting: Box::new(Waiting {
                         confirm: Box::pin(async move { wait.confirmed().await.map(|()| None) }),
                         request: Some(req),
-                        service: Some(inner),
+                        service: Some(taken(inner)),
                     }),
                 },
                 after: Some(Box::new(after)),
@@ -332,7 +337,7 @@ where
         restore(&mut req, info, identity, decision);
         if !confirm {
             after.event = Some(e);
-            return calling(&mut inner, req, Some(Box::new(after)));
+            return calling(inner, req, Some(Box::new(after)));
         }
         let recorder = self.shared.recorder.clone();
         RecordFuture {
@@ -340,7 +345,7 @@ where
                 waiting: Box::new(Waiting {
                     confirm: Box::pin(async move { recorder.record_returning(e).await.map(Some) }),
                     request: Some(req),
-                    service: Some(inner),
+                    service: Some(taken(inner)),
                 }),
             },
             after: Some(Box::new(after)),
