@@ -190,3 +190,63 @@ async fn a_cached_token_is_admitted_as_verified_and_nothing_else_is() {
     );
     assert_eq!(call(short).await.0.0, 401);
 }
+
+/// One copy of the service (as the gateway keeps one per connection)
+/// remembers the last token it let in: the same bytes pass again, while any
+/// other token, the same one past its `exp`, or any token after the
+/// verifier was replaced is verified afresh.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copy_remembers_its_last_token_and_nothing_else() {
+    use tower::Service;
+    let (issuer, v) = setup().await;
+    let layer = AuthnLayer::new(v.clone());
+    let mut svc = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service_fn(|req: Request<Full<Bytes>>| async move {
+            let who = req
+                .extensions()
+                .get::<Identity>()
+                .map_or("<none>".to_owned(), |i| i.username.clone());
+            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(who))))
+        });
+    let mut send = async |t: &str| {
+        let req = Request::get("/api")
+            .header("authorization", format!("Bearer {t}"))
+            .body(Full::default())
+            .unwrap();
+        let res = svc.ready().await.unwrap().call(req).await.unwrap();
+        let code = res.status().as_u16();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (code, String::from_utf8_lossy(&body).into_owned())
+    };
+    let good = token(&issuer);
+    assert_eq!(send(&good).await, (200, "oidc:bot".to_owned()));
+    assert_eq!(send(&good).await, (200, "oidc:bot".to_owned()));
+
+    // Another signature, a longer token, a shorter one: each is verified.
+    let (head, sig) = good.rsplit_once('.').unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    for other in [
+        format!("{head}.{flipped}{}", &sig[1..]),
+        format!("{good}A"),
+        good[..good.len() - 1].to_owned(),
+    ] {
+        assert_eq!(send(&other).await.0, 401, "{other}");
+        assert_eq!(send(&good).await.0, 200);
+    }
+
+    // Remembered, then expired: refused.
+    let short = issuer
+        .mint(&json!({"iss": issuer.url(), "aud": "tollgate", "sub": "brief", "exp": tollgate_testkit::now() + 2}));
+    assert_eq!(send(&short).await, (200, "oidc:brief".to_owned()));
+    assert_eq!(send(&short).await, (200, "oidc:brief".to_owned()));
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(send(&short).await.0, 401);
+
+    // Remembered, then the verifier is replaced by one that does not trust
+    // this issuer: refused at once.
+    assert_eq!(send(&good).await.0, 200);
+    let (_other_issuer, other) = setup().await;
+    assert!(layer.replace_verifier(other));
+    assert_eq!(send(&good).await.0, 401);
+}

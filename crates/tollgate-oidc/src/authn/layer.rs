@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::AuthnService;
-use super::service::{VerifierSlot, current};
+use super::service::{Slot, VerifierSlot, current};
 use crate::Verifier;
 
 /// Authenticates every request: `Authorization: Bearer` (or the WebSocket
@@ -19,7 +19,7 @@ impl AuthnLayer {
     /// A layer verifying with `verifier`; anonymous requests are refused.
     pub fn new(verifier: Arc<Verifier>) -> Self {
         AuthnLayer {
-            verifier: Some(Arc::new(std::sync::RwLock::new(verifier))),
+            verifier: Some(Slot::new(verifier)),
             anonymous: false,
         }
     }
@@ -46,11 +46,7 @@ impl AuthnLayer {
     /// `false` (and nothing changes) when authentication is disabled.
     pub fn replace_verifier(&self, verifier: Arc<Verifier>) -> bool {
         let Some(slot) = &self.verifier else { return false };
-        let mut held = match slot.write() {
-            Ok(v) => v,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *held = verifier;
+        slot.replace(verifier);
         true
     }
 

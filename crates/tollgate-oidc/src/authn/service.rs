@@ -14,19 +14,79 @@ use crate::{AuthnFailure, Error, Verifier, WEBSOCKET_BEARER_PREFIX};
 use tollgate_kube::ResponseBody;
 
 /// The service made by [`AuthnLayer`](super::AuthnLayer).
-#[derive(Debug, Clone)]
+///
+/// Each copy remembers the last token it let in: the gateway keeps one
+/// copy per connection, and a connection's requests carry one token, so
+/// the next request with the same bytes is let in without hashing the
+/// token or taking the shared cache's lock, while the identity has not
+/// expired and the verifier has not been replaced. A clone starts with
+/// nothing remembered.
+#[derive(Debug)]
 pub struct AuthnService<S> {
     inner: S,
     verifier: Option<VerifierSlot>,
     anonymous: bool,
+    last: Option<Box<Last>>,
+}
+
+impl<S: Clone> Clone for AuthnService<S> {
+    fn clone(&self) -> Self {
+        AuthnService {
+            inner: self.inner.clone(),
+            verifier: self.verifier.clone(),
+            anonymous: self.anonymous,
+            last: None,
+        }
+    }
+}
+
+/// The last token a copy of the service let in.
+#[derive(Debug)]
+struct Last {
+    /// The slot's generation it was verified under.
+    generation: u64,
+    token: Box<str>,
+    identity: Arc<Identity>,
 }
 
 /// The verifier in use, replaced whole on reload.
-pub(crate) type VerifierSlot = Arc<std::sync::RwLock<Arc<Verifier>>>;
+pub(crate) type VerifierSlot = Arc<Slot>;
+
+/// A verifier and how many times it was replaced: a remembered token is
+/// trusted only under the generation it was verified in, read without the
+/// lock.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    verifier: std::sync::RwLock<Arc<Verifier>>,
+    generation: std::sync::atomic::AtomicU64,
+}
+
+impl Slot {
+    pub(crate) fn new(verifier: Arc<Verifier>) -> VerifierSlot {
+        Arc::new(Slot {
+            verifier: std::sync::RwLock::new(verifier),
+            generation: std::sync::atomic::AtomicU64::new(0),
+        })
+    }
+
+    /// Verifies with `verifier` from now on.
+    pub(crate) fn replace(&self, verifier: Arc<Verifier>) {
+        let mut held = match self.verifier.write() {
+            Ok(v) => v,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *held = verifier;
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
 
 /// The verifier a slot holds now.
 pub(crate) fn current(slot: &VerifierSlot) -> Arc<Verifier> {
-    match slot.read() {
+    match slot.verifier.read() {
         Ok(v) => v.clone(),
         Err(poisoned) => poisoned.into_inner().clone(),
     }
@@ -37,7 +97,7 @@ pub(crate) fn current(slot: &VerifierSlot) -> Arc<Verifier> {
 impl<S> AuthnService<S> {
     /// Wraps `inner`; `verifier: None` disables authentication.
     pub fn new(inner: S, verifier: Option<Arc<Verifier>>, anonymous: bool) -> Self {
-        Self::with_slot(inner, verifier.map(|v| Arc::new(std::sync::RwLock::new(v))), anonymous)
+        Self::with_slot(inner, verifier.map(Slot::new), anonymous)
     }
 
     /// Wraps `inner`, verifying with whatever `slot` holds at each request.
@@ -46,6 +106,7 @@ impl<S> AuthnService<S> {
             inner,
             verifier,
             anonymous,
+            last: None,
         }
     }
 
@@ -142,11 +203,29 @@ where
         };
         match bearer_token_ref(req.headers()) {
             Ok(Some(token)) => {
+                // Read before the verifier: a reload in between leaves the
+                // remembered token with the older generation, never the
+                // other way round.
+                let generation = slot.generation();
+                if let Some(last) = &self.last
+                    && last.generation == generation
+                    && last.identity.expires_at > crate::verifier::now_unix()
+                    && *last.token == *token
+                {
+                    let identity = last.identity.clone();
+                    super::future::admit(&mut req, &identity);
+                    return ResponseFuture::call(&mut self.inner, req);
+                }
                 let verifier = current(slot);
                 // A token verified before is answered from the cache
-                // without a future of its own (nor a copy of the token or
-                // of the inner service).
+                // without a future of its own (nor a copy of the inner
+                // service).
                 if let Some(identity) = verifier.cached(&token) {
+                    self.last = Some(Box::new(Last {
+                        generation,
+                        token: token.into(),
+                        identity: identity.clone(),
+                    }));
                     super::future::admit(&mut req, &identity);
                     return ResponseFuture::call(&mut self.inner, req);
                 }
