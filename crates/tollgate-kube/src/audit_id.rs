@@ -55,6 +55,10 @@ fn fallback(bytes: &mut [u8]) {
 pub struct AuditId(Arc<str>);
 
 impl AuditId {
+    /// The header it travels in, `Audit-ID` (a constant: naming a header
+    /// by a string parses the name on every use).
+    pub const HEADER: http::HeaderName = http::HeaderName::from_static("audit-id");
+
     /// An ID with this text.
     pub fn new(id: impl Into<String>) -> Self {
         AuditId(Arc::from(id.into()))

@@ -209,19 +209,26 @@ async fn a_copy_remembers_its_last_token_and_nothing_else() {
                 .map_or("<none>".to_owned(), |i| i.username.clone());
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(who))))
         });
-    let mut send = async |t: &str| {
-        let req = Request::get("/api")
-            .header("authorization", format!("Bearer {t}"))
-            .body(Full::default())
-            .unwrap();
+    // Each value is one Authorization header.
+    let mut send = async |values: Vec<String>| {
+        let mut req = Request::get("/api").body(Full::default()).unwrap();
+        for v in &values {
+            req.headers_mut().append("authorization", v.parse().unwrap());
+        }
         let res = svc.ready().await.unwrap().call(req).await.unwrap();
         let code = res.status().as_u16();
         let body = res.into_body().collect().await.unwrap().to_bytes();
         (code, String::from_utf8_lossy(&body).into_owned())
     };
     let good = token(&issuer);
-    assert_eq!(send(&good).await, (200, "oidc:bot".to_owned()));
-    assert_eq!(send(&good).await, (200, "oidc:bot".to_owned()));
+    assert_eq!(send(bearer(&good)).await, (200, "oidc:bot".to_owned()));
+    assert_eq!(send(bearer(&good)).await, (200, "oidc:bot".to_owned()));
+
+    // The remembered header twice: two Authorization headers are refused.
+    let twice = [bearer(&good), bearer(&good)].concat();
+    assert_eq!(send(twice).await.0, 401);
+    // The same token in other bytes (the scheme's case): verified, let in.
+    assert_eq!(send(vec![format!("bearer {good}")]).await.0, 200);
 
     // Another signature, a longer token, a shorter one: each is verified.
     let (head, sig) = good.rsplit_once('.').unwrap();
@@ -231,22 +238,26 @@ async fn a_copy_remembers_its_last_token_and_nothing_else() {
         format!("{good}A"),
         good[..good.len() - 1].to_owned(),
     ] {
-        assert_eq!(send(&other).await.0, 401, "{other}");
-        assert_eq!(send(&good).await.0, 200);
+        assert_eq!(send(bearer(&other)).await.0, 401, "{other}");
+        assert_eq!(send(bearer(&good)).await.0, 200);
     }
 
     // Remembered, then expired: refused.
     let short = issuer
         .mint(&json!({"iss": issuer.url(), "aud": "tollgate", "sub": "brief", "exp": tollgate_testkit::now() + 2}));
-    assert_eq!(send(&short).await, (200, "oidc:brief".to_owned()));
-    assert_eq!(send(&short).await, (200, "oidc:brief".to_owned()));
+    assert_eq!(send(bearer(&short)).await, (200, "oidc:brief".to_owned()));
+    assert_eq!(send(bearer(&short)).await, (200, "oidc:brief".to_owned()));
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    assert_eq!(send(&short).await.0, 401);
+    assert_eq!(send(bearer(&short)).await.0, 401);
 
     // Remembered, then the verifier is replaced by one that does not trust
     // this issuer: refused at once.
-    assert_eq!(send(&good).await.0, 200);
+    assert_eq!(send(bearer(&good)).await.0, 200);
     let (_other_issuer, other) = setup().await;
     assert!(layer.replace_verifier(other));
-    assert_eq!(send(&good).await.0, 401);
+    assert_eq!(send(bearer(&good)).await.0, 401);
+}
+
+fn bearer(t: &str) -> Vec<String> {
+    vec![format!("Bearer {t}")]
 }

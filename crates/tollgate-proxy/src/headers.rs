@@ -322,12 +322,13 @@ pub(crate) fn add_identity_impersonation(h: &mut HeaderMap, id: &tollgate_kube::
 
 /// Appends the client's address to `X-Forwarded-For`.
 pub(crate) fn append_forwarded_for(h: &mut HeaderMap, ip: IpAddr) {
-    let joined = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+    let joined = match h.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
         _ => ip.to_string(),
     };
     if let Ok(v) = HeaderValue::from_str(&joined) {
-        h.insert("x-forwarded-for", v);
+        h.insert(X_FORWARDED_FOR, v);
     }
 }
 

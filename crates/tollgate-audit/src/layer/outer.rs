@@ -173,7 +173,7 @@ where
         let audit_id = &*this.audit_id;
         Poll::Ready(result.map(|mut res| {
             if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
-                res.headers_mut().insert("audit-id", v);
+                res.headers_mut().insert(AuditId::HEADER, v);
             }
             let tally = ctx.and_then(|c| c.refused(&res));
             res.map(|b| RecordBody::new(ResponseBody::inner(b), tally))

@@ -45,8 +45,19 @@ impl<S: Clone> Clone for AuthnService<S> {
 struct Last {
     /// The slot's generation it was verified under.
     generation: u64,
-    token: Box<str>,
+    /// The `Authorization` header it came in, byte for byte: the same
+    /// bytes are the same token, without reading it out again.
+    authorization: Box<[u8]>,
     identity: Arc<Identity>,
+}
+
+/// The request's `Authorization` header when it has exactly one.
+fn only_authorization(headers: &HeaderMap) -> Option<&http::HeaderValue> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    match (all.next(), all.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    }
 }
 
 /// The verifier in use, replaced whole on reload.
@@ -201,31 +212,35 @@ where
         let Some(slot) = &self.verifier else {
             return ResponseFuture::call(&mut self.inner, req);
         };
+        // Read before the verifier: a reload in between leaves the
+        // remembered header with the older generation, never the other way
+        // round.
+        let generation = slot.generation();
+        if let Some(last) = &self.last
+            && last.generation == generation
+            && last.identity.expires_at > crate::verifier::now_unix()
+            && only_authorization(req.headers()).is_some_and(|v| v.as_bytes() == &*last.authorization)
+        {
+            let identity = last.identity.clone();
+            super::future::admit(&mut req, &identity);
+            return ResponseFuture::call(&mut self.inner, req);
+        }
         match bearer_token_ref(req.headers()) {
             Ok(Some(token)) => {
-                // Read before the verifier: a reload in between leaves the
-                // remembered token with the older generation, never the
-                // other way round.
-                let generation = slot.generation();
-                if let Some(last) = &self.last
-                    && last.generation == generation
-                    && last.identity.expires_at > crate::verifier::now_unix()
-                    && *last.token == *token
-                {
-                    let identity = last.identity.clone();
-                    super::future::admit(&mut req, &identity);
-                    return ResponseFuture::call(&mut self.inner, req);
-                }
                 let verifier = current(slot);
                 // A token verified before is answered from the cache
                 // without a future of its own (nor a copy of the inner
                 // service).
                 if let Some(identity) = verifier.cached(&token) {
-                    self.last = Some(Box::new(Last {
-                        generation,
-                        token: token.into(),
-                        identity: identity.clone(),
-                    }));
+                    // Remembered by the header's bytes, which the token
+                    // was read from (not for the WebSocket subprotocol's).
+                    if let (Cow::Borrowed(_), Some(v)) = (&token, only_authorization(req.headers())) {
+                        self.last = Some(Box::new(Last {
+                            generation,
+                            authorization: v.as_bytes().into(),
+                            identity: identity.clone(),
+                        }));
+                    }
                     super::future::admit(&mut req, &identity);
                     return ResponseFuture::call(&mut self.inner, req);
                 }

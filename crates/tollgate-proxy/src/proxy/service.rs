@@ -331,7 +331,7 @@ where
         .cloned()
         .unwrap_or_else(AuditId::random);
     if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
-        h.insert("audit-id", v);
+        h.insert(AuditId::HEADER, v);
     }
     if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
         headers::append_forwarded_for(h, addr.ip());
@@ -379,7 +379,7 @@ where
         headers::strip_hop_by_hop(res.headers_mut(), false);
     }
     if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
-        res.headers_mut().insert("audit-id", v);
+        res.headers_mut().insert(AuditId::HEADER, v);
     }
     Ok(res.map(ResponseBody::inner))
 }
