@@ -27,8 +27,15 @@ fn token(issuer: &TestIssuer) -> String {
     issuer.mint(&json!({"iss": issuer.url(), "aud": "tollgate", "sub": "bot", "exp": tollgate_testkit::now() + 60}))
 }
 
-async fn run(layer: AuthnLayer, req: Request<Full<Bytes>>) -> (u16, String) {
-    let svc = ServiceBuilder::new()
+/// `layer` around a service that answers with the identity's user name.
+fn echo(
+    layer: AuthnLayer,
+) -> impl tower::Service<
+    Request<Full<Bytes>>,
+    Response = Response<impl http_body::Body<Data = Bytes, Error = Infallible>>,
+    Error = Infallible,
+> {
+    ServiceBuilder::new()
         .layer(layer)
         .service_fn(|req: Request<Full<Bytes>>| async move {
             let who = req
@@ -36,7 +43,11 @@ async fn run(layer: AuthnLayer, req: Request<Full<Bytes>>) -> (u16, String) {
                 .get::<Identity>()
                 .map_or("<none>".to_owned(), |i| i.username.clone());
             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(who))))
-        });
+        })
+}
+
+async fn run(layer: AuthnLayer, req: Request<Full<Bytes>>) -> (u16, String) {
+    let svc = echo(layer);
     let res = svc.oneshot(req).await.unwrap();
     let code = res.status().as_u16();
     (
@@ -200,15 +211,7 @@ async fn a_copy_remembers_its_last_token_and_nothing_else() {
     use tower::Service;
     let (issuer, v) = setup().await;
     let layer = AuthnLayer::new(v.clone());
-    let mut svc = ServiceBuilder::new()
-        .layer(layer.clone())
-        .service_fn(|req: Request<Full<Bytes>>| async move {
-            let who = req
-                .extensions()
-                .get::<Identity>()
-                .map_or("<none>".to_owned(), |i| i.username.clone());
-            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(who))))
-        });
+    let mut svc = echo(layer.clone());
     // Each value is one Authorization header.
     let mut send = async |values: Vec<String>| {
         let mut req = Request::get("/api").body(Full::default()).unwrap();
