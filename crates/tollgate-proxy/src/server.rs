@@ -384,10 +384,21 @@ where
 {
     let mut svc = svc.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match svc.poll_ready(&mut cx) {
-        std::task::Poll::Ready(Ok(())) => Call::Called(svc.call(req)),
-        std::task::Poll::Ready(Err(e)) => Call::Failed(boxed(e)),
-        std::task::Poll::Pending => Call::NotReady(svc.clone(), req),
+    // Called on the connection's task: a panic in a layer's `call` fails
+    // this request (its stream is reset), not every request on the
+    // connection, as it did when each request had a task of its own.
+    let called = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match svc.poll_ready(&mut cx) {
+        std::task::Poll::Ready(Ok(())) => Ok(Call::Called(svc.call(req))),
+        std::task::Poll::Ready(Err(e)) => Ok(Call::Failed(boxed(e))),
+        std::task::Poll::Pending => Err(req),
+    }));
+    match called {
+        Ok(Ok(call)) => call,
+        Ok(Err(req)) => Call::NotReady(svc.clone(), req),
+        Err(_) => {
+            tracing::error!("a layer panicked taking a request; the request fails, the connection stays");
+            Call::Failed(boxed("the gateway failed taking this request (a layer panicked)"))
+        }
     }
 }
 
@@ -678,6 +689,35 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 0);
         std::future::poll_fn(|cx| copy.poll_ready(cx)).await.unwrap();
         assert_eq!(copy.call(req).await.unwrap(), 8);
+    }
+
+    #[derive(Clone)]
+    struct Panics;
+
+    impl Service<u32> for Panics {
+        type Response = u32;
+        type Error = std::io::Error;
+        type Future = std::future::Ready<Result<u32, std::io::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: u32) -> Self::Future {
+            panic!("a bug in a layer");
+        }
+    }
+
+    #[test]
+    fn a_panic_in_call_fails_the_request_and_the_service_serves_on() {
+        let svc = Mutex::new(Panics);
+        for _ in 0..2 {
+            let Call::Failed(e) = call_if_ready(&svc, 1) else {
+                panic!("a panic was not turned into the request's error");
+            };
+            assert!(e.to_string().contains("panicked"), "{e}");
+        }
+        assert!(!svc.is_poisoned());
     }
 
     #[test]
