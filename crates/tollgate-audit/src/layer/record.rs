@@ -138,8 +138,11 @@ fn user_agent(h: &HeaderMap) -> String {
 /// `X-Forwarded-For`, then `X-Real-Ip` if not listed, then the peer if not
 /// equal to the last (as the API server builds `sourceIPs`).
 fn source_ips(h: &HeaderMap, peer: Option<&tollgate_proxy::ClientAddr>) -> Vec<String> {
+    // Named once: a header named by a string is parsed at every lookup.
+    const X_FORWARDED_FOR: http::HeaderName = http::HeaderName::from_static("x-forwarded-for");
+    const X_REAL_IP: http::HeaderName = http::HeaderName::from_static("x-real-ip");
     let mut ips: Vec<String> = h
-        .get_all("x-forwarded-for")
+        .get_all(&X_FORWARDED_FOR)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -147,7 +150,7 @@ fn source_ips(h: &HeaderMap, peer: Option<&tollgate_proxy::ClientAddr>) -> Vec<S
         .filter(|s| s.parse::<std::net::IpAddr>().is_ok())
         .map(str::to_owned)
         .collect();
-    if let Some(real) = h.get("x-real-ip").and_then(|v| v.to_str().ok()).map(str::trim)
+    if let Some(real) = h.get(&X_REAL_IP).and_then(|v| v.to_str().ok()).map(str::trim)
         && real.parse::<std::net::IpAddr>().is_ok()
         && !ips.iter().any(|i| i == real)
     {
