@@ -52,6 +52,7 @@ mod response_body;
 pub mod spdy;
 mod status;
 pub mod table;
+mod take_ready;
 pub mod time;
 pub mod websocket;
 
@@ -69,6 +70,7 @@ pub use request_info::{Query, RequestInfo};
 pub use request_info::{RequestInfoLayer, RequestInfoService, ResponseFuture};
 pub use response_body::ResponseBody;
 pub use status::{MissingLayer, Reason, Status, StatusCause, StatusDetails, WARNING, warning_header};
+pub use take_ready::take_ready;
 
 /// The default bound on a buffered request body: 3 MiB, the API server's own
 /// limit for most requests.

@@ -90,8 +90,7 @@ where
         };
         // The request waits for its approval: the service made ready is
         // taken along, a clone left in its place.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = tollgate_kube::take_ready(&mut self.inner);
         let check: Check = Box::pin(hold(
             shared,
             req.extensions().get::<tollgate_kube::Notes>().cloned(),

@@ -139,10 +139,6 @@ where
         // The service made ready is called in place; only a request that
         // waits for its record first takes it along (a clone left here).
         let inner = &mut self.inner;
-        let taken = |inner: &mut S| {
-            let clone = inner.clone();
-            std::mem::replace(inner, clone)
-        };
         let calling = |inner: &mut S, req, after| RecordFuture {
             state: State::Calling {
                 future: inner.call(req),
@@ -265,7 +261,7 @@ where
                     waiting: Box::new(Waiting {
                         confirm: Box::pin(async move { wait.confirmed().await.map(|()| None) }),
                         request: Some(req),
-                        service: Some(taken(inner)),
+                        service: Some(tollgate_kube::take_ready(inner)),
                     }),
                 },
                 after: Some(Box::new(after)),
@@ -345,7 +341,7 @@ where
                 waiting: Box::new(Waiting {
                     confirm: Box::pin(async move { recorder.record_returning(e).await.map(Some) }),
                     request: Some(req),
-                    service: Some(taken(inner)),
+                    service: Some(tollgate_kube::take_ready(inner)),
                 }),
             },
             after: Some(Box::new(after)),

@@ -173,8 +173,7 @@ where
         }
         // The body is read first: the service that was driven to readiness
         // is taken along, a clone left in its place.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let inner = crate::take_ready(&mut self.inner);
         let collect = Limited::new(body, self.max_body_bytes).collect();
         ResponseFuture::collecting(
             collect,

@@ -247,8 +247,7 @@ where
                 let token = token.into_owned();
                 // The verification may wait (a key fetch): the service
                 // made ready is taken along, a clone left in its place.
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
+                let inner = tollgate_kube::take_ready(&mut self.inner);
                 ResponseFuture::verifying(Box::pin(async move { verifier.authenticate(&token).await }), req, inner)
             }
             Ok(None) if self.anonymous => {

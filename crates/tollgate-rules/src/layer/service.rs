@@ -218,8 +218,7 @@ where
             && policy.needs_object(&view)
         {
             let info = info.clone();
-            let clone = self.inner.clone();
-            let inner = std::mem::replace(&mut self.inner, clone);
+            let inner = tollgate_kube::take_ready(&mut self.inner);
             let run = super::preflight_call::Run {
                 inner,
                 client: client.clone(),
