@@ -41,7 +41,6 @@ impl<S: Clone> Clone for AuthnService<S> {
 }
 
 /// The last token a copy of the service let in.
-#[derive(Debug)]
 struct Last {
     /// The slot's generation it was verified under.
     generation: u64,
@@ -49,6 +48,17 @@ struct Last {
     /// bytes are the same token, without reading it out again.
     authorization: Box<[u8]>,
     identity: Arc<Identity>,
+}
+
+impl std::fmt::Debug for Last {
+    /// Never the header: it is a bearer token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Last")
+            .field("generation", &self.generation)
+            .field("authorization", &"<redacted>")
+            .field("user", &self.identity.username)
+            .finish()
+    }
 }
 
 /// The request's `Authorization` header when it has exactly one.
@@ -264,5 +274,25 @@ where
                 ResponseFuture::refused(&e, &req)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_remembered_header_never_shows_in_debug_output() {
+        let last = Last {
+            generation: 3,
+            authorization: b"Bearer secret.token.bytes"[..].into(),
+            identity: Arc::new(Identity::anonymous()),
+        };
+        let shown = format!("{last:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("generation: 3"),
+            "{shown}"
+        );
     }
 }
