@@ -81,7 +81,7 @@ impl RedisServer {
             let bus_port = if options.cluster { Some(free_port()?) } else { None };
             if let Some(bus) = bus_port {
                 // The bus port is chosen too: Redis's default (port + 10000)
-                // is past 65535 for a quarter of the ephemeral range.
+                // is past 65535 for a fifth of the ephemeral range.
                 args.extend([
                     "--cluster-enabled".into(),
                     "yes".into(),
