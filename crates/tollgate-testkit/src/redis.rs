@@ -609,7 +609,7 @@ mod tests {
     #[test]
     fn a_server_that_exits_at_start_is_reported_with_its_log() {
         let (port, dir, mut args) = scratch().unwrap();
-        // A cluster bus port past 65535 (what port + 10000 was for a quarter
+        // A cluster bus port past 65535 (what port + 10000 was for a fifth
         // of the ephemeral range): redis-server refuses it and exits.
         args.extend(["--port".into(), port.to_string()]);
         args.extend([
