@@ -107,6 +107,30 @@ impl AuditId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The value of the [`HEADER`](AuditId::HEADER) it travels in, or
+    /// `None` when the text cannot be a header value (an ID taken from
+    /// elsewhere with a control character in it).
+    ///
+    /// The value is marked sensitive: HTTP/2 then sends it as a literal
+    /// that is never indexed. Every request has an ID of its own, so
+    /// entering each into the connection's HPACK table (4 KiB) would evict,
+    /// every fifty requests or so, the entries that do repeat (the
+    /// impersonation headers, the content type), and those would be sent
+    /// and entered again in full.
+    ///
+    /// ```
+    /// use tollgate_kube::AuditId;
+    /// let v = AuditId::random().header_value().unwrap();
+    /// assert!(v.is_sensitive());
+    /// assert_eq!(v.len(), 36);
+    /// assert!(AuditId::new("a\nb").header_value().is_none());
+    /// ```
+    pub fn header_value(&self) -> Option<http::HeaderValue> {
+        let mut v = http::HeaderValue::from_str(&self.0).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
 }
 
 impl std::fmt::Display for AuditId {

@@ -320,6 +320,15 @@ pub(crate) fn add_identity_impersonation(h: &mut HeaderMap, id: &tollgate_kube::
     Ok(())
 }
 
+/// Sets `Audit-ID` to `id`, as a value HTTP/2 never indexes
+/// ([`AuditId::header_value`]: a per-request value in the connection's
+/// HPACK table would push out the headers that repeat).
+pub(crate) fn set_audit_id(h: &mut HeaderMap, id: &tollgate_kube::AuditId) {
+    if let Some(v) = id.header_value() {
+        h.insert(tollgate_kube::AuditId::HEADER, v);
+    }
+}
+
 /// Appends the client's address to `X-Forwarded-For`.
 pub(crate) fn append_forwarded_for(h: &mut HeaderMap, ip: IpAddr) {
     const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -335,6 +344,19 @@ pub(crate) fn append_forwarded_for(h: &mut HeaderMap, ip: IpAddr) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The ID replaces any other, and goes as a never-indexed value.
+    #[test]
+    fn the_audit_id_replaces_the_clients_and_is_never_indexed() {
+        let mut h = HeaderMap::new();
+        h.insert("audit-id", HeaderValue::from_static("chosen-by-client"));
+        let id = tollgate_kube::AuditId::random();
+        set_audit_id(&mut h, &id);
+        let all: Vec<_> = h.get_all("audit-id").iter().collect();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0], id.as_str());
+        assert!(all[0].is_sensitive());
+    }
 
     /// The headers `add_identity_impersonation` sends: those built fresh
     /// for the identity, also when they come from the thread's memo, and

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tollgate_kube::Identity;
 use tollgate_kube::{AuditId, Notes, Reason, RequestBody, RequestInfo, ResponseBody, Status};
@@ -172,7 +172,7 @@ where
         let ctx = this.ctx.take();
         let audit_id = &*this.audit_id;
         Poll::Ready(result.map(|mut res| {
-            if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
+            if let Some(v) = audit_id.header_value() {
                 res.headers_mut().insert(AuditId::HEADER, v);
             }
             let tally = ctx.and_then(|c| c.refused(&res));

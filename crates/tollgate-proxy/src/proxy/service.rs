@@ -330,9 +330,7 @@ where
         .get::<AuditId>()
         .cloned()
         .unwrap_or_else(AuditId::random);
-    if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
-        h.insert(AuditId::HEADER, v);
-    }
+    headers::set_audit_id(h, &audit_id);
     if let Some(ClientAddr(addr)) = parts.extensions.get::<ClientAddr>() {
         headers::append_forwarded_for(h, addr.ip());
     }
@@ -378,9 +376,7 @@ where
     } else {
         headers::strip_hop_by_hop(res.headers_mut(), false);
     }
-    if let Ok(v) = HeaderValue::from_str(audit_id.as_str()) {
-        res.headers_mut().insert(AuditId::HEADER, v);
-    }
+    headers::set_audit_id(res.headers_mut(), &audit_id);
     Ok(res.map(ResponseBody::inner))
 }
 
