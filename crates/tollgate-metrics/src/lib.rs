@@ -27,6 +27,7 @@
 mod layer;
 #[cfg(feature = "readiness")]
 mod readiness;
+mod recent;
 mod sources;
 
 use std::collections::HashSet;
