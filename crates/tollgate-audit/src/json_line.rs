@@ -24,6 +24,9 @@ pub(crate) struct EventRef<'a> {
     pub(crate) verb: &'a str,
     pub(crate) user: UserRef<'a>,
     pub(crate) impersonated_user: Option<UserRef<'a>>,
+    /// `user` and `impersonated_user` already written by [`users`]:
+    /// copied in their place.
+    pub(crate) users: Option<&'a [u8]>,
     pub(crate) source_ips: &'a [String],
     pub(crate) user_agent: &'a str,
     pub(crate) object_ref: Option<ObjectRef<'a>>,
@@ -36,7 +39,7 @@ pub(crate) struct EventRef<'a> {
 }
 
 /// A user, borrowed.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct UserRef<'a> {
     pub(crate) username: &'a str,
     pub(crate) uid: &'a str,
@@ -146,6 +149,7 @@ impl<'a> EventRef<'a> {
             verb: &e.verb,
             user: UserRef::of(&e.user),
             impersonated_user: e.impersonated_user.as_ref().map(UserRef::of),
+            users: None,
             source_ips: &e.source_ips,
             user_agent: &e.user_agent,
             object_ref: e.object_ref.as_ref().map(ObjectRef::of),
@@ -180,11 +184,10 @@ pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, se
     marks.stage = quoted(e.stage.as_str(), o.out, base);
     o.str("requestURI", e.request_uri);
     o.str("verb", e.verb);
-    o.key("user");
-    user(&e.user, o.out);
-    if let Some(u) = &e.impersonated_user {
-        o.key("impersonatedUser");
-        user(u, o.out);
+    o.separate();
+    match e.users {
+        Some(written) => o.out.extend_from_slice(written),
+        None => users(&e.user, e.impersonated_user.as_ref(), o.out),
     }
     if !e.source_ips.is_empty() {
         o.key("sourceIPs");
@@ -361,6 +364,20 @@ impl<'a> Object<'a> {
 
     fn close(self) {
         self.out.push(b'}');
+    }
+}
+
+/// The members `"user"` and (when there is one) `"impersonatedUser"`, as
+/// [`write_ref`] writes them, without braces around them: what a record
+/// layer can write once for an identity and copy into each of its records
+/// ([`EventRef::users`]).
+pub(crate) fn users(user_ref: &UserRef<'_>, impersonated: Option<&UserRef<'_>>, out: &mut Vec<u8>) {
+    let mut o = Object { out, first: true };
+    o.key("user");
+    user(user_ref, o.out);
+    if let Some(u) = impersonated {
+        o.key("impersonatedUser");
+        user(u, o.out);
     }
 }
 

@@ -130,6 +130,59 @@ impl Identity {
     }
 }
 
+/// The fields of an [`Identity`] that the API server is told it is — the
+/// user, and what Tollgate impersonates (username, UID, groups, extra, and
+/// the issuer, subject and owner it adds to extra) — owned. A memo of
+/// something built from an identity (the `Impersonate-*` headers, the
+/// users of an audit record) keeps one and reuses what it built only for
+/// an identity equal in every one of these fields.
+///
+/// ```
+/// use tollgate_kube::{Identity, ImpersonationKey};
+/// let alice = Identity::new("alice");
+/// let key = ImpersonationKey::of(&alice);
+/// assert!(key.is(&alice));
+/// let mut other = alice.clone();
+/// other.groups.push("admins".to_owned());
+/// assert!(!key.is(&other));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpersonationKey {
+    username: String,
+    uid: String,
+    groups: Vec<String>,
+    extra: BTreeMap<String, Vec<String>>,
+    owner: String,
+    issuer: String,
+    subject: String,
+}
+
+impl ImpersonationKey {
+    /// The key of `id`.
+    pub fn of(id: &Identity) -> Self {
+        ImpersonationKey {
+            username: id.username.clone(),
+            uid: id.uid.clone(),
+            groups: id.groups.clone(),
+            extra: id.extra.clone(),
+            owner: id.owner.name.clone(),
+            issuer: id.issuer.clone(),
+            subject: id.subject.clone(),
+        }
+    }
+
+    /// Whether `id` has this key (compared without copying it).
+    pub fn is(&self, id: &Identity) -> bool {
+        self.username == id.username
+            && self.uid == id.uid
+            && self.groups == id.groups
+            && self.extra == id.extra
+            && self.owner == id.owner.name
+            && self.issuer == id.issuer
+            && self.subject == id.subject
+    }
+}
+
 /// A pattern: a glob (`acme/payments-*`, `?` one character) or, written
 /// `re:<regex>`, a regular expression; both match the whole value.
 #[derive(Debug, Clone)]

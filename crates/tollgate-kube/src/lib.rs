@@ -63,7 +63,7 @@ pub use body::{
 pub use command::command_line;
 pub use config_error::{ConfigError, from_yaml, rebase};
 pub use error::{Error, Side};
-pub use identity::{Identity, Mask, Owner, Pattern};
+pub use identity::{Identity, ImpersonationKey, Mask, Owner, Pattern};
 pub use notes::{Notes, UpstreamLatency, note};
 pub use request_info::{Query, RequestInfo};
 #[cfg(feature = "layer")]

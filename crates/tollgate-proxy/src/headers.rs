@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use tollgate_kube::ImpersonationKey;
 
 use crate::Error;
 
@@ -226,44 +227,6 @@ pub(crate) fn add_impersonation(h: &mut HeaderMap, who: &Impersonation) -> Resul
         }
     }
     Ok(())
-}
-
-/// The identity fields the `Impersonate-*` headers are made of (what
-/// [`Impersonation::from_identity`] reads), owned: the key a thread's
-/// memo of built headers compares in full before reusing them.
-#[derive(Debug, PartialEq, Eq)]
-struct ImpersonationKey {
-    username: String,
-    uid: String,
-    groups: Vec<String>,
-    extra: BTreeMap<String, Vec<String>>,
-    owner: String,
-    issuer: String,
-    subject: String,
-}
-
-impl ImpersonationKey {
-    fn of(id: &tollgate_kube::Identity) -> Self {
-        ImpersonationKey {
-            username: id.username.clone(),
-            uid: id.uid.clone(),
-            groups: id.groups.clone(),
-            extra: id.extra.clone(),
-            owner: id.owner.name.clone(),
-            issuer: id.issuer.clone(),
-            subject: id.subject.clone(),
-        }
-    }
-
-    fn is(&self, id: &tollgate_kube::Identity) -> bool {
-        self.username == id.username
-            && self.uid == id.uid
-            && self.groups == id.groups
-            && self.extra == id.extra
-            && self.owner == id.owner.name
-            && self.issuer == id.issuer
-            && self.subject == id.subject
-    }
 }
 
 /// Built `Impersonate-*` headers, for one identity.

@@ -527,47 +527,156 @@ pub(crate) fn received_line(
                 more.push(("tollgate.dev/subject", &id.subject));
             }
         });
+    let impersonated = impersonated.map(|id| UserRef {
+        username: &id.username,
+        uid: &id.uid,
+        groups: &id.groups,
+        extra: &id.extra,
+        more: &more,
+    });
     let now = crate::micro_time(SystemTime::now());
-    let record = EventRef {
-        level,
-        audit_id: draft.audit_id.as_str(),
-        stage: Stage::RequestReceived,
-        request_uri: &draft.request_uri,
-        verb: &info.verb,
-        user,
-        impersonated_user: impersonated.map(|id| UserRef {
-            username: &id.username,
-            uid: &id.uid,
-            groups: &id.groups,
-            extra: &id.extra,
-            more: &more,
-        }),
-        source_ips: &draft.source_ips,
-        user_agent: &draft.user_agent,
-        object_ref: info.is_resource_request.then(|| ObjectRef {
-            resource: &info.resource,
-            namespace: &info.namespace,
-            name: &info.name,
-            api_group: &info.api_group,
-            api_version: &info.api_version,
-            subresource: &info.subresource,
-            ..ObjectRef::default()
-        }),
-        response_status: None,
-        request_object: None,
-        response_object: None,
-        request_received_timestamp: &draft.received,
-        stage_timestamp: &now,
-        annotations: Annotations::Sorted(&notes),
+    let write = |users: Option<&[u8]>| {
+        let record = EventRef {
+            level,
+            audit_id: draft.audit_id.as_str(),
+            stage: Stage::RequestReceived,
+            request_uri: &draft.request_uri,
+            verb: &info.verb,
+            user,
+            impersonated_user: impersonated,
+            users,
+            source_ips: &draft.source_ips,
+            user_agent: &draft.user_agent,
+            object_ref: info.is_resource_request.then(|| ObjectRef {
+                resource: &info.resource,
+                namespace: &info.namespace,
+                name: &info.name,
+                api_group: &info.api_group,
+                api_version: &info.api_version,
+                subresource: &info.subresource,
+                ..ObjectRef::default()
+            }),
+            response_status: None,
+            request_object: None,
+            response_object: None,
+            request_received_timestamp: &draft.received,
+            stage_timestamp: &now,
+            annotations: Annotations::Sorted(&notes),
+        };
+        let mut bytes = Vec::with_capacity(1536);
+        let marks = crate::json_line::write_ref(&record, &mut bytes)?;
+        Ok(ReceivedLine { bytes, marks })
     };
-    let mut bytes = Vec::with_capacity(1536);
-    let marks = crate::json_line::write_ref(&record, &mut bytes)?;
-    Ok(ReceivedLine { bytes, marks })
+    // An identity's users are written once per thread and copied into
+    // each of its records (the same bytes: `json_line::users` is what
+    // `write_ref` writes them with).
+    let Some(id) = identity else {
+        return write(None);
+    };
+    USERS.with_borrow_mut(|memo| {
+        if !memo.as_ref().is_some_and(|(key, _)| key.is(id)) {
+            let mut written = Vec::with_capacity(768);
+            crate::json_line::users(&user, impersonated.as_ref(), &mut written);
+            *memo = Some((tollgate_kube::ImpersonationKey::of(id), written));
+        }
+        write(memo.as_ref().map(|(_, written)| written.as_slice()))
+    })
+}
+
+thread_local! {
+    /// The `user` and `impersonatedUser` members last written on this
+    /// thread, and the identity they were written for.
+    static USERS: std::cell::RefCell<Option<(tollgate_kube::ImpersonationKey, Vec<u8>)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The record of each identity in turn, written with the thread's
+    /// memo of users (remembered from the identity before, or not), is
+    /// the record written without it — also when the identities differ in
+    /// one field the users are made of.
+    #[test]
+    fn remembered_users_are_the_identitys_own() {
+        let draft = DraftState {
+            audit_id: AuditId::random(),
+            received: "2026-12-03T18:00:00.000000Z".to_owned(),
+            request_uri: "/api/v1/namespaces/a/pods/x".to_owned(),
+            user_agent: "kubectl/v1.32.0".to_owned(),
+            source_ips: vec!["10.0.0.1".to_owned()],
+            taken_over: false,
+        };
+        let info = RequestInfo::parse(&http::Method::GET, &"/api/v1/namespaces/a/pods/x".parse().unwrap()).unwrap();
+        let mut base = Identity::new("repo:acme/app");
+        base.issuer = "https://issuer.example".to_owned();
+        base.subject = "repo:acme/app:ref:refs/heads/main".to_owned();
+        base.groups = vec!["org:acme".to_owned()];
+        base.extra.insert(
+            "authentication.kubernetes.io/credential-id".to_owned(),
+            vec!["JTI=1".to_owned()],
+        );
+        base.owner = tollgate_kube::Owner::new("payments", "payments-platform", "oncall@example.com");
+        let changed: [fn(&mut Identity); 8] = [
+            |_| {},
+            |i| i.username.push('x'),
+            |i| i.uid = "u-1".to_owned(),
+            |i| i.groups.push("admins".to_owned()),
+            |i| {
+                i.extra.insert("k".to_owned(), vec!["v".to_owned()]);
+            },
+            |i| i.issuer.push('x'),
+            |i| i.owner.name.push('x'),
+            |i| i.subject.clear(),
+        ];
+        let without_timestamp = |line: ReceivedLine| {
+            let ts = line.marks.stage_timestamp.clone();
+            [&line.bytes[..ts.start], &line.bytes[ts.end..]].concat()
+        };
+        fn facts(id: Option<&Identity>) -> Facts<'_> {
+            Facts {
+                identity: id,
+                decision: None,
+                failure: None,
+                approval: None,
+                command: None,
+            }
+        }
+        let mut ids: Vec<Option<Identity>> = Vec::new();
+        for change in changed {
+            let mut id = base.clone();
+            change(&mut id);
+            ids.extend([Some(id.clone()), Some(id), Some(base.clone())]);
+        }
+        ids.extend([None, Some(Identity::anonymous()), Some(base.clone())]);
+        for id in &ids {
+            let got = received_line(&draft, &info, Level::Metadata, facts(id.as_ref())).unwrap();
+            USERS.with_borrow_mut(|memo| *memo = None);
+            let want = received_line(&draft, &info, Level::Metadata, facts(id.as_ref())).unwrap();
+            let event = event(
+                &draft,
+                &info,
+                Level::Metadata,
+                Stage::RequestReceived,
+                facts(id.as_ref()),
+            );
+            let parsed: serde_json::Value = serde_json::from_slice(&got.bytes).unwrap();
+            assert_eq!(parsed["user"], serde_json::to_value(&event.user).unwrap());
+            assert_eq!(
+                parsed.get("impersonatedUser"),
+                event
+                    .impersonated_user
+                    .map(|u| serde_json::to_value(u).unwrap())
+                    .as_ref()
+            );
+            assert_eq!(
+                String::from_utf8(without_timestamp(got)).unwrap(),
+                String::from_utf8(without_timestamp(want)).unwrap(),
+                "{id:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_remembered_peer_is_the_same_text_and_a_new_one_replaces_it() {
