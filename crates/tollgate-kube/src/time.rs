@@ -58,38 +58,61 @@ pub fn parse_timestamp(s: &str) -> Result<Duration, Error> {
 
 /// Formats a time since the Unix epoch as a Kubernetes MicroTime: RFC
 /// 3339 in UTC with six fractional digits (`2026-07-25T17:20:00.123456Z`).
-/// Times past year 9999 are written as that year's last microsecond.
+/// Times past the last second jiff has (in year 9999) are written as that
+/// second, with their own microseconds.
 pub fn format_micro_time(since_epoch: Duration) -> String {
-    let secs = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
-    let nanos = i32::try_from(since_epoch.subsec_micros() * 1000).unwrap_or(0);
-    let ts = jiff::Timestamp::new(secs, nanos).unwrap_or(jiff::Timestamp::MAX);
-    // Every record carries two of these: digits written directly (a
-    // `strftime` costs a microsecond), the rare year past 9999 by jiff.
-    let dt = jiff::tz::Offset::UTC.to_datetime(ts);
-    let Ok(year) = u32::try_from(dt.year()).map(|y| y.min(10_000)) else {
-        return ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
-    };
-    if year > 9999 {
-        return ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
+    thread_local! {
+        /// The second last formatted on this thread and its text up to the
+        /// fraction (`2026-07-25T17:20:00.`): records come many to a second.
+        static SECOND: std::cell::Cell<Option<(u64, [u8; 20])>> = const { std::cell::Cell::new(None) };
     }
-    let mut out = String::with_capacity(27);
-    let mut num = |n: u32, width: u32, after: char| {
+    let secs = since_epoch.as_secs();
+    let prefix = match SECOND.get() {
+        Some((cached, prefix)) if cached == secs => prefix,
+        _ => {
+            let prefix = second_prefix(secs);
+            SECOND.set(Some((secs, prefix)));
+            prefix
+        }
+    };
+    let mut text = [b'Z'; 27];
+    text[..20].copy_from_slice(&prefix);
+    let mut n = since_epoch.subsec_micros();
+    for d in text[20..26].iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    // ASCII digits and punctuation: always UTF-8.
+    String::from(std::str::from_utf8(&text).unwrap_or_default())
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.` of second `secs` since the epoch, digits written
+/// directly (a `strftime` costs a microsecond); past jiff's last second
+/// (in year 9999), that second.
+fn second_prefix(secs: u64) -> [u8; 20] {
+    let ts = i64::try_from(secs)
+        .ok()
+        .and_then(|s| jiff::Timestamp::new(s, 0).ok())
+        .unwrap_or(jiff::Timestamp::MAX);
+    let dt = jiff::tz::Offset::UTC.to_datetime(ts);
+    let year = u32::try_from(dt.year()).unwrap_or(0).min(9999);
+    let mut out = [0u8; 20];
+    let mut at = 0;
+    let mut num = |n: u32, width: u32, after: u8| {
         for p in (0..width).rev() {
-            let d = (n / 10u32.pow(p)) % 10;
-            out.push(char::from(b'0' + d as u8));
+            out[at] = b'0' + ((n / 10u32.pow(p)) % 10) as u8;
+            at += 1;
         }
-        if after != '\0' {
-            out.push(after);
-        }
+        out[at] = after;
+        at += 1;
     };
     let two = |n: i8| u32::try_from(n).unwrap_or(0);
-    num(year, 4, '-');
-    num(two(dt.month()), 2, '-');
-    num(two(dt.day()), 2, 'T');
-    num(two(dt.hour()), 2, ':');
-    num(two(dt.minute()), 2, ':');
-    num(two(dt.second()), 2, '.');
-    num(since_epoch.subsec_micros(), 6, 'Z');
+    num(year, 4, b'-');
+    num(two(dt.month()), 2, b'-');
+    num(two(dt.day()), 2, b'T');
+    num(two(dt.hour()), 2, b':');
+    num(two(dt.minute()), 2, b':');
+    num(two(dt.second()), 2, b'.');
     out
 }
 
@@ -157,6 +180,13 @@ mod tests {
             format_micro_time(Duration::from_micros(1_785_000_000_123_456)),
             "2026-07-25T17:20:00.123456Z"
         );
+        assert_eq!(
+            format_micro_time(Duration::new(253_402_300_800, 5_000)),
+            "9999-12-30T22:00:00.000005Z"
+        );
+        // First on a thread of its own: nothing remembered yet.
+        let max = std::thread::spawn(|| format_micro_time(Duration::MAX)).join().unwrap();
+        assert_eq!(max, "9999-12-30T22:00:00.999999Z");
     }
 
     #[test]
@@ -176,6 +206,24 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Times in any order, a second repeated or not (the thread
+        /// remembers the last one's text), are written as jiff writes them.
+        #[test]
+        fn micro_times_in_any_order_match_strftime(
+            times in proptest::collection::vec((0u64..253_402_300_799, 0u32..1_000_000, proptest::bool::ANY), 1..20)
+        ) {
+            let mut last = 0;
+            for (secs, micros, repeat) in times {
+                let secs = if repeat { last } else { secs };
+                last = secs;
+                let ts = jiff::Timestamp::new(secs as i64, (micros * 1000) as i32).unwrap();
+                proptest::prop_assert_eq!(
+                    format_micro_time(Duration::new(secs, micros * 1000)),
+                    ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+                );
+            }
+        }
+
         #[test]
         fn never_panic(s in "\\PC{0,40}") {
             let _ = parse_duration(&s);
