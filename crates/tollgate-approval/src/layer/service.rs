@@ -54,7 +54,7 @@ where
         }
         let shared = self.shared.clone();
         let path = req.uri().path();
-        if path == shared.prefix || path.starts_with(&format!("{}/", shared.prefix)) {
+        if is_under(&shared.prefix, path) {
             let check: Check = Box::pin(api(
                 shared,
                 req.extensions().get::<tollgate_kube::Notes>().cloned(),
@@ -116,3 +116,28 @@ where
 static NO_POLICY_LAYER: MissingLayer = MissingLayer::new(
     "ApprovalLayer needs PolicyLayer in front of it: the request has no Decision in its extensions, so whether it needs an approval is unknown",
 );
+
+/// Whether `path` is `prefix` or below it (`prefix/…`), without building
+/// `prefix/` for every request.
+fn is_under(prefix: &str, path: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_api_is_the_prefix_and_what_is_below_it() {
+        let p = crate::layer::API_PREFIX;
+        for (path, under) in [
+            (p.to_owned(), true),
+            (format!("{p}/"), true),
+            (format!("{p}/abc"), true),
+            (format!("{p}x"), false),
+            (p[..p.len() - 1].to_owned(), false),
+            ("/".to_owned(), false),
+        ] {
+            assert_eq!(super::is_under(p, &path), under, "{path}");
+        }
+    }
+}
