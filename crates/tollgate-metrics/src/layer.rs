@@ -281,56 +281,23 @@ mod tests {
     /// registry, as when nothing is remembered between requests.
     #[tokio::test(flavor = "current_thread")]
     async fn a_thread_remembering_its_last_labels_counts_every_request_in_its_own_series() {
+        const POD: &str = "/api/v1/namespaces/a/pods/x";
         let cases = [
-            Case {
-                path: "/api/v1/namespaces/a/pods/x",
-                issuer: Some("https://one"),
-                refused: false,
-                status: 200,
-            },
-            Case {
-                path: "/api/v1/namespaces/a/pods/x",
-                issuer: Some("https://one"),
-                refused: false,
-                status: 200,
-            },
-            Case {
-                path: "/api/v1/namespaces/a/pods/x",
-                issuer: Some("https://two"),
-                refused: false,
-                status: 200,
-            },
-            Case {
-                path: "/api/v1/namespaces/a/pods/x",
-                issuer: Some("https://one"),
-                refused: false,
-                status: 404,
-            },
-            Case {
-                path: "/api/v1/namespaces/a/secrets/s",
-                issuer: Some("https://one"),
-                refused: false,
-                status: 200,
-            },
-            Case {
-                path: "/api/v1/namespaces/a/pods/x/log",
-                issuer: Some("https://one"),
-                refused: false,
-                status: 200,
-            },
-            Case {
-                path: "/version",
-                issuer: None,
-                refused: true,
-                status: 401,
-            },
-            Case {
-                path: "/api/v1/namespaces/a/pods/x",
-                issuer: Some(""),
-                refused: false,
-                status: 200,
-            },
-        ];
+            (POD, Some("https://one"), false, 200),
+            (POD, Some("https://one"), false, 200),
+            (POD, Some("https://two"), false, 200),
+            (POD, Some("https://one"), false, 404),
+            ("/api/v1/namespaces/a/secrets/s", Some("https://one"), false, 200),
+            ("/api/v1/namespaces/a/pods/x/log", Some("https://one"), false, 200),
+            ("/version", None, true, 401),
+            (POD, Some(""), false, 200),
+        ]
+        .map(|(path, issuer, refused, status)| Case {
+            path,
+            issuer,
+            refused,
+            status,
+        });
         let (m1, m2) = (Arc::new(Metrics::new("t")), Arc::new(Metrics::new("t")));
         // Each case twice in a row (the second is counted on remembered
         // handles), then the next case: its labels differ in one thing.
