@@ -22,11 +22,7 @@ pub(crate) struct EventRef<'a> {
     pub(crate) stage: Stage,
     pub(crate) request_uri: &'a str,
     pub(crate) verb: &'a str,
-    pub(crate) user: UserRef<'a>,
-    pub(crate) impersonated_user: Option<UserRef<'a>>,
-    /// `user` and `impersonated_user` already written by [`users`]:
-    /// copied in their place.
-    pub(crate) users: Option<&'a [u8]>,
+    pub(crate) users: Users<'a>,
     pub(crate) source_ips: &'a [String],
     pub(crate) user_agent: &'a str,
     pub(crate) object_ref: Option<ObjectRef<'a>>,
@@ -36,6 +32,16 @@ pub(crate) struct EventRef<'a> {
     pub(crate) request_received_timestamp: &'a str,
     pub(crate) stage_timestamp: &'a str,
     pub(crate) annotations: Annotations<'a>,
+}
+
+/// A record's `user` and `impersonatedUser`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Users<'a> {
+    /// Borrowed, written with the record.
+    Refs(UserRef<'a>, Option<UserRef<'a>>),
+    /// Already written by [`users`] (a record layer's memo): copied.
+    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
+    Written(&'a [u8]),
 }
 
 /// A user, borrowed.
@@ -147,9 +153,7 @@ impl<'a> EventRef<'a> {
             stage: e.stage,
             request_uri: &e.request_uri,
             verb: &e.verb,
-            user: UserRef::of(&e.user),
-            impersonated_user: e.impersonated_user.as_ref().map(UserRef::of),
-            users: None,
+            users: Users::Refs(UserRef::of(&e.user), e.impersonated_user.as_ref().map(UserRef::of)),
             source_ips: &e.source_ips,
             user_agent: &e.user_agent,
             object_ref: e.object_ref.as_ref().map(ObjectRef::of),
@@ -185,9 +189,9 @@ pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, se
     o.str("requestURI", e.request_uri);
     o.str("verb", e.verb);
     o.separate();
-    match e.users {
-        Some(written) => o.out.extend_from_slice(written),
-        None => users(&e.user, e.impersonated_user.as_ref(), o.out),
+    match &e.users {
+        Users::Written(written) => o.out.extend_from_slice(written),
+        Users::Refs(user, impersonated) => users(user, impersonated.as_ref(), o.out),
     }
     if !e.source_ips.is_empty() {
         o.key("sourceIPs");
@@ -370,7 +374,7 @@ impl<'a> Object<'a> {
 /// The members `"user"` and (when there is one) `"impersonatedUser"`, as
 /// [`write_ref`] writes them, without braces around them: what a record
 /// layer can write once for an identity and copy into each of its records
-/// ([`EventRef::users`]).
+/// ([`Users::Written`]).
 pub(crate) fn users(user_ref: &UserRef<'_>, impersonated: Option<&UserRef<'_>>, out: &mut Vec<u8>) {
     let mut o = Object { out, first: true };
     o.key("user");

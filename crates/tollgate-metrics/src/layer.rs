@@ -172,7 +172,7 @@ fn observe_notes(m: &Arc<Metrics>, notes: &http::Extensions, code: u16, seconds:
         },
         long_running: info.is_some_and(RequestInfo::is_long_running),
     };
-    recent::with_handles(m, key, |m, h| {
+    recent::with_handles(m, key, |h| {
         h.requests.inc();
         match &mut h.timing {
             recent::Timing::LongRunning(c) => {

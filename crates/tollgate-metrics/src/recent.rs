@@ -161,21 +161,16 @@ thread_local! {
 /// Runs `count` on the handles of `key`'s series in `m`: the thread's
 /// remembered ones when the last request it counted in `m` had the same
 /// labels, else found and remembered.
-pub(crate) fn with_handles(m: &Arc<Metrics>, key: Key<'_>, count: impl FnOnce(&Metrics, &mut Handles)) {
+pub(crate) fn with_handles(m: &Arc<Metrics>, key: Key<'_>, count: impl FnOnce(&mut Handles)) {
     RECENT.with_borrow_mut(|recent| {
-        let hit = recent
-            .as_ref()
-            .is_some_and(|r| Arc::ptr_eq(&r.metrics, m) && r.key == key);
-        if !hit {
-            let handles = Handles::find(m, &key);
-            *recent = Some(Recent {
+        let r = match recent {
+            Some(r) if Arc::ptr_eq(&r.metrics, m) && r.key == key => r,
+            _ => recent.insert(Recent {
                 metrics: m.clone(),
+                handles: Handles::find(m, &key),
                 key: key.into_owned(),
-                handles,
-            });
-        }
-        if let Some(r) = recent.as_mut() {
-            count(m, &mut r.handles);
-        }
+            }),
+        };
+        count(&mut r.handles);
     });
 }

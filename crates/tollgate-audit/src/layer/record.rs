@@ -497,53 +497,17 @@ pub(crate) fn received_line(
     facts: Facts<'_>,
 ) -> Result<ReceivedLine, serde_json::Error> {
     let identity = facts.identity;
-    use crate::json_line::{Annotations, EventRef, ObjectRef, UserRef};
+    use crate::json_line::{Annotations, EventRef, ObjectRef, UserRef, Users};
     let mut joined: [String; 5] = Default::default();
     let notes = annotations(facts, &mut joined);
-    static NO_EXTRA: std::sync::LazyLock<std::collections::BTreeMap<String, Vec<String>>> =
-        std::sync::LazyLock::new(Default::default);
-    let anonymous = UserRef {
-        username: "",
-        uid: "",
-        groups: &[],
-        extra: &NO_EXTRA,
-        more: &[],
-    };
-    let user = identity.map_or(anonymous, |id| UserRef {
-        username: &id.username,
-        uid: &id.uid,
-        groups: &id.groups,
-        extra: &id.extra,
-        more: &[],
-    });
-    // As `Impersonation::from_identity` builds it for the proxy.
-    let mut more: Vec<(&str, &str)> = Vec::with_capacity(3);
-    let impersonated = identity
-        .filter(|id| !id.username.is_empty() && !id.issuer.is_empty())
-        .inspect(|id| {
-            more.push(("tollgate.dev/issuer", &id.issuer));
-            more.push(("tollgate.dev/owner", &id.owner.name));
-            if !id.subject.is_empty() {
-                more.push(("tollgate.dev/subject", &id.subject));
-            }
-        });
-    let impersonated = impersonated.map(|id| UserRef {
-        username: &id.username,
-        uid: &id.uid,
-        groups: &id.groups,
-        extra: &id.extra,
-        more: &more,
-    });
     let now = crate::micro_time(SystemTime::now());
-    let write = |users: Option<&[u8]>| {
+    let write = |users: Users<'_>| {
         let record = EventRef {
             level,
             audit_id: draft.audit_id.as_str(),
             stage: Stage::RequestReceived,
             request_uri: &draft.request_uri,
             verb: &info.verb,
-            user,
-            impersonated_user: impersonated,
             users,
             source_ips: &draft.source_ips,
             user_agent: &draft.user_agent,
@@ -567,20 +531,53 @@ pub(crate) fn received_line(
         let marks = crate::json_line::write_ref(&record, &mut bytes)?;
         Ok(ReceivedLine { bytes, marks })
     };
-    // An identity's users are written once per thread and copied into
-    // each of its records (the same bytes: `json_line::users` is what
-    // `write_ref` writes them with).
     let Some(id) = identity else {
-        return write(None);
+        static NO_EXTRA: std::sync::LazyLock<std::collections::BTreeMap<String, Vec<String>>> =
+            std::sync::LazyLock::new(Default::default);
+        let anonymous = UserRef {
+            username: "",
+            uid: "",
+            groups: &[],
+            extra: &NO_EXTRA,
+            more: &[],
+        };
+        return write(Users::Refs(anonymous, None));
     };
+    // An identity's users are written once per thread and copied into
+    // each of its records.
     USERS.with_borrow_mut(|memo| {
-        if !memo.as_ref().is_some_and(|(key, _)| key.is(id)) {
-            let mut written = Vec::with_capacity(768);
-            crate::json_line::users(&user, impersonated.as_ref(), &mut written);
-            *memo = Some((tollgate_kube::ImpersonationKey::of(id), written));
-        }
-        write(memo.as_ref().map(|(_, written)| written.as_slice()))
+        let written = match memo {
+            Some((key, written)) if key.is(id) => written,
+            _ => {
+                let mut written = Vec::with_capacity(768);
+                write_users(id, &mut written);
+                &mut memo.insert((tollgate_kube::ImpersonationKey::of(id), written)).1
+            }
+        };
+        write(Users::Written(written))
     })
+}
+
+/// `id`'s `user` and `impersonatedUser` members, the latter as
+/// `Impersonation::from_identity` builds it for the proxy.
+fn write_users(id: &Identity, out: &mut Vec<u8>) {
+    use crate::json_line::UserRef;
+    let user = UserRef {
+        username: &id.username,
+        uid: &id.uid,
+        groups: &id.groups,
+        extra: &id.extra,
+        more: &[],
+    };
+    let mut more = vec![
+        ("tollgate.dev/issuer", id.issuer.as_str()),
+        ("tollgate.dev/owner", &id.owner.name),
+    ];
+    if !id.subject.is_empty() {
+        more.push(("tollgate.dev/subject", &id.subject));
+    }
+    let impersonated = (!id.username.is_empty() && !id.issuer.is_empty()).then_some(UserRef { more: &more, ..user });
+    crate::json_line::users(&user, impersonated.as_ref(), out);
 }
 
 thread_local! {
