@@ -133,9 +133,73 @@ pub struct RecorderStats {
     pub write_micros: u64,
 }
 
-/// Where the writer tells a waiting request how its record fared (and
-/// gives the record back, when it travelled to a sink of events).
-type Done = oneshot::Sender<(Result<(), SinkError>, Option<Event>)>;
+/// Where the writer tells a waiting request how its record fared.
+type Done = oneshot::Sender<Outcome>;
+
+/// How a waiting request's record fared: the sink's result, the record
+/// given back when it travelled to a sink of events, and the rest of its
+/// batch to tell.
+#[derive(Debug)]
+struct Outcome {
+    result: Result<(), SinkError>,
+    event: Option<Event>,
+    /// Dropped as soon as the outcome is received, on the receiver's thread.
+    _relay: Relay,
+}
+
+/// The other waiting requests of a batch, told when the relay is dropped.
+///
+/// The writer runs on a thread of its own: each request it wakes is a
+/// cross-thread wake-up (the request's runtime is told through its queue
+/// of remote tasks, and a parked worker is unparked with a system call).
+/// So the writer wakes only the batch's first waiting request, which
+/// carries the relay and tells the others from the runtime's own worker,
+/// as local wake-ups: one cross-thread wake-up per batch instead of one per
+/// waiting request. The relay tells them wherever it is dropped: when the
+/// first request has gone (its receiver was dropped), the outcome and
+/// relay are dropped with it, and the rest are still told.
+#[derive(Debug, Default)]
+struct Relay {
+    result: Option<Result<(), SinkError>>,
+    rest: Vec<(Done, Option<Event>)>,
+}
+
+impl Relay {
+    /// Tells the first waiting request of `batch` still there, handing it
+    /// the rest; `batch` is in queue order.
+    fn hand_over(result: &Result<(), SinkError>, mut batch: Vec<(Done, Option<Event>)>) {
+        // Popped from the end: the first queued is told first.
+        batch.reverse();
+        while let Some((first, event)) = batch.pop() {
+            let outcome = Outcome {
+                result: result.clone(),
+                event,
+                _relay: Relay {
+                    result: Some(result.clone()),
+                    rest: std::mem::take(&mut batch),
+                },
+            };
+            match first.send(outcome) {
+                Ok(()) => return,
+                // Gone: the next one carries the relay.
+                Err(mut back) => batch = std::mem::take(&mut back._relay.rest),
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let Some(result) = &self.result else { return };
+        for (done, event) in self.rest.drain(..).rev() {
+            let _ = done.send(Outcome {
+                result: result.clone(),
+                event,
+                _relay: Relay::default(),
+            });
+        }
+    }
+}
 
 struct Job {
     /// The record, for a sink that takes events; for one that takes JSON
@@ -187,7 +251,7 @@ impl std::fmt::Debug for Job {
 #[cfg(feature = "layer")]
 #[derive(Debug)]
 pub(crate) struct Confirmation {
-    rx: oneshot::Receiver<(Result<(), SinkError>, Option<Event>)>,
+    rx: oneshot::Receiver<Outcome>,
     timeout: Duration,
 }
 
@@ -196,8 +260,8 @@ impl Confirmation {
     /// Until the sink has the record (or failed, or the time is up).
     pub(crate) async fn confirmed(self) -> Result<(), RecordError> {
         match tokio::time::timeout(self.timeout, self.rx).await {
-            Ok(Ok((Ok(()), _))) => Ok(()),
-            Ok(Ok((Err(e), _))) => Err(RecordError::Sink(e)),
+            Ok(Ok(Outcome { result: Ok(()), .. })) => Ok(()),
+            Ok(Ok(Outcome { result: Err(e), .. })) => Err(RecordError::Sink(e)),
             Ok(Err(_)) => Err(RecordError::Stopped),
             Err(_) => Err(RecordError::Timeout(self.timeout)),
         }
@@ -206,10 +270,12 @@ impl Confirmation {
 
 /// The bounded queue between request tasks and the writer. A record that
 /// a request waits for wakes the writer; one that nobody waits for (a
-/// `ResponseComplete`, or anything with `durability: none`) does not: it
-/// goes with the next batch, at most [`FLUSH_EVERY`] later or when half a
-/// batch has queued up — no cross-thread wake-up per record where a batch
-/// will do.
+/// `ResponseComplete`, or anything with `durability: none`) wakes it only
+/// when it is the first in an empty queue, and goes with the next batch,
+/// at most [`FLUSH_EVERY`] later or when half a batch has queued up — no
+/// cross-thread wake-up per record where a batch will do. With nothing
+/// queued the writer sleeps until something is: an idle gateway's writer
+/// does not wake at all.
 #[derive(Debug)]
 struct Queue {
     pending: std::sync::Mutex<Pending>,
@@ -270,7 +336,7 @@ impl Queue {
             q.jobs.push_back(job);
             q.jobs.len()
         };
-        if urgent || len == self.wake_at {
+        if urgent || len == 1 || len == self.wake_at {
             self.wake.notify_one();
         }
         Push::Queued
@@ -383,8 +449,10 @@ impl Recorder {
             return kept.ok_or(RecordError::Stopped);
         };
         match tokio::time::timeout(self.options.confirm_timeout, wait).await {
-            Ok(Ok((Ok(()), back))) => kept.or(back).ok_or(RecordError::Stopped),
-            Ok(Ok((Err(e), _))) => Err(RecordError::Sink(e)),
+            Ok(Ok(Outcome {
+                result: Ok(()), event, ..
+            })) => kept.or(event).ok_or(RecordError::Stopped),
+            Ok(Ok(Outcome { result: Err(e), .. })) => Err(RecordError::Sink(e)),
             Ok(Err(_)) => Err(RecordError::Stopped),
             Err(_) => Err(RecordError::Timeout(self.options.confirm_timeout)),
         }
@@ -631,11 +699,18 @@ async fn writer(
                 std::thread::yield_now();
                 continue;
             } else {
-                // Woken by a record someone waits for, half a batch, or
-                // the flush interval.
-                let _ = tokio::time::timeout(FLUSH_EVERY, queue.wake.notified()).await;
+                // Idle: woken by the first record queued, or the close.
+                queue.wake.notified().await;
                 continue;
             }
+        }
+        if jobs.len() < queue.wake_at && !queue.closed.load(Ordering::Acquire) && jobs.iter().all(|j| j.done.is_none())
+        {
+            // Only records nobody waits for: they wait for company until
+            // a record someone waits for, half a batch, or the flush
+            // interval.
+            let _ = tokio::time::timeout(FLUSH_EVERY, queue.wake.notified()).await;
+            take(&mut jobs, &mut lines);
         }
         // Group commit: a batch follows the last one by at least the
         // linger, or, under load, by `LOAD_GAP`; records arriving meanwhile
@@ -691,14 +766,16 @@ async fn writer(
             lines = Vec::new();
         }
         let mut back = events.drain(..);
+        let mut told = Vec::with_capacity(waiters.len());
         for (w, travelled) in waiters.drain(..) {
             // Events travel only to a sink of events, and come back.
             let event = if travelled { back.next() } else { None };
             if let Some(w) = w {
-                let _ = w.send((result.clone(), event));
+                told.push((w, event));
             }
         }
         drop(back);
+        Relay::hand_over(&result, told);
     }
 }
 
