@@ -270,12 +270,11 @@ impl Confirmation {
 
 /// The bounded queue between request tasks and the writer. A record that
 /// a request waits for wakes the writer; one that nobody waits for (a
-/// `ResponseComplete`, or anything with `durability: none`) wakes it only
-/// when it is the first in an empty queue, and goes with the next batch,
-/// at most [`FLUSH_EVERY`] later or when half a batch has queued up — no
-/// cross-thread wake-up per record where a batch will do. With nothing
-/// queued the writer sleeps until something is: an idle gateway's writer
-/// does not wake at all.
+/// `ResponseComplete`, or anything with `durability: none`) does not: it
+/// goes with the next batch, at most [`FLUSH_EVERY`] later or when half a
+/// batch has queued up — no cross-thread wake-up per record where a batch
+/// will do. A writer idle for a flush interval sleeps until anything is
+/// queued: an idle gateway's writer does not wake at all.
 #[derive(Debug)]
 struct Queue {
     pending: std::sync::Mutex<Pending>,
@@ -285,6 +284,9 @@ struct Queue {
     /// Half a batch: enough queued records to wake the writer.
     wake_at: usize,
     wake: Notify,
+    /// The writer has been idle for a flush interval and sleeps until
+    /// anything is queued.
+    asleep: AtomicBool,
     closed: AtomicBool,
 }
 
@@ -336,7 +338,9 @@ impl Queue {
             q.jobs.push_back(job);
             q.jobs.len()
         };
-        if urgent || len == 1 || len == self.wake_at {
+        // `SeqCst`, against the writer's store before its last look at the
+        // queue: either it sees this job, or this sees it asleep.
+        if urgent || len == self.wake_at || (len == 1 && self.asleep.load(Ordering::SeqCst)) {
             self.wake.notify_one();
         }
         Push::Queued
@@ -369,6 +373,7 @@ impl Recorder {
             capacity: options.queue.max(1),
             wake_at: (max_batch / 2).max(1),
             wake: Notify::new(),
+            asleep: AtomicBool::new(false),
             closed: AtomicBool::new(false),
         });
         let counters = Arc::new(Counters::default());
@@ -698,19 +703,35 @@ async fn writer(
                 busy = false;
                 std::thread::yield_now();
                 continue;
-            } else {
-                // Idle: woken by the first record queued, or the close.
-                queue.wake.notified().await;
+            } else if last.elapsed() < FLUSH_EVERY {
+                // Between batches: woken by a record someone waits for,
+                // half a batch, or the flush interval (records nobody
+                // waits for do not wake it).
+                let _ = tokio::time::timeout(FLUSH_EVERY, queue.wake.notified()).await;
                 continue;
+            } else {
+                // Idle for a flush interval: asleep until anything is
+                // queued (a record nobody waits for wakes it too) or the
+                // recorder closes. Said before the queue is looked at
+                // once more, so a record queued in between is seen here
+                // or wakes the writer.
+                queue.asleep.store(true, Ordering::SeqCst);
+                take(&mut jobs, &mut lines);
+                if jobs.is_empty() {
+                    queue.wake.notified().await;
+                    take(&mut jobs, &mut lines);
+                }
+                queue.asleep.store(false, Ordering::SeqCst);
+                if jobs.is_empty() {
+                    continue;
+                }
+                if jobs.len() < queue.wake_at && jobs.iter().all(|j| j.done.is_none()) {
+                    // Woken by records nobody waits for: they wait for
+                    // company, as they would have between batches.
+                    let _ = tokio::time::timeout(FLUSH_EVERY, queue.wake.notified()).await;
+                    take(&mut jobs, &mut lines);
+                }
             }
-        }
-        if jobs.len() < queue.wake_at && !queue.closed.load(Ordering::Acquire) && jobs.iter().all(|j| j.done.is_none())
-        {
-            // Only records nobody waits for: they wait for company until
-            // a record someone waits for, half a batch, or the flush
-            // interval.
-            let _ = tokio::time::timeout(FLUSH_EVERY, queue.wake.notified()).await;
-            take(&mut jobs, &mut lines);
         }
         // Group commit: a batch follows the last one by at least the
         // linger, or, under load, by `LOAD_GAP`; records arriving meanwhile
