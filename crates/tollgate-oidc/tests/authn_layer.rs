@@ -12,7 +12,7 @@ use tollgate_kube::Identity;
 use tollgate_kube::Status;
 use tollgate_oidc::{Algorithm, AuthnLayer, JwtAuthenticator, Verifier};
 use tollgate_testkit::TestIssuer;
-use tower::{ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceBuilder, ServiceExt};
 
 async fn setup() -> (TestIssuer, Arc<Verifier>) {
     let issuer = TestIssuer::start(Algorithm::ES256).await.unwrap();
@@ -141,6 +141,34 @@ async fn anonymous_only_when_allowed() {
         (200, "system:anonymous".to_owned())
     );
     assert_eq!(run(AuthnLayer::disabled(), req()).await, (200, "<none>".to_owned()));
+}
+
+/// `anonymous.enabled` reloaded: a service the layer made before (a
+/// connection already open) follows the change, both ways; a clone of the
+/// layer too.
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_access_follows_a_reload() {
+    let (_issuer, v) = setup().await;
+    let layer = AuthnLayer::new(v).allow_anonymous(true);
+    let kept = layer.clone();
+    let mut svc = echo(layer.clone());
+    let mut send = async || {
+        let req = Request::get("/api/v1/namespaces/default/pods")
+            .body(Full::default())
+            .unwrap();
+        let res = svc.ready().await.unwrap().call(req).await.unwrap();
+        let code = res.status().as_u16();
+        (
+            code,
+            String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned(),
+        )
+    };
+    assert_eq!(send().await, (200, "system:anonymous".to_owned()));
+    assert!(kept.set_anonymous(false));
+    let (code, body) = send().await;
+    assert_eq!((code, message(&body).as_str()), (401, "Unauthorized: no bearer token"));
+    assert!(layer.set_anonymous(true));
+    assert_eq!(send().await, (200, "system:anonymous".to_owned()));
 }
 
 /// A token verified once is admitted from the verifier's cache: the same

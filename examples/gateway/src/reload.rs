@@ -122,13 +122,15 @@ impl Reloader {
                 let Some(a) = &self.config.authentication else {
                     return Ok(());
                 };
-                let Some((verifier, _)) = a.verifier(file).map_err(|e| e.to_string())? else {
+                let Some((verifier, anonymous)) = a.verifier(file).map_err(|e| e.to_string())? else {
                     return Ok(());
                 };
                 let verifier = std::sync::Arc::new(verifier);
                 // Keys first, so the swap does not turn tokens away meanwhile.
                 verifier.start().await;
                 self.authn.replace_verifier(verifier);
+                // `anonymous.enabled` is part of the same file.
+                self.authn.set_anonymous(anonymous);
                 Ok(())
             }
             Part::AuditPolicy => {

@@ -366,6 +366,43 @@ async fn owners_and_the_authentication_configuration_reload_without_a_restart() 
     );
 }
 
+/// The status a request without a token gets.
+async fn without_a_token(env: &Env) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = env.tls().await;
+    s.write_all(b"GET /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    answer.lines().next().unwrap_or_default().to_owned()
+}
+
+/// `anonymous.enabled` is part of the AuthenticationConfiguration: turned
+/// on and off again in the file, it applies without a restart (it was once
+/// read only at start, so turning it off kept letting requests in).
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_access_follows_the_reloaded_authentication_configuration() {
+    let env = Env::start().await;
+    let path = env.demo.dir.join("authn.yaml");
+    let authn = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(without_a_token(&env).await, "HTTP/1.1 401 Unauthorized");
+    std::fs::write(&path, format!("{authn}anonymous:\n  enabled: true\n")).unwrap();
+    eventually("requests without a token are let in", async || {
+        without_a_token(&env).await == "HTTP/1.1 200 OK"
+    })
+    .await;
+    assert!(env.upstream_saw("GET", "/api/v1/namespaces/default/pods"));
+    std::fs::write(&path, format!("{authn}anonymous:\n  enabled: false\n")).unwrap();
+    eventually("requests without a token are refused again", async || {
+        without_a_token(&env).await == "HTTP/1.1 401 Unauthorized"
+    })
+    .await;
+    // kubectl with its token is unaffected throughout.
+    assert_eq!(env.kubectl(&["get", "pods"]).await.code, 0);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_changed_audit_policy_applies_without_a_restart() {
     let env = Env::start().await;

@@ -12,15 +12,13 @@ use crate::Verifier;
 #[derive(Debug, Clone)]
 pub struct AuthnLayer {
     verifier: Option<VerifierSlot>,
-    anonymous: bool,
 }
 
 impl AuthnLayer {
     /// A layer verifying with `verifier`; anonymous requests are refused.
     pub fn new(verifier: Arc<Verifier>) -> Self {
         AuthnLayer {
-            verifier: Some(Slot::new(verifier)),
-            anonymous: false,
+            verifier: Some(Slot::new(verifier, false)),
         }
     }
 
@@ -28,10 +26,7 @@ impl AuthnLayer {
     /// forwarded as the gateway's own identity). Only for gateways whose
     /// operator chose `mode: none` explicitly.
     pub fn disabled() -> Self {
-        AuthnLayer {
-            verifier: None,
-            anonymous: false,
-        }
+        AuthnLayer { verifier: None }
     }
 
     /// The verifier in use (`None` when authentication is disabled), e.g.
@@ -50,10 +45,32 @@ impl AuthnLayer {
         true
     }
 
-    /// Lets requests without a token through as `system:anonymous`.
-    pub fn allow_anonymous(mut self, allow: bool) -> Self {
-        self.anonymous = allow;
+    /// Lets requests without a token through as `system:anonymous`
+    /// (in every service this layer made, and its clones made, as
+    /// [`AuthnLayer::set_anonymous`]).
+    pub fn allow_anonymous(self, allow: bool) -> Self {
+        self.set_anonymous(allow);
         self
+    }
+
+    /// Lets requests without a token through as `system:anonymous`, or
+    /// refuses them, from now on, in every service this layer made (a
+    /// reload of the `AuthenticationConfiguration`'s `anonymous.enabled`).
+    /// `false` (and nothing changes) when authentication is disabled:
+    /// then every request passes anyway.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tollgate_oidc::{AuthnLayer, Verifier};
+    /// let layer = AuthnLayer::new(Arc::new(Verifier::builder().build().unwrap())).allow_anonymous(true);
+    /// // `anonymous.enabled: false` in the reloaded file:
+    /// assert!(layer.set_anonymous(false));
+    /// assert!(!AuthnLayer::disabled().set_anonymous(false));
+    /// ```
+    pub fn set_anonymous(&self, allow: bool) -> bool {
+        let Some(slot) = &self.verifier else { return false };
+        slot.set_anonymous(allow);
+        true
     }
 }
 
@@ -61,6 +78,6 @@ impl<S> Layer<S> for AuthnLayer {
     type Service = AuthnService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthnService::with_slot(inner, self.verifier.clone(), self.anonymous)
+        AuthnService::with_slot(inner, self.verifier.clone())
     }
 }

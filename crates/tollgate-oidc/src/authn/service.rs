@@ -25,7 +25,6 @@ use tollgate_kube::ResponseBody;
 pub struct AuthnService<S> {
     inner: S,
     verifier: Option<VerifierSlot>,
-    anonymous: bool,
     last: Option<Box<Last>>,
 }
 
@@ -34,7 +33,6 @@ impl<S: Clone> Clone for AuthnService<S> {
         AuthnService {
             inner: self.inner.clone(),
             verifier: self.verifier.clone(),
-            anonymous: self.anonymous,
             last: None,
         }
     }
@@ -75,19 +73,32 @@ pub(crate) type VerifierSlot = Arc<Slot>;
 
 /// A verifier and how many times it was replaced: a remembered token is
 /// trusted only under the generation it was verified in, read without the
-/// lock.
+/// lock. With it, whether requests without a token are let in: both come
+/// from the `AuthenticationConfiguration` and are reloaded with it.
 #[derive(Debug)]
 pub(crate) struct Slot {
     verifier: std::sync::RwLock<Arc<Verifier>>,
     generation: std::sync::atomic::AtomicU64,
+    anonymous: std::sync::atomic::AtomicBool,
 }
 
 impl Slot {
-    pub(crate) fn new(verifier: Arc<Verifier>) -> VerifierSlot {
+    pub(crate) fn new(verifier: Arc<Verifier>, anonymous: bool) -> VerifierSlot {
         Arc::new(Slot {
             verifier: std::sync::RwLock::new(verifier),
             generation: std::sync::atomic::AtomicU64::new(0),
+            anonymous: std::sync::atomic::AtomicBool::new(anonymous),
         })
+    }
+
+    /// Lets requests without a token in as `system:anonymous`, or not,
+    /// from now on.
+    pub(crate) fn set_anonymous(&self, allow: bool) {
+        self.anonymous.store(allow, std::sync::atomic::Ordering::Release);
+    }
+
+    fn anonymous(&self) -> bool {
+        self.anonymous.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Verifies with `verifier` from now on.
@@ -118,15 +129,14 @@ pub(crate) fn current(slot: &VerifierSlot) -> Arc<Verifier> {
 impl<S> AuthnService<S> {
     /// Wraps `inner`; `verifier: None` disables authentication.
     pub fn new(inner: S, verifier: Option<Arc<Verifier>>, anonymous: bool) -> Self {
-        Self::with_slot(inner, verifier.map(Slot::new), anonymous)
+        Self::with_slot(inner, verifier.map(|v| Slot::new(v, anonymous)))
     }
 
     /// Wraps `inner`, verifying with whatever `slot` holds at each request.
-    pub(crate) fn with_slot(inner: S, verifier: Option<VerifierSlot>, anonymous: bool) -> Self {
+    pub(crate) fn with_slot(inner: S, verifier: Option<VerifierSlot>) -> Self {
         AuthnService {
             inner,
             verifier,
-            anonymous,
             last: None,
         }
     }
@@ -260,7 +270,7 @@ where
                 let inner = tollgate_kube::take_ready(&mut self.inner);
                 ResponseFuture::verifying(Box::pin(async move { verifier.authenticate(&token).await }), req, inner)
             }
-            Ok(None) if self.anonymous => {
+            Ok(None) if slot.anonymous() => {
                 let identity = Arc::new(Identity::anonymous());
                 super::future::admit(&mut req, &identity);
                 ResponseFuture::call(&mut self.inner, req)
