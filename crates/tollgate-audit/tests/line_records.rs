@@ -107,7 +107,16 @@ async fn records(level: Level, file: bool, requests: &[(Identity, bool, &str)]) 
             .layer(audit.record_layer())
             .service_fn(|req: Req| async move {
                 let missing = req.uri().path().ends_with("/missing");
-                let res = if missing {
+                let res = if req.uri().path().ends_with("/refused") {
+                    // As the proxy refuses a client's `Impersonate-*` header.
+                    let mut res = Response::builder().status(403).body(Full::new(Bytes::from_static(
+                        br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"impersonation headers are not allowed","reason":"Forbidden","code":403}"#,
+                    )));
+                    if let Ok(r) = res.as_mut() {
+                        r.extensions_mut().insert(tollgate_proxy::Refused);
+                    }
+                    res
+                } else if missing {
                     Response::builder().status(404).header("content-type", "application/json").body(Full::new(
                         Bytes::from_static(
                             br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"missing\" not found","reason":"NotFound","details":{"name":"missing","kind":"pods"},"code":404}"#,
@@ -170,6 +179,7 @@ async fn direct_records_are_the_bytes_events_serialize_to() {
         for uri in [
             "/api/v1/namespaces/default/pods/web-0",
             "/api/v1/namespaces/default/pods/missing",
+            "/api/v1/namespaces/default/pods/refused",
             "/api/v1/namespaces/default/secrets/db?resourceVersion=0",
             "/apis/apps/v1/deployments?labelSelector=app%3Dweb&limit=500",
             "/version",
@@ -195,6 +205,7 @@ async fn direct_records_are_the_bytes_events_serialize_to() {
             "\"reason\":\"NotFound\"",
             "\"tollgate.dev/owner\":[\"team-web\"]",
             "\"tollgate.dev/response-bytes\":\"14\"",
+            "\"tollgate.dev/decision\":\"refused\"",
             "\\\"web\\\"\\\\\\u0001é",
         ] {
             assert!(all.contains(shape), "{shape} in the records:\n{all}");

@@ -48,7 +48,7 @@ pub use limits::LimitsConfig;
 #[cfg(feature = "preflight")]
 pub use preflight::ProxyPreflight;
 pub use probe::UpstreamProbe;
-pub use proxy::{Proxy, ProxyBuilder, ResponseFuture, UpstreamIdentity};
+pub use proxy::{Proxy, ProxyBuilder, Refused, ResponseFuture, UpstreamIdentity};
 pub use server::{ServeOptions, ServeStats, ServerCert, serve, serve_with, server_tls_from_pem};
 pub use tunnel::{Tap, TunnelStats, TunnelTap, TunnelTotals};
 pub use upstream::Upstream;

@@ -365,6 +365,26 @@ async fn clients_cannot_choose_their_identity() {
             .iter()
             .any(|(_, u, _)| u.starts_with("/api/v1/namespaces/default/pods"))
     );
+    // The record says the gateway refused it: the policy's `allow` at
+    // `RequestReceived`, `refused` when it completed with the proxy's 403
+    // (not `allow` beside a 403, which reads as the cluster's RBAC).
+    let refused = |e: &tollgate_audit::Event| {
+        e.response_status
+            .as_ref()
+            .and_then(|s| s.get("message"))
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|m| m.starts_with("impersonation headers are not allowed"))
+    };
+    let log = env.demo.dir.join("audit/audit.log");
+    let records = common::records_until(&log, "the refused impersonation", |e| refused(e)).await;
+    let completed = records.iter().find(|e| refused(e)).unwrap();
+    assert_eq!(completed.stage, tollgate_audit::Stage::ResponseComplete);
+    assert_eq!(completed.annotations["tollgate.dev/decision"], "refused");
+    let received = records
+        .iter()
+        .find(|e| e.audit_id == completed.audit_id && e.stage == tollgate_audit::Stage::RequestReceived)
+        .expect("its RequestReceived");
+    assert_eq!(received.annotations["tollgate.dev/decision"], "allow");
 
     env.ok(&["get", "pods"]).await;
     for (_, u, h) in env.upstream_requests() {

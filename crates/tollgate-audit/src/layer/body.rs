@@ -63,6 +63,9 @@ pub(crate) struct Tally {
     pub(crate) long_running: bool,
     /// The body is gzip-encoded (the client accepted it).
     pub(crate) gzip: bool,
+    /// The proxy refused the request itself ([`tollgate_proxy::Refused`]):
+    /// `ResponseComplete`'s decision is `refused`.
+    pub(crate) refused: bool,
     framing: Framing,
     capture: Vec<u8>,
     truncated: bool,
@@ -119,6 +122,7 @@ impl Tally {
             watch,
             long_running,
             gzip: false,
+            refused: false,
             framing: if protobuf {
                 Framing::LengthPrefixed {
                     header: Vec::new(),
@@ -250,6 +254,10 @@ impl Tally {
         if let Some(err) = error {
             e.annotations.insert("tollgate.dev/response-error".to_owned(), err);
         }
+        if self.refused {
+            e.annotations
+                .insert("tollgate.dev/decision".to_owned(), "refused".to_owned());
+        }
         self.shared.recorder.record_later(e);
     }
 }
@@ -281,6 +289,9 @@ impl Tally {
         }
         if let Some(err) = &error {
             add.push(("tollgate.dev/response-error", err));
+        }
+        if self.refused {
+            add.push(("tollgate.dev/decision", "refused"));
         }
         RESTAGED.with_borrow_mut(|out| {
             out.clear();

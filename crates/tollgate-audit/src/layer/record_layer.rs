@@ -439,12 +439,14 @@ impl After {
             .headers()
             .get(http::header::CONTENT_ENCODING)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let refused = res.extensions().get::<tollgate_proxy::Refused>().is_some();
         if let Some(line) = self.line {
             if self.omit_complete {
                 return res.map(|b| RecordBody::new(ResponseBody::inner(b), None));
             }
             let mut tally = Tally::for_line(self.shared, line, code, self.kind);
             tally.gzip = gzip;
+            tally.refused = refused;
             return res.map(|b| RecordBody::new(ResponseBody::inner(b), Some(tally)));
         }
         let Some(mut e) = self.event else {
@@ -497,6 +499,7 @@ impl After {
             protobuf,
         );
         tally.gzip = gzip;
+        tally.refused = refused;
         res.map(|b| RecordBody::new(ResponseBody::inner(b), Some(tally)))
     }
 }

@@ -5,4 +5,4 @@ mod service;
 
 pub use future::ResponseFuture;
 pub(crate) use service::error_chain;
-pub use service::{Proxy, ProxyBuilder, UpstreamIdentity};
+pub use service::{Proxy, ProxyBuilder, Refused, UpstreamIdentity};

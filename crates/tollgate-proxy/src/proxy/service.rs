@@ -227,13 +227,32 @@ where
                     Ok(res) => res,
                     Err(e) => {
                         tracing::warn!(error = %e, "forwarding failed");
-                        ResponseBody::from_status_response(e.to_status().to_response())
+                        let mut res = ResponseBody::from_status_response(e.to_status().to_response());
+                        if res.status().is_client_error() {
+                            res.extensions_mut().insert(Refused);
+                        }
+                        res
                     }
                 }
             }),
         }
     }
 }
+
+/// In the extensions of a response the proxy made itself, refusing the
+/// request (a 4xx: a client `Impersonate-*` header, an upgrade to another
+/// protocol, a URI it cannot forward) before it reached the API server.
+/// The layers outside read it: the audit record's decision is then
+/// `refused`, not the policy's `allow`.
+///
+/// ```
+/// # use tollgate_proxy::Refused;
+/// let mut res = http::Response::new(());
+/// res.extensions_mut().insert(Refused);
+/// assert!(res.extensions().get::<Refused>().is_some());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused;
 
 async fn forward<B>(inner: &Inner, mut req: Request<B>) -> Result<Response<ResponseBody<Incoming>>, Error>
 where
