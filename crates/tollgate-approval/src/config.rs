@@ -64,6 +64,10 @@ pub struct ApprovalConfig {
     /// at start; overrides a password in `redisUrl`.
     #[serde(default)]
     pub redis_password_file: Option<PathBuf>,
+    /// A file holding the Sentinels' own password (their `requirepass`;
+    /// trailing newline ignored), for a `redis+sentinel://` URL.
+    #[serde(default)]
+    pub redis_sentinel_password_file: Option<PathBuf>,
     /// PEM certificates to trust for `rediss://` instead of the system's.
     #[serde(default)]
     pub redis_ca_file: Option<PathBuf>,
@@ -174,14 +178,29 @@ impl ApprovalConfig {
                         "only meaningful with TLS (rediss://, rediss+sentinel://, rediss+cluster://)",
                     ));
                 }
+                if self.redis_sentinel_password_file.is_some()
+                    && !matches!(target.topology, crate::redis_url::Topology::Sentinel { .. })
+                {
+                    return Err(ConfigError::new(
+                        file,
+                        "approval.redisSentinelPasswordFile",
+                        "only meaningful with Sentinel (redis+sentinel://, rediss+sentinel://)",
+                    ));
+                }
                 Ok(())
             }
             _ => Ok(()),
         }
         .and_then(|()| {
-            if self.store == StoreKind::Memory && (self.redis_password_file.is_some() || self.redis_ca_file.is_some()) {
+            if self.store == StoreKind::Memory
+                && (self.redis_password_file.is_some()
+                    || self.redis_ca_file.is_some()
+                    || self.redis_sentinel_password_file.is_some())
+            {
                 let field = if self.redis_ca_file.is_some() {
                     "approval.redisCaFile"
+                } else if self.redis_sentinel_password_file.is_some() {
+                    "approval.redisSentinelPasswordFile"
                 } else {
                     "approval.redisPasswordFile"
                 };
@@ -201,9 +220,13 @@ impl ApprovalConfig {
                 tollgate_kube::rebase(p, dir);
             }
         }
-        for p in [&mut self.redis_password_file, &mut self.redis_ca_file]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.redis_password_file,
+            &mut self.redis_sentinel_password_file,
+            &mut self.redis_ca_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             tollgate_kube::rebase(p, dir);
         }
@@ -268,19 +291,21 @@ impl ApprovalConfig {
     /// The password and CA files, read.
     #[cfg(feature = "redis")]
     fn redis_options(&self, file: &str) -> Result<crate::RedisOptions, ConfigError> {
+        let secret = |p: &Path, field: &str| -> Result<String, ConfigError> {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| ConfigError::new(file, field, format!("{}: {e}", p.display())))?;
+            let secret = text.trim_end_matches(['\r', '\n']);
+            if secret.is_empty() {
+                return Err(ConfigError::new(file, field, format!("{} is empty", p.display())));
+            }
+            Ok(secret.to_owned())
+        };
         let mut o = crate::RedisOptions::new();
         if let Some(p) = &self.redis_password_file {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| ConfigError::new(file, "approval.redisPasswordFile", format!("{}: {e}", p.display())))?;
-            let password = text.trim_end_matches(['\r', '\n']);
-            if password.is_empty() {
-                return Err(ConfigError::new(
-                    file,
-                    "approval.redisPasswordFile",
-                    format!("{} is empty", p.display()),
-                ));
-            }
-            o = o.password(password);
+            o = o.password(secret(p, "approval.redisPasswordFile")?);
+        }
+        if let Some(p) = &self.redis_sentinel_password_file {
+            o = o.sentinel_password(secret(p, "approval.redisSentinelPasswordFile")?);
         }
         if let Some(p) = &self.redis_ca_file {
             let pem = std::fs::read(p)
@@ -414,6 +439,11 @@ mod tests {
         assert!(e.message.contains("TLS"), "{e}");
         let e = parse("redisPasswordFile: p\n").unwrap_err();
         assert_eq!(e.field, "approval.redisPasswordFile");
+        let e = parse("redisSentinelPasswordFile: p\n").unwrap_err();
+        assert_eq!(e.field, "approval.redisSentinelPasswordFile");
+        let e = parse("store: redis\nredisUrl: rediss+cluster://a:1,b:2\nredisSentinelPasswordFile: p\n").unwrap_err();
+        assert_eq!(e.field, "approval.redisSentinelPasswordFile");
+        parse("store: redis\nredisUrl: rediss+sentinel://a:1,b:2/m\nredisSentinelPasswordFile: p\n").unwrap();
         parse("store: redis\nredisUrl: rediss+cluster://a,b\nredisCaFile: ca.pem\nredisPasswordFile: p\n").unwrap();
     }
 

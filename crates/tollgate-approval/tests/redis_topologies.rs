@@ -164,6 +164,60 @@ async fn a_sentinel_failover_during_a_pending_approval_loses_nothing() {
     two_replicas_share_one_approval(a, b, "apr-after", "fp-after").await;
 }
 
+/// Sentinels that require a password of their own (`requirepass`, as Helm
+/// charts commonly set them up), in front of Redis nodes that require one:
+/// both passwords from files, through the configuration; without the
+/// Sentinels' password nothing connects, and the error says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sentinels_with_a_password_of_their_own() {
+    let sentinels = RedisSentinels::start_with_password(Some("sentinel-s3cret")).unwrap();
+    let url = sentinels.url();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("redis-password"), "sentinel-s3cret\n").unwrap();
+    std::fs::write(dir.path().join("sentinel-password"), "sentinel-s3cret\n").unwrap();
+    let yaml = format!(
+        "store: redis\nredisUrl: {url}\nredisPasswordFile: redis-password\nredisSentinelPasswordFile: sentinel-password\n"
+    );
+    let mut config: ApprovalConfig = tollgate_kube::from_yaml(&yaml, "tollgate.yaml").unwrap();
+    config.validate("tollgate.yaml").unwrap();
+    config.rebase(dir.path());
+    config.check("tollgate.yaml").unwrap();
+    let _layer = config.layer("tollgate.yaml").await.unwrap();
+    let options = || {
+        RedisOptions::new()
+            .password("sentinel-s3cret")
+            .sentinel_password("sentinel-s3cret")
+    };
+    let a = Arc::new(RedisStore::connect_with(&url, options()).await.unwrap());
+    let b = Arc::new(RedisStore::connect_with(&url, options()).await.unwrap());
+    two_replicas_share_one_approval(a, b, "apr-sp", "fp-sp").await;
+
+    // Only the nodes' password: the Sentinels refuse to name the master.
+    let e = RedisStore::connect_with(
+        &url,
+        RedisOptions::new()
+            .password("sentinel-s3cret")
+            .timeout(Duration::from_secs(2)),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("NOAUTH") || e.to_lowercase().contains("auth"), "{e}");
+    assert!(!e.contains("sentinel-s3cret"), "{e}");
+    // A Sentinel password for a URL without Sentinels is refused, in the
+    // configuration and in the library.
+    let yaml = "store: redis\nredisUrl: redis://127.0.0.1:6379\nredisSentinelPasswordFile: sentinel-password\n";
+    let config: ApprovalConfig = tollgate_kube::from_yaml(yaml, "tollgate.yaml").unwrap();
+    let e = config.validate("tollgate.yaml").unwrap_err();
+    assert_eq!(e.field, "approval.redisSentinelPasswordFile", "{e}");
+    assert!(e.message.contains("Sentinel"), "{e}");
+    let e = RedisStore::connect_with("redis://127.0.0.1:6379", RedisOptions::new().sentinel_password("x"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not redis+sentinel://"), "{e}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_share_approvals_through_a_cluster() {
     let cluster = RedisCluster::start().unwrap();

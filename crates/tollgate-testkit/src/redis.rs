@@ -33,6 +33,9 @@ pub struct RedisOptions {
     pub replica_of: Option<u16>,
     /// A Redis Cluster node.
     pub cluster: bool,
+    /// `requirepass` (the `default` user's password), and `masterauth`
+    /// for a replica.
+    pub password: Option<String>,
 }
 
 /// A `redis-server` child process, killed when dropped.
@@ -50,6 +53,8 @@ pub struct RedisServer {
     user: Option<(String, String)>,
     /// A cluster node's bus port (`--cluster-port`).
     bus_port: Option<u16>,
+    /// `requirepass`: [`RedisServer::command`] authenticates with it.
+    password: Option<String>,
     dir: PathBuf,
 }
 
@@ -78,6 +83,9 @@ impl RedisServer {
             if let Some(master) = options.replica_of {
                 args.extend(["--replicaof".into(), "127.0.0.1".into(), master.to_string()]);
             }
+            if let Some(p) = &options.password {
+                args.extend(["--requirepass".into(), p.clone(), "--masterauth".into(), p.clone()]);
+            }
             let bus_port = if options.cluster { Some(free_port()?) } else { None };
             if let Some(bus) = bus_port {
                 // The bus port is chosen too: Redis's default (port + 10000)
@@ -99,6 +107,7 @@ impl RedisServer {
                 tls: false,
                 user: options.user.clone(),
                 bus_port,
+                password: options.password.clone(),
                 dir,
             };
             server.wait_ready()?;
@@ -129,13 +138,14 @@ impl RedisServer {
         }
     }
 
-    /// Runs one command over plain TCP (not for TLS servers or ACL users)
-    /// and returns the reply as text (an error reply is `Err`).
+    /// Runs one command over plain TCP (not for TLS servers or ACL users;
+    /// after `AUTH` with its `requirepass` when it has one) and returns the
+    /// reply as text (an error reply is `Err`).
     ///
     /// # Errors
     /// When the server cannot be reached or answers with an error.
     pub fn command(&self, args: &[&str]) -> Result<String, Error> {
-        command(self.port, args)
+        command(self.port, self.password.as_deref(), args)
     }
 }
 
@@ -290,6 +300,7 @@ impl RedisTls {
             tls: true,
             user: user.map(|(u, p)| (u.to_owned(), p.to_owned())),
             bus_port: None,
+            password: None,
             dir,
         };
         server.wait_ready()?;
@@ -297,16 +308,20 @@ impl RedisTls {
     }
 }
 
-/// Starts one Sentinel watching the master on `master_port`.
-fn sentinel(master_port: u16) -> Result<RedisServer, Error> {
+/// Starts one Sentinel watching the master on `master_port`; with
+/// `password`, the master's and its own (`requirepass`).
+fn sentinel(master_port: u16, password: Option<&str>) -> Result<RedisServer, Error> {
     let port = free_port()?;
     let dir = std::env::temp_dir().join(format!("tollgate-sentinel-{port}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| io("creating a sentinel directory", e))?;
     let conf = dir.join("sentinel.conf");
+    let auth = password.map_or(String::new(), |p| {
+        format!("sentinel auth-pass mymaster {p}\nrequirepass {p}\n")
+    });
     std::fs::write(
         &conf,
         format!(
-            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master_port} 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\nsentinel parallel-syncs mymaster 1\n",
+            "port {port}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {master_port} 2\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\nsentinel parallel-syncs mymaster 1\n{auth}",
             dir.display(),
         ),
     )
@@ -321,6 +336,7 @@ fn sentinel(master_port: u16) -> Result<RedisServer, Error> {
         tls: false,
         user: None,
         bus_port: None,
+        password: password.map(str::to_owned),
         dir,
     };
     server.wait_ready()?;
@@ -361,17 +377,26 @@ fn acl_args(user: &str, pass: &str) -> Vec<String> {
     ]
 }
 
-/// One command over plain TCP, the reply flattened to text.
-fn command(port: u16, args: &[&str]) -> Result<String, Error> {
+/// One command over plain TCP (after `AUTH password`), the reply
+/// flattened to text.
+fn command(port: u16, password: Option<&str>, args: &[&str]) -> Result<String, Error> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| io("connecting to redis", e))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| io("redis", e))?;
-    let mut req = format!("*{}\r\n", args.len());
-    for a in args {
-        req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
+    let encode = |args: &[&str]| {
+        let mut req = format!("*{}\r\n", args.len());
+        for a in args {
+            req.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        req
+    };
+    let mut req = password.map_or(String::new(), |p| encode(&["AUTH", p]));
+    req.push_str(&encode(args));
     s.write_all(req.as_bytes()).map_err(|e| io("writing to redis", e))?;
     let mut r = BufReader::new(s);
+    if password.is_some() {
+        read_reply(&mut r)?;
+    }
     read_reply(&mut r)
 }
 
@@ -428,14 +453,28 @@ impl RedisSentinels {
     /// # Errors
     /// When a process does not start or the setup does not settle.
     pub fn start() -> Result<RedisSentinels, Error> {
-        let master = RedisServer::start()?;
+        Self::start_with_password(None)
+    }
+
+    /// [`RedisSentinels::start`], every server and Sentinel requiring
+    /// `password` (`requirepass`; as the Bitnami chart's default
+    /// `auth.sentinel: true` sets them up).
+    ///
+    /// # Errors
+    /// When a process does not start or the setup does not settle.
+    pub fn start_with_password(password: Option<&str>) -> Result<RedisSentinels, Error> {
+        let master = RedisServer::start_with(RedisOptions {
+            password: password.map(str::to_owned),
+            ..RedisOptions::default()
+        })?;
         let replica = RedisServer::start_with(RedisOptions {
             replica_of: Some(master.port),
+            password: password.map(str::to_owned),
             ..RedisOptions::default()
         })?;
         let mut sentinels = Vec::new();
         for _ in 0..3 {
-            sentinels.push(retrying(|| sentinel(master.port))?);
+            sentinels.push(retrying(|| sentinel(master.port, password))?);
         }
         let s = RedisSentinels {
             servers: vec![master, replica],
@@ -624,6 +663,7 @@ mod tests {
             tls: false,
             user: None,
             bus_port: None,
+            password: None,
             dir,
         };
         let e = server.wait_ready().unwrap_err().to_string();

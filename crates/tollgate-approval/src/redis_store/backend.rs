@@ -24,6 +24,10 @@ use crate::StoreError;
 pub struct RedisOptions {
     /// Overrides the URL's password (read from a file by the configuration).
     pub password: Option<String>,
+    /// The Sentinels' own password (their `requirepass`), for a
+    /// `redis+sentinel://` URL; without it the Sentinels are asked without
+    /// one (the URL's password is the Redis nodes').
+    pub sentinel_password: Option<String>,
     /// PEM certificates to trust for `rediss://` instead of the operating
     /// system's store.
     pub ca_pem: Option<Vec<u8>>,
@@ -35,6 +39,10 @@ impl std::fmt::Debug for RedisOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisOptions")
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| "<redacted>"),
+            )
             .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
             .field("timeout", &self.timeout)
             .finish()
@@ -51,6 +59,14 @@ impl RedisOptions {
     #[must_use]
     pub fn password(mut self, password: impl Into<String>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// The Sentinels' own password (`requirepass` in their
+    /// configuration), for a `redis+sentinel://` URL.
+    #[must_use]
+    pub fn sentinel_password(mut self, password: impl Into<String>) -> Self {
+        self.sentinel_password = Some(password.into());
         self
     }
 
@@ -142,6 +158,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 impl Backend {
     pub(super) fn new(target: &RedisTarget, shown: String, options: &RedisOptions) -> Result<Backend, StoreError> {
         let bad = |e: RedisError| StoreError::Unavailable(format!("redis ({shown}): {e}"));
+        if options.sentinel_password.is_some() && !matches!(target.topology, Topology::Sentinel { .. }) {
+            return Err(StoreError::Unavailable(format!(
+                "redis ({shown}): a Sentinel password is given, but the URL is not redis+sentinel:// or rediss+sentinel://"
+            )));
+        }
         let password = options.password.clone().or_else(|| target.password.clone());
         let mut settings = RedisConnectionInfo::default().set_db(target.db);
         if let Some(u) = &target.username {
@@ -186,6 +207,9 @@ impl Backend {
                 }
                 if let Some(p) = &password {
                     b = b.set_client_to_redis_password(p);
+                }
+                if let Some(p) = &options.sentinel_password {
+                    b = b.set_client_to_sentinel_password(p);
                 }
                 if target.tls {
                     b = b
