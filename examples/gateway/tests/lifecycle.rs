@@ -229,36 +229,42 @@ async fn get_ready(admin: SocketAddr) -> Option<u16> {
     Some(get(admin, "/readyz").await.0)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
-    let env = Env::start().await;
+/// A second gateway logging in `format`, filtered by `directives`, asked
+/// by kubectl to delete a namespace (which the baseline pack refuses),
+/// then stopped: the refused request's record, and the whole log.
+async fn log_of_a_denied_request(env: &Env, format: &str, directives: &str) -> (tollgate_audit::Event, String) {
     let log_path = env.dir.path().join("gateway.log");
     let (mut gateway, _, _, kubeconfig) = serve_second(
-        &env,
-        "log:\n  format: json\n",
+        env,
+        &format!("log:\n  format: {format}\n"),
         "batch",
-        "info",
+        directives,
         Stdio::from(std::fs::File::create(&log_path).unwrap()),
     )
     .await;
     let out = common::kubectl_at(&kubeconfig, env.dir.path(), &["delete", "namespace", "prod"], &[], None).await;
     assert_ne!(out.code, 0, "the baseline pack refuses it");
-    // The record of that request, and its audit ID.
-    let records = common::records_until(&env.demo.dir.join("audit-batch/audit.log"), "the refused delete", |e| {
-        e.verb == "delete" && e.code() == Some(403)
-    })
+    let refused = |e: &tollgate_audit::Event| e.verb == "delete" && e.code() == Some(403);
+    let records = common::records_until(
+        &env.demo.dir.join("audit-batch/audit.log"),
+        "the refused delete",
+        refused,
+    )
     .await;
-    let record = records
-        .iter()
-        .find(|e| e.verb == "delete" && e.code() == Some(403))
-        .unwrap();
+    let record = records.into_iter().find(refused).unwrap();
     let pid = gateway.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(20), gateway.wait()).await;
-    let text = std::fs::read_to_string(&log_path).unwrap();
+    (record, std::fs::read_to_string(&log_path).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
+    let env = Env::start().await;
+    let (record, text) = log_of_a_denied_request(&env, "json", "info").await;
     assert!(!text.contains('\u{1b}'), "no colour codes in a file");
     let lines: Vec<serde_json::Value> = text
         .lines()
@@ -276,6 +282,32 @@ async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
     assert_eq!(
         denied["fields"]["rule"], "no-namespace-delete",
         "Display, not Debug: {denied}"
+    );
+}
+
+/// The text log, filtered by a directive that names the request span: the
+/// denial is logged, in its span with every field the layers recorded
+/// (written as `tracing-subscriber`'s default formatter writes them), and
+/// the start-up line, outside any request, is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn text_logs_carry_the_request_span_and_follow_a_span_directive() {
+    let env = Env::start().await;
+    let (record, text) = log_of_a_denied_request(&env, "text", "warn,[request]=info").await;
+    let span = format!(
+        "request{{audit_id={} method=DELETE path=\"/api/v1/namespaces/prod\" user={:?} owner={:?} decision=\"deny\"}}",
+        record.audit_id,
+        record.user.username,
+        record.tollgate("owner").unwrap(),
+    );
+    let denied = text
+        .lines()
+        .find(|l| l.contains("request denied by policy"))
+        .unwrap_or_else(|| panic!("no denial logged: {text}"));
+    assert!(denied.contains(&span), "{span} in {denied}");
+    assert!(denied.contains("rule=\"no-namespace-delete\""), "{denied}");
+    assert!(
+        !text.contains("tollgate is serving"),
+        "info outside a denied request: {text}"
     );
 }
 
