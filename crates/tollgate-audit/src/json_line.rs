@@ -318,6 +318,7 @@ struct Object<'a> {
 }
 
 impl<'a> Object<'a> {
+    #[inline(always)]
     fn open(out: &'a mut Vec<u8>) -> Self {
         out.push(b'{');
         Object { out, first: true }
@@ -325,6 +326,7 @@ impl<'a> Object<'a> {
 
     /// A key the code names (`"username"`, `"tollgate.dev/owner"`): it
     /// needs no escaping, so it is copied without being scanned.
+    #[inline(always)]
     fn key(&mut self, k: &'static str) {
         debug_assert!(clean(k.as_bytes()), "a literal key that needs escaping: {k:?}");
         self.separate();
@@ -343,6 +345,7 @@ impl<'a> Object<'a> {
     }
 
     /// The comma before every member but the first.
+    #[inline(always)]
     fn separate(&mut self) {
         if !self.first {
             self.out.push(b',');
@@ -350,6 +353,7 @@ impl<'a> Object<'a> {
         self.first = false;
     }
 
+    #[inline(always)]
     fn str(&mut self, k: &'static str, v: &str) {
         self.key(k);
         string(v, self.out);
@@ -360,12 +364,14 @@ impl<'a> Object<'a> {
         string(v, self.out);
     }
 
+    #[inline(always)]
     fn str_unless_empty(&mut self, k: &'static str, v: &str) {
         if !v.is_empty() {
             self.str(k, v);
         }
     }
 
+    #[inline(always)]
     fn close(self) {
         self.out.push(b'}');
     }
