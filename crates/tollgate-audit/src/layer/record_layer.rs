@@ -150,17 +150,9 @@ where
         }
         // A request that cannot be recorded is not forwarded: without
         // RequestInfoLayer in front there is nothing to record it with.
-        // Taken out of the extensions while the record is built (borrowed,
-        // not copied) and put back before the request goes on.
-        let Some(info) = req.extensions_mut().remove::<RequestInfo>() else {
-            self.shared.recorder.count_refusal();
-            return RecordFuture {
-                state: State::Refused {
-                    status: Some(Box::new(NO_REQUEST_INFO.status())),
-                },
-                after: None,
-            };
-        };
+        if req.extensions().get::<RequestInfo>().is_none() {
+            return self.without_request_info();
+        }
         let draft = match req.extensions().get::<Draft>() {
             Some(d) => d.clone(),
             None => {
@@ -178,22 +170,17 @@ where
             }
         };
         draft.lock().taken_over = true;
-        let identity = req.extensions_mut().remove::<Identity>();
-        let decision = req.extensions_mut().remove::<Decision>();
-        let restore =
-            |req: &mut Request<B>, info: RequestInfo, identity: Option<Identity>, decision: Option<Decision>| {
-                let ext = req.extensions_mut();
-                ext.insert(info);
-                if let Some(i) = identity {
-                    ext.insert(i);
-                }
-                if let Some(d) = decision {
-                    ext.insert(d);
-                }
-            };
-        let lvl = record::level_for(&self.shared, &info, identity.as_ref());
+        // Borrowed from the extensions while the record is built (neither
+        // copied nor taken out and boxed again); the request is changed
+        // only once they are no longer needed.
+        let ext = req.extensions();
+        let Some(info) = ext.get::<RequestInfo>() else {
+            return self.without_request_info();
+        };
+        let identity = ext.get::<Identity>();
+        let decision = ext.get::<Decision>();
+        let lvl = record::level_for(&self.shared, info, identity);
         if lvl.level == Level::None {
-            restore(&mut req, info, identity, decision);
             return calling(inner, req, None);
         }
         let body = req.extensions().get::<RequestBody>().cloned();
@@ -202,7 +189,7 @@ where
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok());
         let command =
-            tollgate_kube::command_line(&info, content_type, body.as_ref().and_then(|b| b.json().ok().flatten()));
+            tollgate_kube::command_line(info, content_type, body.as_ref().and_then(|b| b.json().ok().flatten()));
         let upgrade = tollgate_kube::is_upgrade_request(&req);
         // Most requests: no object in the record, not a stream. Their
         // records are written straight from the request's data, and
@@ -215,11 +202,11 @@ where
         if small {
             let line = record::received_line(
                 &draft.lock(),
-                &info,
+                info,
                 lvl.level,
                 record::Facts {
-                    identity: identity.as_ref(),
-                    decision: decision.as_ref(),
+                    identity,
+                    decision,
                     approval: req.extensions().get::<tollgate_rules::ApprovalNote>(),
                     command: Some(&command),
                     ..Default::default()
@@ -252,7 +239,6 @@ where
                 omit_managed_fields: lvl.omit_managed_fields,
                 session: None,
             };
-            restore(&mut req, info, identity, decision);
             let Some(wait) = wait else {
                 return calling(inner, req, Some(Box::new(after)));
             };
@@ -269,25 +255,26 @@ where
         }
         let mut e = record::event(
             &draft.lock(),
-            &info,
+            info,
             lvl.level,
             Stage::RequestReceived,
             record::Facts {
-                identity: identity.as_ref(),
-                decision: decision.as_ref(),
+                identity,
+                decision,
                 approval: req.extensions().get::<tollgate_rules::ApprovalNote>(),
                 command: Some(&command),
                 ..Default::default()
             },
         );
         if lvl.level >= Level::Request {
-            record::request_object(&self.shared, &info, body.as_ref(), lvl.omit_managed_fields, &mut e);
+            record::request_object(&self.shared, info, body.as_ref(), lvl.omit_managed_fields, &mut e);
         }
         // Exec, attach and port-forward: the tunnel is watched.
         let mut session = None;
+        let mut tunnel = None;
         if upgrade {
             let terminal = matches!(info.subresource.as_str(), "exec" | "attach");
-            let header = (terminal && self.shared.sessions.is_some()).then(|| cast_header(&e, &info, &command));
+            let header = (terminal && self.shared.sessions.is_some()).then(|| cast_header(&e, info, &command));
             let purpose = if terminal {
                 Purpose::Terminal
             } else {
@@ -295,7 +282,7 @@ where
             };
             match SessionTap::new(self.shared.clone(), e.clone(), purpose, header) {
                 Ok(tap) => {
-                    req.extensions_mut().insert(TunnelTap::new(tap.clone()));
+                    tunnel = Some(TunnelTap::new(tap.clone()));
                     session = Some(tap);
                 }
                 Err(why) => {
@@ -330,7 +317,9 @@ where
             omit_managed_fields: lvl.omit_managed_fields,
             session,
         };
-        restore(&mut req, info, identity, decision);
+        if let Some(t) = tunnel {
+            req.extensions_mut().insert(t);
+        }
         if !confirm {
             after.event = Some(e);
             return calling(inner, req, Some(Box::new(after)));
@@ -350,6 +339,20 @@ where
 }
 
 impl<S> RecordService<S> {
+    /// A request refused because `RequestInfoLayer` is not in front.
+    fn without_request_info<B>(&self) -> RecordFuture<S, B>
+    where
+        S: Service<Request<B>>,
+    {
+        self.shared.recorder.count_refusal();
+        RecordFuture {
+            state: State::Refused {
+                status: Some(Box::new(NO_REQUEST_INFO.status())),
+            },
+            after: None,
+        }
+    }
+
     /// A request refused because its record could not be queued.
     fn refuse<B>(&self, why: &RecordError) -> RecordFuture<S, B>
     where
