@@ -401,7 +401,8 @@ impl ReceivedLine {
 }
 
 /// The request's annotations from `facts`: `tollgate.dev/` keys and their
-/// values (borrowed; `joined` holds those made here), in key order.
+/// values (borrowed; `joined` holds those made here), in key order —
+/// written in that order, not sorted afterwards (a test holds it).
 fn annotations<'a>(facts: Facts<'a>, joined: &'a mut [String; 5]) -> Vec<(&'static str, &'a str)> {
     let Facts {
         identity,
@@ -410,41 +411,8 @@ fn annotations<'a>(facts: Facts<'a>, joined: &'a mut [String; 5]) -> Vec<(&'stat
         approval,
         command,
     } = facts;
-    let mut a: Vec<(&'static str, &'a str)> = Vec::with_capacity(16);
-    let mut put = |k: &'static str, v: &'a str| {
-        if !v.is_empty() {
-            a.push((k, v));
-        }
-    };
-    if let Some(id) = identity {
-        put("tollgate.dev/owner", &id.owner.name);
-        put("tollgate.dev/owner-team", &id.owner.team);
-        put("tollgate.dev/owner-contact", &id.owner.contact);
-        if !id.owner.mapped {
-            put("tollgate.dev/owner-mapped", "false");
-        }
-        put("tollgate.dev/issuer", &id.issuer);
-        put("tollgate.dev/subject", &id.subject);
-    }
     let [dry, matched, approvers, requested, decided] = joined;
-    if let Some(f) = failure {
-        put("tollgate.dev/decision", "unauthenticated");
-        put("tollgate.dev/authentication-failure", &f.reason);
-    }
     if let Some(d) = decision {
-        let approved = approval.is_some_and(|n| n.state == "approved");
-        // A failed authentication's "unauthenticated" stands.
-        if failure.is_none() {
-            put(
-                "tollgate.dev/decision",
-                match d.action {
-                    Action::RequireApproval if approved => "approved",
-                    Action::RequireApproval => "approval-required",
-                    other => other.as_str(),
-                },
-            );
-        }
-        put("tollgate.dev/rule", d.rule.as_deref().unwrap_or_default());
         let names = |dry_run: bool, into: &mut String| {
             for m in d.matched.iter().filter(|m| m.dry_run == dry_run) {
                 if !into.is_empty() {
@@ -455,36 +423,81 @@ fn annotations<'a>(facts: Facts<'a>, joined: &'a mut [String; 5]) -> Vec<(&'stat
         };
         names(true, dry);
         names(false, matched);
-        put("tollgate.dev/dry-run-rules", dry);
-        put("tollgate.dev/preflight", d.preflight.as_deref().unwrap_or_default());
-        put("tollgate.dev/matched-rules", matched);
     }
     if let Some(n) = approval {
-        // Written whatever they hold.
-        a.push(("tollgate.dev/approval-id", &n.id));
-        a.push(("tollgate.dev/approval-state", &n.state));
-        let mut put = |k: &'static str, v: &'a str| {
-            if !v.is_empty() {
-                a.push((k, v));
-            }
-        };
-        put("tollgate.dev/approval-reason", &n.reason);
         *approvers = n.approvers.join(",");
-        put("tollgate.dev/approvers", approvers);
         let at = |secs: u64| crate::micro_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
         if n.requested_at > 0 {
             *requested = at(n.requested_at);
-            a.push(("tollgate.dev/approval-requested", requested));
         }
         if let Some(d) = n.decided_at {
             *decided = at(d);
-            a.push(("tollgate.dev/approval-decided", decided));
         }
     }
-    if let Some(c) = command {
-        a.push(("tollgate.dev/command", c));
-    }
-    a.sort_unstable_by(|x, y| x.0.cmp(y.0));
+    let (dry, matched, approvers, requested, decided): (&str, &str, &str, &str, &str) =
+        (dry, matched, approvers, requested, decided);
+    // A failed authentication's "unauthenticated" stands.
+    let decided_as = match (failure, decision) {
+        (Some(_), _) => "unauthenticated",
+        (None, Some(d)) => match d.action {
+            Action::RequireApproval if approval.is_some_and(|n| n.state == "approved") => "approved",
+            Action::RequireApproval => "approval-required",
+            other => other.as_str(),
+        },
+        (None, None) => "",
+    };
+    let mut a: Vec<(&'static str, &'a str)> = Vec::with_capacity(16);
+    // Written whatever they hold (`Some`), or only when not empty.
+    let mut put = |k: &'static str, v: Option<&'a str>, always: bool| {
+        if let Some(v) = v.filter(|v| always || !v.is_empty()) {
+            a.push((k, v));
+        }
+    };
+    let approval_time = |t: &'a str| approval.map(|_| t).filter(|t| !t.is_empty());
+    put("tollgate.dev/approval-decided", approval_time(decided), true);
+    put("tollgate.dev/approval-id", approval.map(|n| n.id.as_str()), true);
+    put(
+        "tollgate.dev/approval-reason",
+        approval.map(|n| n.reason.as_str()),
+        false,
+    );
+    put("tollgate.dev/approval-requested", approval_time(requested), true);
+    put("tollgate.dev/approval-state", approval.map(|n| n.state.as_str()), true);
+    put("tollgate.dev/approvers", approval.map(|_| approvers), false);
+    put(
+        "tollgate.dev/authentication-failure",
+        failure.map(|f| f.reason.as_str()),
+        false,
+    );
+    put("tollgate.dev/command", command, true);
+    put("tollgate.dev/decision", Some(decided_as), false);
+    put("tollgate.dev/dry-run-rules", decision.map(|_| dry), false);
+    put("tollgate.dev/issuer", identity.map(|i| i.issuer.as_str()), false);
+    put("tollgate.dev/matched-rules", decision.map(|_| matched), false);
+    put("tollgate.dev/owner", identity.map(|i| i.owner.name.as_str()), false);
+    put(
+        "tollgate.dev/owner-contact",
+        identity.map(|i| i.owner.contact.as_str()),
+        false,
+    );
+    put(
+        "tollgate.dev/owner-mapped",
+        identity.filter(|i| !i.owner.mapped).map(|_| "false"),
+        false,
+    );
+    put(
+        "tollgate.dev/owner-team",
+        identity.map(|i| i.owner.team.as_str()),
+        false,
+    );
+    put(
+        "tollgate.dev/preflight",
+        decision.and_then(|d| d.preflight.as_deref()),
+        false,
+    );
+    put("tollgate.dev/rule", decision.and_then(|d| d.rule.as_deref()), false);
+    put("tollgate.dev/subject", identity.map(|i| i.subject.as_str()), false);
+    debug_assert!(a.is_sorted_by_key(|(k, _)| *k), "annotations out of order: {a:?}");
     a
 }
 
@@ -673,6 +686,77 @@ mod tests {
                 "{id:?}"
             );
         }
+    }
+
+    /// Every combination of facts gives its annotations in key order (the
+    /// record writer relies on it), with the keys each fact stands for.
+    #[test]
+    fn annotations_are_written_in_key_order() {
+        let policy = tollgate_rules::parse_policy(
+            "apiVersion: tollgate.dev/v1alpha1\nkind: Policy\nrules:\n\
+             - name: watch-it\n  mode: dryrun\n  match: {verbs: [delete]}\n  action: deny\n  message: watched\n\
+             - name: ask\n  match: {verbs: [delete]}\n  action: require_approval\n  approval: {approvers: {groups: [ops]}}\n",
+            "p.yaml",
+        )
+        .unwrap();
+        let info = RequestInfo::parse(&http::Method::DELETE, &"/api/v1/namespaces/a/pods/x".parse().unwrap()).unwrap();
+        let mut id = Identity::new("repo:acme/app");
+        id.issuer = "https://issuer.example".to_owned();
+        id.subject = "repo:acme/app:ref:refs/heads/main".to_owned();
+        id.owner = tollgate_kube::Owner::new("payments", "payments-platform", "oncall@example.com");
+        let mut unmapped = id.clone();
+        unmapped.owner.mapped = false;
+        let decision = policy
+            .evaluate(&tollgate_rules::RequestView::new(&info, Some(&id), None))
+            .unwrap();
+        let failure = AuthnFailure::new(&tollgate_oidc::Error::BadSignature);
+        let mut approval =
+            tollgate_rules::ApprovalNote::new("ap-1", "approved", vec!["alice".to_owned(), "bob".to_owned()]);
+        approval.reason = "change 42".to_owned();
+        approval.requested_at = 1_700_000_000;
+        approval.decided_at = Some(1_700_000_060);
+        let mut seen = std::collections::BTreeSet::new();
+        for mask in 0..64u32 {
+            let on = |bit: u32| mask & (1 << bit) != 0;
+            let facts = Facts {
+                identity: on(0).then_some(if on(5) { &unmapped } else { &id }),
+                decision: on(1).then_some(&decision),
+                failure: on(2).then_some(&failure),
+                approval: on(3).then_some(&approval),
+                command: on(4).then_some("kubectl delete pod x -n a"),
+            };
+            let mut joined = Default::default();
+            let a = annotations(facts, &mut joined);
+            assert!(a.is_sorted_by_key(|(k, _)| *k), "{mask:#b}: {a:?}");
+            let has = |k: &str| a.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+            assert_eq!(has("tollgate.dev/owner").is_some(), on(0), "{a:?}");
+            assert_eq!(has("tollgate.dev/owner-mapped"), (on(0) && on(5)).then_some("false"));
+            assert_eq!(has("tollgate.dev/approval-id"), on(3).then_some("ap-1"));
+            assert_eq!(has("tollgate.dev/command").is_some(), on(4));
+            assert_eq!(
+                has("tollgate.dev/decision"),
+                match (on(2), on(1), on(3)) {
+                    (true, _, _) => Some("unauthenticated"),
+                    (false, true, true) => Some("approved"),
+                    (false, true, false) => Some("approval-required"),
+                    (false, false, _) => None,
+                }
+            );
+            if on(1) {
+                assert_eq!(has("tollgate.dev/dry-run-rules"), Some("watch-it"));
+                assert_eq!(has("tollgate.dev/matched-rules"), Some("ask"));
+                assert_eq!(has("tollgate.dev/rule"), Some("ask"));
+            }
+            if on(3) {
+                assert_eq!(has("tollgate.dev/approvers"), Some("alice,bob"));
+                assert_eq!(
+                    has("tollgate.dev/approval-decided"),
+                    Some("2023-11-14T22:14:20.000000Z")
+                );
+            }
+            seen.extend(a.iter().map(|(k, _)| *k));
+        }
+        assert_eq!(seen.len(), 18, "every key written by some combination: {seen:?}");
     }
 
     #[test]
