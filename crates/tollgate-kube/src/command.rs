@@ -18,73 +18,77 @@ use serde_json::Value;
 /// # Ok::<_, tollgate_kube::Error>(())
 /// ```
 pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option<&Value>) -> String {
+    let mut w = Words(String::with_capacity(64));
+    w.word("kubectl");
     if !info.is_resource_request {
-        return format!("kubectl get --raw {}", quote(&info.path));
+        w.word("get");
+        w.word("--raw");
+        w.quoted(&info.path);
+        return w.0;
     }
-    let mut words: Vec<String> = vec!["kubectl".into()];
     let kind = singular(&info.resource, &info.api_group);
     let name = info.name.as_str();
     let q = &info.query;
-    let ns = |w: &mut Vec<String>| {
+    let ns = |w: &mut Words| {
         // A Namespace object's namespace is its own name.
         if !info.namespace.is_empty() && info.resource != "namespaces" {
-            w.push("-n".into());
-            w.push(quote(&info.namespace));
+            w.word("-n");
+            w.quoted(&info.namespace);
         }
     };
     match (info.verb.as_str(), info.subresource.as_str()) {
-        (_, "exec" | "attach") => {
-            words.push(info.subresource.clone());
-            words.push(quote(name));
-            ns(&mut words);
+        (_, sub @ ("exec" | "attach")) => {
+            w.word(sub);
+            w.quoted(name);
+            ns(&mut w);
             if let Some(c) = q.first("container") {
-                words.push("-c".into());
-                words.push(quote(c));
+                w.word("-c");
+                w.quoted(c);
             }
             let flag = |k: &str| q.first(k).is_some_and(|v| v == "true" || v == "1");
             match (flag("stdin"), flag("tty")) {
-                (true, true) => words.push("-it".into()),
-                (true, false) => words.push("-i".into()),
-                (false, true) => words.push("-t".into()),
+                (true, true) => w.word("-it"),
+                (true, false) => w.word("-i"),
+                (false, true) => w.word("-t"),
                 _ => {}
             }
-            if info.subresource == "exec" {
-                words.push("--".into());
-                words.extend(q.all("command").map(quote));
+            if sub == "exec" {
+                w.word("--");
+                q.all("command").for_each(|c| w.quoted(c));
             }
         }
         (_, "log") => {
-            words.push("logs".into());
-            words.push(quote(name));
-            ns(&mut words);
+            w.word("logs");
+            w.quoted(name);
+            ns(&mut w);
             if let Some(c) = q.first("container") {
-                words.push("-c".into());
-                words.push(quote(c));
+                w.word("-c");
+                w.quoted(c);
             }
             if q.first("follow").is_some_and(|v| v == "true") {
-                words.push("-f".into());
+                w.word("-f");
             }
         }
         (_, "portforward") => {
-            words.push("port-forward".into());
-            words.push(quote(&format!("pod/{name}")));
-            ns(&mut words);
-            words.extend(q.all("ports").map(quote));
+            w.word("port-forward");
+            w.quoted(&format!("pod/{name}"));
+            ns(&mut w);
+            q.all("ports").for_each(|p| w.quoted(p));
         }
         (_, "scale") if matches!(info.verb.as_str(), "update" | "patch") => {
-            words.push("scale".into());
-            words.push(quote(&kind));
-            words.push(quote(name));
-            ns(&mut words);
+            w.word("scale");
+            w.quoted(&kind);
+            w.quoted(name);
+            ns(&mut w);
             if let Some(n) = body.and_then(|b| b.pointer("/spec/replicas")).and_then(Value::as_i64) {
-                words.push(format!("--replicas={n}"));
+                w.word(&format!("--replicas={n}"));
             }
         }
         (verb, sub) => {
             let apply = content_type.is_some_and(|c| c.starts_with("application/apply-patch"))
                 || q.first("fieldManager")
                     .is_some_and(|m| m.starts_with("kubectl-client-side-apply"));
-            let word = match verb {
+            w.word(match verb {
                 "get" | "list" | "watch" => "get",
                 "create" if apply => "apply",
                 "create" => "create",
@@ -93,39 +97,63 @@ pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option
                 "patch" => "patch",
                 "delete" | "deletecollection" => "delete",
                 other => other,
-            };
-            words.push(word.into());
-            words.push(if sub.is_empty() {
-                quote(&kind)
-            } else {
-                format!("{} (subresource {})", quote(&kind), quote(sub))
             });
+            w.quoted(&kind);
+            if !sub.is_empty() {
+                // One word: the kind and its subresource.
+                w.0.push_str(" (subresource ");
+                quote_into(&mut w.0, sub);
+                w.0.push(')');
+            }
             if !name.is_empty() {
-                words.push(quote(name));
+                w.quoted(name);
             }
             if verb == "deletecollection" {
-                words.push("--all".into());
+                w.word("--all");
             }
             if info.namespace.is_empty()
                 && matches!(verb, "list" | "watch" | "deletecollection")
                 && namespaced(&info.resource)
             {
-                words.push("-A".into());
+                w.word("-A");
             }
-            ns(&mut words);
+            ns(&mut w);
             if !info.label_selector.is_empty() {
-                words.push("-l".into());
-                words.push(quote(&info.label_selector));
+                w.word("-l");
+                w.quoted(&info.label_selector);
             }
             if verb == "watch" {
-                words.push("-w".into());
+                w.word("-w");
             }
             if q.first("dryRun").is_some() {
-                words.push("--dry-run=server".into());
+                w.word("--dry-run=server");
             }
         }
     }
-    words.join(" ")
+    w.0
+}
+
+/// A command line being written, a space between words.
+struct Words(String);
+
+impl Words {
+    /// A word as it is (one of ours: `kubectl`, `-n`).
+    fn word(&mut self, word: &str) {
+        self.space();
+        self.0.push_str(word);
+    }
+
+    /// A word from the request, quoted for the shell where it needs it.
+    fn quoted(&mut self, word: &str) {
+        self.space();
+        quote_into(&mut self.0, word);
+    }
+
+    fn space(&mut self) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+    }
 }
 
 fn namespaced(resource: &str) -> bool {
@@ -148,30 +176,32 @@ fn namespaced(resource: &str) -> bool {
 
 /// `deployments` → `deployment`; a group outside Kubernetes' own is kept
 /// as a suffix (`widgets.example.com` → `widget.example.com`).
-fn singular(resource: &str, group: &str) -> String {
-    let one = if resource == "endpoints" {
-        resource.to_owned()
+fn singular<'a>(resource: &'a str, group: &str) -> std::borrow::Cow<'a, str> {
+    use std::borrow::Cow;
+    let one: Cow<'a, str> = if resource == "endpoints" {
+        Cow::Borrowed(resource)
     } else if let Some(stem) = resource.strip_suffix("ies") {
-        format!("{stem}y")
+        Cow::Owned(format!("{stem}y"))
     } else if ["sses", "shes", "ches", "xes"].iter().any(|s| resource.ends_with(s)) {
-        resource[..resource.len() - 2].to_owned()
+        Cow::Borrowed(&resource[..resource.len() - 2])
     } else if let Some(stem) = resource.strip_suffix('s') {
-        stem.to_owned()
+        Cow::Borrowed(stem)
     } else {
-        resource.to_owned()
+        Cow::Borrowed(resource)
     };
     if group.contains('.') && !group.ends_with(".k8s.io") {
-        format!("{one}.{group}")
+        Cow::Owned(format!("{one}.{group}"))
     } else {
         one
     }
 }
 
-/// Shell quoting for a word that needs it; control characters (a newline
-/// in a name would forge a line for a reviewer) are written as escapes.
-fn quote(s: &str) -> String {
+/// Shell quoting for a word that needs it, appended to `out`; control
+/// characters (a newline in a name would forge a line for a reviewer) are
+/// written as escapes.
+fn quote_into(out: &mut String, s: &str) {
     if s.chars().any(char::is_control) {
-        let mut out = String::from("$'");
+        out.push_str("$'");
         for c in s.chars() {
             match c {
                 '\n' => out.push_str("\\n"),
@@ -179,20 +209,30 @@ fn quote(s: &str) -> String {
                 '\r' => out.push_str("\\r"),
                 '\\' => out.push_str("\\\\"),
                 '\'' => out.push_str("\\'"),
-                c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+                c if c.is_control() => {
+                    use std::fmt::Write as _;
+                    let _ = write!(out, "\\x{:02x}", u32::from(c));
+                }
                 c => out.push(c),
             }
         }
         out.push('\'');
-        return out;
+        return;
     }
     if !s.is_empty()
         && s.bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&c))
     {
-        s.to_owned()
+        out.push_str(s);
     } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
+        out.push('\'');
+        for (i, part) in s.split('\'').enumerate() {
+            if i > 0 {
+                out.push_str(r"'\''");
+            }
+            out.push_str(part);
+        }
+        out.push('\'');
     }
 }
 
@@ -254,5 +294,84 @@ mod tests {
             cmd(Method::GET, "/api/v1/namespaces/a/pods/x%0Ay"),
             "kubectl get pod $'x\\ny' -n a"
         );
+        // Every branch, as it reads today (held across the rewrite into
+        // one buffer).
+        for (m, uri, want) in [
+            (
+                Method::POST,
+                "/api/v1/namespaces/a/pods/x/attach?container=c&stdin=1",
+                "kubectl attach x -n a -c c -i",
+            ),
+            (
+                Method::POST,
+                "/api/v1/namespaces/a/pods/x/exec?tty=true&command=ls",
+                "kubectl exec x -n a -t -- ls",
+            ),
+            (
+                Method::POST,
+                "/api/v1/namespaces/a/pods/x/portforward?ports=8080&ports=9090",
+                "kubectl port-forward pod/x -n a 8080 9090",
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/pods/x/status",
+                "kubectl get pod (subresource status) x -n a",
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/pods?labelSelector=app%3Dweb,tier%20in%20(a)",
+                "kubectl get pod -n a -l 'app=web,tier in (a)'",
+            ),
+            (
+                Method::POST,
+                "/api/v1/namespaces/a/configmaps?dryRun=All",
+                "kubectl create configmap -n a --dry-run=server",
+            ),
+            (
+                Method::DELETE,
+                "/api/v1/namespaces/prod",
+                "kubectl delete namespace prod",
+            ),
+            (Method::GET, "/api/v1/nodes", "kubectl get node"),
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/endpoints/web",
+                "kubectl get endpoints web -n a",
+            ),
+            (
+                Method::GET,
+                "/apis/networking.k8s.io/v1/namespaces/a/networkpolicies",
+                "kubectl get networkpolicy -n a",
+            ),
+            (
+                Method::GET,
+                "/apis/example.com/v1/namespaces/a/boxes",
+                "kubectl get box.example.com -n a",
+            ),
+            (
+                Method::PUT,
+                "/apis/apps/v1/namespaces/a/deployments/web/scale",
+                "kubectl scale deployment web -n a",
+            ),
+            (
+                Method::PUT,
+                "/api/v1/namespaces/a/secrets/s",
+                "kubectl replace secret s -n a",
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/pods/it's",
+                "kubectl get pod 'it'\\''s' -n a",
+            ),
+            (
+                Method::GET,
+                "/api/v1/namespaces/a/pods/x%09y",
+                "kubectl get pod $'x\\ty' -n a",
+            ),
+            (Method::GET, "/logs/a%20b", "kubectl get --raw '/logs/a b'"),
+        ] {
+            let info = RequestInfo::parse(&m, &uri.parse::<Uri>().unwrap()).unwrap();
+            assert_eq!(command_line(&info, None, None), want, "{m} {uri}");
+        }
     }
 }
