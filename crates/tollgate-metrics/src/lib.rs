@@ -25,6 +25,8 @@
 //! ```
 
 mod layer;
+#[cfg(feature = "logs")]
+pub mod logs;
 #[cfg(feature = "readiness")]
 mod readiness;
 mod recent;

@@ -98,8 +98,8 @@ fn init_logging(format: LogFormat) {
     use std::io::IsTerminal;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let (targets, env_filter) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
-    let logs = tracing_subscriber::registry().with(targets).with(env_filter);
+    let filter = tollgate_metrics::logs::LogFilter::new(std::env::var("RUST_LOG").ok().as_deref());
+    let logs = tracing_subscriber::registry().with(filter.targets).with(filter.env);
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
         LogFormat::Json => logs
@@ -107,34 +107,9 @@ fn init_logging(format: LogFormat) {
             .init(),
         _ => {
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            logs.with(layer.fmt_fields(crate::log_fields::LogFields).with_ansi(colour))
+            logs.with(layer.fmt_fields(tollgate_metrics::logs::LogFields).with_ansi(colour))
                 .init();
         }
-    }
-}
-
-/// `RUST_LOG`'s directives (`info` when unset or unreadable) as a filter.
-/// Targets and levels only (`info`, `warn,tollgate_audit=debug`) are a
-/// [`Targets`](tracing_subscriber::filter::Targets) filter, which decides
-/// once per call site; a directive naming a span or a field
-/// (`[request{user=ci-bot}]=debug`) needs an `EnvFilter`, which follows
-/// every span as it is entered and left — a cost paid by every request.
-fn log_filter(
-    directives: Option<&str>,
-) -> (
-    Option<tracing_subscriber::filter::Targets>,
-    Option<tracing_subscriber::EnvFilter>,
-) {
-    use tracing_subscriber::filter::Targets;
-    let directives = directives.map(str::trim).filter(|d| !d.is_empty()).unwrap_or("info");
-    if !directives.contains(['[', '{'])
-        && let Ok(t) = directives.parse::<Targets>()
-    {
-        return (Some(t), None);
-    }
-    match tracing_subscriber::EnvFilter::try_new(directives) {
-        Ok(f) => (None, Some(f)),
-        Err(_) => (Some(Targets::new().with_default(tracing::Level::INFO)), None),
     }
 }
 
@@ -223,50 +198,6 @@ pub async fn main() -> ExitCode {
         Err(message) => {
             eprintln!("{}: {message}", if plugin { "kubectl tollgate" } else { "tollgate" });
             ExitCode::FAILURE
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use tracing::Level;
-
-    use super::log_filter;
-
-    /// Targets and levels make the filter that follows no span; a span or
-    /// field directive, the one that does; nothing readable, `info`.
-    #[test]
-    fn the_log_filter_follows_spans_only_when_a_directive_names_one() {
-        for (directives, on, off) in [
-            (None, ("tollgate_rules", Level::INFO), ("tollgate_rules", Level::DEBUG)),
-            (Some(""), ("hyper", Level::INFO), ("hyper", Level::DEBUG)),
-            (
-                Some("warn,tollgate_audit=debug"),
-                ("tollgate_audit::recorder", Level::DEBUG),
-                ("tollgate_rules", Level::INFO),
-            ),
-            (
-                Some("off"),
-                ("tollgate_rules", Level::ERROR),
-                ("tollgate_rules", Level::ERROR),
-            ),
-            (
-                Some("tollgate_rules=nonsense=3"),
-                ("x", Level::INFO),
-                ("x", Level::DEBUG),
-            ),
-        ] {
-            let (targets, env) = log_filter(directives);
-            assert!(env.is_none(), "{directives:?}");
-            let targets = targets.unwrap();
-            if directives != Some("off") {
-                assert!(targets.would_enable(on.0, &on.1), "{directives:?}: {on:?}");
-            }
-            assert!(!targets.would_enable(off.0, &off.1), "{directives:?}: {off:?}");
-        }
-        for directives in ["warn,[request]=info", "[{decision=deny}]=debug"] {
-            let (targets, env) = log_filter(Some(directives));
-            assert!(targets.is_none() && env.is_some(), "{directives}");
         }
     }
 }

@@ -15,7 +15,6 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod log_fields;
 pub mod reload;
 
 use std::net::SocketAddr;

@@ -1,5 +1,7 @@
-//! The text log's fields, written as `tracing-subscriber`'s default
-//! formatter writes them, without its cost on the request path.
+//! The gateway's log (feature `logs`): its fields written as
+//! `tracing-subscriber`'s default formatter writes them, without its cost
+//! on the request path ([`LogFields`]), and `RUST_LOG` as the cheapest
+//! filter that reads it ([`LogFilter`]).
 //!
 //! Every request opens a span (the audit layer's: audit ID, method, path)
 //! and the authentication and policy layers record the user, owner and
@@ -13,7 +15,7 @@
 //! [`DefaultVisitor`], so the output is the same bytes.
 //!
 //! ```
-//! use tollgate_gateway::log_fields::LogFields;
+//! use tollgate_metrics::logs::LogFields;
 //!
 //! tracing_subscriber::fmt()
 //!     .fmt_fields(LogFields)
@@ -25,7 +27,9 @@
 use std::fmt;
 
 use tracing::field::{Field, Visit};
+use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::format::{DefaultVisitor, Writer};
 
 #[cfg(doc)]
@@ -138,6 +142,60 @@ impl VisitOutput<fmt::Result> for FieldsVisitor<'_> {
 impl VisitFmt for FieldsVisitor<'_> {
     fn writer(&mut self) -> &mut dyn fmt::Write {
         &mut self.writer
+    }
+}
+
+/// `RUST_LOG`'s directives as a filter: which of the two layers below is
+/// set. Targets and levels only (`info`, `warn,tollgate_audit=debug`) are
+/// a [`Targets`] filter, which decides once per call site; a directive
+/// naming a span or a field (`warn,[request]=info`) needs an
+/// [`EnvFilter`], which follows every span as it is entered and left — a
+/// cost each request pays. Add both to the subscriber (an unset one does
+/// nothing):
+///
+/// ```
+/// use tracing_subscriber::layer::SubscriberExt as _;
+/// use tollgate_metrics::logs::LogFilter;
+///
+/// let filter = LogFilter::new(Some("warn,tollgate_audit=debug"));
+/// assert!(filter.env.is_none());
+/// let subscriber = tracing_subscriber::registry()
+///     .with(filter.targets)
+///     .with(filter.env)
+///     .with(tracing_subscriber::fmt::layer().fmt_fields(tollgate_metrics::logs::LogFields));
+/// # let _ = subscriber;
+/// ```
+#[derive(Debug)]
+pub struct LogFilter {
+    /// Set for targets and levels only.
+    pub targets: Option<Targets>,
+    /// Set when a directive names a span or a field.
+    pub env: Option<EnvFilter>,
+}
+
+impl LogFilter {
+    /// `directives` (`RUST_LOG`'s value; `info` when unset, empty or
+    /// unreadable).
+    pub fn new(directives: Option<&str>) -> Self {
+        let directives = directives.map(str::trim).filter(|d| !d.is_empty()).unwrap_or("info");
+        if !directives.contains(['[', '{'])
+            && let Ok(t) = directives.parse::<Targets>()
+        {
+            return LogFilter {
+                targets: Some(t),
+                env: None,
+            };
+        }
+        match EnvFilter::try_new(directives) {
+            Ok(f) => LogFilter {
+                targets: None,
+                env: Some(f),
+            },
+            Err(_) => LogFilter {
+                targets: Some(Targets::new().with_default(tracing::Level::INFO)),
+                env: None,
+            },
+        }
     }
 }
 
@@ -262,5 +320,50 @@ mod tests {
             "{out}"
         );
         assert!(out.contains(r#"owner="x""#), "{out}");
+    }
+
+    /// Targets and levels make the filter that follows no span; a span or
+    /// field directive, the one that does; nothing readable, `info`.
+    #[test]
+    fn the_log_filter_follows_spans_only_when_a_directive_names_one() {
+        for (directives, on, off) in [
+            (
+                None,
+                ("tollgate_rules", tracing::Level::INFO),
+                ("tollgate_rules", tracing::Level::DEBUG),
+            ),
+            (
+                Some(""),
+                ("hyper", tracing::Level::INFO),
+                ("hyper", tracing::Level::DEBUG),
+            ),
+            (
+                Some("warn,tollgate_audit=debug"),
+                ("tollgate_audit::recorder", tracing::Level::DEBUG),
+                ("tollgate_rules", tracing::Level::INFO),
+            ),
+            (
+                Some("off"),
+                ("tollgate_rules", tracing::Level::ERROR),
+                ("tollgate_rules", tracing::Level::ERROR),
+            ),
+            (
+                Some("tollgate_rules=nonsense=3"),
+                ("x", tracing::Level::INFO),
+                ("x", tracing::Level::DEBUG),
+            ),
+        ] {
+            let f = LogFilter::new(directives);
+            assert!(f.env.is_none(), "{directives:?}");
+            let targets = f.targets.unwrap();
+            if directives != Some("off") {
+                assert!(targets.would_enable(on.0, &on.1), "{directives:?}: {on:?}");
+            }
+            assert!(!targets.would_enable(off.0, &off.1), "{directives:?}: {off:?}");
+        }
+        for directives in ["warn,[request]=info", "[{decision=deny}]=debug"] {
+            let f = LogFilter::new(Some(directives));
+            assert!(f.targets.is_none() && f.env.is_some(), "{directives}");
+        }
     }
 }
