@@ -21,9 +21,16 @@ pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option
     let mut w = Words(String::with_capacity(64));
     w.word("kubectl");
     if !info.is_resource_request {
-        w.word("get");
+        // kubectl's `--raw` commands: GET, POST (`create`), PUT
+        // (`replace`) and DELETE; any other method is named as it is.
+        w.word(match info.verb.as_str() {
+            "get" | "head" => "get",
+            "post" => "create",
+            "put" => "replace",
+            other => other,
+        });
         w.word("--raw");
-        w.quoted(&info.path);
+        w.quoted(&raw_uri(info));
         return w.0;
     }
     let kind = singular(&info.resource, &info.api_group);
@@ -152,6 +159,41 @@ impl Words {
     fn space(&mut self) {
         if !self.0.is_empty() {
             self.0.push(' ');
+        }
+    }
+}
+
+/// The path and, when there is one, the query: what `--raw` takes. The
+/// query is written from its decoded pairs, a character that would change
+/// how it splits (`&`, `#`, `%`, `+`, a space, `=` in a key) escaped again.
+fn raw_uri(info: &RequestInfo) -> String {
+    let pairs = info.query.pairs();
+    if pairs.is_empty() {
+        return info.path.clone();
+    }
+    let mut uri = String::with_capacity(info.path.len() + 32);
+    uri.push_str(&info.path);
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        uri.push(if i == 0 { '?' } else { '&' });
+        escape_query(&mut uri, k, true);
+        if !v.is_empty() {
+            uri.push('=');
+            escape_query(&mut uri, v, false);
+        }
+    }
+    uri
+}
+
+fn escape_query(out: &mut String, s: &str, key: bool) {
+    for c in s.chars() {
+        if matches!(c, '&' | '#' | '%' | '+' | ' ') || c.is_control() || (key && c == '=') {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                use std::fmt::Write as _;
+                let _ = write!(out, "%{b:02X}");
+            }
+        } else {
+            out.push(c);
         }
     }
 }
@@ -369,6 +411,35 @@ mod tests {
                 "kubectl get pod $'x\\ty' -n a",
             ),
             (Method::GET, "/logs/a%20b", "kubectl get --raw '/logs/a b'"),
+        ] {
+            let info = RequestInfo::parse(&m, &uri.parse::<Uri>().unwrap()).unwrap();
+            assert_eq!(command_line(&info, None, None), want, "{m} {uri}");
+        }
+    }
+
+    /// `--raw` takes the query too, and kubectl's other `--raw` commands
+    /// name the method: a reviewer can run what the record says.
+    #[test]
+    fn raw_requests_keep_their_query_and_method() {
+        for (m, uri, want) in [
+            (Method::GET, "/version?x=1", "kubectl get --raw '/version?x=1'"),
+            (Method::GET, "/healthz?verbose", "kubectl get --raw '/healthz?verbose'"),
+            (
+                Method::GET,
+                "/livez?exclude=etcd&exclude=ping",
+                "kubectl get --raw '/livez?exclude=etcd&exclude=ping'",
+            ),
+            // Decoded, then escaped again where it would split otherwise.
+            (
+                Method::GET,
+                "/logs/x?q=a%26b%3Dc%20d&k%3D1=v",
+                "kubectl get --raw '/logs/x?q=a%26b=c%20d&k%3D1=v'",
+            ),
+            (Method::POST, "/metrics/reset", "kubectl create --raw /metrics/reset"),
+            (Method::PUT, "/configz", "kubectl replace --raw /configz"),
+            (Method::DELETE, "/debug/x", "kubectl delete --raw /debug/x"),
+            (Method::PATCH, "/debug/x", "kubectl patch --raw /debug/x"),
+            (Method::HEAD, "/healthz", "kubectl get --raw /healthz"),
         ] {
             let info = RequestInfo::parse(&m, &uri.parse::<Uri>().unwrap()).unwrap();
             assert_eq!(command_line(&info, None, None), want, "{m} {uri}");
