@@ -24,8 +24,11 @@
 //!     .finish();
 //! ```
 
+mod json;
+
 use std::fmt;
 
+pub use json::JsonLogFields;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::{MakeVisitor, VisitFmt, VisitOutput};
@@ -200,7 +203,7 @@ impl LogFilter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::{Arc, Mutex};
 
     use proptest::prelude::*;
@@ -210,7 +213,7 @@ mod tests {
     use super::*;
 
     #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Buf(pub(crate) Arc<Mutex<Vec<u8>>>);
 
     impl std::io::Write for Buf {
         fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {

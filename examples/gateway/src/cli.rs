@@ -103,7 +103,13 @@ fn init_logging(format: LogFormat) {
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     match format {
         LogFormat::Json => logs
-            .with(layer.json().with_current_span(true).with_span_list(false))
+            .with(
+                layer
+                    .json()
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .fmt_fields(tollgate_metrics::logs::JsonLogFields),
+            )
             .init(),
         _ => {
             let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
