@@ -120,19 +120,34 @@ impl Cell {
         self.all.latencies.sort_unstable();
     }
 
-    fn rps(&self) -> f64 {
-        // The median of the rounds (the mean of the middle two).
-        let mut r = self.rounds.clone();
-        r.sort_by(f64::total_cmp);
-        match r.len() {
-            0 => 0.0,
-            n if n % 2 == 1 => r[n / 2],
-            n => (r[n / 2 - 1] + r[n / 2]) / 2.0,
-        }
+    /// Requests/s as a multiple of `base`'s: the median, over the rounds,
+    /// of the two paths' ratio in the same round. Each round runs every
+    /// path back to back, so a machine that speeds up or slows down between
+    /// rounds (on these shared VMs it does, by up to 2×) moves both sides
+    /// of a round's ratio alike; a ratio of the two medians would mix
+    /// rounds run at different speeds.
+    fn ratio_to(&self, base: &Cell) -> f64 {
+        median(
+            self.rounds
+                .iter()
+                .zip(&base.rounds)
+                .map(|(a, b)| a / b.max(1e-9))
+                .collect(),
+        )
     }
 
     fn cpu(&self) -> f64 {
         self.cpu.iter().sum::<f64>() / self.cpu.len().max(1) as f64
+    }
+}
+
+/// The median (the mean of the middle two of an even count); 0 for none.
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
     }
 }
 
@@ -624,7 +639,6 @@ async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
 }
 
 fn print_cell(paths: &[Under], selected: &[usize], proto: Proto, inflight: usize, cells: &[Cell]) {
-    let bare = cells[1].rps();
     let direct = cells[0].all.mean();
     let bare_added = cells[1].all.mean().saturating_sub(direct);
     println!("\n### {}, {inflight} in flight\n", proto.name());
@@ -640,7 +654,7 @@ fn print_cell(paths: &[Under], selected: &[usize], proto: Proto, inflight: usize
             "| {} | {} | {:.2}× | {} | {} | {} | {} | {} | {:.3} | {:.0} MB |{}",
             paths[i].name,
             rounds.join(" / "),
-            c.rps() / bare.max(1e-9),
+            c.ratio_to(&cells[1]),
             us(c.all.mean()),
             us(c.all.q(0.5)),
             us(c.all.q(0.99)),
@@ -685,7 +699,7 @@ fn print_checks(paths: &[Under], summary: &[(Proto, usize, Vec<Cell>)]) {
             }
             None => println!("- {} {what}: not measured (filtered out)", proto.name()),
         };
-        let ratio = |a: &str, b: &str, n: usize| Some(cell(proto, n, a)?.rps() / cell(proto, n, b)?.rps());
+        let ratio = |a: &str, b: &str, n: usize| Some(cell(proto, n, a)?.ratio_to(cell(proto, n, b)?));
         line(
             "policy + audit batch ÷ authn only, 64 in flight",
             ratio("policy + audit batch", "authn only", 64),
