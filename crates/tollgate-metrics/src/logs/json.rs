@@ -7,6 +7,8 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::FormattedFields;
+
+use super::staged;
 use tracing_subscriber::fmt::format::Writer;
 
 #[cfg(doc)]
@@ -41,12 +43,17 @@ use tracing_subscriber::fmt::format::JsonFields;
 pub struct JsonLogFields;
 
 impl<'w> FormatFields<'w> for JsonLogFields {
-    fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut members = Members::new(&mut writer, true);
-        members.out.write_char('{')?;
-        fields.record(&mut members);
-        members.result?;
-        writer.write_char('}')
+    /// Staged in a buffer of the thread's and written whole, as
+    /// [`LogFields`](super::LogFields) does.
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'w>, fields: R) -> fmt::Result {
+        staged(writer, |buf| {
+            buf.push('{');
+            let mut members = Members::new(buf, true);
+            fields.record(&mut members);
+            members.result?;
+            buf.push('}');
+            Ok(())
+        })
     }
 
     fn add_fields(&self, current: &'w mut FormattedFields<Self>, fields: &tracing::span::Record<'_>) -> fmt::Result {
@@ -58,9 +65,11 @@ impl<'w> FormatFields<'w> for JsonLogFields {
             return self.format_fields(current.as_writer(), fields);
         }
         let empty = out.len() == 1;
-        let mut members = Members::new(out, empty);
-        fields.record(&mut members);
-        let result = members.result;
+        let result = staged(&mut *out, |buf| {
+            let mut members = Members::new(buf, empty);
+            fields.record(&mut members);
+            members.result
+        });
         out.push('}');
         result
     }

@@ -222,6 +222,11 @@ impl Client {
             Proto::H2 => inflight.div_ceil(8),
             Proto::H1 => inflight,
         };
+        // What earlier runs left in the page cache is written back now, not
+        // during this run: an audit log written with `durability: none` is
+        // written back by the kernel up to 30 s later, taking CPU from
+        // whichever path is being measured then.
+        tokio::process::Command::new("sync").status().await?;
         let mut cs = Vec::with_capacity(conns);
         for _ in 0..conns {
             cs.push(Some(self.connect(p.port, proto).await?));
