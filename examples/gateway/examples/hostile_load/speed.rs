@@ -8,7 +8,9 @@
 //! and HTTP/1.1 with 1, 8 and 64 requests in flight, a fixed request count
 //! and a time bound, rounds interleaved (A B A B), and prints requests/s,
 //! mean/p50/p99 latency, CPU seconds per 1,000 requests and peak RSS of the
-//! process under test, with ratios to the bare proxy. Then a 10 MB list
+//! process under test, with ratios to the bare proxy (each the median of
+//! the ratios within a round; every run starts after a `sync`, so one
+//! path's log is not written back during the next one's). Then a 10 MB list
 //! with masking off and on, a watch of 1,000 events and 64 MiB of exec
 //! output through a tunnel.
 
