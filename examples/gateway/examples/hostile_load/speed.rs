@@ -108,6 +108,8 @@ impl Run {
 #[derive(Default)]
 struct Cell {
     rounds: Vec<f64>,
+    /// Mean latency of each round.
+    means: Vec<Duration>,
     all: Run,
     cpu: Vec<f64>,
     failed: u64,
@@ -116,6 +118,7 @@ struct Cell {
 impl Cell {
     fn add(&mut self, r: Run) {
         self.rounds.push(r.rps);
+        self.means.push(r.mean());
         self.cpu.push(r.cpu_per_1000);
         self.failed += r.failed;
         self.all.latencies.extend(r.latencies);
@@ -728,26 +731,27 @@ fn print_checks(paths: &[Under], summary: &[(Proto, usize, Vec<Cell>)]) {
             true,
             "×",
         );
-        let added = |name: &str| -> Option<f64> {
-            let direct = cell(proto, 1, "direct to the upstream")?.all.mean();
-            Some(cell(proto, 1, name)?.all.mean().saturating_sub(direct).as_secs_f64())
+        // At 1 in flight, per round as the ratios are: the median over the
+        // rounds of what each round's means give.
+        let per_round = |f: &dyn Fn(usize) -> Option<f64>| -> Option<f64> {
+            let n = cell(proto, 1, "direct to the upstream")?.means.len();
+            let v: Option<Vec<f64>> = (0..n).map(f).collect();
+            v.filter(|v| !v.is_empty()).map(median)
+        };
+        let mean = |name: &str, r: usize| -> Option<f64> { Some(cell(proto, 1, name)?.means.get(r)?.as_secs_f64()) };
+        let added = |name: &str, r: usize| -> Option<f64> {
+            Some((mean(name, r)? - mean("direct to the upstream", r)?).max(0.0))
         };
         line(
             "authn only's added latency ÷ bare proxy's, 1 in flight",
-            (|| Some(added("authn only")? / added("bare hyper proxy")?.max(1e-9)))(),
+            per_round(&|r| Some(added("authn only", r)? / added("bare hyper proxy", r)?.max(1e-9))),
             1.3,
             false,
             "×",
         );
         line(
             "policy + audit batch mean − authn only mean, 1 in flight",
-            (|| {
-                Some(
-                    (cell(proto, 1, "policy + audit batch")?.all.mean().as_secs_f64()
-                        - cell(proto, 1, "authn only")?.all.mean().as_secs_f64())
-                        * 1e6,
-                )
-            })(),
+            per_round(&|r| Some((mean("policy + audit batch", r)? - mean("authn only", r)?) * 1e6)),
             100.0,
             false,
             " µs",
