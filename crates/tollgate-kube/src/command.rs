@@ -22,13 +22,16 @@ pub fn command_line(info: &RequestInfo, content_type: Option<&str>, body: Option
     w.word("kubectl");
     if !info.is_resource_request {
         // kubectl's `--raw` commands: GET, POST (`create`), PUT
-        // (`replace`) and DELETE; any other method is named as it is.
-        w.word(match info.verb.as_str() {
-            "get" | "head" => "get",
-            "post" => "create",
-            "put" => "replace",
-            other => other,
-        });
+        // (`replace`) and DELETE; any other method is named as it is,
+        // quoted: the client chose it, and a method may hold characters a
+        // shell acts on (`|`, `&`, `` ` ``, `$`).
+        match info.verb.as_str() {
+            "get" | "head" => w.word("get"),
+            "post" => w.word("create"),
+            "put" => w.word("replace"),
+            "delete" => w.word("delete"),
+            other => w.quoted(other),
+        }
         w.word("--raw");
         w.quoted(&raw_uri(info));
         return w.0;
@@ -443,6 +446,70 @@ mod tests {
         ] {
             let info = RequestInfo::parse(&m, &uri.parse::<Uri>().unwrap()).unwrap();
             assert_eq!(command_line(&info, None, None), want, "{m} {uri}");
+        }
+    }
+
+    /// Whether `line` holds, outside single quotes and not after a
+    /// backslash, a character a POSIX shell acts on.
+    fn shell_acts_on(line: &str) -> bool {
+        let (mut quoted, mut escaped) = (false, false);
+        for c in line.chars() {
+            match (quoted, escaped, c) {
+                (false, true, _) => escaped = false,
+                (false, false, '\\') => escaped = true,
+                (_, _, '\'') => quoted = !quoted,
+                (false, false, '|' | '&' | ';' | '$' | '`' | '<' | '>' | '\n' | '*' | '?' | '~' | '#') => return true,
+                _ => {}
+            }
+        }
+        quoted
+    }
+
+    proptest::proptest! {
+        /// Whatever the method, path and query of a request outside the
+        /// API (`--raw`), its command line gives a shell nothing to act on
+        /// but words.
+        #[test]
+        fn a_raw_command_line_is_only_words(
+            method in "[!#$%&'*+.^_`|~0-9A-Za-z-]{1,12}",
+            path in "(/[!-~&&[^?#]]{0,12}){1,4}",
+            query in proptest::option::of("[ -~]{0,30}"),
+        ) {
+            let Ok(method) = Method::from_bytes(method.as_bytes()) else { return Ok(()) };
+            let uri = match &query {
+                Some(q) => format!("{path}?{q}"),
+                None => path.clone(),
+            };
+            let Ok(uri) = uri.parse::<Uri>() else { return Ok(()) };
+            let Ok(info) = RequestInfo::parse(&method, &uri) else { return Ok(()) };
+            if info.is_resource_request {
+                return Ok(());
+            }
+            let line = command_line(&info, None, None);
+            proptest::prop_assert!(!shell_acts_on(&line), "{line}");
+        }
+    }
+
+    /// A method is the client's choice, and an HTTP method may hold
+    /// characters a shell acts on (`|`, `&`, `` ` ``, `$`, `'`): one a
+    /// reviewer pastes from the record must not run anything but kubectl.
+    #[test]
+    fn a_methods_shell_characters_are_quoted() {
+        for (m, want) in [
+            ("X|SH", "kubectl 'x|sh' --raw /x"),
+            ("`ID`", "kubectl '`id`' --raw /x"),
+            ("A&&B", "kubectl 'a&&b' --raw /x"),
+            ("$(ID)", "kubectl '$(id)' --raw /x"),
+            ("IT'S", r#"kubectl 'it'\''s' --raw /x"#),
+            ("OPTIONS", "kubectl options --raw /x"),
+        ] {
+            let Ok(method) = Method::from_bytes(m.as_bytes()) else {
+                // Not a method `http` accepts: nothing to record.
+                assert!(m.contains(['(', ')']), "{m} should be a valid method");
+                continue;
+            };
+            let info = RequestInfo::parse(&method, &"/x".parse::<Uri>().unwrap()).unwrap();
+            assert_eq!(command_line(&info, None, None), want, "{m}");
         }
     }
 }
