@@ -263,6 +263,13 @@ pub(crate) mod tests {
         }
     }
 
+    impl Buf {
+        /// What was written, as text.
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
     impl<'a> MakeWriter<'a> for Buf {
         type Writer = Buf;
         fn make_writer(&'a self) -> Buf {
@@ -326,7 +333,7 @@ pub(crate) mod tests {
             span.record("owner", s[0].as_str());
             tracing::info!("after");
         });
-        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+        buf.text()
     }
 
     proptest! {

@@ -248,7 +248,7 @@ mod tests {
             outer.record("n", n.wrapping_neg());
             tracing::error!(late = true, "after");
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        let text = buf.text();
         text.lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect()
