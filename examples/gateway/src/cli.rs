@@ -150,6 +150,9 @@ pub async fn main() -> ExitCode {
         Some(Ok(c)) => c.log.format,
         _ => LogFormat::Text,
     });
+    if let Err(e) = crate::memory::no_transparent_huge_pages() {
+        tracing::warn!(error = %e, "transparent huge pages stay on: the allocator may zero 2 MiB pages under load");
+    }
     let result = match cli.command {
         Command::Serve { config, check: true } => Config::load(&config)
             .map_err(|e| e.to_string())
