@@ -6,7 +6,9 @@
 //!   hygiene, impersonation, streaming and upgrade tunnels;
 //! - [`Tap`] / [`TunnelTap`]: observe exec/attach/port-forward bytes
 //!   without touching the tunnel;
-//! - [`serve`]: the listener (TLS, HTTP/1.1 + HTTP/2, graceful drain).
+//! - [`serve`]: the listener (TLS, HTTP/1.1 + HTTP/2, graceful drain);
+//! - [`no_transparent_huge_pages`]: for a server binary whose allocator
+//!   asks for huge pages (mimalloc), what the `tollgate` binary does.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -31,6 +33,7 @@ mod headers;
 mod idle;
 mod kubeconfig;
 mod limits;
+mod memory;
 #[cfg(feature = "preflight")]
 mod preflight;
 mod probe;
@@ -45,6 +48,7 @@ pub use forwarded::{TrustForwarded, TrustForwardedLayer, TrustedProxy};
 pub use headers::{ClientAddr, Impersonation};
 pub use kubeconfig::kubeconfig_files;
 pub use limits::LimitsConfig;
+pub use memory::no_transparent_huge_pages;
 #[cfg(feature = "preflight")]
 pub use preflight::ProxyPreflight;
 pub use probe::UpstreamProbe;

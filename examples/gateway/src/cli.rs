@@ -150,7 +150,7 @@ pub async fn main() -> ExitCode {
         Some(Ok(c)) => c.log.format,
         _ => LogFormat::Text,
     });
-    if let Err(e) = crate::memory::no_transparent_huge_pages() {
+    if let Err(e) = tollgate_proxy::no_transparent_huge_pages() {
         tracing::warn!(error = %e, "transparent huge pages stay on: the allocator may zero 2 MiB pages under load");
     }
     let result = match cli.command {

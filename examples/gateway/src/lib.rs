@@ -15,7 +15,6 @@ pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod memory;
 pub mod reload;
 
 use std::net::SocketAddr;

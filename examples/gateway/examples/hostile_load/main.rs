@@ -753,9 +753,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    // As the gateway does (`tollgate_gateway::memory`): the bare proxy runs
-    // with the gateway's allocator and its settings.
-    tollgate_gateway::memory::no_transparent_huge_pages()?;
+    // As the gateway does: the bare proxy runs with the gateway's allocator
+    // and its settings.
+    tollgate_proxy::no_transparent_huge_pages()?;
     let args: Vec<String> = std::env::args().collect();
     match (args.get(1).map(String::as_str), args.get(2), args.get(3)) {
         (Some("--static-upstream"), Some(dir), _) => return servers::static_upstream(Path::new(dir)).await,

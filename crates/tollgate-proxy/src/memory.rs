@@ -1,6 +1,6 @@
 //! The process's memory: transparent huge pages off.
 //!
-//! The binary's allocator (mimalloc) asks the kernel for transparent huge
+//! mimalloc (the `tollgate` binary's allocator) asks the kernel for huge
 //! pages on its arenas and gives memory it has stopped using back to the
 //! system. Under load the gateway allocates and frees in waves (a request's
 //! headers, its records, the writer's batches), so the same 2 MiB ranges
@@ -12,13 +12,13 @@
 //! the gateway's resident memory under that load fell from ~43 MB to
 //! ~27 MB (`docs/performance.md`, thirteenth round).
 //!
-//! This is the binary's choice, not the libraries': an embedder picks its
-//! own allocator and its own memory settings.
+//! Nothing in the libraries calls it: an embedder picks its own allocator
+//! and memory settings. The `tollgate` binary calls it before it serves.
 
 /// Turns transparent huge pages off for this process and the processes it
 /// starts (`prctl(PR_SET_THP_DISABLE)`, which takes precedence over an
 /// allocator's `madvise(MADV_HUGEPAGE)` and over the system's `always`
-/// setting). Pages already faulted in stay as they are, so the binary calls
+/// setting). Pages already faulted in stay as they are, so a binary calls
 /// it before it serves. Elsewhere than Linux it does nothing.
 ///
 /// # Errors
@@ -26,7 +26,7 @@
 ///
 /// # Example
 /// ```
-/// tollgate_gateway::memory::no_transparent_huge_pages()?;
+/// tollgate_proxy::no_transparent_huge_pages()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn no_transparent_huge_pages() -> std::io::Result<()> {
