@@ -328,7 +328,10 @@ impl<'a> Object<'a> {
     /// needs no escaping, so it is copied without being scanned.
     #[inline(always)]
     fn key(&mut self, k: &'static str) {
-        debug_assert!(clean(k.as_bytes()), "a literal key that needs escaping: {k:?}");
+        debug_assert!(
+            tollgate_kube::json_text::is_plain(k),
+            "a literal key that needs escaping: {k:?}"
+        );
         self.separate();
         self.out.reserve(k.len() + 3);
         self.out.push(b'"');
@@ -455,83 +458,15 @@ fn strings<S: AsRef<str>>(list: &[S], out: &mut Vec<u8>) {
     out.push(b']');
 }
 
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Whether any of the eight bytes is `"`, `\` or below 0x20 (exact: the
-/// classic "has a zero byte" and "has a byte less than n" tests).
-fn word_needs_escape(w: u64) -> bool {
-    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
-    let quote = zero(w ^ (LO * u64::from(b'"')));
-    let backslash = zero(w ^ (LO * u64::from(b'\\')));
-    let control = w.wrapping_sub(LO * 0x20) & !w & HI;
-    (quote | backslash | control) != 0
-}
-
-/// Whether byte `c` must be escaped in a JSON string.
-fn escapes(c: u8) -> bool {
-    c < 0x20 || c == b'"' || c == b'\\'
-}
-
-/// Whether `b` needs no escaping: eight bytes at a time, the tail padded
-/// with a byte that needs none.
-fn clean(b: &[u8]) -> bool {
-    let mut words = b.chunks_exact(8);
-    for w in words.by_ref() {
-        let mut x = [0u8; 8];
-        x.copy_from_slice(w);
-        if word_needs_escape(u64::from_le_bytes(x)) {
-            return false;
-        }
-    }
-    let tail = words.remainder();
-    let mut x = [b'a'; 8];
-    for (d, s) in x.iter_mut().zip(tail) {
-        *d = *s;
-    }
-    !word_needs_escape(u64::from_le_bytes(x))
-}
-
-/// `s` as a JSON string, escaped as `serde_json` escapes it.
+/// `s` as a JSON string, escaped as `serde_json` escapes it
+/// ([`tollgate_kube::json_text`]).
 fn string(s: &str, out: &mut Vec<u8>) {
-    let b = s.as_bytes();
-    out.reserve(b.len() + 2);
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    if clean(b) {
-        // Nearly every string of a record: one copy.
-        out.extend_from_slice(b);
-        out.push(b'"');
-        return;
-    }
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        if !escapes(c) {
-            continue;
-        }
-        out.extend_from_slice(&b[start..i]);
-        start = i + 1;
-        match c {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            0x08 => out.extend_from_slice(b"\\b"),
-            0x0c => out.extend_from_slice(b"\\f"),
-            _ => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(&[
-                    b'\\',
-                    b'u',
-                    b'0',
-                    b'0',
-                    HEX[usize::from(c >> 4)],
-                    HEX[usize::from(c & 0x0f)],
-                ]);
-            }
-        }
-    }
-    out.extend_from_slice(&b[start..]);
+    let _ = tollgate_kube::json_text::escape(s, |piece| {
+        out.extend_from_slice(piece.as_bytes());
+        Ok::<(), std::convert::Infallible>(())
+    });
     out.push(b'"');
 }
 

@@ -44,6 +44,7 @@ mod command;
 mod config_error;
 mod error;
 mod identity;
+pub mod json_text;
 pub mod limits;
 mod notes;
 pub mod protobuf;
