@@ -859,7 +859,7 @@ async fn main() -> Result<(), Error> {
     }
     let base_p99 = phases[0].steady.quantile(0.99);
     let base_gw_p99 = phases[0].gateway_side.quantile(0.99);
-    let mut failed = false;
+    let mut failures: Vec<String> = Vec::new();
     println!(
         "| attack | shape | steady ok | p50 | p99 | p99 / baseline | gateway-side p99 / baseline | attack conns or requests | gateway CPU | attacker CPU (nice 19) | harness CPU | peak RSS | peak fds | audit records |"
     );
@@ -888,14 +888,24 @@ async fn main() -> Result<(), Error> {
             p.peak_fds,
             p.records
         );
-        if s.failed > 0 || ratio > 3.0 || p.peak_rss_kb >= 200 * 1024 {
-            failed = true;
+        if s.failed > 0 {
+            failures.push(format!("{}: {} steady requests failed", p.name, s.failed));
+        }
+        if ratio > 3.0 {
+            failures.push(format!("{}: p99 {ratio:.2}× the baseline's (limit 3×)", p.name));
+        }
+        if p.peak_rss_kb >= 200 * 1024 {
+            failures.push(format!(
+                "{}: peak RSS {} MB (limit 200 MB)",
+                p.name,
+                p.peak_rss_kb / 1024
+            ));
         }
     }
     let _ = child.kill().await;
     cluster.stop().await;
-    if failed {
-        return Err("a steady request failed, a p99 exceeded 3× the baseline's, or the RSS reached 200 MB".into());
+    if !failures.is_empty() {
+        return Err(failures.join("; ").into());
     }
     println!("\nall attacks: every steady request succeeded, p99 within 3× of the baseline, RSS under 200 MB");
     Ok(())
