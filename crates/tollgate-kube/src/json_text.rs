@@ -40,10 +40,15 @@ fn word_needs_escape(w: u64) -> bool {
     (quote | backslash | control) != 0
 }
 
-/// Whether `b` needs no escaping: eight bytes at a time, the tail padded
-/// with a byte that needs none.
-fn clean(b: &[u8]) -> bool {
-    let mut words = b.chunks_exact(8);
+/// Whether `s` is written as it is (nothing in it needs escaping): eight
+/// bytes at a time, the tail padded with a byte that needs none.
+///
+/// ```
+/// assert!(tollgate_kube::json_text::is_plain("tollgate.dev/owner"));
+/// assert!(!tollgate_kube::json_text::is_plain("a\tb"));
+/// ```
+pub fn is_plain(s: &str) -> bool {
+    let mut words = s.as_bytes().chunks_exact(8);
     for w in words.by_ref() {
         let mut x = [0u8; 8];
         x.copy_from_slice(w);
@@ -57,16 +62,6 @@ fn clean(b: &[u8]) -> bool {
         *d = *s;
     }
     !word_needs_escape(u64::from_le_bytes(x))
-}
-
-/// Whether `s` is written as it is (nothing in it needs escaping).
-///
-/// ```
-/// assert!(tollgate_kube::json_text::is_plain("tollgate.dev/owner"));
-/// assert!(!tollgate_kube::json_text::is_plain("a\tb"));
-/// ```
-pub fn is_plain(s: &str) -> bool {
-    clean(s.as_bytes())
 }
 
 /// Gives `s`'s contents escaped as JSON text (without the surrounding

@@ -7,9 +7,9 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::FormattedFields;
+use tracing_subscriber::fmt::format::Writer;
 
 use super::staged;
-use tracing_subscriber::fmt::format::Writer;
 
 #[cfg(doc)]
 use tracing_subscriber::fmt::format::JsonFields;
