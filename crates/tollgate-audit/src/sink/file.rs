@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use super::{Sink, SinkError};
@@ -67,7 +67,8 @@ pub struct FileOptions {
     pub durability: Durability,
     /// With [`Durability::Batch`], the longest a written record waits to
     /// be synced to disk (default 100 ms): the window a power loss can
-    /// take.
+    /// take. With every durability, how often written pages are handed
+    /// back to the OS (see [`FileSink`]).
     pub sync_interval: Duration,
 }
 
@@ -114,7 +115,26 @@ struct State {
     size: u64,
     /// Written since the last sync.
     dirty: bool,
+    /// The pages of the current file not yet handed back start here…
+    released: u64,
+    /// …and the last round advised up to here (see [`FileSink::start_housekeeper`]).
+    advised: u64,
+    /// The housekeeper found nothing to do and waits for a write.
+    idle: bool,
 }
+
+/// How an idle housekeeper is woken: a write sets the flag (under its
+/// mutex) and notifies. Apart from the state, so that a waiting
+/// housekeeper does not keep the file open.
+#[derive(Debug, Default)]
+struct Wake {
+    written: Mutex<bool>,
+    cond: Condvar,
+}
+
+/// How long an idle housekeeper waits for a write before it looks whether
+/// the sink is gone.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl Drop for State {
     fn drop(&mut self) {
@@ -126,6 +146,14 @@ impl Drop for State {
 }
 
 /// Appends records as JSON lines to a file.
+///
+/// What it wrote does not stay in the page cache: every
+/// [`FileOptions::sync_interval`] a thread of the sink advises the OS that
+/// the pages written since the round before last will not be read soon
+/// (`POSIX_FADV_DONTNEED` on Linux), so a busy gateway's log neither fills
+/// the memory of its cgroup with cache nor makes each write touch new
+/// pages. A reader of the log (a shipper following it) still reads what
+/// it missed, from disk.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -143,6 +171,7 @@ pub struct FileSink {
     path: PathBuf,
     options: FileOptions,
     state: Arc<Mutex<State>>,
+    wake: Arc<Wake>,
 }
 
 fn io(what: &str, path: &Path, e: &std::io::Error) -> SinkError {
@@ -185,20 +214,41 @@ impl FileSink {
                 file,
                 size,
                 dirty: false,
+                released: size,
+                advised: size,
+                idle: false,
             })),
+            wake: Arc::default(),
         };
-        if sink.options.durability == Durability::Batch {
-            sink.start_syncer()?;
-        }
+        sink.start_housekeeper()?;
         Ok(sink)
     }
 
-    /// `batch`: a thread that syncs what was written, every
-    /// `sync_interval` at most, until the sink is dropped. The sync runs
-    /// on a second handle of the file, outside the lock: writers are never
-    /// held by it.
-    fn start_syncer(&self) -> Result<(), SinkError> {
+    /// A thread that, every `sync_interval` until the sink is dropped,
+    /// syncs what was written (`batch`) and hands the written pages back
+    /// to the OS (every durability).
+    ///
+    /// The sync and the advice run on a second handle of the file, outside
+    /// the lock: writers are never held by them.
+    ///
+    /// Handing pages back: an audit log is written once and read later, if
+    /// at all, so its pages are dropped from the page cache once they are
+    /// on disk (`POSIX_FADV_DONTNEED`, as journald does with its archived
+    /// journals). A round advises the bytes written since the round before
+    /// last: the first advice of a range starts its write-back (`none`),
+    /// the second drops it once it is clean (after `batch`'s sync or
+    /// `request`'s, the first already does). This keeps a busy gateway's
+    /// log from filling the page cache, which counts against the memory of
+    /// its cgroup, and lets the next writes reuse the same pages: on a
+    /// virtual machine, a page the guest never touched costs a fault in the
+    /// hypervisor the first time, which made writing to a growing log 40
+    /// times as expensive (`docs/performance.md`, fourteenth round).
+    ///
+    /// A housekeeper with nothing left to sync or advise sleeps until the
+    /// next write: an idle gateway's does not wake ten times a second.
+    fn start_housekeeper(&self) -> Result<(), SinkError> {
         let state = Arc::downgrade(&self.state);
+        let wake = self.wake.clone();
         let every = self.options.sync_interval.max(Duration::from_millis(1));
         let path = self.path.clone();
         std::thread::Builder::new()
@@ -207,18 +257,41 @@ impl FileSink {
                 loop {
                     std::thread::sleep(every);
                     let Some(state) = state.upgrade() else { return };
-                    let handle = {
+                    let (handle, sync, from, to) = {
                         let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
-                        if !st.dirty {
+                        let sync = std::mem::take(&mut st.dirty);
+                        let (from, to) = (st.released, st.size);
+                        st.released = st.advised;
+                        st.advised = to;
+                        if !sync && from == to {
+                            // Everything written was advised twice.
+                            st.idle = true;
+                            drop(st);
+                            drop(state);
+                            let written = wake.written.lock().unwrap_or_else(PoisonError::into_inner);
+                            let mut written = wake
+                                .cond
+                                .wait_timeout_while(written, IDLE_CHECK, |w| !*w)
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .0;
+                            *written = false;
                             continue;
                         }
-                        st.dirty = false;
-                        st.file.try_clone()
+                        (st.file.try_clone(), sync, from, to)
                     };
                     drop(state);
-                    if let Err(e) = handle.and_then(|f| f.sync_data()) {
+                    let handle = match handle {
+                        Ok(f) => f,
+                        Err(e) => {
+                            tracing::error!(file = %path.display(), error = %e, "syncing the audit log failed");
+                            continue;
+                        }
+                    };
+                    if sync && let Err(e) = handle.sync_data() {
                         tracing::error!(file = %path.display(), error = %e, "syncing the audit log failed");
+                        continue;
                     }
+                    release(&handle, from, to);
                 }
             })
             .map(drop)
@@ -239,6 +312,10 @@ impl FileSink {
         }
         st.file.write_all(buf).map_err(|e| io("writing", &self.path, &e))?;
         st.size += total;
+        if std::mem::take(&mut st.idle) {
+            *self.wake.written.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            self.wake.cond.notify_one();
+        }
         match self.options.durability {
             // One sync for the whole batch: group commit.
             Durability::Request => st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?,
@@ -256,6 +333,9 @@ impl FileSink {
             st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
             st.dirty = false;
         }
+        // The rotated file's pages are handed back (its write-back starts
+        // now; the kernel drops what is still dirty later, by itself).
+        release(&st.file, 0, st.size);
         let stamp = crate::micro_time(SystemTime::now()).replace(':', "-");
         let backup = backup_name(&self.path, &stamp);
         std::fs::rename(&self.path, &backup).map_err(|e| io("rotating", &self.path, &e))?;
@@ -266,6 +346,8 @@ impl FileSink {
             .open(&self.path)
             .map_err(|e| io("opening", &self.path, &e))?;
         st.size = 0;
+        st.released = 0;
+        st.advised = 0;
         if self.options.max_backups > 0 {
             let mut backups = rotated_files(&self.path);
             while backups.len() > self.options.max_backups {
@@ -277,6 +359,21 @@ impl FileSink {
         }
         Ok(())
     }
+}
+
+/// Advises the OS that the bytes `from..to` of `file` will not be read
+/// soon: it starts writing back what is dirty and drops what is clean from
+/// the page cache. Only advice: an error changes nothing that was written,
+/// and is logged at debug level (a file system may not support it).
+fn release(file: &File, from: u64, to: u64) {
+    #[cfg(target_os = "linux")]
+    if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from))
+        && let Err(e) = rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed)
+    {
+        tracing::debug!(error = %e, "cannot hand the audit log's pages back to the OS");
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (file, from, to);
 }
 
 fn backup_name(path: &Path, stamp: &str) -> PathBuf {
