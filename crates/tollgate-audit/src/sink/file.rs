@@ -254,6 +254,8 @@ impl FileSink {
         std::thread::Builder::new()
             .name("tollgate-audit-sync".to_owned())
             .spawn(move || {
+                // Until the file turns the advice down.
+                let mut advise = true;
                 loop {
                     std::thread::sleep(every);
                     let Some(state) = state.upgrade() else { return };
@@ -291,7 +293,10 @@ impl FileSink {
                         tracing::error!(file = %path.display(), error = %e, "syncing the audit log failed");
                         continue;
                     }
-                    release(&handle, from, to);
+                    if advise && let Err(e) = release(&handle, from, to) {
+                        tracing::debug!(file = %path.display(), error = %e, "the audit log's pages cannot be handed back to the OS; they stay in the page cache");
+                        advise = false;
+                    }
                 }
             })
             .map(drop)
@@ -335,7 +340,7 @@ impl FileSink {
         }
         // The rotated file's pages are handed back (its write-back starts
         // now; the kernel drops what is still dirty later, by itself).
-        release(&st.file, 0, st.size);
+        let _ = release(&st.file, 0, st.size);
         let stamp = crate::micro_time(SystemTime::now()).replace(':', "-");
         let backup = backup_name(&self.path, &stamp);
         std::fs::rename(&self.path, &backup).map_err(|e| io("rotating", &self.path, &e))?;
@@ -363,17 +368,17 @@ impl FileSink {
 
 /// Advises the OS that the bytes `from..to` of `file` will not be read
 /// soon: it starts writing back what is dirty and drops what is clean from
-/// the page cache. Only advice: an error changes nothing that was written,
-/// and is logged at debug level (a file system may not support it).
-fn release(file: &File, from: u64, to: u64) {
+/// the page cache. Only advice: an error (a pipe, a file system that does
+/// not take it) changes nothing that was written; it is returned so the
+/// caller stops asking.
+fn release(file: &File, from: u64, to: u64) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
-    if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from))
-        && let Err(e) = rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed)
-    {
-        tracing::debug!(error = %e, "cannot hand the audit log's pages back to the OS");
+    if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from)) {
+        rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed)?;
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (file, from, to);
+    Ok(())
 }
 
 fn backup_name(path: &Path, stamp: &str) -> PathBuf {
@@ -684,6 +689,19 @@ mod tests {
 
     fn ev(id: &str) -> Event {
         Event::new(id, Level::Metadata, Stage::ResponseComplete)
+    }
+
+    /// A pipe takes no page-cache advice: the error comes back (and the
+    /// housekeeper stops asking), a file's is taken.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn page_cache_advice_is_refused_by_a_pipe_and_taken_by_a_file() {
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let pipe = File::from(std::os::fd::OwnedFd::from(writer));
+        assert!(release(&pipe, 0, 4096).is_err());
+        let file = tempfile::tempfile().unwrap();
+        assert!(release(&file, 0, 4096).is_ok());
+        assert!(release(&pipe, 7, 7).is_ok(), "an empty range asks nothing");
     }
 
     #[tokio::test]
