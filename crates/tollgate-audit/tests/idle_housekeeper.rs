@@ -8,27 +8,8 @@ use std::time::Duration;
 
 use tollgate_audit::{Durability, FileOptions, FileSink, Sink};
 
-/// How many times each housekeeper thread of this process has been
-/// scheduled (the third field of `/proc/self/task/<tid>/schedstat`).
-fn housekeeper_runs() -> Vec<(String, u64)> {
-    let mut runs = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").expect("Linux /proc") {
-        let dir = task.expect("a task").path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        // "tollgate-audit-sync", cut to the kernel's 15 bytes.
-        if comm.trim() != "tollgate-audit-" {
-            continue;
-        }
-        let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
-        let count = stat
-            .split_whitespace()
-            .nth(2)
-            .and_then(|n| n.parse().ok())
-            .expect("schedstat");
-        runs.push((dir.display().to_string(), count));
-    }
-    runs
-}
+mod common;
+use common::audit_thread_runs as housekeeper_runs;
 
 #[tokio::test]
 async fn an_idle_housekeeper_sleeps_until_the_next_write() {

@@ -7,28 +7,8 @@ use std::time::Duration;
 
 use tollgate_audit::{Event, Level, MemorySink, Recorder, RecorderOptions, Stage};
 
-/// How many times each writer thread of this process has been scheduled
-/// (Linux: the second field of `/proc/self/task/<tid>/schedstat` is the
-/// time it waited to run, the third how many times it ran).
-fn writer_runs() -> Vec<(String, u64)> {
-    let mut runs = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").expect("Linux /proc") {
-        let dir = task.expect("a task").path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        // "tollgate-audit-writer", cut to the kernel's 15 bytes.
-        if comm.trim() != "tollgate-audit-" {
-            continue;
-        }
-        let stat = std::fs::read_to_string(dir.join("schedstat")).unwrap_or_default();
-        let count = stat
-            .split_whitespace()
-            .nth(2)
-            .and_then(|n| n.parse().ok())
-            .expect("schedstat");
-        runs.push((dir.display().to_string(), count));
-    }
-    runs
-}
+mod common;
+use common::audit_thread_runs as writer_runs;
 
 #[tokio::test]
 async fn an_idle_writer_does_not_wake() {
