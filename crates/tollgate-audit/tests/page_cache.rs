@@ -5,30 +5,12 @@
 //! (util-linux).
 #![cfg(target_os = "linux")]
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tollgate_audit::{Durability, FileOptions, FileSink, Sink};
+use tollgate_testkit::resident_bytes as resident;
 
 const MIB: usize = 1 << 20;
-
-/// Bytes of `path` in the page cache.
-fn resident(path: &Path) -> u64 {
-    let out = std::process::Command::new("fincore")
-        .args(["--bytes", "--noheadings", "--output", "RES"])
-        .arg(path)
-        .output()
-        .expect("fincore (util-linux) is needed to see what is in the page cache");
-    assert!(
-        out.status.success(),
-        "fincore failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("fincore printed {:?}: {e}", String::from_utf8_lossy(&out.stdout)))
-}
 
 /// 8 MiB of JSON lines, in 64 writes.
 fn lines() -> Vec<u8> {

@@ -34,6 +34,7 @@ mod handler;
 mod issuer;
 mod kubeconfig;
 mod logs;
+mod page_cache;
 mod patch;
 mod redis;
 mod resources;
@@ -46,6 +47,7 @@ pub use body::Body;
 pub use exec::websocket_accept;
 pub use issuer::{SigningKey, TestIssuer, github_actions_claims, now};
 pub use kubeconfig::kubeconfig;
+pub use page_cache::resident_bytes;
 pub use redis::{RedisCluster, RedisOptions, RedisSentinels, RedisServer, RedisTls};
 pub use tls::{CertifiedKey, TestCa};
 

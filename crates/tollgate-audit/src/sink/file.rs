@@ -115,10 +115,8 @@ struct State {
     size: u64,
     /// Written since the last sync.
     dirty: bool,
-    /// The pages of the current file not yet handed back start here…
-    released: u64,
-    /// …and the last round advised up to here (see [`FileSink::start_housekeeper`]).
-    advised: u64,
+    /// What the housekeeper advises next (see [`FileSink::start_housekeeper`]).
+    rounds: Rounds,
     /// The housekeeper found nothing to do and waits for a write.
     idle: bool,
 }
@@ -214,8 +212,7 @@ impl FileSink {
                 file,
                 size,
                 dirty: false,
-                released: size,
-                advised: size,
+                rounds: Rounds::starting_at(size),
                 idle: false,
             })),
             wake: Arc::default(),
@@ -262,9 +259,8 @@ impl FileSink {
                     let (handle, sync, from, to) = {
                         let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
                         let sync = std::mem::take(&mut st.dirty);
-                        let (from, to) = (st.released, st.size);
-                        st.released = st.advised;
-                        st.advised = to;
+                        let size = st.size;
+                        let (from, to) = st.rounds.next(size);
                         if !sync && from == to {
                             // Everything written was advised twice.
                             st.idle = true;
@@ -351,8 +347,7 @@ impl FileSink {
             .open(&self.path)
             .map_err(|e| io("opening", &self.path, &e))?;
         st.size = 0;
-        st.released = 0;
-        st.advised = 0;
+        st.rounds = Rounds::default();
         if self.options.max_backups > 0 {
             let mut backups = rotated_files(&self.path);
             while backups.len() > self.options.max_backups {
@@ -366,12 +361,42 @@ impl FileSink {
     }
 }
 
+/// Which bytes of a file being appended to are advised next ([`release`]),
+/// round by round: each range twice, one round apart — the first advice
+/// starts its write-back, the second drops it once it is clean.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Rounds {
+    /// The pages not yet advised twice start here…
+    released: u64,
+    /// …and the last round advised up to here.
+    advised: u64,
+}
+
+impl Rounds {
+    /// For a file that already holds `end` bytes (not advised).
+    pub(crate) fn starting_at(end: u64) -> Self {
+        Rounds {
+            released: end,
+            advised: end,
+        }
+    }
+
+    /// The range `from..to` to advise in a round at which the file ends at
+    /// `end`: everything written since the round before last.
+    pub(crate) fn next(&mut self, end: u64) -> (u64, u64) {
+        let range = (self.released, end);
+        self.released = self.advised;
+        self.advised = end;
+        range
+    }
+}
+
 /// Advises the OS that the bytes `from..to` of `file` will not be read
 /// soon: it starts writing back what is dirty and drops what is clean from
 /// the page cache. Only advice: an error (a pipe, a file system that does
 /// not take it) changes nothing that was written; it is returned so the
 /// caller stops asking.
-fn release(file: &File, from: u64, to: u64) -> std::io::Result<()> {
+pub(crate) fn release(file: &File, from: u64, to: u64) -> std::io::Result<()> {
     #[cfg(target_os = "linux")]
     if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from)) {
         rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed)?;

@@ -4,9 +4,17 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use crate::sink::{Rounds, release};
+
+/// How often a long recording hands what it wrote back to the OS (as the
+/// audit log does every `syncIntervalMs`): at most every 100 ms, and only
+/// once a MiB more has been written.
+const ADVICE_EVERY: Duration = Duration::from_millis(100);
+const ADVICE_BYTES: u64 = 1 << 20;
 
 /// The asciicast file being written, with its running digest.
 pub(super) struct Cast {
@@ -15,6 +23,13 @@ pub(super) struct Cast {
     digest: aws_lc_rs::digest::Context,
     start: Instant,
     failed: Option<String>,
+    /// Bytes handed to `out`.
+    written: u64,
+    /// The page-cache advice: the rounds, when the last one was and at how
+    /// many bytes, and whether the file still takes it.
+    rounds: Rounds,
+    last_round: (Instant, u64),
+    advise: bool,
 }
 
 impl Cast {
@@ -27,6 +42,10 @@ impl Cast {
             digest: aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256),
             start: Instant::now(),
             failed: None,
+            written: 0,
+            rounds: Rounds::default(),
+            last_round: (Instant::now(), 0),
+            advise: true,
         };
         c.line(header);
         Ok(c)
@@ -41,6 +60,28 @@ impl Cast {
         {
             self.failed = Some(e.to_string());
         }
+        self.written += l.len() as u64;
+        if self.advise
+            && self.written - self.last_round.1 >= ADVICE_BYTES
+            && self.last_round.0.elapsed() >= ADVICE_EVERY
+        {
+            self.hand_back();
+        }
+    }
+
+    /// A round of page-cache advice (see [`Rounds`]): what a terminal
+    /// session writes is read later, if at all, so a long one (a large
+    /// `kubectl cp` is an exec) does not fill the page cache.
+    fn hand_back(&mut self) {
+        self.last_round = (Instant::now(), self.written);
+        if self.out.flush().is_err() {
+            // Kept in `failed` by the next write or by `finish`.
+            return;
+        }
+        let (from, to) = self.rounds.next(self.written);
+        if release(self.out.get_ref(), from, to).is_err() {
+            self.advise = false;
+        }
     }
 
     /// One event: `o` output, `i` input, `r` resize, `m` marker.
@@ -52,6 +93,11 @@ impl Cast {
     /// Flushes the file; its path, hex SHA-256, and the first write error.
     pub(super) fn finish(mut self) -> (PathBuf, String, Option<String>) {
         let flushed = self.out.flush();
+        if self.advise && flushed.is_ok() {
+            // The whole file: its write-back starts, and what is already
+            // clean leaves the page cache.
+            let _ = release(self.out.get_ref(), 0, self.written);
+        }
         let hex: String = self
             .digest
             .finish()

@@ -198,3 +198,46 @@ async fn port_forward_over_websocket_tunnelled_spdy_counts_bytes_per_port() {
     let p = st.spdy.ports.get("80").expect("port 80 on record");
     assert_eq!((p.connections, p.client_bytes, p.pod_bytes), (1, 18, 21));
 }
+
+/// A long recording (a large `kubectl cp` is an exec) hands what it wrote
+/// back to the OS as it goes, while a file written beside it the same way
+/// stays cached (so the measurement can fail).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_long_recording_leaves_the_page_cache() {
+    use std::io::Write;
+    // Under `target/`, not a `/tmp` that may be tmpfs, which keeps pages.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/tmp");
+    std::fs::create_dir_all(root).unwrap();
+    let dir = tempfile::tempdir_in(root).unwrap();
+    let t = tap(dir.path());
+    let mut control = std::fs::File::create(dir.path().join("control")).unwrap();
+    let stdout = [&[1u8][..], &[b'x'; 256 << 10][..]].concat();
+    for _ in 0..12 {
+        for _ in 0..4 {
+            t.upstream_bytes(&frame(Opcode::Binary, true, &stdout));
+            control.write_all(&stdout[1..]).unwrap();
+        }
+        // A round at most every 100 ms.
+        std::thread::sleep(std::time::Duration::from_millis(110));
+    }
+    t.closed(TunnelStats::default());
+    let path = dir.path().join("sess-1.cast");
+    let total = std::fs::metadata(&path).unwrap().len();
+    assert!(total >= 12 << 20, "the cast holds {total} bytes");
+    let start = std::time::Instant::now();
+    let mut left = tollgate_testkit::resident_bytes(&path);
+    while left > 4 << 20 && start.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = tollgate_testkit::resident_bytes(&path);
+    }
+    let kept = tollgate_testkit::resident_bytes(&dir.path().join("control"));
+    assert!(
+        kept >= 11 << 20,
+        "the control file has only {kept} bytes cached: nothing is measured"
+    );
+    assert!(
+        left <= 4 << 20,
+        "{left} of the recording's {total} bytes are still cached"
+    );
+}
