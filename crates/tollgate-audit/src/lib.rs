@@ -24,6 +24,7 @@ mod event;
 mod json_line;
 #[cfg(feature = "layer")]
 mod layer;
+mod page_cache;
 mod policy;
 mod recorder;
 mod sink;

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{Sink, SinkError};
 use crate::Event;
+use crate::page_cache::{Rounds, release};
 
 /// When a record counts as written (`none`, `batch` or `request` in a
 /// configuration file). The API server's own log backend never syncs;
@@ -361,51 +362,6 @@ impl FileSink {
     }
 }
 
-/// Which bytes of a file being appended to are advised next ([`release`]),
-/// round by round: each range twice, one round apart — the first advice
-/// starts its write-back, the second drops it once it is clean.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Rounds {
-    /// The pages not yet advised twice start here…
-    released: u64,
-    /// …and the last round advised up to here.
-    advised: u64,
-}
-
-impl Rounds {
-    /// For a file that already holds `end` bytes (not advised).
-    pub(crate) fn starting_at(end: u64) -> Self {
-        Rounds {
-            released: end,
-            advised: end,
-        }
-    }
-
-    /// The range `from..to` to advise in a round at which the file ends at
-    /// `end`: everything written since the round before last.
-    pub(crate) fn next(&mut self, end: u64) -> (u64, u64) {
-        let range = (self.released, end);
-        self.released = self.advised;
-        self.advised = end;
-        range
-    }
-}
-
-/// Advises the OS that the bytes `from..to` of `file` will not be read
-/// soon: it starts writing back what is dirty and drops what is clean from
-/// the page cache. Only advice: an error (a pipe, a file system that does
-/// not take it) changes nothing that was written; it is returned so the
-/// caller stops asking.
-pub(crate) fn release(file: &File, from: u64, to: u64) -> std::io::Result<()> {
-    #[cfg(target_os = "linux")]
-    if let Some(len) = std::num::NonZeroU64::new(to.saturating_sub(from)) {
-        rustix::fs::fadvise(file, from, Some(len), rustix::fs::Advice::DontNeed)?;
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (file, from, to);
-    Ok(())
-}
-
 fn backup_name(path: &Path, stamp: &str) -> PathBuf {
     let stem = path
         .file_stem()
@@ -714,19 +670,6 @@ mod tests {
 
     fn ev(id: &str) -> Event {
         Event::new(id, Level::Metadata, Stage::ResponseComplete)
-    }
-
-    /// A pipe takes no page-cache advice: the error comes back (and the
-    /// housekeeper stops asking), a file's is taken.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn page_cache_advice_is_refused_by_a_pipe_and_taken_by_a_file() {
-        let (_reader, writer) = std::io::pipe().unwrap();
-        let pipe = File::from(std::os::fd::OwnedFd::from(writer));
-        assert!(release(&pipe, 0, 4096).is_err());
-        let file = tempfile::tempfile().unwrap();
-        assert!(release(&file, 0, 4096).is_ok());
-        assert!(release(&pipe, 7, 7).is_ok(), "an empty range asks nothing");
     }
 
     #[tokio::test]

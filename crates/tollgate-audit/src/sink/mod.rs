@@ -12,8 +12,6 @@ use std::sync::Arc;
 pub use file::{
     BoundedLines, Durability, FileOptions, FileSink, LogReader, MAX_RECORD_LINE_BYTES, ReadError, read_log,
 };
-#[cfg(feature = "layer")]
-pub(crate) use file::{Rounds, release};
 pub use memory::MemorySink;
 #[cfg(feature = "webhook")]
 pub use webhook::{WebhookMode, WebhookOptions, WebhookSink};

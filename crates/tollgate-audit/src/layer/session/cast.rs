@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::sink::{Rounds, release};
+use crate::page_cache::{Rounds, release};
 
 /// How often a long recording hands what it wrote back to the OS (as the
 /// audit log does every `syncIntervalMs`): at most every 100 ms, and only
