@@ -5,10 +5,18 @@
 //! counted and logged, and a request whose record cannot be written is
 //! refused.
 //!
-//! The writer never runs on the threads that serve requests: a sink that
-//! blocks (a slow disk, a sync) holds only the requests waiting for their
-//! records, and a request task pays for queuing its record, not for
-//! writing it.
+//! A sink that may block (a sync, a slow disk, a receiver across the
+//! network) is written only by the writer thread: it holds only the
+//! requests waiting for their records, and a request task pays for queuing
+//! its record, not for writing it. A sink that hands lines to the
+//! operating system without waiting for a device ([`Sink::write_lines_now`]:
+//! the file log with `batch` or `none` durability) is written by the task
+//! of the request that waits for its record, as the API server's own
+//! `blocking` log backend writes from the request's goroutine: that
+//! request's record goes out with whatever queued before it, and no
+//! request waits for the writer thread to be scheduled. Batches still
+//! form: records that arrive while one is written go out together in the
+//! next, written by whoever holds the write slot when it is let go.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -247,19 +255,28 @@ impl std::fmt::Debug for Job {
 }
 
 /// The wait for the sink to confirm a record queued with
-/// [`Recorder::queue_line`].
-#[cfg(feature = "layer")]
+/// [`Recorder::queue_line`] (or [`Recorder::record`]).
 #[derive(Debug)]
 pub(crate) struct Confirmation {
     rx: oneshot::Receiver<Outcome>,
     timeout: Duration,
+    /// The record waits for this task to write it ([`Queue::lead`]) after
+    /// the others of this scheduling round have queued theirs.
+    lead: Option<Arc<Queue>>,
 }
 
-#[cfg(feature = "layer")]
 impl Confirmation {
     /// Until the sink has the record (or failed, or the time is up).
-    pub(crate) async fn confirmed(self) -> Result<(), RecordError> {
-        match tokio::time::timeout(self.timeout, self.rx).await {
+    pub(crate) async fn confirmed(mut self) -> Result<(), RecordError> {
+        if let Some(queue) = self.lead.take() {
+            // The other requests ready on this thread queue their records
+            // meanwhile: one write for all of them.
+            tokio::task::yield_now().await;
+            if !queue.lead() {
+                queue.wake.notify_one();
+            }
+        }
+        match tokio::time::timeout(self.timeout, &mut self.rx).await {
             Ok(Ok(Outcome { result: Ok(()), .. })) => Ok(()),
             Ok(Ok(Outcome { result: Err(e), .. })) => Err(RecordError::Sink(e)),
             Ok(Err(_)) => Err(RecordError::Stopped),
@@ -268,16 +285,36 @@ impl Confirmation {
     }
 }
 
+impl Drop for Confirmation {
+    /// A request gone before it wrote its record leaves it to the writer
+    /// thread.
+    fn drop(&mut self) {
+        if let Some(queue) = self.lead.take() {
+            queue.wake.notify_one();
+        }
+    }
+}
+
 /// The bounded queue between request tasks and the writer. A record that
-/// a request waits for wakes the writer; one that nobody waits for (a
-/// `ResponseComplete`, or anything with `durability: none`) does not: it
-/// goes with the next batch, at most [`FLUSH_EVERY`] later or when half a
-/// batch has queued up — no cross-thread wake-up per record where a batch
-/// will do. A writer idle for a flush interval sleeps until anything is
-/// queued: an idle gateway's writer does not wake at all.
-#[derive(Debug)]
+/// a request waits for is written at once: by the request's own task when
+/// the sink can write on the caller's thread ([`Sink::write_lines_now`]:
+/// a file with `batch` or `none` durability), otherwise by the writer
+/// thread, which it wakes. One that nobody waits for (a `ResponseComplete`,
+/// or anything with `durability: none`) wakes nobody: it goes with the
+/// next batch, at most [`FLUSH_EVERY`] later or when half a batch has
+/// queued up — no cross-thread wake-up per record where a batch will do.
+/// A writer idle for a flush interval sleeps until anything is queued: an
+/// idle gateway's writer does not wake at all.
 struct Queue {
     pending: std::sync::Mutex<Pending>,
+    /// The write slot: whoever writes a batch (the writer thread or a
+    /// request's task) holds it from taking the batch to telling its
+    /// requests, so batches go out one at a time and in queue order.
+    slot: std::sync::Mutex<Batch>,
+    /// The sink, for writes on a request's task.
+    sink: Arc<dyn Sink>,
+    /// It [writes on the caller's thread](Sink::writes_now).
+    inline: bool,
     /// The sink takes JSON lines: records are serialized by the caller.
     lines: bool,
     capacity: usize,
@@ -288,6 +325,17 @@ struct Queue {
     /// anything is queued.
     asleep: AtomicBool,
     closed: AtomicBool,
+    counters: Arc<Counters>,
+    healthy: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("sink", &self.sink)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What is queued: the jobs and, for a sink that takes JSON lines, their
@@ -296,6 +344,23 @@ struct Queue {
 struct Pending {
     jobs: std::collections::VecDeque<Job>,
     lines: Vec<u8>,
+    /// How many of the jobs someone waits for.
+    waiting: usize,
+}
+
+/// A batch being written, in the write slot; its buffers are reused from
+/// batch to batch.
+#[derive(Debug, Default)]
+struct Batch {
+    jobs: Vec<Job>,
+    lines: Vec<u8>,
+    /// A sink of events: the batch's records.
+    events: Vec<Event>,
+    /// Each job's waiting request (if any) and whether its record
+    /// travelled to the sink.
+    waiters: Vec<(Option<Done>, bool)>,
+    /// The records in it (barriers are not records).
+    count: usize,
 }
 
 /// Under load, the least time between the starts of two batches: a
@@ -316,13 +381,21 @@ enum Push {
     Closed,
 }
 
+/// How many batches a request's task writes before it leaves the rest to
+/// the writer thread: under load, records keep arriving while one is
+/// written, and the task has its own request to forward.
+const LEADS: usize = 4;
+
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Queues a job (and its line, for a sink that takes lines).
-    fn push(&self, job: Job, line: &[u8]) -> Push {
+    /// Queues a job (and its line, for a sink that takes lines). A job
+    /// someone waits for is written at once: here, when the sink can
+    /// ([`Queue::lead`]), otherwise the writer is woken; with `later`, the
+    /// caller leads itself ([`Confirmation`]).
+    fn push(&self, job: Job, line: &[u8], later: bool) -> Push {
         if self.closed.load(Ordering::Acquire) {
             drop(job);
             return Push::Closed;
@@ -336,14 +409,149 @@ impl Queue {
             }
             q.lines.extend_from_slice(line);
             q.jobs.push_back(job);
+            q.waiting += usize::from(urgent);
             q.jobs.len()
         };
+        if urgent && (later || self.lead()) {
+            return Push::Queued;
+        }
         // `SeqCst`, against the writer's store before its last look at the
         // queue: either it sees this job, or this sees it asleep.
         if urgent || len == self.wake_at || (len == 1 && self.asleep.load(Ordering::SeqCst)) {
             self.wake.notify_one();
         }
         Push::Queued
+    }
+
+    /// Writes what is queued on this thread, for a sink of lines that
+    /// takes the batch here ([`Sink::write_lines_now`]): the caller's record
+    /// and whatever queued with it, the waiting requests told. `true` when
+    /// the queue's waiting jobs are in hand: written, or in a batch someone
+    /// else is writing (who looks at the queue again when done); `false`
+    /// when the writer thread must be woken.
+    ///
+    /// Someone who finds the slot taken has queued its job first, and the
+    /// holder looks at the queue after letting go of the slot: every job
+    /// is seen by a writer.
+    fn lead(&self) -> bool {
+        if !self.inline {
+            return false;
+        }
+        for _ in 0..LEADS {
+            let mut slot = match self.slot.try_lock() {
+                Ok(slot) => slot,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return true,
+            };
+            self.take(&mut slot, usize::MAX);
+            if slot.jobs.is_empty() {
+                return true;
+            }
+            let started = std::time::Instant::now();
+            // Only barriers: nothing to write.
+            let now = if slot.lines.is_empty() {
+                Some(Ok(()))
+            } else {
+                self.sink.write_lines_now(&slot.lines)
+            };
+            let Some(result) = now else {
+                self.put_back(&mut slot);
+                return false;
+            };
+            self.prepare(&mut slot);
+            self.finish(&mut slot, result, started.elapsed());
+            drop(slot);
+            if self.lock().waiting == 0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Moves what is queued into `batch`: for a sink of lines everything
+    /// (its lines are one buffer), for one of events at most `max` jobs.
+    fn take(&self, batch: &mut Batch, max: usize) {
+        let mut q = self.lock();
+        if self.lines {
+            batch.jobs.extend(q.jobs.drain(..));
+            q.waiting = 0;
+            if batch.lines.is_empty() {
+                // The queue's buffer is taken whole; it gets the batch's
+                // emptied one back.
+                std::mem::swap(&mut batch.lines, &mut q.lines);
+            } else {
+                batch.lines.extend_from_slice(&q.lines);
+                q.lines.clear();
+            }
+        } else {
+            let n = q.jobs.len().min(max.saturating_sub(batch.jobs.len()));
+            batch.jobs.extend(q.jobs.drain(..n));
+            q.waiting = q.jobs.iter().filter(|j| j.done.is_some()).count();
+        }
+    }
+
+    /// Puts a batch the sink would not take on this thread back at the
+    /// head of the queue, for the writer thread.
+    fn put_back(&self, batch: &mut Batch) {
+        let mut q = self.lock();
+        for job in batch.jobs.drain(..).rev() {
+            q.waiting += usize::from(job.done.is_some());
+            q.jobs.push_front(job);
+        }
+        batch.lines.extend_from_slice(&q.lines);
+        std::mem::swap(&mut batch.lines, &mut q.lines);
+        batch.lines.clear();
+    }
+
+    /// Before the write: the jobs' records (for a sink of events) and
+    /// waiting requests, in queue order.
+    fn prepare(&self, batch: &mut Batch) {
+        batch.count = 0;
+        for j in batch.jobs.drain(..) {
+            if j.refusal {
+                self.counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
+            }
+            batch.count += usize::from(!j.barrier);
+            let travelled = j.event.is_some();
+            if let Some(e) = j.event {
+                batch.events.push(e);
+            }
+            batch.waiters.push((j.done, travelled));
+        }
+    }
+
+    /// After the write: counted, and every waiting request told.
+    fn finish(&self, batch: &mut Batch, result: Result<(), SinkError>, took: Duration) {
+        let count = batch.count;
+        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.counters.write_micros.fetch_add(took, Ordering::Relaxed);
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        match &result {
+            Ok(()) => {
+                self.counters.written.fetch_add(count as u64, Ordering::Relaxed);
+                self.healthy.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.counters.failed.fetch_add(count as u64, Ordering::Relaxed);
+                self.healthy.store(false, Ordering::Relaxed);
+                tracing::error!(records = count, error = %e, "audit records could not be written");
+            }
+        }
+        batch.lines.clear();
+        if batch.lines.capacity() > 4 << 20 {
+            batch.lines = Vec::new();
+        }
+        let mut back = batch.events.drain(..);
+        let mut told = Vec::with_capacity(batch.waiters.len());
+        for (w, travelled) in batch.waiters.drain(..) {
+            // Events travel only to a sink of events, and come back.
+            let event = if travelled { back.next() } else { None };
+            if let Some(w) = w {
+                told.push((w, event));
+            }
+        }
+        drop(back);
+        Relay::hand_over(&result, told);
     }
 
     fn len(&self) -> usize {
@@ -367,29 +575,29 @@ impl Recorder {
     /// the recorder is dropped and the queue is written.
     pub fn new(sink: impl Sink, options: RecorderOptions) -> Self {
         let max_batch = options.max_batch.max(1);
+        let counters = Arc::new(Counters::default());
+        let healthy = Arc::new(AtomicBool::new(true));
         let queue = Arc::new(Queue {
             pending: std::sync::Mutex::new(Pending::default()),
+            slot: std::sync::Mutex::new(Batch::default()),
             lines: sink.takes_lines(),
+            inline: sink.takes_lines() && sink.writes_now(),
+            sink: Arc::new(sink),
             capacity: options.queue.max(1),
             wake_at: (max_batch / 2).max(1),
             wake: Notify::new(),
             asleep: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            counters: counters.clone(),
+            healthy: healthy.clone(),
         });
-        let counters = Arc::new(Counters::default());
-        let healthy = Arc::new(AtomicBool::new(true));
-        let work = writer(
-            Box::new(sink),
-            queue.clone(),
-            max_batch,
-            options.linger,
-            counters.clone(),
-            healthy.clone(),
-        );
+        let (q, linger) = (queue.clone(), options.linger);
         let started = std::thread::Builder::new()
             .name("tollgate-audit-writer".to_owned())
             .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(work),
+                // Made here: it holds the write slot across the sink's
+                // futures, so it stays on this thread.
+                Ok(rt) => rt.block_on(writer(q, max_batch, linger)),
                 // The queue's receiver is dropped: every record fails, every
                 // request that needs one is refused.
                 Err(e) => tracing::error!(error = %e, "the audit writer cannot start: requests that need a record are refused"),
@@ -439,7 +647,9 @@ impl Recorder {
         // A sink that takes events and nobody waiting: it keeps the record,
         // the request keeps a copy.
         let copy = (wait.is_none() && !self.queue.lines).then(|| event.clone());
-        let kept = match self.enqueue(event, done, false) {
+        // Written by this task, after the others of its round queue theirs.
+        let later = wait.is_some() && self.queue.inline;
+        let kept = match self.enqueue(event, done, false, later) {
             Ok(kept) => kept.or(copy),
             Err(Push::Full) => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -453,6 +663,17 @@ impl Recorder {
         let Some(wait) = wait else {
             return kept.ok_or(RecordError::Stopped);
         };
+        if later {
+            // A sink of lines: the record stayed here.
+            Confirmation {
+                rx: wait,
+                timeout: self.options.confirm_timeout,
+                lead: Some(self.queue.clone()),
+            }
+            .confirmed()
+            .await?;
+            return kept.ok_or(RecordError::Stopped);
+        }
         match tokio::time::timeout(self.options.confirm_timeout, wait).await {
             Ok(Ok(Outcome {
                 result: Ok(()), event, ..
@@ -497,10 +718,12 @@ impl Recorder {
             refusal: false,
             barrier: false,
         };
-        match self.queue.push(job, line) {
+        let later = confirm && self.queue.inline;
+        match self.queue.push(job, line, later) {
             Push::Queued => Ok(rx.map(|rx| Confirmation {
                 rx,
                 timeout: self.options.confirm_timeout,
+                lead: later.then(|| self.queue.clone()),
             })),
             Push::Full => {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -528,7 +751,8 @@ impl Recorder {
     /// Queues `event`: for a sink that takes JSON lines, serialized here,
     /// on the caller's thread where its data is in cache (the record is
     /// given back: `Ok(Some)`); otherwise the event itself (`Ok(None)`).
-    fn enqueue(&self, event: Event, done: Option<Done>, refusal: bool) -> Result<Option<Event>, Push> {
+    /// With `later`, the caller writes it ([`Confirmation`]).
+    fn enqueue(&self, event: Event, done: Option<Done>, refusal: bool, later: bool) -> Result<Option<Event>, Push> {
         if !self.queue.lines {
             let job = Job {
                 event: Some(event),
@@ -536,7 +760,7 @@ impl Recorder {
                 refusal,
                 barrier: false,
             };
-            return match self.queue.push(job, &[]) {
+            return match self.queue.push(job, &[], false) {
                 Push::Queued => Ok(None),
                 other => Err(other),
             };
@@ -556,6 +780,7 @@ impl Recorder {
                     barrier: false,
                 },
                 line,
+                later,
             );
             if line.capacity() > 1 << 20 {
                 *line = Vec::new();
@@ -592,7 +817,7 @@ impl Recorder {
             refusal: false,
             barrier: true,
         };
-        if let Push::Queued = self.queue.push(barrier, &[]) {
+        if let Push::Queued = self.queue.push(barrier, &[], false) {
             let _ = tokio::time::timeout(self.options.confirm_timeout, wait).await;
         }
     }
@@ -602,7 +827,7 @@ impl Recorder {
     /// logged.
     pub fn record_later(&self, event: Event) {
         let id = event.audit_id.clone();
-        if self.enqueue(event, None, false).is_err() {
+        if self.enqueue(event, None, false, false).is_err() {
             self.counters.failed.fetch_add(1, Ordering::Relaxed);
             tracing::error!(audit_id = %id, "an audit record was lost: the queue is full or the writer stopped");
         }
@@ -624,7 +849,7 @@ impl Recorder {
             queued.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
-        if self.enqueue(event, None, true).is_err() {
+        if self.enqueue(event, None, true, false).is_err() {
             queued.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
@@ -654,45 +879,18 @@ impl Recorder {
     }
 }
 
-async fn writer(
-    sink: Box<dyn Sink>,
-    queue: Arc<Queue>,
-    max_batch: usize,
-    linger: Duration,
-    counters: Arc<Counters>,
-    healthy: Arc<AtomicBool>,
-) {
-    let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
-    let mut events = Vec::with_capacity(max_batch);
-    let mut waiters = Vec::with_capacity(max_batch);
-    let mut lines: Vec<u8> = Vec::new();
+/// The writer thread's loop.
+// The write slot is held across the sink's future on purpose: batches go
+// out one at a time and in queue order. Nothing waits on it here: this
+// runtime runs only this task, and requests' tasks only try it.
+#[allow(clippy::await_holding_lock)]
+async fn writer(queue: Arc<Queue>, max_batch: usize, linger: Duration) {
     let mut last = tokio::time::Instant::now();
     let mut busy = false;
     loop {
-        // A sink of lines takes everything queued (its lines are one
-        // buffer); one of events at most a batch.
-        let take = |jobs: &mut Vec<Job>, lines: &mut Vec<u8>| {
-            let mut q = queue.lock();
-            if queue.lines {
-                jobs.extend(q.jobs.drain(..));
-                if lines.is_empty() {
-                    // The queue's buffer is taken whole; it gets the
-                    // writer's emptied one back.
-                    std::mem::swap(lines, &mut q.lines);
-                } else {
-                    lines.extend_from_slice(&q.lines);
-                    q.lines.clear();
-                }
-            } else {
-                let n = q.jobs.len().min(max_batch.saturating_sub(jobs.len()));
-                jobs.extend(q.jobs.drain(..n));
-            }
-        };
-        take(&mut jobs, &mut lines);
-        if jobs.is_empty() {
+        if queue.len() == 0 {
             if queue.closed.load(Ordering::Acquire) {
-                take(&mut jobs, &mut lines);
-                if jobs.is_empty() {
+                if queue.len() == 0 {
                     return;
                 }
             } else if busy {
@@ -716,21 +914,20 @@ async fn writer(
                 // once more, so a record queued in between is seen here
                 // or wakes the writer.
                 queue.asleep.store(true, Ordering::SeqCst);
-                take(&mut jobs, &mut lines);
-                if jobs.is_empty() {
+                if queue.len() == 0 {
                     queue.wake.notified().await;
-                    take(&mut jobs, &mut lines);
                 }
                 queue.asleep.store(false, Ordering::SeqCst);
-                if jobs.is_empty() {
-                    continue;
-                }
-                if jobs.len() < queue.wake_at && jobs.iter().all(|j| j.done.is_none()) {
+                let (len, waiting) = {
+                    let q = queue.lock();
+                    (q.jobs.len(), q.waiting)
+                };
+                if len > 0 && len < queue.wake_at && waiting == 0 {
                     // Woken by records nobody waits for: they wait for
                     // company, as they would have between batches.
                     let _ = tokio::time::timeout(FLUSH_EVERY, queue.wake.notified()).await;
-                    take(&mut jobs, &mut lines);
                 }
+                continue;
             }
         }
         // Group commit: a batch follows the last one by at least the
@@ -738,7 +935,7 @@ async fn writer(
         // join it. An idle writer writes at once.
         let gap = linger.max(LOAD_GAP);
         let since = last.elapsed();
-        if since < gap && jobs.len() < max_batch {
+        if since < gap && queue.len() < max_batch {
             let wait = gap - since;
             if wait >= Duration::from_millis(1) {
                 tokio::time::sleep(wait).await;
@@ -747,56 +944,24 @@ async fn writer(
                 // is its own.
                 std::thread::sleep(wait);
             }
-            take(&mut jobs, &mut lines);
+        }
+        let mut slot = queue.slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        queue.take(&mut slot, max_batch);
+        if slot.jobs.is_empty() {
+            // A request's task wrote them meanwhile.
+            continue;
         }
         last = tokio::time::Instant::now();
-        let count = jobs.iter().filter(|j| !j.barrier).count();
-        busy = count > 1;
-        for j in jobs.drain(..) {
-            if j.refusal {
-                counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
-            }
-            let travelled = j.event.is_some();
-            if let Some(e) = j.event {
-                events.push(e);
-            }
-            waiters.push((j.done, travelled));
-        }
+        queue.prepare(&mut slot);
+        busy = slot.count > 1;
         let started = std::time::Instant::now();
         let result = if queue.lines {
-            sink.write_lines(&lines).await
+            queue.sink.write_lines(&slot.lines).await
         } else {
-            sink.write(&events).await
+            queue.sink.write(&slot.events).await
         };
-        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-        counters.write_micros.fetch_add(took, Ordering::Relaxed);
-        counters.batches.fetch_add(1, Ordering::Relaxed);
-        match &result {
-            Ok(()) => {
-                counters.written.fetch_add(count as u64, Ordering::Relaxed);
-                healthy.store(true, Ordering::Relaxed);
-            }
-            Err(e) => {
-                counters.failed.fetch_add(count as u64, Ordering::Relaxed);
-                healthy.store(false, Ordering::Relaxed);
-                tracing::error!(records = count, error = %e, "audit records could not be written");
-            }
-        }
-        lines.clear();
-        if lines.capacity() > 4 << 20 {
-            lines = Vec::new();
-        }
-        let mut back = events.drain(..);
-        let mut told = Vec::with_capacity(waiters.len());
-        for (w, travelled) in waiters.drain(..) {
-            // Events travel only to a sink of events, and come back.
-            let event = if travelled { back.next() } else { None };
-            if let Some(w) = w {
-                told.push((w, event));
-            }
-        }
-        drop(back);
-        Relay::hand_over(&result, told);
+        let batch = &mut *slot;
+        queue.finish(batch, result, started.elapsed());
     }
 }
 
@@ -804,3 +969,6 @@ thread_local! {
     /// The line a caller serializes its record into, reused.
     static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
+
+#[cfg(all(test, feature = "layer"))]
+mod tests;

@@ -308,10 +308,21 @@ impl FileSink {
     /// Writes `buf` (whole lines), and syncs it with `request` durability.
     fn write_blocking(&self, buf: &[u8]) -> Result<(), SinkError> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let total = buf.len() as u64;
-        if self.options.max_bytes > 0 && st.size > 0 && st.size + total > self.options.max_bytes {
+        if self.rotates_before(&st, buf) {
             self.rotate(&mut st)?;
         }
+        self.append(&mut st, buf)
+    }
+
+    /// Whether `buf` goes to a new file.
+    fn rotates_before(&self, st: &State, buf: &[u8]) -> bool {
+        self.options.max_bytes > 0 && st.size > 0 && st.size + buf.len() as u64 > self.options.max_bytes
+    }
+
+    /// Appends `buf` to the current file (and syncs it with `request`
+    /// durability).
+    fn append(&self, st: &mut State, buf: &[u8]) -> Result<(), SinkError> {
+        let total = buf.len() as u64;
         st.file.write_all(buf).map_err(|e| io("writing", &self.path, &e))?;
         st.size += total;
         if std::mem::take(&mut st.idle) {
@@ -403,8 +414,9 @@ pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
 }
 
 /// Writes on the calling thread (one `write` per batch, and the `request`
-/// sync): the [`Recorder`](crate::Recorder) calls it from its own writer
-/// thread, never from a request's.
+/// sync): the [`Recorder`](crate::Recorder)'s writer thread, or, for a
+/// batch [`Sink::write_lines_now`] takes, the task of a request waiting
+/// for its record.
 #[async_trait::async_trait]
 impl Sink for FileSink {
     async fn write(&self, batch: &[Event]) -> Result<(), SinkError> {
@@ -428,6 +440,25 @@ impl Sink for FileSink {
 
     async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
         self.write_blocking(lines)
+    }
+
+    /// With `batch` or `none` durability, the `write` to the operating
+    /// system; not with `request` (its sync waits for the disk), nor when
+    /// the batch would start a new file (a rotation syncs, renames and
+    /// deletes): those go to the writer thread.
+    fn write_lines_now(&self, lines: &[u8]) -> Option<Result<(), SinkError>> {
+        if self.options.durability == Durability::Request {
+            return None;
+        }
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.rotates_before(&st, lines) {
+            return None;
+        }
+        Some(self.append(&mut st, lines))
+    }
+
+    fn writes_now(&self) -> bool {
+        self.options.durability != Durability::Request
     }
 }
 

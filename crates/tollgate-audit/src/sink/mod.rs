@@ -65,6 +65,27 @@ pub trait Sink: Send + Sync + std::fmt::Debug + 'static {
         let _ = lines;
         Err(SinkError::Io("this sink takes events, not JSON lines".to_owned()))
     }
+
+    /// Stores a batch of JSON lines on the calling thread, when the sink
+    /// can without waiting for a device or a peer (a file whose records
+    /// count as written once handed to the operating system); `None` when
+    /// it cannot, for this batch or at all, and the batch is left to
+    /// [`Sink::write_lines`] on the recorder's writer thread (the default).
+    ///
+    /// The [`Recorder`](crate::Recorder) calls it from the task of a
+    /// request that waits for its record: that request writes its own
+    /// record and those queued with it, and none of them waits for another
+    /// thread to be scheduled.
+    fn write_lines_now(&self, lines: &[u8]) -> Option<Result<(), SinkError>> {
+        let _ = lines;
+        None
+    }
+
+    /// Whether [`Sink::write_lines_now`] takes batches (it may still turn
+    /// one down); `false` by default.
+    fn writes_now(&self) -> bool {
+        false
+    }
 }
 
 #[async_trait::async_trait]
@@ -79,6 +100,14 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
         (**self).write_lines(lines).await
+    }
+
+    fn write_lines_now(&self, lines: &[u8]) -> Option<Result<(), SinkError>> {
+        (**self).write_lines_now(lines)
+    }
+
+    fn writes_now(&self) -> bool {
+        (**self).writes_now()
     }
 }
 
@@ -152,6 +181,19 @@ impl Sink for Tee {
         }
         Ok(())
     }
+
+    /// The one sink's, when there is one; several go to the writer thread
+    /// (one of them might take the batch and the next not).
+    fn write_lines_now(&self, lines: &[u8]) -> Option<Result<(), SinkError>> {
+        match self.0.as_slice() {
+            [one] => one.write_lines_now(lines),
+            _ => None,
+        }
+    }
+
+    fn writes_now(&self) -> bool {
+        matches!(self.0.as_slice(), [one] if one.writes_now())
+    }
 }
 
 #[async_trait::async_trait]
@@ -166,5 +208,13 @@ impl Sink for Box<dyn Sink> {
 
     async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
         (**self).write_lines(lines).await
+    }
+
+    fn write_lines_now(&self, lines: &[u8]) -> Option<Result<(), SinkError>> {
+        (**self).write_lines_now(lines)
+    }
+
+    fn writes_now(&self) -> bool {
+        (**self).writes_now()
     }
 }

@@ -1,0 +1,257 @@
+//! Who writes a batch: the task of a request waiting for its record, when
+//! the sink writes on the caller's thread, or the writer thread.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::*;
+
+/// Each batch written: the writing thread's name and the lines.
+type Written = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A sink of lines that remembers which thread wrote each batch; it can
+/// turn down writes on the caller's thread, or fail.
+#[derive(Debug, Clone, Default)]
+struct Lines {
+    batches: Written,
+    turn_down: Arc<AtomicBool>,
+    fail: Arc<AtomicBool>,
+    /// Each write takes this long (milliseconds).
+    slow: Arc<std::sync::atomic::AtomicU64>,
+    /// Writes begun.
+    begun: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Lines {
+    fn keep(&self, lines: &[u8]) -> Result<(), SinkError> {
+        self.begun.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(self.slow.load(Ordering::SeqCst)));
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(SinkError::Io("disk full".to_owned()));
+        }
+        let thread = std::thread::current().name().unwrap_or_default().to_owned();
+        self.batches.lock().unwrap().push((thread, lines.to_vec()));
+        Ok(())
+    }
+
+    fn batches(&self) -> Vec<(String, Vec<u8>)> {
+        self.batches.lock().unwrap().clone()
+    }
+
+    /// Everything written, in order.
+    fn text(&self) -> String {
+        let all: Vec<u8> = self.batches().into_iter().flat_map(|(_, b)| b).collect();
+        String::from_utf8(all).unwrap()
+    }
+}
+
+#[async_trait::async_trait]
+impl Sink for Lines {
+    async fn write(&self, _: &[Event]) -> Result<(), SinkError> {
+        Err(SinkError::Io("lines only".to_owned()))
+    }
+
+    fn takes_lines(&self) -> bool {
+        true
+    }
+
+    async fn write_lines(&self, lines: &[u8]) -> Result<(), SinkError> {
+        self.keep(lines)
+    }
+
+    fn write_lines_now(&self, lines: &[u8]) -> Option<Result<(), SinkError>> {
+        (!self.turn_down.load(Ordering::SeqCst)).then(|| self.keep(lines))
+    }
+
+    fn writes_now(&self) -> bool {
+        true
+    }
+}
+
+const WRITER: &str = "tollgate-audit-writer";
+
+fn line(i: usize) -> Vec<u8> {
+    format!("{{\"n\":{i}}}\n").into_bytes()
+}
+
+/// `n` requests, each queuing its line and waiting for it, as the record
+/// layer does.
+async fn waiting_requests(rec: &Recorder, n: usize) -> Vec<Result<(), RecordError>> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let rec = rec.clone();
+            tokio::spawn(async move {
+                let confirmation = rec.queue_line(&line(i), true)?.expect("a wait");
+                confirmation.confirmed().await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+async fn until(mut what: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if what() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not within 5 s");
+}
+
+/// The requests ready together queue their records before the first of
+/// them writes: one write, on the requests' own thread, for all of them.
+#[tokio::test]
+async fn requests_of_one_round_write_their_records_together_on_their_own_thread() {
+    let sink = Lines::default();
+    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+    let results = waiting_requests(&rec, 8).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let batches = sink.batches();
+    assert_eq!(batches.len(), 1, "one write: {batches:?}");
+    assert_ne!(batches[0].0, WRITER, "written by a request's task");
+    let expected: String = (0..8).map(|i| String::from_utf8(line(i)).unwrap()).collect();
+    assert_eq!(sink.text(), expected, "in queue order");
+    assert_eq!((rec.stats().written, rec.stats().batches), (8, 1));
+}
+
+/// Records nobody waits for, queued before a waiting one, go out with it
+/// and before it.
+#[tokio::test]
+async fn a_waiting_request_writes_what_was_queued_before_it() {
+    let sink = Lines::default();
+    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+    rec.queue_line(&line(0), false).unwrap();
+    rec.queue_line(&line(1), false).unwrap();
+    let results = waiting_requests(&rec, 1).await;
+    assert!(results[0].is_ok());
+    assert_eq!(sink.text(), "{\"n\":0}\n{\"n\":1}\n{\"n\":0}\n");
+    assert_eq!(sink.batches().len(), 1);
+}
+
+/// A batch the sink will not write on the caller's thread (a file about
+/// to rotate) is put back and written by the writer thread, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_turned_down_here_goes_to_the_writer_thread_in_order() {
+    let sink = Lines::default();
+    sink.turn_down.store(true, Ordering::SeqCst);
+    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+    rec.queue_line(&line(100), false).unwrap();
+    let results = waiting_requests(&rec, 6).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let batches = sink.batches();
+    assert!(batches.iter().all(|(t, _)| t == WRITER), "{batches:?}");
+    let text = sink.text();
+    assert!(text.starts_with("{\"n\":100}\n"), "the first queued is first: {text}");
+    assert_eq!(text.lines().count(), 7);
+    assert_eq!(rec.stats().written, 7);
+}
+
+/// A failed write refuses every request of its batch, and the recorder
+/// says it is unhealthy.
+#[tokio::test]
+async fn a_failed_write_here_refuses_the_requests_of_its_batch() {
+    let sink = Lines::default();
+    sink.fail.store(true, Ordering::SeqCst);
+    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+    let results = waiting_requests(&rec, 3).await;
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Err(RecordError::Sink(SinkError::Io(m))) if m == "disk full")),
+        "{results:?}"
+    );
+    assert!(!rec.is_healthy());
+    assert_eq!(rec.stats().failed, 3);
+    // The disk recovers: the next record is written and the recorder is
+    // healthy again.
+    sink.fail.store(false, Ordering::SeqCst);
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    assert!(rec.is_healthy());
+}
+
+/// A request that finds another writing leaves its record to that one,
+/// who looks at the queue again when done: nobody waits for a writer that
+/// will not come (the writer thread here is asleep).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_queued_during_a_write_is_written_by_the_one_writing() {
+    let sink = Lines::default();
+    sink.slow.store(200, Ordering::SeqCst);
+    let rec = Recorder::new(
+        sink.clone(),
+        RecorderOptions::default().confirm_timeout(Duration::from_secs(2)),
+    );
+    // The writer thread goes to sleep after a flush interval of nothing.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let first = tokio::spawn({
+        let rec = rec.clone();
+        async move { waiting_requests(&rec, 1).await }
+    });
+    until(|| sink.begun.load(Ordering::SeqCst) == 1).await;
+    let second = waiting_requests(&rec, 1).await;
+    assert!(second[0].is_ok(), "{second:?}");
+    assert!(first.await.unwrap()[0].is_ok());
+    let batches = sink.batches();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert!(batches.iter().all(|(t, _)| t != WRITER), "{batches:?}");
+}
+
+/// A request gone before it wrote its record (its client hung up) leaves
+/// the record to the writer thread: it is written all the same.
+#[tokio::test]
+async fn a_record_whose_request_went_away_before_writing_is_written() {
+    let sink = Lines::default();
+    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+    // Asleep after a flush interval of nothing: only a wake-up brings it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let confirmation = rec.queue_line(&line(7), true).unwrap().expect("a wait");
+    drop(confirmation);
+    until(|| sink.text() == "{\"n\":7}\n").await;
+    assert_eq!(sink.batches()[0].0, WRITER);
+}
+
+/// `Recorder::record` (a whole event) takes the same path.
+#[tokio::test]
+async fn a_recorded_event_is_written_on_the_callers_thread() {
+    let sink = Lines::default();
+    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+    let e = rec
+        .record_returning(Event::new("e1", crate::Level::Metadata, crate::Stage::RequestReceived))
+        .await
+        .unwrap();
+    assert_eq!(e.audit_id, "e1", "the record is given back");
+    let batches = sink.batches();
+    assert_eq!(batches.len(), 1);
+    assert_ne!(batches[0].0, WRITER);
+    assert!(String::from_utf8_lossy(&batches[0].1).contains("\"auditID\":\"e1\""));
+}
+
+/// Only a lone sink that writes on the caller's thread is written there:
+/// not a tee of two (one might take a batch and the next not), not a file
+/// that syncs each batch.
+#[tokio::test]
+async fn only_a_lone_sink_that_writes_now_is_written_by_requests() {
+    let (a, b) = (Lines::default(), Lines::default());
+    let rec = Recorder::new(
+        crate::Tee::new(vec![Box::new(a.clone()), Box::new(b.clone())]),
+        RecorderOptions::default(),
+    );
+    assert!(waiting_requests(&rec, 2).await.iter().all(Result::is_ok));
+    for sink in [&a, &b] {
+        let batches = sink.batches();
+        assert!(batches.iter().all(|(t, _)| t == WRITER), "{batches:?}");
+        assert_eq!(sink.text().lines().count(), 2);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = |d: crate::Durability| {
+        crate::FileSink::open(&dir.path().join("a.log"), crate::FileOptions::default().durability(d)).unwrap()
+    };
+    assert!(file(crate::Durability::Batch).writes_now());
+    assert!(file(crate::Durability::None).writes_now());
+    assert!(!file(crate::Durability::Request).writes_now());
+}
