@@ -327,6 +327,17 @@ struct Queue {
     closed: AtomicBool,
     counters: Arc<Counters>,
     healthy: Arc<AtomicBool>,
+    /// When the queue was made: the clock of `inline_paused_until`.
+    born: std::time::Instant,
+    /// Microseconds after `born` until which batches go to the writer
+    /// thread, after a [slow write](SLOW_WRITE) on a request's task; 0 for
+    /// never.
+    inline_paused_until: AtomicU64,
+}
+
+/// Whole microseconds, saturating.
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 impl std::fmt::Debug for Queue {
@@ -386,6 +397,26 @@ enum Push {
 /// written, and the task has its own request to forward.
 const LEADS: usize = 4;
 
+/// A write on a request's task slower than this is the kernel holding the
+/// writer (dirty pages the disk cannot keep up with, memory reclaim): a
+/// page-cache `write` of a batch takes tens of microseconds. (The tests'
+/// sink is made slow on purpose, for longer.)
+const SLOW_WRITE: Duration = if cfg!(test) {
+    Duration::from_millis(500)
+} else {
+    Duration::from_millis(2)
+};
+
+/// After a [slow write](SLOW_WRITE), how long batches go to the writer
+/// thread instead, so a stalled disk holds the writer thread and the
+/// requests waiting for their records, not the runtime's workers and every
+/// connection on them.
+const SLOW_PAUSE: Duration = if cfg!(test) {
+    Duration::from_millis(300)
+} else {
+    Duration::from_secs(5)
+};
+
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -434,7 +465,7 @@ impl Queue {
     /// holder looks at the queue after letting go of the slot: every job
     /// is seen by a writer.
     fn lead(&self) -> bool {
-        if !self.inline {
+        if !self.inline || self.paused() {
             return false;
         }
         for _ in 0..LEADS {
@@ -458,14 +489,41 @@ impl Queue {
                 self.put_back(&mut slot);
                 return false;
             };
+            let took = started.elapsed();
             self.prepare(&mut slot);
-            self.finish(&mut slot, result, started.elapsed());
+            self.finish(&mut slot, result, took);
             drop(slot);
+            if took > SLOW_WRITE {
+                self.pause(took);
+                return false;
+            }
             if self.lock().waiting == 0 {
                 return true;
             }
         }
         false
+    }
+
+    /// Whether writes on requests' tasks are paused after a slow one.
+    fn paused(&self) -> bool {
+        let until = self.inline_paused_until.load(Ordering::Relaxed);
+        until != 0 && self.micros_since_born() < until
+    }
+
+    /// Sends batches to the writer thread for [`SLOW_PAUSE`]: a write on a
+    /// request's task took `took`.
+    fn pause(&self, took: Duration) {
+        let until = self.micros_since_born().saturating_add(micros(SLOW_PAUSE)).max(1);
+        self.inline_paused_until.store(until, Ordering::Relaxed);
+        tracing::warn!(
+            took_ms = took.as_millis(),
+            pause_s = SLOW_PAUSE.as_secs_f32(),
+            "an audit write on a request's thread was held by the kernel (a slow disk?): records go through the writer thread for a while"
+        );
+    }
+
+    fn micros_since_born(&self) -> u64 {
+        micros(self.born.elapsed())
     }
 
     /// Moves what is queued into `batch`: for a sink of lines everything
@@ -523,8 +581,7 @@ impl Queue {
     /// After the write: counted, and every waiting request told.
     fn finish(&self, batch: &mut Batch, result: Result<(), SinkError>, took: Duration) {
         let count = batch.count;
-        let took = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-        self.counters.write_micros.fetch_add(took, Ordering::Relaxed);
+        self.counters.write_micros.fetch_add(micros(took), Ordering::Relaxed);
         self.counters.batches.fetch_add(1, Ordering::Relaxed);
         match &result {
             Ok(()) => {
@@ -590,6 +647,8 @@ impl Recorder {
             closed: AtomicBool::new(false),
             counters: counters.clone(),
             healthy: healthy.clone(),
+            born: std::time::Instant::now(),
+            inline_paused_until: AtomicU64::new(0),
         });
         let (q, linger) = (queue.clone(), options.linger);
         let started = std::thread::Builder::new()

@@ -201,6 +201,35 @@ async fn a_record_queued_during_a_write_is_written_by_the_one_writing() {
     assert!(batches.iter().all(|(t, _)| t != WRITER), "{batches:?}");
 }
 
+/// A write on a request's task that the kernel held (a slow disk) sends
+/// the next batches to the writer thread for a while, so a stalled disk
+/// does not stall the runtime's workers; then requests write again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_slow_write_here_records_go_through_the_writer_thread_for_a_while() {
+    let sink = Lines::default();
+    let slow = SLOW_WRITE.as_millis() + 100;
+    sink.slow.store(u64::try_from(slow).unwrap(), Ordering::SeqCst);
+    let rec = Recorder::new(
+        sink.clone(),
+        RecorderOptions::default().confirm_timeout(Duration::from_secs(5)),
+    );
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    sink.slow.store(0, Ordering::SeqCst);
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    let batches = sink.batches();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert_ne!(batches[0].0, WRITER, "the first, on the request's task");
+    assert_eq!(batches[1].0, WRITER, "after it, the writer thread");
+    tokio::time::sleep(SLOW_PAUSE + Duration::from_millis(50)).await;
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    let batches = sink.batches();
+    assert_ne!(
+        batches[2].0, WRITER,
+        "after the pause, the request's task again: {batches:?}"
+    );
+    assert_eq!(sink.text(), "{\"n\":0}\n{\"n\":0}\n{\"n\":0}\n");
+}
+
 /// A request gone before it wrote its record (its client hung up) leaves
 /// the record to the writer thread: it is written all the same.
 #[tokio::test]
