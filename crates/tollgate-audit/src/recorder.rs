@@ -16,7 +16,11 @@
 //! request's record goes out with whatever queued before it, and no
 //! request waits for the writer thread to be scheduled. Batches still
 //! form: records that arrive while one is written go out together in the
-//! next, written by whoever holds the write slot when it is let go.
+//! next, written by whoever holds the write slot when it is let go. A
+//! write on a request's task that the kernel holds for long (dirty pages a
+//! slow disk cannot take) sends batches back to the writer thread for a
+//! while, so a stalled disk does not stall the threads that serve
+//! requests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
