@@ -760,6 +760,70 @@ mod tests {
         assert!(again.request_object.is_some());
     }
 
+    /// A request's task writes a batch only when that is one `write`:
+    /// not when the batch would start a new file (a rotation syncs,
+    /// renames and deletes), never with `request` durability (a sync).
+    #[test]
+    fn a_batch_that_would_rotate_or_sync_is_left_to_the_writer_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let line = |n: usize| format!("{{\"n\":{n:>50}}}\n").into_bytes();
+        let sink = FileSink::open(&path, FileOptions::default().max_bytes(100)).unwrap();
+        assert!(sink.writes_now());
+        assert!(matches!(sink.write_lines_now(&line(1)), Some(Ok(()))));
+        assert!(sink.write_lines_now(&line(2)).is_none(), "the second would rotate");
+        assert_eq!(std::fs::read(&path).unwrap(), line(1), "and was not written");
+        assert!(rotated_files(&path).is_empty());
+
+        let synced = dir.path().join("synced.log");
+        let sink = FileSink::open(&synced, FileOptions::default().durability(Durability::Request)).unwrap();
+        assert!(!sink.writes_now());
+        assert!(sink.write_lines_now(&line(1)).is_none());
+        assert_eq!(std::fs::metadata(&synced).unwrap().len(), 0);
+    }
+
+    /// Waiting requests writing their own records into a log that rotates
+    /// under them: every record is in exactly one file, in queue order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn requests_writing_their_records_into_a_rotating_log_lose_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let options = FileOptions::default().max_bytes(4000).max_backups(1000);
+        let rec = crate::Recorder::new(
+            FileSink::open(&path, options).unwrap(),
+            crate::RecorderOptions::default(),
+        );
+        for round in 0..20 {
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let rec = rec.clone();
+                    tokio::spawn(async move {
+                        let mut e = ev(&format!("r{round:02}-{i:02}"));
+                        e.stage = Stage::RequestReceived;
+                        rec.record(e).await
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.unwrap().unwrap();
+            }
+        }
+        let backups = rotated_files(&path);
+        assert!(backups.len() > 5, "it rotated: {backups:?}");
+        let mut ids = Vec::new();
+        for f in backups.iter().chain([&path]) {
+            ids.extend(read_log(f).unwrap().map(|e| e.unwrap().audit_id));
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 320, "each record once");
+        assert_eq!(ids.len(), 320);
+        // Rounds are sequential: every record of a round precedes the next's.
+        let rounds: Vec<&str> = ids.iter().map(|i| &i[..3]).collect();
+        assert!(rounds.windows(2).all(|w| w[0] <= w[1]), "{ids:?}");
+    }
+
     #[tokio::test]
     async fn rotates_by_size_and_keeps_backups() {
         let dir = tempfile::tempdir().unwrap();
