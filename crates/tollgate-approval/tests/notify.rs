@@ -52,12 +52,7 @@ async fn receiver(answers: Vec<u16>) -> (String, Got) {
 }
 
 async fn wait_for(got: &Got, n: usize) -> Vec<(http::HeaderMap, Bytes)> {
-    for _ in 0..500 {
-        if got.lock().unwrap().len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tollgate_testkit::eventually(|| got.lock().unwrap().len() >= n).await;
     got.lock().unwrap().clone()
 }
 

@@ -33,12 +33,7 @@ async fn an_idle_housekeeper_sleeps_until_the_next_write() {
     assert_eq!(after, before, "the idle housekeeper ran");
     // A write wakes it: it runs again, and syncs.
     sink.write_lines(b"{\"auditID\":\"two\"}\n").await.unwrap();
-    for _ in 0..500 {
-        let now = housekeeper_runs();
-        if now.first().map(|r| r.1) > before.first().map(|r| r.1) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the housekeeper did not wake for a write");
+    let woke =
+        tollgate_testkit::eventually(|| housekeeper_runs().first().map(|r| r.1) > before.first().map(|r| r.1)).await;
+    assert!(woke, "the housekeeper did not wake for a write");
 }

@@ -32,14 +32,8 @@ fn event(id: &str) -> Event {
     Event::new(id, Level::Metadata, Stage::RequestReceived)
 }
 
-async fn until(mut what: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if what() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("not within 5 s");
+async fn until(what: impl FnMut() -> bool) {
+    assert!(tollgate_testkit::eventually(what).await, "not within 5 s");
 }
 
 /// The writer tells only a batch's first waiting request, which tells the

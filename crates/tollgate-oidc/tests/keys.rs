@@ -71,12 +71,7 @@ async fn a_hung_jwks_endpoint_after_expiry_does_not_delay_cached_keys() {
     }
     // One background refresh (spawned: it may not have started yet),
     // however many tokens arrived meanwhile.
-    for _ in 0..500 {
-        if source.fetches.load(Ordering::SeqCst) >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    tollgate_testkit::eventually(|| source.fetches.load(Ordering::SeqCst) >= 2).await;
     v.authenticate_at(&issuer.mint(&claims(issuer.url(), "late")), NOW)
         .await
         .unwrap();

@@ -42,6 +42,7 @@ mod spdy;
 mod store;
 mod table;
 mod tls;
+mod wait;
 
 pub use body::Body;
 pub use exec::websocket_accept;
@@ -50,6 +51,7 @@ pub use kubeconfig::kubeconfig;
 pub use page_cache::resident_bytes;
 pub use redis::{RedisCluster, RedisOptions, RedisSentinels, RedisServer, RedisTls};
 pub use tls::{CertifiedKey, TestCa};
+pub use wait::eventually;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -94,14 +94,8 @@ async fn waiting_requests(rec: &Recorder, n: usize) -> Vec<Result<(), RecordErro
     out
 }
 
-async fn until(mut what: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if what() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("not within 5 s");
+async fn until(what: impl FnMut() -> bool) {
+    assert!(tollgate_testkit::eventually(what).await, "not within 5 s");
 }
 
 /// The requests ready together queue their records before the first of
