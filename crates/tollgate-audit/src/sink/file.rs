@@ -350,7 +350,7 @@ impl FileSink {
         // now; the kernel drops what is still dirty later, by itself).
         let _ = release(&st.file, 0, st.size);
         let stamp = crate::micro_time(SystemTime::now()).replace(':', "-");
-        let backup = backup_name(&self.path, &stamp);
+        let backup = after_every(backup_name(&self.path, &stamp), &rotated_files(&self.path));
         std::fs::rename(&self.path, &backup).map_err(|e| io("rotating", &self.path, &e))?;
         st.file = OpenOptions::new()
             .create(true)
@@ -385,7 +385,24 @@ fn backup_name(path: &Path, stamp: &str) -> PathBuf {
     path.with_file_name(format!("{stem}-{stamp}{ext}"))
 }
 
-/// The rotated files of a log, oldest first (their names sort by time).
+/// `name`, or, when an existing backup's name sorts at or after it (the
+/// clock stepped back, or two rotations in one microsecond), the newest
+/// backup's name with `1` appended to its stamp: the names keep sorting in
+/// the order the files were rotated, so the oldest are deleted first and
+/// none is renamed over.
+fn after_every(name: PathBuf, backups: &[PathBuf]) -> PathBuf {
+    let Some(newest) = backups.last().filter(|newest| **newest >= name) else {
+        return name;
+    };
+    let stem = newest.file_stem().unwrap_or_default().to_string_lossy();
+    match newest.extension() {
+        Some(ext) => newest.with_file_name(format!("{stem}1.{}", ext.to_string_lossy())),
+        None => newest.with_file_name(format!("{stem}1")),
+    }
+}
+
+/// The rotated files of a log, in the order they were rotated (their names
+/// sort by time, and [`after_every`] keeps it so when the clock does not).
 pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
     let stem = path
         .file_stem()
@@ -822,6 +839,40 @@ mod tests {
         // Rounds are sequential: every record of a round precedes the next's.
         let rounds: Vec<&str> = ids.iter().map(|i| &i[..3]).collect();
         assert!(rounds.windows(2).all(|w| w[0] <= w[1]), "{ids:?}");
+    }
+
+    /// A clock that stepped back (or two rotations in one microsecond)
+    /// would name the new backup before the existing ones: the oldest would
+    /// not be deleted first, and a backup could be renamed over. The new
+    /// backup's name sorts after every existing one instead.
+    #[tokio::test]
+    async fn a_clock_that_stepped_back_deletes_the_oldest_backup_not_the_newest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        // Rotated when the clock read 2099.
+        let future = dir.path().join("audit-2099-01-01T00-00-00.000000Z.log");
+        std::fs::write(&future, "{}\n").unwrap();
+        let options = FileOptions::default().max_bytes(300).max_backups(1);
+        let sink = FileSink::open(&path, options).unwrap();
+        for i in 0..3 {
+            sink.write(&[ev(&format!("e{i}"))]).await.unwrap();
+        }
+        let backups = rotated_files(&path);
+        assert_eq!(backups.len(), 1, "{backups:?}");
+        assert!(!future.exists(), "the oldest backup is the one deleted");
+        let name = backups[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("audit-2099-01-01T00-00-00.000000Z1"), "{name}");
+        let kept: Vec<String> = read_log(&backups[0]).unwrap().map(|e| e.unwrap().audit_id).collect();
+        assert_eq!(kept, ["e1"], "the newest rotated records are kept");
+        let current: Vec<String> = read_log(&path).unwrap().map(|e| e.unwrap().audit_id).collect();
+        assert_eq!(current, ["e2"]);
+        // Backups are named one after another, never over one another.
+        let a = after_every(dir.path().join("audit-2000.log"), &[dir.path().join("audit-2001.log")]);
+        assert_eq!(a, dir.path().join("audit-20011.log"));
+        let b = after_every(dir.path().join("audit-2002.log"), &[dir.path().join("audit-2001.log")]);
+        assert_eq!(b, dir.path().join("audit-2002.log"));
+        let c = after_every(dir.path().join("audit-2001"), &[dir.path().join("audit-2001")]);
+        assert_eq!(c, dir.path().join("audit-20011"));
     }
 
     #[tokio::test]
