@@ -460,7 +460,7 @@ fn strings<S: AsRef<str>>(list: &[S], out: &mut Vec<u8>) {
 
 /// `s` as a JSON string, escaped as `serde_json` escapes it
 /// ([`tollgate_kube::json_text`]).
-fn string(s: &str, out: &mut Vec<u8>) {
+pub(crate) fn string(s: &str, out: &mut Vec<u8>) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let _ = tollgate_kube::json_text::escape(s, |piece| {

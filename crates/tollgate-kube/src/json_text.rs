@@ -88,14 +88,35 @@ pub fn escape<E>(s: &str, mut piece: impl FnMut(&str) -> Result<(), E>) -> Resul
         return piece(s);
     }
     let b = s.as_bytes();
+    // The start of the run not yet given.
     let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
+    let mut at = 0;
+    let mut escape_at = |i: usize, c: u8, start: &mut usize| -> Result<(), E> {
+        // Escaped bytes are ASCII, so `start` and `i` are on character
+        // boundaries.
+        piece(s.get(*start..i).unwrap_or_default())?;
+        piece(escape_of(c))?;
+        *start = i + 1;
+        Ok(())
+    };
+    // Eight bytes at a time; only a word that holds a byte to escape is
+    // looked at byte by byte (terminal output has a newline or an escape
+    // sequence every line, not every byte).
+    for w in b.chunks_exact(8) {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(w);
+        if word_needs_escape(u64::from_le_bytes(x)) {
+            for (j, &c) in w.iter().enumerate() {
+                if escapes(c) {
+                    escape_at(at + j, c, &mut start)?;
+                }
+            }
+        }
+        at += 8;
+    }
+    for (j, &c) in b.get(at..).unwrap_or_default().iter().enumerate() {
         if escapes(c) {
-            // Escaped bytes are ASCII, so `start` and `i` are on character
-            // boundaries.
-            piece(s.get(start..i).unwrap_or_default())?;
-            piece(escape_of(c))?;
-            start = i + 1;
+            escape_at(at + j, c, &mut start)?;
         }
     }
     piece(s.get(start..).unwrap_or_default())
@@ -153,6 +174,13 @@ mod tests {
         #[test]
         fn plain_is_escaped_to_itself(s in any::<String>()) {
             prop_assert_eq!(is_plain(&s), escaped(&s) == s);
+        }
+
+        /// Terminal-like text: long plain runs, a byte to escape now and
+        /// then, at every position of an eight-byte word.
+        #[test]
+        fn sparse_escapes_in_long_text(s in "([a-z \u{e9}]{0,23}[\n\r\x1b\"\\\\\t]){0,12}[a-z]{0,9}") {
+            prop_assert_eq!(format!("\"{}\"", escaped(&s)), serde_json::to_string(&s).unwrap());
         }
 
         #[test]

@@ -41,15 +41,14 @@ impl Terminal {
     /// stdout or stderr bytes; a character split across frames is kept
     /// whole.
     pub(super) fn output(&mut self, stderr: bool, data: &[u8]) {
+        let Some(c) = self.cast.as_mut() else { return };
         let carry = if stderr {
             &mut self.stderr_carry
         } else {
             &mut self.stdout_carry
         };
         let t = utf8_chunk(carry, data);
-        if let Some(c) = self.cast.as_mut()
-            && !t.is_empty()
-        {
+        if !t.is_empty() {
             c.event("o", &t);
         }
     }
