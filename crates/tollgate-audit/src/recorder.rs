@@ -125,6 +125,8 @@ struct Counters {
     batches: AtomicU64,
     /// Time spent in the sink's writes, in microseconds.
     write_micros: AtomicU64,
+    /// Writes on a request's task the kernel held over [`SLOW_WRITE`].
+    held_writes: AtomicU64,
 }
 
 /// A snapshot of the recorder's counters.
@@ -143,6 +145,10 @@ pub struct RecorderStats {
     /// Time spent in the sink's writes, all batches together, in
     /// microseconds (with `batches`, the mean write latency).
     pub write_micros: u64,
+    /// Writes on a request's task that the kernel held for over 2 ms (a
+    /// disk that cannot keep up, memory reclaim); after each, batches went
+    /// through the writer thread for 5 s.
+    pub held_writes: u64,
 }
 
 /// Where the writer tells a waiting request how its record fared.
@@ -519,6 +525,7 @@ impl Queue {
     fn pause(&self, took: Duration) {
         let until = self.micros_since_born().saturating_add(micros(SLOW_PAUSE)).max(1);
         self.inline_paused_until.store(until, Ordering::Relaxed);
+        self.counters.held_writes.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             took_ms = took.as_millis(),
             pause_s = SLOW_PAUSE.as_secs_f32(),
@@ -938,6 +945,7 @@ impl Recorder {
             refused: self.counters.refused.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
             write_micros: self.counters.write_micros.load(Ordering::Relaxed),
+            held_writes: self.counters.held_writes.load(Ordering::Relaxed),
         }
     }
 }

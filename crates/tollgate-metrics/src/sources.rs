@@ -23,7 +23,7 @@ impl Metrics {
             u64::from(enabled)
         });
         let Some(r) = recorder else { return };
-        let sampled: [RecorderSample; 7] = [
+        let sampled: [RecorderSample; 8] = [
             (
                 "audit_healthy",
                 "Whether the last batch of records was written",
@@ -56,6 +56,12 @@ impl Metrics {
                 "Time spent writing batches to the sinks (divided by audit_batches_total: the mean write latency)",
                 Counter,
                 |r| r.stats().write_micros,
+            ),
+            (
+                "audit_held_writes",
+                "Audit writes on a request's thread that the kernel held over 2 ms (each sends records through the writer thread for 5 s)",
+                Counter,
+                |r| r.stats().held_writes,
             ),
             (
                 "audit_queue_depth",

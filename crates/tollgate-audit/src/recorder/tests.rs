@@ -214,6 +214,7 @@ async fn after_a_slow_write_here_records_go_through_the_writer_thread_for_a_whil
     assert_eq!(batches.len(), 2, "{batches:?}");
     assert_ne!(batches[0].0, WRITER, "the first, on the request's task");
     assert_eq!(batches[1].0, WRITER, "after it, the writer thread");
+    assert_eq!(rec.stats().held_writes, 1, "counted");
     tokio::time::sleep(SLOW_PAUSE + Duration::from_millis(50)).await;
     assert!(waiting_requests(&rec, 1).await[0].is_ok());
     let batches = sink.batches();
