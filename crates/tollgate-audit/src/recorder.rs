@@ -407,6 +407,11 @@ enum Push {
 /// written, and the task has its own request to forward.
 const LEADS: usize = 4;
 
+/// The most bytes a request's task writes in one batch; a larger batch
+/// goes to the writer thread (a batch of small records at 64 requests in
+/// flight is ~20 KiB).
+const INLINE_MAX: usize = 1 << 20;
+
 /// A write on a request's task slower than this is the kernel holding the
 /// writer (dirty pages the disk cannot keep up with, memory reclaim): a
 /// page-cache `write` of a batch takes tens of microseconds. (The tests'
@@ -489,9 +494,13 @@ impl Queue {
                 return true;
             }
             let started = std::time::Instant::now();
-            // Only barriers: nothing to write.
+            // Only barriers: nothing to write. A batch over `INLINE_MAX`
+            // (records with large bodies, a queue that grew meanwhile) is
+            // the writer thread's: its copy alone would hold the worker.
             let now = if slot.lines.is_empty() {
                 Some(Ok(()))
+            } else if slot.lines.len() > INLINE_MAX {
+                None
             } else {
                 self.sink.write_lines_now(&slot.lines)
             };

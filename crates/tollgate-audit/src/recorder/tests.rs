@@ -146,6 +146,29 @@ async fn a_batch_turned_down_here_goes_to_the_writer_thread_in_order() {
     assert_eq!(rec.stats().written, 7);
 }
 
+/// A batch too large for a request's task to copy (records with large
+/// bodies) goes to the writer thread, in order, and is not counted as a
+/// held write.
+#[tokio::test]
+async fn a_batch_over_the_inline_limit_goes_to_the_writer_thread() {
+    let sink = Lines::default();
+    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+    // The writer thread has started and waits out its first flush interval
+    // (10 ms): it takes nothing it is not woken for meanwhile.
+    tokio::time::sleep(Duration::from_millis(3)).await;
+    let big = format!("{{\"body\":\"{}\"}}\n", "x".repeat(INLINE_MAX));
+    rec.queue_line(big.as_bytes(), false).unwrap();
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    let batches = sink.batches();
+    assert_eq!(batches.len(), 1, "one batch");
+    assert_eq!(batches[0].0, WRITER, "written by the writer thread");
+    assert_eq!(sink.text(), format!("{big}{{\"n\":0}}\n"), "in queue order");
+    assert_eq!(rec.stats().held_writes, 0);
+    // Small batches are the requests' own again.
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    assert_ne!(sink.batches().last().unwrap().0, WRITER);
+}
+
 /// A failed write refuses every request of its batch, and the recorder
 /// says it is unhealthy.
 #[tokio::test]
