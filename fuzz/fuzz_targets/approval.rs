@@ -7,9 +7,14 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(url) = std::str::from_utf8(data) {
-        let with_secret = format!("redis://user:{url}SECRET@{url}");
-        if let Err(e) = tollgate_approval::redis_url::RedisTarget::parse(&with_secret) {
-            assert!(!e.contains("SECRET"), "{e}");
+        // The password ends in a marker the input does not hold, so the
+        // marker in an error can only be the password leaking (a host that
+        // itself holds the marker, named in an error, is not a leak).
+        if !url.contains("SECRET") {
+            let with_secret = format!("redis://user:{url}SECRET@{url}");
+            if let Err(e) = tollgate_approval::redis_url::RedisTarget::parse(&with_secret) {
+                assert!(!e.contains("SECRET"), "{e}");
+            }
         }
         let _ = tollgate_approval::redis_url::RedisTarget::parse(url);
     }
