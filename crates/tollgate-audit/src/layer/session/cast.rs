@@ -167,6 +167,12 @@ pub(super) fn utf8_chunk<'a>(carry: &mut Vec<u8>, data: &'a [u8]) -> Cow<'a, str
             Err(_) => {}
         }
     }
+    Cow::Owned(through_carry(carry, data))
+}
+
+/// [`utf8_chunk`] the long way: `data` after what was carried, split
+/// before an unfinished character at the end, the rest converted lossily.
+fn through_carry(carry: &mut Vec<u8>, data: &[u8]) -> String {
     carry.extend_from_slice(data);
     let valid = match std::str::from_utf8(carry) {
         Ok(_) => carry.len(),
@@ -176,7 +182,7 @@ pub(super) fn utf8_chunk<'a>(carry: &mut Vec<u8>, data: &'a [u8]) -> Cow<'a, str
     let rest = carry.split_off(valid);
     let text = String::from_utf8_lossy(carry).into_owned();
     *carry = rest;
-    Cow::Owned(text)
+    text
 }
 
 #[cfg(test)]
@@ -201,20 +207,6 @@ mod tests {
         }
     }
 
-    /// The old way: every frame through the carry buffer and a lossy copy.
-    fn utf8_chunk_reference(carry: &mut Vec<u8>, data: &[u8]) -> String {
-        carry.extend_from_slice(data);
-        let valid = match std::str::from_utf8(carry) {
-            Ok(_) => carry.len(),
-            Err(e) if e.error_len().is_none() => e.valid_up_to(),
-            Err(_) => carry.len(),
-        };
-        let rest = carry.split_off(valid);
-        let text = String::from_utf8_lossy(carry).into_owned();
-        *carry = rest;
-        text
-    }
-
     proptest::proptest! {
         /// Any bytes (invalid ones, characters cut anywhere), any frames:
         /// the same text and the same carry as through the carry buffer.
@@ -229,7 +221,7 @@ mod tests {
             let mut at = 0;
             for c in cuts.into_iter().chain([bytes.len()]) {
                 let frame = &bytes[at..c.max(at)];
-                proptest::prop_assert_eq!(utf8_chunk(&mut carry, frame).into_owned(), utf8_chunk_reference(&mut reference, frame));
+                proptest::prop_assert_eq!(utf8_chunk(&mut carry, frame).into_owned(), through_carry(&mut reference, frame));
                 proptest::prop_assert_eq!(&carry, &reference);
                 at = c.max(at);
             }
