@@ -188,12 +188,7 @@ impl FileSink {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| io("creating the directory of", path, &e))?;
         }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(|e| io("opening", path, &e))?;
+        let mut file = open_log(path)?;
         let size = file.metadata().map_err(|e| io("reading", path, &e))?.len();
         if size > 0 {
             let mut last = [0u8; 1];
@@ -349,15 +344,18 @@ impl FileSink {
         // The rotated file's pages are handed back (its write-back starts
         // now; the kernel drops what is still dirty later, by itself).
         let _ = release(&st.file, 0, st.size);
-        let stamp = crate::micro_time(SystemTime::now()).replace(':', "-");
-        let backup = after_every(backup_name(&self.path, &stamp), &rotated_files(&self.path));
-        std::fs::rename(&self.path, &backup).map_err(|e| io("rotating", &self.path, &e))?;
-        st.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(&self.path)
-            .map_err(|e| io("opening", &self.path, &e))?;
+        // Only the file this sink writes is renamed. One another process
+        // moved away (an outside logrotate) stays where it was put, and
+        // whatever took its place is not renamed: a new log is started
+        // (or refused, when the path now names a device).
+        if names_file(&self.path, &st.file) {
+            let stamp = crate::micro_time(SystemTime::now()).replace(':', "-");
+            let backup = after_every(backup_name(&self.path, &stamp), &rotated_files(&self.path));
+            std::fs::rename(&self.path, &backup).map_err(|e| io("rotating", &self.path, &e))?;
+        } else {
+            tracing::warn!(file = %self.path.display(), "the audit log was moved or replaced by another process: it is not renamed, a new log is started at its path");
+        }
+        st.file = open_log(&self.path)?;
         st.size = 0;
         st.rounds = Rounds::default();
         if self.options.max_backups > 0 {
@@ -371,6 +369,92 @@ impl FileSink {
         }
         Ok(())
     }
+}
+
+/// Opens (or creates) the log at `path` for appending: a regular file
+/// only, symlinks followed. A device, a FIFO, a socket or a directory is
+/// refused, naming what it is: rotation renames the log, and renaming
+/// `/dev/null` would leave a regular file where every process expects the
+/// device (records that must go nowhere have no place in an audit log;
+/// `stdout: true` writes them to standard output). On Linux the file is
+/// opened without blocking, so a FIFO with no reader is refused rather
+/// than holding the open.
+fn open_log(path: &Path) -> Result<File, SinkError> {
+    if let Ok(m) = std::fs::metadata(path) {
+        regular(path, &m)?;
+    }
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).read(true);
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = options.open(path).map_err(|e| io("opening", path, &e))?;
+    // The path may have changed between the look and the open.
+    regular(path, &file.metadata().map_err(|e| io("reading", path, &e))?)?;
+    #[cfg(target_os = "linux")]
+    {
+        let flags = rustix::fs::fcntl_getfl(&file).map_err(|e| io("opening", path, &e.into()))?;
+        rustix::fs::fcntl_setfl(&file, flags - rustix::fs::OFlags::NONBLOCK)
+            .map_err(|e| io("opening", path, &e.into()))?;
+    }
+    Ok(file)
+}
+
+/// `Ok` when `m` is a regular file's; otherwise an error naming `path` and
+/// what it is.
+fn regular(path: &Path, m: &std::fs::Metadata) -> Result<(), SinkError> {
+    let t = m.file_type();
+    let what = if t.is_file() {
+        return Ok(());
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        special_kind(t)
+    };
+    Err(SinkError::Io(format!(
+        "the audit log {} is {what}, not a regular file: rotation would rename it (name a file; for records on standard output, set `stdout: true`)",
+        path.display()
+    )))
+}
+
+/// What a file that is neither a regular file nor a directory is.
+#[cfg(unix)]
+fn special_kind(t: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_kind(_: std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// Whether `path` (symlinks followed) is the file `file` has open.
+#[cfg(unix)]
+fn names_file(path: &Path, file: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(path), file.metadata()) {
+        (Ok(p), Ok(f)) => p.dev() == f.dev() && p.ino() == f.ino(),
+        _ => false,
+    }
+}
+
+/// Whether `path` still names a file (where files cannot be told apart).
+#[cfg(not(unix))]
+fn names_file(path: &Path, _: &File) -> bool {
+    std::fs::metadata(path).is_ok()
 }
 
 fn backup_name(path: &Path, stamp: &str) -> PathBuf {
@@ -873,6 +957,88 @@ mod tests {
         assert_eq!(b, dir.path().join("audit-2002.log"));
         let c = after_every(dir.path().join("audit-2001"), &[dir.path().join("audit-2001")]);
         assert_eq!(c, dir.path().join("audit-20011"));
+    }
+
+    /// Whether `/dev/null` is still the character device: what the tests
+    /// below must leave in place.
+    #[cfg(unix)]
+    fn dev_null_is_intact() -> bool {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::symlink_metadata("/dev/null").is_ok_and(|m| m.file_type().is_char_device())
+    }
+
+    /// A log path that names a device, a FIFO or a directory is refused at
+    /// start with the kind of file it is: rotating renames the log, and
+    /// with `path: /dev/null` it renamed the device away and left a
+    /// regular file in its place (found with the speed harness). The device
+    /// is reached through a symlink here, so a failure renames the link,
+    /// never `/dev/null`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_log_that_is_not_a_regular_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let null = dir.path().join("null.log");
+        std::os::unix::fs::symlink("/dev/null", &null).unwrap();
+        let e = FileSink::open(&null, FileOptions::default()).expect_err("a device is refused");
+        assert!(e.to_string().contains("a character device, not a regular file"), "{e}");
+        assert!(e.to_string().contains("null.log"), "{e}");
+        assert!(dev_null_is_intact());
+
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        let e = FileSink::open(&sub, FileOptions::default()).expect_err("a directory is refused");
+        assert!(e.to_string().contains("a directory, not a regular file"), "{e}");
+
+        // A FIFO without a reader would hold a plain open forever.
+        let fifo = dir.path().join("fifo.log");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RWXU,
+            0,
+        )
+        .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let f = fifo.clone();
+        std::thread::spawn(move || tx.send(FileSink::open(&f, FileOptions::default()).err().map(|e| e.to_string())));
+        let e = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("opening a FIFO returns at once")
+            .expect("a FIFO is refused");
+        assert!(e.contains("a FIFO, not a regular file"), "{e}");
+    }
+
+    /// Rotation renames the file the sink writes, and only that: a path
+    /// another process moved away is not renamed again (a new file is
+    /// started), and one replaced by a link to a device is left as it is
+    /// and the write fails, naming it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn rotation_renames_only_the_file_it_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        // Every write after the first starts a new file.
+        let options = FileOptions::default().max_bytes(1).durability(Durability::None);
+        let sink = FileSink::open(&path, options).unwrap();
+        sink.write(&[ev("e0")]).await.unwrap();
+        // Moved away (as an outside logrotate would): the rotation starts
+        // a new file and leaves the moved one where it is.
+        let moved = dir.path().join("moved.log");
+        std::fs::rename(&path, &moved).unwrap();
+        sink.write(&[ev("e1")]).await.unwrap();
+        let ids = |p: &Path| read_log(p).unwrap().map(|e| e.unwrap().audit_id).collect::<Vec<_>>();
+        assert_eq!(ids(&moved), ["e0"]);
+        assert_eq!(ids(&path), ["e1"]);
+        assert!(rotated_files(&path).is_empty(), "{:?}", rotated_files(&path));
+        // Replaced by a link to a device.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/null", &path).unwrap();
+        let e = sink.write(&[ev("e2")]).await.expect_err("a device is not written to");
+        assert!(e.to_string().contains("a character device, not a regular file"), "{e}");
+        assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
+        assert!(rotated_files(&path).is_empty(), "{:?}", rotated_files(&path));
+        assert!(dev_null_is_intact());
     }
 
     #[tokio::test]
