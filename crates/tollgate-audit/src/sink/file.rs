@@ -350,7 +350,11 @@ impl FileSink {
         // (or refused, when the path now names a device).
         if names_file(&self.path, &st.file) {
             let stamp = crate::micro_time(SystemTime::now()).replace(':', "-");
-            let backup = after_every(backup_name(&self.path, &stamp), &rotated_files(&self.path));
+            let backup = after_every(
+                backup_name(&self.path, &stamp),
+                &rotated_files(&self.path),
+                &stem_and_ext(&self.path).1,
+            );
             std::fs::rename(&self.path, &backup).map_err(|e| io("rotating", &self.path, &e))?;
         } else {
             tracing::warn!(file = %self.path.display(), "the audit log was moved or replaced by another process: it is not renamed, a new log is started at its path");
@@ -457,7 +461,9 @@ fn names_file(path: &Path, _: &File) -> bool {
     std::fs::metadata(path).is_ok()
 }
 
-fn backup_name(path: &Path, stamp: &str) -> PathBuf {
+/// The log's name before its extension, and its extension with the dot
+/// (`audit`, `.log`): a backup's name is made of them.
+fn stem_and_ext(path: &Path) -> (String, String) {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -466,32 +472,33 @@ fn backup_name(path: &Path, stamp: &str) -> PathBuf {
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
+    (stem, ext)
+}
+
+fn backup_name(path: &Path, stamp: &str) -> PathBuf {
+    let (stem, ext) = stem_and_ext(path);
     path.with_file_name(format!("{stem}-{stamp}{ext}"))
 }
 
 /// `name`, or, when an existing backup's name sorts at or after it (the
 /// clock stepped back, or two rotations in one microsecond), the newest
-/// backup's name with `1` appended to its stamp: the names keep sorting in
-/// the order the files were rotated, so the oldest are deleted first and
-/// none is renamed over.
-fn after_every(name: PathBuf, backups: &[PathBuf]) -> PathBuf {
+/// backup's name with `1` appended to its stamp (before the log's
+/// extension `ext`, with its dot; the stamp's own dot is not one): the
+/// names keep sorting in the order the files were rotated, so the oldest
+/// are deleted first and none is renamed over.
+fn after_every(name: PathBuf, backups: &[PathBuf], ext: &str) -> PathBuf {
     let Some(newest) = backups.last().filter(|newest| **newest >= name) else {
         return name;
     };
-    let stem = newest.file_stem().unwrap_or_default().to_string_lossy();
-    match newest.extension() {
-        Some(ext) => newest.with_file_name(format!("{stem}1.{}", ext.to_string_lossy())),
-        None => newest.with_file_name(format!("{stem}1")),
-    }
+    let newest_name = newest.file_name().unwrap_or_default().to_string_lossy();
+    let stamped = newest_name.strip_suffix(ext).unwrap_or(&newest_name);
+    newest.with_file_name(format!("{stamped}1{ext}"))
 }
 
 /// The rotated files of a log, in the order they were rotated (their names
 /// sort by time, and [`after_every`] keeps it so when the clock does not).
 pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let (stem, ext) = stem_and_ext(path);
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -503,15 +510,35 @@ pub(crate) fn rotated_files(path: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .is_some_and(|n| {
-                    n.starts_with(&format!("{stem}-"))
-                        && n.as_bytes().get(stem.len() + 1).is_some_and(u8::is_ascii_digit)
-                })
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| is_backup_name(n, &stem, &ext))
         })
         .collect();
     out.sort();
     out
+}
+
+/// Whether `name` is what [`backup_name`] and [`after_every`] name a
+/// backup of the log `<stem><ext>`: `<stem>-YYYY-MM-DDTHH-MM-SS.ffffffZ`,
+/// any number of `1`s, then `<ext>` — nothing else in the directory is
+/// one of its backups (or deleted as one).
+fn is_backup_name(name: &str, stem: &str, ext: &str) -> bool {
+    const STAMP: &[u8; 27] = b"0000-00-00T00-00-00.000000Z";
+    let Some(rest) = name
+        .strip_prefix(stem)
+        .and_then(|r| r.strip_prefix('-'))
+        .and_then(|r| r.strip_suffix(ext))
+    else {
+        return false;
+    };
+    let Some((stamp, ones)) = rest.as_bytes().split_at_checked(STAMP.len()) else {
+        return false;
+    };
+    let stamp_fits = stamp
+        .iter()
+        .zip(STAMP)
+        .all(|(c, want)| if *want == b'0' { c.is_ascii_digit() } else { c == want });
+    stamp_fits && ones.iter().all(|&c| c == b'1')
 }
 
 /// Writes on the calling thread (one `write` per batch, and the `request`
@@ -951,11 +978,19 @@ mod tests {
         let current: Vec<String> = read_log(&path).unwrap().map(|e| e.unwrap().audit_id).collect();
         assert_eq!(current, ["e2"]);
         // Backups are named one after another, never over one another.
-        let a = after_every(dir.path().join("audit-2000.log"), &[dir.path().join("audit-2001.log")]);
+        let a = after_every(
+            dir.path().join("audit-2000.log"),
+            &[dir.path().join("audit-2001.log")],
+            ".log",
+        );
         assert_eq!(a, dir.path().join("audit-20011.log"));
-        let b = after_every(dir.path().join("audit-2002.log"), &[dir.path().join("audit-2001.log")]);
+        let b = after_every(
+            dir.path().join("audit-2002.log"),
+            &[dir.path().join("audit-2001.log")],
+            ".log",
+        );
         assert_eq!(b, dir.path().join("audit-2002.log"));
-        let c = after_every(dir.path().join("audit-2001"), &[dir.path().join("audit-2001")]);
+        let c = after_every(dir.path().join("audit-2001"), &[dir.path().join("audit-2001")], "");
         assert_eq!(c, dir.path().join("audit-20011"));
     }
 
@@ -1039,6 +1074,71 @@ mod tests {
         assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_symlink());
         assert!(rotated_files(&path).is_empty(), "{:?}", rotated_files(&path));
         assert!(dev_null_is_intact());
+    }
+
+    /// Only the log's own backups count against `maxBackups`: files an
+    /// operator keeps beside the log whose names merely start like a
+    /// backup's (an export, a compressed copy, a backup of another log
+    /// with the same stem) are never deleted.
+    #[tokio::test]
+    async fn only_the_logs_own_backups_are_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let keep = [
+            "audit-2024-archive.log",
+            "audit-2001-01-01T00-00-00.000000Z.log.gz",
+            "audit-2001-01-01T00-00-00.000000Z.json",
+            "audit-2001-01-01T00-00-00.000000Z2.log",
+            "audit-2001-01-01T00-00-00.000000.log",
+            "audit-2001-01-01.log",
+        ];
+        for k in keep {
+            std::fs::write(dir.path().join(k), b"kept\n").unwrap();
+        }
+        let old = dir.path().join("audit-2001-01-01T00-00-00.000000Z.log");
+        std::fs::write(&old, b"").unwrap();
+        let options = FileOptions::default().max_bytes(1).max_backups(1);
+        let sink = FileSink::open(&path, options).unwrap();
+        for i in 0..3 {
+            sink.write(&[ev(&format!("e{i}"))]).await.unwrap();
+        }
+        let backups = rotated_files(&path);
+        assert_eq!(backups.len(), 1, "{backups:?}");
+        assert!(!old.exists(), "the oldest backup is deleted");
+        for k in keep {
+            assert!(dir.path().join(k).exists(), "{k} is kept");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every name rotation gives a backup (any time, any number of
+        /// `1`s after it) sorts after the one before and is recognised as
+        /// a backup; no other name panics the check.
+        #[test]
+        fn the_names_rotation_gives_are_backups(
+            micros in 0u64..253_402_300_799_999_999,
+            ones in 0usize..4,
+            stem in "[a-z][a-z.]{0,8}",
+            ext in proptest::option::of("[a-z]{1,4}"),
+            other in "\\PC{0,40}",
+        ) {
+            let file = match &ext {
+                Some(e) => format!("{stem}.{e}"),
+                None => stem.clone(),
+            };
+            let path = Path::new("/var/log/tollgate").join(&file);
+            let stamp = crate::micro_time(std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros)).replace(':', "-");
+            let (s, e) = stem_and_ext(&path);
+            let mut name = backup_name(&path, &stamp);
+            for _ in 0..ones {
+                let next = after_every(name.clone(), std::slice::from_ref(&name), &e);
+                proptest::prop_assert!(next > name, "{next:?} sorts after {name:?}");
+                name = next;
+            }
+            let n = name.file_name().and_then(|n| n.to_str()).unwrap();
+            proptest::prop_assert!(is_backup_name(n, &s, &e), "{n}");
+            let _ = is_backup_name(&other, &s, &e);
+        }
     }
 
     #[tokio::test]
