@@ -85,6 +85,7 @@ pub async fn start_with_hold(dir: &Path, listen: SocketAddr, hold: std::time::Du
             source,
         })?;
     }
+    not_someone_elses(dir)?;
     std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
     let api_server = ApiServer::builder().token(random_token()).start().await?;
     write(&dir.join("upstream.kubeconfig"), &api_server.kubeconfig())?;
@@ -140,7 +141,7 @@ pub async fn start_with_hold(dir: &Path, listen: SocketAddr, hold: std::time::Du
     write(&dir.join("audit-policy.yaml"), AUDIT_POLICY)?;
     write(&dir.join("rbac.yaml"), DEMO_RBAC)?;
     let yaml = format!(
-        "# Written by `tollgate demo`.\nlisten: {listen}\ntls:\n  cert: gateway.crt\n  key: gateway.key\nadmin:\n  listen: 127.0.0.1:0\n\
+        "{WRITTEN_BY_DEMO}\nlisten: {listen}\ntls:\n  cert: gateway.crt\n  key: gateway.key\nadmin:\n  listen: 127.0.0.1:0\n\
          upstream:\n  kubeconfig: upstream.kubeconfig\n  identity: impersonate\n\
          authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\n\
          policy:\n  file: policy.yaml\n\
@@ -174,6 +175,58 @@ pub async fn start_with_hold(dir: &Path, listen: SocketAddr, hold: std::time::Du
         gateway,
         kubeconfig,
         dir: dir.to_path_buf(),
+    })
+}
+
+/// The first line of the `tollgate.yaml` a demo writes: what marks a
+/// directory as a demo's own.
+const WRITTEN_BY_DEMO: &str = "# Written by `tollgate demo`.";
+
+/// The files [`start`] writes into its directory.
+const DEMO_FILES: [&str; 15] = [
+    "upstream.kubeconfig",
+    "gateway.crt",
+    "gateway.key",
+    "authn.yaml",
+    "owners.yaml",
+    "issuer-github.key",
+    "issuer-bots.key",
+    "issuer-people.key",
+    "issuers.json",
+    "policy.yaml",
+    "audit-policy.yaml",
+    "rbac.yaml",
+    "tollgate.yaml",
+    "kubeconfig",
+    "approver.kubeconfig",
+];
+
+/// Refuses `dir` when it holds a file the demo would write over and is not
+/// an earlier demo's directory (its `tollgate.yaml` says so): `--dir
+/// /etc/tollgate` would otherwise replace a deployment's configuration and
+/// policies with the demo's.
+fn not_someone_elses(dir: &Path) -> Result<(), StartError> {
+    let config = std::fs::read_to_string(dir.join("tollgate.yaml")).unwrap_or_default();
+    if config.starts_with(WRITTEN_BY_DEMO) {
+        return Ok(());
+    }
+    let taken: Vec<&str> = DEMO_FILES
+        .into_iter()
+        .filter(|f| std::fs::symlink_metadata(dir.join(f)).is_ok())
+        .collect();
+    if taken.is_empty() {
+        return Ok(());
+    }
+    Err(StartError::Io {
+        what: format!(
+            "{} holds files `tollgate demo` did not write and would replace ({}); nothing was changed",
+            dir.display(),
+            taken.join(", ")
+        ),
+        source: std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "give --dir a new or empty directory, or one an earlier demo wrote",
+        ),
     })
 }
 
@@ -306,5 +359,33 @@ impl Demo {
             dir = self.dir.display(),
             admin = self.gateway.admin_addr.map(|a| a.to_string()).unwrap_or_default(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new or empty directory, and one an earlier demo wrote, are the
+    /// demo's to write; one holding any other file the demo writes is not.
+    #[test]
+    fn a_demo_writes_only_into_its_own_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(not_someone_elses(&dir.path().join("new")).is_ok());
+        assert!(not_someone_elses(dir.path()).is_ok());
+        std::fs::write(dir.path().join("notes.txt"), "kept").unwrap();
+        assert!(
+            not_someone_elses(dir.path()).is_ok(),
+            "files the demo does not write are no matter"
+        );
+        std::fs::write(dir.path().join("kubeconfig"), "a cluster's").unwrap();
+        let e = not_someone_elses(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("would replace (kubeconfig)"), "{e}");
+        std::fs::write(
+            dir.path().join("tollgate.yaml"),
+            format!("{WRITTEN_BY_DEMO}\nlisten: 127.0.0.1:8443\n"),
+        )
+        .unwrap();
+        assert!(not_someone_elses(dir.path()).is_ok(), "an earlier demo's directory");
     }
 }

@@ -234,6 +234,32 @@ fn a_second_demo_on_a_taken_address_changes_nothing() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no file written");
 }
 
+/// `tollgate demo --dir` aimed at a deployment's directory stops before it
+/// writes anything: it used to replace `tollgate.yaml`, `policy.yaml` and
+/// the rest with the demo's.
+#[test]
+fn a_demo_does_not_write_over_a_deployments_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tollgate.yaml");
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&config, "listen: 0.0.0.0:443\n").unwrap();
+    std::fs::write(&policy, "the deployment's policy").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("holds files `tollgate demo` did not write and would replace (policy.yaml, tollgate.yaml); nothing was changed"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), "listen: 0.0.0.0:443\n");
+    assert_eq!(std::fs::read_to_string(&policy).unwrap(), "the deployment's policy");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no file written");
+}
+
 /// Issue 19: completions a shell accepts, and a man page.
 #[test]
 fn completions_and_the_man_page() {
