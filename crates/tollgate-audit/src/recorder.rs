@@ -672,7 +672,10 @@ impl Recorder {
         });
         let (q, linger) = (queue.clone(), options.linger);
         let started = std::thread::Builder::new()
-            .name("tollgate-audit-writer".to_owned())
+            // At most 15 bytes, what the kernel keeps of a thread's name
+            // (`top -H`, `perf`, `/proc`): the writer and the sync thread
+            // must not look alike there.
+            .name("audit-writer".to_owned())
             .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                 // Made here: it holds the write slot across the sink's
                 // futures, so it stays on this thread.

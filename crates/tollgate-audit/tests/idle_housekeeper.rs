@@ -9,7 +9,11 @@ use std::time::Duration;
 use tollgate_audit::{Durability, FileOptions, FileSink, Sink};
 
 mod common;
-use common::audit_thread_runs as housekeeper_runs;
+use common::audit_thread_runs;
+
+fn housekeeper_runs() -> Vec<(String, u64)> {
+    audit_thread_runs("audit-sync")
+}
 
 #[tokio::test]
 async fn an_idle_housekeeper_sleeps_until_the_next_write() {

@@ -8,7 +8,11 @@ use std::time::Duration;
 use tollgate_audit::{Event, Level, MemorySink, Recorder, RecorderOptions, Stage};
 
 mod common;
-use common::audit_thread_runs as writer_runs;
+use common::audit_thread_runs;
+
+fn writer_runs() -> Vec<(String, u64)> {
+    audit_thread_runs("audit-writer")
+}
 
 #[tokio::test]
 async fn an_idle_writer_does_not_wake() {

@@ -171,6 +171,23 @@ fn check_cargo(file: &str, line: &str) {
     }
 }
 
+/// Every `--flag` of a harness command line in the docs is one the
+/// harness reads (its sources compare arguments to the quoted flag).
+fn check_harness_flags(file: &str, line: &str, args: &str) {
+    let dir = root().join("examples/gateway/examples/hostile_load");
+    let sources: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    for flag in args.split_whitespace().filter(|w| w.starts_with("--")) {
+        assert!(
+            sources.contains(&format!("\"{flag}\"")),
+            "{file}: the harness reads no {flag}: {line}"
+        );
+    }
+}
+
 #[test]
 fn every_yaml_and_command_block_in_the_docs_is_real() {
     let mut checked = std::collections::BTreeMap::<&str, usize>::new();
@@ -187,6 +204,9 @@ fn every_yaml_and_command_block_in_the_docs_is_real() {
                     } else if line.starts_with("cargo ") {
                         check_cargo(&file, line);
                         *checked.entry("cargo command").or_default() += 1;
+                    } else if let Some(args) = line.strip_prefix("target/release/examples/hostile_load") {
+                        check_harness_flags(&file, line, args);
+                        *checked.entry("harness command").or_default() += 1;
                     } else if let Some(path) = line.strip_prefix("scripts/") {
                         let script = path.split_whitespace().next().unwrap_or("");
                         assert!(root().join("scripts").join(script).exists(), "{file}: {line}");
@@ -204,6 +224,7 @@ fn every_yaml_and_command_block_in_the_docs_is_real() {
         "AuthenticationConfiguration",
         "tollgate command",
         "cargo command",
+        "harness command",
     ] {
         assert!(
             checked.get(kind).is_some_and(|n| *n > 0),

@@ -69,7 +69,7 @@ impl Sink for Lines {
     }
 }
 
-const WRITER: &str = "tollgate-audit-writer";
+const WRITER: &str = "audit-writer";
 
 fn line(i: usize) -> Vec<u8> {
     format!("{{\"n\":{i}}}\n").into_bytes()

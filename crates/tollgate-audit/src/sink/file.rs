@@ -245,7 +245,10 @@ impl FileSink {
         let every = self.options.sync_interval.max(Duration::from_millis(1));
         let path = self.path.clone();
         std::thread::Builder::new()
-            .name("tollgate-audit-sync".to_owned())
+            // At most 15 bytes, what the kernel keeps of a thread's name
+            // (`top -H`, `perf`, `/proc`): the writer and the sync thread
+            // must not look alike there.
+            .name("audit-sync".to_owned())
             .spawn(move || {
                 // Until the file turns the advice down.
                 let mut advise = true;

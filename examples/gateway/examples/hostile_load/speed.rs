@@ -40,9 +40,16 @@ struct Under {
 
 /// The stack levels: a name and the configuration lines added to the
 /// authentication-only gateway's.
-const LEVELS: [(&str, &str); 7] = [
+const LEVELS: [(&str, &str); 8] = [
     ("authn only", ""),
     ("authn + policy", "policy:\n  file: policy.yaml\n"),
+    // The audit layers with a policy that records nothing: what recording
+    // costs beyond the layers around every request. Run only when named
+    // (`--only "no records"`).
+    (
+        NO_RECORDS,
+        "audit:\n  policy: audit-policy-no-records.yaml\n  log:\n    path: audit-no-records/audit.log\n    durability: none\n",
+    ),
     (
         "authn + audit none",
         "audit:\n  policy: audit-policy.yaml\n  log:\n    path: audit-none/audit.log\n    durability: none\n",
@@ -61,6 +68,9 @@ const LEVELS: [(&str, &str); 7] = [
     ),
     ("authn + masking all", "masking:\n  all: true\n"),
 ];
+
+/// The level run only when `--only` names it.
+const NO_RECORDS: &str = "authn + audit, no records";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Proto {
@@ -84,6 +94,49 @@ struct Run {
     latencies: Vec<Duration>,
     cpu_per_1000: f64,
     failed: u64,
+    /// CPU ticks (user, system) of the process's threads during the run,
+    /// by thread name.
+    threads: ThreadTicks,
+}
+
+/// CPU clock ticks (user, system) by thread name, summed over the threads
+/// of that name.
+type ThreadTicks = std::collections::BTreeMap<String, (u64, u64)>;
+
+/// The CPU ticks of `pid`'s threads, by name (`/proc/PID/task/*/stat`).
+fn thread_ticks(pid: u32) -> ThreadTicks {
+    let mut out = ThreadTicks::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.filter_map(Result::ok) {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let parsed = (|| {
+            let (head, rest) = stat.rsplit_once(')')?;
+            let name = head.split_once('(')?.1.to_owned();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((name, f.get(11)?.parse::<u64>().ok()?, f.get(12)?.parse::<u64>().ok()?))
+        })();
+        if let Some((name, user, system)) = parsed {
+            let e = out.entry(name).or_default();
+            e.0 += user;
+            e.1 += system;
+        }
+    }
+    out
+}
+
+/// `after` − `before`, by thread name (a thread that ended is left out).
+fn ticks_between(before: &ThreadTicks, after: &ThreadTicks) -> ThreadTicks {
+    after
+        .iter()
+        .map(|(name, &(u, s))| {
+            let (u0, s0) = before.get(name).copied().unwrap_or_default();
+            (name.clone(), (u.saturating_sub(u0), s.saturating_sub(s0)))
+        })
+        .collect()
 }
 
 impl Run {
@@ -113,6 +166,9 @@ struct Cell {
     all: Run,
     cpu: Vec<f64>,
     failed: u64,
+    /// Thread ticks over all rounds, and the requests they served.
+    threads: ThreadTicks,
+    requests: u64,
 }
 
 impl Cell {
@@ -121,6 +177,12 @@ impl Cell {
         self.means.push(r.mean());
         self.cpu.push(r.cpu_per_1000);
         self.failed += r.failed;
+        self.requests += r.latencies.len() as u64;
+        for (name, (u, s)) in &r.threads {
+            let e = self.threads.entry(name.clone()).or_default();
+            e.0 += u;
+            e.1 += s;
+        }
         self.all.latencies.extend(r.latencies);
         self.all.latencies.sort_unstable();
     }
@@ -246,6 +308,7 @@ impl Client {
         }
         let next = Arc::new(AtomicU64::new(0));
         let cpu_before = cpu_of(p);
+        let threads_before = thread_ticks(p.pid);
         let started = Instant::now();
         let deadline = started + bound;
         let mut tasks = Vec::with_capacity(inflight);
@@ -288,6 +351,7 @@ impl Client {
         let done = run.latencies.len() as f64;
         run.rps = done / took;
         run.cpu_per_1000 = (cpu_of(p) - cpu_before) / done.max(1.0) * 1000.0;
+        run.threads = ticks_between(&threads_before, &thread_ticks(p.pid));
         run.latencies.sort_unstable();
         Ok(run)
     }
@@ -386,6 +450,8 @@ struct Options {
     inflight: Option<usize>,
     /// `--proto h2|h1`: only this protocol (both by default).
     proto: Option<Proto>,
+    /// `--threads`: each cell's CPU per request by thread as well.
+    threads: bool,
 }
 
 impl Options {
@@ -402,6 +468,7 @@ impl Options {
             bound: Duration::from_secs(value("--seconds").and_then(|v| v.parse().ok()).unwrap_or(10)),
             only: value("--only").unwrap_or_default(),
             extras: !args.iter().any(|a| a == "--no-extras"),
+            threads: args.iter().any(|a| a == "--threads"),
             inflight: value("--inflight").and_then(|v| v.parse().ok()),
             proto: match value("--proto").as_deref() {
                 Some("h2") => Some(Proto::H2),
@@ -445,6 +512,10 @@ async fn setup(d: &Path, cluster: &Cluster) -> Result<Setup, Error> {
     std::fs::write(d.join("upstream.crt"), &cert.cert_pem)?;
     std::fs::write(d.join("upstream.key"), &cert.key_pem)?;
     std::fs::write(d.join("upstream-ca.crt"), &ca.cert_pem)?;
+    std::fs::write(
+        d.join("audit-policy-no-records.yaml"),
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n  - level: None\n",
+    )?;
     let mut children = Vec::new();
     let mut paths = Vec::new();
 
@@ -604,7 +675,12 @@ async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
     let cluster = Cluster::start(d).await?;
     let s = setup(d, &cluster).await?;
     let selected: Vec<usize> = (0..s.paths.len())
-        .filter(|&i| i < 2 || o.only.split('|').any(|w| s.paths[i].name.contains(w)))
+        .filter(|&i| {
+            let name = s.paths[i].name;
+            i < 2
+                || (o.only.is_empty() && name != NO_RECORDS)
+                || (!o.only.is_empty() && o.only.split('|').any(|w| name.contains(w)))
+        })
         .collect();
     println!(
         "tollgate speed comparison: {} requests per run (fewer at low concurrency), ≤ {} s per run, {} rounds interleaved; 1 KB Pod GETs with a verified OIDC token over TLS; everything on this machine's {} cores\n",
@@ -636,6 +712,9 @@ async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
                 }
             }
             print_cell(&s.paths, &selected, proto, inflight, &cells);
+            if o.threads {
+                print_threads(&s.paths, &selected, &cells);
+            }
             summary.push((proto, inflight, cells));
         }
     }
@@ -681,6 +760,43 @@ fn print_cell(paths: &[Under], selected: &[usize], proto: Proto, inflight: usize
             } else {
                 String::new()
             }
+        );
+    }
+}
+
+/// Each selected process's CPU per request by thread name (µs, user +
+/// system), over all rounds: where a level's extra time goes (the request
+/// tasks on the runtime's workers, or the audit log's threads). nginx's
+/// workers are other processes and not counted.
+fn print_threads(paths: &[Under], selected: &[usize], cells: &[Cell]) {
+    let mut names: Vec<&str> = selected
+        .iter()
+        .flat_map(|&i| cells[i].threads.iter())
+        .filter(|(_, (u, s))| u + s > 0)
+        .map(|(n, _)| n.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    // One tick is 10 ms (USER_HZ 100, as `cpu_seconds` reads it).
+    let per_request = |ticks: u64, c: &Cell| ticks as f64 * 10_000.0 / c.requests.max(1) as f64;
+    println!("\nCPU µs per request by thread, user + system (`--threads`):\n");
+    println!("| path | {} | all |", names.join(" | "));
+    println!("|---|{}---|", "---|".repeat(names.len()));
+    for &i in selected.iter().filter(|&&i| !paths[i].tree) {
+        let c = &cells[i];
+        let cols: Vec<String> = names
+            .iter()
+            .map(|n| match c.threads.get(*n) {
+                Some(&(u, s)) if u + s > 0 => format!("{:.1} + {:.1}", per_request(u, c), per_request(s, c)),
+                _ => "—".to_owned(),
+            })
+            .collect();
+        let all: u64 = c.threads.values().map(|(u, s)| u + s).sum();
+        println!(
+            "| {} | {} | {:.1} |",
+            paths[i].name,
+            cols.join(" | "),
+            per_request(all, c)
         );
     }
 }
