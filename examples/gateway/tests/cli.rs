@@ -210,6 +210,19 @@ fn serve_check_reads_every_named_file_without_starting() {
     drop(taken);
 }
 
+/// Runs `tollgate demo --listen LISTEN --dir DIR`, which must stop at
+/// once with status 1: its standard error.
+fn a_demo_that_stops(dir: &std::path::Path, listen: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
+        .args(["demo", "--listen", listen, "--dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
+}
+
 /// Issue 19: a second `tollgate demo` on a taken address stops before it
 /// writes anything (it used to rewrite the running demo's issuer keys).
 #[test]
@@ -219,13 +232,7 @@ fn a_second_demo_on_a_taken_address_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("issuer-github.key");
     std::fs::write(&key, "the running demo's key").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["demo", "--listen", &addr, "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = a_demo_that_stops(dir.path(), &addr);
     assert!(
         err.contains(&format!("{addr} cannot be bound")) && err.contains("nothing in"),
         "{err}"
@@ -244,13 +251,7 @@ fn a_demo_does_not_write_over_a_deployments_files() {
     let policy = dir.path().join("policy.yaml");
     std::fs::write(&config, "listen: 0.0.0.0:443\n").unwrap();
     std::fs::write(&policy, "the deployment's policy").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tollgate"))
-        .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let err = a_demo_that_stops(dir.path(), "127.0.0.1:0");
     assert!(
         err.contains("holds files `tollgate demo` did not write and would replace (policy.yaml, tollgate.yaml); nothing was changed"),
         "{err}"
