@@ -8,8 +8,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::ReadError;
 
-/// The log files under `paths`, oldest first: files as given; for a
-/// directory, every `*.log` and `*.log.gz` in it (rotated files included).
+/// The log files under `paths`, oldest first: files as given (a FIFO
+/// too, read as it comes); for a directory, every regular file in it named
+/// `*.log` or `*.log.gz` (rotated files included; a FIFO, a device or a
+/// subdirectory so named is passed over).
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
@@ -40,6 +42,9 @@ pub fn log_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReadError> {
                         .map(|n| n.to_string_lossy())
                         .is_some_and(|n| n.ends_with(".log") || n.ends_with(".log.gz"))
                 })
+                // Regular files (symlinks followed): a FIFO would hold its
+                // open until something writes to it.
+                .filter(|f| std::fs::metadata(f).is_ok_and(|m| m.is_file()))
                 .collect();
             files.sort();
             out.extend(files);
@@ -194,6 +199,36 @@ mod tests {
         }
         let line = p.line();
         assert!(line.starts_with("5 records · file 1/3 audit-1.log.gz · "), "{line}");
+    }
+
+    /// A directory's FIFO (a log shipper's pipe) or subdirectory named like
+    /// a log is passed over: opening the FIFO waited for a writer forever
+    /// (`tollgate sessions list --audit DIR` hung), and reading the
+    /// directory failed the whole listing. A symlink to a log is read.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_regular_files_of_a_directory_are_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("audit.log"), "").unwrap();
+        std::fs::create_dir(dir.path().join("old.log")).unwrap();
+        let fifo = dir.path().join("audit-pipe.log");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::RWXU,
+            0,
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(dir.path().join("audit.log"), dir.path().join("linked.log")).unwrap();
+        let files = log_files(&[dir.path().to_owned()]).unwrap();
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["audit.log", "linked.log"]);
+        // Named on the command line, a FIFO is read (`--audit <(zcat …)`).
+        assert_eq!(log_files(std::slice::from_ref(&fifo)).unwrap(), [fifo]);
     }
 
     #[test]
