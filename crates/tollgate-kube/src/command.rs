@@ -449,20 +449,51 @@ mod tests {
         }
     }
 
-    /// Whether `line` holds, outside single quotes and not after a
-    /// backslash, a character a POSIX shell acts on.
+    /// Whether `line` holds, outside quotes and not after a backslash, a
+    /// character a shell acts on. Quotes are single quotes and the ANSI-C
+    /// quoting `quote_into` writes control characters in (`$'a\nb'`, in
+    /// which a backslash escapes the next character, a quote too).
     fn shell_acts_on(line: &str) -> bool {
-        let (mut quoted, mut escaped) = (false, false);
-        for c in line.chars() {
-            match (quoted, escaped, c) {
-                (false, true, _) => escaped = false,
-                (false, false, '\\') => escaped = true,
-                (_, _, '\'') => quoted = !quoted,
-                (false, false, '|' | '&' | ';' | '$' | '`' | '<' | '>' | '\n' | '*' | '?' | '~' | '#') => return true,
+        #[derive(PartialEq)]
+        enum In {
+            Word,
+            Single,
+            AnsiC,
+        }
+        let (mut state, mut escaped) = (In::Word, false);
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match (&state, c) {
+                (In::Word | In::AnsiC, '\\') => escaped = true,
+                (In::Word, '$') if chars.peek() == Some(&'\'') => {
+                    chars.next();
+                    state = In::AnsiC;
+                }
+                (In::Word, '\'') => state = In::Single,
+                (In::Single | In::AnsiC, '\'') => state = In::Word,
+                (In::Word, '|' | '&' | ';' | '$' | '`' | '<' | '>' | '\n' | '*' | '?' | '~' | '#') => return true,
                 _ => {}
             }
         }
-        quoted
+        state != In::Word || escaped
+    }
+
+    /// The oracle itself: words in any quoting pass, anything a shell would
+    /// act on outside them does not.
+    #[test]
+    fn the_shell_oracle_tells_words_from_actions() {
+        for words in [r"kubectl get --raw $'/\n'", r"a 'b|c' $'d\'; e' f\;g", "x"] {
+            assert!(!shell_acts_on(words), "{words}");
+        }
+        for acts in [r"a $(b)", r"$'a' ; b", r"'a'$b", r"$'a\'", "'a", r"a\", "a\nb"] {
+            assert!(shell_acts_on(acts), "{acts}");
+        }
+        let info = RequestInfo::parse(&Method::GET, &"/%0a".parse::<Uri>().unwrap()).unwrap();
+        assert_eq!(command_line(&info, None, None), r"kubectl get --raw $'/\n'");
     }
 
     proptest::proptest! {
