@@ -18,12 +18,16 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = tollgate_approval::redis_url::RedisTarget::parse(url);
     }
-    let Some((&split, rest)) = data.split_first() else { return };
+    let Some((&split, rest)) = data.split_first() else {
+        return;
+    };
     let cut = usize::from(split).min(rest.len());
     let (uri, body) = rest.split_at(cut);
     let Ok(uri) = std::str::from_utf8(uri) else { return };
     let Ok(uri) = uri.parse::<http::Uri>() else { return };
-    let Ok(info) = tollgate_kube::RequestInfo::parse(&http::Method::DELETE, &uri) else { return };
+    let Ok(info) = tollgate_kube::RequestInfo::parse(&http::Method::DELETE, &uri) else {
+        return;
+    };
     let id = tollgate_kube::Identity::anonymous();
     let body = tollgate_kube::RequestBody::new(bytes::Bytes::copy_from_slice(body), Some("application/json"));
     let a = tollgate_approval::fingerprint(&id, &info, Some(&body));

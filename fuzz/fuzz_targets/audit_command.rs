@@ -9,7 +9,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     if let Some(d) = tollgate_audit::parse_time(text) {
         let again = tollgate_audit::micro_time(std::time::UNIX_EPOCH + d);
-        assert_eq!(tollgate_audit::parse_time(&again), Some(std::time::Duration::from_micros(d.as_micros() as u64)));
+        assert_eq!(
+            tollgate_audit::parse_time(&again),
+            Some(std::time::Duration::from_micros(d.as_micros() as u64))
+        );
     }
     // "METHOD uri" tries that method too (a client chooses it, and a
     // method may hold characters a shell acts on); the whole text is the
@@ -19,7 +22,12 @@ fuzz_target!(|data: &[u8]| {
         None => (None, text),
     };
     let Ok(uri) = uri.parse::<http::Uri>() else { return };
-    let methods = [http::Method::GET, http::Method::POST, http::Method::PATCH, http::Method::DELETE];
+    let methods = [
+        http::Method::GET,
+        http::Method::POST,
+        http::Method::PATCH,
+        http::Method::DELETE,
+    ];
     for m in methods.into_iter().chain(own) {
         if let Ok(info) = tollgate_kube::RequestInfo::parse(&m, &uri) {
             let body = serde_json::json!({"spec": {"replicas": 3}});

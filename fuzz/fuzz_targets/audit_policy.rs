@@ -8,9 +8,14 @@ use tollgate_audit::{AuditPolicy, Level, RequestAttributes};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(p) = AuditPolicy::parse(text, "fuzz.yaml") else { return };
+    let Ok(p) = AuditPolicy::parse(text, "fuzz.yaml") else {
+        return;
+    };
     let groups = vec!["system:authenticated".to_owned()];
-    for (verb, res, path) in [("get", true, "/api/v1/namespaces/a/pods/x"), ("post", false, "/healthz/x")] {
+    for (verb, res, path) in [
+        ("get", true, "/api/v1/namespaces/a/pods/x"),
+        ("post", false, "/healthz/x"),
+    ] {
         let a = RequestAttributes {
             user: "u",
             groups: &groups,

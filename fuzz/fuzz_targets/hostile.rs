@@ -37,8 +37,20 @@ enum Key {
 }
 
 const KNOWN: [&str; 14] = [
-    "spec", "containers", "securityContext", "privileged", "hostNetwork", "env", "name", "value", "data",
-    "stringData", "metadata", "annotations", "kind", "items",
+    "spec",
+    "containers",
+    "securityContext",
+    "privileged",
+    "hostNetwork",
+    "env",
+    "name",
+    "value",
+    "data",
+    "stringData",
+    "metadata",
+    "annotations",
+    "kind",
+    "items",
 ];
 
 impl Key {
@@ -62,7 +74,11 @@ impl Tree {
             Tree::Num(n) => Value::from(*n),
             Tree::Str(s) => Value::String(s.clone()),
             Tree::Arr(a) => Value::Array(a.iter().map(|t| t.value(budget)).collect()),
-            Tree::Obj(o) => Value::Object(o.iter().map(|(k, t)| (k.text(), t.value(budget))).collect::<Map<_, _>>()),
+            Tree::Obj(o) => Value::Object(
+                o.iter()
+                    .map(|(k, t)| (k.text(), t.value(budget)))
+                    .collect::<Map<_, _>>(),
+            ),
             Tree::Deep(d, k, t) => {
                 let mut v = t.value(budget);
                 for _ in 0..usize::from(*d % 300) {
@@ -79,9 +95,17 @@ impl Tree {
 #[derive(Debug, Arbitrary)]
 enum Case {
     /// A JSON patch: ops with pointers of `depth` segments from known keys.
-    Patch { ops: Vec<(u8, u16, Vec<u8>, Tree)>, repeat: u16 },
+    Patch {
+        ops: Vec<(u8, u16, Vec<u8>, Tree)>,
+        repeat: u16,
+    },
     /// YAML: a scalar anchored, then `levels` of lists of `fanout` aliases.
-    Yaml { scalar: u16, levels: u8, fanout: u8, tail: String },
+    Yaml {
+        scalar: u16,
+        levels: u8,
+        fanout: u8,
+        tail: String,
+    },
     /// A Secret with `keys` keys.
     Secret { keys: u16, value: String },
     /// Any object, as a create body.
@@ -93,16 +117,23 @@ static REDACTOR: OnceLock<Option<Redactor>> = OnceLock::new();
 
 fn evaluate(method: &str, uri: &str, ct: &str, body: Vec<u8>) {
     let policy = BASELINE.get_or_init(|| {
-        parse_policy(include_str!("../../docs/policies/baseline.yaml"), "baseline").unwrap_or_else(|_| Policy::allow_all())
+        parse_policy(include_str!("../../docs/policies/baseline.yaml"), "baseline")
+            .unwrap_or_else(|_| Policy::allow_all())
     });
-    let (Ok(m), Ok(u)) = (method.parse::<http::Method>(), uri.parse::<http::Uri>()) else { return };
+    let (Ok(m), Ok(u)) = (method.parse::<http::Method>(), uri.parse::<http::Uri>()) else {
+        return;
+    };
     let Ok(info) = RequestInfo::parse(&m, &u) else { return };
     let body = RequestBody::new(Bytes::from(body), Some(ct));
     let view = RequestView::new(&info, None, Some(&body));
     if let Err(e) = policy.evaluate(&view) {
         let s = e.to_status();
         assert!(matches!(s.code, 400 | 415), "{}", s.message);
-        assert!(s.message.len() < 4096, "a refusal echoes its input: {} bytes", s.message.len());
+        assert!(
+            s.message.len() < 4096,
+            "a refusal echoes its input: {} bytes",
+            s.message.len()
+        );
     }
     let fp = tollgate_approval::fingerprint(&tollgate_kube::Identity::anonymous(), &info, Some(&body));
     assert_eq!(fp.len(), 64);
@@ -147,9 +178,19 @@ fuzz_target!(|case: Case| {
                 Ok(_) => assert!(deepest <= limits::MAX_POINTER_DEPTH && n * times <= limits::MAX_PATCH_OPS),
                 Err(e) => assert_eq!(e.to_status().code, 400),
             }
-            evaluate("PATCH", "/api/v1/namespaces/default/pods/p", "application/json-patch+json", body);
+            evaluate(
+                "PATCH",
+                "/api/v1/namespaces/default/pods/p",
+                "application/json-patch+json",
+                body,
+            );
         }
-        Case::Yaml { scalar, levels, fanout, tail } => {
+        Case::Yaml {
+            scalar,
+            levels,
+            fanout,
+            tail,
+        } => {
             let mut doc = format!("a: &a \"{}\"\n", "x".repeat(usize::from(scalar)));
             let mut prev = "a".to_owned();
             for i in 0..usize::from(levels % 24) {
@@ -163,22 +204,36 @@ fuzz_target!(|case: Case| {
                 // What decoded stays within the expansion bound (plus the
                 // JSON punctuation around it).
                 let size = serde_json::to_vec(&v).map(|b| b.len()).unwrap_or(0);
-                assert!(size <= 4 * limits::MAX_YAML_EXPANDED_BYTES, "{size} bytes from {} bytes", doc.len());
+                assert!(
+                    size <= 4 * limits::MAX_YAML_EXPANDED_BYTES,
+                    "{size} bytes from {} bytes",
+                    doc.len()
+                );
             }
-            evaluate("POST", "/api/v1/namespaces/default/pods", "application/yaml", doc.into_bytes());
+            evaluate(
+                "POST",
+                "/api/v1/namespaces/default/pods",
+                "application/yaml",
+                doc.into_bytes(),
+            );
         }
         Case::Secret { keys, value } => {
-            let Some(r) = REDACTOR.get_or_init(|| Redactor::builder().build().ok()) else { return };
+            let Some(r) = REDACTOR.get_or_init(|| Redactor::builder().build().ok()) else {
+                return;
+            };
             let planted = format!("PLANTED{value}");
             let data: Map<String, Value> = (0..usize::from(keys))
                 .map(|i| (format!("k{i}"), Value::String(planted.clone())))
                 .collect();
-            let doc = serde_json::json!({"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "s"}, "data": data});
+            let doc =
+                serde_json::json!({"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "s"}, "data": data});
             let bytes = serde_json::to_vec(&doc).unwrap_or_default();
             let mut out = Vec::new();
             if r.redact_bytes(&bytes, None, &mut out).is_ok() && keys > 0 {
                 let masked: Value = serde_json::from_slice(&out).unwrap_or(Value::Null);
-                let left = masked["data"].as_object().map_or(0, |m| m.values().filter(|v| v.as_str() == Some(planted.as_str())).count());
+                let left = masked["data"].as_object().map_or(0, |m| {
+                    m.values().filter(|v| v.as_str() == Some(planted.as_str())).count()
+                });
                 assert_eq!(left, 0, "a Secret value was left unmasked");
             }
             evaluate("PUT", "/api/v1/namespaces/default/secrets/s", "application/json", bytes);
@@ -186,8 +241,12 @@ fuzz_target!(|case: Case| {
         Case::Object { tree, content_type } => {
             let v = tree.value(&mut 20_000);
             let body = serde_json::to_vec(&v).unwrap_or_default();
-            let ct = ["application/json", "application/merge-patch+json", "application/strategic-merge-patch+json", "application/apply-patch+yaml"]
-                [usize::from(content_type) % 4];
+            let ct = [
+                "application/json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+                "application/apply-patch+yaml",
+            ][usize::from(content_type) % 4];
             if let Some(r) = REDACTOR.get_or_init(|| Redactor::builder().build().ok()) {
                 let mut out = Vec::new();
                 let _ = r.redact_bytes(&body, Some("Pod"), &mut out);

@@ -41,14 +41,29 @@ fn same(a: &Value, b: &Value) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some(r) = R.get_or_init(|| Redactor::builder().configmap_keys("password").build().ok().map(Arc::new)) else { return };
-    let Some((&cut, input)) = data.split_first() else { return };
+    let Some(r) = R.get_or_init(|| {
+        Redactor::builder()
+            .configmap_keys("password")
+            .build()
+            .ok()
+            .map(Arc::new)
+    }) else {
+        return;
+    };
+    let Some((&cut, input)) = data.split_first() else {
+        return;
+    };
     let mut m = StreamMasker::new(r.clone(), None, 1 << 20);
     let mut out = Vec::new();
-    let streamed = input.chunks(usize::from(cut).max(1)).try_for_each(|c| m.push(c, &mut out)).and_then(|()| m.finish(&mut out));
+    let streamed = input
+        .chunks(usize::from(cut).max(1))
+        .try_for_each(|c| m.push(c, &mut out))
+        .and_then(|()| m.finish(&mut out));
     let mut bytes_out = Vec::new();
     let bytes = r.redact_bytes(input, None, &mut bytes_out);
-    let Ok(mut v) = serde_json::from_slice::<Value>(input) else { return };
+    let Ok(mut v) = serde_json::from_slice::<Value>(input) else {
+        return;
+    };
     let mut patch = v.clone();
     let _ = r.redact_json_patch(&mut patch, Some("Secret"));
     let is_secret = v.get("kind").and_then(Value::as_str) == Some("Secret");

@@ -8,7 +8,9 @@ use tollgate_audit::Event;
 use tollgate_review::{Rbac, Review};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else { return };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
+        return;
+    };
     let mut rbac = Rbac::default();
     rbac.add(&v);
     let mut r = Review::default();
@@ -19,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
     r.check_issuers(&["https://issuer.example"]);
     r.check_owners(&["payments"]);
     let page = r.to_html();
-    assert!(!page.contains("<img") && !page.contains("<iframe"), "a record's text became markup");
+    assert!(
+        !page.contains("<img") && !page.contains("<iframe"),
+        "a record's text became markup"
+    );
     let _ = r.to_markdown();
     let _ = r.to_csv();
     let _ = r.to_json();

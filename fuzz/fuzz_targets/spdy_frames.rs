@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
     let mut dec = FrameDecoder::new(4096);
     if cut & 1 == 1 {
         let Ok(mut enc) = FrameEncoder::new() else { return };
-        let Ok(first) = enc.syn_stream(1, &Headers::new().with("streamtype", "error"), false) else { return };
+        let Ok(first) = enc.syn_stream(1, &Headers::new().with("streamtype", "error"), false) else {
+            return;
+        };
         dec.push(&first);
         assert!(matches!(dec.next_frame(), Ok(Some(Frame::SynStream { stream: 1, .. }))));
     }
