@@ -206,8 +206,7 @@ const DEMO_FILES: [&str; 15] = [
 /// /etc/tollgate` would otherwise replace a deployment's configuration and
 /// policies with the demo's.
 fn not_someone_elses(dir: &Path) -> Result<(), StartError> {
-    let config = std::fs::read_to_string(dir.join("tollgate.yaml")).unwrap_or_default();
-    if config.starts_with(WRITTEN_BY_DEMO) {
+    if written_by_demo(&dir.join("tollgate.yaml")) {
         return Ok(());
     }
     let taken: Vec<&str> = DEMO_FILES
@@ -228,6 +227,20 @@ fn not_someone_elses(dir: &Path) -> Result<(), StartError> {
             "give --dir a new or empty directory, or one an earlier demo wrote",
         ),
     })
+}
+
+/// Whether `config` is a regular file that starts with the demo's marker:
+/// only that many bytes are read, and a FIFO or a device is never opened
+/// (opening a FIFO would wait for a writer).
+fn written_by_demo(config: &Path) -> bool {
+    use std::io::Read;
+    if !std::fs::metadata(config).is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut head = Vec::with_capacity(WRITTEN_BY_DEMO.len());
+    std::fs::File::open(config)
+        .and_then(|f| f.take(WRITTEN_BY_DEMO.len() as u64).read_to_end(&mut head))
+        .is_ok_and(|_| head == WRITTEN_BY_DEMO.as_bytes())
 }
 
 /// Mints a demo token from a demo directory's issuer (`github` or `bots`),
@@ -387,5 +400,18 @@ mod tests {
         )
         .unwrap();
         assert!(not_someone_elses(dir.path()).is_ok(), "an earlier demo's directory");
+    }
+
+    /// A FIFO named `tollgate.yaml` is someone else's, and is not opened:
+    /// the look would wait for a writer forever.
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_the_demo_directory_is_refused_unopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("tollgate.yaml");
+        let made = std::process::Command::new("mkfifo").arg(&config).status().unwrap();
+        assert!(made.success());
+        let e = not_someone_elses(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("would replace (tollgate.yaml)"), "{e}");
     }
 }
