@@ -45,3 +45,17 @@ pub use sink::{
 #[cfg(feature = "webhook")]
 pub use sink::{WebhookMode, WebhookOptions, WebhookSink};
 pub use trail::{Progress, log_files, since};
+
+/// Makes a FIFO at `path`, for the tests that show a reader or the log
+/// sink never waits on one.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn test_fifo(path: &std::path::Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::RWXU,
+        0,
+    )
+    .expect("a FIFO in a test directory");
+}

@@ -212,14 +212,7 @@ mod tests {
         std::fs::write(dir.path().join("audit.log"), "").unwrap();
         std::fs::create_dir(dir.path().join("old.log")).unwrap();
         let fifo = dir.path().join("audit-pipe.log");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::RWXU,
-            0,
-        )
-        .unwrap();
+        crate::test_fifo(&fifo);
         std::os::unix::fs::symlink(dir.path().join("audit.log"), dir.path().join("linked.log")).unwrap();
         let files = log_files(&[dir.path().to_owned()]).unwrap();
         let names: Vec<String> = files

@@ -413,13 +413,10 @@ fn open_log(path: &Path) -> Result<File, SinkError> {
 /// what it is.
 fn regular(path: &Path, m: &std::fs::Metadata) -> Result<(), SinkError> {
     let t = m.file_type();
-    let what = if t.is_file() {
+    if t.is_file() {
         return Ok(());
-    } else if t.is_dir() {
-        "a directory"
-    } else {
-        special_kind(t)
-    };
+    }
+    let what = if t.is_dir() { "a directory" } else { special_kind(t) };
     Err(SinkError::Io(format!(
         "the audit log {} is {what}, not a regular file: rotation would rename it (name a file; for records on standard output, set `stdout: true`)",
         path.display()
@@ -830,6 +827,17 @@ mod tests {
     use super::*;
     use crate::{Level, Stage};
 
+    /// Writes three records into the log at `path`, rotated past
+    /// `max_bytes` and keeping one backup: its backups after.
+    async fn three_records_one_backup(path: &Path, max_bytes: u64) -> Vec<PathBuf> {
+        let options = FileOptions::default().max_bytes(max_bytes).max_backups(1);
+        let sink = FileSink::open(path, options).unwrap();
+        for i in 0..3 {
+            sink.write(&[ev(&format!("e{i}"))]).await.unwrap();
+        }
+        rotated_files(path)
+    }
+
     fn ev(id: &str) -> Event {
         Event::new(id, Level::Metadata, Stage::ResponseComplete)
     }
@@ -966,12 +974,7 @@ mod tests {
         // Rotated when the clock read 2099.
         let future = dir.path().join("audit-2099-01-01T00-00-00.000000Z.log");
         std::fs::write(&future, "{}\n").unwrap();
-        let options = FileOptions::default().max_bytes(300).max_backups(1);
-        let sink = FileSink::open(&path, options).unwrap();
-        for i in 0..3 {
-            sink.write(&[ev(&format!("e{i}"))]).await.unwrap();
-        }
-        let backups = rotated_files(&path);
+        let backups = three_records_one_backup(&path, 300).await;
         assert_eq!(backups.len(), 1, "{backups:?}");
         assert!(!future.exists(), "the oldest backup is the one deleted");
         let name = backups[0].file_name().unwrap().to_string_lossy().into_owned();
@@ -1029,14 +1032,7 @@ mod tests {
 
         // A FIFO without a reader would hold a plain open forever.
         let fifo = dir.path().join("fifo.log");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::RWXU,
-            0,
-        )
-        .unwrap();
+        crate::test_fifo(&fifo);
         let (tx, rx) = std::sync::mpsc::channel();
         let f = fifo.clone();
         std::thread::spawn(move || tx.send(FileSink::open(&f, FileOptions::default()).err().map(|e| e.to_string())));
@@ -1100,12 +1096,7 @@ mod tests {
         }
         let old = dir.path().join("audit-2001-01-01T00-00-00.000000Z.log");
         std::fs::write(&old, b"").unwrap();
-        let options = FileOptions::default().max_bytes(1).max_backups(1);
-        let sink = FileSink::open(&path, options).unwrap();
-        for i in 0..3 {
-            sink.write(&[ev(&format!("e{i}"))]).await.unwrap();
-        }
-        let backups = rotated_files(&path);
+        let backups = three_records_one_backup(&path, 1).await;
         assert_eq!(backups.len(), 1, "{backups:?}");
         assert!(!old.exists(), "the oldest backup is deleted");
         for k in keep {
