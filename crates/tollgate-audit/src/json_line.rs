@@ -130,12 +130,21 @@ pub(crate) struct Marks {
     pub(crate) status_at: usize,
     /// The `stageTimestamp` value, inside its quotes.
     pub(crate) stage_timestamp: Range<usize>,
-    /// Each annotation, from its key's opening quote to its value's
-    /// closing one.
-    pub(crate) annotations: Vec<Range<usize>>,
+    /// Each annotation, in key order.
+    pub(crate) annotations: Vec<Entry>,
     /// Where the annotations object closes (or, without annotations, where
     /// the record does).
     pub(crate) annotations_end: usize,
+}
+
+/// Where one annotation is in a written record.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Entry {
+    /// From the key's opening quote to the value's closing one.
+    pub(crate) whole: Range<usize>,
+    /// The key as written (inside its quotes): what a later stage compares
+    /// its own keys with, without looking for where the key ends.
+    pub(crate) key: Range<usize>,
 }
 
 /// Appends `e` as compact JSON (no newline), field for field as `serde_json`
@@ -222,10 +231,16 @@ pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, se
         let mut entry = |a: &mut Object<'_>, k: Result<&'static str, &str>, v: &str| {
             let at = a.out.len() + usize::from(!a.first) - base;
             match k {
-                Ok(k) => a.str(k, v),
-                Err(k) => a.str_text(k, v),
+                Ok(k) => a.key(k),
+                Err(k) => a.key_text(k),
             }
-            marks.annotations.push(at..a.out.len() - base);
+            // Before the key's closing quote and colon.
+            let key_end = a.out.len() - 2 - base;
+            string(v, a.out);
+            marks.annotations.push(Entry {
+                whole: at..a.out.len() - base,
+                key: at + 1..key_end,
+            });
         };
         match &e.annotations {
             Annotations::Map(m) => m.iter().for_each(|(k, v)| entry(&mut a, Err(k), v)),
@@ -280,24 +295,44 @@ pub(crate) fn restage(
         out.extend_from_slice(&line[marks.annotations_end..]);
         return Ok(());
     };
-    out.extend_from_slice(&line[after_timestamp..first.start]);
+    out.extend_from_slice(&line[after_timestamp..first.whole.start]);
     let mut a = Object { out, first: true };
-    for entry in &marks.annotations {
-        let written = &line[entry.clone()];
-        let key = written
-            .get(1..)
-            .and_then(|k| k.iter().position(|&c| c == b'"').map(|end| &k[..end]))
-            .unwrap_or_default();
-        while let Some((k, v)) = adds.next_if(|(k, _)| k.as_bytes() < key) {
-            a.str_text(k, v);
-        }
-        if let Some((k, v)) = adds.next_if(|(k, _)| k.as_bytes() == key) {
-            a.str_text(k, v);
-            continue;
-        }
+    let entries = &marks.annotations;
+    let key = |i: usize| line.get(entries[i].key.clone()).unwrap_or_default();
+    // The written entries between two added ones are copied in one run,
+    // with the commas between them.
+    let run = |a: &mut Object<'_>, from: usize, to: usize| {
         a.separate();
-        a.out.extend_from_slice(written);
+        a.out
+            .extend_from_slice(&line[entries[from].whole.start..entries[to].whole.end]);
+    };
+    let mut i = 0;
+    while i < entries.len() {
+        let Some(&&(k, v)) = adds.peek() else {
+            run(&mut a, i, entries.len() - 1);
+            i = entries.len();
+            break;
+        };
+        match k.as_bytes().cmp(key(i)) {
+            std::cmp::Ordering::Less => a.str_text(k, v),
+            // The added entry replaces the written one.
+            std::cmp::Ordering::Equal => {
+                a.str_text(k, v);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                let mut j = i + 1;
+                while j < entries.len() && key(j) < k.as_bytes() {
+                    j += 1;
+                }
+                run(&mut a, i, j - 1);
+                i = j;
+                continue;
+            }
+        }
+        adds.next();
     }
+    debug_assert_eq!(i, entries.len());
     adds.for_each(|(k, v)| a.str_text(k, v));
     out.extend_from_slice(&line[marks.annotations_end..]);
     Ok(())
