@@ -626,9 +626,10 @@ impl Queue {
         let mut told = Vec::with_capacity(batch.waiters.len());
         for (w, travelled) in batch.waiters.drain(..) {
             // Events travel only to a sink of events, and come back.
-            let event = if travelled { back.next().map(Box::new) } else { None };
+            let event = if travelled { back.next() } else { None };
             if let Some(w) = w {
-                told.push((w, event));
+                // Boxed only when someone takes it back.
+                told.push((w, event.map(Box::new)));
             }
         }
         drop(back);
