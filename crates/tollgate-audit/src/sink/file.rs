@@ -393,11 +393,29 @@ fn open_log(path: &Path) -> Result<File, SinkError> {
     let mut options = OpenOptions::new();
     options.create(true).append(true).read(true);
     #[cfg(target_os = "linux")]
+    let shared_dir = writable_by_anyone(path);
+    #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+        let mut flags = rustix::fs::OFlags::NONBLOCK;
+        if shared_dir.is_some() {
+            flags |= rustix::fs::OFlags::NOFOLLOW;
+        }
+        options.custom_flags(flags.bits() as i32);
     }
-    let file = options.open(path).map_err(|e| io("opening", path, &e))?;
+    let file = options.open(path).map_err(|e| {
+        #[cfg(target_os = "linux")]
+        if let Some(dir) = &shared_dir
+            && e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+        {
+            return SinkError::Io(format!(
+                "the audit log {} is a symbolic link in {}, a directory anyone can write to: refused, since anyone could have put it there to aim the records at a file of their choosing (name the file itself, or keep the log in a directory only its owner can write to)",
+                path.display(),
+                dir.display()
+            ));
+        }
+        io("opening", path, &e)
+    })?;
     // The path may have changed between the look and the open.
     regular(path, &file.metadata().map_err(|e| io("reading", path, &e))?)?;
     #[cfg(target_os = "linux")]
@@ -407,6 +425,22 @@ fn open_log(path: &Path) -> Result<File, SinkError> {
             .map_err(|e| io("opening", path, &e.into()))?;
     }
     Ok(file)
+}
+
+/// The log's directory when anyone may write to it (mode `o+w`, as a
+/// Kubernetes `emptyDir` is): a symlink found at the log's path there is
+/// not followed, since anyone could have put it there. A sticky directory
+/// (`/tmp`) is no exception: whether the kernel itself refuses to follow a
+/// link there (`fs.protected_symlinks`) is the machine's setting.
+#[cfg(target_os = "linux")]
+fn writable_by_anyone(path: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode();
+    (mode & 0o002 != 0).then(|| dir.to_owned())
 }
 
 /// `Ok` when `m` is a regular file's; otherwise an error naming `path` and
@@ -1048,6 +1082,47 @@ mod tests {
     /// started), and one replaced by a link to a device is left as it is
     /// and the write fails, naming it.
     #[cfg(unix)]
+    /// A symlink at the log's path in a directory anyone can write to
+    /// may have been planted there by anyone, to aim the records (written
+    /// as the gateway's user, often root) at a file of their choosing: it
+    /// is refused, and the file it names is left untouched. In a directory
+    /// only its owner writes to, a symlink is the operator's and is
+    /// followed.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_symlink_in_a_directory_anyone_can_write_to_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.conf");
+        std::fs::write(&victim, "root:x:0:0\n").unwrap();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let planted = open.join("audit.log");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let e = FileSink::open(&planted, FileOptions::default()).expect_err("a planted link is refused");
+        let e = e.to_string();
+        assert!(e.contains("symbolic link") && e.contains("anyone can write to"), "{e}");
+        assert!(e.contains("audit.log"), "{e}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
+
+        // The same in a directory of the operator's own is followed.
+        let own = dir.path().join("own");
+        std::fs::create_dir(&own).unwrap();
+        std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let target = dir.path().join("real.log");
+        let link = own.join("audit.log");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let sink = FileSink::open(&link, FileOptions::default()).expect("an operator's link is followed");
+        drop(sink);
+        assert!(target.exists());
+
+        // Without a link, a directory anyone can write to is used as before.
+        let fresh = open.join("fresh.log");
+        FileSink::open(&fresh, FileOptions::default()).expect("a new log there is created");
+        assert!(!fresh.symlink_metadata().unwrap().file_type().is_symlink());
+    }
+
     #[tokio::test]
     async fn rotation_renames_only_the_file_it_wrote() {
         let dir = tempfile::tempdir().unwrap();
