@@ -39,9 +39,11 @@ pub(super) struct Cast {
 const LINE_KEEP: usize = 1 << 20;
 
 impl Cast {
-    /// Creates the file and writes its header line.
+    /// Creates the file and writes its header line. The file must be new:
+    /// whatever already has its name (a file, or a link someone put in a
+    /// shared directory) is neither written through nor truncated.
     pub(super) fn create(path: PathBuf, header: &Value) -> Result<Cast, String> {
-        let file = File::create(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+        let file = File::create_new(&path).map_err(|e| format!("creating {}: {e}", path.display()))?;
         let mut c = Cast {
             path,
             out: BufWriter::new(file),

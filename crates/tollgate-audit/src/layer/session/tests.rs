@@ -241,3 +241,30 @@ async fn a_long_recording_leaves_the_page_cache() {
         "{left} of the recording's {total} bytes are still cached"
     );
 }
+
+/// A recording is a new file: whatever already has its name — a file, or a
+/// link someone put there to aim the recording at a file of their choosing
+/// — is not written through or truncated: the recording is refused
+/// instead (and its request, where `sessions.required` says so).
+#[test]
+fn a_recording_never_writes_through_what_already_has_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim.conf");
+    std::fs::write(&victim, "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&victim, dir.path().join("sess-1.cast")).unwrap();
+    let recorder = crate::Recorder::new(crate::MemorySink::default(), crate::RecorderOptions::default());
+    let shared = Arc::new(Shared {
+        recorder,
+        policy: std::sync::RwLock::new(Arc::new(crate::AuditPolicy::everything(crate::Level::Metadata))),
+        redactor: Arc::new(tollgate_redact::Redactor::builder().build().unwrap()),
+        capture_limit: 1 << 20,
+        sessions: Some(crate::SessionOptions::new(dir.path())),
+        enabled: true,
+        refusals: Arc::default(),
+    });
+    let e = Event::new("sess-1", crate::Level::Metadata, Stage::ResponseStarted);
+    let refused = SessionTap::new(shared, e, Purpose::Terminal, Some(json!({"version": 2})));
+    let e = refused.expect_err("a recording over an existing name is refused");
+    assert!(e.contains("sess-1.cast"), "{e}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+}
