@@ -393,7 +393,7 @@ fn open_log(path: &Path) -> Result<File, SinkError> {
     let mut options = OpenOptions::new();
     options.create(true).append(true).read(true);
     #[cfg(target_os = "linux")]
-    let shared_dir = writable_by_anyone(path);
+    let shared_dir = super::writable_by_anyone(path);
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -408,11 +408,7 @@ fn open_log(path: &Path) -> Result<File, SinkError> {
         if let Some(dir) = &shared_dir
             && e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
         {
-            return SinkError::Io(format!(
-                "the audit log {} is a symbolic link in {}, a directory anyone can write to: refused, since anyone could have put it there to aim the records at a file of their choosing (name the file itself, or keep the log in a directory only its owner can write to)",
-                path.display(),
-                dir.display()
-            ));
+            return super::planted_link("the audit log", path, dir);
         }
         io("opening", path, &e)
     })?;
@@ -425,22 +421,6 @@ fn open_log(path: &Path) -> Result<File, SinkError> {
             .map_err(|e| io("opening", path, &e.into()))?;
     }
     Ok(file)
-}
-
-/// The log's directory when anyone may write to it (mode `o+w`, as a
-/// Kubernetes `emptyDir` is): a symlink found at the log's path there is
-/// not followed, since anyone could have put it there. A sticky directory
-/// (`/tmp`) is no exception: whether the kernel itself refuses to follow a
-/// link there (`fs.protected_symlinks`) is the machine's setting.
-#[cfg(target_os = "linux")]
-fn writable_by_anyone(path: &Path) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mode = std::fs::metadata(dir).ok()?.permissions().mode();
-    (mode & 0o002 != 0).then(|| dir.to_owned())
 }
 
 /// `Ok` when `m` is a regular file's; otherwise an error naming `path` and

@@ -18,6 +18,34 @@ pub use webhook::{WebhookMode, WebhookOptions, WebhookSink};
 
 use crate::Event;
 
+/// The directory of `path` when anyone may write to it (mode `o+w`, as
+/// a Kubernetes `emptyDir` is): a symlink found at `path` there is not
+/// followed (the audit log, the webhook spool), since anyone could have
+/// put it there. A sticky directory (`/tmp`) is no exception: whether the
+/// kernel itself refuses to follow a link there (`fs.protected_symlinks`)
+/// is the machine's setting.
+#[cfg(target_os = "linux")]
+pub(crate) fn writable_by_anyone(path: &std::path::Path) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    let mode = std::fs::metadata(dir).ok()?.permissions().mode();
+    (mode & 0o002 != 0).then(|| dir.to_owned())
+}
+
+/// The refusal of `what` at `path`, a symbolic link in `dir`, which
+/// anyone can write to.
+#[cfg(target_os = "linux")]
+pub(crate) fn planted_link(what: &str, path: &std::path::Path, dir: &std::path::Path) -> SinkError {
+    SinkError::Io(format!(
+        "{what} {} is a symbolic link in {}, a directory anyone can write to: refused, since anyone could have put it there to aim the records at a file of their choosing (name the file itself, or keep it in a directory only its owner can write to)",
+        path.display(),
+        dir.display()
+    ))
+}
+
 /// Why a sink could not take a batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
