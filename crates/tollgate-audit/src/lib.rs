@@ -59,3 +59,21 @@ pub(crate) fn test_fifo(path: &std::path::Path) {
     )
     .expect("a FIFO in a test directory");
 }
+
+/// What the planted-link tests' victim file holds, and must still hold.
+#[cfg(test)]
+pub(crate) const TEST_VICTIM: &str = "keep me\n";
+
+/// A file in `dir` that a planted link aims at ([`TEST_VICTIM`]), and a
+/// directory beside it that anyone may write to (0777), where links are
+/// planted.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn test_victim_and_shared_dir(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let victim = dir.join("victim.conf");
+    std::fs::write(&victim, TEST_VICTIM).expect("a victim file in a test directory");
+    let shared = dir.join("shared");
+    std::fs::create_dir(&shared).expect("a shared directory in a test directory");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).expect("mode 0777");
+    (victim, shared)
+}

@@ -390,28 +390,12 @@ fn open_log(path: &Path) -> Result<File, SinkError> {
     if let Ok(m) = std::fs::metadata(path) {
         regular(path, &m)?;
     }
-    let mut options = OpenOptions::new();
-    options.create(true).append(true).read(true);
-    #[cfg(target_os = "linux")]
-    let shared_dir = super::writable_by_anyone(path);
-    #[cfg(target_os = "linux")]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut flags = rustix::fs::OFlags::NONBLOCK;
-        if shared_dir.is_some() {
-            flags |= rustix::fs::OFlags::NOFOLLOW;
-        }
-        options.custom_flags(flags.bits() as i32);
-    }
-    let file = options.open(path).map_err(|e| {
-        #[cfg(target_os = "linux")]
-        if let Some(dir) = &shared_dir
-            && e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
-        {
-            return super::planted_link("the audit log", path, dir);
-        }
-        io("opening", path, &e)
-    })?;
+    let file = super::open_appended(
+        OpenOptions::new().create(true).append(true).read(true),
+        path,
+        "the audit log",
+        true,
+    )?;
     // The path may have changed between the look and the open.
     regular(path, &file.metadata().map_err(|e| io("reading", path, &e))?)?;
     #[cfg(target_os = "linux")]
@@ -1073,18 +1057,14 @@ mod tests {
     fn a_symlink_in_a_directory_anyone_can_write_to_is_refused() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim.conf");
-        std::fs::write(&victim, "root:x:0:0\n").unwrap();
-        let open = dir.path().join("open");
-        std::fs::create_dir(&open).unwrap();
-        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let (victim, open) = crate::test_victim_and_shared_dir(dir.path());
         let planted = open.join("audit.log");
         std::os::unix::fs::symlink(&victim, &planted).unwrap();
         let e = FileSink::open(&planted, FileOptions::default()).expect_err("a planted link is refused");
         let e = e.to_string();
         assert!(e.contains("symbolic link") && e.contains("anyone can write to"), "{e}");
         assert!(e.contains("audit.log"), "{e}");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), crate::TEST_VICTIM);
 
         // The same in a directory of the operator's own is followed.
         let own = dir.path().join("own");

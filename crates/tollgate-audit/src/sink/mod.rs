@@ -18,32 +18,56 @@ pub use webhook::{WebhookMode, WebhookOptions, WebhookSink};
 
 use crate::Event;
 
-/// The directory of `path` when anyone may write to it (mode `o+w`, as
-/// a Kubernetes `emptyDir` is): a symlink found at `path` there is not
-/// followed (the audit log, the webhook spool), since anyone could have
-/// put it there. A sticky directory (`/tmp`) is no exception: whether the
-/// kernel itself refuses to follow a link there (`fs.protected_symlinks`)
-/// is the machine's setting.
-#[cfg(target_os = "linux")]
-pub(crate) fn writable_by_anyone(path: &std::path::Path) -> Option<std::path::PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    let mode = std::fs::metadata(dir).ok()?.permissions().mode();
-    (mode & 0o002 != 0).then(|| dir.to_owned())
-}
-
-/// The refusal of `what` at `path`, a symbolic link in `dir`, which
-/// anyone can write to.
-#[cfg(target_os = "linux")]
-pub(crate) fn planted_link(what: &str, path: &std::path::Path, dir: &std::path::Path) -> SinkError {
-    SinkError::Io(format!(
-        "{what} {} is a symbolic link in {}, a directory anyone can write to: refused, since anyone could have put it there to aim the records at a file of their choosing (name the file itself, or keep it in a directory only its owner can write to)",
-        path.display(),
-        dir.display()
-    ))
+/// Opens `path` with `options` for a file the sink appends to (`what`
+/// names it in errors), `nonblock` adding `O_NONBLOCK` on Linux.
+///
+/// In a directory anyone may write to (mode `o+w`, as a Kubernetes
+/// `emptyDir` is), a symlink at `path` is refused, not followed: anyone
+/// could have put it there to aim the records, written as the gateway's
+/// user, at a file of their choosing. A sticky directory (`/tmp`) is no
+/// exception: whether the kernel itself refuses to follow a link there
+/// (`fs.protected_symlinks`) is the machine's setting.
+fn open_appended(
+    options: &mut std::fs::OpenOptions,
+    path: &std::path::Path,
+    what: &str,
+    nonblock: bool,
+) -> Result<std::fs::File, SinkError> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let shared = std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o002 != 0);
+        let mut flags = rustix::fs::OFlags::empty();
+        if nonblock {
+            flags |= rustix::fs::OFlags::NONBLOCK;
+        }
+        if shared {
+            flags |= rustix::fs::OFlags::NOFOLLOW;
+        }
+        options.custom_flags(flags.bits() as i32);
+        options.open(path).map_err(|e| {
+            if shared && e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+                SinkError::Io(format!(
+                    "{what} {} is a symbolic link in {}, a directory anyone can write to: refused, since anyone could have put it there to aim the records at a file of their choosing (name the file itself, or keep it in a directory only its owner can write to)",
+                    path.display(),
+                    dir.display()
+                ))
+            } else {
+                SinkError::Io(format!("opening {}: {e}", path.display()))
+            }
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (what, nonblock);
+        options
+            .open(path)
+            .map_err(|e| SinkError::Io(format!("opening {}: {e}", path.display())))
+    }
 }
 
 /// Why a sink could not take a batch.

@@ -207,26 +207,14 @@ impl Spool {
         std::fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, &e))?;
         let data = dir.join("spool.log");
         let offset_path = dir.join("spool.offset");
-        let mut options = OpenOptions::new();
-        options.create(true).append(true).read(true);
         // A link at the spool's path where anyone could have put it is not
         // followed: delivered records truncate the spool.
-        #[cfg(target_os = "linux")]
-        let shared_dir = super::writable_by_anyone(&data);
-        #[cfg(target_os = "linux")]
-        if shared_dir.is_some() {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
-        }
-        let mut file = options.open(&data).map_err(|e| {
-            #[cfg(target_os = "linux")]
-            if let Some(dir) = &shared_dir
-                && e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
-            {
-                return super::planted_link("the webhook spool", &data, dir);
-            }
-            io_err("opening", &data, &e)
-        })?;
+        let mut file = super::open_appended(
+            OpenOptions::new().create(true).append(true).read(true),
+            &data,
+            "the webhook spool",
+            false,
+        )?;
         // One gateway per spool: two would deliver the same records.
         file.try_lock().map_err(|_| {
             SinkError::Io(format!(
@@ -400,8 +388,6 @@ async fn deliver(sink: WebhookSink, weak: std::sync::Weak<Spool>, wake: Arc<toki
 
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
     use super::*;
 
     /// A spool in a directory anyone can write to refuses a `spool.log`
@@ -410,18 +396,14 @@ mod tests {
     #[test]
     fn a_planted_spool_link_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim.conf");
-        std::fs::write(&victim, "keep me\n").unwrap();
-        let spool = dir.path().join("spool");
-        std::fs::create_dir(&spool).unwrap();
-        std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let (victim, spool) = crate::test_victim_and_shared_dir(dir.path());
         std::os::unix::fs::symlink(&victim, spool.join("spool.log")).unwrap();
         let e = Spool::open(&spool, 1 << 20)
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(e.contains("symbolic link") && e.contains("spool.log"), "{e:?}");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), crate::TEST_VICTIM);
     }
 
     /// The offset is saved through a new temporary file: one someone put
@@ -430,8 +412,7 @@ mod tests {
     #[test]
     fn the_offset_is_never_written_through_a_planted_file() {
         let dir = tempfile::tempdir().unwrap();
-        let victim = dir.path().join("victim.conf");
-        std::fs::write(&victim, "keep me\n").unwrap();
+        let (victim, _) = crate::test_victim_and_shared_dir(dir.path());
         let spool_dir = dir.path().join("spool");
         let spool = Spool::open(&spool_dir, 1 << 20).unwrap();
         spool
@@ -439,11 +420,11 @@ mod tests {
             .unwrap();
         std::os::unix::fs::symlink(&victim, spool_dir.join("spool.tmp")).unwrap();
         spool.advance(3).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), crate::TEST_VICTIM);
         assert_eq!(std::fs::read_to_string(spool_dir.join("spool.offset")).unwrap(), "3");
         std::fs::hard_link(&victim, spool_dir.join("spool.tmp")).unwrap();
         spool.advance(5).unwrap();
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), crate::TEST_VICTIM);
         assert_eq!(std::fs::read_to_string(spool_dir.join("spool.offset")).unwrap(), "5");
     }
 }

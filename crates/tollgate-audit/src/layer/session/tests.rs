@@ -246,11 +246,11 @@ async fn a_long_recording_leaves_the_page_cache() {
 /// link someone put there to aim the recording at a file of their choosing
 /// — is not written through or truncated: the recording is refused
 /// instead (and its request, where `sessions.required` says so).
+#[cfg(target_os = "linux")]
 #[test]
 fn a_recording_never_writes_through_what_already_has_its_name() {
     let dir = tempfile::tempdir().unwrap();
-    let victim = dir.path().join("victim.conf");
-    std::fs::write(&victim, "keep me\n").unwrap();
+    let (victim, _) = crate::test_victim_and_shared_dir(dir.path());
     std::os::unix::fs::symlink(&victim, dir.path().join("sess-1.cast")).unwrap();
     let recorder = crate::Recorder::new(crate::MemorySink::default(), crate::RecorderOptions::default());
     let shared = Arc::new(Shared {
@@ -266,5 +266,5 @@ fn a_recording_never_writes_through_what_already_has_its_name() {
     let refused = SessionTap::new(shared, e, Purpose::Terminal, Some(json!({"version": 2})));
     let e = refused.expect_err("a recording over an existing name is refused");
     assert!(e.contains("sess-1.cast"), "{e}");
-    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me\n");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), crate::TEST_VICTIM);
 }
