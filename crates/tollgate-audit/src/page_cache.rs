@@ -28,13 +28,32 @@ impl Rounds {
     }
 
     /// The range `from..to` to advise in a round at which the file ends at
-    /// `end`: everything written since the round before last.
+    /// `end`: everything written since the round before last, up to the
+    /// last whole page. The page still being filled is left for a later
+    /// round: advice starts its write-back, and write-back holds the page
+    /// locked while it maps and submits it, so the next append to it (on a
+    /// request's thread, with `batch`) would wait for the disk.
     pub(crate) fn next(&mut self, end: u64) -> (u64, u64) {
+        let end = whole_pages(end).max(self.advised);
         let range = (self.released, end);
         self.released = self.advised;
         self.advised = end;
         range
     }
+}
+
+/// `end` rounded down to a whole number of pages.
+fn whole_pages(end: u64) -> u64 {
+    end - end % page_size()
+}
+
+/// The size of a page of the page cache.
+fn page_size() -> u64 {
+    #[cfg(target_os = "linux")]
+    let page = u64::try_from(rustix::param::page_size()).unwrap_or(4096).max(1);
+    #[cfg(not(target_os = "linux"))]
+    let page = 4096;
+    page
 }
 
 /// Advises the OS that the bytes `from..to` of `file` will not be read
@@ -71,10 +90,28 @@ mod tests {
 
     #[test]
     fn each_range_is_advised_in_two_rounds() {
+        let page = page_size();
         let mut r = Rounds::starting_at(10);
-        assert_eq!(r.next(30), (10, 30));
-        assert_eq!(r.next(50), (10, 50));
-        assert_eq!(r.next(50), (30, 50));
-        assert_eq!(r.next(50), (50, 50));
+        assert_eq!(r.next(3 * page), (10, 3 * page));
+        assert_eq!(r.next(5 * page), (10, 5 * page));
+        assert_eq!(r.next(5 * page), (3 * page, 5 * page));
+        assert_eq!(r.next(5 * page), (5 * page, 5 * page));
+    }
+
+    /// The page still being filled is not advised (its write-back would
+    /// hold the next append); once whole, it is, twice.
+    #[test]
+    fn the_page_being_filled_is_left_for_a_later_round() {
+        let page = page_size();
+        let mut r = Rounds::starting_at(0);
+        assert_eq!(r.next(page / 2), (0, 0), "nothing whole yet");
+        assert_eq!(r.next(2 * page + 7), (0, 2 * page));
+        assert_eq!(r.next(2 * page + 9), (0, 2 * page));
+        assert_eq!(r.next(3 * page), (2 * page, 3 * page));
+        assert_eq!(r.next(3 * page + 1), (2 * page, 3 * page));
+        assert_eq!(r.next(3 * page + 1), (3 * page, 3 * page), "all advised twice");
+        // A file that starts mid-page: advice never goes back before it.
+        let mut r = Rounds::starting_at(page + 5);
+        assert_eq!(r.next(page + 9), (page + 5, page + 5));
     }
 }

@@ -30,6 +30,9 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::{Event, Sink, SinkError};
 
+mod asleep;
+use asleep::ThreadTimes;
+
 /// Why a record was not written.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -145,8 +148,9 @@ pub struct RecorderStats {
     /// Time spent in the sink's writes, all batches together, in
     /// microseconds (with `batches`, the mean write latency).
     pub write_micros: u64,
-    /// Writes on a request's task that the kernel held for over 2 ms (a
-    /// disk that cannot keep up, memory reclaim); after each, batches went
+    /// Writes on a request's task that the kernel held asleep for over
+    /// 2 ms (a disk that cannot keep up, memory reclaim; time preempted,
+    /// waiting for a CPU, does not count); after each, batches went
     /// through the writer thread for 5 s.
     pub held_writes: u64,
 }
@@ -416,10 +420,12 @@ const LEADS: usize = 4;
 /// flight is ~20 KiB).
 const INLINE_MAX: usize = 1 << 20;
 
-/// A write on a request's task slower than this is the kernel holding the
-/// writer (dirty pages the disk cannot keep up with, memory reclaim): a
-/// page-cache `write` of a batch takes tens of microseconds. (The tests'
-/// sink is made slow on purpose, for longer.)
+/// A write on a request's task that slept in the kernel longer than this
+/// (dirty pages the disk cannot keep up with, memory reclaim) is the
+/// kernel holding the writer: a page-cache `write` of a batch takes tens
+/// of microseconds. Time the thread spent preempted, waiting for a CPU,
+/// does not count ([`asleep`]). (The tests' sink is made slow on purpose,
+/// for longer.)
 const SLOW_WRITE: Duration = if cfg!(test) {
     Duration::from_millis(500)
 } else {
@@ -498,6 +504,7 @@ impl Queue {
                 return true;
             }
             let started = std::time::Instant::now();
+            let mut before = None;
             // Only barriers: nothing to write. A batch over `INLINE_MAX`
             // (records with large bodies, a queue that grew meanwhile) is
             // the writer thread's: its copy alone would hold the worker.
@@ -506,6 +513,7 @@ impl Queue {
             } else if slot.lines.len() > INLINE_MAX {
                 None
             } else {
+                before = ThreadTimes::now();
                 self.sink.write_lines_now(&slot.lines)
             };
             let Some(result) = now else {
@@ -513,11 +521,16 @@ impl Queue {
                 return false;
             };
             let took = started.elapsed();
+            // Slow, and asleep in the kernel for that long: a thread only
+            // preempted meanwhile (a busy machine) is not the disk's doing.
+            let held = (took > SLOW_WRITE)
+                .then(|| ThreadTimes::asleep_since(before, took))
+                .filter(|asleep| *asleep > SLOW_WRITE);
             self.prepare(&mut slot);
             self.finish(&mut slot, result, took);
             drop(slot);
-            if took > SLOW_WRITE {
-                self.pause(took);
+            if let Some(asleep) = held {
+                self.pause(took, asleep);
                 return false;
             }
             if self.lock().waiting == 0 {
@@ -534,13 +547,14 @@ impl Queue {
     }
 
     /// Sends batches to the writer thread for [`SLOW_PAUSE`]: a write on a
-    /// request's task took `took`.
-    fn pause(&self, took: Duration) {
+    /// request's task took `took`, `asleep` of it in the kernel.
+    fn pause(&self, took: Duration, asleep: Duration) {
         let until = self.micros_since_born().saturating_add(micros(SLOW_PAUSE)).max(1);
         self.inline_paused_until.store(until, Ordering::Relaxed);
         self.counters.held_writes.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             took_ms = took.as_millis(),
+            asleep_ms = asleep.as_millis(),
             pause_s = SLOW_PAUSE.as_secs_f32(),
             "an audit write on a request's thread was held by the kernel (a slow disk?): records go through the writer thread for a while"
         );

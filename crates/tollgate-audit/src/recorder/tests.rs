@@ -17,8 +17,10 @@ struct Lines {
     batches: Written,
     turn_down: Arc<AtomicBool>,
     fail: Arc<AtomicBool>,
-    /// Each write takes this long (milliseconds).
+    /// Each write takes this long (milliseconds), asleep.
     slow: Arc<std::sync::atomic::AtomicU64>,
+    /// Each write takes this long (milliseconds), busy on the CPU.
+    spin: Arc<std::sync::atomic::AtomicU64>,
     /// Writes begun.
     begun: Arc<std::sync::atomic::AtomicUsize>,
 }
@@ -27,6 +29,11 @@ impl Lines {
     fn keep(&self, lines: &[u8]) -> Result<(), SinkError> {
         self.begun.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(Duration::from_millis(self.slow.load(Ordering::SeqCst)));
+        let spin = Duration::from_millis(self.spin.load(Ordering::SeqCst));
+        let started = std::time::Instant::now();
+        while started.elapsed() < spin {
+            std::hint::spin_loop();
+        }
         if self.fail.load(Ordering::SeqCst) {
             return Err(SinkError::Io("disk full".to_owned()));
         }
@@ -246,6 +253,28 @@ async fn after_a_slow_write_here_records_go_through_the_writer_thread_for_a_whil
         "after the pause, the request's task again: {batches:?}"
     );
     assert_eq!(sink.text(), "{\"n\":0}\n{\"n\":0}\n{\"n\":0}\n");
+}
+
+/// A write on a request's task that is slow without sleeping in the
+/// kernel (its thread busy, or preempted on a busy machine, waiting for a
+/// CPU) is not a held write: the next batches stay on the requests' tasks.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_write_that_never_slept_is_not_a_held_one() {
+    let sink = Lines::default();
+    let slow = SLOW_WRITE.as_millis() + 100;
+    sink.spin.store(u64::try_from(slow).unwrap(), Ordering::SeqCst);
+    let rec = Recorder::new(
+        sink.clone(),
+        RecorderOptions::default().confirm_timeout(Duration::from_secs(5)),
+    );
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    sink.spin.store(0, Ordering::SeqCst);
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    let batches = sink.batches();
+    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert!(batches.iter().all(|(t, _)| t != WRITER), "{batches:?}");
+    assert_eq!(rec.stats().held_writes, 0);
 }
 
 /// A request gone before it wrote its record (its client hung up) leaves
