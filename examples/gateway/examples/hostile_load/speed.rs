@@ -13,6 +13,11 @@
 //! path's log is not written back during the next one's). Then a 10 MB list
 //! with masking off and on, a watch of 1,000 events and 64 MiB of exec
 //! output through a tunnel.
+//!
+//! `--against PATH` runs every gateway level a second time with another
+//! build of `tollgate`, in the same rounds, and prints each level's
+//! requests/s under that build ÷ under this one: an A/B of two builds with
+//! the machine's drift in both.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -452,6 +457,10 @@ struct Options {
     proto: Option<Proto>,
     /// `--threads`: each cell's CPU per request by thread as well.
     threads: bool,
+    /// `--against PATH`: every gateway level run a second time by the
+    /// `tollgate` binary at PATH, in the same rounds, for a paired A/B of
+    /// two builds (`"LEVEL [against]"` in the tables).
+    against: Option<PathBuf>,
 }
 
 impl Options {
@@ -469,6 +478,7 @@ impl Options {
             only: value("--only").unwrap_or_default(),
             extras: !args.iter().any(|a| a == "--no-extras"),
             threads: args.iter().any(|a| a == "--threads"),
+            against: value("--against").map(PathBuf::from),
             inflight: value("--inflight").and_then(|v| v.parse().ok()),
             proto: match value("--proto").as_deref() {
                 Some("h2") => Some(Proto::H2),
@@ -505,7 +515,10 @@ impl Drop for Setup {
     }
 }
 
-async fn setup(d: &Path, cluster: &Cluster) -> Result<Setup, Error> {
+/// The suffix of a level run by the `--against` binary.
+const AGAINST: &str = " [against]";
+
+async fn setup(d: &Path, cluster: &Cluster, against: Option<&Path>) -> Result<Setup, Error> {
     let exe = std::env::current_exe()?;
     let ca = tollgate_testkit::TestCa::new("static upstream CA")?;
     let cert = ca.server_cert(&["127.0.0.1", "localhost"])?;
@@ -575,7 +588,17 @@ async fn setup(d: &Path, cluster: &Cluster) -> Result<Setup, Error> {
     }
 
     let bin = gateway_binary()?;
-    for (name, extra) in LEVELS {
+    let twins = against.map(|a| {
+        LEVELS.map(|(name, extra)| -> (&'static str, &'static str, PathBuf) {
+            // Leaked once per run: a path's name lives as long as the run.
+            (Box::leak(format!("{name}{AGAINST}").into_boxed_str()), extra, a.to_owned())
+        })
+    });
+    let levels = LEVELS
+        .iter()
+        .map(|&(name, extra)| (name, extra, bin.clone()))
+        .chain(twins.into_iter().flatten());
+    for (name, extra, bin) in levels {
         let port = free_port()?;
         // Named for the level, so a profiler can find its process.
         let slug: String = name
@@ -673,12 +696,12 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
 async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
     let o = Options::parse(args);
     let cluster = Cluster::start(d).await?;
-    let s = setup(d, &cluster).await?;
+    let s = setup(d, &cluster, o.against.as_deref()).await?;
     let selected: Vec<usize> = (0..s.paths.len())
         .filter(|&i| {
             let name = s.paths[i].name;
             i < 2
-                || (o.only.is_empty() && name != NO_RECORDS)
+                || (o.only.is_empty() && !name.starts_with(NO_RECORDS))
                 || (!o.only.is_empty() && o.only.split('|').any(|w| name.contains(w)))
         })
         .collect();
@@ -719,6 +742,9 @@ async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
         }
     }
     print_checks(&s.paths, &summary);
+    if o.against.is_some() {
+        print_against(&s.paths, &summary);
+    }
     if o.extras {
         extras(&s, d).await?;
     }
@@ -798,6 +824,37 @@ fn print_threads(paths: &[Under], selected: &[usize], cells: &[Cell]) {
             cols.join(" | "),
             per_request(all, c)
         );
+    }
+}
+
+/// Each level run by the `--against` binary ÷ the same level run by this
+/// one: the median of the rounds' ratios, as every ratio here.
+fn print_against(paths: &[Under], summary: &[(Proto, usize, Vec<Cell>)]) {
+    println!("\n### `--against` binary ÷ this one, requests/s\n");
+    for (proto, inflight, cells) in summary {
+        for (i, p) in paths.iter().enumerate() {
+            let Some(level) = p.name.strip_suffix(AGAINST) else {
+                continue;
+            };
+            let Some(j) = paths.iter().position(|q| q.name == level) else {
+                continue;
+            };
+            if cells[i].rounds.is_empty() || cells[j].rounds.is_empty() {
+                continue;
+            }
+            let rounds: Vec<String> = cells[i]
+                .rounds
+                .iter()
+                .zip(&cells[j].rounds)
+                .map(|(a, b)| format!("{:.2}", a / b.max(1e-9)))
+                .collect();
+            println!(
+                "- {} {inflight} in flight, {level}: {:.2}× (rounds {})",
+                proto.name(),
+                cells[i].ratio_to(&cells[j]),
+                rounds.join(" / ")
+            );
+        }
     }
 }
 
