@@ -150,8 +150,8 @@ pub struct RecorderStats {
     pub write_micros: u64,
     /// Writes on a request's task that the kernel held asleep for over
     /// 2 ms (a disk that cannot keep up, memory reclaim; time preempted,
-    /// waiting for a CPU, does not count); after each, batches went
-    /// through the writer thread for 5 s.
+    /// waiting for a CPU, does not count); after a second within 5 s,
+    /// batches went through the writer thread for 5 s.
     pub held_writes: u64,
 }
 
@@ -351,6 +351,9 @@ struct Queue {
     /// thread, after a [slow write](SLOW_WRITE) on a request's task; 0 for
     /// never.
     inline_paused_until: AtomicU64,
+    /// Microseconds after `born` of the last held write that did not pause
+    /// anything; 0 for none.
+    last_held: AtomicU64,
 }
 
 /// Whole microseconds, saturating.
@@ -432,7 +435,17 @@ const SLOW_WRITE: Duration = if cfg!(test) {
     Duration::from_millis(2)
 };
 
-/// After a [slow write](SLOW_WRITE), how long batches go to the writer
+/// A second [slow write](SLOW_WRITE) within this long of the one before
+/// sends batches to the writer thread (a slow write in the tests takes
+/// longer than their pause).
+const HELD_AGAIN_WITHIN: Duration = if cfg!(test) {
+    Duration::from_millis(1500)
+} else {
+    Duration::from_secs(5)
+};
+
+/// After a second [slow write](SLOW_WRITE) within [`HELD_AGAIN_WITHIN`],
+/// how long batches go to the writer
 /// thread instead, so a stalled disk holds the writer thread and the
 /// requests waiting for their records, not the runtime's workers and every
 /// connection on them.
@@ -529,8 +542,9 @@ impl Queue {
             self.prepare(&mut slot);
             self.finish(&mut slot, result, took);
             drop(slot);
-            if let Some(asleep) = held {
-                self.pause(took, asleep);
+            if let Some(asleep) = held
+                && self.held(took, asleep)
+            {
                 return false;
             }
             if self.lock().waiting == 0 {
@@ -546,18 +560,39 @@ impl Queue {
         until != 0 && self.micros_since_born() < until
     }
 
-    /// Sends batches to the writer thread for [`SLOW_PAUSE`]: a write on a
-    /// request's task took `took`, `asleep` of it in the kernel.
-    fn pause(&self, took: Duration, asleep: Duration) {
-        let until = self.micros_since_born().saturating_add(micros(SLOW_PAUSE)).max(1);
-        self.inline_paused_until.store(until, Ordering::Relaxed);
+    /// A write on a request's task took `took`, `asleep` of it held in the
+    /// kernel: counted, and when another was held less than
+    /// [`HELD_AGAIN_WITHIN`] before, batches go to the writer thread for
+    /// [`SLOW_PAUSE`] (`true`).
+    ///
+    /// One held write alone does not: a request's append now and then
+    /// waits a few milliseconds for the page it goes to while the sync
+    /// thread's write-back has it locked (`docs/performance.md`, eighteenth
+    /// round), and sending every batch away for seconds after that cost
+    /// more than the wait. A disk that cannot keep up holds write after
+    /// write.
+    fn held(&self, took: Duration, asleep: Duration) -> bool {
         self.counters.held_writes.fetch_add(1, Ordering::Relaxed);
+        let now = self.micros_since_born().max(1);
+        let last = self.last_held.swap(now, Ordering::Relaxed);
+        if last == 0 || now.saturating_sub(last) >= micros(HELD_AGAIN_WITHIN) {
+            tracing::info!(
+                took_ms = took.as_millis(),
+                asleep_ms = asleep.as_millis(),
+                "an audit write on a request's thread was held by the kernel; another within a few seconds sends records through the writer thread"
+            );
+            return false;
+        }
+        self.last_held.store(0, Ordering::Relaxed);
+        let until = now.saturating_add(micros(SLOW_PAUSE));
+        self.inline_paused_until.store(until, Ordering::Relaxed);
         tracing::warn!(
             took_ms = took.as_millis(),
             asleep_ms = asleep.as_millis(),
             pause_s = SLOW_PAUSE.as_secs_f32(),
-            "an audit write on a request's thread was held by the kernel (a slow disk?): records go through the writer thread for a while"
+            "audit writes on a request's thread were held by the kernel twice within a few seconds (a slow disk?): records go through the writer thread for a while"
         );
+        true
     }
 
     fn micros_since_born(&self) -> u64 {
@@ -688,6 +723,7 @@ impl Recorder {
             healthy: healthy.clone(),
             born: std::time::Instant::now(),
             inline_paused_until: AtomicU64::new(0),
+            last_held: AtomicU64::new(0),
         });
         let (q, linger) = (queue.clone(), options.linger);
         let started = std::thread::Builder::new()

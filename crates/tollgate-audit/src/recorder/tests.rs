@@ -225,11 +225,12 @@ async fn a_record_queued_during_a_write_is_written_by_the_one_writing() {
     assert!(batches.iter().all(|(t, _)| t != WRITER), "{batches:?}");
 }
 
-/// A write on a request's task that the kernel held (a slow disk) sends
-/// the next batches to the writer thread for a while, so a stalled disk
-/// does not stall the runtime's workers; then requests write again.
+/// Writes on a request's task that the kernel held (a slow disk), two
+/// within [`HELD_AGAIN_WITHIN`], send the next batches to the writer thread
+/// for a while, so a stalled disk does not stall the runtime's workers;
+/// then requests write again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_slow_write_here_records_go_through_the_writer_thread_for_a_while() {
+async fn after_slow_writes_here_records_go_through_the_writer_thread_for_a_while() {
     let sink = Lines::default();
     let slow = SLOW_WRITE.as_millis() + 100;
     sink.slow.store(u64::try_from(slow).unwrap(), Ordering::SeqCst);
@@ -238,21 +239,48 @@ async fn after_a_slow_write_here_records_go_through_the_writer_thread_for_a_whil
         RecorderOptions::default().confirm_timeout(Duration::from_secs(5)),
     );
     assert!(waiting_requests(&rec, 1).await[0].is_ok());
+    assert!(waiting_requests(&rec, 1).await[0].is_ok());
     sink.slow.store(0, Ordering::SeqCst);
     assert!(waiting_requests(&rec, 1).await[0].is_ok());
     let batches = sink.batches();
-    assert_eq!(batches.len(), 2, "{batches:?}");
+    assert_eq!(batches.len(), 3, "{batches:?}");
     assert_ne!(batches[0].0, WRITER, "the first, on the request's task");
-    assert_eq!(batches[1].0, WRITER, "after it, the writer thread");
-    assert_eq!(rec.stats().held_writes, 1, "counted");
+    assert_ne!(batches[1].0, WRITER, "the second too");
+    assert_eq!(batches[2].0, WRITER, "after them, the writer thread");
+    assert_eq!(rec.stats().held_writes, 2, "counted");
     tokio::time::sleep(SLOW_PAUSE + Duration::from_millis(50)).await;
     assert!(waiting_requests(&rec, 1).await[0].is_ok());
     let batches = sink.batches();
     assert_ne!(
-        batches[2].0, WRITER,
+        batches[3].0, WRITER,
         "after the pause, the request's task again: {batches:?}"
     );
-    assert_eq!(sink.text(), "{\"n\":0}\n{\"n\":0}\n{\"n\":0}\n");
+    assert_eq!(sink.text(), "{\"n\":0}\n".repeat(4));
+}
+
+/// One held write alone (a request's append that waited for a page the
+/// sync thread's write-back had locked) is counted, and records stay on
+/// the requests' tasks; so do they after a second one once
+/// [`HELD_AGAIN_WITHIN`] has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_slow_write_here_is_counted_and_changes_nothing() {
+    let sink = Lines::default();
+    let slow = u64::try_from(SLOW_WRITE.as_millis() + 100).unwrap();
+    let rec = Recorder::new(
+        sink.clone(),
+        RecorderOptions::default().confirm_timeout(Duration::from_secs(5)),
+    );
+    for _ in 0..2 {
+        sink.slow.store(slow, Ordering::SeqCst);
+        assert!(waiting_requests(&rec, 1).await[0].is_ok());
+        sink.slow.store(0, Ordering::SeqCst);
+        assert!(waiting_requests(&rec, 1).await[0].is_ok());
+        tokio::time::sleep(HELD_AGAIN_WITHIN + Duration::from_millis(50)).await;
+    }
+    let batches = sink.batches();
+    assert_eq!(batches.len(), 4, "{batches:?}");
+    assert!(batches.iter().all(|(t, _)| t != WRITER), "{batches:?}");
+    assert_eq!(rec.stats().held_writes, 2, "counted");
 }
 
 /// A write on a request's task that is slow without sleeping in the

@@ -591,7 +591,11 @@ async fn setup(d: &Path, cluster: &Cluster, against: Option<&Path>) -> Result<Se
     let twins = against.map(|a| {
         LEVELS.map(|(name, extra)| -> (&'static str, &'static str, PathBuf) {
             // Leaked once per run: a path's name lives as long as the run.
-            (Box::leak(format!("{name}{AGAINST}").into_boxed_str()), extra, a.to_owned())
+            (
+                Box::leak(format!("{name}{AGAINST}").into_boxed_str()),
+                extra,
+                a.to_owned(),
+            )
         })
     });
     let levels = LEVELS
