@@ -831,7 +831,7 @@ impl Recorder {
     /// Queues a record already written as one JSON line (ending with a
     /// newline; only for a sink that [takes lines](Recorder::takes_lines)).
     /// With `wait` and [`RecorderOptions::confirm`], gives the wait for the
-    /// sink's confirmation ([`Recorder::confirmed`]); without confirmation
+    /// sink's confirmation ([`Confirmation::confirmed`]); without confirmation
     /// the record is refused when the sink's last batch failed, as
     /// [`Recorder::record`] does.
     #[cfg(feature = "layer")]
