@@ -59,7 +59,7 @@ impl Metrics {
             ),
             (
                 "audit_held_writes",
-                "Audit writes on a request's thread that the kernel held over 2 ms (each sends records through the writer thread for 5 s)",
+                "Audit writes on a request's thread that the kernel held asleep over 2 ms (a second within 5 s sends records through the writer thread for 5 s)",
                 Counter,
                 |r| r.stats().held_writes,
             ),
