@@ -699,6 +699,13 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
 
 async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
     let o = Options::parse(args);
+    if let Some(a) = o.against.as_deref().filter(|a| !a.is_file()) {
+        return Err(format!(
+            "--against {}: no such file (the path of another tollgate binary)",
+            a.display()
+        )
+        .into());
+    }
     let cluster = Cluster::start(d).await?;
     let s = setup(d, &cluster, o.against.as_deref()).await?;
     let selected: Vec<usize> = (0..s.paths.len())
