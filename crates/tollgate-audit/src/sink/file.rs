@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::{Sink, SinkError};
+use super::{Sink, SinkError, io};
 use crate::Event;
 use crate::page_cache::{Rounds, release};
 
@@ -171,10 +171,6 @@ pub struct FileSink {
     options: FileOptions,
     state: Arc<Mutex<State>>,
     wake: Arc<Wake>,
-}
-
-fn io(what: &str, path: &Path, e: &std::io::Error) -> SinkError {
-    SinkError::Io(format!("{what} {}: {e}", path.display()))
 }
 
 impl FileSink {

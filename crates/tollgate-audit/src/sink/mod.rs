@@ -18,6 +18,12 @@ pub use webhook::{WebhookMode, WebhookOptions, WebhookSink};
 
 use crate::Event;
 
+/// An I/O error `e` while `what` ("opening", "writing", …) `path`, as
+/// every file sink reports it.
+fn io(what: &str, path: &std::path::Path, e: &std::io::Error) -> SinkError {
+    SinkError::Io(format!("{what} {}: {e}", path.display()))
+}
+
 /// Opens `path` with `options` for a file the sink appends to (`what`
 /// names it in errors), `nonblock` adding `O_NONBLOCK` on Linux.
 ///
@@ -57,16 +63,14 @@ fn open_appended(
                     dir.display()
                 ))
             } else {
-                SinkError::Io(format!("opening {}: {e}", path.display()))
+                io("opening", path, &e)
             }
         })
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = (what, nonblock);
-        options
-            .open(path)
-            .map_err(|e| SinkError::Io(format!("opening {}: {e}", path.display())))
+        options.open(path).map_err(|e| io("opening", path, &e))
     }
 }
 

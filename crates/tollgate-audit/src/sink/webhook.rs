@@ -16,7 +16,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tollgate_proxy::{Client, Upstream};
 
-use super::{Sink, SinkError};
+use super::{Sink, SinkError, io};
 use crate::{Event, EventList};
 
 /// What happens when the receiver cannot take records.
@@ -198,13 +198,9 @@ struct SpoolState {
     offset: u64,
 }
 
-fn io_err(what: &str, p: &Path, e: &std::io::Error) -> SinkError {
-    SinkError::Io(format!("{what} {}: {e}", p.display()))
-}
-
 impl Spool {
     fn open(dir: &Path, max_bytes: u64) -> Result<Self, SinkError> {
-        std::fs::create_dir_all(dir).map_err(|e| io_err("creating", dir, &e))?;
+        std::fs::create_dir_all(dir).map_err(|e| io("creating", dir, &e))?;
         let data = dir.join("spool.log");
         let offset_path = dir.join("spool.offset");
         // A link at the spool's path where anyone could have put it is not
@@ -222,14 +218,14 @@ impl Spool {
                 data.display()
             ))
         })?;
-        let mut len = file.metadata().map_err(|e| io_err("reading", &data, &e))?.len();
+        let mut len = file.metadata().map_err(|e| io("reading", &data, &e))?.len();
         if len > 0 {
             let mut last = [0u8; 1];
             file.seek(SeekFrom::Start(len - 1))
                 .and_then(|_| file.read_exact(&mut last))
-                .map_err(|e| io_err("reading", &data, &e))?;
+                .map_err(|e| io("reading", &data, &e))?;
             if last[0] != b'\n' {
-                file.write_all(b"\n").map_err(|e| io_err("writing", &data, &e))?;
+                file.write_all(b"\n").map_err(|e| io("writing", &data, &e))?;
                 len += 1;
             }
         }
@@ -270,8 +266,8 @@ impl Spool {
                 self.max_bytes
             )));
         }
-        st.file.write_all(&buf).map_err(|e| io_err("writing", &self.data, &e))?;
-        st.file.sync_data().map_err(|e| io_err("syncing", &self.data, &e))?;
+        st.file.write_all(&buf).map_err(|e| io("writing", &self.data, &e))?;
+        st.file.sync_data().map_err(|e| io("syncing", &self.data, &e))?;
         st.len += buf.len() as u64;
         drop(st);
         self.wake.notify_one();
@@ -285,9 +281,9 @@ impl Spool {
             let st = self.lock();
             (st.offset, st.len)
         };
-        let mut f = File::open(&self.data).map_err(|e| io_err("opening", &self.data, &e))?;
+        let mut f = File::open(&self.data).map_err(|e| io("opening", &self.data, &e))?;
         f.seek(SeekFrom::Start(offset))
-            .map_err(|e| io_err("reading", &self.data, &e))?;
+            .map_err(|e| io("reading", &self.data, &e))?;
         let mut r = BufReader::new(f.take(len - offset));
         let mut events = Vec::new();
         let mut at = offset;
@@ -296,7 +292,7 @@ impl Spool {
             line.clear();
             let n = r
                 .read_until(b'\n', &mut line)
-                .map_err(|e| io_err("reading", &self.data, &e))?;
+                .map_err(|e| io("reading", &self.data, &e))?;
             if n == 0 || line.last() != Some(&b'\n') {
                 break;
             }
@@ -318,7 +314,7 @@ impl Spool {
         let mut st = self.lock();
         st.offset = at;
         if st.offset == st.len {
-            st.file.set_len(0).map_err(|e| io_err("truncating", &self.data, &e))?;
+            st.file.set_len(0).map_err(|e| io("truncating", &self.data, &e))?;
             st.len = 0;
             st.offset = 0;
         }
@@ -332,7 +328,7 @@ impl Spool {
             .open(&tmp)
             .and_then(|mut f| f.write_all(st.offset.to_string().as_bytes()))
             .and_then(|()| std::fs::rename(&tmp, &self.offset_path))
-            .map_err(|e| io_err("saving", &self.offset_path, &e))
+            .map_err(|e| io("saving", &self.offset_path, &e))
     }
 }
 
