@@ -263,6 +263,32 @@ fn forged_token(iss: &str) -> String {
     )
 }
 
+/// The flags of the attack run (`--speed` has its own).
+const ATTACK_FLAGS: &[args::Flag] = &[
+    args::Flag {
+        name: "--seconds",
+        value: Some("N"),
+        help: "seconds per phase (default 10)",
+    },
+    args::Flag {
+        name: "--only",
+        value: Some("TEXT"),
+        help: "only the attacks whose name contains TEXT",
+    },
+];
+
+/// The attacks' names, in the order they run (`--only` is checked against
+/// them before anything starts; a test holds them equal to [`attacks`]'s).
+const ATTACKS: [&str; 7] = [
+    "slow headers",
+    "slow bodies (valid token)",
+    "idle TLS connections",
+    "token-less flood",
+    "3 MiB bodies, no token",
+    "garbage tokens",
+    "hung issuer",
+];
+
 fn attacks(github: String, hung: String) -> Vec<Attack> {
     vec![
         Attack {
@@ -743,6 +769,7 @@ fn client_tls(cas: &[&str], alpn: &[u8]) -> Result<TlsConnector, Error> {
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
+mod args;
 mod servers;
 mod speed;
 
@@ -773,19 +800,23 @@ async fn main() -> Result<(), Error> {
     ) {
         return attacker_main(name, Path::new(target)).await;
     }
-    let seconds = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10u64);
+    // Checked before anything starts.
+    let parsed = args::Args::parse(args.get(1..).unwrap_or_default(), ATTACK_FLAGS);
+    let flags = match parsed.map_err(args::Refused)? {
+        args::Parsed::Help => {
+            print!("{}", args::usage("", ATTACK_FLAGS));
+            println!("\n  --speed [FLAGS]          the speed comparison instead (hostile_load --speed --help)");
+            return Ok(());
+        }
+        args::Parsed::Run(flags) => flags,
+    };
+    let seconds = flags.number("--seconds", 1u64).map_err(args::Refused)?.unwrap_or(10);
     // `--only TEXT`: the attacks whose name contains TEXT.
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-        .unwrap_or_default();
+    let only = flags.text("--only").unwrap_or_default().to_owned();
+    if !only.is_empty() && !ATTACKS.iter().any(|a| a.contains(only.as_str())) {
+        let attacks = ATTACKS.join(", ");
+        return Err(args::Refused(format!("--only {only:?} names no attack; the attacks are: {attacks}")).into());
+    }
     let bin = gateway_binary()?;
     let dir = tempfile::tempdir()?;
     let d = dir.path();
@@ -909,4 +940,16 @@ async fn main() -> Result<(), Error> {
     }
     println!("\nall attacks: every steady request succeeded, p99 within 3× of the baseline, RSS under 200 MB");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_attacks_are_the_ones_only_is_checked_against() {
+        let names: Vec<&str> = super::attacks(String::new(), String::new())
+            .iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, super::ATTACKS);
+    }
 }

@@ -31,6 +31,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 use tokio_rustls::TlsConnector;
 
+use super::args::{Args, Flag, Parsed, Refused, unmatched, usage};
 use super::servers::{EXEC_BYTES, WATCH_EVENTS};
 use super::{Cluster, Error, client_tls, cpu_seconds, gateway_binary, kubeconfig_ca, until_200};
 
@@ -76,6 +77,9 @@ const LEVELS: [(&str, &str); 8] = [
 
 /// The level run only when `--only` names it.
 const NO_RECORDS: &str = "authn + audit, no records";
+
+/// nginx's path (when it is installed).
+const NGINX: &str = "nginx (2 workers)";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Proto {
@@ -463,28 +467,109 @@ struct Options {
     against: Option<PathBuf>,
 }
 
+/// The flags of `--speed`.
+const FLAGS: &[Flag] = &[
+    Flag {
+        name: "--requests",
+        value: Some("N"),
+        help: "requests per run at 64 in flight (N/2 at 8, N/8 at 1; default 20000)",
+    },
+    Flag {
+        name: "--rounds",
+        value: Some("N"),
+        help: "rounds, interleaved A B A B (default 2)",
+    },
+    Flag {
+        name: "--seconds",
+        value: Some("N"),
+        help: "the most a run takes (default 10)",
+    },
+    Flag {
+        name: "--only",
+        value: Some("A|B"),
+        help: "the paths whose name contains A or B (the direct upstream and the bare proxy always run)",
+    },
+    Flag {
+        name: "--inflight",
+        value: Some("1|8|64"),
+        help: "only this concurrency (all three by default)",
+    },
+    Flag {
+        name: "--proto",
+        value: Some("h2|h1"),
+        help: "only this protocol (both by default)",
+    },
+    Flag {
+        name: "--no-extras",
+        value: None,
+        help: "without the 10 MB list, the watch and the exec tunnel",
+    },
+    Flag {
+        name: "--threads",
+        value: None,
+        help: "each cell's CPU per request by thread as well",
+    },
+    Flag {
+        name: "--against",
+        value: Some("PATH"),
+        help: "every gateway level run a second time by the tollgate binary at PATH (an A/B of two builds)",
+    },
+];
+
 impl Options {
-    fn parse(args: &[String]) -> Options {
-        let value = |flag: &str| {
-            args.iter()
-                .position(|a| a == flag)
-                .and_then(|i| args.get(i + 1))
-                .cloned()
+    /// The options of `args` (after `--speed`), or `None` for `--help`.
+    fn parse(args: &[String]) -> Result<Option<Options>, String> {
+        let a = match Args::parse(args, FLAGS)? {
+            Parsed::Help => return Ok(None),
+            Parsed::Run(a) => a,
         };
-        Options {
-            requests: value("--requests").and_then(|v| v.parse().ok()).unwrap_or(20_000),
-            rounds: value("--rounds").and_then(|v| v.parse().ok()).unwrap_or(2),
-            bound: Duration::from_secs(value("--seconds").and_then(|v| v.parse().ok()).unwrap_or(10)),
-            only: value("--only").unwrap_or_default(),
-            extras: !args.iter().any(|a| a == "--no-extras"),
-            threads: args.iter().any(|a| a == "--threads"),
-            against: value("--against").map(PathBuf::from),
-            inflight: value("--inflight").and_then(|v| v.parse().ok()),
-            proto: match value("--proto").as_deref() {
-                Some("h2") => Some(Proto::H2),
-                Some("h1") => Some(Proto::H1),
-                _ => None,
-            },
+        let only = a.text("--only").unwrap_or_default().to_owned();
+        if !only.is_empty() {
+            let names: Vec<&str> = LEVELS.iter().map(|(n, _)| *n).chain([NGINX]).collect();
+            let unknown = unmatched(&only, &names);
+            if !unknown.is_empty() {
+                return Err(format!(
+                    "--only {only:?}: {} names no path; the paths are: {}",
+                    unknown.iter().map(|w| format!("{w:?}")).collect::<Vec<_>>().join(", "),
+                    names.join(", ")
+                ));
+            }
+        }
+        let against = a.text("--against").map(PathBuf::from);
+        if let Some(p) = against.as_deref().filter(|p| !p.is_file()) {
+            return Err(format!(
+                "--against {}: no such file (the path of another tollgate binary)",
+                p.display()
+            ));
+        }
+        Ok(Some(Options {
+            requests: a.number("--requests", 1)?.unwrap_or(20_000),
+            rounds: a.number("--rounds", 1)?.unwrap_or(2),
+            bound: Duration::from_secs(a.number("--seconds", 1)?.unwrap_or(10)),
+            only,
+            extras: !a.has("--no-extras"),
+            threads: a.has("--threads"),
+            against,
+            inflight: a.one_of("--inflight", &["1", "8", "64"])?.map(|n| match n {
+                "1" => 1,
+                "8" => 8,
+                _ => 64,
+            }),
+            proto: a.one_of("--proto", &["h2", "h1"])?.map(|p| match p {
+                "h1" => Proto::H1,
+                _ => Proto::H2,
+            }),
+        }))
+    }
+
+    /// Whether the path `name` is measured: every path but *no records*
+    /// without `--only`, else those it names. The direct upstream and the
+    /// bare proxy always are.
+    fn selects(&self, name: &str) -> bool {
+        if self.only.is_empty() {
+            !name.starts_with(NO_RECORDS)
+        } else {
+            self.only.split('|').any(|w| name.contains(w))
         }
     }
 }
@@ -518,7 +603,9 @@ impl Drop for Setup {
 /// The suffix of a level run by the `--against` binary.
 const AGAINST: &str = " [against]";
 
-async fn setup(d: &Path, cluster: &Cluster, against: Option<&Path>) -> Result<Setup, Error> {
+/// Starts the direct upstream, the bare proxy, and the paths `o` selects
+/// (with `--against`, each selected level's twin too).
+async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error> {
     let exe = std::env::current_exe()?;
     let ca = tollgate_testkit::TestCa::new("static upstream CA")?;
     let cert = ca.server_cert(&["127.0.0.1", "localhost"])?;
@@ -562,7 +649,9 @@ async fn setup(d: &Path, cluster: &Cluster, against: Option<&Path>) -> Result<Se
     });
     children.push(child);
 
-    if let Ok(nginx) = which("nginx") {
+    if !o.selects(NGINX) {
+        // Not measured: not started.
+    } else if let Ok(nginx) = which("nginx") {
         let port = free_port()?;
         for t in ["nginx-body", "nginx-proxy"] {
             std::fs::create_dir_all(d.join(t))?;
@@ -577,7 +666,7 @@ async fn setup(d: &Path, cluster: &Cluster, against: Option<&Path>) -> Result<Se
             .kill_on_drop(true)
             .spawn()?;
         paths.push(Under {
-            name: "nginx (2 workers)",
+            name: NGINX,
             port,
             pid: child.id().ok_or("exited")?,
             tree: true,
@@ -588,19 +677,21 @@ async fn setup(d: &Path, cluster: &Cluster, against: Option<&Path>) -> Result<Se
     }
 
     let bin = gateway_binary()?;
-    let twins = against.map(|a| {
-        LEVELS.map(|(name, extra)| -> (&'static str, &'static str, PathBuf) {
-            // Leaked once per run: a path's name lives as long as the run.
-            (
-                Box::leak(format!("{name}{AGAINST}").into_boxed_str()),
-                extra,
-                a.to_owned(),
-            )
-        })
+    let levels = LEVELS.into_iter().filter(|(name, _)| o.selects(name));
+    let twins = o.against.as_deref().map(|a| {
+        levels
+            .clone()
+            .map(|(name, extra)| -> (&'static str, &'static str, PathBuf) {
+                // Leaked once per run: a path's name lives as long as the run.
+                (
+                    Box::leak(format!("{name}{AGAINST}").into_boxed_str()),
+                    extra,
+                    a.to_owned(),
+                )
+            })
     });
-    let levels = LEVELS
-        .iter()
-        .map(|&(name, extra)| (name, extra, bin.clone()))
+    let levels = levels
+        .map(|(name, extra)| (name, extra, bin.clone()))
         .chain(twins.into_iter().flatten());
     for (name, extra, bin) in levels {
         let port = free_port()?;
@@ -684,8 +775,14 @@ fn us(d: Duration) -> String {
 
 /// Runs the comparison and prints it as Markdown.
 pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
+    // Checked before anything starts (or a directory is made).
+    let parsed = Options::parse(args.get(2..).unwrap_or_default());
+    let Some(o) = parsed.map_err(Refused)? else {
+        print!("{}", usage("--speed ", FLAGS));
+        return Ok(());
+    };
     let dir = tempfile::tempdir()?;
-    let result = compare(args, dir.path()).await;
+    let result = compare(&o, dir.path()).await;
     if result.is_err() {
         // The processes' logs and configurations, for whoever looks into it.
         let kept = dir.keep();
@@ -697,24 +794,13 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
     result
 }
 
-async fn compare(args: &[String], d: &Path) -> Result<(), Error> {
-    let o = Options::parse(args);
-    if let Some(a) = o.against.as_deref().filter(|a| !a.is_file()) {
-        return Err(format!(
-            "--against {}: no such file (the path of another tollgate binary)",
-            a.display()
-        )
-        .into());
-    }
+async fn compare(o: &Options, d: &Path) -> Result<(), Error> {
     let cluster = Cluster::start(d).await?;
-    let s = setup(d, &cluster, o.against.as_deref()).await?;
+    let s = setup(d, &cluster, o).await?;
+    // Only what is measured was started; the direct upstream and the bare
+    // proxy always are.
     let selected: Vec<usize> = (0..s.paths.len())
-        .filter(|&i| {
-            let name = s.paths[i].name;
-            i < 2
-                || (o.only.is_empty() && !name.starts_with(NO_RECORDS))
-                || (!o.only.is_empty() && o.only.split('|').any(|w| name.contains(w)))
-        })
+        .filter(|&i| i < 2 || o.selects(s.paths[i].name))
         .collect();
     println!(
         "tollgate speed comparison: {} requests per run (fewer at low concurrency), ≤ {} s per run, {} rounds interleaved; 1 KB Pod GETs with a verified OIDC token over TLS; everything on this machine's {} cores\n",
