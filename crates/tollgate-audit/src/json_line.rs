@@ -188,15 +188,26 @@ pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, se
         }),
         ..Marks::default()
     };
-    let mut o = Object::open(out);
-    o.str("kind", "Event");
-    o.str("apiVersion", "audit.k8s.io/v1");
-    o.str("level", e.level.as_str());
-    o.str("auditID", e.audit_id);
-    o.key("stage");
-    marks.stage = quoted(e.stage.as_str(), o.out, base);
-    o.str("requestURI", e.request_uri);
-    o.str("verb", e.verb);
+    // The members every record opens with, up to the audit ID, in one run:
+    // none of them needs escaping or varies but by level.
+    out.extend_from_slice(match e.level {
+        Level::None => br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"None","auditID":"#,
+        Level::Metadata => br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"#,
+        Level::Request => br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"#,
+        Level::RequestResponse => {
+            br#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"#
+        }
+    });
+    string(e.audit_id, out);
+    out.extend_from_slice(br#","stage":""#);
+    let stage_at = out.len() - base;
+    out.extend_from_slice(e.stage.as_str().as_bytes());
+    marks.stage = stage_at..out.len() - base;
+    out.extend_from_slice(br#"","requestURI":"#);
+    string(e.request_uri, out);
+    out.extend_from_slice(br#","verb":"#);
+    string(e.verb, out);
+    let mut o = Object { out, first: false };
     o.separate();
     match &e.users {
         Users::Written(written) => o.out.extend_from_slice(written),
