@@ -242,31 +242,32 @@ fn any_pattern(pats: &[tollgate_kube::Pattern], v: &str) -> bool {
     pats.is_empty() || pats.iter().any(|p| p.matches(v))
 }
 
-/// `r` is `resource` or `resource/subresource` exactly (no allocation).
-fn same_resource_path(r: &str, info: &RequestInfo) -> bool {
-    match r.split_once('/') {
-        Some((res, sub)) => res == info.resource && sub == info.subresource,
-        None => r == info.resource && info.subresource.is_empty(),
-    }
-}
-
 fn resource_matches(specs: &[ResourceSpec], info: &RequestInfo) -> bool {
     specs.iter().any(|spec| {
         spec.group.as_ref().is_none_or(|g| g == &info.api_group)
-            && (spec.resources.is_empty()
-                || spec.resources.iter().any(|r| {
-                    r == "*"
-                        || same_resource_path(r, info)
-                        || r.strip_prefix("*/").is_some_and(|sub| sub == info.subresource)
-                        || r.strip_suffix("/*").is_some_and(|res| res == info.resource)
-                }))
+            && (spec.compiled.is_empty()
+                || spec
+                    .compiled
+                    .iter()
+                    .any(|r| r.matches(&info.resource, &info.subresource)))
     })
+}
+
+/// Whether the rule's verbs take `verb` (whose bit is `verb_bit`): most
+/// rules of a policy are left out here, so it is the first check, inlined
+/// into the loop over the rules. A known verb's bit is its alone; verbs
+/// outside the list share one, and only then are the names compared.
+#[inline(always)]
+fn verb_allows(m: &Match, verb_bit: u32, verb: &str) -> bool {
+    m.verb_mask == 0
+        || (m.verb_mask & verb_bit != 0
+            && (verb_bit != crate::policy::UNKNOWN_VERB || m.verbs.iter().any(|v| v == verb)))
 }
 
 /// Everything but the `when` conditions.
 fn request_matches(m: &Match, view: &RequestView<'_>, verb_bit: u32) -> bool {
     let info = view.info;
-    if m.verb_mask != 0 && (m.verb_mask & verb_bit == 0 || !m.verbs.contains(&info.verb)) {
+    if !verb_allows(m, verb_bit, &info.verb) {
         return false;
     }
     let resource_scoped = !m.resources.is_empty() || !m.namespaces.is_empty() || !m.names.is_empty();
@@ -625,6 +626,9 @@ impl Policy {
         let mut mask = false;
         let mut best_message = String::new();
         for rule in &self.rules {
+            if !verb_allows(&rule.matcher, verb_bit, &view.info.verb) {
+                continue;
+            }
             let Some(found) = rule_matches(rule, view, &mut objects, verb_bit)? else {
                 continue;
             };

@@ -79,6 +79,48 @@ pub struct ApprovalSpec {
 pub(crate) struct ResourceSpec {
     pub(crate) group: Option<String>,
     pub(crate) resources: Vec<String>,
+    /// `resources`, each taken apart once at load (the same order).
+    pub(crate) compiled: Vec<ResourcePattern>,
+}
+
+/// One entry of a `resources` list, taken apart at load so a request is
+/// matched against it by comparisons only (no splitting per request).
+/// It matches when any of its parts does, as the entry's text would:
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ResourcePattern {
+    /// `*`: every resource and subresource.
+    pub(crate) any: bool,
+    /// `resource` (no subresource) or `resource/subresource`, exactly: the
+    /// text before the slash and after it (empty without one).
+    pub(crate) resource: String,
+    pub(crate) subresource: String,
+    /// `*/sub`: this subresource of any resource.
+    pub(crate) sub_of_any: Option<String>,
+    /// `res/*`: this resource, with or without any subresource.
+    pub(crate) any_sub_of: Option<String>,
+}
+
+impl ResourcePattern {
+    /// `r` (at most one `/`, checked at load).
+    pub(crate) fn new(r: &str) -> Self {
+        let (resource, subresource) = r.split_once('/').unwrap_or((r, ""));
+        ResourcePattern {
+            any: r == "*",
+            resource: resource.to_owned(),
+            subresource: subresource.to_owned(),
+            sub_of_any: r.strip_prefix("*/").map(str::to_owned),
+            any_sub_of: r.strip_suffix("/*").map(str::to_owned),
+        }
+    }
+
+    /// Whether a request for `resource` and `subresource` (empty for none)
+    /// is one this entry names.
+    pub(crate) fn matches(&self, resource: &str, subresource: &str) -> bool {
+        self.any
+            || (self.resource == resource && self.subresource == subresource)
+            || self.sub_of_any.as_deref() == Some(subresource)
+            || self.any_sub_of.as_deref() == Some(resource)
+    }
 }
 
 /// Where a condition looks.
@@ -264,9 +306,16 @@ pub(crate) const KNOWN_VERBS: [&str; 17] = [
     "escalate",
 ];
 
-/// The bit of a verb in a rule's verb mask (unknown verbs share the top bit).
+/// The bit that every verb not in [`KNOWN_VERBS`] shares.
+pub(crate) const UNKNOWN_VERB: u32 = 1 << 31;
+
+/// The bit of a verb in a rule's verb mask (unknown verbs share
+/// [`UNKNOWN_VERB`]); a known verb's bit is its own.
 pub(crate) fn verb_bit(verb: &str) -> u32 {
-    KNOWN_VERBS.iter().position(|v| *v == verb).map_or(1 << 31, |i| 1 << i)
+    KNOWN_VERBS
+        .iter()
+        .position(|v| *v == verb)
+        .map_or(UNKNOWN_VERB, |i| 1 << i)
 }
 
 /// Parses and compiles a policy.
@@ -533,7 +582,12 @@ fn compile_match(m: &Value, e: &dyn Fn(&str, String) -> ConfigError) -> Result<M
                         ));
                     }
                 }
-                resources.push(ResourceSpec { group, resources: res });
+                let compiled = res.iter().map(|r| ResourcePattern::new(r)).collect();
+                resources.push(ResourceSpec {
+                    group,
+                    resources: res,
+                    compiled,
+                });
             }
         }
         Some(_) => return Err(e("resources", "must be a list of {group, resources}".to_owned())),
@@ -693,5 +747,78 @@ fn condition(c: &Value) -> Result<Condition, (String, String)> {
             String::new(),
             "needs one of equals, in, matches, exists, absent, gt, lt, detects".to_owned(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// What a `resources` entry's text meant when it was matched as text
+    /// per request (before it was taken apart at load): the oracle.
+    fn text_matches(r: &str, resource: &str, subresource: &str) -> bool {
+        let exact = match r.split_once('/') {
+            Some((res, sub)) => res == resource && sub == subresource,
+            None => r == resource && subresource.is_empty(),
+        };
+        r == "*"
+            || exact
+            || r.strip_prefix("*/").is_some_and(|sub| sub == subresource)
+            || r.strip_suffix("/*").is_some_and(|res| res == resource)
+    }
+
+    fn part() -> impl Strategy<Value = String> {
+        prop_oneof![Just(String::new()), Just("*".to_owned()), "[a-c*]{1,3}"]
+    }
+
+    fn entry() -> impl Strategy<Value = String> {
+        prop_oneof![
+            part().prop_filter("an entry is not empty", |p| !p.is_empty()),
+            (part(), part()).prop_map(|(a, b)| format!("{a}/{b}")),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn a_resource_pattern_matches_what_its_text_did(
+            r in entry(), resource in part(), subresource in part()
+        ) {
+            prop_assert_eq!(
+                ResourcePattern::new(&r).matches(&resource, &subresource),
+                text_matches(&r, &resource, &subresource),
+                "entry {:?}, request {:?}/{:?}", r, resource, subresource
+            );
+        }
+
+        /// A rule's verb mask and a request's verb bit agree with the rule's
+        /// verb names: a known verb's bit is its alone, so the names are
+        /// compared only for the verbs outside the list.
+        #[test]
+        fn verb_bits_agree_with_verb_names(
+            verbs in proptest::collection::vec(prop_oneof![
+                proptest::sample::select(KNOWN_VERBS.to_vec()).prop_map(str::to_owned),
+                "[a-z]{1,8}",
+            ], 1..4),
+            verb in prop_oneof![
+                proptest::sample::select(KNOWN_VERBS.to_vec()).prop_map(str::to_owned),
+                "[a-zA-Z]{1,8}",
+            ],
+        ) {
+            let mask = verbs.iter().fold(0, |m, v| m | verb_bit(v));
+            let bit = verb_bit(&verb);
+            let by_bits = mask & bit != 0 && (bit != UNKNOWN_VERB || verbs.contains(&verb));
+            prop_assert_eq!(by_bits, verbs.contains(&verb));
+        }
+    }
+
+    #[test]
+    fn every_known_verb_has_a_bit_of_its_own() {
+        assert!(KNOWN_VERBS.len() < 31);
+        for (i, v) in KNOWN_VERBS.iter().enumerate() {
+            assert_eq!(verb_bit(v), 1 << i);
+        }
+        assert_eq!(verb_bit("GET"), UNKNOWN_VERB, "verbs are lower case");
     }
 }
