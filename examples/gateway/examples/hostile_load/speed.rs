@@ -805,11 +805,8 @@ pub(crate) async fn run(args: &[String]) -> Result<(), Error> {
 async fn compare(o: &Options, d: &Path) -> Result<(), Error> {
     let cluster = Cluster::start(d).await?;
     let s = setup(d, &cluster, o).await?;
-    // Only what is measured was started; the direct upstream and the bare
-    // proxy always are.
-    let selected: Vec<usize> = (0..s.paths.len())
-        .filter(|&i| i < 2 || o.selects(s.paths[i].name))
-        .collect();
+    // `setup` started only what is measured.
+    let selected: Vec<usize> = (0..s.paths.len()).collect();
     println!(
         "tollgate speed comparison: {} requests per run (fewer at low concurrency), ≤ {} s per run, {} rounds interleaved; 1 KB Pod GETs with a verified OIDC token over TLS; everything on this machine's {} cores\n",
         o.requests,
