@@ -393,6 +393,10 @@ struct Batch {
     waiters: Vec<(Option<Done>, bool)>,
     /// The records in it (barriers are not records).
     count: usize,
+    /// It holds a [flush](Recorder::flush) or a record someone waits for:
+    /// the sink writes out what it holds back ([`Sink::flush`]), so what
+    /// is confirmed is written.
+    flush: bool,
 }
 
 /// Under load, the least time between the starts of two batches: a
@@ -638,11 +642,13 @@ impl Queue {
     /// waiting requests, in queue order.
     fn prepare(&self, batch: &mut Batch) {
         batch.count = 0;
+        batch.flush = false;
         for j in batch.jobs.drain(..) {
             if j.refusal {
                 self.counters.refusals_queued.fetch_sub(1, Ordering::AcqRel);
             }
             batch.count += usize::from(!j.barrier);
+            batch.flush |= j.done.is_some();
             let travelled = j.event.is_some();
             if let Some(e) = j.event {
                 batch.events.push(*e);
@@ -1093,11 +1099,14 @@ async fn writer(queue: Arc<Queue>, max_batch: usize, linger: Duration) {
         queue.prepare(&mut slot);
         busy = slot.count > 1;
         let started = std::time::Instant::now();
-        let result = if queue.lines {
+        let mut result = if queue.lines {
             queue.sink.write_lines(&slot.lines).await
         } else {
             queue.sink.write(&slot.events).await
         };
+        if slot.flush && result.is_ok() {
+            result = queue.sink.flush().await;
+        }
         let batch = &mut *slot;
         queue.finish(batch, result, started.elapsed());
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use super::direct::{Appended, Direct};
 use super::{Sink, SinkError, io};
 use crate::Event;
 use crate::page_cache::{Rounds, release};
@@ -18,14 +19,19 @@ use crate::page_cache::{Rounds, release};
 ///
 /// | | a request is forwarded once its `RequestReceived` record is | a killed gateway loses | a power loss loses |
 /// |---|---|---|---|
-/// | `none` | queued | the records still queued | the records not yet written back by the OS |
+/// | `none` | queued | the records still queued or staged | the records not yet written back by the OS |
 /// | `batch` | written (handed to the OS) | nothing it forwarded | at most the last `syncIntervalMs` |
 /// | `request` | written and synced (one `fdatasync` per group of concurrent records) | nothing it forwarded | nothing it forwarded |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
     /// Queued: the request does not wait for its record (a crash may lose
-    /// the latest records; a failing sink still refuses requests).
+    /// the latest records; a failing sink still refuses requests). On
+    /// Linux, where the file system takes direct writes, the file sink
+    /// stages the records and writes a mebibyte of whole blocks at a time
+    /// around the page cache; what is staged is written through it after
+    /// [`FileOptions::sync_interval`], at a [flush](crate::Recorder::flush)
+    /// and before a rotation.
     None,
     /// Written before the request is forwarded; synced by group commit at
     /// most [`FileOptions::sync_interval`] later.
@@ -120,6 +126,27 @@ struct State {
     rounds: Rounds,
     /// The housekeeper found nothing to do and waits for a write.
     idle: bool,
+    /// With `durability: none`, where the file system takes them: direct
+    /// writes of whole blocks, and the last partial block held
+    /// ([`super::direct`]).
+    direct: Option<Direct>,
+}
+
+impl State {
+    /// Writes the bytes the direct writer holds through the page cache.
+    fn write_held(&mut self) -> std::io::Result<()> {
+        let Some(d) = self.direct.as_mut() else {
+            return Ok(());
+        };
+        let held = d.held();
+        if held.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(held)?;
+        self.size += held.len() as u64;
+        d.clear_held();
+        Ok(())
+    }
 }
 
 /// How an idle housekeeper is woken: a write sets the flag (under its
@@ -137,6 +164,9 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl Drop for State {
     fn drop(&mut self) {
+        if self.write_held().is_ok() && self.direct.is_some() {
+            self.dirty = true;
+        }
         // The last handle: what is written is synced before the file closes.
         if self.dirty {
             let _ = self.file.sync_data();
@@ -169,6 +199,9 @@ impl Drop for State {
 pub struct FileSink {
     path: PathBuf,
     options: FileOptions,
+    /// It writes whole blocks directly ([`super::direct`]): on the writer
+    /// thread only, since a direct write waits for the device.
+    direct: bool,
     state: Arc<Mutex<State>>,
     wake: Arc<Wake>,
 }
@@ -197,15 +230,20 @@ impl FileSink {
             }
         }
         let size = file.metadata().map_err(|e| io("reading", path, &e))?.len();
+        let direct = (options.durability == Durability::None)
+            .then(|| Direct::open(&file))
+            .flatten();
         let sink = FileSink {
             path: path.to_owned(),
             options,
+            direct: direct.is_some(),
             state: Arc::new(Mutex::new(State {
                 file,
                 size,
                 dirty: false,
                 rounds: Rounds::starting_at(size),
                 idle: false,
+                direct,
             })),
             wake: Arc::default(),
         };
@@ -253,10 +291,20 @@ impl FileSink {
                     let Some(state) = state.upgrade() else { return };
                     let (handle, sync, from, to) = {
                         let mut st = state.lock().unwrap_or_else(PoisonError::into_inner);
+                        // The end of a block a direct writer held for a
+                        // whole round: no more records came to complete it.
+                        let waited = std::time::Instant::now().checked_sub(every);
+                        if let Some(d) = &st.direct
+                            && waited.is_some_and(|w| d.held_since_before(w))
+                            && let Err(e) = st.write_held()
+                        {
+                            tracing::error!(file = %path.display(), error = %e, "writing the audit log failed");
+                        }
+                        let holding = st.direct.as_ref().is_some_and(|d| !d.held().is_empty());
                         let sync = std::mem::take(&mut st.dirty);
                         let size = st.size;
                         let (from, to) = st.rounds.next(size);
-                        if !sync && from == to {
+                        if !sync && from == to && !holding {
                             // Everything written was advised twice.
                             st.idle = true;
                             drop(st);
@@ -299,6 +347,12 @@ impl FileSink {
         &self.path
     }
 
+    /// Whether whole blocks go to the disk directly ([`super::direct`]).
+    #[cfg(test)]
+    pub(crate) fn writes_directly(&self) -> bool {
+        self.direct
+    }
+
     /// Writes `buf` (whole lines), and syncs it with `request` durability.
     fn write_blocking(&self, buf: &[u8]) -> Result<(), SinkError> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -310,12 +364,39 @@ impl FileSink {
 
     /// Whether `buf` goes to a new file.
     fn rotates_before(&self, st: &State, buf: &[u8]) -> bool {
-        self.options.max_bytes > 0 && st.size > 0 && st.size + buf.len() as u64 > self.options.max_bytes
+        // Bytes a direct writer holds are the file's too.
+        let size = st.size + st.direct.as_ref().map_or(0, |d| d.held().len() as u64);
+        self.options.max_bytes > 0 && size > 0 && size + buf.len() as u64 > self.options.max_bytes
     }
 
     /// Appends `buf` to the current file (and syncs it with `request`
     /// durability).
     fn append(&self, st: &mut State, buf: &[u8]) -> Result<(), SinkError> {
+        let mut buf = buf;
+        if let Some(d) = st.direct.as_mut() {
+            match d.append(st.size, &mut st.file, buf) {
+                Ok(Appended::Written(n)) => {
+                    st.size += n;
+                    buf = &[];
+                }
+                Ok(Appended::Moved) => {
+                    // Truncated (`copytruncate`) or written by another
+                    // process: what is held goes after whatever the file
+                    // holds now, and the count starts again from its end.
+                    st.write_held().map_err(|e| io("writing", &self.path, &e))?;
+                    st.file.write_all(buf).map_err(|e| io("writing", &self.path, &e))?;
+                    st.size = st.file.metadata().map_err(|e| io("reading", &self.path, &e))?.len();
+                    buf = &[];
+                }
+                Err((e, taken, written)) => {
+                    tracing::warn!(file = %self.path.display(), error = %e, "a direct write to the audit log failed: it is written through the page cache from now on");
+                    st.size += written;
+                    st.write_held().map_err(|e| io("writing", &self.path, &e))?;
+                    st.direct = None;
+                    buf = &buf[taken..];
+                }
+            }
+        }
         let total = buf.len() as u64;
         st.file.write_all(buf).map_err(|e| io("writing", &self.path, &e))?;
         st.size += total;
@@ -335,6 +416,11 @@ impl FileSink {
     /// Renames the file to `<stem>-<time>.<ext>` and starts a new one;
     /// deletes the oldest backups beyond the limit.
     fn rotate(&self, st: &mut State) -> Result<(), SinkError> {
+        // What a direct writer holds belongs to the file being rotated.
+        if st.direct.as_ref().is_some_and(|d| !d.held().is_empty()) {
+            st.write_held().map_err(|e| io("writing", &self.path, &e))?;
+            st.dirty = true;
+        }
         if st.dirty {
             // What a rotated file holds is synced before it is renamed.
             st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
@@ -359,6 +445,9 @@ impl FileSink {
             tracing::warn!(file = %self.path.display(), "the audit log was moved or replaced by another process: it is not renamed, a new log is started at its path");
         }
         st.file = open_log(&self.path)?;
+        if st.direct.is_some() {
+            st.direct = Direct::open(&st.file);
+        }
         st.size = 0;
         st.rounds = Rounds::default();
         if self.options.max_backups > 0 {
@@ -565,11 +654,12 @@ impl Sink for FileSink {
     }
 
     /// With `batch` or `none` durability, the `write` to the operating
-    /// system; not with `request` (its sync waits for the disk), nor when
-    /// the batch would start a new file (a rotation syncs, renames and
-    /// deletes): those go to the writer thread.
+    /// system; not with `request` (its sync waits for the disk), nor with
+    /// direct writes (they wait for it too), nor when the batch would
+    /// start a new file (a rotation syncs, renames and deletes): those go
+    /// to the writer thread.
     fn write_lines_now(&self, lines: &[u8]) -> Option<Result<(), SinkError>> {
-        if self.options.durability == Durability::Request {
+        if !self.writes_now() {
             return None;
         }
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
@@ -580,7 +670,14 @@ impl Sink for FileSink {
     }
 
     fn writes_now(&self) -> bool {
-        self.options.durability != Durability::Request
+        self.options.durability != Durability::Request && !self.direct
+    }
+
+    /// Writes what a `none` log writing directly has staged through the
+    /// page cache.
+    async fn flush(&self) -> Result<(), SinkError> {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.write_held().map_err(|e| io("writing", &self.path, &e))
     }
 }
 
@@ -1092,6 +1189,8 @@ mod tests {
         let moved = dir.path().join("moved.log");
         std::fs::rename(&path, &moved).unwrap();
         sink.write(&[ev("e1")]).await.unwrap();
+        // `none` may hold the end of the last block.
+        sink.flush().await.unwrap();
         let ids = |p: &Path| read_log(p).unwrap().map(|e| e.unwrap().audit_id).collect::<Vec<_>>();
         assert_eq!(ids(&moved), ["e0"]);
         assert_eq!(ids(&path), ["e1"]);
@@ -1179,6 +1278,8 @@ mod tests {
             sink.write(&[ev(&format!("e{i}"))]).await.unwrap();
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
+        // `none` may hold the end of the last block.
+        sink.flush().await.unwrap();
         let backups = rotated_files(&path);
         assert_eq!(backups.len(), 2, "{backups:?}");
         assert!(std::fs::metadata(&path).unwrap().len() <= 2000);

@@ -2,6 +2,7 @@
 //! [`Recorder`](crate::Recorder) in front of it groups concurrent records
 //! into batches and tells each request when its record is safe.
 
+mod direct;
 mod file;
 mod memory;
 #[cfg(feature = "webhook")]
@@ -142,6 +143,15 @@ pub trait Sink: Send + Sync + std::fmt::Debug + 'static {
     fn writes_now(&self) -> bool {
         false
     }
+
+    /// Writes out what the sink holds back between batches (a file log
+    /// written with `durability: none` holds the end of its last, partial
+    /// block). The [`Recorder`](crate::Recorder)'s writer thread calls it
+    /// after a batch that holds a [flush](crate::Recorder::flush) or a
+    /// record someone waits for: what is confirmed is written.
+    async fn flush(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -164,6 +174,10 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 
     fn writes_now(&self) -> bool {
         (**self).writes_now()
+    }
+
+    async fn flush(&self) -> Result<(), SinkError> {
+        (**self).flush().await
     }
 }
 
@@ -250,6 +264,18 @@ impl Sink for Tee {
     fn writes_now(&self) -> bool {
         matches!(self.0.as_slice(), [one] if one.writes_now())
     }
+
+    /// Every sink's, the first error returned after all were asked.
+    async fn flush(&self) -> Result<(), SinkError> {
+        let mut result = Ok(());
+        for s in &self.0 {
+            let r = s.flush().await;
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
 }
 
 #[async_trait::async_trait]
@@ -272,5 +298,9 @@ impl Sink for Box<dyn Sink> {
 
     fn writes_now(&self) -> bool {
         (**self).writes_now()
+    }
+
+    async fn flush(&self) -> Result<(), SinkError> {
+        (**self).flush().await
     }
 }

@@ -611,6 +611,16 @@ impl Drop for Setup {
 /// The suffix of a level run by the `--against` binary.
 const AGAINST: &str = " [against]";
 
+/// A level's configuration for its `--against` twin: the audit log and
+/// the sessions directory of its own. Two gateways appending to one log
+/// would each rotate (rename) the file the other writes, and each would
+/// find the file grown by writes it did not make.
+fn twin_files(extra: &str) -> String {
+    extra
+        .replace("/audit.log", "-against/audit.log")
+        .replace("dir: sessions", "dir: sessions-against")
+}
+
 /// Starts the direct upstream, the bare proxy, and the paths `o` selects
 /// (with `--against`, each selected level's twin too).
 async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error> {
@@ -687,19 +697,17 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
     let bin = gateway_binary()?;
     let levels = LEVELS.into_iter().filter(|(name, _)| o.selects(name));
     let twins = o.against.as_deref().map(|a| {
-        levels
-            .clone()
-            .map(|(name, extra)| -> (&'static str, &'static str, PathBuf) {
-                // Leaked once per run: a path's name lives as long as the run.
-                (
-                    Box::leak(format!("{name}{AGAINST}").into_boxed_str()),
-                    extra,
-                    a.to_owned(),
-                )
-            })
+        levels.clone().map(|(name, extra)| -> (&'static str, String, PathBuf) {
+            // Leaked once per run: a path's name lives as long as the run.
+            (
+                Box::leak(format!("{name}{AGAINST}").into_boxed_str()),
+                twin_files(extra),
+                a.to_owned(),
+            )
+        })
     });
     let levels = levels
-        .map(|(name, extra)| (name, extra, bin.clone()))
+        .map(|(name, extra)| (name, extra.to_owned(), bin.clone()))
         .chain(twins.into_iter().flatten());
     for (name, extra, bin) in levels {
         let port = free_port()?;
@@ -1150,4 +1158,22 @@ async fn exec(c: &Client, port: u16) -> Result<u64, Error> {
         total += n as u64;
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    /// A level and its `--against` twin run side by side: every file a
+    /// level writes (its audit log, its sessions) is the twin's own.
+    #[test]
+    fn a_twin_writes_files_of_its_own() {
+        let mut written = 0;
+        for (name, extra) in super::LEVELS {
+            let twin = super::twin_files(extra);
+            for line in extra.lines().filter(|l| l.contains("path:") || l.contains("dir:")) {
+                written += 1;
+                assert!(!twin.lines().any(|l| l == line), "{name}: its twin writes {line:?} too");
+            }
+        }
+        assert!(written >= 6, "the levels' logs and sessions were looked at");
+    }
 }
