@@ -164,9 +164,8 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 impl Drop for State {
     fn drop(&mut self) {
-        if self.write_held().is_ok() && self.direct.is_some() {
-            self.dirty = true;
-        }
+        // What a `none` log staged is written (not synced: `none`).
+        let _ = self.write_held();
         // The last handle: what is written is synced before the file closes.
         if self.dirty {
             let _ = self.file.sync_data();
@@ -417,10 +416,7 @@ impl FileSink {
     /// deletes the oldest backups beyond the limit.
     fn rotate(&self, st: &mut State) -> Result<(), SinkError> {
         // What a direct writer holds belongs to the file being rotated.
-        if st.direct.as_ref().is_some_and(|d| !d.held().is_empty()) {
-            st.write_held().map_err(|e| io("writing", &self.path, &e))?;
-            st.dirty = true;
-        }
+        st.write_held().map_err(|e| io("writing", &self.path, &e))?;
         if st.dirty {
             // What a rotated file holds is synced before it is renamed.
             st.file.sync_data().map_err(|e| io("syncing", &self.path, &e))?;
