@@ -71,8 +71,8 @@ pub(super) enum Appended {
 }
 
 impl Direct {
-    /// A direct writer for `log` (opened for appending, ending at `end`),
-    /// when its file system takes direct writes; `None` otherwise.
+    /// A direct writer for `log` (the log opened for appending), when its
+    /// file system takes direct writes; `None` otherwise.
     #[cfg(target_os = "linux")]
     pub(super) fn open(log: &File) -> Option<Self> {
         use std::os::fd::AsRawFd;
@@ -137,6 +137,13 @@ impl Direct {
         self.align
     }
 
+    /// Makes every direct write fail from now on (a handle it cannot
+    /// write through).
+    #[cfg(test)]
+    pub(super) fn fail_writes(&mut self, read_only: File) {
+        self.file = read_only;
+    }
+
     /// The bytes held back.
     pub(super) fn held(&self) -> &[u8] {
         &self.staging[self.start..self.start + self.held]
@@ -194,20 +201,20 @@ impl Direct {
             let mut done = 0;
             while done < whole {
                 let chunk = &self.staging[self.start + done..self.start + whole];
-                match rustix::io::pwrite(&self.file, chunk, at + done as u64) {
-                    Ok(0) => {
-                        return Err((std::io::ErrorKind::WriteZero.into(), taken, at - end + done as u64));
+                let failed: std::io::Error = match rustix::io::pwrite(&self.file, chunk, at + done as u64) {
+                    Ok(0) => std::io::ErrorKind::WriteZero.into(),
+                    Ok(w) => {
+                        done += w;
+                        continue;
                     }
-                    Ok(w) => done += w,
-                    Err(rustix::io::Errno::INTR) => {}
-                    Err(e) => {
-                        // What was written is no longer held.
-                        self.staging
-                            .copy_within(self.start + done..self.start + self.held, self.start);
-                        self.held -= done;
-                        return Err((e.into(), taken, at - end + done as u64));
-                    }
-                }
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(e) => e.into(),
+                };
+                // What was written is no longer held.
+                self.staging
+                    .copy_within(self.start + done..self.start + self.held, self.start);
+                self.held -= done;
+                return Err((failed, taken, at - end + done as u64));
             }
             self.staging
                 .copy_within(self.start + whole..self.start + self.held, self.start);
@@ -243,14 +250,16 @@ mod tests {
     }
 
     fn none(path: &std::path::Path) -> FileSink {
-        FileSink::open(
-            path,
-            FileOptions::default()
-                .durability(Durability::None)
-                // No housekeeper round during a test's appends.
-                .sync_interval(Duration::from_secs(3600)),
-        )
-        .unwrap()
+        none_with(path, |o| o)
+    }
+
+    /// A `none` log, its options changed by `change`; without, no
+    /// housekeeper round comes during a test's appends.
+    fn none_with(path: &std::path::Path, change: impl FnOnce(FileOptions) -> FileOptions) -> FileSink {
+        let options = FileOptions::default()
+            .durability(Durability::None)
+            .sync_interval(Duration::from_secs(3600));
+        FileSink::open(path, change(options)).unwrap()
     }
 
     /// Numbered JSON lines, `n` bytes of padding each.
@@ -356,13 +365,7 @@ mod tests {
     async fn the_housekeeper_writes_what_waited_a_round() {
         let d = dir();
         let path = d.path().join("audit.log");
-        let sink = FileSink::open(
-            &path,
-            FileOptions::default()
-                .durability(Durability::None)
-                .sync_interval(Duration::from_millis(20)),
-        )
-        .unwrap();
+        let sink = none_with(&path, |o| o.sync_interval(Duration::from_millis(20)));
         let chunk = lines(0, 3, 10);
         sink.write_lines(&chunk).await.unwrap();
         let start = std::time::Instant::now();
@@ -381,15 +384,7 @@ mod tests {
     async fn rotation_keeps_the_held_end_in_the_old_file() {
         let d = dir();
         let path = d.path().join("audit.log");
-        let sink = FileSink::open(
-            &path,
-            FileOptions::default()
-                .durability(Durability::None)
-                .max_bytes(64 * 1024)
-                .max_backups(0)
-                .sync_interval(Duration::from_secs(3600)),
-        )
-        .unwrap();
+        let sink = none_with(&path, |o| o.max_bytes(64 * 1024).max_backups(0));
         let mut all = Vec::new();
         for i in 0..40 {
             let chunk = lines(i * 10, 10, 700);
@@ -411,6 +406,29 @@ mod tests {
             read.extend_from_slice(&bytes);
         }
         assert_eq!(read, all);
+    }
+
+    /// A direct write that fails sends this append and every later one
+    /// through the page cache: nothing is lost or written twice.
+    #[tokio::test]
+    async fn a_failed_direct_write_falls_back_to_the_page_cache() {
+        let d = dir();
+        let path = d.path().join("audit.log");
+        let sink = none(&path);
+        if !sink.writes_directly() {
+            eprintln!("this file system takes no direct writes: nothing to fall back from");
+            return;
+        }
+        let mut all = lines(0, 5, 100);
+        sink.write_lines(&all).await.unwrap();
+        sink.break_direct_writes(std::fs::File::open(&path).unwrap());
+        for i in 0..3 {
+            let chunk = lines(5 + i * 40, 40, 400);
+            assert!(chunk.len() > super::WRITE_AT, "enough for a direct write");
+            sink.write_lines(&chunk).await.unwrap();
+            all.extend_from_slice(&chunk);
+            assert_eq!(std::fs::read(&path).unwrap(), all, "after append {i}");
+        }
     }
 
     /// A recorder's flush writes what the sink holds: every record queued

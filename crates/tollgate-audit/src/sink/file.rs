@@ -352,6 +352,15 @@ impl FileSink {
         self.direct
     }
 
+    /// Makes the direct writes fail, through `read_only`.
+    #[cfg(test)]
+    pub(crate) fn break_direct_writes(&self, read_only: File) {
+        let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(d) = st.direct.as_mut() {
+            d.fail_writes(read_only);
+        }
+    }
+
     /// Writes `buf` (whole lines), and syncs it with `request` durability.
     fn write_blocking(&self, buf: &[u8]) -> Result<(), SinkError> {
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
