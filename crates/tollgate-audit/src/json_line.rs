@@ -29,8 +29,8 @@ pub(crate) struct EventRef<'a> {
     pub(crate) response_status: Option<&'a Value>,
     pub(crate) request_object: Option<&'a Value>,
     pub(crate) response_object: Option<&'a Value>,
-    pub(crate) request_received_timestamp: &'a str,
-    pub(crate) stage_timestamp: &'a str,
+    pub(crate) request_received_timestamp: Text<'a>,
+    pub(crate) stage_timestamp: Text<'a>,
     pub(crate) annotations: Annotations<'a>,
 }
 
@@ -107,7 +107,125 @@ pub(crate) enum Annotations<'a> {
     Map(&'a BTreeMap<String, String>),
     // Made by the record layer only.
     #[cfg_attr(not(feature = "layer"), allow(dead_code))]
-    Sorted(&'a [(&'static str, &'a str)]),
+    Sorted(&'a [(&'static str, Text<'a>)]),
+}
+
+/// A string value to write: text from anywhere, escaped as it needs, or
+/// text known to need no escaping, copied as it is (what the gateway
+/// generates: timestamps, numbers, its own words, values it checked once
+/// and remembers).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Text<'a> {
+    /// Escaped where JSON needs it.
+    Any(&'a str),
+    /// UTF-8 that needs no escaping ([`tollgate_kube::json_text::is_plain`],
+    /// asserted in debug builds and tests). Bytes, so a timestamp's
+    /// inline text is written without being validated as UTF-8 again.
+    Plain(&'a [u8]),
+}
+
+impl<'a> Text<'a> {
+    /// A timestamp's text: ASCII digits and punctuation.
+    pub(crate) fn time(t: &'a tollgate_kube::time::MicroTime) -> Self {
+        Text::Plain(t.as_bytes())
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Text::Any(s) => s.len(),
+            Text::Plain(b) => b.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The text.
+    #[cfg(test)]
+    pub(crate) fn as_str(&self) -> &'a str {
+        match *self {
+            Text::Any(s) => s,
+            Text::Plain(b) => std::str::from_utf8(b).unwrap_or_default(),
+        }
+    }
+
+    /// The text (for an [`Event`]; not on the line writer's path).
+    pub(crate) fn to_owned_string(self) -> String {
+        match self {
+            Text::Any(s) => s.to_owned(),
+            Text::Plain(b) => String::from_utf8_lossy(b).into_owned(),
+        }
+    }
+
+    /// `s`, copied unchecked when `plain` (a remembered
+    /// [`is_plain`](tollgate_kube::json_text::is_plain) of it) says so.
+    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
+    pub(crate) fn checked(s: &'a str, plain: bool) -> Self {
+        if plain { Text::Plain(s.as_bytes()) } else { Text::Any(s) }
+    }
+
+    /// A word of the gateway's own (a literal that needs no escaping).
+    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
+    pub(crate) fn word(s: &'static str) -> Self {
+        Text::Plain(s.as_bytes())
+    }
+
+    fn write(self, out: &mut Vec<u8>) {
+        match self {
+            Text::Any(s) => string(s, out),
+            Text::Plain(b) => {
+                debug_assert!(
+                    std::str::from_utf8(b).is_ok_and(tollgate_kube::json_text::is_plain),
+                    "text said to need no escaping does: {:?}",
+                    String::from_utf8_lossy(b)
+                );
+                out.reserve(b.len() + 2);
+                out.push(b'"');
+                out.extend_from_slice(b);
+                out.push(b'"');
+            }
+        }
+    }
+}
+
+/// A number's decimal digits, written inline (no allocation, no
+/// formatter): response sizes and counts in annotations.
+///
+/// The digits of `n`, right-aligned in `buf`; [`Digits::text`] gives them.
+pub(crate) struct Digits {
+    buf: [u8; 20],
+    start: usize,
+}
+
+impl Digits {
+    pub(crate) fn of(mut n: u64) -> Self {
+        let mut buf = [b'0'; 20];
+        let mut start = buf.len();
+        loop {
+            start -= 1;
+            buf[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Digits { buf, start }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    pub(crate) fn text(&self) -> Text<'_> {
+        Text::Plain(self.bytes())
+    }
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(s: &'a str) -> Self {
+        Text::Any(s)
+    }
 }
 
 impl Annotations<'_> {
@@ -169,8 +287,8 @@ impl<'a> EventRef<'a> {
             response_status: e.response_status.as_ref(),
             request_object: e.request_object.as_ref(),
             response_object: e.response_object.as_ref(),
-            request_received_timestamp: &e.request_received_timestamp,
-            stage_timestamp: &e.stage_timestamp,
+            request_received_timestamp: Text::Any(&e.request_received_timestamp),
+            stage_timestamp: Text::Any(&e.stage_timestamp),
             annotations: Annotations::Map(&e.annotations),
         }
     }
@@ -233,13 +351,14 @@ pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, se
             serde_json::to_writer(&mut *o.out, v)?;
         }
     }
-    o.str("requestReceivedTimestamp", e.request_received_timestamp);
+    o.key("requestReceivedTimestamp");
+    e.request_received_timestamp.write(o.out);
     o.key("stageTimestamp");
     marks.stage_timestamp = quoted(e.stage_timestamp, o.out, base);
     if !e.annotations.is_empty() {
         o.key("annotations");
         let mut a = Object::open(o.out);
-        let mut entry = |a: &mut Object<'_>, k: Result<&'static str, &str>, v: &str| {
+        let mut entry = |a: &mut Object<'_>, k: Result<&'static str, &str>, v: Text<'_>| {
             let at = a.out.len() + usize::from(!a.first) - base;
             match k {
                 Ok(k) => a.key(k),
@@ -247,15 +366,15 @@ pub(crate) fn write_ref(e: &EventRef<'_>, out: &mut Vec<u8>) -> Result<Marks, se
             }
             // Before the key's closing quote and colon.
             let key_end = a.out.len() - 2 - base;
-            string(v, a.out);
+            v.write(a.out);
             marks.annotations.push(Entry {
                 whole: at..a.out.len() - base,
                 key: at + 1..key_end,
             });
         };
         match &e.annotations {
-            Annotations::Map(m) => m.iter().for_each(|(k, v)| entry(&mut a, Err(k), v)),
-            Annotations::Sorted(l) => l.iter().for_each(|(k, v)| entry(&mut a, Ok(k), v)),
+            Annotations::Map(m) => m.iter().for_each(|(k, v)| entry(&mut a, Err(k), Text::Any(v))),
+            Annotations::Sorted(l) => l.iter().for_each(|(k, v)| entry(&mut a, Ok(k), *v)),
         }
         marks.annotations_end = a.out.len() - base;
         a.close();
@@ -278,9 +397,9 @@ pub(crate) fn restage(
     line: &[u8],
     marks: &Marks,
     stage: Stage,
-    stage_timestamp: &str,
+    stage_timestamp: Text<'_>,
     response_status: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
-    add: &mut [(&str, &str)],
+    add: &mut [(&'static str, Text<'_>)],
     out: &mut Vec<u8>,
 ) -> Result<(), serde_json::Error> {
     out.reserve(line.len() + 64 + add.iter().map(|(k, v)| k.len() + v.len() + 6).sum::<usize>());
@@ -291,7 +410,7 @@ pub(crate) fn restage(
     response_status(out)?;
     // The timestamp is written with its quotes, in place of the old one's.
     out.extend_from_slice(&line[marks.status_at..marks.stage_timestamp.start - 1]);
-    string(stage_timestamp, out);
+    stage_timestamp.write(out);
     let after_timestamp = marks.stage_timestamp.end + 1;
     add.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut adds = add.iter().peekable();
@@ -300,7 +419,7 @@ pub(crate) fn restage(
         if adds.peek().is_some() {
             out.extend_from_slice(b",\"annotations\":");
             let mut a = Object::open(out);
-            adds.for_each(|(k, v)| a.str_text(k, v));
+            adds.for_each(|(k, v)| a.str_plain_key(k, *v));
             a.close();
         }
         out.extend_from_slice(&line[marks.annotations_end..]);
@@ -325,10 +444,10 @@ pub(crate) fn restage(
             break;
         };
         match k.as_bytes().cmp(key(i)) {
-            std::cmp::Ordering::Less => a.str_text(k, v),
+            std::cmp::Ordering::Less => a.str_plain_key(k, v),
             // The added entry replaces the written one.
             std::cmp::Ordering::Equal => {
-                a.str_text(k, v);
+                a.str_plain_key(k, v);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
@@ -344,16 +463,16 @@ pub(crate) fn restage(
         adds.next();
     }
     debug_assert_eq!(i, entries.len());
-    adds.for_each(|(k, v)| a.str_text(k, v));
+    adds.for_each(|(k, v)| a.str_plain_key(k, *v));
     out.extend_from_slice(&line[marks.annotations_end..]);
     Ok(())
 }
 
 /// Writes `s` as a JSON string; the range of its contents (inside the
 /// quotes), from `base`.
-fn quoted(s: &str, out: &mut Vec<u8>, base: usize) -> Range<usize> {
+fn quoted(s: Text<'_>, out: &mut Vec<u8>, base: usize) -> Range<usize> {
     let start = out.len() + 1 - base;
-    string(s, out);
+    s.write(out);
     start..out.len() - 1 - base
 }
 
@@ -408,9 +527,10 @@ impl<'a> Object<'a> {
         string(v, self.out);
     }
 
-    fn str_text(&mut self, k: &str, v: &str) {
-        self.key_text(k);
-        string(v, self.out);
+    /// A member the code names, with a value of any kind.
+    fn str_plain_key(&mut self, k: &'static str, v: Text<'_>) {
+        self.key(k);
+        v.write(self.out);
     }
 
     #[inline(always)]
@@ -520,6 +640,8 @@ pub(crate) fn string(s: &str, out: &mut Vec<u8>) {
 mod tests {
     use proptest::prelude::*;
 
+    use tollgate_kube::json_text::is_plain;
+
     use super::*;
     use crate::{Level, Stage};
 
@@ -611,9 +733,13 @@ mod tests {
             e.annotations = existing;
             let mut first = Vec::new();
             let marks = write_ref(&EventRef::of(&e), &mut first).unwrap();
-            let mut add: Vec<(&str, &str)> = added.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            // The layer's keys are literals: these live as long as the test.
+            let mut add: Vec<(&'static str, Text<'_>)> = added
+                .iter()
+                .map(|(k, v)| (&*Box::leak(k.clone().into_boxed_str()), Text::checked(v, is_plain(v))))
+                .collect();
             let mut ours = Vec::new();
-            restage(&first, &marks, Stage::ResponseComplete, &later, |out| {
+            restage(&first, &marks, Stage::ResponseComplete, Text::checked(&later, is_plain(&later)), |out| {
                 serde_json::to_writer(out, &serde_json::json!({"metadata": {}, "code": code}))
             }, &mut add, &mut ours).unwrap();
             e.stage = Stage::ResponseComplete;

@@ -61,29 +61,82 @@ pub fn parse_timestamp(s: &str) -> Result<Duration, Error> {
 /// Times past the last second jiff has (in year 9999) are written as that
 /// second, with their own microseconds.
 pub fn format_micro_time(since_epoch: Duration) -> String {
-    thread_local! {
-        /// The second last formatted on this thread and its text up to the
-        /// fraction (`2026-07-25T17:20:00.`): records come many to a second.
-        static SECOND: std::cell::Cell<Option<(u64, [u8; 20])>> = const { std::cell::Cell::new(None) };
-    }
-    let secs = since_epoch.as_secs();
-    let prefix = match SECOND.get() {
-        Some((cached, prefix)) if cached == secs => prefix,
-        _ => {
-            let prefix = second_prefix(secs);
-            SECOND.set(Some((secs, prefix)));
-            prefix
+    MicroTime::since_epoch(since_epoch).to_string()
+}
+
+/// A Kubernetes MicroTime's text (`2026-07-25T17:20:00.123456Z`), kept
+/// inline: what [`format_micro_time`] writes, without allocating it. The
+/// audit log writes two of these for every record.
+///
+/// ```
+/// use std::time::Duration;
+/// use tollgate_kube::time::MicroTime;
+/// let t = MicroTime::since_epoch(Duration::from_micros(1_785_000_000_123_456));
+/// assert_eq!(t.as_str(), "2026-07-25T17:20:00.123456Z");
+/// assert_eq!(t.as_bytes().len(), 27);
+/// assert_eq!(t.to_string(), t.as_str());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MicroTime([u8; 27]);
+
+impl MicroTime {
+    /// The time `since_epoch` after the Unix epoch.
+    pub fn since_epoch(since_epoch: Duration) -> Self {
+        thread_local! {
+            /// The second last formatted on this thread and its text up to the
+            /// fraction (`2026-07-25T17:20:00.`): records come many to a second.
+            static SECOND: std::cell::Cell<Option<(u64, [u8; 20])>> = const { std::cell::Cell::new(None) };
         }
-    };
-    let mut text = [b'Z'; 27];
-    text[..20].copy_from_slice(&prefix);
-    let mut n = since_epoch.subsec_micros();
-    for d in text[20..26].iter_mut().rev() {
-        *d = b'0' + (n % 10) as u8;
-        n /= 10;
+        let secs = since_epoch.as_secs();
+        let prefix = match SECOND.get() {
+            Some((cached, prefix)) if cached == secs => prefix,
+            _ => {
+                let prefix = second_prefix(secs);
+                SECOND.set(Some((secs, prefix)));
+                prefix
+            }
+        };
+        let mut text = [b'Z'; 27];
+        text[..20].copy_from_slice(&prefix);
+        let mut n = since_epoch.subsec_micros();
+        for d in text[20..26].iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        MicroTime(text)
     }
-    // ASCII digits and punctuation: always UTF-8.
-    String::from(std::str::from_utf8(&text).unwrap_or_default())
+
+    /// Now, by the system clock (the Unix epoch for a clock set before it).
+    pub fn now() -> Self {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        MicroTime::since_epoch(since)
+    }
+
+    /// The text's bytes: ASCII digits and punctuation, nothing a JSON
+    /// string needs escaped.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // ASCII digits and punctuation: always UTF-8.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for MicroTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for MicroTime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MicroTime({})", self.as_str())
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.` of second `secs` since the epoch, digits written
@@ -217,10 +270,13 @@ mod tests {
                 let secs = if repeat { last } else { secs };
                 last = secs;
                 let ts = jiff::Timestamp::new(secs as i64, (micros * 1000) as i32).unwrap();
-                proptest::prop_assert_eq!(
-                    format_micro_time(Duration::new(secs, micros * 1000)),
-                    ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
-                );
+                let want = ts.strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string();
+                proptest::prop_assert_eq!(format_micro_time(Duration::new(secs, micros * 1000)), want.clone());
+                // The inline text: the same bytes, none of which a JSON
+                // string escapes (the audit log copies them unchecked).
+                let inline = MicroTime::since_epoch(Duration::new(secs, micros * 1000));
+                proptest::prop_assert_eq!(inline.as_bytes(), want.as_bytes());
+                proptest::prop_assert!(crate::json_text::is_plain(inline.as_str()));
             }
         }
 

@@ -266,7 +266,8 @@ impl Tally {
     /// `ResponseComplete` spliced from the `RequestReceived` line: what
     /// [`Tally::finish`] writes for a record without objects.
     fn finish_line(&mut self, line: &ReceivedLine, early: bool, error: Option<String>) {
-        let now = crate::micro_time(SystemTime::now());
+        use crate::json_line::{Digits, Text};
+        let now = tollgate_kube::time::MicroTime::now();
         let code = self.code;
         let status = (code >= 400).then(|| {
             let decoded = if self.gzip && !self.truncated {
@@ -277,39 +278,40 @@ impl Tally {
             let body: &[u8] = decoded.as_deref().unwrap_or(&self.capture);
             response_status(code, (!self.truncated).then_some(body))
         });
-        let bytes = self.bytes.to_string();
-        let events = self.watch.then(|| self.events.to_string());
-        let mut add: Vec<(&str, &str)> = Vec::with_capacity(4);
-        add.push(("tollgate.dev/response-bytes", &bytes));
-        if let Some(events) = &events {
-            add.push(("tollgate.dev/watch-events", events));
+        let bytes = Digits::of(self.bytes);
+        let events = self.watch.then(|| Digits::of(self.events));
+        // At most five: no allocation.
+        let mut add: [(&'static str, Text<'_>); 5] = [("", Text::Plain(b"")); 5];
+        add[0] = ("tollgate.dev/response-bytes", bytes.text());
+        let mut n = 1;
+        let more = [
+            events.as_ref().map(|e| ("tollgate.dev/watch-events", e.text())),
+            early.then(|| ("tollgate.dev/closed-early", Text::word("true"))),
+            error.as_deref().map(|e| ("tollgate.dev/response-error", Text::Any(e))),
+            self.refused.then(|| ("tollgate.dev/decision", Text::word("refused"))),
+        ];
+        for entry in more.into_iter().flatten() {
+            add[n] = entry;
+            n += 1;
         }
-        if early {
-            add.push(("tollgate.dev/closed-early", "true"));
-        }
-        if let Some(err) = &error {
-            add.push(("tollgate.dev/response-error", err));
-        }
-        if self.refused {
-            add.push(("tollgate.dev/decision", "refused"));
-        }
+        let add = &mut add[..n];
         RESTAGED.with_borrow_mut(|out| {
             out.clear();
             let written = crate::json_line::restage(
                 &line.bytes,
                 &line.marks,
                 Stage::ResponseComplete,
-                &now,
+                Text::time(&now),
                 |out| match &status {
                     Some(v) => serde_json::to_writer(out, v),
                     None => {
                         out.extend_from_slice(b"{\"metadata\":{},\"code\":");
-                        out.extend_from_slice(code.to_string().as_bytes());
+                        out.extend_from_slice(Digits::of(u64::from(code)).bytes());
                         out.push(b'}');
                         Ok(())
                     }
                 },
-                &mut add,
+                add,
                 out,
             );
             match written {

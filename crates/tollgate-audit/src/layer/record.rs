@@ -2,17 +2,18 @@
 //! policy's decision, the body (always redacted), the client's address.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
 
 use http::HeaderMap;
 use http::request::Parts;
 use serde_json::Value;
 use tollgate_kube::Identity;
+use tollgate_kube::time::MicroTime;
 use tollgate_kube::{AuditId, BodyFormat, RequestBody, RequestInfo};
 use tollgate_oidc::AuthnFailure;
 use tollgate_redact::{Redactor, kind_of_resource};
 use tollgate_rules::{Action, Decision};
 
+use crate::json_line::Text;
 use crate::{AuditLevel, AuditPolicy, Event, Level, ObjectReference, Recorder, RequestAttributes, Stage, UserInfo};
 
 /// What both audit layers share.
@@ -41,7 +42,7 @@ pub(crate) struct Draft(pub(crate) Arc<Mutex<DraftState>>);
 pub(crate) struct DraftState {
     /// Shared with the request's extensions, not copied.
     pub(crate) audit_id: AuditId,
-    pub(crate) received: String,
+    pub(crate) received: MicroTime,
     pub(crate) request_uri: String,
     pub(crate) user_agent: String,
     pub(crate) source_ips: Vec<String>,
@@ -52,7 +53,7 @@ impl Draft {
     pub(crate) fn open(shared: &Shared, parts: &Parts, audit_id: &AuditId) -> Self {
         Draft(Arc::new(Mutex::new(DraftState {
             audit_id: audit_id.clone(),
-            received: crate::micro_time(SystemTime::now()),
+            received: MicroTime::now(),
             request_uri: cut_uri(redact_uri(
                 &shared.redactor,
                 parts.uri.path_and_query().map_or("/", |p| p.as_str()),
@@ -218,7 +219,7 @@ pub(crate) struct Facts<'a> {
 /// A record with everything but the stage-specific parts.
 pub(crate) fn event(draft: &DraftState, info: &RequestInfo, level: Level, stage: Stage, facts: Facts<'_>) -> Event {
     let mut e = Event::new(draft.audit_id.as_str(), level, stage);
-    e.request_received_timestamp = draft.received.clone();
+    e.request_received_timestamp = draft.received.to_string();
     e.request_uri = draft.request_uri.clone();
     e.verb = info.verb.clone();
     e.user_agent = draft.user_agent.clone();
@@ -235,9 +236,9 @@ pub(crate) fn event(draft: &DraftState, info: &RequestInfo, level: Level, stage:
         });
     }
     let mut joined = Default::default();
-    e.annotations = annotations(facts, &mut joined)
+    e.annotations = annotations(facts, Plain::default(), &mut joined)
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (k.to_owned(), v.to_owned_string()))
         .collect();
     if let Some(id) = facts.identity {
         e.user = user_of(id);
@@ -403,7 +404,7 @@ impl ReceivedLine {
 /// The request's annotations from `facts`: `tollgate.dev/` keys and their
 /// values (borrowed; `joined` holds those made here), in key order —
 /// written in that order, not sorted afterwards (a test holds it).
-fn annotations<'a>(facts: Facts<'a>, joined: &'a mut [String; 5]) -> Vec<(&'static str, &'a str)> {
+fn annotations<'a>(facts: Facts<'a>, plain: Plain, joined: &'a mut [String; 5]) -> Vec<(&'static str, Text<'a>)> {
     let Facts {
         identity,
         decision,
@@ -446,57 +447,71 @@ fn annotations<'a>(facts: Facts<'a>, joined: &'a mut [String; 5]) -> Vec<(&'stat
         },
         (None, None) => "",
     };
-    let mut a: Vec<(&'static str, &'a str)> = Vec::with_capacity(16);
+    let decided_as: &'static str = decided_as;
+    let mut a: Vec<(&'static str, Text<'a>)> = Vec::with_capacity(16);
     // Written whatever they hold (`Some`), or only when not empty.
-    let mut put = |k: &'static str, v: Option<&'a str>, always: bool| {
+    let mut put = |k: &'static str, v: Option<Text<'a>>, always: bool| {
         if let Some(v) = v.filter(|v| always || !v.is_empty()) {
             a.push((k, v));
         }
     };
-    let approval_time = |t: &'a str| approval.map(|_| t).filter(|t| !t.is_empty());
+    let any = |s: &'a str| Text::Any(s);
+    let approval_time = |t: &'a str| approval.map(|_| any(t)).filter(|t| !t.is_empty());
     put("tollgate.dev/approval-decided", approval_time(decided), true);
-    put("tollgate.dev/approval-id", approval.map(|n| n.id.as_str()), true);
-    put(
-        "tollgate.dev/approval-reason",
-        approval.map(|n| n.reason.as_str()),
-        false,
-    );
+    put("tollgate.dev/approval-id", approval.map(|n| any(&n.id)), true);
+    put("tollgate.dev/approval-reason", approval.map(|n| any(&n.reason)), false);
     put("tollgate.dev/approval-requested", approval_time(requested), true);
-    put("tollgate.dev/approval-state", approval.map(|n| n.state.as_str()), true);
-    put("tollgate.dev/approvers", approval.map(|_| approvers), false);
+    put("tollgate.dev/approval-state", approval.map(|n| any(&n.state)), true);
+    put("tollgate.dev/approvers", approval.map(|_| any(approvers)), false);
     put(
         "tollgate.dev/authentication-failure",
-        failure.map(|f| f.reason.as_str()),
+        failure.map(|f| any(&f.reason)),
         false,
     );
-    put("tollgate.dev/command", command, true);
-    put("tollgate.dev/decision", Some(decided_as), false);
-    put("tollgate.dev/dry-run-rules", decision.map(|_| dry), false);
-    put("tollgate.dev/issuer", identity.map(|i| i.issuer.as_str()), false);
-    put("tollgate.dev/matched-rules", decision.map(|_| matched), false);
-    put("tollgate.dev/owner", identity.map(|i| i.owner.name.as_str()), false);
+    put("tollgate.dev/command", command.map(any), true);
+    put("tollgate.dev/decision", Some(Text::word(decided_as)), false);
+    put("tollgate.dev/dry-run-rules", decision.map(|_| any(dry)), false);
+    put(
+        "tollgate.dev/issuer",
+        identity.map(|i| Text::checked(&i.issuer, plain.issuer)),
+        false,
+    );
+    put("tollgate.dev/matched-rules", decision.map(|_| any(matched)), false);
+    put(
+        "tollgate.dev/owner",
+        identity.map(|i| Text::checked(&i.owner.name, plain.owner)),
+        false,
+    );
     put(
         "tollgate.dev/owner-contact",
-        identity.map(|i| i.owner.contact.as_str()),
+        identity.map(|i| Text::checked(&i.owner.contact, plain.contact)),
         false,
     );
     put(
         "tollgate.dev/owner-mapped",
-        identity.filter(|i| !i.owner.mapped).map(|_| "false"),
+        identity.filter(|i| !i.owner.mapped).map(|_| Text::word("false")),
         false,
     );
     put(
         "tollgate.dev/owner-team",
-        identity.map(|i| i.owner.team.as_str()),
+        identity.map(|i| Text::checked(&i.owner.team, plain.team)),
         false,
     );
     put(
         "tollgate.dev/preflight",
-        decision.and_then(|d| d.preflight.as_deref()),
+        decision.and_then(|d| d.preflight.as_deref()).map(any),
         false,
     );
-    put("tollgate.dev/rule", decision.and_then(|d| d.rule.as_deref()), false);
-    put("tollgate.dev/subject", identity.map(|i| i.subject.as_str()), false);
+    put(
+        "tollgate.dev/rule",
+        decision.and_then(|d| d.rule.as_deref()).map(any),
+        false,
+    );
+    put(
+        "tollgate.dev/subject",
+        identity.map(|i| Text::checked(&i.subject, plain.subject)),
+        false,
+    );
     debug_assert!(a.is_sorted_by_key(|(k, _)| *k), "annotations out of order: {a:?}");
     a
 }
@@ -511,10 +526,10 @@ pub(crate) fn received_line(
 ) -> Result<ReceivedLine, serde_json::Error> {
     let identity = facts.identity;
     use crate::json_line::{Annotations, EventRef, ObjectRef, UserRef, Users};
-    let mut joined: [String; 5] = Default::default();
-    let notes = annotations(facts, &mut joined);
-    let now = crate::micro_time(SystemTime::now());
-    let write = |users: Users<'_>| {
+    let now = MicroTime::now();
+    let write = |users: Users<'_>, plain: Plain| {
+        let mut joined: [String; 5] = Default::default();
+        let notes = annotations(facts, plain, &mut joined);
         let record = EventRef {
             level,
             audit_id: draft.audit_id.as_str(),
@@ -536,8 +551,8 @@ pub(crate) fn received_line(
             response_status: None,
             request_object: None,
             response_object: None,
-            request_received_timestamp: &draft.received,
-            stage_timestamp: &now,
+            request_received_timestamp: Text::time(&draft.received),
+            stage_timestamp: Text::time(&now),
             annotations: Annotations::Sorted(&notes),
         };
         let mut bytes = Vec::with_capacity(1536);
@@ -554,21 +569,74 @@ pub(crate) fn received_line(
             extra: &NO_EXTRA,
             more: &[],
         };
-        return write(Users::Refs(anonymous, None));
+        return write(Users::Refs(anonymous, None), Plain::default());
     };
-    // An identity's users are written once per thread and copied into
-    // each of its records.
+    // What an identity's records share is written (users) or checked
+    // (annotations) once per thread, and reused for each of its records.
     USERS.with_borrow_mut(|memo| {
-        let written = match memo {
-            Some((key, written)) if key.is(id) => written,
-            _ => {
-                let mut written = Vec::with_capacity(768);
-                write_users(id, &mut written);
-                &mut memo.insert((tollgate_kube::ImpersonationKey::of(id), written)).1
-            }
+        let remembered = match memo {
+            Some(m) if m.is(id) => m,
+            _ => memo.insert(Remembered::of(id)),
         };
-        write(Users::Written(written))
+        write(Users::Written(&remembered.users), remembered.plain)
     })
+}
+
+/// Which of an identity's annotation values need no escaping: checked once
+/// per identity and thread ([`Remembered`]), not per record. All `false`
+/// (check every time) by default.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Plain {
+    issuer: bool,
+    owner: bool,
+    contact: bool,
+    team: bool,
+    subject: bool,
+}
+
+impl Plain {
+    fn of(id: &Identity) -> Self {
+        use tollgate_kube::json_text::is_plain;
+        Plain {
+            issuer: is_plain(&id.issuer),
+            owner: is_plain(&id.owner.name),
+            contact: is_plain(&id.owner.contact),
+            team: is_plain(&id.owner.team),
+            subject: is_plain(&id.subject),
+        }
+    }
+}
+
+/// What a thread remembers of the identity it last wrote a record for.
+struct Remembered {
+    /// The users are made of it (owner, issuer and subject included).
+    key: tollgate_kube::ImpersonationKey,
+    /// Not in the key; [`Plain`] holds for them too.
+    contact: String,
+    team: String,
+    /// Its `user` and `impersonatedUser` members, written.
+    users: Vec<u8>,
+    plain: Plain,
+}
+
+impl Remembered {
+    fn of(id: &Identity) -> Self {
+        let mut users = Vec::with_capacity(768);
+        write_users(id, &mut users);
+        Remembered {
+            key: tollgate_kube::ImpersonationKey::of(id),
+            contact: id.owner.contact.clone(),
+            team: id.owner.team.clone(),
+            users,
+            plain: Plain::of(id),
+        }
+    }
+
+    /// Whether this is `id`'s: every field the users and the checked
+    /// values come from is the same.
+    fn is(&self, id: &Identity) -> bool {
+        self.key.is(id) && self.contact == id.owner.contact && self.team == id.owner.team
+    }
 }
 
 /// `id`'s `user` and `impersonatedUser` members, the latter as
@@ -596,7 +664,7 @@ fn write_users(id: &Identity, out: &mut Vec<u8>) {
 thread_local! {
     /// The `user` and `impersonatedUser` members last written on this
     /// thread, and the identity they were written for.
-    static USERS: std::cell::RefCell<Option<(tollgate_kube::ImpersonationKey, Vec<u8>)>> =
+    static USERS: std::cell::RefCell<Option<Remembered>> =
         const { std::cell::RefCell::new(None) };
 }
 
@@ -612,7 +680,7 @@ mod tests {
     fn remembered_users_are_the_identitys_own() {
         let draft = DraftState {
             audit_id: AuditId::random(),
-            received: "2026-12-03T18:00:00.000000Z".to_owned(),
+            received: MicroTime::since_epoch(std::time::Duration::from_secs(1_796_320_800)),
             request_uri: "/api/v1/namespaces/a/pods/x".to_owned(),
             user_agent: "kubectl/v1.32.0".to_owned(),
             source_ips: vec!["10.0.0.1".to_owned()],
@@ -628,7 +696,9 @@ mod tests {
             vec!["JTI=1".to_owned()],
         );
         base.owner = tollgate_kube::Owner::new("payments", "payments-platform", "oncall@example.com");
-        let changed: [fn(&mut Identity); 8] = [
+        // The last four put a byte JSON escapes into an annotation value
+        // the thread remembers as needing no escaping.
+        let changed: [fn(&mut Identity); 12] = [
             |_| {},
             |i| i.username.push('x'),
             |i| i.uid = "u-1".to_owned(),
@@ -639,6 +709,10 @@ mod tests {
             |i| i.issuer.push('x'),
             |i| i.owner.name.push('x'),
             |i| i.subject.clear(),
+            |i| i.owner.contact.push('"'),
+            |i| i.owner.team.push('\n'),
+            |i| i.issuer.push('\\'),
+            |i| i.subject.push('"'),
         ];
         let without_timestamp = |line: ReceivedLine| {
             let ts = line.marks.stage_timestamp.clone();
@@ -673,6 +747,13 @@ mod tests {
             );
             let parsed: serde_json::Value = serde_json::from_slice(&got.bytes).unwrap();
             assert_eq!(parsed["user"], serde_json::to_value(&event.user).unwrap());
+            assert_eq!(
+                parsed.get("annotations"),
+                (!event.annotations.is_empty())
+                    .then(|| serde_json::to_value(&event.annotations).unwrap())
+                    .as_ref(),
+                "{id:?}"
+            );
             assert_eq!(
                 parsed.get("impersonatedUser"),
                 event
@@ -726,9 +807,9 @@ mod tests {
                 command: on(4).then_some("kubectl delete pod x -n a"),
             };
             let mut joined = Default::default();
-            let a = annotations(facts, &mut joined);
+            let a = annotations(facts, Plain::default(), &mut joined);
             assert!(a.is_sorted_by_key(|(k, _)| *k), "{mask:#b}: {a:?}");
-            let has = |k: &str| a.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+            let has = |k: &str| a.iter().find(|(key, _)| *key == k).map(|(_, v)| v.as_str());
             assert_eq!(has("tollgate.dev/owner").is_some(), on(0), "{a:?}");
             assert_eq!(has("tollgate.dev/owner-mapped"), (on(0) && on(5)).then_some("false"));
             assert_eq!(has("tollgate.dev/approval-id"), on(3).then_some("ap-1"));
