@@ -222,12 +222,6 @@ impl Digits {
     }
 }
 
-impl<'a> From<&'a str> for Text<'a> {
-    fn from(s: &'a str) -> Self {
-        Text::Any(s)
-    }
-}
-
 impl Annotations<'_> {
     fn is_empty(&self) -> bool {
         match self {
