@@ -189,39 +189,6 @@ impl<'a> Text<'a> {
     }
 }
 
-/// A number's decimal digits, written inline (no allocation, no
-/// formatter): response sizes and counts in annotations.
-///
-/// The digits of `n`, right-aligned in `buf`; [`Digits::text`] gives them.
-pub(crate) struct Digits {
-    buf: [u8; 20],
-    start: usize,
-}
-
-impl Digits {
-    pub(crate) fn of(mut n: u64) -> Self {
-        let mut buf = [b'0'; 20];
-        let mut start = buf.len();
-        loop {
-            start -= 1;
-            buf[start] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        Digits { buf, start }
-    }
-
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf[self.start..]
-    }
-
-    pub(crate) fn text(&self) -> Text<'_> {
-        Text::Plain(self.bytes())
-    }
-}
-
 impl Annotations<'_> {
     fn is_empty(&self) -> bool {
         match self {

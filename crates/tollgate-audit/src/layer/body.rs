@@ -266,7 +266,7 @@ impl Tally {
     /// `ResponseComplete` spliced from the `RequestReceived` line: what
     /// [`Tally::finish`] writes for a record without objects.
     fn finish_line(&mut self, line: &ReceivedLine, early: bool, error: Option<String>) {
-        use crate::json_line::{Digits, Text};
+        use crate::json_line::Text;
         let now = tollgate_kube::time::MicroTime::now();
         let code = self.code;
         let status = (code >= 400).then(|| {
@@ -278,14 +278,16 @@ impl Tally {
             let body: &[u8] = decoded.as_deref().unwrap_or(&self.capture);
             response_status(code, (!self.truncated).then_some(body))
         });
-        let bytes = Digits::of(self.bytes);
-        let events = self.watch.then(|| Digits::of(self.events));
+        // Digits need no escaping: written without a formatter or a check.
+        let (mut bytes, mut events) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let bytes = Text::Plain(bytes.format(self.bytes).as_bytes());
+        let events = self.watch.then(|| Text::Plain(events.format(self.events).as_bytes()));
         // At most five: no allocation.
         let mut add: [(&'static str, Text<'_>); 5] = [("", Text::Plain(b"")); 5];
-        add[0] = ("tollgate.dev/response-bytes", bytes.text());
+        add[0] = ("tollgate.dev/response-bytes", bytes);
         let mut n = 1;
         let more = [
-            events.as_ref().map(|e| ("tollgate.dev/watch-events", e.text())),
+            events.map(|e| ("tollgate.dev/watch-events", e)),
             early.then(|| ("tollgate.dev/closed-early", Text::word("true"))),
             error.as_deref().map(|e| ("tollgate.dev/response-error", Text::Any(e))),
             self.refused.then(|| ("tollgate.dev/decision", Text::word("refused"))),
@@ -306,7 +308,7 @@ impl Tally {
                     Some(v) => serde_json::to_writer(out, v),
                     None => {
                         out.extend_from_slice(b"{\"metadata\":{},\"code\":");
-                        out.extend_from_slice(Digits::of(u64::from(code)).bytes());
+                        out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
                         out.push(b'}');
                         Ok(())
                     }
