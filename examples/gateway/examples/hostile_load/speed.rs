@@ -18,6 +18,11 @@
 //! build of `tollgate`, in the same rounds, and prints each level's
 //! requests/s under that build ÷ under this one: an A/B of two builds with
 //! the machine's drift in both.
+//!
+//! `HOSTILE_LOAD_WRAP_BARE=CMD` starts the bare proxy as `CMD <this
+//! binary> --bare-proxy …`, for a profiler (`valgrind --tool=callgrind`):
+//! its costs counted the way the gateway's are when a wrapper script stands
+//! in for the `tollgate` binary beside this one.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -656,7 +661,14 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
         ),
     )?;
 
-    let mut cmd = tokio::process::Command::new(&exe);
+    let mut cmd = match std::env::var_os("HOSTILE_LOAD_WRAP_BARE") {
+        Some(w) => {
+            let mut c = tokio::process::Command::new(w);
+            c.arg(&exe);
+            c
+        }
+        None => tokio::process::Command::new(&exe),
+    };
     cmd.arg("--bare-proxy").arg(d).arg(upstream.to_string());
     let (child, port) = spawn_server(cmd).await?;
     paths.push(Under {
