@@ -112,6 +112,29 @@ impl Identity {
         }
     }
 
+    /// The request's verified identity, from its extensions: an
+    /// `Identity` there (an embedder's own authentication puts one in, and
+    /// so does the `AuthnLayer` unless told not to copy it), else the
+    /// `AuthnLayer`'s `Arc<Identity>` (shared with the verifier's cache,
+    /// not copied per request). Every layer of Tollgate reads it this way.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tollgate_kube::Identity;
+    /// let mut req = http::Request::new(());
+    /// assert!(Identity::of(req.extensions()).is_none());
+    /// req.extensions_mut().insert(Arc::new(Identity::new("alice")));
+    /// assert_eq!(Identity::of(req.extensions()).map(|i| i.username.as_str()), Some("alice"));
+    /// // One put in by value is the one read.
+    /// req.extensions_mut().insert(Identity::new("bob"));
+    /// assert_eq!(Identity::of(req.extensions()).map(|i| i.username.as_str()), Some("bob"));
+    /// ```
+    pub fn of(extensions: &http::Extensions) -> Option<&Identity> {
+        extensions
+            .get::<Identity>()
+            .or_else(|| extensions.get::<std::sync::Arc<Identity>>().map(AsRef::as_ref))
+    }
+
     /// The anonymous identity (`system:anonymous`, group
     /// `system:unauthenticated`), used only when anonymous requests are
     /// allowed.

@@ -246,7 +246,62 @@ async fn a_request_without_a_body_carries_the_same_facts() {
         let text = String::from_utf8_lossy(&res.into_body().collect().await.unwrap().to_bytes()).into_owned();
         let cl = if declared { "Some(\"0\")" } else { "None" };
         assert_eq!(text, format!("get web-0 0 0 {cl}"));
-        assert_eq!(notes.get::<RequestInfo>().map(|i| i.name), Some("web-0".to_owned()));
+        assert_eq!(
+            notes.get::<std::sync::Arc<RequestInfo>>().map(|i| i.name.clone()),
+            Some("web-0".to_owned())
+        );
         assert_eq!(notes.get::<RequestBody>().map(|b| b.bytes().len()), Some(0));
+    }
+}
+
+/// With `info_copy(false)` the parsed `RequestInfo` is in the extensions
+/// only as the `Arc` it shares with the notes, for GETs and for requests
+/// whose body is read first; a by-value one an outer layer put in is taken
+/// out, so `RequestInfo::of` never reads it instead. With the default the
+/// copy is there too, and replaces it.
+#[tokio::test]
+async fn info_copy_off_leaves_only_the_shared_info() {
+    use std::sync::Arc;
+    for copy in [false, true] {
+        for (method, body) in [("GET", ""), ("POST", "{\"kind\":\"Pod\"}")] {
+            let notes = tollgate_kube::Notes::default();
+            let outer = notes.clone();
+            let svc = ServiceBuilder::new()
+                .map_request(move |mut req: Request<Full<Bytes>>| {
+                    req.extensions_mut().insert(outer.clone());
+                    let forged = RequestInfo::parse(&http::Method::GET, &"/healthz".parse().unwrap()).unwrap();
+                    req.extensions_mut().insert(forged);
+                    req
+                })
+                .layer(RequestInfoLayer::new().info_copy(copy))
+                .service_fn(|req: Request<Full<Bytes>>| async move {
+                    let ext = req.extensions();
+                    let seen = format!(
+                        "{} {} {}",
+                        ext.get::<RequestInfo>().map_or("-", |i| i.verb.as_str()),
+                        ext.get::<Arc<RequestInfo>>().map_or("-", |i| i.verb.as_str()),
+                        RequestInfo::of(ext).map_or("-", |i| i.verb.as_str()),
+                    );
+                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(seen))))
+                });
+            let req = Request::builder()
+                .method(method)
+                .uri("/api/v1/namespaces/a/pods")
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            let res = svc.oneshot(req).await.unwrap();
+            let text = res.into_body().collect().await.unwrap().to_bytes();
+            let verb = if method == "GET" { "list" } else { "create" };
+            let want = if copy {
+                format!("{verb} {verb} {verb}")
+            } else {
+                format!("- {verb} {verb}")
+            };
+            assert_eq!(String::from_utf8_lossy(&text), want, "copy {copy}, {method}");
+            // The notes hold the same one, shared.
+            let noted = notes.get::<Arc<RequestInfo>>().map(|i| i.verb.clone());
+            assert_eq!(noted.as_deref(), Some(verb), "copy {copy}, {method}");
+        }
     }
 }

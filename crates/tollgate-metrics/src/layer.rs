@@ -148,7 +148,7 @@ fn observe(m: &Arc<Metrics>, notes: &Notes, code: u16, seconds: f64) {
 /// the thread's last request with the same labels used ([`recent`]), or
 /// found.
 fn observe_notes(m: &Arc<Metrics>, notes: &http::Extensions, code: u16, seconds: f64) {
-    let info = notes.get::<RequestInfo>();
+    let info = RequestInfo::of(notes);
     let decision = notes.get::<Decision>();
     let verb = info.map_or("-", |i| bounded_verb(&i.verb));
     let key = recent::Key {

@@ -169,7 +169,7 @@ where
         let response = if req.method() != Method::GET {
             status(Reason::MethodNotAllowed, "whoami answers GET only")
         } else {
-            match req.extensions().get::<Identity>() {
+            match Identity::of(req.extensions()) {
                 Some(id) => {
                     let mut res = Response::new(Bytes::from(whoami_body(id).to_string()));
                     res.headers_mut()

@@ -292,3 +292,49 @@ async fn a_copy_remembers_its_last_token_and_nothing_else() {
 fn bearer(t: &str) -> Vec<String> {
     vec![format!("Bearer {t}")]
 }
+
+/// With `identity_copy(false)` the identity is in the extensions only as
+/// the shared `Arc<Identity>`, on every path a token takes (verified now,
+/// from the cache, remembered by the connection's service); a by-value
+/// `Identity` an outer layer put in is taken out, so `Identity::of` never
+/// reads it instead of the verified one. With the default the copy is
+/// there too, and replaces it.
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_copy_off_leaves_only_the_shared_identity() {
+    let (issuer, v) = setup().await;
+    let t = token(&issuer);
+    for copy in [false, true] {
+        let mut svc = ServiceBuilder::new()
+            .map_request(|mut req: Request<Full<Bytes>>| {
+                req.extensions_mut().insert(Identity::new("mallory"));
+                req
+            })
+            .layer(AuthnLayer::new(v.clone()).identity_copy(copy))
+            .service_fn(|req: Request<Full<Bytes>>| async move {
+                let ext = req.extensions();
+                let seen = format!(
+                    "{} {} {}",
+                    ext.get::<Identity>().map_or("-", |i| i.username.as_str()),
+                    ext.get::<Arc<Identity>>().map_or("-", |i| i.username.as_str()),
+                    Identity::of(ext).map_or("-", |i| i.username.as_str()),
+                );
+                Ok::<_, Infallible>(Response::new(Full::new(Bytes::from(seen))))
+            });
+        // Three requests on one service: verified (or cached, for the
+        // second round), then remembered.
+        for _ in 0..3 {
+            let req = Request::get("/api")
+                .header("authorization", format!("Bearer {t}"))
+                .body(Full::default())
+                .unwrap();
+            let res = svc.ready().await.unwrap().call(req).await.unwrap();
+            let body = res.into_body().collect().await.unwrap().to_bytes();
+            let want = if copy {
+                "oidc:bot oidc:bot oidc:bot"
+            } else {
+                "- oidc:bot oidc:bot"
+            };
+            assert_eq!(String::from_utf8_lossy(&body), want, "copy {copy}");
+        }
+    }
+}

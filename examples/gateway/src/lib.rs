@@ -110,7 +110,9 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
     let (cert, tls) = tls(config)?.unzip();
     let file = config.source.as_str();
     let authn = match &config.authentication {
-        Some(a) => a.layer(file).await?,
+        // Every layer below reads the identity with `Identity::of`: the
+        // shared one, without a copy per request.
+        Some(a) => a.layer(file).await?.identity_copy(false),
         None => AuthnLayer::disabled(),
     };
     let authn_handle = authn.clone();
@@ -164,7 +166,10 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         // an unauthenticated request never has its body buffered.
         .layer(authn)
         .layer(
+            // Read with `RequestInfo::of` by every layer: shared, not
+            // copied per request.
             RequestInfoLayer::new()
+                .info_copy(false)
                 .max_body_bytes(config.limits.max_body_bytes)
                 .body_timeout(Duration::from_secs(config.limits.body_timeout_seconds))
                 .max_uri_bytes(config.limits.max_uri_bytes)

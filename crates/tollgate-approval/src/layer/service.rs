@@ -61,7 +61,7 @@ where
                 req.method().clone(),
                 path.to_owned(),
                 req.uri().query().map(str::to_owned),
-                req.extensions().get::<Identity>().cloned(),
+                Identity::of(req.extensions()).cloned(),
                 req.extensions().get::<RequestBody>().cloned(),
             ));
             return ResponseFuture {
@@ -96,8 +96,8 @@ where
             req.extensions().get::<tollgate_kube::Notes>().cloned(),
             d,
             spec,
-            req.extensions().get::<Identity>().cloned(),
-            req.extensions().get::<RequestInfo>().cloned(),
+            Identity::of(req.extensions()).cloned(),
+            RequestInfo::of(req.extensions()).cloned(),
             req.extensions().get::<RequestBody>().cloned(),
             req.uri().to_string(),
             req.headers()

@@ -74,7 +74,7 @@ where
                 shared: self.shared.clone(),
                 draft,
                 notes,
-                info: parts.extensions.get::<RequestInfo>().cloned(),
+                info: RequestInfo::of(&parts.extensions).cloned(),
                 body: parts.extensions.get::<RequestBody>().cloned(),
                 method: parts.method.clone(),
                 uri: parts.uri.clone(),
@@ -195,7 +195,7 @@ impl Ctx {
         let info = self
             .info
             .clone()
-            .or_else(|| self.notes.get::<RequestInfo>())
+            .or_else(|| self.notes.read(|n| RequestInfo::of(n).cloned()))
             .or_else(|| RequestInfo::parse(&self.method, &self.uri).ok())
             .unwrap_or_else(|| unparsed_info(&self.method, &self.draft.lock().request_uri));
         let info = &info;
@@ -273,7 +273,10 @@ impl Ctx {
     }
 
     fn panic(self, what: &str, status: &Status) {
-        let info = self.info.clone().or_else(|| self.notes.get::<RequestInfo>());
+        let info = self
+            .info
+            .clone()
+            .or_else(|| self.notes.read(|n| RequestInfo::of(n).cloned()));
         let Some(info) = info.as_ref() else {
             return;
         };

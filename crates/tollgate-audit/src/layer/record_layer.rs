@@ -150,7 +150,7 @@ where
         }
         // A request that cannot be recorded is not forwarded: without
         // RequestInfoLayer in front there is nothing to record it with.
-        if req.extensions().get::<RequestInfo>().is_none() {
+        if RequestInfo::of(req.extensions()).is_none() {
             return self.without_request_info();
         }
         let draft = match req.extensions().get::<Draft>() {
@@ -174,10 +174,10 @@ where
         // copied nor taken out and boxed again); the request is changed
         // only once they are no longer needed.
         let ext = req.extensions();
-        let Some(info) = ext.get::<RequestInfo>() else {
+        let Some(info) = RequestInfo::of(ext) else {
             return self.without_request_info();
         };
-        let identity = ext.get::<Identity>();
+        let identity = Identity::of(ext);
         let decision = ext.get::<Decision>();
         let lvl = record::level_for(&self.shared, info, identity);
         if lvl.level == Level::None {

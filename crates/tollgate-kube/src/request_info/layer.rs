@@ -39,6 +39,7 @@ pub struct RequestInfoLayer {
     max_uri_bytes: usize,
     max_header_bytes: usize,
     budget: Option<std::sync::Arc<crate::BodyBudget>>,
+    copy_info: bool,
 }
 
 impl RequestInfoLayer {
@@ -50,7 +51,20 @@ impl RequestInfoLayer {
             max_uri_bytes: crate::limits::DEFAULT_MAX_URI_BYTES,
             max_header_bytes: crate::limits::DEFAULT_MAX_HEADER_BYTES,
             budget: None,
+            copy_info: true,
         }
+    }
+
+    /// Whether the parsed [`RequestInfo`](crate::RequestInfo) is also
+    /// copied into the extensions by value (the default), for readers of
+    /// `get::<RequestInfo>()`, or put in only as the `Arc<RequestInfo>` it
+    /// shares with the notes. The copy (its strings and path segments,
+    /// allocated and freed per request) is what the default costs;
+    /// [`RequestInfo::of`](crate::RequestInfo::of) reads either, as every
+    /// Tollgate layer does.
+    pub fn info_copy(mut self, copy: bool) -> Self {
+        self.copy_info = copy;
+        self
     }
 
     /// The most request-body bytes buffered at once, across all requests:
@@ -106,5 +120,6 @@ impl<S> Layer<S> for RequestInfoLayer {
             .with_body_timeout(self.body_timeout)
             .with_header_limits(self.max_uri_bytes, self.max_header_bytes)
             .with_budget(self.budget.clone())
+            .with_info_copy(self.copy_info)
     }
 }

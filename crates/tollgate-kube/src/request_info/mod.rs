@@ -98,6 +98,27 @@ pub struct RequestInfo {
 }
 
 impl RequestInfo {
+    /// The request's `RequestInfo`, from its extensions: one put in by
+    /// value (the `RequestInfoLayer` copies it there unless told not to),
+    /// else the layer's shared `Arc<RequestInfo>`. Every Tollgate layer
+    /// reads it this way.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use tollgate_kube::RequestInfo;
+    /// let mut req = http::Request::new(());
+    /// assert!(RequestInfo::of(req.extensions()).is_none());
+    /// let info = RequestInfo::parse(&http::Method::GET, &"/api/v1/pods".parse()?)?;
+    /// req.extensions_mut().insert(Arc::new(info));
+    /// assert_eq!(RequestInfo::of(req.extensions()).map(|i| i.verb.as_str()), Some("list"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn of(extensions: &http::Extensions) -> Option<&RequestInfo> {
+        extensions
+            .get::<RequestInfo>()
+            .or_else(|| extensions.get::<std::sync::Arc<RequestInfo>>().map(AsRef::as_ref))
+    }
+
     /// Parses a request's method and URI like the API server's
     /// `RequestInfoFactory` (with the `api`/`apis` prefixes and the legacy
     /// `api` group).

@@ -22,6 +22,7 @@ pub struct RequestInfoService<S> {
     max_uri_bytes: usize,
     max_header_bytes: usize,
     budget: Option<Arc<BodyBudget>>,
+    copy_info: bool,
 }
 
 // === impl RequestInfoService ===
@@ -36,7 +37,15 @@ impl<S> RequestInfoService<S> {
             max_uri_bytes: crate::limits::DEFAULT_MAX_URI_BYTES,
             max_header_bytes: crate::limits::DEFAULT_MAX_HEADER_BYTES,
             budget: None,
+            copy_info: true,
         }
+    }
+
+    /// Whether the parsed `RequestInfo` is also copied into the extensions
+    /// by value (see [`RequestInfoLayer::info_copy`](super::RequestInfoLayer::info_copy)).
+    pub fn with_info_copy(mut self, copy: bool) -> Self {
+        self.copy_info = copy;
+        self
     }
 
     /// With a budget of body bytes buffered at once across requests (429
@@ -110,8 +119,18 @@ where
             Ok(info) => info,
             Err(e) => return ResponseFuture::refused(e),
         };
-        // For layers outside this one (the audit layer records refusals).
-        crate::note(&parts.extensions, info.clone());
+        // Shared: with the layers outside this one through the notes (the
+        // audit layer records refusals, the metrics count by verb), and
+        // with those inside through the extensions.
+        let info = Arc::new(info);
+        crate::note(&parts.extensions, Arc::clone(&info));
+        if self.copy_info {
+            parts.extensions.insert(RequestInfo::clone(&info));
+        } else {
+            // `RequestInfo::of` reads a by-value one first: none put in by
+            // a layer outside may stand for the one parsed here.
+            parts.extensions.remove::<RequestInfo>();
+        }
         parts.extensions.insert(info);
 
         let declared_len = parts

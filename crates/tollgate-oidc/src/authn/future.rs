@@ -55,6 +55,7 @@ struct Verifying<S, B> {
     verification: Verification,
     request: Option<Request<B>>,
     service: Option<S>,
+    copy_identity: bool,
 }
 
 impl<S: Service<Request<B>>, B> std::fmt::Debug for ResponseFuture<S, B> {
@@ -66,13 +67,14 @@ impl<S: Service<Request<B>>, B> std::fmt::Debug for ResponseFuture<S, B> {
 // === impl ResponseFuture ===
 
 impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
-    pub(super) fn verifying(verification: Verification, request: Request<B>, service: S) -> Self {
+    pub(super) fn verifying(verification: Verification, request: Request<B>, service: S, copy_identity: bool) -> Self {
         ResponseFuture {
             state: State::Verifying {
                 verifying: Box::new(Verifying {
                     verification,
                     request: Some(request),
                     service: Some(service),
+                    copy_identity,
                 }),
             },
         }
@@ -99,8 +101,9 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
 
 /// Lets `req` in as `identity`: the user and owner go on the request's
 /// span (the audit layer's, for every later log line), the identity into
-/// the notes (shared, not copied) and into the request's extensions.
-pub(super) fn admit<B>(req: &mut Request<B>, identity: &Arc<Identity>) {
+/// the notes and the request's extensions (shared, not copied), and a copy
+/// of it into the extensions when `copy` (for `get::<Identity>()`).
+pub(super) fn admit<B>(req: &mut Request<B>, identity: &Arc<Identity>, copy: bool) {
     let span = tracing::Span::current();
     // Both in one call: the log subscriber looks the span up and formats
     // into its fields once per call, not once per field (~600 instructions
@@ -119,7 +122,14 @@ pub(super) fn admit<B>(req: &mut Request<B>, identity: &Arc<Identity>) {
     }
     tracing::debug!("authenticated");
     tollgate_kube::note(req.extensions(), Arc::clone(identity));
-    req.extensions_mut().insert(Identity::clone(identity));
+    req.extensions_mut().insert(Arc::clone(identity));
+    if copy {
+        req.extensions_mut().insert(Identity::clone(identity));
+    } else {
+        // `Identity::of` reads a by-value one first: none put in by a
+        // layer outside may stand for the verified one.
+        req.extensions_mut().remove::<Identity>();
+    }
 }
 
 /// Whether refusing `req` leaves a body unread on an HTTP/1.x connection:
@@ -168,7 +178,7 @@ where
                     }
                     let next = match (result, req, verifying.service.take()) {
                         (Ok(identity), Some(mut req), Some(mut svc)) => {
-                            admit(&mut req, &identity);
+                            admit(&mut req, &identity, verifying.copy_identity);
                             State::Calling { future: svc.call(req) }
                         }
                         (Err(e), _, _) => {

@@ -9,9 +9,16 @@ use crate::Verifier;
 /// Authenticates every request: `Authorization: Bearer` (or the WebSocket
 /// bearer subprotocol) → [`Identity`](tollgate_kube::Identity) in the extensions,
 /// or a 401 `Status`.
+///
+/// The identity goes in twice: as the verifier's shared `Arc<Identity>`,
+/// and copied as an `Identity` for readers of `get::<Identity>()`.
+/// [`AuthnLayer::identity_copy`]`(false)` leaves the copy out; read it
+/// with [`Identity::of`](tollgate_kube::Identity::of), as every Tollgate
+/// layer does.
 #[derive(Debug, Clone)]
 pub struct AuthnLayer {
     verifier: Option<VerifierSlot>,
+    copy_identity: bool,
 }
 
 impl AuthnLayer {
@@ -19,6 +26,7 @@ impl AuthnLayer {
     pub fn new(verifier: Arc<Verifier>) -> Self {
         AuthnLayer {
             verifier: Some(Slot::new(verifier, false)),
+            copy_identity: true,
         }
     }
 
@@ -26,7 +34,27 @@ impl AuthnLayer {
     /// forwarded as the gateway's own identity). Only for gateways whose
     /// operator chose `mode: none` explicitly.
     pub fn disabled() -> Self {
-        AuthnLayer { verifier: None }
+        AuthnLayer {
+            verifier: None,
+            copy_identity: true,
+        }
+    }
+
+    /// Whether the identity is also copied into the extensions as an
+    /// `Identity` (the default) or put in only as the shared
+    /// `Arc<Identity>`. The copy (its strings, groups and extra, allocated
+    /// and freed per request) is for layers that read `get::<Identity>()`;
+    /// [`Identity::of`](tollgate_kube::Identity::of) reads either.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tollgate_oidc::{AuthnLayer, Verifier};
+    /// let layer = AuthnLayer::new(Arc::new(Verifier::builder().build().unwrap())).identity_copy(false);
+    /// # drop(layer);
+    /// ```
+    pub fn identity_copy(mut self, copy: bool) -> Self {
+        self.copy_identity = copy;
+        self
     }
 
     /// The verifier in use (`None` when authentication is disabled), e.g.
@@ -78,6 +106,6 @@ impl<S> Layer<S> for AuthnLayer {
     type Service = AuthnService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        AuthnService::with_slot(inner, self.verifier.clone())
+        AuthnService::with_slot(inner, self.verifier.clone(), self.copy_identity)
     }
 }

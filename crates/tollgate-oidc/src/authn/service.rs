@@ -26,6 +26,8 @@ pub struct AuthnService<S> {
     inner: S,
     verifier: Option<VerifierSlot>,
     last: Option<Box<Last>>,
+    /// Whether the identity is also copied into the extensions by value.
+    copy_identity: bool,
 }
 
 impl<S: Clone> Clone for AuthnService<S> {
@@ -34,6 +36,7 @@ impl<S: Clone> Clone for AuthnService<S> {
             inner: self.inner.clone(),
             verifier: self.verifier.clone(),
             last: None,
+            copy_identity: self.copy_identity,
         }
     }
 }
@@ -129,15 +132,16 @@ pub(crate) fn current(slot: &VerifierSlot) -> Arc<Verifier> {
 impl<S> AuthnService<S> {
     /// Wraps `inner`; `verifier: None` disables authentication.
     pub fn new(inner: S, verifier: Option<Arc<Verifier>>, anonymous: bool) -> Self {
-        Self::with_slot(inner, verifier.map(|v| Slot::new(v, anonymous)))
+        Self::with_slot(inner, verifier.map(|v| Slot::new(v, anonymous)), true)
     }
 
     /// Wraps `inner`, verifying with whatever `slot` holds at each request.
-    pub(crate) fn with_slot(inner: S, verifier: Option<VerifierSlot>) -> Self {
+    pub(crate) fn with_slot(inner: S, verifier: Option<VerifierSlot>, copy_identity: bool) -> Self {
         AuthnService {
             inner,
             verifier,
             last: None,
+            copy_identity,
         }
     }
 
@@ -242,7 +246,7 @@ where
             && only_authorization(req.headers()).is_some_and(|v| v.as_bytes() == &*last.authorization)
         {
             let identity = last.identity.clone();
-            super::future::admit(&mut req, &identity);
+            super::future::admit(&mut req, &identity, self.copy_identity);
             return ResponseFuture::call(&mut self.inner, req);
         }
         match bearer_token_ref(req.headers()) {
@@ -261,18 +265,23 @@ where
                             identity: identity.clone(),
                         }));
                     }
-                    super::future::admit(&mut req, &identity);
+                    super::future::admit(&mut req, &identity, self.copy_identity);
                     return ResponseFuture::call(&mut self.inner, req);
                 }
                 let token = token.into_owned();
                 // The verification may wait (a key fetch): the service
                 // made ready is taken along, a clone left in its place.
                 let inner = tollgate_kube::take_ready(&mut self.inner);
-                ResponseFuture::verifying(Box::pin(async move { verifier.authenticate(&token).await }), req, inner)
+                ResponseFuture::verifying(
+                    Box::pin(async move { verifier.authenticate(&token).await }),
+                    req,
+                    inner,
+                    self.copy_identity,
+                )
             }
             Ok(None) if slot.anonymous() => {
                 let identity = Arc::new(Identity::anonymous());
-                super::future::admit(&mut req, &identity);
+                super::future::admit(&mut req, &identity, self.copy_identity);
                 ResponseFuture::call(&mut self.inner, req)
             }
             Ok(None) => {

@@ -281,7 +281,7 @@ where
     }
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    let long_running = match parts.extensions.get::<RequestInfo>() {
+    let long_running = match RequestInfo::of(&parts.extensions) {
         Some(info) => info.is_long_running(),
         None => RequestInfo::parse(&parts.method, &parts.uri)
             .map(|i| i.is_long_running())
@@ -337,7 +337,7 @@ where
         }
         match (
             parts.extensions.get::<Impersonation>(),
-            parts.extensions.get::<tollgate_kube::Identity>(),
+            tollgate_kube::Identity::of(&parts.extensions),
         ) {
             (Some(explicit), _) => headers::add_impersonation(h, explicit)?,
             (None, Some(id)) => headers::add_identity_impersonation(h, id)?,

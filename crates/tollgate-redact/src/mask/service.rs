@@ -129,7 +129,7 @@ where
         let mut plan = None;
         if wanted {
             // Read from the request's RequestInfo, not copied.
-            let info = req.extensions().get::<RequestInfo>();
+            let info = RequestInfo::of(req.extensions());
             let watch = info.is_some_and(|i| i.verb == "watch");
             let kind = info.and_then(|i| kind_of_resource(&i.resource, &i.subresource));
             let h = req.headers_mut();

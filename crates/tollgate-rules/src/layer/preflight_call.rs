@@ -123,7 +123,7 @@ impl<S> Run<S> {
             );
             // 2. The rules on it.
             let policy = self.store.current();
-            let view = RequestView::new(&self.info, parts.extensions.get::<Identity>(), Some(&stored));
+            let view = RequestView::new(&self.info, Identity::of(&parts.extensions), Some(&stored));
             let mut decision = match policy.evaluate(&view) {
                 Ok(d) => d,
                 Err(e) => return Ok(refuse(e.to_status())),

@@ -200,7 +200,7 @@ where
         // Rules read the request RequestInfoLayer parsed and buffered; without
         // it a body condition could not be checked, so nothing is let through.
         let (Some(info), true) = (
-            req.extensions().get::<RequestInfo>(),
+            RequestInfo::of(req.extensions()),
             req.extensions().get::<RequestBody>().is_some(),
         ) else {
             return ResponseFuture::refused(NO_REQUEST_INFO.status());
@@ -208,7 +208,7 @@ where
         let policy = self.store.current();
         let view = RequestView::new(
             info,
-            req.extensions().get::<Identity>(),
+            Identity::of(req.extensions()),
             req.extensions().get::<RequestBody>(),
         );
         // The request alone cannot show what the API server will store,
