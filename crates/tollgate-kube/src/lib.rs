@@ -43,6 +43,7 @@ pub mod cel;
 mod command;
 mod config_error;
 mod error;
+mod extensions;
 mod identity;
 pub mod json_text;
 pub mod limits;
@@ -64,6 +65,7 @@ pub use body::{
 pub use command::command_line;
 pub use config_error::{ConfigError, from_yaml, rebase};
 pub use error::{Error, Side};
+pub use extensions::extensions_with_room;
 pub use identity::{Identity, ImpersonationKey, Mask, Owner, Pattern};
 pub use notes::{Notes, UpstreamLatency, note};
 pub use request_info::{Query, RequestInfo};

@@ -23,8 +23,16 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// // The outer layer, later:
 /// assert_eq!(notes.get::<String>().as_deref(), Some("decided by rule x"));
 /// ```
-#[derive(Clone, Default, Debug)]
+#[derive(Clone, Debug)]
 pub struct Notes(Arc<Mutex<http::Extensions>>);
+
+impl Default for Notes {
+    /// No notes yet, with room for what the layers note
+    /// ([`extensions_with_room`](crate::extensions_with_room)).
+    fn default() -> Self {
+        Notes(Arc::new(Mutex::new(crate::extensions_with_room())))
+    }
+}
 
 impl Notes {
     /// Writes a value (replacing one of the same type).

@@ -483,7 +483,12 @@ pub async fn serve_with<S, B>(
         let svc = std::sync::Mutex::new(service.clone());
         let act = activity.clone();
         let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(ClientAddr(peer));
+            let ext = req.extensions_mut();
+            // Room for what the layers put in, allocated once.
+            if ext.is_empty() {
+                *ext = tollgate_kube::extensions_with_room();
+            }
+            ext.insert(ClientAddr(peer));
             let in_flight = act.start();
             let call = call_if_ready(&svc, req);
             async move {
