@@ -130,9 +130,7 @@ impl Identity {
     /// assert_eq!(Identity::of(req.extensions()).map(|i| i.username.as_str()), Some("bob"));
     /// ```
     pub fn of(extensions: &http::Extensions) -> Option<&Identity> {
-        extensions
-            .get::<Identity>()
-            .or_else(|| extensions.get::<std::sync::Arc<Identity>>().map(AsRef::as_ref))
+        crate::get_shared(extensions)
     }
 
     /// The anonymous identity (`system:anonymous`, group

@@ -65,7 +65,7 @@ pub use body::{
 pub use command::command_line;
 pub use config_error::{ConfigError, from_yaml, rebase};
 pub use error::{Error, Side};
-pub use extensions::extensions_with_room;
+pub use extensions::{extensions_with_room, get_shared, insert_shared};
 pub use identity::{Identity, ImpersonationKey, Mask, Owner, Pattern};
 pub use notes::{Notes, UpstreamLatency, note};
 pub use request_info::{Query, RequestInfo};

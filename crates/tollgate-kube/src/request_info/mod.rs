@@ -114,9 +114,7 @@ impl RequestInfo {
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
     pub fn of(extensions: &http::Extensions) -> Option<&RequestInfo> {
-        extensions
-            .get::<RequestInfo>()
-            .or_else(|| extensions.get::<std::sync::Arc<RequestInfo>>().map(AsRef::as_ref))
+        crate::get_shared(extensions)
     }
 
     /// Parses a request's method and URI like the API server's

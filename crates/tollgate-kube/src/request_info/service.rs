@@ -122,16 +122,7 @@ where
         // Shared: with the layers outside this one through the notes (the
         // audit layer records refusals, the metrics count by verb), and
         // with those inside through the extensions.
-        let info = Arc::new(info);
-        crate::note(&parts.extensions, Arc::clone(&info));
-        if self.copy_info {
-            parts.extensions.insert(RequestInfo::clone(&info));
-        } else {
-            // `RequestInfo::of` reads a by-value one first: none put in by
-            // a layer outside may stand for the one parsed here.
-            parts.extensions.remove::<RequestInfo>();
-        }
-        parts.extensions.insert(info);
+        crate::insert_shared(&mut parts.extensions, &Arc::new(info), self.copy_info);
 
         let declared_len = parts
             .headers

@@ -121,15 +121,7 @@ pub(super) fn admit<B>(req: &mut Request<B>, identity: &Arc<Identity>, copy: boo
         span.record("owner", identity.owner.name.as_str());
     }
     tracing::debug!("authenticated");
-    tollgate_kube::note(req.extensions(), Arc::clone(identity));
-    req.extensions_mut().insert(Arc::clone(identity));
-    if copy {
-        req.extensions_mut().insert(Identity::clone(identity));
-    } else {
-        // `Identity::of` reads a by-value one first: none put in by a
-        // layer outside may stand for the verified one.
-        req.extensions_mut().remove::<Identity>();
-    }
+    tollgate_kube::insert_shared(req.extensions_mut(), identity, copy);
 }
 
 /// Whether refusing `req` leaves a body unread on an HTTP/1.x connection:
