@@ -233,6 +233,34 @@ fn every_yaml_and_command_block_in_the_docs_is_real() {
     }
 }
 
+/// `scripts/pgo-build --dry-run` (named in `docs/performance.md`) checks
+/// its tools and prints its steps: the builds name packages, binaries and
+/// examples that exist, and the harness runs use flags the harness reads.
+#[test]
+fn the_pgo_build_script_runs_what_exists() {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/pgo-build"))
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    let steps = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{steps}");
+    let (mut builds, mut runs, mut merges) = (0, 0, 0);
+    for line in steps.lines().filter_map(|l| l.strip_prefix("+ ")) {
+        if let Some(cargo) = line.find("cargo build") {
+            check_cargo("scripts/pgo-build", &line[cargo..]);
+            assert!(line.contains("-Cprofile-"), "{line}");
+            builds += 1;
+        } else if let Some(at) = line.find("/examples/hostile_load ") {
+            check_harness_flags("scripts/pgo-build", line, &line[at + "/examples/hostile_load".len()..]);
+            runs += 1;
+        } else if line.contains(" merge -o ") {
+            merges += 1;
+        }
+    }
+    assert_eq!((builds, runs, merges), (2, 2, 1), "{steps}");
+}
+
 /// The binary stays wiring: its `src/` without the demo is under 1,200
 /// lines (issue 16); logic goes into the crates.
 #[test]

@@ -587,28 +587,51 @@ impl Options {
     }
 }
 
-/// Everything `--speed` starts; dropped at the end (children killed).
+/// Everything `--speed` starts; dropped at the end (children stopped).
 struct Setup {
-    _children: Vec<tokio::process::Child>,
+    children: Vec<tokio::process::Child>,
     paths: Vec<Under>,
     client: Client,
 }
 
+/// How long the children have to exit when asked before they are killed.
+const STOP_WITHIN: Duration = Duration::from_secs(10);
+
 impl Drop for Setup {
-    /// nginx's master is asked to stop its workers first (SIGTERM): killed
-    /// outright, as the other children are, it would leave them running,
-    /// holding the harness's output open.
+    /// Every child is asked to stop and given [`STOP_WITHIN`] before it is
+    /// killed: this binary's servers (the upstream, the bare proxy) by
+    /// closing their standard input, the gateways and nginx's master by
+    /// SIGTERM. A process that exits by itself runs its exit handlers: a
+    /// build instrumented for profile-guided optimization writes its
+    /// profile then (`scripts/pgo-build`). nginx's master, killed outright,
+    /// would also leave its workers running, holding the harness's output
+    /// open.
     fn drop(&mut self) {
-        for u in self.paths.iter().filter(|u| u.tree) {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &u.pid.to_string()])
-                .status();
-            for _ in 0..50 {
-                if !Path::new(&format!("/proc/{}", u.pid)).exists() || children(u.pid).is_empty() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        for child in &mut self.children {
+            if child.stdin.take().is_none()
+                && let Some(pid) = child.id()
+            {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
             }
+        }
+        let until = Instant::now() + STOP_WITHIN;
+        while Instant::now() < until {
+            let running = self
+                .children
+                .iter_mut()
+                .map(|c| usize::from(matches!(c.try_wait(), Ok(None))))
+                .sum::<usize>();
+            let workers = self
+                .paths
+                .iter()
+                .filter(|u| u.tree)
+                .any(|u| !children(u.pid).is_empty());
+            if running == 0 && !workers {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }
@@ -735,7 +758,7 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
                 "listen: 127.0.0.1:{port}\ntls:\n  cert: gateway.crt\n  key: gateway.key\n\
                  upstream:\n  kubeconfig: static.kubeconfig\n  identity: impersonate\n\
                  authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\n\
-                 shutdown:\n  drainSeconds: 1\n{extra}"
+                 shutdown:\n  graceSeconds: 0\n  drainSeconds: 1\n{extra}"
             ),
         )?;
         let log = std::fs::File::create(d.join(format!("level-{slug}.log")))?;
@@ -781,7 +804,7 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
         }
     }
     Ok(Setup {
-        _children: children,
+        children,
         paths,
         client,
     })
