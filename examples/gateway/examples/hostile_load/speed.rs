@@ -244,6 +244,8 @@ struct Client {
     h1: TlsConnector,
     h2: TlsConnector,
     token: String,
+    /// `--user-agent N`: sent with every request (none by default).
+    user_agent: Option<http::HeaderValue>,
 }
 
 enum Conn {
@@ -299,6 +301,9 @@ impl Client {
             Proto::H1 => b.header("host", "127.0.0.1"),
             Proto::H2 => b.uri(format!("https://127.0.0.1{path}")),
         };
+        if let Some(ua) = &self.user_agent {
+            b = b.header(http::header::USER_AGENT, ua);
+        }
         b.body(Full::default()).unwrap_or_default()
     }
 
@@ -477,6 +482,24 @@ struct Options {
     /// `tollgate` binary at PATH, in the same rounds, for a paired A/B of
     /// two builds (`"LEVEL [against]"` in the tables).
     against: Option<PathBuf>,
+    /// `--user-agent N`: the client's `User-Agent`, N bytes (none by
+    /// default). Every audit record carries it (up to 1,024 bytes), so it
+    /// sizes the records without changing anything else a level does.
+    user_agent: Option<usize>,
+}
+
+/// The longest `--user-agent` (the gateway's default header limits take
+/// far more; this keeps a typo from sending megabytes).
+const MAX_USER_AGENT: usize = 8192;
+
+/// A `User-Agent` of `n` bytes: a product name, then padding.
+fn user_agent(n: usize) -> http::HeaderValue {
+    let mut v = String::from("hostile-load/1 ");
+    v.truncate(n);
+    while v.len() < n {
+        v.push('x');
+    }
+    http::HeaderValue::from_str(&v).unwrap_or_else(|_| http::HeaderValue::from_static("hostile-load/1"))
 }
 
 /// The flags of `--speed`.
@@ -526,6 +549,11 @@ const FLAGS: &[Flag] = &[
         value: Some("PATH"),
         help: "every gateway level run a second time by the tollgate binary at PATH (an A/B of two builds)",
     },
+    Flag {
+        name: "--user-agent",
+        value: Some("N"),
+        help: "the client sends a User-Agent of N bytes (at most 8192; none by default): audit records carry it, so this sizes them",
+    },
 ];
 
 impl Options {
@@ -559,8 +587,13 @@ impl Options {
                 p.display()
             ));
         }
+        let user_agent = a.number::<usize>("--user-agent", 1)?;
+        if let Some(n) = user_agent.filter(|n| *n > MAX_USER_AGENT) {
+            return Err(format!("--user-agent {n}: at most {MAX_USER_AGENT} bytes"));
+        }
         Ok(Some(Options {
             requests: a.number("--requests", 1)?.unwrap_or(20_000),
+            user_agent,
             rounds: a.number("--rounds", 1)?.unwrap_or(2),
             bound: Duration::from_secs(a.number("--seconds", 1)?.unwrap_or(10)),
             only,
@@ -786,6 +819,7 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
         h1: client_tls(&[&gateway_ca, &ca.cert_pem], b"http/1.1")?,
         h2: client_tls(&[&gateway_ca, &ca.cert_pem], b"h2")?,
         token: tollgate_gateway::demo::mint(d, "github", &[], 3600)?,
+        user_agent: o.user_agent.map(user_agent),
     };
     // Every path answers before anything is measured.
     for p in &paths {
@@ -1232,6 +1266,23 @@ mod tests {
             }
         }
         assert!(written >= 6, "the levels' logs and sessions were looked at");
+    }
+
+    /// `--user-agent N` sends exactly N bytes; a length out of range is
+    /// refused with the flag named.
+    #[test]
+    fn a_user_agent_has_the_length_asked_for() {
+        for n in [1, 5, 15, 16, 1024, super::MAX_USER_AGENT] {
+            assert_eq!(super::user_agent(n).len(), n);
+        }
+        let parse = |v: &str| {
+            super::Options::parse(&["--user-agent".to_owned(), v.to_owned()]).map(|o| o.map(|o| o.user_agent))
+        };
+        assert_eq!(parse("1024").ok().flatten().flatten(), Some(1024));
+        for bad in ["0", "8193", "lots"] {
+            let e = parse(bad).err().unwrap_or_default();
+            assert!(e.contains("--user-agent"), "{bad}: {e}");
+        }
     }
 
     /// The verdict is the median's; the spread and whether the target
