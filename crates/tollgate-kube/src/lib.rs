@@ -44,6 +44,7 @@ mod command;
 mod config_error;
 mod error;
 mod extensions;
+pub mod files;
 mod identity;
 pub mod json_text;
 pub mod limits;

@@ -43,7 +43,8 @@ impl Ctx<'_> {
 
     fn read(&self, field: &str, path: &str) -> Result<Vec<u8>, Error> {
         let p = self.resolve(path);
-        std::fs::read(&p).map_err(|e| self.err(field, format!("cannot read {}: {e}", p.display())))
+        tollgate_kube::files::read(&p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
+            .map_err(|e| self.err(field, format!("cannot read {}: {e}", p.display())))
     }
 
     fn resolve(&self, path: &str) -> PathBuf {
@@ -77,10 +78,13 @@ fn find_named<'v>(list: &'v Value, name: &str, inner: &str) -> Option<(usize, &'
 /// Loads `path` and resolves `context` (or `current-context`).
 pub(crate) fn load(path: &Path, context: Option<&str>) -> Result<Resolved, Error> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| Error::File {
-        path: file.clone(),
-        message: e.to_string(),
-    })?;
+    let text =
+        tollgate_kube::files::read_to_string(path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES).map_err(|e| {
+            Error::File {
+                path: file.clone(),
+                message: e.to_string(),
+            }
+        })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse(&text, &file, dir, context)
 }
@@ -131,7 +135,7 @@ pub(crate) fn load_chain(files: &[PathBuf], context: Option<&str>) -> Result<Res
     }
     let mut read_any = false;
     for path in files {
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let Ok(text) = tollgate_kube::files::read_to_string(path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES) else {
             continue;
         };
         read_any = true;

@@ -115,7 +115,8 @@ pub fn review(args: &ReviewArgs) -> Result<String, Error> {
     // Inputs that are wrong are refused before the (long) pass over the trail.
     let mut rbac = Rbac::default();
     for f in &args.rbac {
-        let text = std::fs::read_to_string(f).map_err(|e| input(f, e))?;
+        let text =
+            tollgate_kube::files::read_to_string(f, tollgate_kube::files::MAX_EXPORT_BYTES).map_err(|e| input(f, e))?;
         // JSON (`-o json`) is read as JSON: no YAML node budget for a large export.
         let doc = if text.trim_start().starts_with('{') {
             serde_json::from_str(&text).map_err(|e| input(f, e))?
@@ -204,7 +205,10 @@ type Configured = (Option<Vec<String>>, Option<Vec<String>>);
 /// `AuthenticationConfiguration`, or an owner rules list.
 fn configured(path: &Path) -> Result<Configured, Error> {
     let name = path.display().to_string();
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| input(p, format!("--owners: {e}")));
+    let read = |p: &Path| {
+        tollgate_kube::files::read_to_string(p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
+            .map_err(|e| input(p, format!("--owners: {e}")))
+    };
     let issuers_of = |text: &str, file: &str| -> Result<Vec<String>, Error> {
         let a = tollgate_oidc::parse_authentication_configuration(text, file).map_err(|e| input(path, e))?;
         Ok(a.jwt.into_iter().map(|j| j.url).collect())
