@@ -14,14 +14,20 @@ fn tollgate(args: &[&str]) -> (i32, String) {
     )
 }
 
+/// `text` written to `dir/name`; its path.
+fn write_in(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// A kubeconfig whose API server nothing listens on (start-up fails first).
+const UNREACHABLE_UPSTREAM: &str = "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'http://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\n";
+
 #[test]
 fn bad_configs_stop_start_up_with_file_field_and_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.display().to_string()
-    };
+    let write = |name: &str, text: &str| write_in(dir.path(), name, text);
     let cases = [
         (
             "public.yaml",
@@ -86,15 +92,8 @@ fn files_that_never_end_are_refused_with_the_bound_named() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.display().to_string()
-    };
-    let kc = write(
-        "up.kubeconfig",
-        "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'http://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\n",
-    );
+    let write = |name: &str, text: &str| write_in(dir.path(), name, text);
+    let kc = write("up.kubeconfig", UNREACHABLE_UPSTREAM);
     let cases = [
         (
             "kubeconfig.yaml",
@@ -158,15 +157,8 @@ fn policy_check_names_rules_that_can_be_walked_around() {
 #[test]
 fn an_audit_policy_that_skips_confirmation_is_refused_when_required() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.display().to_string()
-    };
-    let kc = write(
-        "up.kubeconfig",
-        "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'http://127.0.0.1:1'}}]\nusers: [{name: u, user: {token: t}}]\n",
-    );
+    let write = |name: &str, text: &str| write_in(dir.path(), name, text);
+    let kc = write("up.kubeconfig", UNREACHABLE_UPSTREAM);
     let policy = write(
         "audit-policy.yaml",
         "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n- level: Metadata\n",
@@ -192,11 +184,7 @@ fn an_audit_policy_that_skips_confirmation_is_refused_when_required() {
 #[test]
 fn serve_check_reads_every_named_file_without_starting() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).unwrap();
-        p.display().to_string()
-    };
+    let write = |name: &str, text: &str| write_in(dir.path(), name, text);
     write(
         "up.kubeconfig",
         "current-context: c\ncontexts: [{name: c, context: {cluster: k, user: u}}]\nclusters: [{name: k, cluster: {server: 'http://10.0.0.1:8080'}}]\nusers: [{name: u, user: {token: t}}]\n",
