@@ -292,7 +292,7 @@ impl ApprovalConfig {
     #[cfg(feature = "redis")]
     fn redis_options(&self, file: &str) -> Result<crate::RedisOptions, ConfigError> {
         let secret = |p: &Path, field: &str| -> Result<String, ConfigError> {
-            let text = tollgate_kube::files::read_to_string(p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
+            let text = tollgate_kube::files::read_config_text(p)
                 .map_err(|e| ConfigError::new(file, field, format!("{}: {e}", p.display())))?;
             let secret = text.trim_end_matches(['\r', '\n']);
             if secret.is_empty() {
@@ -308,7 +308,7 @@ impl ApprovalConfig {
             o = o.sentinel_password(secret(p, "approval.redisSentinelPasswordFile")?);
         }
         if let Some(p) = &self.redis_ca_file {
-            let pem = tollgate_kube::files::read(p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
+            let pem = tollgate_kube::files::read_config(p)
                 .map_err(|e| ConfigError::new(file, "approval.redisCaFile", format!("{}: {e}", p.display())))?;
             let certs =
                 <rustls_pki_types::CertificateDer<'_> as rustls_pki_types::pem::PemObject>::pem_slice_iter(&pem)
@@ -337,8 +337,7 @@ impl ApprovalConfig {
             let field = |f: &str| format!("approval.notify[{i}]{f}");
             let bad = |f: &str, m: String| ConfigError::new(file, field(f), m);
             let read = |f: &str, p: &Path| {
-                tollgate_kube::files::read(p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
-                    .map_err(|e| bad(f, format!("{}: {e}", p.display())))
+                tollgate_kube::files::read_config(p).map_err(|e| bad(f, format!("{}: {e}", p.display())))
             };
             let upstream = match (&n.url, &n.url_file, &n.kubeconfig) {
                 (Some(url), None, None) => webhook(url, n, &read, &bad)?,

@@ -274,7 +274,7 @@ impl AuditPolicy {
     /// A [`ConfigError`] naming the file, line and field.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = tollgate_kube::files::read_to_string(path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
+        let text = tollgate_kube::files::read_config_text(path)
             .map_err(|e| ConfigError::new(&file, "(file)", format!("cannot read: {e}")))?;
         Self::parse(&text, &file)
     }

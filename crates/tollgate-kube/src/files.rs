@@ -10,7 +10,7 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("policy.yaml");
 //! std::fs::write(&path, "rules: []\n").unwrap();
-//! assert_eq!(files::read_to_string(&path, files::MAX_CONFIG_FILE_BYTES).unwrap(), "rules: []\n");
+//! assert_eq!(files::read_config_text(&path).unwrap(), "rules: []\n");
 //!
 //! let err = files::read_to_string(&path, 4).unwrap_err();
 //! assert_eq!(err.to_string(), "larger than 4 bytes (a file read whole must be under that: is it the right file?)");
@@ -58,6 +58,24 @@ pub fn read(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
 pub fn read_to_string(path: &Path, max: u64) -> std::io::Result<String> {
     String::from_utf8(read(path, max)?)
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))
+}
+
+/// [`read`] of a configuration file or one it names, bounded by
+/// [`MAX_CONFIG_FILE_BYTES`].
+///
+/// # Errors
+/// As [`read`].
+pub fn read_config(path: &Path) -> std::io::Result<Vec<u8>> {
+    read(path, MAX_CONFIG_FILE_BYTES)
+}
+
+/// [`read_to_string`] of a configuration file or one it names, bounded by
+/// [`MAX_CONFIG_FILE_BYTES`].
+///
+/// # Errors
+/// As [`read_to_string`].
+pub fn read_config_text(path: &Path) -> std::io::Result<String> {
+    read_to_string(path, MAX_CONFIG_FILE_BYTES)
 }
 
 fn too_large(max: u64) -> std::io::Error {

@@ -157,10 +157,7 @@ impl AuthnConfig {
         let Some(path) = self.config.as_ref().filter(|_| self.mode == AuthnMode::Oidc) else {
             return Ok(None);
         };
-        let read = |p: &Path| {
-            tollgate_kube::files::read_to_string(p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
-                .map_err(|e| ConfigError::unreadable(p, &e))
-        };
+        let read = |p: &Path| tollgate_kube::files::read_config_text(p).map_err(|e| ConfigError::unreadable(p, &e));
         let source = path.display().to_string();
         let mut authn = parse_authentication_configuration(&read(path)?, &source)?;
         for (issuer, algs) in &self.algorithms {

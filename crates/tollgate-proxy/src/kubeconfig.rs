@@ -43,8 +43,7 @@ impl Ctx<'_> {
 
     fn read(&self, field: &str, path: &str) -> Result<Vec<u8>, Error> {
         let p = self.resolve(path);
-        tollgate_kube::files::read(&p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
-            .map_err(|e| self.err(field, format!("cannot read {}: {e}", p.display())))
+        tollgate_kube::files::read_config(&p).map_err(|e| self.err(field, format!("cannot read {}: {e}", p.display())))
     }
 
     fn resolve(&self, path: &str) -> PathBuf {
@@ -78,13 +77,10 @@ fn find_named<'v>(list: &'v Value, name: &str, inner: &str) -> Option<(usize, &'
 /// Loads `path` and resolves `context` (or `current-context`).
 pub(crate) fn load(path: &Path, context: Option<&str>) -> Result<Resolved, Error> {
     let file = path.display().to_string();
-    let text =
-        tollgate_kube::files::read_to_string(path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES).map_err(|e| {
-            Error::File {
-                path: file.clone(),
-                message: e.to_string(),
-            }
-        })?;
+    let text = tollgate_kube::files::read_config_text(path).map_err(|e| Error::File {
+        path: file.clone(),
+        message: e.to_string(),
+    })?;
     let dir = path.parent().unwrap_or(Path::new("."));
     parse(&text, &file, dir, context)
 }
@@ -135,7 +131,7 @@ pub(crate) fn load_chain(files: &[PathBuf], context: Option<&str>) -> Result<Res
     }
     let mut read_any = false;
     for path in files {
-        let Ok(text) = tollgate_kube::files::read_to_string(path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES) else {
+        let Ok(text) = tollgate_kube::files::read_config_text(path) else {
             continue;
         };
         read_any = true;

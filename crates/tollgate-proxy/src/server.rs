@@ -142,7 +142,7 @@ impl rustls::server::ResolvesServerCert for ServerCert {
 /// The certificate and key files' bytes.
 fn read_pair(cert: &std::path::Path, key: &std::path::Path) -> Result<(Vec<u8>, Vec<u8>), Error> {
     let read = |p: &std::path::Path| {
-        tollgate_kube::files::read(p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES).map_err(|e| Error::File {
+        tollgate_kube::files::read_config(p).map_err(|e| Error::File {
             path: p.display().to_string(),
             message: e.to_string(),
         })

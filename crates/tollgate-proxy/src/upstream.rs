@@ -117,11 +117,9 @@ impl Upstream {
         // IPv6 service hosts need brackets.
         let host = if host.contains(':') { format!("[{host}]") } else { host };
         let ca_path = dir.join("ca.crt");
-        let ca = tollgate_kube::files::read(&ca_path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES).map_err(|e| {
-            Error::File {
-                path: ca_path.display().to_string(),
-                message: e.to_string(),
-            }
+        let ca = tollgate_kube::files::read_config(&ca_path).map_err(|e| Error::File {
+            path: ca_path.display().to_string(),
+            message: e.to_string(),
         })?;
         let r = Resolved {
             server: format!("https://{host}:{port}"),
@@ -402,8 +400,7 @@ impl TokenFile {
             c.checked = Instant::now();
             return Ok(c.value.clone());
         }
-        let text = tollgate_kube::files::read_to_string(&self.path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
-            .map_err(|e| file_err(e.to_string()))?;
+        let text = tollgate_kube::files::read_config_text(&self.path).map_err(|e| file_err(e.to_string()))?;
         let token = text.trim();
         if token.is_empty() {
             return Err(file_err("the token file is empty".to_owned()));

@@ -205,10 +205,7 @@ type Configured = (Option<Vec<String>>, Option<Vec<String>>);
 /// `AuthenticationConfiguration`, or an owner rules list.
 fn configured(path: &Path) -> Result<Configured, Error> {
     let name = path.display().to_string();
-    let read = |p: &Path| {
-        tollgate_kube::files::read_to_string(p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
-            .map_err(|e| input(p, format!("--owners: {e}")))
-    };
+    let read = |p: &Path| tollgate_kube::files::read_config_text(p).map_err(|e| input(p, format!("--owners: {e}")));
     let issuers_of = |text: &str, file: &str| -> Result<Vec<String>, Error> {
         let a = tollgate_oidc::parse_authentication_configuration(text, file).map_err(|e| input(path, e))?;
         Ok(a.jwt.into_iter().map(|j| j.url).collect())

@@ -194,14 +194,10 @@ pub fn test(input: &TestInput, out: &mut impl Write) -> Result<(), Error> {
         );
     let body = match &input.body {
         Some(p) => Some(RequestBody::new(
-            Bytes::from(
-                tollgate_kube::files::read(p, tollgate_kube::files::MAX_CONFIG_FILE_BYTES).map_err(|source| {
-                    Error::Body {
-                        file: p.display().to_string(),
-                        source,
-                    }
-                })?,
-            ),
+            Bytes::from(tollgate_kube::files::read_config(p).map_err(|source| Error::Body {
+                file: p.display().to_string(),
+                source,
+            })?),
             Some(&input.content_type),
         )),
         None => None,

@@ -37,7 +37,7 @@ impl PolicyStore {
     /// A [`ConfigError`] naming the file, line and field.
     pub fn load_file(path: &Path) -> Result<Policy, ConfigError> {
         let file = path.display().to_string();
-        let text = tollgate_kube::files::read_to_string(path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
+        let text = tollgate_kube::files::read_config_text(path)
             .map_err(|e| ConfigError::new(&file, "(file)", e.to_string()))?;
         parse_policy(&text, &file)
     }

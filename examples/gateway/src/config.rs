@@ -229,8 +229,7 @@ impl Config {
     /// # Errors
     /// A [`ConfigError`] naming the file, the field (or line) and why.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = tollgate_kube::files::read_to_string(path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
-            .map_err(|e| ConfigError::unreadable(path, &e))?;
+        let text = tollgate_kube::files::read_config_text(path).map_err(|e| ConfigError::unreadable(path, &e))?;
         let mut config = Config::parse(&text, &path.display().to_string())?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let rebase = |p: &mut PathBuf| tollgate_kube::rebase(p, dir);

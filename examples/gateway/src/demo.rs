@@ -252,7 +252,7 @@ fn written_by_demo(config: &Path) -> bool {
 /// When the directory holds no such demo issuer.
 pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: i64) -> Result<String, StartError> {
     let path = dir.join("issuers.json");
-    let text = tollgate_kube::files::read_to_string(&path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
+    let text = tollgate_kube::files::read_config_text(&path)
         .map_err(io(format!("reading {} (run `tollgate demo` first)", path.display())))?;
     let bad = |field: &str, message: String| {
         StartError::Config(crate::ConfigError::new(path.display().to_string(), field, message))
@@ -264,8 +264,8 @@ pub fn mint(dir: &Path, issuer: &str, claims: &[(String, String)], ttl_seconds: 
         .ok_or_else(|| bad("name", format!("no demo issuer {issuer:?} (github, bots or people)")))?;
     let s = |k: &str| entry[k].as_str().unwrap_or("").to_owned();
     let alg = tollgate_oidc::parse_algorithm(&s("alg")).map_err(|e| bad("alg", e.to_string()))?;
-    let pem = tollgate_kube::files::read_to_string(&dir.join(s("key")), tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
-        .map_err(io(format!("reading {}", s("key"))))?;
+    let pem =
+        tollgate_kube::files::read_config_text(&dir.join(s("key"))).map_err(io(format!("reading {}", s("key"))))?;
     let key = SigningKey::from_pem(alg, s("kid"), &pem)?;
     let url = s("url");
     let now = tollgate_testkit::now() as i64;

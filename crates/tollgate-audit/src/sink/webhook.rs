@@ -229,7 +229,7 @@ impl Spool {
                 len += 1;
             }
         }
-        let offset = tollgate_kube::files::read_to_string(&offset_path, tollgate_kube::files::MAX_CONFIG_FILE_BYTES)
+        let offset = tollgate_kube::files::read_config_text(&offset_path)
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
             .unwrap_or(0)
