@@ -107,32 +107,56 @@ async fn until(what: impl FnMut() -> bool) {
 
 /// The requests ready together queue their records before the first of
 /// them writes: one write, on the requests' own thread, for all of them.
+///
+/// The writer thread's flush interval (10 ms) may fall inside the round on
+/// a busy machine and take what is queued so far; then the round is tried
+/// again with a fresh recorder (each round checks order and counts): one
+/// write for all, on a request's task, is what this test is about.
 #[tokio::test]
 async fn requests_of_one_round_write_their_records_together_on_their_own_thread() {
-    let sink = Lines::default();
-    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
-    let results = waiting_requests(&rec, 8).await;
-    assert!(results.iter().all(Result::is_ok), "{results:?}");
-    let batches = sink.batches();
-    assert_eq!(batches.len(), 1, "one write: {batches:?}");
-    assert_ne!(batches[0].0, WRITER, "written by a request's task");
     let expected: String = (0..8).map(|i| String::from_utf8(line(i)).unwrap()).collect();
-    assert_eq!(sink.text(), expected, "in queue order");
-    assert_eq!((rec.stats().written, rec.stats().batches), (8, 1));
+    let mut together = false;
+    for _ in 0..10 {
+        let sink = Lines::default();
+        let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+        let results = waiting_requests(&rec, 8).await;
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(sink.text(), expected, "in queue order");
+        assert_eq!(rec.stats().written, 8);
+        let batches = sink.batches();
+        assert_eq!(rec.stats().batches, batches.len() as u64);
+        if batches.len() == 1 && batches[0].0 != WRITER {
+            together = true;
+            break;
+        }
+    }
+    assert!(
+        together,
+        "the round's records never went out in one write on a request's task"
+    );
 }
 
 /// Records nobody waits for, queued before a waiting one, go out with it
-/// and before it.
+/// and before it, on the request's task (tried again when the writer
+/// thread's flush interval took them first, as above).
 #[tokio::test]
 async fn a_waiting_request_writes_what_was_queued_before_it() {
-    let sink = Lines::default();
-    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
-    rec.queue_line(&line(0), false).unwrap();
-    rec.queue_line(&line(1), false).unwrap();
-    let results = waiting_requests(&rec, 1).await;
-    assert!(results[0].is_ok());
-    assert_eq!(sink.text(), "{\"n\":0}\n{\"n\":1}\n{\"n\":0}\n");
-    assert_eq!(sink.batches().len(), 1);
+    let mut together = false;
+    for _ in 0..10 {
+        let sink = Lines::default();
+        let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+        rec.queue_line(&line(0), false).unwrap();
+        rec.queue_line(&line(1), false).unwrap();
+        let results = waiting_requests(&rec, 1).await;
+        assert!(results[0].is_ok());
+        assert_eq!(sink.text(), "{\"n\":0}\n{\"n\":1}\n{\"n\":0}\n");
+        let batches = sink.batches();
+        if batches.len() == 1 && batches[0].0 != WRITER {
+            together = true;
+            break;
+        }
+    }
+    assert!(together, "the waiting request never wrote what was queued before it");
 }
 
 /// A batch the sink will not write on the caller's thread (a file about
