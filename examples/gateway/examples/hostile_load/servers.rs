@@ -56,7 +56,7 @@ pub(crate) fn pod(name: &str) -> String {
     .to_string()
 }
 
-fn pod_list() -> Bytes {
+fn pod_list() -> String {
     let mut out =
         String::from(r#"{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"48213"},"items":["#);
     let mut i = 0;
@@ -68,18 +68,28 @@ fn pod_list() -> Bytes {
         i += 1;
     }
     out.push_str("]}");
-    Bytes::from(out)
+    out
+}
+
+/// `text` kept for the life of the process: a [`Bytes`] made from it with
+/// `Bytes::from_static` is cloned and dropped without touching a reference
+/// count. (A body shared through a count costs an atomic add and subtract
+/// a clone on one cache line that both cores write; the upstream once
+/// cloned the watch's 1,000 events for every request, and spent half its
+/// CPU there: `docs/performance.md`, twenty-fifth round.)
+fn forever(text: String) -> &'static [u8] {
+    text.into_bytes().leak()
 }
 
 /// A body of ready chunks, sent one frame at a time (a watch's events).
-struct Chunks(std::vec::IntoIter<Bytes>);
+struct Chunks(std::slice::Iter<'static, &'static [u8]>);
 
 impl hyper::body::Body for Chunks {
     type Data = Bytes;
     type Error = std::convert::Infallible;
 
     fn poll_frame(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(self.0.next().map(|b| Ok(Frame::data(b))))
+        Poll::Ready(self.0.next().map(|b| Ok(Frame::data(Bytes::from_static(b)))))
     }
 }
 
@@ -151,38 +161,37 @@ where
 /// exec over WebSocket.
 pub(crate) async fn static_upstream(dir: &Path) -> Result<(), Error> {
     let tls = server_tls(dir, "upstream.crt", "upstream.key")?;
-    let one = Bytes::from(pod("web-0"));
-    let list = pod_list();
-    let events: Vec<Bytes> = (0..WATCH_EVENTS)
+    // Nothing is copied or counted per request (see [`forever`]).
+    let one = forever(pod("web-0"));
+    let list = forever(pod_list());
+    let events: &'static [&'static [u8]] = (0..WATCH_EVENTS)
         .map(|i| {
-            Bytes::from(format!(
+            forever(format!(
                 "{{\"type\":\"MODIFIED\",\"object\":{}}}\n",
                 pod(&format!("web-{i}"))
             ))
         })
-        .collect();
+        .collect::<Vec<_>>()
+        .leak();
     let l = listen().await?;
-    serve(l, tls, move |mut req: Request<Incoming>| {
-        let (one, list, events) = (one.clone(), list.clone(), events.clone());
-        async move {
-            let json = |b: Out| {
-                Response::builder()
-                    .header("content-type", "application/json")
-                    .body(b)
-                    .map_err(Error::from)
-            };
-            if req.headers().contains_key(http::header::UPGRADE) {
-                return exec_stream(&mut req);
-            }
-            let query = req.uri().query().unwrap_or("");
-            if query.split('&').any(|p| p == "watch=true" || p == "watch=1") {
-                return json(Chunks(events.into_iter()).map_err(|e| match e {}).boxed());
-            }
-            if req.uri().path() == "/api/v1/pods" {
-                return json(full(list));
-            }
-            json(full(one))
+    serve(l, tls, move |mut req: Request<Incoming>| async move {
+        let json = |b: Out| {
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(b)
+                .map_err(Error::from)
+        };
+        if req.headers().contains_key(http::header::UPGRADE) {
+            return exec_stream(&mut req);
         }
+        let query = req.uri().query().unwrap_or("");
+        if query.split('&').any(|p| p == "watch=true" || p == "watch=1") {
+            return json(Chunks(events.iter()).map_err(|e| match e {}).boxed());
+        }
+        if req.uri().path() == "/api/v1/pods" {
+            return json(full(Bytes::from_static(list)));
+        }
+        json(full(Bytes::from_static(one)))
     })
     .await
 }
