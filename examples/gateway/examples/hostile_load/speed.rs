@@ -782,30 +782,36 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
         .map(|(name, extra)| (name, extra.to_owned(), bin.clone()))
         .chain(twins.into_iter().flatten());
     for (name, extra, bin) in levels {
-        let port = free_port()?;
         // Named for the level, so a profiler can find its process.
         let slug: String = name
             .chars()
             .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
             .collect();
         let file = d.join(format!("level-{slug}.yaml"));
+        // Port 0: the gateway binds a free port itself and names it in its
+        // log. (A port picked here and handed over could be taken before
+        // the gateway binds it — by another level's gateway or a
+        // connection's local port — and the measured path would then be
+        // whoever took it, with the level's own gateway gone.)
         std::fs::write(
             &file,
             format!(
-                "listen: 127.0.0.1:{port}\ntls:\n  cert: gateway.crt\n  key: gateway.key\n\
+                "listen: 127.0.0.1:0\ntls:\n  cert: gateway.crt\n  key: gateway.key\n\
                  upstream:\n  kubeconfig: static.kubeconfig\n  identity: impersonate\n\
                  authentication:\n  mode: oidc\n  config: authn.yaml\n  owners: owners.yaml\n  unmapped: allow\n\
                  shutdown:\n  graceSeconds: 0\n  drainSeconds: 1\n{extra}"
             ),
         )?;
-        let log = std::fs::File::create(d.join(format!("level-{slug}.log")))?;
-        let child = tokio::process::Command::new(&bin)
+        let log_path = d.join(format!("level-{slug}.log"));
+        let log = std::fs::File::create(&log_path)?;
+        let mut child = tokio::process::Command::new(&bin)
             .args(["serve", "--config"])
             .arg(&file)
             .stdout(log.try_clone()?)
             .stderr(log)
             .kill_on_drop(true)
             .spawn()?;
+        let port = bound_port(name, &log_path, &mut child).await?;
         paths.push(Under {
             name,
             port,
@@ -841,11 +847,45 @@ async fn setup(d: &Path, cluster: &Cluster, o: &Options) -> Result<Setup, Error>
             .into());
         }
     }
+    // And each answer came from the path's own process: one that exited
+    // (its port taken by another) is not measured as whoever answered.
+    for (p, child) in paths.iter().zip(children.iter_mut()) {
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("{} exited ({status}) after starting (logs in {})", p.name, d.display()).into());
+        }
+    }
     Ok(Setup {
         children,
         paths,
         client,
     })
+}
+
+/// The port a gateway started with `listen: 127.0.0.1:0` bound, from the
+/// "tollgate is serving addr=…" line of its log; an error when it exits
+/// first or never says.
+async fn bound_port(name: &str, log: &Path, child: &mut tokio::process::Child) -> Result<u16, Error> {
+    for _ in 0..600 {
+        if let Some(port) = std::fs::read_to_string(log).ok().as_deref().and_then(serving_port) {
+            return Ok(port);
+        }
+        if let Some(status) = child.try_wait()? {
+            return Err(format!("{name} exited ({status}) before serving: its log is {}", log.display()).into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "{name} did not say it was serving within 30 s: its log is {}",
+        log.display()
+    )
+    .into())
+}
+
+/// The port of the address in a gateway log's "tollgate is serving" line.
+fn serving_port(log: &str) -> Option<u16> {
+    let line = log.lines().find(|l| l.contains("tollgate is serving"))?;
+    let addr = line.split_whitespace().find_map(|w| w.strip_prefix("addr="))?;
+    addr.rsplit_once(':')?.1.parse().ok()
 }
 
 fn which(name: &str) -> Result<PathBuf, Error> {
@@ -1266,6 +1306,25 @@ mod tests {
             }
         }
         assert!(written >= 6, "the levels' logs and sessions were looked at");
+    }
+
+    /// A level's port is read from its gateway's log (it binds port 0):
+    /// the line `tollgate serve` writes, as it writes it; nothing from a
+    /// log without it.
+    #[test]
+    fn a_gateways_port_is_read_from_its_log() {
+        let log = "2026-12-05T10:25:49.397799Z  INFO tollgate_gateway: starting\n\
+                   2026-12-05T10:25:49.397799Z  INFO tollgate_gateway: tollgate is serving addr=127.0.0.1:18444 upstream=https://127.0.0.1:33773\n";
+        assert_eq!(super::serving_port(log), Some(18444));
+        assert_eq!(super::serving_port("tollgate is serving addr=[::1]:9443"), Some(9443));
+        for no in [
+            "",
+            "INFO tollgate_gateway: starting",
+            "tollgate is serving upstream=https://127.0.0.1:1",
+            "tollgate is serving addr=127.0.0.1:x",
+        ] {
+            assert_eq!(super::serving_port(no), None, "{no:?}");
+        }
     }
 
     /// `--user-agent N` sends exactly N bytes; a length out of range is
