@@ -73,10 +73,10 @@ fn pod_list() -> String {
 
 /// `text` kept for the life of the process: a [`Bytes`] made from it with
 /// `Bytes::from_static` is cloned and dropped without touching a reference
-/// count. (A body shared through a count costs an atomic add and subtract
-/// a clone on one cache line that both cores write; the upstream once
-/// cloned the watch's 1,000 events for every request, and spent half its
-/// CPU there: `docs/performance.md`, twenty-fifth round.)
+/// count. (A body shared through a count costs an atomic add and an
+/// atomic subtract per clone, on a cache line that both cores write; the
+/// upstream once cloned the watch's 1,000 events for every request and
+/// spent half its CPU there: `docs/performance.md`, twenty-fifth round.)
 fn forever(text: String) -> &'static [u8] {
     text.into_bytes().leak()
 }
