@@ -90,6 +90,12 @@ pub(crate) async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Res {
         // The body (protobuf from kubectl) says nothing the headers do not.
         return json_response(StatusCode::CREATED, &self_subject_review(&headers));
     }
+    if def.group == "authorization.k8s.io" {
+        return match self_subject_authorization(def, &bytes, content_type.as_deref()) {
+            Ok(review) => json_response(StatusCode::CREATED, &review),
+            Err(s) => status_response(&s),
+        };
+    }
     let body = RequestBody::new(bytes, content_type.as_deref());
     resource(&shared, def, &info, &body, &accept).await
 }
@@ -197,6 +203,42 @@ fn percent_decode(s: &str) -> String {
 fn self_subject_review(h: &http::HeaderMap) -> Value {
     json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
            "metadata": {"creationTimestamp": null}, "status": {"userInfo": user_info(h)}})
+}
+
+/// What this server, which does no authorization, says to `kubectl auth
+/// can-i` (a `SelfSubjectAccessReview`) and `kubectl auth can-i --list`
+/// (a `SelfSubjectRulesReview`): everything is allowed. A JSON body's
+/// spec is checked as the API server checks it and echoed; kubectl's
+/// protobuf body is not decoded (kubectl reads only the status).
+fn self_subject_authorization(def: &ResourceDef, body: &[u8], content_type: Option<&str>) -> Result<Value, Status> {
+    let json_body = content_type.is_some_and(|c| c.starts_with("application/json"));
+    let spec = if json_body && !body.is_empty() {
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| Status::failure(Reason::BadRequest, format!("the body is not JSON: {e}")))?;
+        v.get("spec").cloned().unwrap_or_else(|| json!({}))
+    } else {
+        json!({})
+    };
+    let status = if def.resource == "selfsubjectaccessreviews" {
+        if json_body && spec.get("resourceAttributes").is_some() == spec.get("nonResourceAttributes").is_some() {
+            return Err(Status::failure(
+                Reason::Invalid,
+                format!(
+                    "{}.authorization.k8s.io \"\" is invalid: spec.resourceAttributes: Invalid value: \"null\": exactly one of nonResourceAttributes or resourceAttributes must be specified",
+                    def.kind
+                ),
+            ));
+        }
+        json!({"allowed": true, "reason": "the test API server authorizes every request (it has no RBAC)"})
+    } else {
+        json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false
+        })
+    };
+    Ok(json!({"kind": def.kind, "apiVersion": "authorization.k8s.io/v1",
+              "metadata": {"creationTimestamp": null}, "spec": spec, "status": status}))
 }
 
 fn list_kind(def: &ResourceDef) -> String {
@@ -733,4 +775,60 @@ async fn upgrade_request(
     }
     h.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(resource: &str) -> &'static ResourceDef {
+        resources::find("authorization.k8s.io", "v1", resource).expect("served")
+    }
+
+    #[test]
+    fn an_access_review_is_allowed_and_its_json_spec_echoed() {
+        let body = br#"{"spec":{"resourceAttributes":{"verb":"get","resource":"pods","namespace":"dev"}}}"#;
+        let review = self_subject_authorization(def("selfsubjectaccessreviews"), body, Some("application/json"))
+            .expect("a valid review");
+        assert_eq!(review["kind"], "SelfSubjectAccessReview");
+        assert_eq!(review["status"]["allowed"], true);
+        assert_eq!(review["spec"]["resourceAttributes"]["namespace"], "dev");
+        // kubectl's protobuf body is not read: the answer is the same.
+        let review = self_subject_authorization(
+            def("selfsubjectaccessreviews"),
+            b"k8s\0\x0a",
+            Some("application/vnd.kubernetes.protobuf"),
+        )
+        .expect("a protobuf review");
+        assert_eq!(review["status"]["allowed"], true);
+    }
+
+    #[test]
+    fn an_access_review_needs_exactly_one_kind_of_attributes() {
+        for body in [
+            &br#"{"spec":{}}"#[..],
+            br#"{"spec":{"resourceAttributes":{},"nonResourceAttributes":{"path":"/x","verb":"get"}}}"#,
+        ] {
+            let err = self_subject_authorization(def("selfsubjectaccessreviews"), body, Some("application/json"))
+                .expect_err("refused");
+            assert_eq!(err.code, 422, "{err:?}");
+            assert!(err.message.contains("exactly one of"), "{}", err.message);
+        }
+        let err = self_subject_authorization(def("selfsubjectaccessreviews"), b"{", Some("application/json"))
+            .expect_err("not JSON");
+        assert_eq!(err.code, 400);
+    }
+
+    #[test]
+    fn a_rules_review_allows_everything() {
+        let review = self_subject_authorization(
+            def("selfsubjectrulesreviews"),
+            br#"{"spec":{"namespace":"dev"}}"#,
+            Some("application/json"),
+        )
+        .expect("a rules review");
+        assert_eq!(review["status"]["resourceRules"][0]["verbs"][0], "*");
+        assert_eq!(review["status"]["incomplete"], false);
+        assert_eq!(review["spec"]["namespace"], "dev");
+    }
 }

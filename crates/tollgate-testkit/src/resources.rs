@@ -49,6 +49,26 @@ pub(crate) const RESOURCES: &[ResourceDef] = &[
         subresources: &[],
     },
     ResourceDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        resource: "selfsubjectaccessreviews",
+        kind: "SelfSubjectAccessReview",
+        singular: "selfsubjectaccessreview",
+        namespaced: false,
+        short_names: &[],
+        subresources: &[],
+    },
+    ResourceDef {
+        group: "authorization.k8s.io",
+        version: "v1",
+        resource: "selfsubjectrulesreviews",
+        kind: "SelfSubjectRulesReview",
+        singular: "selfsubjectrulesreview",
+        namespaced: false,
+        short_names: &[],
+        subresources: &[],
+    },
+    ResourceDef {
         group: "",
         version: "v1",
         resource: "namespaces",
@@ -204,6 +224,7 @@ pub(crate) fn api_group_list() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
         api_group("apps"),
         api_group("authentication.k8s.io"),
+        api_group("authorization.k8s.io"),
         api_group("batch"),
         api_group("rbac.authorization.k8s.io"),
     ]})

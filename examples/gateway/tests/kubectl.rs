@@ -451,6 +451,37 @@ async fn whoami_shows_the_mapped_identity_and_owner() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn auth_can_i_gets_the_api_servers_answer_as_the_mapped_identity() {
+    let env = Env::start().await;
+    env.demo.api_server.clear_requests();
+    // kubectl sends its review as protobuf; the gateway passes it on.
+    assert_eq!(env.ok(&["auth", "can-i", "get", "pods"]).await.trim(), "yes");
+    let reviews: Vec<_> = env
+        .upstream_requests()
+        .into_iter()
+        .filter(|(m, u, _)| m == "POST" && u.ends_with("/selfsubjectaccessreviews"))
+        .collect();
+    assert_eq!(reviews.len(), 1, "{reviews:?}");
+    let (_, u, h) = &reviews[0];
+    assert_eq!(u, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews");
+    assert_eq!(
+        h["impersonate-user"], "github:repo:acme-demo/payments-api:ref:refs/heads/main",
+        "the API server is asked about the mapped identity, not the gateway's"
+    );
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/vnd.kubernetes.protobuf"),
+        "{h:?}"
+    );
+
+    let list = env.ok(&["auth", "can-i", "--list", "-n", "dev"]).await;
+    assert!(list.lines().next().unwrap_or("").starts_with("Resources"), "{list}");
+    assert!(list.lines().any(|l| l.starts_with("*.*")), "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn bad_tokens_get_kubectls_login_error() {
     let env = Env::start().await;
     // Warm kubectl's discovery cache, as any real user's is, then forget it upstream.
