@@ -641,3 +641,77 @@ async fn idle_connections_are_closed_and_streams_in_flight_are_not() {
     let _ = stop.send(());
     let _ = server.await;
 }
+
+/// The API server gives a client at most 100 streams on one HTTP/2
+/// connection. Watches hold theirs for as long as they run; if they shared
+/// the connection the gateway's short requests go over, a hundred of them
+/// (a CI fleet's `kubectl rollout status`, or one client on purpose) would
+/// leave every other request through the gateway waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_do_not_take_the_streams_short_requests_need() {
+    let api = ApiServer::builder().max_concurrent_streams(100).start().await.unwrap();
+    let gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
+    const WATCHES: usize = 120;
+    let mut held = Vec::new();
+    for _ in 0..WATCHES {
+        let mut send = connect(gw.addr).await;
+        let req = Request::get("/api/v1/namespaces/default/pods?watch=1")
+            .body(Full::default())
+            .unwrap();
+        held.push(tokio::spawn(async move {
+            let res = send.send_request(req).await;
+            // Hold the watch (and its connection) open until the test ends.
+            let _keep = (send, res);
+            std::future::pending::<()>().await;
+        }));
+    }
+    let watches_upstream = || {
+        api.requests()
+            .iter()
+            .filter(|r| r.uri.query().is_some_and(|q| q.contains("watch=1")))
+            .count()
+    };
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        while watches_upstream() < WATCHES {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "every watch reaches the API server at once: {} of {WATCHES} did",
+        watches_upstream()
+    );
+
+    let short = get(
+        gw.addr,
+        Request::get("/api/v1/namespaces/default/pods")
+            .body(Full::default())
+            .unwrap(),
+    );
+    let (code, _, body) = tokio::time::timeout(Duration::from_secs(10), short)
+        .await
+        .expect("a short request is not left waiting behind the watches");
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+
+    let seen = api.requests();
+    let list = seen
+        .iter()
+        .rev()
+        .find(|r| r.uri.path() == "/api/v1/namespaces/default/pods" && r.uri.query().is_none())
+        .expect("the list reached the API server");
+    assert_eq!(
+        list.version,
+        http::Version::HTTP_2,
+        "short requests share the HTTP/2 connection"
+    );
+    assert!(
+        seen.iter()
+            .filter(|r| r.uri.query().is_some_and(|q| q.contains("watch=1")))
+            .all(|r| r.version == http::Version::HTTP_11),
+        "each watch has a connection of its own"
+    );
+    for h in held {
+        h.abort();
+    }
+}

@@ -99,6 +99,7 @@ struct Config {
     log_follow_lines: usize,
     log_follow_interval: Duration,
     listen: SocketAddr,
+    max_concurrent_streams: u32,
 }
 
 #[derive(Debug)]
@@ -150,6 +151,15 @@ impl ApiServerBuilder {
         self
     }
 
+    /// The most streams a client may have open on one HTTP/2 connection
+    /// (default 100: the API server's own limit since its fix for the
+    /// HTTP/2 rapid-reset attacks, CVE-2023-44487). A client that needs
+    /// more at once waits or opens another connection, as client-go does.
+    pub fn max_concurrent_streams(mut self, n: u32) -> Self {
+        self.config.max_concurrent_streams = n;
+        self
+    }
+
     /// Generates a CA and a certificate, seeds the objects and starts serving.
     ///
     /// # Errors
@@ -197,11 +207,13 @@ async fn accept_loop(
         let mut stop = stop.clone();
         tokio::spawn(async move {
             let Ok(stream) = tls.accept(tcp).await else { return };
+            let streams = shared.config.max_concurrent_streams;
             let svc = hyper::service::service_fn(move |req| {
                 let shared = shared.clone();
                 async move { Ok::<_, std::convert::Infallible>(handler::handle(shared, req).await) }
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http2().max_concurrent_streams(streams);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
             tokio::select! {
                 _ = conn => {}
@@ -266,6 +278,7 @@ impl ApiServer {
                 log_follow_lines: 5,
                 log_follow_interval: Duration::from_millis(200),
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+                max_concurrent_streams: 100,
             },
         }
     }

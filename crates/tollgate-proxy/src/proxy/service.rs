@@ -86,6 +86,12 @@ impl ProxyBuilder {
             http.enforce_http(false);
             http.set_connect_timeout(Some(self.connect_timeout));
             http.set_nodelay(true);
+            // A watch's connection may carry nothing for minutes: TCP
+            // keepalive finds an API server that went away without closing
+            // it (~90 s), as Go's dialer does for client-go.
+            http.set_keepalive(Some(UPSTREAM_KEEPALIVE));
+            http.set_keepalive_interval(Some(Duration::from_secs(15)));
+            http.set_keepalive_retries(Some(4));
             // ALPN is the connector's to set: h2 + http/1.1, or none (HTTP/1.1).
             let tls = (*self.upstream.tls).clone();
             let builder = hyper_rustls::HttpsConnectorBuilder::new()
@@ -114,7 +120,7 @@ impl ProxyBuilder {
                 identity: self.identity,
                 upstream: self.upstream,
                 client: h2,
-                upgrade_client: h1,
+                own_connection: h1,
                 connect_timeout: self.connect_timeout,
                 response_timeout: self.response_timeout,
                 tunnels: Arc::default(),
@@ -122,6 +128,9 @@ impl ProxyBuilder {
         }
     }
 }
+
+/// How long an upstream connection is idle before TCP keepalive probes it.
+const UPSTREAM_KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// The innermost service: forwards a request to the API server.
 ///
@@ -138,6 +147,11 @@ impl ProxyBuilder {
 /// - replaces `Audit-ID` with the gateway's own ([`AuditId`](tollgate_kube::AuditId)
 ///   from the extensions, or a fresh one) and appends the client to
 ///   `X-Forwarded-For`;
+/// - sends short requests over one HTTP/2 connection to the API server
+///   (when it offers HTTP/2), and long-running ones (watch, logs, proxy)
+///   and upgrades over HTTP/1.1 connections of their own: the API server
+///   allows 100 streams a connection, and watches that held them would
+///   leave every short request waiting;
 /// - streams the response back as it arrives (watch, `logs -f`, large
 ///   lists); no timeout once long-running requests are under way;
 /// - tunnels upgrades (WebSocket GET, SPDY POST) byte for byte, showing
@@ -166,8 +180,17 @@ pub struct Proxy {
 struct Inner {
     identity: UpstreamIdentity,
     upstream: Upstream,
+    /// Short requests: HTTP/2 when the API server offers it, all of them
+    /// on one connection.
     client: HttpClient,
-    upgrade_client: HttpClient,
+    /// Long-running requests (watches, logs, proxy) and upgrades (exec,
+    /// attach, port-forward): HTTP/1.1, a connection each. The API server
+    /// gives one HTTP/2 connection at most 100 streams, and a request that
+    /// runs for minutes holds its stream all that time: on the shared
+    /// connection, a hundred watches would leave every short request
+    /// waiting for one to end (hyper's pool does not open a second HTTP/2
+    /// connection when the first is full, as client-go's does).
+    own_connection: HttpClient,
     connect_timeout: Duration,
     response_timeout: Duration,
     tunnels: Arc<crate::tunnel::TunnelCounters>,
@@ -357,7 +380,11 @@ where
     let notes = parts.extensions.get::<tollgate_kube::Notes>().cloned();
 
     let out = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
-    let client = if upgrade { &inner.upgrade_client } else { &inner.client };
+    let client = if upgrade || long_running {
+        &inner.own_connection
+    } else {
+        &inner.client
+    };
     let sent_at = std::time::Instant::now();
     let sent = client.request(out);
     let result = if long_running || upgrade {
