@@ -177,9 +177,24 @@ impl Metrics {
         );
     }
 
-    /// `tollgate_tunnels_open` and `tollgate_tunnel_bytes_total{from}`.
+    /// `tollgate_tunnels_open`, `tollgate_tunnel_bytes_total{from}`, and
+    /// `tollgate_long_running_open` with `tollgate_long_running_limit`.
     #[cfg(feature = "proxy")]
     pub fn sample_tunnels(&mut self, proxy: &tollgate_proxy::Proxy) {
+        let t = proxy.clone();
+        self.register_sampled(
+            "long_running_open",
+            "Long-running requests (watches, logs, proxy, exec, attach, port-forward) under way, each on an upstream connection of its own",
+            Gauge,
+            move || u64::try_from(t.long_running().0).unwrap_or(u64::MAX),
+        );
+        let t = proxy.clone();
+        self.register_sampled(
+            "long_running_limit",
+            "The most long-running requests under way at once (limits.maxLongRunning); past it they get 429",
+            Gauge,
+            move || u64::try_from(t.long_running().1).unwrap_or(u64::MAX),
+        );
         let t = proxy.clone();
         self.register_sampled(
             "tunnels_open",

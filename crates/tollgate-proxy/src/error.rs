@@ -77,6 +77,15 @@ pub enum Error {
     /// The client asked for something the gateway never forwards.
     #[error("{0}")]
     Forbidden(String),
+    /// As many long-running requests (watches, logs, proxy, exec, attach,
+    /// port-forward) as the gateway allows are under way.
+    #[error(
+        "the gateway has {limit} watches, logs, proxy requests and exec, attach or port-forward sessions under way, its limit (limits.maxLongRunning): try again shortly"
+    )]
+    Busy {
+        /// The limit.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -84,15 +93,20 @@ impl Error {
     pub fn side(&self) -> Side {
         match self {
             Error::Config { .. } | Error::File { .. } => Side::Internal,
-            Error::BadRequest(_) | Error::Forbidden(_) => Side::Client,
+            Error::BadRequest(_) | Error::Forbidden(_) | Error::Busy { .. } => Side::Client,
             _ => Side::Upstream,
         }
     }
 
     /// The `Status` the client receives: 503 unreachable, 502 TLS or
-    /// protocol failures, 504 timeouts.
+    /// protocol failures, 504 timeouts, 429 (with `Retry-After`) when too
+    /// many long-running requests are under way.
     pub fn to_status(&self) -> Status {
+        if let Error::Busy { .. } = self {
+            return Status::failure(Reason::TooManyRequests, self.to_string()).with_retry_after(1);
+        }
         let reason = match self {
+            Error::Busy { .. } => Reason::TooManyRequests,
             Error::Unreachable { .. } => Reason::ServiceUnavailable,
             Error::Tls { .. } | Error::Upstream { .. } | Error::Receiver { .. } => Reason::BadGateway,
             Error::Timeout { .. } => Reason::Timeout,

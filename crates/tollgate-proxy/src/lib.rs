@@ -52,7 +52,9 @@ pub use memory::no_transparent_huge_pages;
 #[cfg(feature = "preflight")]
 pub use preflight::ProxyPreflight;
 pub use probe::UpstreamProbe;
-pub use proxy::{Proxy, ProxyBuilder, Refused, ResponseFuture, UpstreamIdentity};
+pub use proxy::{
+    DEFAULT_MAX_LONG_RUNNING, Proxy, ProxyBuilder, Refused, ResponseFuture, UpstreamBody, UpstreamIdentity,
+};
 pub use server::{ServeOptions, ServeStats, ServerCert, serve, serve_with, server_tls_from_pem};
 pub use tunnel::{Tap, TunnelStats, TunnelTap, TunnelTotals};
 pub use upstream::Upstream;

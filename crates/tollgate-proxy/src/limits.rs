@@ -45,6 +45,9 @@ pub struct LimitsConfig {
     pub idle_timeout_seconds: u64,
     /// Concurrent streams per HTTP/2 connection.
     pub max_concurrent_streams: u32,
+    /// Long-running requests (watches, logs, proxy, exec, attach,
+    /// port-forward) under way at once ([`ProxyBuilder::max_long_running`](crate::ProxyBuilder::max_long_running)).
+    pub max_long_running: usize,
 }
 
 impl Default for LimitsConfig {
@@ -62,6 +65,7 @@ impl Default for LimitsConfig {
             header_read_timeout_seconds: 30,
             idle_timeout_seconds: serve.idle_timeout.as_secs(),
             max_concurrent_streams: serve.max_concurrent_streams,
+            max_long_running: crate::DEFAULT_MAX_LONG_RUNNING,
         }
     }
 }
@@ -96,6 +100,12 @@ impl LimitsConfig {
         if self.max_header_bytes < 1024 {
             return err("limits.maxHeaderBytes", "must be at least 1024".to_owned());
         }
+        if self.max_long_running == 0 {
+            return err(
+                "limits.maxLongRunning",
+                "must be greater than 0: otherwise no watch, logs or exec could ever run".to_owned(),
+            );
+        }
         Ok(())
     }
 
@@ -111,5 +121,41 @@ impl LimitsConfig {
             max_concurrent_streams: self.max_concurrent_streams,
             ..ServeOptions::default()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<LimitsConfig, ConfigError> {
+        let l: LimitsConfig = tollgate_kube::from_yaml(yaml, "t.yaml")?;
+        l.validate("t.yaml")?;
+        Ok(l)
+    }
+
+    #[test]
+    fn long_running_requests_are_bounded_by_default_and_never_by_zero() {
+        assert_eq!(
+            parse("{}").map(|l| l.max_long_running).ok(),
+            Some(crate::DEFAULT_MAX_LONG_RUNNING)
+        );
+        assert_eq!(
+            parse("maxLongRunning: 500\n").map(|l| l.max_long_running).ok(),
+            Some(500)
+        );
+        let e = parse("maxLongRunning: 0\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("t.yaml: limits.maxLongRunning: must be greater than 0"),
+            "{e}"
+        );
+        let e = parse("maxLongRunning: -1\n")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(e.contains("maxLongRunning") || e.contains("invalid value"), "{e}");
     }
 }

@@ -35,11 +35,16 @@ fn upstream_for(kubeconfig: &str) -> (Upstream, tempfile::TempDir) {
 }
 
 async fn gateway(kubeconfig: &str, tap: Option<TunnelTap>, response_timeout: Duration) -> Gateway {
+    gateway_with(kubeconfig, tap, |b| b.response_timeout(response_timeout)).await
+}
+
+async fn gateway_with(
+    kubeconfig: &str,
+    tap: Option<TunnelTap>,
+    build: impl FnOnce(tollgate_proxy::ProxyBuilder) -> tollgate_proxy::ProxyBuilder,
+) -> Gateway {
     let (upstream, dir) = upstream_for(kubeconfig);
-    let proxy = Proxy::builder(upstream)
-        .connect_timeout(Duration::from_secs(2))
-        .response_timeout(response_timeout)
-        .build();
+    let proxy = build(Proxy::builder(upstream).connect_timeout(Duration::from_secs(2))).build();
     let stack = ServiceBuilder::new()
         .layer(RequestInfoLayer::new())
         .layer(MapRequestLayer::new(move |mut req: Request<Full<Bytes>>| {
@@ -714,4 +719,81 @@ async fn watches_do_not_take_the_streams_short_requests_need() {
     for h in held {
         h.abort();
     }
+}
+
+/// Watches, logs and exec sessions each hold an upstream connection for as
+/// long as they run: past `max_long_running` of them at once, the next is
+/// refused with 429 and `Retry-After` (as the API server sheds load) rather
+/// than letting one client open connections until the gateway runs out of
+/// memory or descriptors. Short requests are not counted, and a slot comes
+/// back when its watch or tunnel ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_running_requests_past_the_limit_get_429_and_slots_come_back() {
+    let api = ApiServer::builder().start().await.unwrap();
+    let gw = gateway_with(&api.kubeconfig(), None, |b| b.max_long_running(3)).await;
+    let watch = || {
+        Request::get("/api/v1/namespaces/default/pods?watch=1")
+            .body(Full::default())
+            .unwrap()
+    };
+    let open_watch = |addr| async move {
+        let mut send = connect(addr).await;
+        let res = send.send_request(watch()).await.unwrap();
+        assert_eq!(res.status(), 200);
+        (send, res)
+    };
+    let w1 = open_watch(gw.addr).await;
+    let _w2 = open_watch(gw.addr).await;
+    // An exec tunnel counts too.
+    let mut send = connect(gw.addr).await;
+    let exec = Request::get("/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "v5.channel.k8s.io")
+        .body(Full::default())
+        .unwrap();
+    let res = send.send_request(exec).await.unwrap();
+    assert_eq!(res.status(), 101);
+    let tunnel = hyper::upgrade::on(res).await.unwrap();
+
+    let (code, headers, body) = get(gw.addr, watch()).await;
+    assert_eq!(code, 429, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(headers["retry-after"], "1");
+    let status: Status = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status.reason, "TooManyRequests");
+    assert!(status.message.contains("limits.maxLongRunning"), "{}", status.message);
+    let (code, _, _) = get(
+        gw.addr,
+        Request::get("/api/v1/namespaces/default/pods")
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 200, "short requests are not counted");
+
+    // A watch the client drops gives its slot back; so does a closed tunnel.
+    let reopen = |addr| async move {
+        loop {
+            let mut send = connect(addr).await;
+            let res = send.send_request(watch()).await.unwrap();
+            match res.status().as_u16() {
+                200 => return (send, res),
+                429 => tokio::time::sleep(Duration::from_millis(20)).await,
+                other => panic!("a watch got {other}"),
+            }
+        }
+    };
+    drop(w1);
+    let _w3 = tokio::time::timeout(Duration::from_secs(10), reopen(gw.addr))
+        .await
+        .expect("the dropped watch's slot comes back");
+    let (code, _, _) = get(gw.addr, watch()).await;
+    assert_eq!(code, 429, "full again");
+    drop(tunnel);
+    drop(send);
+    let _w4 = tokio::time::timeout(Duration::from_secs(10), reopen(gw.addr))
+        .await
+        .expect("the closed tunnel's slot comes back");
 }

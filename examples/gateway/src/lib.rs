@@ -125,6 +125,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .identity(config.upstream.identity)
         .connect_timeout(Duration::from_secs(config.upstream.connect_timeout_seconds))
         .response_timeout(Duration::from_secs(config.upstream.response_timeout_seconds))
+        .max_long_running(config.limits.max_long_running)
         .build();
     let upstream_url = proxy.upstream().url().to_owned();
     let audit = match &config.audit {

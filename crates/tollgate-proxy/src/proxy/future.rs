@@ -4,10 +4,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Response;
-use hyper::body::Incoming;
 use tollgate_kube::ResponseBody;
 
-type Inner = Pin<Box<dyn Future<Output = Response<ResponseBody<Incoming>>> + Send>>;
+type Inner = Pin<Box<dyn Future<Output = Response<ResponseBody<super::UpstreamBody>>> + Send>>;
 
 /// The response future of [`Proxy`](super::Proxy). Never fails: upstream
 /// errors become `Status` responses.
@@ -22,7 +21,7 @@ impl std::fmt::Debug for ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<ResponseBody<Incoming>>, Infallible>;
+    type Output = Result<Response<ResponseBody<super::UpstreamBody>>, Infallible>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx).map(Ok)

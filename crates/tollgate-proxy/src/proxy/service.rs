@@ -9,7 +9,6 @@ use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
-use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -17,7 +16,8 @@ use hyper_util::rt::TokioExecutor;
 use tollgate_kube::{AuditId, RequestInfo, ResponseBody, is_upgrade_request};
 use tower_service::Service;
 
-use super::ResponseFuture;
+use super::long_running::Slots;
+use super::{ResponseFuture, UpstreamBody};
 use crate::headers::{self, ClientAddr, Impersonation};
 use crate::tunnel::{self, TunnelTap};
 use crate::{Error, Upstream};
@@ -50,6 +50,7 @@ pub struct ProxyBuilder {
     connect_timeout: Duration,
     response_timeout: Duration,
     pool_idle_timeout: Duration,
+    max_long_running: usize,
 }
 
 impl ProxyBuilder {
@@ -70,6 +71,16 @@ impl ProxyBuilder {
     /// How long idle pooled connections are kept (default 90 s).
     pub fn pool_idle_timeout(mut self, d: Duration) -> Self {
         self.pool_idle_timeout = d;
+        self
+    }
+
+    /// How many long-running requests (watches, logs, proxy requests,
+    /// exec/attach/port-forward sessions) may be under way at once
+    /// (default [`DEFAULT_MAX_LONG_RUNNING`]); each holds an upstream
+    /// connection for as long as it runs, and the next is answered 429
+    /// with `Retry-After`.
+    pub fn max_long_running(mut self, n: usize) -> Self {
+        self.max_long_running = n;
         self
     }
 
@@ -121,6 +132,7 @@ impl ProxyBuilder {
                 upstream: self.upstream,
                 client: h2,
                 own_connection: h1,
+                long_running: Slots::new(self.max_long_running),
                 connect_timeout: self.connect_timeout,
                 response_timeout: self.response_timeout,
                 tunnels: Arc::default(),
@@ -128,6 +140,12 @@ impl ProxyBuilder {
         }
     }
 }
+
+/// Long-running requests under way at most, by default: as many as the
+/// listener's connections (`limits.maxConnections`), so every client can
+/// hold a watch, while one client cannot open upstream connections without
+/// end.
+pub const DEFAULT_MAX_LONG_RUNNING: usize = 10_000;
 
 /// How long an upstream connection is idle before TCP keepalive probes it.
 const UPSTREAM_KEEPALIVE: Duration = Duration::from_secs(30);
@@ -191,6 +209,8 @@ struct Inner {
     /// waiting for one to end (hyper's pool does not open a second HTTP/2
     /// connection when the first is full, as client-go's does).
     own_connection: HttpClient,
+    /// The long-running requests under way, bounded.
+    long_running: Arc<Slots>,
     connect_timeout: Duration,
     response_timeout: Duration,
     tunnels: Arc<crate::tunnel::TunnelCounters>,
@@ -215,6 +235,7 @@ impl Proxy {
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(60),
             pool_idle_timeout: Duration::from_secs(90),
+            max_long_running: DEFAULT_MAX_LONG_RUNNING,
         }
     }
 
@@ -227,6 +248,13 @@ impl Proxy {
     pub fn tunnels(&self) -> crate::TunnelTotals {
         self.inner.tunnels.totals()
     }
+
+    /// Long-running requests (watches, logs, proxy requests, tunnels)
+    /// under way now, and the most allowed
+    /// ([`ProxyBuilder::max_long_running`]).
+    pub fn long_running(&self) -> (usize, usize) {
+        (self.inner.long_running.open(), self.inner.long_running.limit())
+    }
 }
 
 impl<B> Service<Request<B>> for Proxy
@@ -234,7 +262,7 @@ where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    type Response = Response<ResponseBody<Incoming>>;
+    type Response = Response<ResponseBody<UpstreamBody>>;
     type Error = Infallible;
     type Future = ResponseFuture;
 
@@ -277,7 +305,7 @@ where
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Refused;
 
-async fn forward<B>(inner: &Inner, mut req: Request<B>) -> Result<Response<ResponseBody<Incoming>>, Error>
+async fn forward<B>(inner: &Inner, mut req: Request<B>) -> Result<Response<ResponseBody<UpstreamBody>>, Error>
 where
     B: Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
@@ -379,6 +407,15 @@ where
     let tap = parts.extensions.get::<TunnelTap>().cloned();
     let notes = parts.extensions.get::<tollgate_kube::Notes>().cloned();
 
+    let mut slot = if upgrade || long_running {
+        let slot = inner.long_running.take().ok_or(Error::Busy {
+            limit: inner.long_running.limit(),
+        })?;
+        Some(slot)
+    } else {
+        None
+    };
+
     let out = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
     let client = if upgrade || long_running {
         &inner.own_connection
@@ -410,7 +447,13 @@ where
         match client_upgrade {
             Some(client_up) => {
                 let upstream_up = hyper::upgrade::on(&mut res);
-                tokio::spawn(tunnel::run(client_up, upstream_up, tap, inner.tunnels.clone()));
+                let tunnels = inner.tunnels.clone();
+                // The tunnel holds the request's slot until it closes.
+                let slot = slot.take();
+                tokio::spawn(async move {
+                    tunnel::run(client_up, upstream_up, tap, tunnels).await;
+                    drop(slot);
+                });
             }
             None => {
                 return Err(Error::Upstream {
@@ -423,7 +466,7 @@ where
         headers::strip_hop_by_hop(res.headers_mut(), false);
     }
     headers::set_audit_id(res.headers_mut(), &audit_id);
-    Ok(res.map(ResponseBody::inner))
+    Ok(res.map(|body| ResponseBody::inner(UpstreamBody::new(body, slot))))
 }
 
 /// Sorts a client error into unreachable, TLS, timeout or other.

@@ -1,0 +1,141 @@
+//! The long-running requests under way through one [`Proxy`](super::Proxy):
+//! watches, logs, proxy requests and exec/attach/port-forward tunnels each
+//! hold an upstream connection of their own for as long as they run, so
+//! their number is bounded.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use pin_project_lite::pin_project;
+
+/// How many long-running requests may be under way, and how many are.
+#[derive(Debug)]
+pub(crate) struct Slots {
+    limit: usize,
+    open: AtomicUsize,
+}
+
+impl Slots {
+    pub(crate) fn new(limit: usize) -> Arc<Self> {
+        Arc::new(Slots {
+            limit,
+            open: AtomicUsize::new(0),
+        })
+    }
+
+    /// A slot, or `None` when all `limit` are taken.
+    pub(crate) fn take(self: &Arc<Self>) -> Option<Slot> {
+        let mut open = self.open.load(Ordering::Relaxed);
+        loop {
+            if open >= self.limit {
+                return None;
+            }
+            match self
+                .open
+                .compare_exchange_weak(open, open + 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return Some(Slot(self.clone())),
+                Err(now) => open = now,
+            }
+        }
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+}
+
+/// One long-running request's place; given back when dropped.
+#[derive(Debug)]
+pub(crate) struct Slot(Arc<Slots>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+pin_project! {
+    /// The API server's response body, as the [`Proxy`](super::Proxy)
+    /// passes it on: for a long-running request (a watch, logs, a proxy
+    /// request) it holds the request's place among them until the body
+    /// ends or is dropped (the client went away).
+    #[derive(Debug)]
+    pub struct UpstreamBody {
+        #[pin]
+        body: Incoming,
+        slot: Option<Slot>,
+    }
+}
+
+impl UpstreamBody {
+    pub(crate) fn new(body: Incoming, slot: Option<Slot>) -> Self {
+        UpstreamBody { body, slot }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let polled = this.body.poll_frame(cx);
+        if let Poll::Ready(None | Some(Err(_))) = &polled {
+            // Ended: the upstream connection is free (or gone) already.
+            this.slot.take();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_bounded_and_come_back() {
+        let slots = Slots::new(2);
+        let a = slots.take().expect("first");
+        let b = slots.take().expect("second");
+        assert!(slots.take().is_none(), "all taken");
+        assert_eq!(slots.open(), 2);
+        drop(a);
+        assert_eq!(slots.open(), 1);
+        let c = slots.take().expect("one came back");
+        drop((b, c));
+        assert_eq!(slots.open(), 0);
+        assert!(Slots::new(0).take().is_none(), "a limit of 0 admits none");
+    }
+
+    #[test]
+    fn taking_from_many_threads_never_passes_the_limit() {
+        let slots = Slots::new(8);
+        let taken: Vec<Vec<Slot>> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..100).filter_map(|_| slots.take()).collect::<Vec<_>>()))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        assert_eq!(taken.iter().map(Vec::len).sum::<usize>(), 8);
+        drop(taken);
+        assert_eq!(slots.open(), 0);
+    }
+}
