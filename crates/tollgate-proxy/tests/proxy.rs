@@ -797,3 +797,46 @@ async fn long_running_requests_past_the_limit_get_429_and_slots_come_back() {
         .await
         .expect("the closed tunnel's slot comes back");
 }
+
+/// Short requests past the API server's 100 streams on one connection go
+/// over another connection, as client-go's do, instead of waiting for a
+/// stream: a slow API server, or clients that read their answers slowly,
+/// cannot hold every other short request up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_requests_past_one_connections_streams_open_another() {
+    let api = ApiServer::builder()
+        .max_concurrent_streams(100)
+        .list_delay(Duration::from_secs(5))
+        .start()
+        .await
+        .unwrap();
+    let gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
+    const LISTS: usize = 150;
+    let path = "/api/v1/namespaces/default/pods";
+    let lists: Vec<_> = (0..LISTS)
+        .map(|_| tokio::spawn(get(gw.addr, Request::get(path).body(Full::default()).unwrap())))
+        .collect();
+    let arrived = || api.requests().iter().filter(|r| r.uri.path() == path).count();
+    let waited = tokio::time::timeout(Duration::from_secs(4), async {
+        while arrived() < LISTS {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(
+        waited.is_ok(),
+        "every list reaches the API server while the first are still waiting for their answers: {} of {LISTS} did",
+        arrived()
+    );
+    for l in lists {
+        let (code, _, body) = l.await.unwrap();
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    }
+    assert!(
+        api.requests()
+            .iter()
+            .filter(|r| r.uri.path() == path)
+            .all(|r| r.version == http::Version::HTTP_2),
+        "short requests still go over HTTP/2"
+    );
+}

@@ -308,6 +308,9 @@ async fn resource(
     };
     let result: Result<(StatusCode, Value), Status> = match (info.verb.as_str(), info.subresource.as_str()) {
         ("list", "") => {
+            if !shared.config.list_delay.is_zero() {
+                tokio::time::sleep(shared.config.list_delay).await;
+            }
             let (items, rv) = store.list(def, ns);
             let items: Vec<Value> = items.into_iter().filter(|o| matches_selectors(o, info)).collect();
             if as_table {

@@ -100,6 +100,7 @@ struct Config {
     log_follow_interval: Duration,
     listen: SocketAddr,
     max_concurrent_streams: u32,
+    list_delay: Duration,
 }
 
 #[derive(Debug)]
@@ -148,6 +149,13 @@ impl ApiServerBuilder {
     /// The address to listen on (default `127.0.0.1:0`).
     pub fn listen(mut self, addr: SocketAddr) -> Self {
         self.config.listen = addr;
+        self
+    }
+
+    /// How long every list waits before it is answered (default none): a
+    /// slow API server, for tests of what waits behind its requests.
+    pub fn list_delay(mut self, d: Duration) -> Self {
+        self.config.list_delay = d;
         self
     }
 
@@ -279,6 +287,7 @@ impl ApiServer {
                 log_follow_interval: Duration::from_millis(200),
                 listen: SocketAddr::from(([127, 0, 0, 1], 0)),
                 max_concurrent_streams: 100,
+                list_delay: Duration::ZERO,
             },
         }
     }

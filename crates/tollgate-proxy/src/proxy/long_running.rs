@@ -13,6 +13,9 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use pin_project_lite::pin_project;
 
+use super::connections::Stream;
+use super::service::HttpClient;
+
 /// How many long-running requests may be under way, and how many are.
 #[derive(Debug)]
 pub(crate) struct Slots {
@@ -74,12 +77,14 @@ pin_project! {
         #[pin]
         body: Incoming,
         slot: Option<Slot>,
+        // A short request's stream on its HTTP/2 connection, held as long.
+        stream: Option<Stream<HttpClient>>,
     }
 }
 
 impl UpstreamBody {
-    pub(crate) fn new(body: Incoming, slot: Option<Slot>) -> Self {
-        UpstreamBody { body, slot }
+    pub(crate) fn new(body: Incoming, slot: Option<Slot>, stream: Option<Stream<HttpClient>>) -> Self {
+        UpstreamBody { body, slot, stream }
     }
 }
 
@@ -91,8 +96,10 @@ impl Body for UpstreamBody {
         let this = self.project();
         let polled = this.body.poll_frame(cx);
         if let Poll::Ready(None | Some(Err(_))) = &polled {
-            // Ended: the upstream connection is free (or gone) already.
+            // Ended: the upstream connection or stream is free (or gone)
+            // already.
             this.slot.take();
+            this.stream.take();
         }
         polled
     }

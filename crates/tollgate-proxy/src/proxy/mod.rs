@@ -1,5 +1,6 @@
 //! The innermost service: forwards a request to the API server. See [`Proxy`].
 
+mod connections;
 mod future;
 mod long_running;
 mod service;

@@ -16,6 +16,7 @@ use hyper_util::rt::TokioExecutor;
 use tollgate_kube::{AuditId, RequestInfo, ResponseBody, is_upgrade_request};
 use tower_service::Service;
 
+use super::connections::{Connections, MAX_CONNECTIONS, STREAMS_PER_CONNECTION};
 use super::long_running::Slots;
 use super::{ResponseFuture, UpstreamBody};
 use crate::headers::{self, ClientAddr, Impersonation};
@@ -24,7 +25,7 @@ use crate::{Error, Upstream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type OutBody = UnsyncBoxBody<Bytes, BoxError>;
-type HttpClient = Client<HttpsConnector<HttpConnector>, OutBody>;
+pub(super) type HttpClient = Client<HttpsConnector<HttpConnector>, OutBody>;
 
 /// How the API server learns who is asking (`impersonate` or
 /// `passthrough` in a configuration file).
@@ -92,40 +93,14 @@ impl ProxyBuilder {
 
     /// Builds the proxy and its connection pools.
     pub fn build(self) -> Proxy {
-        let client = |h2: bool| -> HttpClient {
-            let mut http = HttpConnector::new();
-            http.enforce_http(false);
-            http.set_connect_timeout(Some(self.connect_timeout));
-            http.set_nodelay(true);
-            // A watch's connection may carry nothing for minutes: TCP
-            // keepalive finds an API server that went away without closing
-            // it (~90 s), as Go's dialer does for client-go.
-            http.set_keepalive(Some(UPSTREAM_KEEPALIVE));
-            http.set_keepalive_interval(Some(Duration::from_secs(15)));
-            http.set_keepalive_retries(Some(4));
-            // ALPN is the connector's to set: h2 + http/1.1, or none (HTTP/1.1).
-            let tls = (*self.upstream.tls).clone();
-            let builder = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(tls)
-                .https_or_http();
-            let builder = match &self.upstream.server_name {
-                Some(name) => match rustls_pki_types::ServerName::try_from(name.clone()) {
-                    Ok(n) => builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(n)),
-                    Err(_) => builder,
-                },
-                None => builder,
-            };
-            let connector = if h2 {
-                builder.enable_http1().enable_http2().wrap_connector(http)
-            } else {
-                builder.enable_http1().wrap_connector(http)
-            };
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(self.pool_idle_timeout)
-                .build(connector)
+        let maker = ClientMaker {
+            tls: self.upstream.tls.clone(),
+            server_name: self.upstream.server_name.clone(),
+            connect_timeout: self.connect_timeout,
+            pool_idle_timeout: self.pool_idle_timeout,
         };
-        let h2 = client(true);
-        let h1 = client(false);
+        let h1 = maker.make(false);
+        let h2 = Connections::new(move || maker.make(true), STREAMS_PER_CONNECTION, MAX_CONNECTIONS);
         Proxy {
             inner: Arc::new(Inner {
                 identity: self.identity,
@@ -141,11 +116,63 @@ impl ProxyBuilder {
     }
 }
 
+/// What a client to the API server is made of.
+struct ClientMaker {
+    tls: Arc<rustls::ClientConfig>,
+    server_name: Option<String>,
+    connect_timeout: Duration,
+    pool_idle_timeout: Duration,
+}
+
+impl ClientMaker {
+    /// A client (a pool of hyper's): HTTP/2 when the API server offers it
+    /// and `h2`, else HTTP/1.1.
+    fn make(&self, h2: bool) -> HttpClient {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        http.set_nodelay(true);
+        // A watch's connection may carry nothing for minutes: TCP
+        // keepalive finds an API server that went away without closing
+        // it (~90 s), as Go's dialer does for client-go.
+        http.set_keepalive(Some(UPSTREAM_KEEPALIVE));
+        http.set_keepalive_interval(Some(Duration::from_secs(15)));
+        http.set_keepalive_retries(Some(4));
+        // ALPN is the connector's to set: h2 + http/1.1, or none (HTTP/1.1).
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*self.tls).clone())
+            .https_or_http();
+        let builder = match &self.server_name {
+            Some(name) => match rustls_pki_types::ServerName::try_from(name.clone()) {
+                Ok(n) => builder.with_server_name_resolver(hyper_rustls::FixedServerNameResolver::new(n)),
+                Err(_) => builder,
+            },
+            None => builder,
+        };
+        let connector = if h2 {
+            builder.enable_http1().enable_http2().wrap_connector(http)
+        } else {
+            builder.enable_http1().wrap_connector(http)
+        };
+        let mut client = Client::builder(TokioExecutor::new());
+        client.pool_idle_timeout(self.pool_idle_timeout);
+        if !h2 {
+            // A connection each for watches and logs: when a burst of
+            // them ends, keep enough for the next ones, not all.
+            client.pool_max_idle_per_host(IDLE_OWN_CONNECTIONS);
+        }
+        client.build(connector)
+    }
+}
+
 /// Long-running requests under way at most, by default: as many as the
 /// listener's connections (`limits.maxConnections`), so every client can
 /// hold a watch, while one client cannot open upstream connections without
 /// end.
 pub const DEFAULT_MAX_LONG_RUNNING: usize = 10_000;
+
+/// Idle HTTP/1.1 upstream connections kept for the next watch or logs.
+const IDLE_OWN_CONNECTIONS: usize = 256;
 
 /// How long an upstream connection is idle before TCP keepalive probes it.
 const UPSTREAM_KEEPALIVE: Duration = Duration::from_secs(30);
@@ -165,11 +192,13 @@ const UPSTREAM_KEEPALIVE: Duration = Duration::from_secs(30);
 /// - replaces `Audit-ID` with the gateway's own ([`AuditId`](tollgate_kube::AuditId)
 ///   from the extensions, or a fresh one) and appends the client to
 ///   `X-Forwarded-For`;
-/// - sends short requests over one HTTP/2 connection to the API server
-///   (when it offers HTTP/2), and long-running ones (watch, logs, proxy)
-///   and upgrades over HTTP/1.1 connections of their own: the API server
-///   allows 100 streams a connection, and watches that held them would
-///   leave every short request waiting;
+/// - sends short requests over HTTP/2 to the API server (when it offers
+///   it), 100 at a time on a connection and another connection past them,
+///   as client-go does (up to 64), and long-running ones (watch, logs,
+///   proxy) and upgrades over HTTP/1.1 connections of their own, at most
+///   [`ProxyBuilder::max_long_running`] at once (then 429): the API server
+///   allows 100 streams a connection, and requests that held them would
+///   leave every other request waiting;
 /// - streams the response back as it arrives (watch, `logs -f`, large
 ///   lists); no timeout once long-running requests are under way;
 /// - tunnels upgrades (WebSocket GET, SPDY POST) byte for byte, showing
@@ -198,9 +227,9 @@ pub struct Proxy {
 struct Inner {
     identity: UpstreamIdentity,
     upstream: Upstream,
-    /// Short requests: HTTP/2 when the API server offers it, all of them
-    /// on one connection.
-    client: HttpClient,
+    /// Short requests: HTTP/2 when the API server offers it, 100 streams
+    /// to a connection, another connection when those are taken.
+    client: Connections<HttpClient>,
     /// Long-running requests (watches, logs, proxy) and upgrades (exec,
     /// attach, port-forward): HTTP/1.1, a connection each. The API server
     /// gives one HTTP/2 connection at most 100 streams, and a request that
@@ -417,10 +446,10 @@ where
     };
 
     let out = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
-    let client = if upgrade || long_running {
-        &inner.own_connection
-    } else {
-        &inner.client
+    let stream = (!upgrade && !long_running).then(|| inner.client.take());
+    let client = match &stream {
+        Some(s) => s.client(),
+        None => &inner.own_connection,
     };
     let sent_at = std::time::Instant::now();
     let sent = client.request(out);
@@ -466,7 +495,7 @@ where
         headers::strip_hop_by_hop(res.headers_mut(), false);
     }
     headers::set_audit_id(res.headers_mut(), &audit_id);
-    Ok(res.map(|body| ResponseBody::inner(UpstreamBody::new(body, slot))))
+    Ok(res.map(|body| ResponseBody::inner(UpstreamBody::new(body, slot, stream))))
 }
 
 /// Sorts a client error into unreachable, TLS, timeout or other.
