@@ -81,6 +81,18 @@ async fn connect(addr: SocketAddr) -> http1::SendRequest<Full<Bytes>> {
     send
 }
 
+/// `exec cat` in the demo pod over WebSocket (v5), as kubectl asks for it.
+fn websocket_exec() -> Request<Full<Bytes>> {
+    Request::get("/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-protocol", "v5.channel.k8s.io")
+        .body(Full::default())
+        .unwrap()
+}
+
 async fn get(addr: SocketAddr, req: Request<Full<Bytes>>) -> (StatusCode, http::HeaderMap, Bytes) {
     let mut send = connect(addr).await;
     let res = send.send_request(req).await.unwrap();
@@ -230,15 +242,7 @@ async fn websocket_exec_is_tunnelled_and_tapped() {
     )
     .await;
     let mut send = connect(gw.addr).await;
-    let req = Request::get("/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true")
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .header("sec-websocket-protocol", "v5.channel.k8s.io")
-        .body(Full::default())
-        .unwrap();
-    let res = send.send_request(req).await.unwrap();
+    let res = send.send_request(websocket_exec()).await.unwrap();
     assert_eq!(res.status(), 101);
     assert_eq!(res.headers()["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     assert_eq!(res.headers()["sec-websocket-protocol"], "v5.channel.k8s.io");
@@ -746,15 +750,7 @@ async fn long_running_requests_past_the_limit_get_429_and_slots_come_back() {
     let _w2 = open_watch(gw.addr).await;
     // An exec tunnel counts too.
     let mut send = connect(gw.addr).await;
-    let exec = Request::get("/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true")
-        .header("connection", "Upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .header("sec-websocket-protocol", "v5.channel.k8s.io")
-        .body(Full::default())
-        .unwrap();
-    let res = send.send_request(exec).await.unwrap();
+    let res = send.send_request(websocket_exec()).await.unwrap();
     assert_eq!(res.status(), 101);
     let tunnel = hyper::upgrade::on(res).await.unwrap();
 
