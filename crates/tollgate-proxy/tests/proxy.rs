@@ -836,3 +836,45 @@ async fn short_requests_past_one_connections_streams_open_another() {
         "short requests still go over HTTP/2"
     );
 }
+
+/// Clients that ask for a large list and do not read it must not stall the
+/// other requests on the HTTP/2 connection to the API server: their unread
+/// data may hold their own streams' flow-control windows, never the
+/// connection's, which every stream on it shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_not_reading_large_lists_do_not_stall_the_shared_connection() {
+    let api = ApiServer::builder().start().await.unwrap();
+    let gw = gateway(&api.kubeconfig(), None, Duration::from_secs(30)).await;
+    // 12 ConfigMaps of ~2.5 MB: a list of ~30 MB.
+    let big = "x".repeat(2_500_000);
+    for i in 0..12 {
+        let body = serde_json::json!({"metadata": {"name": format!("big-{i}")}, "data": {"blob": big}}).to_string();
+        let req = Request::post("/api/v1/namespaces/default/configmaps")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap();
+        let (code, _, body) = get(gw.addr, req).await;
+        assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    }
+    // Five clients ask for the list and never read it.
+    let mut slow = Vec::new();
+    for _ in 0..5 {
+        let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+        tcp.write_all(b"GET /api/v1/namespaces/default/configmaps HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        slow.push(tcp);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pod = get(
+        gw.addr,
+        Request::get("/api/v1/namespaces/default/pods/demo")
+            .body(Full::default())
+            .unwrap(),
+    );
+    let (code, _, body) = tokio::time::timeout(Duration::from_secs(10), pod)
+        .await
+        .expect("a small request is answered while other clients leave their lists unread");
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    drop(slow);
+}
