@@ -81,6 +81,17 @@ async fn connect(addr: SocketAddr) -> http1::SendRequest<Full<Bytes>> {
     send
 }
 
+/// Whether `count()` reaches `n` within `within` (looked at every 20 ms).
+async fn reaches(within: Duration, n: usize, count: impl Fn() -> usize) -> bool {
+    tokio::time::timeout(within, async {
+        while count() < n {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .is_ok()
+}
+
 /// `exec cat` in the demo pod over WebSocket (v5), as kubectl asks for it.
 fn websocket_exec() -> Request<Full<Bytes>> {
     Request::get("/api/v1/namespaces/default/pods/demo/exec?command=cat&stdin=true&stdout=true")
@@ -680,14 +691,8 @@ async fn watches_do_not_take_the_streams_short_requests_need() {
             .filter(|r| r.uri.query().is_some_and(|q| q.contains("watch=1")))
             .count()
     };
-    let waited = tokio::time::timeout(Duration::from_secs(20), async {
-        while watches_upstream() < WATCHES {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
     assert!(
-        waited.is_ok(),
+        reaches(Duration::from_secs(20), WATCHES, watches_upstream).await,
         "every watch reaches the API server at once: {} of {WATCHES} did",
         watches_upstream()
     );
@@ -813,14 +818,8 @@ async fn short_requests_past_one_connections_streams_open_another() {
         .map(|_| tokio::spawn(get(gw.addr, Request::get(path).body(Full::default()).unwrap())))
         .collect();
     let arrived = || api.requests().iter().filter(|r| r.uri.path() == path).count();
-    let waited = tokio::time::timeout(Duration::from_secs(4), async {
-        while arrived() < LISTS {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
     assert!(
-        waited.is_ok(),
+        reaches(Duration::from_secs(4), LISTS, arrived).await,
         "every list reaches the API server while the first are still waiting for their answers: {} of {LISTS} did",
         arrived()
     );

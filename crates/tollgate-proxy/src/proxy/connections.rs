@@ -14,6 +14,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use super::increment_below;
+
 /// Streams taken on one connection before the next request goes to
 /// another: the API server's own limit.
 pub(crate) const STREAMS_PER_CONNECTION: usize = 100;
@@ -69,17 +71,7 @@ impl<C> Drop for Stream<C> {
 impl<C> Connection<C> {
     /// A stream here if fewer than `limit` are taken.
     fn try_take(self: &Arc<Self>, limit: usize) -> Option<Stream<C>> {
-        let mut n = self.streams.load(Ordering::Relaxed);
-        while n < limit {
-            match self
-                .streams
-                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(Stream(self.clone())),
-                Err(now) => n = now,
-            }
-        }
-        None
+        increment_below(&self.streams, limit).then(|| Stream(self.clone()))
     }
 }
 

@@ -3,18 +3,10 @@
 //! hold an upstream connection of their own for as long as they run, so
 //! their number is bounded.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
-use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
-use pin_project_lite::pin_project;
-
-use super::connections::Stream;
-use super::service::HttpClient;
+use super::increment_below;
 
 /// How many long-running requests may be under way, and how many are.
 #[derive(Debug)]
@@ -33,19 +25,7 @@ impl Slots {
 
     /// A slot, or `None` when all `limit` are taken.
     pub(crate) fn take(self: &Arc<Self>) -> Option<Slot> {
-        let mut open = self.open.load(Ordering::Relaxed);
-        loop {
-            if open >= self.limit {
-                return None;
-            }
-            match self
-                .open
-                .compare_exchange_weak(open, open + 1, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return Some(Slot(self.clone())),
-                Err(now) => open = now,
-            }
-        }
+        increment_below(&self.open, self.limit).then(|| Slot(self.clone()))
     }
 
     pub(crate) fn limit(&self) -> usize {
@@ -64,52 +44,6 @@ pub(crate) struct Slot(Arc<Slots>);
 impl Drop for Slot {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-pin_project! {
-    /// The API server's response body, as the [`Proxy`](super::Proxy)
-    /// passes it on: for a long-running request (a watch, logs, a proxy
-    /// request) it holds the request's place among them until the body
-    /// ends or is dropped (the client went away).
-    #[derive(Debug)]
-    pub struct UpstreamBody {
-        #[pin]
-        body: Incoming,
-        slot: Option<Slot>,
-        // A short request's stream on its HTTP/2 connection, held as long.
-        stream: Option<Stream<HttpClient>>,
-    }
-}
-
-impl UpstreamBody {
-    pub(crate) fn new(body: Incoming, slot: Option<Slot>, stream: Option<Stream<HttpClient>>) -> Self {
-        UpstreamBody { body, slot, stream }
-    }
-}
-
-impl Body for UpstreamBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.project();
-        let polled = this.body.poll_frame(cx);
-        if let Poll::Ready(None | Some(Err(_))) = &polled {
-            // Ended: the upstream connection or stream is free (or gone)
-            // already.
-            this.slot.take();
-            this.stream.take();
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
     }
 }
 

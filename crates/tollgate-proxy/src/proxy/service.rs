@@ -18,6 +18,7 @@ use tower_service::Service;
 
 use super::connections::{Connections, MAX_CONNECTIONS, STREAMS_PER_CONNECTION};
 use super::long_running::Slots;
+use super::upstream_body::Held;
 use super::{ResponseFuture, UpstreamBody};
 use crate::headers::{self, ClientAddr, Impersonation};
 use crate::tunnel::{self, TunnelTap};
@@ -456,24 +457,26 @@ where
     let tap = parts.extensions.get::<TunnelTap>().cloned();
     let notes = parts.extensions.get::<tollgate_kube::Notes>().cloned();
 
-    let mut slot = if upgrade || long_running {
-        let slot = inner.long_running.take().ok_or(Error::Busy {
+    // Long-running requests and upgrades go over a connection of their
+    // own, at most `max_long_running` at once; short ones take a stream on
+    // a shared HTTP/2 connection.
+    let own_connection = upgrade || long_running;
+    let mut held = Some(if own_connection {
+        Held::LongRunning(inner.long_running.take().ok_or(Error::Busy {
             limit: inner.long_running.limit(),
-        })?;
-        Some(slot)
+        })?)
     } else {
-        None
+        Held::Stream(inner.client.take())
+    });
+    let client = match &held {
+        Some(Held::Stream(s)) => s.client(),
+        _ => &inner.own_connection,
     };
 
     let out = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
-    let stream = (!upgrade && !long_running).then(|| inner.client.take());
-    let client = match &stream {
-        Some(s) => s.client(),
-        None => &inner.own_connection,
-    };
     let sent_at = std::time::Instant::now();
     let sent = client.request(out);
-    let result = if long_running || upgrade {
+    let result = if own_connection {
         // The connect timeout still applies through the connector.
         sent.await
     } else {
@@ -488,7 +491,7 @@ where
         }
     };
     let mut res = result.map_err(|e| classify(&e, up.url(), inner.connect_timeout))?;
-    if let Some(n) = notes.filter(|_| !long_running && !upgrade) {
+    if let Some(n) = notes.filter(|_| !own_connection) {
         n.insert(tollgate_kube::UpstreamLatency(sent_at.elapsed()));
     }
 
@@ -498,10 +501,10 @@ where
                 let upstream_up = hyper::upgrade::on(&mut res);
                 let tunnels = inner.tunnels.clone();
                 // The tunnel holds the request's slot until it closes.
-                let slot = slot.take();
+                let held = held.take();
                 tokio::spawn(async move {
                     tunnel::run(client_up, upstream_up, tap, tunnels).await;
-                    drop(slot);
+                    drop(held);
                 });
             }
             None => {
@@ -515,7 +518,7 @@ where
         headers::strip_hop_by_hop(res.headers_mut(), false);
     }
     headers::set_audit_id(res.headers_mut(), &audit_id);
-    Ok(res.map(|body| ResponseBody::inner(UpstreamBody::new(body, slot, stream))))
+    Ok(res.map(|body| ResponseBody::inner(UpstreamBody::new(body, held))))
 }
 
 /// Sorts a client error into unreachable, TLS, timeout or other.
