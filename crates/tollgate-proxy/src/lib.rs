@@ -41,6 +41,7 @@ mod proxy;
 mod server;
 mod tunnel;
 mod upstream;
+mod workers;
 
 pub use client::{Client, ClientResponse, MAX_RESPONSE_BYTES};
 pub use error::Error;
@@ -58,3 +59,4 @@ pub use proxy::{
 pub use server::{ServeOptions, ServeStats, ServerCert, serve, serve_with, server_tls_from_pem};
 pub use tunnel::{Tap, TunnelStats, TunnelTap, TunnelTotals};
 pub use upstream::Upstream;
+pub use workers::{MAX_WORKERS, WorkerCount, Workers};

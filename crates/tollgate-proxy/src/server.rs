@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tower_service::Service;
 
 use crate::idle::{Activity, ActivityBody};
-use crate::{ClientAddr, Error};
+use crate::{ClientAddr, Error, Workers};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -257,6 +257,11 @@ pub struct ServeOptions {
     pub max_concurrent_streams: u32,
     /// Where the listener counts connections.
     pub stats: ServeStats,
+    /// Threads, one runtime each, that serve the connections (each
+    /// connection on the one serving the fewest); `None`: each connection
+    /// is a task of the runtime `serve_with` runs on. The threads end when
+    /// `serve_with` returns, unless the caller keeps a clone.
+    pub workers: Option<Workers>,
 }
 
 impl Default for ServeOptions {
@@ -271,6 +276,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(120),
             max_concurrent_streams: 250,
             stats: ServeStats::default(),
+            workers: None,
         }
     }
 }
@@ -414,7 +420,7 @@ pub async fn serve_with<S, B>(
     tls: Option<Arc<rustls::ServerConfig>>,
     service: S,
     shutdown: impl Future<Output = ()>,
-    options: ServeOptions,
+    mut options: ServeOptions,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -423,6 +429,9 @@ pub async fn serve_with<S, B>(
     B::Error: Into<BoxError>,
 {
     let drain = options.drain;
+    // Not in the copy each connection holds: a connection's task would
+    // keep its own worker's thread alive.
+    let workers = options.workers.take();
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     // Shutdown: every connection closes gracefully; the drain waits for
     // the last one.
@@ -511,7 +520,7 @@ pub async fn serve_with<S, B>(
         let stopping = stopping.clone();
         let handshakes = handshakes.clone();
         let options = options.clone();
-        tokio::spawn(async move {
+        let conn = async move {
             let _guard = guard;
             match acceptor {
                 Some(acceptor) => {
@@ -541,7 +550,15 @@ pub async fn serve_with<S, B>(
                     run_connection(conn, &activity, stopping, &options, peer).await;
                 }
             }
-        });
+        };
+        // The TLS handshake, the requests, their HTTP/2 streams' tasks and
+        // the upstream streams they take all run where the connection runs.
+        match &workers {
+            Some(w) => w.spawn(conn),
+            None => {
+                tokio::spawn(conn);
+            }
+        }
     }
     drop(listener);
     let _ = stopping_tx.send(true);

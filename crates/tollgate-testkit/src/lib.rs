@@ -91,7 +91,14 @@ pub struct RecordedRequest {
     pub version: Version,
     /// All request headers.
     pub headers: HeaderMap,
+    /// The address the request's connection came from: requests with the
+    /// same one came over the same connection.
+    pub peer: Option<SocketAddr>,
 }
+
+/// The address a request's connection came from.
+#[derive(Debug, Clone, Copy)]
+struct Peer(SocketAddr);
 
 #[derive(Debug, Clone)]
 struct Config {
@@ -121,6 +128,7 @@ impl Shared {
             uri: req.uri().clone(),
             version: req.version(),
             headers: req.headers().clone(),
+            peer: req.extensions().get::<Peer>().map(|p| p.0),
         });
     }
 }
@@ -203,7 +211,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
-        let (tcp, _) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(_) => continue,
@@ -216,7 +224,8 @@ async fn accept_loop(
         tokio::spawn(async move {
             let Ok(stream) = tls.accept(tcp).await else { return };
             let streams = shared.config.max_concurrent_streams;
-            let svc = hyper::service::service_fn(move |req| {
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(Peer(peer));
                 let shared = shared.clone();
                 async move { Ok::<_, std::convert::Infallible>(handler::handle(shared, req).await) }
             });

@@ -2,6 +2,7 @@
 //!
 //! ```yaml
 //! listen: 0.0.0.0:8443          # the API listener
+//! workers: auto                 # connection-serving threads: one per core; or a number; 0: shared runtime
 //! tls:                          # required unless listen is a loopback address
 //!   cert: /etc/tollgate/tls.crt
 //!   key: /etc/tollgate/tls.key
@@ -92,6 +93,9 @@ pub struct Config {
     /// Request and connection limits.
     #[serde(default)]
     pub limits: tollgate_proxy::LimitsConfig,
+    /// Threads serving connections, a runtime each: `auto` (one per core), a number, or 0.
+    #[serde(default)]
+    pub workers: tollgate_proxy::WorkerCount,
     /// How clients are authenticated.
     pub authentication: Option<tollgate_oidc::config::AuthnConfig>,
     /// Shutdown behaviour.

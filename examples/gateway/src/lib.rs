@@ -214,6 +214,7 @@ pub async fn start(config: &Config) -> Result<Running, StartError> {
         .serve_options()
         .with_drain(Duration::from_secs(config.shutdown.drain_seconds));
     serve_options.stats = serve_stats;
+    serve_options.workers = config.workers.start()?;
     let reloader = reload::Reloader::new(config.clone(), cert, authn_handle, audit.clone(), metrics.clone()).spawn();
     let ready = readiness.clone();
     let recorder = audit.recorder().clone();

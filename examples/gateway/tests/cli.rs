@@ -50,6 +50,16 @@ fn bad_configs_stop_start_up_with_file_field_and_reason() {
             "listen: 127.0.0.1:0\nupstream: {kubeconfig: nope.kubeconfig}\nauthentication: {mode: none}\n",
             "nope.kubeconfig: No such file",
         ),
+        (
+            "workers.yaml",
+            "listen: 127.0.0.1:0\nworkers: all\nupstream: {kubeconfig: k}\nauthentication: {mode: none}\n",
+            "workers.yaml:2: (syntax): error: line 2 column 10: expected `auto` or a number of worker threads (0: none), got `all`",
+        ),
+        (
+            "many.yaml",
+            "listen: 127.0.0.1:0\nworkers: 5000\nupstream: {kubeconfig: k}\nauthentication: {mode: none}\n",
+            "many.yaml:2: (syntax): error: line 2 column 10: 5000 workers: at most 1024",
+        ),
     ];
     for (name, text, expected) in cases {
         let path = write(name, text);

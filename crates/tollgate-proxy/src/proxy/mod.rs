@@ -3,6 +3,7 @@
 mod connections;
 mod future;
 mod long_running;
+mod per_worker;
 mod service;
 mod upstream_body;
 

@@ -18,6 +18,7 @@ use tower_service::Service;
 
 use super::connections::{Connections, MAX_CONNECTIONS, STREAMS_PER_CONNECTION};
 use super::long_running::Slots;
+use super::per_worker::PerWorker;
 use super::upstream_body::Held;
 use super::{ResponseFuture, UpstreamBody};
 use crate::headers::{self, ClientAddr, Impersonation};
@@ -100,8 +101,18 @@ impl ProxyBuilder {
             connect_timeout: self.connect_timeout,
             pool_idle_timeout: self.pool_idle_timeout,
         };
-        let h1 = maker.make(false);
-        let h2 = Connections::new(move || maker.make(true), STREAMS_PER_CONNECTION, MAX_CONNECTIONS);
+        // Each worker thread's requests go over connections of its own.
+        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let maker = Arc::new(maker);
+        let m = maker.clone();
+        let h1 = PerWorker::new(move || m.make(false), workers);
+        let h2 = PerWorker::new(
+            move || {
+                let m = maker.clone();
+                Connections::new(move || m.make(true), STREAMS_PER_CONNECTION, MAX_CONNECTIONS)
+            },
+            workers,
+        );
         Proxy {
             inner: Arc::new(Inner {
                 identity: self.identity,
@@ -249,16 +260,18 @@ struct Inner {
     identity: UpstreamIdentity,
     upstream: Upstream,
     /// Short requests: HTTP/2 when the API server offers it, 100 streams
-    /// to a connection, another connection when those are taken.
-    client: Connections<HttpClient>,
+    /// to a connection, another connection when those are taken; each
+    /// worker thread's own.
+    client: PerWorker<Connections<HttpClient>>,
     /// Long-running requests (watches, logs, proxy) and upgrades (exec,
     /// attach, port-forward): HTTP/1.1, a connection each. The API server
     /// gives one HTTP/2 connection at most 100 streams, and a request that
     /// runs for minutes holds its stream all that time: on the shared
     /// connection, a hundred watches would leave every short request
     /// waiting for one to end (hyper's pool does not open a second HTTP/2
-    /// connection when the first is full, as client-go's does).
-    own_connection: HttpClient,
+    /// connection when the first is full, as client-go's does). Each
+    /// worker thread's own pool of idle ones.
+    own_connection: PerWorker<HttpClient>,
     /// The long-running requests under way, bounded.
     long_running: Arc<Slots>,
     connect_timeout: Duration,
@@ -466,11 +479,11 @@ where
             limit: inner.long_running.limit(),
         })?)
     } else {
-        Held::Stream(inner.client.take())
+        Held::Stream(inner.client.get().take())
     });
     let client = match &held {
         Some(Held::Stream(s)) => s.client(),
-        _ => &inner.own_connection,
+        _ => inner.own_connection.get(),
     };
 
     let out = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());

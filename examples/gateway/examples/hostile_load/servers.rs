@@ -1,7 +1,10 @@
 //! The two processes the speed comparison starts besides the gateways: a
 //! static upstream (what the API server would answer, served from memory
 //! so the upstream is never the bottleneck) and a bare hyper reverse proxy
-//! with the gateway's TLS stack and no layers (the floor for this design).
+//! with the gateway's TLS stack and no layers (the floor for this design),
+//! serving its connections on worker threads as the gateway does by
+//! default (`workers: auto`: one single-threaded runtime per core, each
+//! with its own upstream connections).
 //!
 //! Each runs in a process of its own (this harness, re-executed), prints
 //! its port on its first line and stops when its standard input closes.
@@ -130,10 +133,12 @@ async fn listen() -> Result<(TcpListener, tokio::sync::oneshot::Receiver<()>), E
     Ok((l, stop))
 }
 
-/// Serves `handle` over TLS (HTTP/2 or HTTP/1.1 by ALPN, with upgrades).
+/// Serves `handle` over TLS (HTTP/2 or HTTP/1.1 by ALPN, with upgrades),
+/// each connection on one of `workers` when given.
 async fn serve<F, Fut>(
     (l, mut stop): (TcpListener, tokio::sync::oneshot::Receiver<()>),
     tls: tokio_rustls::TlsAcceptor,
+    workers: Option<tollgate_proxy::Workers>,
     handle: F,
 ) -> Result<(), Error>
 where
@@ -148,11 +153,17 @@ where
         };
         let _ = tcp.set_nodelay(true);
         let (tls, builder, handle) = (tls.clone(), builder.clone(), handle.clone());
-        tokio::spawn(async move {
+        let conn = async move {
             let Ok(stream) = tls.accept(tcp).await else { return };
             let svc = hyper::service::service_fn(handle);
             let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await;
-        });
+        };
+        match &workers {
+            Some(w) => w.spawn(conn),
+            None => {
+                tokio::spawn(conn);
+            }
+        }
     }
 }
 
@@ -174,7 +185,7 @@ pub(crate) async fn static_upstream(dir: &Path) -> Result<(), Error> {
         .collect::<Vec<_>>()
         .leak();
     let l = listen().await?;
-    serve(l, tls, move |mut req: Request<Incoming>| async move {
+    serve(l, tls, None, move |mut req: Request<Incoming>| async move {
         let json = |b: Out| {
             Response::builder()
                 .header("content-type", "application/json")
@@ -267,10 +278,16 @@ fn client(dir: &Path, h2: bool) -> Result<Client, Error> {
 /// sides), hop-by-hop headers dropped, upgrades tunnelled — nothing else.
 pub(crate) async fn bare_proxy(dir: &Path, upstream: SocketAddr) -> Result<(), Error> {
     let tls = server_tls(dir, "gateway.crt", "gateway.key")?;
-    let (h2, h1) = (client(dir, true)?, client(dir, false)?);
+    let workers = tollgate_proxy::WorkerCount::Auto.start()?;
+    // A pair of clients (each a pool of upstream connections) for each
+    // worker, and one for any other thread, as the gateway keeps them.
+    let clients = (0..=workers.as_ref().map_or(0, tollgate_proxy::Workers::len))
+        .map(|_| Ok((client(dir, true)?, client(dir, false)?)))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let clients = Arc::new(clients);
     let l = listen().await?;
-    serve(l, tls, move |mut req: Request<Incoming>| {
-        let (h2, h1) = (h2.clone(), h1.clone());
+    serve(l, tls, workers, move |mut req: Request<Incoming>| {
+        let (h2, h1) = clients[tollgate_proxy::Workers::current().map_or(0, |w| w + 1)].clone();
         async move {
             let upgrade = req.headers().contains_key(http::header::UPGRADE);
             let from_client = upgrade.then(|| hyper::upgrade::on(&mut req));
