@@ -483,6 +483,17 @@ pub async fn serve_with<S, B>(
             }
         };
         let _ = tcp.set_nodelay(true);
+        // A socket is watched by the reactor of the runtime it was
+        // registered with: taken off this one, it is registered again
+        // where the connection runs, so a worker's readiness events are
+        // its own (not every read woken across from the accepting thread).
+        let tcp = match tcp.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot hand the connection over");
+                continue;
+            }
+        };
         let activity = Activity::new();
         // One copy of the stack per connection, called in place for each
         // of its requests (hyper calls from the connection's task, so the
@@ -522,6 +533,13 @@ pub async fn serve_with<S, B>(
         let options = options.clone();
         let conn = async move {
             let _guard = guard;
+            let tcp = match tokio::net::TcpStream::from_std(tcp) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot serve the connection here");
+                    return;
+                }
+            };
             match acceptor {
                 Some(acceptor) => {
                     let Ok(permit) = handshakes.try_acquire() else {

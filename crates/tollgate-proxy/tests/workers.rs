@@ -231,3 +231,52 @@ async fn shutdown_drains_requests_in_flight_on_the_workers() {
     let workers: Vec<_> = gw.served.lock().unwrap().iter().map(|s| s.1).collect();
     assert!(workers.iter().all(Option::is_some), "{workers:?}");
 }
+
+/// A worker serves its connections by itself: with the thread that
+/// accepted them busy (here: blocked outright), their requests still go
+/// through. Each socket is watched by the worker's own reactor, not the
+/// accepting runtime's (whose every readiness event would otherwise be
+/// handed across, and wait for it).
+#[tokio::test]
+async fn a_workers_connections_do_not_wait_for_the_accepting_thread() {
+    // The API server and the client on a runtime of their own: this
+    // test's thread, which accepts, is blocked below.
+    let elsewhere = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let api = elsewhere
+        .spawn(async { ApiServer::builder().start().await })
+        .await
+        .unwrap()
+        .unwrap();
+    let gw = gateway(&api, 1).await;
+    let (first_tx, first) = oneshot::channel();
+    let (second_tx, second) = std::sync::mpsc::channel();
+    let (go_tx, go) = oneshot::channel::<()>();
+    let addr = gw.addr;
+    elsewhere.spawn(async move {
+        let mut send = h1(addr).await;
+        let res = send.send_request(pod("first")).await.unwrap();
+        let _ = first_tx.send(res.status());
+        res.into_body().collect().await.unwrap();
+        let _ = go.await;
+        let res = send.send_request(pod("second")).await.unwrap();
+        let status = res.status();
+        res.into_body().collect().await.unwrap();
+        let _ = second_tx.send(status);
+    });
+    assert_eq!(first.await.unwrap(), 404, "served while the accepting thread runs");
+    let _ = go_tx.send(());
+    // Blocks this thread, and with it the runtime that accepted the
+    // connection.
+    let status = second.recv_timeout(Duration::from_secs(10));
+    assert_eq!(
+        status.ok(),
+        Some(http::StatusCode::NOT_FOUND),
+        "the second request is answered while the accepting thread is blocked"
+    );
+    drop(api);
+    elsewhere.shutdown_background();
+}

@@ -152,8 +152,13 @@ where
             _ = &mut stop => return Ok(()),
         };
         let _ = tcp.set_nodelay(true);
+        // Registered again with the reactor of the runtime that serves it.
+        let tcp = tcp.into_std()?;
         let (tls, builder, handle) = (tls.clone(), builder.clone(), handle.clone());
         let conn = async move {
+            let Ok(tcp) = tokio::net::TcpStream::from_std(tcp) else {
+                return;
+            };
             let Ok(stream) = tls.accept(tcp).await else { return };
             let svc = hyper::service::service_fn(handle);
             let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await;
