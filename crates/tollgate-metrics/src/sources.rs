@@ -155,11 +155,25 @@ impl Metrics {
         });
     }
 
-    /// `tollgate_connections_open` and `tollgate_connections_refused_total{reason}`.
+    /// `tollgate_connections_open`, `tollgate_worker_connections{worker}`
+    /// and `tollgate_connections_refused_total{reason}`.
     #[cfg(feature = "proxy")]
     pub fn sample_connections(&mut self, stats: &tollgate_proxy::ServeStats) {
         let c = stats.clone();
         self.register_sampled("connections_open", "Client connections open", Gauge, move || c.open());
+        let c = stats.clone();
+        self.register_sampled_family(
+            "worker_connections",
+            "Client connections open on each worker thread (workers:)",
+            Gauge,
+            move || {
+                c.per_worker()
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, n)| (vec![("worker", i.to_string())], n))
+                    .collect()
+            },
+        );
         let c = stats.clone();
         self.register_sampled_family(
             "connections_refused",

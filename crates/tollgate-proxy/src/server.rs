@@ -202,6 +202,8 @@ struct StatCounters {
     over_limits: std::sync::atomic::AtomicU64,
     over_handshakes: std::sync::atomic::AtomicU64,
     handshake_failed: std::sync::atomic::AtomicU64,
+    /// Connections on each worker, when connections are served by workers.
+    per_worker: std::sync::OnceLock<Arc<[std::sync::atomic::AtomicUsize]>>,
 }
 
 impl ServeStats {
@@ -224,6 +226,17 @@ impl ServeStats {
     /// TLS handshakes that failed or timed out.
     pub fn handshakes_failed(&self) -> u64 {
         self.0.handshake_failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Connections open on each worker thread, by worker; empty when
+    /// connections are not served by [`Workers`].
+    pub fn per_worker(&self) -> Vec<u64> {
+        self.0.per_worker.get().map_or_else(Vec::new, |counts| {
+            counts
+                .iter()
+                .map(|n| n.load(std::sync::atomic::Ordering::Relaxed) as u64)
+                .collect()
+        })
     }
 
     fn bump(counter: &std::sync::atomic::AtomicU64) {
@@ -432,6 +445,9 @@ pub async fn serve_with<S, B>(
     // Not in the copy each connection holds: a connection's task would
     // keep its own worker's thread alive.
     let workers = options.workers.take();
+    if let Some(w) = &workers {
+        let _ = options.stats.0.per_worker.set(w.counts());
+    }
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     // Shutdown: every connection closes gracefully; the drain waits for
     // the last one.

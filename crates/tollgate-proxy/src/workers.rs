@@ -136,6 +136,18 @@ impl Workers {
         });
     }
 
+    /// The futures running on each worker now (for the listener: its
+    /// connections), by worker.
+    pub fn running(&self) -> Vec<usize> {
+        self.0.load.iter().map(|n| n.load(Ordering::Relaxed)).collect()
+    }
+
+    /// The counts [`Workers::running`] reads, for a reader that must not
+    /// keep the threads alive.
+    pub(crate) fn counts(&self) -> Arc<[AtomicUsize]> {
+        self.0.load.clone()
+    }
+
     /// Which worker the calling thread is (`0..len`), or `None` on any
     /// other thread.
     pub fn current() -> Option<usize> {

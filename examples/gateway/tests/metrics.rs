@@ -135,6 +135,23 @@ async fn every_documented_family_has_a_sample_after_kubectl_traffic() {
         body.contains("tollgate_connections_refused_total{reason=\"limits\"} 0"),
         "{body}"
     );
+    // Two connections held open: each counted on a worker, one worker each.
+    let (_a, _b) = (env.tls().await, env.tls().await);
+    let held = scrape(admin, None).await.1;
+    let per_worker: Vec<u64> = held
+        .lines()
+        .filter(|l| l.starts_with("tollgate_worker_connections{worker="))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(per_worker.len(), workers, "a gauge per worker (workers: auto): {held}");
+    assert!(per_worker.iter().sum::<u64>() >= 2, "the held connections: {held}");
+    if workers >= 2 {
+        assert!(
+            per_worker.iter().filter(|n| **n >= 1).count() >= 2,
+            "connections spread over the workers: {per_worker:?}"
+        );
+    }
     assert!(!body.contains("payments-api"), "no user name is a label");
     assert!(body.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
 
