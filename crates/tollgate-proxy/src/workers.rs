@@ -170,8 +170,7 @@ impl Workers {
 /// assert!(e.to_string().contains("`auto` or a number"));
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(try_from = "RawCount")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WorkerCount {
     /// One per core.
     #[default]
@@ -183,24 +182,43 @@ pub enum WorkerCount {
 /// The most workers a configuration may ask for.
 pub const MAX_WORKERS: usize = 1024;
 
-#[derive(serde::Deserialize)]
-#[serde(untagged)]
-enum RawCount {
-    Count(usize),
-    Word(String),
+/// What a configuration is told a count must be.
+const EXPECTED: &str = "`auto` or a number of worker threads (0: none)";
+
+impl<'de> serde::Deserialize<'de> for WorkerCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CountVisitor)
+    }
 }
 
-impl TryFrom<RawCount> for WorkerCount {
-    type Error = String;
+struct CountVisitor;
 
-    fn try_from(raw: RawCount) -> Result<Self, String> {
-        match raw {
-            RawCount::Word(w) if w == "auto" => Ok(WorkerCount::Auto),
-            RawCount::Count(n) if n <= MAX_WORKERS => Ok(WorkerCount::Count(n)),
-            RawCount::Count(n) => Err(format!("{n} workers: at most {MAX_WORKERS}")),
-            RawCount::Word(w) => Err(format!(
-                "expected `auto` or a number of worker threads (0: none), got `{w}`"
-            )),
+impl serde::de::Visitor<'_> for CountVisitor {
+    type Value = WorkerCount;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(EXPECTED)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<WorkerCount, E> {
+        match usize::try_from(n) {
+            Ok(n) if n <= MAX_WORKERS => Ok(WorkerCount::Count(n)),
+            _ => Err(E::custom(format!("{n} workers: at most {MAX_WORKERS}"))),
+        }
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<WorkerCount, E> {
+        match u64::try_from(n) {
+            Ok(n) => self.visit_u64(n),
+            Err(_) => Err(E::custom(format!("expected {EXPECTED}, got {n}"))),
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<WorkerCount, E> {
+        if s == "auto" {
+            Ok(WorkerCount::Auto)
+        } else {
+            Err(E::custom(format!("expected {EXPECTED}, got `{s}`")))
         }
     }
 }
@@ -223,5 +241,46 @@ impl WorkerCount {
             0 => Ok(None),
             n => Workers::start(n).map(Some),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn parse(json: &str) -> Result<WorkerCount, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    proptest! {
+        #[test]
+        fn a_number_is_a_count_up_to_the_most(n in any::<i64>()) {
+            match parse(&n.to_string()) {
+                Ok(WorkerCount::Count(c)) => prop_assert!(n >= 0 && c as i64 == n && c <= MAX_WORKERS),
+                Ok(WorkerCount::Auto) => prop_assert!(false, "{n} read as auto"),
+                Err(e) if n < 0 => prop_assert!(e.contains(EXPECTED), "{e}"),
+                Err(e) => prop_assert!(n as u64 > MAX_WORKERS as u64 && e.contains("at most 1024"), "{e}"),
+            }
+        }
+
+        #[test]
+        fn a_word_is_auto_or_refused_by_name(s in "\\PC{0,20}") {
+            match parse(&serde_json::Value::String(s.clone()).to_string()) {
+                Ok(w) => prop_assert!(s == "auto" && w == WorkerCount::Auto),
+                Err(e) => prop_assert!(e.contains(EXPECTED) && e.contains(&format!("`{s}`")), "{e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn other_kinds_say_what_is_expected() {
+        for json in ["1.5", "true", "[]", "{}", "null"] {
+            let e = parse(json).expect_err(json);
+            assert!(e.contains(EXPECTED), "{json}: {e}");
+        }
+        assert_eq!(WorkerCount::Count(3).threads(), 3);
+        assert!(WorkerCount::Auto.threads() >= 1);
     }
 }

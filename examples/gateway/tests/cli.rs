@@ -60,6 +60,16 @@ fn bad_configs_stop_start_up_with_file_field_and_reason() {
             "listen: 127.0.0.1:0\nworkers: 5000\nupstream: {kubeconfig: k}\nauthentication: {mode: none}\n",
             "many.yaml:2: (syntax): error: line 2 column 10: 5000 workers: at most 1024",
         ),
+        (
+            "negative.yaml",
+            "listen: 127.0.0.1:0\nworkers: -1\nupstream: {kubeconfig: k}\nauthentication: {mode: none}\n",
+            "negative.yaml:2: (syntax): error: line 2 column 10: expected `auto` or a number of worker threads (0: none), got -1",
+        ),
+        (
+            "flag.yaml",
+            "listen: 127.0.0.1:0\nworkers: true\nupstream: {kubeconfig: k}\nauthentication: {mode: none}\n",
+            "invalid type: boolean `true`, expected `auto` or a number of worker threads (0: none)",
+        ),
     ];
     for (name, text, expected) in cases {
         let path = write(name, text);
