@@ -117,6 +117,13 @@ impl Workers {
 
     /// Runs `future` on the worker running the fewest futures handed to
     /// it, to the end (or until the workers end).
+    ///
+    /// A tokio socket stays watched by the reactor of the runtime that
+    /// made it, and its every readiness event is handed across from
+    /// there: hand a socket accepted elsewhere over as a
+    /// `std::net::TcpStream` (`into_std`) and make it a tokio one inside
+    /// `future` (`TcpStream::from_std`), as [`serve_with`](crate::serve_with)
+    /// does.
     pub fn spawn<F>(&self, future: F)
     where
         F: Future<Output = ()> + Send + 'static,
