@@ -232,10 +232,7 @@ impl ServeStats {
     /// connections are not served by [`Workers`].
     pub fn per_worker(&self) -> Vec<u64> {
         self.0.per_worker.get().map_or_else(Vec::new, |counts| {
-            counts
-                .iter()
-                .map(|n| n.load(std::sync::atomic::Ordering::Relaxed) as u64)
-                .collect()
+            crate::workers::read(counts).into_iter().map(|n| n as u64).collect()
         })
     }
 

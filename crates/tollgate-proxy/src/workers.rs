@@ -55,6 +55,11 @@ struct Inner {
     _stops: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
+/// The counts of [`Workers::counts`], read.
+pub(crate) fn read(counts: &[AtomicUsize]) -> Vec<usize> {
+    counts.iter().map(|n| n.load(Ordering::Relaxed)).collect()
+}
+
 /// A future's place on its worker; given back when it ends or is dropped.
 struct Load {
     load: Arc<[AtomicUsize]>,
@@ -146,7 +151,7 @@ impl Workers {
     /// The futures running on each worker now (for the listener: its
     /// connections), by worker.
     pub fn running(&self) -> Vec<usize> {
-        self.0.load.iter().map(|n| n.load(Ordering::Relaxed)).collect()
+        read(&self.0.load)
     }
 
     /// The counts [`Workers::running`] reads, for a reader that must not

@@ -101,8 +101,9 @@ impl ProxyBuilder {
             connect_timeout: self.connect_timeout,
             pool_idle_timeout: self.pool_idle_timeout,
         };
-        // Each worker thread's requests go over connections of its own.
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        // Each worker thread's requests go over connections of its own:
+        // room for as many workers as `workers: auto` starts.
+        let workers = crate::WorkerCount::Auto.threads();
         let maker = Arc::new(maker);
         let m = maker.clone();
         let h1 = PerWorker::new(move || m.make(false), workers);
