@@ -48,6 +48,7 @@ pub mod files;
 mod identity;
 pub mod json_text;
 pub mod limits;
+pub mod log_context;
 mod notes;
 pub mod protobuf;
 mod request_info;

@@ -25,10 +25,12 @@
 //! ```
 
 mod json;
+mod request;
 
 use std::fmt;
 
 pub use json::JsonLogFields;
+pub use request::RequestFields;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::{RecordFields, VisitFmt, VisitOutput};

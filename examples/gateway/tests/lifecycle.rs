@@ -311,6 +311,31 @@ async fn text_logs_carry_the_request_span_and_follow_a_span_directive() {
     );
 }
 
+/// The text log at `info` (no directive names a span, so the request's
+/// fields come from its log context, not a span): the denial's line reads
+/// as it does in the span, and a line outside any request has none.
+#[tokio::test(flavor = "multi_thread")]
+async fn text_logs_without_a_span_directive_carry_the_same_request_fields() {
+    let env = Env::start().await;
+    let (record, text) = log_of_a_denied_request(&env, "text", "info").await;
+    let span = format!(
+        " INFO request{{audit_id={} method=DELETE path=\"/api/v1/namespaces/prod\" user={:?} owner={:?} decision=\"deny\"}}: tollgate_rules::layer::service: request denied by policy",
+        record.audit_id,
+        record.user.username,
+        record.tollgate("owner").unwrap(),
+    );
+    let denied = text
+        .lines()
+        .find(|l| l.contains("request denied by policy"))
+        .unwrap_or_else(|| panic!("no denial logged: {text}"));
+    assert!(denied.contains(&span), "{span} in {denied}");
+    let serving = text
+        .lines()
+        .find(|l| l.contains("tollgate is serving"))
+        .unwrap_or_else(|| panic!("no start-up line: {text}"));
+    assert!(!serving.contains("request{"), "{serving}");
+}
+
 /// Polls `check` every 200 ms for up to 15 s.
 async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let started = Instant::now();

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tollgate_kube::Identity;
+use tollgate_kube::log_context::RequestLog;
 use tollgate_kube::{AuditId, Notes, Reason, RequestBody, RequestInfo, ResponseBody, Status};
 use tollgate_oidc::AuthnFailure;
 use tollgate_rules::Decision;
@@ -87,23 +88,32 @@ where
         });
         // One span per request: every log line below carries the audit ID
         // the record has; the authentication and policy layers fill in the
-        // user, owner and decision as they learn them.
-        let span = tracing::info_span!(
-            "request",
-            audit_id = %audit_id,
-            method = %parts.method,
-            path = parts.uri.path(),
-            user = tracing::field::Empty,
-            owner = tracing::field::Empty,
-            decision = tracing::field::Empty,
-        );
-        let future = span.in_scope(|| self.inner.call(Request::from_parts(parts, body)));
+        // user, owner and decision as they learn them. Or, when the log's
+        // formatter reads it, the same fields without a span.
+        let (future, span, log) = if tollgate_kube::log_context::is_spanless() {
+            let log = RequestLog::new(&audit_id, &parts.method, &parts.uri);
+            let future = log.in_scope(|| self.inner.call(Request::from_parts(parts, body)));
+            (future, tracing::Span::none(), Some(log))
+        } else {
+            let span = tracing::info_span!(
+                "request",
+                audit_id = %audit_id,
+                method = %parts.method,
+                path = parts.uri.path(),
+                user = tracing::field::Empty,
+                owner = tracing::field::Empty,
+                decision = tracing::field::Empty,
+            );
+            let future = span.in_scope(|| self.inner.call(Request::from_parts(parts, body)));
+            (future, span, None)
+        };
         ResponseFuture {
             future,
             done: false,
             audit_id,
             ctx,
             span,
+            log,
         }
     }
 }
@@ -131,6 +141,7 @@ pin_project! {
         // Boxed: every layer outside holds this future inline and moves it.
         ctx: Option<Box<Ctx>>,
         span: tracing::Span,
+        log: Option<RequestLog>,
     }
 }
 
@@ -143,6 +154,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _entered = this.span.enter();
+        let _logged = this.log.as_ref().map(RequestLog::enter);
         let mut future = this.future;
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx)));
         let result = match polled {

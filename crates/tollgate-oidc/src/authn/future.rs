@@ -5,6 +5,7 @@ use std::task::{Context, Poll, ready};
 
 use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tollgate_kube::log_context::RequestLog;
 use tollgate_kube::{ResponseBody, Status};
 use tower_service::Service;
 
@@ -104,6 +105,18 @@ impl<S: Service<Request<B>>, B> ResponseFuture<S, B> {
 /// the notes and the request's extensions (shared, not copied), and a copy
 /// of it into the extensions when `copy` (for `get::<Identity>()`).
 pub(super) fn admit<B>(req: &mut Request<B>, identity: &Arc<Identity>, copy: bool) {
+    let (name, owner_name) = (identity.username.as_str(), identity.owner.name.as_str());
+    let logged = RequestLog::with_current(|log| log.map(|log| log.record_user(name, owner_name)).is_some());
+    if !logged {
+        record_on_span(name, owner_name);
+    }
+    tracing::debug!("authenticated");
+    tollgate_kube::insert_shared(req.extensions_mut(), identity, copy);
+}
+
+/// The user and owner on the current span, when requests log through
+/// spans.
+fn record_on_span(name: &str, owner_name: &str) {
     let span = tracing::Span::current();
     // Both in one call: the log subscriber looks the span up and formats
     // into its fields once per call, not once per field (~600 instructions
@@ -111,17 +124,14 @@ pub(super) fn admit<B>(req: &mut Request<B>, identity: &Arc<Identity>, copy: boo
     if let Some(fields) = span.metadata().map(tracing::Metadata::fields)
         && let (Some(user), Some(owner)) = (fields.field("user"), fields.field("owner"))
     {
-        let (name, owner_name) = (identity.username.as_str(), identity.owner.name.as_str());
         span.record_all(&fields.value_set(&[
             (&user, Some(&name as &dyn tracing::Value)),
             (&owner, Some(&owner_name as &dyn tracing::Value)),
         ]));
     } else {
-        span.record("user", identity.username.as_str());
-        span.record("owner", identity.owner.name.as_str());
+        span.record("user", name);
+        span.record("owner", owner_name);
     }
-    tracing::debug!("authenticated");
-    tollgate_kube::insert_shared(req.extensions_mut(), identity, copy);
 }
 
 /// Whether refusing `req` leaves a body unread on an HTTP/1.x connection:

@@ -4,6 +4,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response};
+use tollgate_kube::log_context::RequestLog;
 use tollgate_kube::{
     Identity, MissingLayer, Reason, RequestBody, RequestInfo, ResponseBody, Status, StatusDetails, warning_header,
 };
@@ -156,7 +157,11 @@ pub(super) fn enforce(
     approval_available: bool,
 ) -> Result<Vec<HeaderValue>, Status> {
     // On the request's span (the audit layer's), for every later log line.
-    tracing::Span::current().record("decision", decision.action.as_str());
+    let action = decision.action.as_str();
+    let logged = RequestLog::with_current(|log| log.map(|log| log.record_decision(action)).is_some());
+    if !logged {
+        tracing::Span::current().record("decision", action);
+    }
     match decision.action {
         Action::Deny => {
             tracing::info!(
