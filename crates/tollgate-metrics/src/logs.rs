@@ -242,6 +242,50 @@ impl LogFilter {
     }
 }
 
+/// Installs the gateway's log as the global subscriber: standard error,
+/// `RUST_LOG` through [`LogFilter`] (default `info`); JSON lines with
+/// `json`, else text, with colour only on a terminal and without
+/// `NO_COLOR`. A request's fields go on its lines through its
+/// [`RequestLog`](tollgate_kube::log_context::RequestLog), not a span
+/// ([`set_spanless`](tollgate_kube::log_context::set_spanless)), unless a
+/// directive names a span (the filter must see the span) or colour is on
+/// ([`RequestFields`] writes lines without it). Does nothing when a
+/// global subscriber is already installed.
+pub fn init_stderr(json: bool) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = LogFilter::new(std::env::var("RUST_LOG").ok().as_deref());
+    let spans_filtered = filter.env.is_some();
+    let logs = tracing_subscriber::registry().with(filter.targets).with(filter.env);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let colour = !json && std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let installed = if json {
+        let format = tracing_subscriber::fmt::format()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false);
+        logs.with(
+            layer
+                .event_format(RequestFields::json(format))
+                .fmt_fields(JsonLogFields),
+        )
+        .try_init()
+    } else {
+        let format = tracing_subscriber::fmt::format().with_ansi(colour);
+        logs.with(
+            layer
+                .event_format(RequestFields::text(format))
+                .fmt_fields(LogFields)
+                .with_ansi(colour),
+        )
+        .try_init()
+    };
+    if installed.is_ok() {
+        tollgate_kube::log_context::set_spanless(!spans_filtered && !colour);
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use std::sync::{Arc, Mutex};

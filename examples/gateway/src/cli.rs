@@ -92,46 +92,9 @@ enum Command {
     },
 }
 
-/// Logs to standard error: `RUST_LOG` (default `info`); text with colour
-/// only on a terminal and without `NO_COLOR`, or JSON lines. A request's
-/// fields go on its lines without a span (`log_context`) unless a
-/// directive names a span or colour is on.
+/// Logs to standard error ([`tollgate_metrics::logs::init_stderr`]).
 fn init_logging(format: LogFormat) {
-    use std::io::IsTerminal;
-    use tollgate_metrics::logs::RequestFields;
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = tollgate_metrics::logs::LogFilter::new(std::env::var("RUST_LOG").ok().as_deref());
-    let spans_filtered = filter.env.is_some();
-    let logs = tracing_subscriber::registry().with(filter.targets).with(filter.env);
-    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => {
-            let json = tracing_subscriber::fmt::format()
-                .json()
-                .with_current_span(true)
-                .with_span_list(false);
-            logs.with(
-                layer
-                    .event_format(RequestFields::json(json))
-                    .fmt_fields(tollgate_metrics::logs::JsonLogFields),
-            )
-            .init();
-            tollgate_kube::log_context::set_spanless(!spans_filtered);
-        }
-        _ => {
-            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            let text = RequestFields::text(tracing_subscriber::fmt::format().with_ansi(colour));
-            logs.with(
-                layer
-                    .event_format(text)
-                    .fmt_fields(tollgate_metrics::logs::LogFields)
-                    .with_ansi(colour),
-            )
-            .init();
-            tollgate_kube::log_context::set_spanless(!spans_filtered && !colour);
-        }
-    }
+    tollgate_metrics::logs::init_stderr(matches!(format, LogFormat::Json));
 }
 
 /// The command line's definition, named `kubectl tollgate` for the plugin.
