@@ -14,11 +14,13 @@
 //! patches. It records the headers of every request so tests can assert
 //! what reached the cluster.
 //!
-//! It serves namespaces, pods, secrets, configmaps, serviceaccounts
-//! (with `token`) and deployments (with `scale`), and starts with
-//! namespaces `default`, `kube-system` and `kube-public`, a pod `demo`
-//! (container `app`), a secret `demo-credentials`, a configmap `demo-config`
-//! and the `default` service account in `default`.
+//! It serves namespaces, nodes, services, events, pods, secrets,
+//! configmaps, serviceaccounts (with `token`), deployments (with
+//! `scale`), jobs, cronjobs and role bindings, and starts with namespaces
+//! `default`, `kube-system` and `kube-public`, a node `demo-node`, and in
+//! `default` a pod `demo` (container `app`) with an event of its start, a
+//! service `kubernetes`, a secret `demo-credentials`, a configmap
+//! `demo-config` and the `default` service account.
 //!
 //! ```no_run
 //! # #[tokio::main] async fn main() -> Result<(), tollgate_testkit::Error> {
@@ -255,7 +257,7 @@ fn seed(store: &Store) {
         let _ = store.create(ns, "", json!({"metadata": {"name": name}}), false);
     }
     let _ = store.create(sas, "default", json!({"metadata": {"name": "default"}}), false);
-    let _ = store.create(
+    let pod = store.create(
         pods,
         "default",
         json!({"metadata": {"name": "demo", "labels": {"app": "demo"}},
@@ -273,6 +275,26 @@ fn seed(store: &Store) {
         cms,
         "default",
         json!({"metadata": {"name": "demo-config"}, "data": {"greeting": "hello"}}),
+        false,
+    );
+    let (Some(nodes), Some(services), Some(events)) = (r("nodes"), r("services"), r("events")) else {
+        return;
+    };
+    let _ = store.create(nodes, "", json!({"metadata": {"name": "demo-node"}}), false);
+    let _ = store.create(
+        services,
+        "default",
+        json!({"metadata": {"name": "kubernetes"},
+               "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP"}]}}),
+        false,
+    );
+    let _ = store.create(
+        events,
+        "default",
+        json!({"metadata": {"name": "demo.started"},
+               "involvedObject": {"kind": "Pod", "namespace": "default", "name": "demo", "apiVersion": "v1",
+                                  "uid": pod.ok().and_then(|p| p.pointer("/metadata/uid").cloned())},
+               "type": "Normal", "reason": "Started", "message": "Started container app"}),
         false,
     );
 }

@@ -81,6 +81,36 @@ pub(crate) const RESOURCES: &[ResourceDef] = &[
     ResourceDef {
         group: "",
         version: "v1",
+        resource: "nodes",
+        kind: "Node",
+        singular: "node",
+        namespaced: false,
+        short_names: &["no"],
+        subresources: &[("status", "", "v1", "Node", &["get", "patch", "update"])],
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        resource: "services",
+        kind: "Service",
+        singular: "service",
+        namespaced: true,
+        short_names: &["svc"],
+        subresources: &[("status", "", "v1", "Service", &["get", "patch", "update"])],
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
+        resource: "events",
+        kind: "Event",
+        singular: "event",
+        namespaced: true,
+        short_names: &["ev"],
+        subresources: &[],
+    },
+    ResourceDef {
+        group: "",
+        version: "v1",
         resource: "pods",
         kind: "Pod",
         singular: "pod",
@@ -253,7 +283,7 @@ pub(crate) fn api_resource_list(group: &str, version: &str) -> Option<Value> {
         resources.push(json!({
             "name": d.resource, "singularName": d.singular, "namespaced": d.namespaced,
             "kind": d.kind, "verbs": VERBS, "shortNames": d.short_names,
-            "categories": if d.resource == "pods" || d.resource == "deployments" { json!(["all"]) } else { json!([]) },
+            "categories": if matches!(d.resource, "pods" | "deployments" | "services") { json!(["all"]) } else { json!([]) },
         }));
         for (sub, g, v, kind, verbs) in d.subresources {
             let mut entry = json!({

@@ -370,6 +370,22 @@ fn invalid(def: &ResourceDef, name: &str, field: &str, detail: &str) -> Status {
 fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
     match def.resource {
         "namespaces" => obj["status"] = json!({"phase": "Active"}),
+        "nodes" => {
+            obj["status"] = json!({"conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                                   "nodeInfo": {"kubeletVersion": "v1.31.0", "architecture": "amd64",
+                                                "operatingSystem": "linux"}});
+        }
+        "services" => {
+            if !obj["spec"].is_object() {
+                obj["spec"] = json!({});
+            }
+            if obj.pointer("/spec/type").is_none() {
+                obj["spec"]["type"] = json!("ClusterIP");
+            }
+            if obj.pointer("/spec/clusterIP").is_none() {
+                obj["spec"]["clusterIP"] = json!("10.96.0.10");
+            }
+        }
         "pods" => {
             let containers = obj
                 .pointer("/spec/containers")

@@ -55,6 +55,28 @@ fn columns(def: &ResourceDef) -> Vec<Value> {
             col("Secrets", "string", 0),
             col("Age", "string", 0),
         ],
+        "nodes" => vec![
+            col("Name", "string", 0),
+            col("Status", "string", 0),
+            col("Roles", "string", 0),
+            col("Age", "string", 0),
+            col("Version", "string", 0),
+        ],
+        "services" => vec![
+            col("Name", "string", 0),
+            col("Type", "string", 0),
+            col("Cluster-IP", "string", 0),
+            col("External-IP", "string", 0),
+            col("Port(s)", "string", 0),
+            col("Age", "string", 0),
+        ],
+        "events" => vec![
+            col("Last Seen", "string", 0),
+            col("Type", "string", 0),
+            col("Reason", "string", 0),
+            col("Object", "string", 0),
+            col("Message", "string", 0),
+        ],
         _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
     }
 }
@@ -108,6 +130,64 @@ fn cells(def: &ResourceDef, o: &Value) -> Vec<Value> {
             age,
         ],
         "serviceaccounts" => vec![name, json!(0), age],
+        "nodes" => {
+            let ready = o
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == json!("Ready") && c["status"] == json!("True"))
+                });
+            vec![
+                name,
+                json!(if ready { "Ready" } else { "NotReady" }),
+                json!("<none>"),
+                age,
+                o.pointer("/status/nodeInfo/kubeletVersion")
+                    .cloned()
+                    .unwrap_or(json!("")),
+            ]
+        }
+        "services" => {
+            let ports: Vec<String> = o
+                .pointer("/spec/ports")
+                .and_then(Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| format!("{}/{}", p["port"], p["protocol"].as_str().unwrap_or("TCP")))
+                        .collect()
+                })
+                .unwrap_or_default();
+            vec![
+                name,
+                o.pointer("/spec/type").cloned().unwrap_or(json!("ClusterIP")),
+                o.pointer("/spec/clusterIP").cloned().unwrap_or(json!("<none>")),
+                json!("<none>"),
+                json!(if ports.is_empty() {
+                    "<none>".to_owned()
+                } else {
+                    ports.join(",")
+                }),
+                age,
+            ]
+        }
+        "events" => {
+            let object = format!(
+                "{}/{}",
+                o.pointer("/involvedObject/kind")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_lowercase(),
+                o.pointer("/involvedObject/name").and_then(Value::as_str).unwrap_or("")
+            );
+            vec![
+                age,
+                o.get("type").cloned().unwrap_or(json!("Normal")),
+                o.get("reason").cloned().unwrap_or(json!("")),
+                json!(object),
+                o.get("message").cloned().unwrap_or(json!("")),
+            ]
+        }
         _ => vec![name, age],
     }
 }

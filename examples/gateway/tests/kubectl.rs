@@ -159,6 +159,50 @@ async fn get_as_table_and_yaml() {
     );
 }
 
+/// What a first look at a cluster asks for works on the demo: its node,
+/// the `kubernetes` service, the pod's events (also under `describe`),
+/// and `get all`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_look_at_the_demo_cluster() {
+    let env = Env::start().await;
+    let rows = |table: &str| -> Vec<Vec<String>> {
+        table
+            .lines()
+            .map(|l| l.split_whitespace().map(str::to_owned).collect())
+            .collect()
+    };
+    let nodes = rows(&env.ok(&["get", "nodes"]).await);
+    assert_eq!(nodes[0], ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
+    assert_eq!(
+        (nodes[1][0].as_str(), nodes[1][1].as_str()),
+        ("demo-node", "Ready"),
+        "{nodes:?}"
+    );
+    let services = rows(&env.ok(&["get", "svc"]).await);
+    assert_eq!(
+        services[0],
+        ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    );
+    assert_eq!(
+        &services[1][..5],
+        ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"]
+    );
+    let events = env.ok(&["get", "events"]).await;
+    assert!(
+        events.contains("Normal") && events.contains("pod/demo") && events.contains("Started container app"),
+        "{events}"
+    );
+    let all = env.ok(&["get", "all"]).await;
+    assert!(all.contains("pod/demo") && all.contains("service/kubernetes"), "{all}");
+    let describe = env.kubectl(&["describe", "pod", "demo"]).await;
+    assert_eq!(describe.code, 0, "{}", describe.stderr);
+    assert!(
+        describe.stdout.contains("Started container app"),
+        "the pod's events: {}",
+        describe.stdout
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn watch_receives_later_events() {
     let env = Env::start().await;
