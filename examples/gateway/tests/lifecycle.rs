@@ -285,6 +285,23 @@ async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
     );
 }
 
+/// The request span of `record`'s request as the text log writes it.
+fn request_span_text(record: &tollgate_audit::Event) -> String {
+    format!(
+        "request{{audit_id={} method=DELETE path=\"/api/v1/namespaces/prod\" user={:?} owner={:?} decision=\"deny\"}}",
+        record.audit_id,
+        record.user.username,
+        record.tollgate("owner").unwrap(),
+    )
+}
+
+/// The line of `text` that logs the denial.
+fn denial_line(text: &str) -> &str {
+    text.lines()
+        .find(|l| l.contains("request denied by policy"))
+        .unwrap_or_else(|| panic!("no denial logged: {text}"))
+}
+
 /// The text log, filtered by a directive that names the request span: the
 /// denial is logged, in its span with every field the layers recorded
 /// (written as `tracing-subscriber`'s default formatter writes them), and
@@ -293,16 +310,8 @@ async fn json_logs_parse_line_by_line_and_carry_the_records_audit_id() {
 async fn text_logs_carry_the_request_span_and_follow_a_span_directive() {
     let env = Env::start().await;
     let (record, text) = log_of_a_denied_request(&env, "text", "warn,[request]=info").await;
-    let span = format!(
-        "request{{audit_id={} method=DELETE path=\"/api/v1/namespaces/prod\" user={:?} owner={:?} decision=\"deny\"}}",
-        record.audit_id,
-        record.user.username,
-        record.tollgate("owner").unwrap(),
-    );
-    let denied = text
-        .lines()
-        .find(|l| l.contains("request denied by policy"))
-        .unwrap_or_else(|| panic!("no denial logged: {text}"));
+    let span = request_span_text(&record);
+    let denied = denial_line(&text);
     assert!(denied.contains(&span), "{span} in {denied}");
     assert!(denied.contains("rule=\"no-namespace-delete\""), "{denied}");
     assert!(
@@ -319,15 +328,10 @@ async fn text_logs_without_a_span_directive_carry_the_same_request_fields() {
     let env = Env::start().await;
     let (record, text) = log_of_a_denied_request(&env, "text", "info").await;
     let span = format!(
-        " INFO request{{audit_id={} method=DELETE path=\"/api/v1/namespaces/prod\" user={:?} owner={:?} decision=\"deny\"}}: tollgate_rules::layer::service: request denied by policy",
-        record.audit_id,
-        record.user.username,
-        record.tollgate("owner").unwrap(),
+        " INFO {}: tollgate_rules::layer::service: request denied by policy",
+        request_span_text(&record)
     );
-    let denied = text
-        .lines()
-        .find(|l| l.contains("request denied by policy"))
-        .unwrap_or_else(|| panic!("no denial logged: {text}"));
+    let denied = denial_line(&text);
     assert!(denied.contains(&span), "{span} in {denied}");
     let serving = text
         .lines()
