@@ -6,9 +6,10 @@
 //! A `tracing` span costs every request its creation, three records and
 //! its close in the subscriber (a registry slot, its extensions, the
 //! fields formatted into a string), whether or not a line is ever logged
-//! in it: ~1.5 µs of CPU a request and ~8 µs of latency at one request in
-//! flight on this project's test machine (`docs/performance.md`,
-//! twenty-eighth round). A [`RequestLog`] is one allocation; the layers
+//! in it: ~1.3 µs of CPU a request under `perf` on this project's test
+//! machine (`docs/performance.md`, twenty-eighth round; the load harness's
+//! requests/s did not move beyond its spread). A [`RequestLog`] is one
+//! allocation; the layers
 //! that learn the user, owner and decision put them in it, and the log
 //! formatter (`tollgate_metrics::logs`) reads the one entered on its
 //! thread when it writes a line.
@@ -29,7 +30,10 @@
 //!         current.record_decision("allow");
 //!     })
 //! });
-//! assert_eq!(log.user().as_deref(), Some("ci-bot"));
+//! log.with_learned(|user, decision| {
+//!     assert_eq!(user, Some(("ci-bot", "payments")));
+//!     assert_eq!(decision, Some("allow"));
+//! });
 //! assert_eq!(log.path(), "/api/v1/pods");
 //! RequestLog::with_current(|current| assert!(current.is_none()));
 //! # Ok::<_, http::uri::InvalidUri>(())
@@ -129,11 +133,6 @@ impl RequestLog {
     /// Records the policy's decision (`allow`, `deny`, …).
     pub fn record_decision(&self, decision: &'static str) {
         self.learned().decision = Some(decision);
-    }
-
-    /// The user, once recorded.
-    pub fn user(&self) -> Option<String> {
-        self.learned().user.as_ref().map(|(u, _)| u.clone())
     }
 
     /// `f` of the user and owner (once recorded) and the decision (once
