@@ -459,6 +459,38 @@ const SLOW_PAUSE: Duration = if cfg!(test) {
     Duration::from_secs(5)
 };
 
+/// A line being written into the queue's buffer: unless finished, what
+/// was written of it is taken back (a failed write, or a panic in it),
+/// so the buffer holds whole lines only.
+struct Unfinished<'a> {
+    buf: &'a mut Vec<u8>,
+    start: usize,
+    finished: bool,
+}
+
+impl<'a> Unfinished<'a> {
+    fn new(buf: &'a mut Vec<u8>) -> Self {
+        let start = buf.len();
+        Unfinished {
+            buf,
+            start,
+            finished: false,
+        }
+    }
+
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.buf.truncate(self.start);
+        }
+    }
+}
+
 impl Queue {
     fn lock(&self) -> std::sync::MutexGuard<'_, Pending> {
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -469,31 +501,52 @@ impl Queue {
     /// ([`Queue::lead`]), otherwise the writer is woken; with `later`, the
     /// caller leads itself ([`Confirmation`]).
     fn push(&self, job: Job, line: &[u8], later: bool) -> Push {
+        let pushed = self.push_with(job, later, |lines| {
+            lines.extend_from_slice(line);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match pushed {
+            Ok(p) => p,
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Queue::push`], the line written by `write` straight into the
+    /// queue's buffer (after whatever is queued; nothing of it is kept
+    /// when it fails, and the job is not queued).
+    fn push_with<E>(
+        &self,
+        job: Job,
+        later: bool,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<Push, E> {
         if self.closed.load(Ordering::Acquire) {
             drop(job);
-            return Push::Closed;
+            return Ok(Push::Closed);
         }
         let urgent = job.done.is_some();
         let len = {
             let mut q = self.lock();
             if q.jobs.len() >= self.capacity {
                 drop(job);
-                return Push::Full;
+                return Ok(Push::Full);
             }
-            q.lines.extend_from_slice(line);
+            let line = Unfinished::new(&mut q.lines);
+            write(line.buf)?;
+            line.finish();
             q.jobs.push_back(job);
             q.waiting += usize::from(urgent);
             q.jobs.len()
         };
         if urgent && (later || self.lead()) {
-            return Push::Queued;
+            return Ok(Push::Queued);
         }
         // `SeqCst`, against the writer's store before its last look at the
         // queue: either it sees this job, or this sees it asleep.
         if urgent || len == self.wake_at || (len == 1 && self.asleep.load(Ordering::SeqCst)) {
             self.wake.notify_one();
         }
-        Push::Queued
+        Ok(Push::Queued)
     }
 
     /// Writes what is queued on this thread, for a sink of lines that
@@ -879,15 +932,32 @@ impl Recorder {
         }
     }
 
-    /// [`Recorder::queue_line`] without waiting: a record that cannot be
-    /// queued is counted and logged, as [`Recorder::record_later`] does.
+    /// Queues a line nobody waits for, written by `write` straight into
+    /// the queue (no copy of it made first). A record that cannot be
+    /// queued is counted and logged, as [`Recorder::record_later`] does; a
+    /// line that cannot be written is logged and nothing of it queued.
     #[cfg(feature = "layer")]
-    pub(crate) fn record_line_later<'a>(&self, line: &[u8], audit_id: impl FnOnce() -> &'a str) {
-        if self.queue_line(line, false).is_err() {
-            tracing::error!(
-                audit_id = audit_id(),
-                "an audit record was lost: the queue is full or the writer stopped"
-            );
+    pub(crate) fn record_line_later_with<'a>(
+        &self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
+        audit_id: impl FnOnce() -> &'a str,
+    ) {
+        let job = Job {
+            event: None,
+            done: None,
+            refusal: false,
+            barrier: false,
+        };
+        match self.queue.push_with(job, false, write) {
+            Ok(Push::Queued) => {}
+            Ok(Push::Full | Push::Closed) => {
+                self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    audit_id = audit_id(),
+                    "an audit record was lost: the queue is full or the writer stopped"
+                );
+            }
+            Err(e) => tracing::error!(audit_id = audit_id(), error = %e, "an audit record cannot be serialized"),
         }
     }
 

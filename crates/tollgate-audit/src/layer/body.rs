@@ -51,10 +51,12 @@ enum Framing {
 #[derive(Debug)]
 pub(crate) struct Tally {
     pub(crate) shared: Arc<Shared>,
-    pub(crate) event: Option<Event>,
+    /// Boxed: the tally of a small request has none, and is built and
+    /// moved without the 848 bytes of one.
+    pub(crate) event: Option<Box<Event>>,
     /// Instead of `event`, a small request's `RequestReceived` line, from
-    /// which `ResponseComplete` is spliced.
-    line: Option<Box<ReceivedLine>>,
+    /// which `ResponseComplete` is spliced (inline: the tally is boxed).
+    line: Option<ReceivedLine>,
     pub(crate) code: u16,
     pub(crate) kind: Option<&'static str>,
     pub(crate) omit_managed_fields: bool,
@@ -77,7 +79,7 @@ impl Tally {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         shared: Arc<Shared>,
-        event: Event,
+        event: Box<Event>,
         code: u16,
         kind: Option<&'static str>,
         omit_managed_fields: bool,
@@ -102,7 +104,7 @@ impl Tally {
     #[allow(clippy::too_many_arguments)]
     fn with(
         shared: Arc<Shared>,
-        event: Option<Event>,
+        event: Option<Box<Event>>,
         keep_object: bool,
         code: u16,
         kind: Option<&'static str>,
@@ -142,7 +144,7 @@ impl Tally {
     /// `RequestReceived` was written as `line`.
     pub(crate) fn for_line(shared: Arc<Shared>, line: ReceivedLine, code: u16, kind: Option<&'static str>) -> Self {
         let mut t = Tally::with(shared, None, false, code, kind, false, false, false, false);
-        t.line = Some(Box::new(line));
+        t.line = Some(line);
         t
     }
 
@@ -258,7 +260,7 @@ impl Tally {
             e.annotations
                 .insert("tollgate.dev/decision".to_owned(), "refused".to_owned());
         }
-        self.shared.recorder.record_later(e);
+        self.shared.recorder.record_later(*e);
     }
 }
 
@@ -297,44 +299,33 @@ impl Tally {
             n += 1;
         }
         let add = &mut add[..n];
-        RESTAGED.with_borrow_mut(|out| {
-            out.clear();
-            let written = crate::json_line::restage(
-                &line.bytes,
-                &line.marks,
-                Stage::ResponseComplete,
-                Text::time(&now),
-                |out| match &status {
-                    Some(v) => serde_json::to_writer(out, v),
-                    None => {
-                        out.extend_from_slice(b"{\"metadata\":{},\"code\":");
-                        out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
-                        out.push(b'}');
-                        Ok(())
-                    }
-                },
-                add,
-                out,
-            );
-            match written {
-                Ok(()) => {
-                    out.push(b'\n');
-                    self.shared.recorder.record_line_later(out, || line.audit_id());
-                }
-                Err(e) => {
-                    tracing::error!(audit_id = line.audit_id(), error = %e, "an audit record cannot be serialized")
-                }
-            }
-            if out.capacity() > 1 << 20 {
-                *out = Vec::new();
-            }
-        });
+        // Spliced straight into the recorder's queue: no copy of the line
+        // is made first.
+        self.shared.recorder.record_line_later_with(
+            |out| {
+                crate::json_line::restage(
+                    &line.bytes,
+                    &line.marks,
+                    Stage::ResponseComplete,
+                    Text::time(&now),
+                    |out| match &status {
+                        Some(v) => serde_json::to_writer(out, v),
+                        None => {
+                            out.extend_from_slice(b"{\"metadata\":{},\"code\":");
+                            out.extend_from_slice(itoa::Buffer::new().format(code).as_bytes());
+                            out.push(b'}');
+                            Ok(())
+                        }
+                    },
+                    add,
+                    out,
+                )?;
+                out.push(b'\n');
+                Ok(())
+            },
+            || line.audit_id(),
+        );
     }
-}
-
-thread_local! {
-    /// The `ResponseComplete` line a request thread splices, reused.
-    static RESTAGED: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A gzip body, decoded up to `limit` bytes (`None` past it or when not gzip).

@@ -274,7 +274,7 @@ impl Ctx {
         let code = res.status().as_u16();
         Some(Tally::new(
             self.shared.clone(),
-            e,
+            Box::new(e),
             code,
             None,
             lvl.omit_managed_fields,

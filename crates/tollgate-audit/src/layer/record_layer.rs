@@ -70,8 +70,9 @@ type Confirm = Pin<Box<dyn Future<Output = Result<Option<Event>, RecordError>> +
 struct After {
     shared: Arc<Shared>,
     /// The record, for the later stages (while `RequestReceived` is being
-    /// confirmed, the recorder holds it and gives it back).
-    event: Option<Event>,
+    /// confirmed, the recorder holds it and gives it back). Boxed: a small
+    /// request's has none, and is built and moved without its 848 bytes.
+    event: Option<Box<Event>>,
     /// Instead of `event`, a small request's `RequestReceived` as written.
     line: Option<ReceivedLine>,
     long_running: bool,
@@ -321,7 +322,7 @@ where
             req.extensions_mut().insert(t);
         }
         if !confirm {
-            after.event = Some(e);
+            after.event = Some(Box::new(e));
             return calling(inner, req, Some(Box::new(after)));
         }
         let recorder = self.shared.recorder.clone();
@@ -397,7 +398,7 @@ where
                     let next = match (confirmed, waiting.request.take(), waiting.service.take()) {
                         (Ok(event), Some(req), Some(mut svc)) => {
                             if let (Some(a), Some(event)) = (this.after.as_mut(), event) {
-                                a.event = Some(event);
+                                a.event = Some(Box::new(event));
                             }
                             State::Calling { future: svc.call(req) }
                         }
@@ -428,7 +429,7 @@ where
                     let Some(a) = this.after.take() else {
                         return Poll::Ready(Ok(res.map(|b| RecordBody::new(ResponseBody::inner(b), None))));
                     };
-                    return Poll::Ready(Ok(a.respond(res)));
+                    return Poll::Ready(Ok((*a).respond(res)));
                 }
             }
         }
@@ -436,7 +437,7 @@ where
 }
 
 impl After {
-    fn respond<ResBody>(self: Box<Self>, res: Response<ResBody>) -> Response<RecordBody<ResponseBody<ResBody>>> {
+    fn respond<ResBody>(self, res: Response<ResBody>) -> Response<RecordBody<ResponseBody<ResBody>>> {
         let code = res.status().as_u16();
         let gzip = res
             .headers()
@@ -456,7 +457,7 @@ impl After {
             return res.map(|b| RecordBody::new(ResponseBody::inner(b), None));
         };
         if self.long_running && !self.omit_started {
-            let mut started = e.clone();
+            let mut started = (*e).clone();
             started.stage = Stage::ResponseStarted;
             started.stage_timestamp = crate::micro_time(std::time::SystemTime::now());
             started.response_status = Some(record::response_status(code.min(399), None));

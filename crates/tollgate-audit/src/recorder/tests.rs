@@ -409,3 +409,40 @@ async fn only_a_lone_sink_that_writes_now_is_written_by_requests() {
     assert_eq!(none.writes_now(), !none.writes_directly());
     assert!(!file(crate::Durability::Request).writes_now());
 }
+
+/// A line written straight into the queue that fails half-way leaves
+/// nothing of itself behind, not even when it panics: the records around
+/// it are whole, in order.
+#[tokio::test]
+async fn a_line_that_fails_while_written_into_the_queue_leaves_nothing_of_itself() {
+    let sink = Lines::default();
+    let rec = Recorder::new(sink.clone(), RecorderOptions::default());
+    let whole = |i: usize| {
+        move |out: &mut Vec<u8>| {
+            out.extend_from_slice(&line(i));
+            Ok(())
+        }
+    };
+    rec.record_line_later_with(whole(0), || "a");
+    rec.record_line_later_with(
+        |out| {
+            out.extend_from_slice(b"{\"n\":");
+            Err(serde_json::Error::io(std::io::Error::other("cannot be written")))
+        },
+        || "b",
+    );
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rec.record_line_later_with(
+            |out| {
+                out.extend_from_slice(b"{\"n\":");
+                panic!("half a line");
+            },
+            || "c",
+        );
+    }));
+    assert!(panicked.is_err());
+    rec.record_line_later_with(whole(3), || "d");
+    rec.flush().await;
+    assert_eq!(sink.text(), "{\"n\":0}\n{\"n\":3}\n");
+    assert_eq!(rec.stats().written, 2);
+}
