@@ -12,73 +12,28 @@ pub(crate) fn wants_table(accept: &str) -> bool {
     accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
 }
 
-fn col(name: &str, typ: &str, priority: u8) -> Value {
+/// A column of text, as the API server describes it; only the pod's IP
+/// is shown with `-o wide` alone (priority 1).
+fn col(name: &str) -> Value {
     let format = if name == "Name" { "name" } else { "" };
-    json!({"name": name, "type": typ, "format": format, "description": name, "priority": priority})
+    let priority = u8::from(name == "IP");
+    json!({"name": name, "type": "string", "format": format, "description": name, "priority": priority})
 }
 
 fn columns(def: &ResourceDef) -> Vec<Value> {
-    match def.resource {
-        "pods" => vec![
-            col("Name", "string", 0),
-            col("Ready", "string", 0),
-            col("Status", "string", 0),
-            col("Restarts", "string", 0),
-            col("Age", "string", 0),
-            col("IP", "string", 1),
-        ],
-        "deployments" => vec![
-            col("Name", "string", 0),
-            col("Ready", "string", 0),
-            col("Up-to-date", "string", 0),
-            col("Available", "string", 0),
-            col("Age", "string", 0),
-        ],
-        "secrets" => vec![
-            col("Name", "string", 0),
-            col("Type", "string", 0),
-            col("Data", "string", 0),
-            col("Age", "string", 0),
-        ],
-        "configmaps" => vec![
-            col("Name", "string", 0),
-            col("Data", "string", 0),
-            col("Age", "string", 0),
-        ],
-        "namespaces" => vec![
-            col("Name", "string", 0),
-            col("Status", "string", 0),
-            col("Age", "string", 0),
-        ],
-        "serviceaccounts" => vec![
-            col("Name", "string", 0),
-            col("Secrets", "string", 0),
-            col("Age", "string", 0),
-        ],
-        "nodes" => vec![
-            col("Name", "string", 0),
-            col("Status", "string", 0),
-            col("Roles", "string", 0),
-            col("Age", "string", 0),
-            col("Version", "string", 0),
-        ],
-        "services" => vec![
-            col("Name", "string", 0),
-            col("Type", "string", 0),
-            col("Cluster-IP", "string", 0),
-            col("External-IP", "string", 0),
-            col("Port(s)", "string", 0),
-            col("Age", "string", 0),
-        ],
-        "events" => vec![
-            col("Last Seen", "string", 0),
-            col("Type", "string", 0),
-            col("Reason", "string", 0),
-            col("Object", "string", 0),
-            col("Message", "string", 0),
-        ],
-        _ => vec![col("Name", "string", 0), col("Age", "string", 0)],
-    }
+    let names: &[&str] = match def.resource {
+        "pods" => &["Name", "Ready", "Status", "Restarts", "Age", "IP"],
+        "deployments" => &["Name", "Ready", "Up-to-date", "Available", "Age"],
+        "secrets" => &["Name", "Type", "Data", "Age"],
+        "configmaps" => &["Name", "Data", "Age"],
+        "namespaces" => &["Name", "Status", "Age"],
+        "serviceaccounts" => &["Name", "Secrets", "Age"],
+        "nodes" => &["Name", "Status", "Roles", "Age", "Version"],
+        "services" => &["Name", "Type", "Cluster-IP", "External-IP", "Port(s)", "Age"],
+        "events" => &["Last Seen", "Type", "Reason", "Object", "Message"],
+        _ => &["Name", "Age"],
+    };
+    names.iter().map(|n| col(n)).collect()
 }
 
 fn cells(def: &ResourceDef, o: &Value) -> Vec<Value> {
